@@ -1,0 +1,376 @@
+//! Scene and model files (TOML/CSV via serde), resolved and validated with clear errors.
+
+use std::path::{Path, PathBuf};
+
+use serde::{de::DeserializeOwned, Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+use crate::model::desert::DesertModel;
+use crate::model::forest::ForestModel;
+use crate::model::other::OtherClasses;
+use crate::model::scheme::{PoolRow, Scheme};
+use crate::model::Pools;
+
+/// A raster input of the scene.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LayerSpec {
+    pub path: PathBuf,
+    /// Band number (1-based).
+    #[serde(default = "one")]
+    pub band: usize,
+    /// Values meaning "no data" besides the one the raster declares (e.g. −1 for non-forest).
+    #[serde(default)]
+    pub nodata_values: Vec<f64>,
+}
+
+fn one() -> usize {
+    1
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct LandcoverSpec {
+    pub path: PathBuf,
+    #[serde(default = "one")]
+    pub band: usize,
+    /// A scheme name (`clcd`, `esa_worldcover`, `modis_igbp`: `models/schemes/NAME.toml`)
+    /// or the path of a custom scheme file ending in `.toml`.
+    pub scheme: String,
+    /// Optional InVEST carbon pool table (`lucode,c_above,c_below,c_soil,c_dead`, t C/ha):
+    /// when given, the stock of each code is the sum of its four pools.
+    #[serde(default)]
+    pub pool_table: Option<PathBuf>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ForestAgeSpec {
+    pub path: PathBuf,
+    #[serde(default = "one")]
+    pub band: usize,
+    #[serde(default)]
+    pub nodata_values: Vec<f64>,
+    /// Year the ages refer to; ages are shifted by `base_year − reference_year`.
+    #[serde(default)]
+    pub reference_year: Option<i32>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Compression {
+    #[default]
+    Zstd,
+    Deflate,
+    Lzw,
+    None,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum Layout {
+    /// Cloud-optimized GeoTIFF (tiled, internal overviews, COG ordering).
+    #[default]
+    Cog,
+    /// Tiled GeoTIFF without overviews (fastest).
+    Tiled,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OutputSpec {
+    #[serde(default = "default_block")]
+    pub block_size_px: usize,
+    #[serde(default)]
+    pub compression: Compression,
+    #[serde(default)]
+    pub layout: Layout,
+}
+
+fn default_block() -> usize {
+    512
+}
+
+impl Default for OutputSpec {
+    fn default() -> Self {
+        OutputSpec {
+            block_size_px: default_block(),
+            compression: Compression::default(),
+            layout: Layout::default(),
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ZonesSpec {
+    pub path: PathBuf,
+    #[serde(default)]
+    pub layer: Option<String>,
+    pub id_field: String,
+    #[serde(default)]
+    pub name_field: Option<String>,
+    /// Repair invalid polygons (with a warning) instead of stopping.
+    #[serde(default)]
+    pub repair_invalid: bool,
+}
+
+/// The scene file.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scene {
+    pub name: String,
+    pub base_year: i32,
+    pub models_dir: PathBuf,
+    pub output_dir: PathBuf,
+    pub landcover: LandcoverSpec,
+    #[serde(default)]
+    pub forest_age: Option<ForestAgeSpec>,
+    #[serde(default)]
+    pub forest_type: Option<LayerSpec>,
+    #[serde(default)]
+    pub desert_subtype: Option<LayerSpec>,
+    #[serde(default)]
+    pub pools: Pools,
+    #[serde(default)]
+    pub output: OutputSpec,
+    #[serde(default)]
+    pub zones: Option<ZonesSpec>,
+    /// Where the scene was read from (not part of the file).
+    #[serde(skip)]
+    pub source_path: PathBuf,
+}
+
+/// All model files, loaded and cross-checked.
+#[derive(Debug, Clone)]
+pub struct Models {
+    pub scheme: Scheme,
+    pub forest: ForestModel,
+    pub desert: DesertModel,
+    pub other: OtherClasses,
+    pub pool_table: Option<Vec<PoolRow>>,
+    /// (file, sha256) of every model file read, for provenance.
+    pub files: Vec<(PathBuf, String)>,
+}
+
+fn read_text(path: &Path) -> Result<String> {
+    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// Parses a TOML file into `T`, reporting the line and column of any error.
+pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
+    let text = read_text(path)?;
+    toml::from_str(&text).map_err(|e| {
+        let mut msg = e.message().to_string();
+        if let Some(span) = e.span() {
+            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
+            msg = format!("line {line}: {msg}");
+        }
+        Error::Parse {
+            path: path.to_path_buf(),
+            message: msg,
+        }
+    })
+}
+
+pub fn sha256_file(path: &Path) -> Result<String> {
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    Ok(format!("{:x}", Sha256::digest(&bytes)))
+}
+
+impl Scene {
+    /// Reads a scene; relative paths inside are taken relative to the scene file's folder.
+    pub fn load(path: &Path) -> Result<Scene> {
+        let mut s: Scene = read_toml(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = base.join(&*p);
+            }
+        };
+        fix(&mut s.models_dir);
+        fix(&mut s.output_dir);
+        fix(&mut s.landcover.path);
+        if let Some(p) = s.landcover.pool_table.as_mut() {
+            fix(p);
+        }
+        if s.landcover.scheme.ends_with(".toml") {
+            let mut p = PathBuf::from(&s.landcover.scheme);
+            fix(&mut p);
+            s.landcover.scheme = p.to_string_lossy().into_owned();
+        }
+        if let Some(a) = s.forest_age.as_mut() {
+            fix(&mut a.path);
+        }
+        if let Some(l) = s.forest_type.as_mut() {
+            fix(&mut l.path);
+        }
+        if let Some(l) = s.desert_subtype.as_mut() {
+            fix(&mut l.path);
+        }
+        if let Some(z) = s.zones.as_mut() {
+            fix(&mut z.path);
+        }
+        s.source_path = path.to_path_buf();
+        s.validate()?;
+        Ok(s)
+    }
+
+    fn validate(&self) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(&self.source_path, m));
+        if !(1000..=3000).contains(&self.base_year) {
+            return bad(format!(
+                "base_year {} is not a plausible calendar year",
+                self.base_year
+            ));
+        }
+        let b = self.output.block_size_px;
+        if !(16..=4096).contains(&b) || b % 16 != 0 {
+            return bad(format!(
+                "output.block_size_px = {b}: must be a multiple of 16 between 16 and 4096"
+            ));
+        }
+        Ok(())
+    }
+
+    /// Years to add to the age layer's values to get ages in the base year.
+    pub fn age_shift_yr(&self) -> i32 {
+        match &self.forest_age {
+            Some(a) => a.reference_year.map(|r| self.base_year - r).unwrap_or(0),
+            None => 0,
+        }
+    }
+
+    pub fn scheme_path(&self) -> PathBuf {
+        if self.landcover.scheme.ends_with(".toml") {
+            PathBuf::from(&self.landcover.scheme)
+        } else {
+            self.models_dir
+                .join("schemes")
+                .join(format!("{}.toml", self.landcover.scheme))
+        }
+    }
+}
+
+fn validated<T>(
+    path: &Path,
+    value: T,
+    check: impl Fn(&T) -> std::result::Result<(), String>,
+) -> Result<T> {
+    check(&value).map_err(|m| Error::invalid(path, m))?;
+    Ok(value)
+}
+
+/// Reads an InVEST carbon pool table.
+pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
+    let mut rdr = csv::ReaderBuilder::new()
+        .trim(csv::Trim::All)
+        .from_path(path)
+        .map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    let headers = rdr
+        .headers()
+        .map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .clone();
+    for need in ["lucode", "c_above", "c_below", "c_soil", "c_dead"] {
+        if !headers.iter().any(|h| h.eq_ignore_ascii_case(need)) {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                message: format!("missing column '{need}'"),
+            });
+        }
+    }
+    let mut rows = Vec::new();
+    for (i, rec) in rdr.deserialize::<PoolRow>().enumerate() {
+        let row = rec.map_err(|e| Error::Parse {
+            path: path.to_path_buf(),
+            message: format!("line {}: {e}", i + 2),
+        })?;
+        let vals = [row.c_above, row.c_below, row.c_soil, row.c_dead];
+        if vals.iter().any(|v| !v.is_finite() || *v < 0.0) {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                message: format!("line {}: pools must be finite and ≥ 0 t C/ha", i + 2),
+            });
+        }
+        rows.push(row);
+    }
+    if rows.is_empty() {
+        return Err(Error::Parse {
+            path: path.to_path_buf(),
+            message: "no rows".into(),
+        });
+    }
+    Ok(rows)
+}
+
+impl Models {
+    pub fn load(scene: &Scene) -> Result<Models> {
+        let dir = &scene.models_dir;
+        if !dir.is_dir() {
+            return Err(Error::invalid(
+                &scene.source_path,
+                format!("models_dir {} is not a folder", dir.display()),
+            ));
+        }
+        let scheme_path = scene.scheme_path();
+        let forest_path = dir.join("forest.toml");
+        let desert_path = dir.join("desert.toml");
+        let other_path = dir.join("other_classes.toml");
+        let scheme: Scheme = validated(&scheme_path, read_toml(&scheme_path)?, Scheme::validate)?;
+        let forest: ForestModel = validated(
+            &forest_path,
+            read_toml(&forest_path)?,
+            ForestModel::validate,
+        )?;
+        let desert: DesertModel = validated(
+            &desert_path,
+            read_toml(&desert_path)?,
+            DesertModel::validate,
+        )?;
+        let other: OtherClasses =
+            validated(&other_path, read_toml(&other_path)?, |o: &OtherClasses| {
+                o.classes.iter().try_for_each(|c| c.validate())
+            })?;
+        let pool_table = scene
+            .landcover
+            .pool_table
+            .as_deref()
+            .map(read_pool_table)
+            .transpose()?;
+        let mut files = Vec::new();
+        for p in [&scheme_path, &forest_path, &desert_path, &other_path]
+            .into_iter()
+            .chain(scene.landcover.pool_table.as_ref())
+        {
+            files.push((p.clone(), sha256_file(p)?));
+        }
+        Ok(Models {
+            scheme,
+            forest,
+            desert,
+            other,
+            pool_table,
+            files,
+        })
+    }
+
+    /// Builds the per-pixel lookup tables; errors name the scheme file.
+    pub fn pixel_model(&self, scene: &Scene) -> Result<crate::model::pixel::PixelModel> {
+        crate::model::pixel::PixelModel::build(
+            &self.scheme,
+            &self.forest,
+            &self.desert,
+            &self.other,
+            scene.pools,
+            self.pool_table.as_deref(),
+        )
+        .map_err(|m| Error::invalid(scene.scheme_path(), m))
+    }
+}

@@ -1,0 +1,356 @@
+//! The cohort cube: per zone, area (ha), stock (t C) and sink (t CO₂/yr) per cohort
+//! (ecosystem class × forest type × age, or desert subtype), filled in the same pass as
+//! the maps. Sums are kept in fixed point (2⁻³² units) so that they are exact and
+//! independent of block size, thread count and summation order; partial cubes of disjoint
+//! tiles add up to the cube of the whole grid.
+//!
+//! File format (`cube.csv`, one row per zone × cohort with non-zero area):
+//! `zone_id,zone_name,class,forest_type,age_yr,desert_subtype,area_ha,stock_tc,sink_tco2_yr,
+//! inorganic_tco2_yr,assumed_age_area_ha` — empty cells where a dimension does not apply.
+//! `zone_id` `__grid__` is the whole grid; `__outside__` the part of the grid outside every zone.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::error::{Error, Result};
+use crate::model::pixel::PixelValue;
+use crate::model::EcosystemClass;
+
+/// Zone id of the whole grid.
+pub const GRID_ZONE: &str = "__grid__";
+/// Zone id of the area outside every zone.
+pub const OUTSIDE_ZONE: &str = "__outside__";
+
+/// Fixed-point scale of the exact sums.
+const SCALE: f64 = 4_294_967_296.0; // 2^32
+
+/// Number of accumulated quantities per cohort.
+pub const NQ: usize = 5;
+/// Index of each quantity.
+pub const AREA: usize = 0;
+pub const STOCK: usize = 1;
+pub const SINK: usize = 2;
+pub const INORGANIC: usize = 3;
+pub const ASSUMED_AGE_AREA: usize = 4;
+
+/// Exact sums of the quantities of one cohort.
+pub type Acc = [i128; NQ];
+
+#[inline]
+pub fn quantize(x: f64) -> i128 {
+    (x * SCALE).round() as i128
+}
+
+#[inline]
+pub fn dequantize(q: i128) -> f64 {
+    q as f64 / SCALE
+}
+
+/// Dense numbering of cohorts used while streaming.
+#[derive(Debug, Clone)]
+pub struct CohortSpace {
+    pub forest_types: Vec<String>,
+    pub desert_subtypes: Vec<String>,
+    pub max_age_yr: u32,
+}
+
+const N_CLASSES: usize = 9;
+
+impl CohortSpace {
+    pub fn len(&self) -> usize {
+        N_CLASSES
+            + self.desert_subtypes.len()
+            + self.forest_types.len() * (self.max_age_yr as usize + 1)
+    }
+
+    pub fn is_empty(&self) -> bool {
+        false
+    }
+
+    #[inline]
+    pub fn index(&self, v: &PixelValue) -> usize {
+        match (v.class, v.forest_type, v.age_yr, v.desert_subtype) {
+            (Some(EcosystemClass::Forest), Some(ft), Some(age), _) => {
+                N_CLASSES
+                    + self.desert_subtypes.len()
+                    + ft as usize * (self.max_age_yr as usize + 1)
+                    + age as usize
+            }
+            (Some(EcosystemClass::Barren), _, _, Some(st)) => N_CLASSES + st as usize,
+            (Some(c), _, _, _) => c.index(),
+            (None, _, _, _) => EcosystemClass::BuiltUp.index(),
+        }
+    }
+
+    pub fn key(&self, zone_id: &str, idx: usize) -> CubeKey {
+        let nd = self.desert_subtypes.len();
+        let z = zone_id.to_string();
+        if idx < N_CLASSES {
+            CubeKey {
+                zone_id: z,
+                class: EcosystemClass::ALL[idx],
+                forest_type: None,
+                age_yr: None,
+                desert_subtype: None,
+            }
+        } else if idx < N_CLASSES + nd {
+            CubeKey {
+                zone_id: z,
+                class: EcosystemClass::Barren,
+                forest_type: None,
+                age_yr: None,
+                desert_subtype: Some(self.desert_subtypes[idx - N_CLASSES].clone()),
+            }
+        } else {
+            let r = idx - N_CLASSES - nd;
+            let per = self.max_age_yr as usize + 1;
+            CubeKey {
+                zone_id: z,
+                class: EcosystemClass::Forest,
+                forest_type: Some(self.forest_types[r / per].clone()),
+                age_yr: Some((r % per) as u16),
+                desert_subtype: None,
+            }
+        }
+    }
+}
+
+/// Adds a pixel's contribution (area `area_ha`, already multiplied by any coverage fraction).
+#[inline]
+pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
+    acc[AREA] += quantize(area_ha);
+    acc[STOCK] += quantize(area_ha * v.stock_tc_per_ha);
+    acc[SINK] += quantize(area_ha * v.sink_tco2_per_ha_yr);
+    if v.desert_inorganic_tco2_per_ha_yr != 0.0 {
+        acc[INORGANIC] += quantize(area_ha * v.desert_inorganic_tco2_per_ha_yr);
+    }
+    if v.age_assumed {
+        acc[ASSUMED_AGE_AREA] += quantize(area_ha);
+    }
+}
+
+/// One cube cell's coordinates.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+pub struct CubeKey {
+    pub zone_id: String,
+    pub class: EcosystemClass,
+    pub forest_type: Option<String>,
+    pub age_yr: Option<u16>,
+    pub desert_subtype: Option<String>,
+}
+
+/// The cohort cube, keyed by names so that it can be written, read back and merged.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Cube {
+    /// zone id → zone name (includes the grid and outside pseudo-zones).
+    pub zone_names: BTreeMap<String, String>,
+    pub cells: BTreeMap<CubeKey, Acc>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct CubeRow {
+    zone_id: String,
+    zone_name: String,
+    class: EcosystemClass,
+    forest_type: Option<String>,
+    age_yr: Option<u16>,
+    desert_subtype: Option<String>,
+    area_ha: f64,
+    stock_tc: f64,
+    sink_tco2_yr: f64,
+    inorganic_tco2_yr: f64,
+    assumed_age_area_ha: f64,
+}
+
+/// Totals of one zone (or any selection of cells).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Totals {
+    pub area_ha: f64,
+    pub stock_tc: f64,
+    pub sink_tco2_yr: f64,
+    pub forest_sink_tco2_yr: f64,
+    pub desert_sink_tco2_yr: f64,
+    pub other_sink_tco2_yr: f64,
+    pub desert_inorganic_tco2_yr: f64,
+    pub forest_area_assumed_age_ha: f64,
+}
+
+impl Cube {
+    /// Adds the dense per-block sums of `zone_id` into the cube.
+    pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
+        for (idx, acc) in dense.iter().enumerate() {
+            if acc.iter().all(|q| *q == 0) {
+                continue;
+            }
+            let cell = self.cells.entry(space.key(zone_id, idx)).or_insert([0; NQ]);
+            for q in 0..NQ {
+                cell[q] += acc[q];
+            }
+        }
+    }
+
+    /// Adds another cube (e.g. of a disjoint tile) into this one.
+    pub fn merge(&mut self, other: &Cube) {
+        for (k, v) in &other.zone_names {
+            self.zone_names
+                .entry(k.clone())
+                .or_insert_with(|| v.clone());
+        }
+        for (k, acc) in &other.cells {
+            let cell = self.cells.entry(k.clone()).or_insert([0; NQ]);
+            for q in 0..NQ {
+                cell[q] += acc[q];
+            }
+        }
+    }
+
+    /// Totals of the cells of one zone, optionally of one class only.
+    pub fn totals(&self, zone_id: &str, class: Option<EcosystemClass>) -> Totals {
+        let mut t = [0i128; NQ];
+        let mut forest = 0i128;
+        let mut desert = 0i128;
+        for (k, acc) in self
+            .cells
+            .iter()
+            .filter(|(k, _)| k.zone_id == zone_id && class.is_none_or(|c| c == k.class))
+        {
+            for q in 0..NQ {
+                t[q] += acc[q];
+            }
+            match k.class {
+                EcosystemClass::Forest => forest += acc[SINK],
+                EcosystemClass::Barren => desert += acc[SINK],
+                _ => {}
+            }
+        }
+        Totals {
+            area_ha: dequantize(t[AREA]),
+            stock_tc: dequantize(t[STOCK]),
+            sink_tco2_yr: dequantize(t[SINK]),
+            forest_sink_tco2_yr: dequantize(forest),
+            desert_sink_tco2_yr: dequantize(desert),
+            other_sink_tco2_yr: dequantize(t[SINK] - forest - desert),
+            desert_inorganic_tco2_yr: dequantize(t[INORGANIC]),
+            forest_area_assumed_age_ha: dequantize(t[ASSUMED_AGE_AREA]),
+        }
+    }
+
+    /// Zone ids in the cube, pseudo-zones excluded, in sorted order.
+    pub fn zone_ids(&self) -> Vec<String> {
+        self.zone_names
+            .keys()
+            .filter(|z| *z != GRID_ZONE && *z != OUTSIDE_ZONE)
+            .cloned()
+            .collect()
+    }
+
+    pub fn write_csv(&self, path: &Path) -> Result<()> {
+        let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
+        for (k, acc) in &self.cells {
+            w.serialize(CubeRow {
+                zone_id: k.zone_id.clone(),
+                zone_name: self.zone_names.get(&k.zone_id).cloned().unwrap_or_default(),
+                class: k.class,
+                forest_type: k.forest_type.clone(),
+                age_yr: k.age_yr,
+                desert_subtype: k.desert_subtype.clone(),
+                area_ha: dequantize(acc[AREA]),
+                stock_tc: dequantize(acc[STOCK]),
+                sink_tco2_yr: dequantize(acc[SINK]),
+                inorganic_tco2_yr: dequantize(acc[INORGANIC]),
+                assumed_age_area_ha: dequantize(acc[ASSUMED_AGE_AREA]),
+            })
+            .map_err(|e| Error::output(path, e))?;
+        }
+        w.flush().map_err(|e| Error::output(path, e))
+    }
+
+    pub fn read_csv(path: &Path) -> Result<Cube> {
+        let mut r = csv::Reader::from_path(path).map_err(|e| Error::Parse {
+            path: path.into(),
+            message: e.to_string(),
+        })?;
+        let mut cube = Cube::default();
+        for (i, row) in r.deserialize::<CubeRow>().enumerate() {
+            let row = row.map_err(|e| Error::Parse {
+                path: path.into(),
+                message: format!("line {}: {e}", i + 2),
+            })?;
+            cube.zone_names
+                .insert(row.zone_id.clone(), row.zone_name.clone());
+            let key = CubeKey {
+                zone_id: row.zone_id,
+                class: row.class,
+                forest_type: row.forest_type,
+                age_yr: row.age_yr,
+                desert_subtype: row.desert_subtype,
+            };
+            let acc = [
+                quantize(row.area_ha),
+                quantize(row.stock_tc),
+                quantize(row.sink_tco2_yr),
+                quantize(row.inorganic_tco2_yr),
+                quantize(row.assumed_age_area_ha),
+            ];
+            let cell = cube.cells.entry(key).or_insert([0; NQ]);
+            for q in 0..NQ {
+                cell[q] += acc[q];
+            }
+        }
+        Ok(cube)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fixed_point_sums_do_not_depend_on_order() {
+        let xs: Vec<f64> = (0..1000)
+            .map(|i| (i as f64 * 0.37).sin() * 1e4 + 1e-3 * i as f64)
+            .collect();
+        let fwd: i128 = xs.iter().map(|x| quantize(*x)).sum();
+        let rev: i128 = xs.iter().rev().map(|x| quantize(*x)).sum();
+        assert_eq!(fwd, rev);
+        let exact: f64 = xs.iter().sum();
+        assert!((dequantize(fwd) - exact).abs() < 1e-6);
+    }
+
+    #[test]
+    fn cohort_indices_round_trip_to_keys() {
+        let space = CohortSpace {
+            forest_types: vec!["a".into(), "b".into()],
+            desert_subtypes: vec!["gobi".into()],
+            max_age_yr: 10,
+        };
+        let v = PixelValue {
+            class: Some(EcosystemClass::Forest),
+            forest_type: Some(1),
+            age_yr: Some(7),
+            ..Default::default()
+        };
+        let k = space.key("z", space.index(&v));
+        assert_eq!((k.forest_type.as_deref(), k.age_yr), (Some("b"), Some(7)));
+        let d = PixelValue {
+            class: Some(EcosystemClass::Barren),
+            desert_subtype: Some(0),
+            ..Default::default()
+        };
+        assert_eq!(
+            space.key("z", space.index(&d)).desert_subtype.as_deref(),
+            Some("gobi")
+        );
+        let g = PixelValue {
+            class: Some(EcosystemClass::Grassland),
+            ..Default::default()
+        };
+        assert_eq!(
+            space.key("z", space.index(&g)).class,
+            EcosystemClass::Grassland
+        );
+        assert_eq!(space.len(), 9 + 1 + 22);
+    }
+}

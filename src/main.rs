@@ -1,0 +1,289 @@
+//! The `sinkmap` command line: parse, call the library, print. Nothing else.
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use sinkmap::config::{Compression, Layout, Scene};
+use sinkmap::pipeline::{self, RunOptions};
+use sinkmap::synth::{self, SynthSpec};
+use sinkmap::zones::{ZoneSet, ZoneSource};
+use sinkmap::{Error, Result};
+
+/// Estimate the carbon stock and annual CO₂ sink of a region's land from land-cover and
+/// forest-age rasters.
+///
+/// sinkmap reads a scene file (TOML) naming a land-cover raster and its scheme (CLCD, ESA
+/// WorldCover, MODIS IGBP or your own), a forest-age raster and optional forest-type and
+/// desert-subtype rasters, runs forest age–carbon-density curves and desert-ecosystem sink
+/// models from `models/`, and writes, in the scene's output folder:
+///
+///   stock_tc_per_ha.tif       carbon stock density, t C/ha (COG)
+///   sink_tco2_per_ha_yr.tif   annual net removal, t CO2/ha/yr, positive = uptake (COG)
+///   summary.json              area by class (ha), total stock (t C), sink (t CO2/yr) split
+///   cube.csv                  the cohort cube: area/stock/sink per zone × class × type × age
+///   zones.csv, zones.geojson  per-zone tables when the scene has [zones]
+///
+/// Start with `sinkmap run`: without a scene it runs the embedded synthetic sample scene.
+#[derive(Parser, Debug)]
+#[command(name = "sinkmap", version, about, long_about, verbatim_doc_comment)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Compute the stock and sink maps, summary, cube and zone tables of a scene.
+    ///
+    /// Example: sinkmap run rasters/sample/scene.toml --out out/sample
+    Run(RunArgs),
+    /// Run the zonal accounting of a scene with another polygon layer.
+    ///
+    /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
+    ///          --id adcode --name name_pinyin --out out/prefectures
+    Zonal(ZonalArgs),
+    /// Generate a SYNTHETIC scene of Xinjiang's kind (lon/lat) of any size, seeded and deterministic.
+    ///
+    /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
+    Synth(SynthArgs),
+}
+
+#[derive(Args, Debug, Clone)]
+struct Tuning {
+    /// Output folder (default: the scene's output_dir).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    /// Block edge in pixels (multiple of 16): memory ≈ block² × 40 bytes × 2 × threads.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Worker threads (default: all cores). Results do not depend on it.
+    #[arg(long)]
+    threads: Option<usize>,
+    /// Map layout: cog (cloud-optimized, with overviews) or tiled (faster, no overviews).
+    #[arg(long, value_enum)]
+    layout: Option<LayoutArg>,
+    /// Map compression.
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
+    /// No progress bar and no summary on standard output.
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct RunArgs {
+    /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
+    /// generated on first use.
+    scene: Option<PathBuf>,
+    /// Skip the scene's [zones] even if it has one.
+    #[arg(long)]
+    no_zones: bool,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Args, Debug)]
+struct ZonalArgs {
+    /// Scene file (TOML).
+    scene: PathBuf,
+    /// Polygon layer (GeoJSON, GeoPackage, Shapefile, FlatGeobuf, … anything OGR reads).
+    #[arg(long)]
+    zones: PathBuf,
+    /// Field holding the zone id (unique).
+    #[arg(long, default_value = "id")]
+    id: String,
+    /// Field holding the zone name.
+    #[arg(long)]
+    name: Option<String>,
+    /// Layer name inside the file (default: the first layer).
+    #[arg(long)]
+    layer: Option<String>,
+    /// Repair invalid polygons with a warning instead of stopping.
+    #[arg(long)]
+    repair_invalid: bool,
+    #[command(flatten)]
+    tuning: Tuning,
+}
+
+#[derive(Args, Debug)]
+struct SynthArgs {
+    /// Folder for the scene (rasters, zones.geojson, scene.toml).
+    #[arg(long, default_value = "rasters/synth")]
+    out: PathBuf,
+    /// Regenerate the embedded sample scene under rasters/sample and vectors/ (run from the project root).
+    #[arg(long)]
+    sample: bool,
+    #[arg(long, default_value_t = 2000)]
+    width: usize,
+    #[arg(long, default_value_t = 1500)]
+    height: usize,
+    #[arg(long, default_value_t = 2060)]
+    seed: u64,
+    /// Longitude of the upper-left corner (degrees).
+    #[arg(long, default_value_t = 80.0)]
+    lon0: f64,
+    /// Latitude of the upper-left corner (degrees).
+    #[arg(long, default_value_t = 48.0)]
+    lat0: f64,
+    /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
+    #[arg(long, default_value_t = 0.005)]
+    pixel_deg: f64,
+    /// Models folder as written into scene.toml (relative to the scene folder).
+    #[arg(long, default_value = "../../models")]
+    models_dir: String,
+    /// Output folder as written into scene.toml (relative to the scene folder).
+    #[arg(long, default_value = "out")]
+    output_dir: String,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum LayoutArg {
+    Cog,
+    Tiled,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+enum CompressionArg {
+    Zstd,
+    Deflate,
+    Lzw,
+    None,
+}
+
+impl Tuning {
+    fn options(&self) -> RunOptions {
+        RunOptions {
+            block_size_px: self.block_size,
+            threads: self.threads,
+            output_dir: self.out.clone(),
+            layout: self.layout.map(|l| match l {
+                LayoutArg::Cog => Layout::Cog,
+                LayoutArg::Tiled => Layout::Tiled,
+            }),
+            compression: self.compression.map(|c| match c {
+                CompressionArg::Zstd => Compression::Zstd,
+                CompressionArg::Deflate => Compression::Deflate,
+                CompressionArg::Lzw => Compression::Lzw,
+                CompressionArg::None => Compression::None,
+            }),
+            progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+        }
+    }
+}
+
+const SAMPLE_SCENE: &str = "rasters/sample/scene.toml";
+
+fn sample_scene(quiet: bool) -> Result<PathBuf> {
+    let p = PathBuf::from(SAMPLE_SCENE);
+    if !p.exists() {
+        if !quiet {
+            eprintln!("{SAMPLE_SCENE} not found: generating the synthetic sample scene");
+        }
+        synth::generate(&SynthSpec::sample(Path::new(".")), false)?;
+    }
+    Ok(p)
+}
+
+fn run_and_report(scene: &Scene, tuning: &Tuning, zones: Option<&ZoneSet>) -> Result<()> {
+    let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    if !tuning.quiet {
+        print!("{}", sinkmap::summary::human(&outcome.summary));
+        println!("  outputs in {}", outcome.output_dir.display());
+    }
+    Ok(())
+}
+
+fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
+    let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    ZoneSet::read(src, &grid)
+}
+
+fn main_inner(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Run(a) => {
+            let path = match a.scene {
+                Some(p) => p,
+                None => sample_scene(a.tuning.quiet)?,
+            };
+            let scene = Scene::load(&path)?;
+            let zones = match (&scene.zones, a.no_zones) {
+                (Some(z), false) => Some(read_zones(
+                    &scene,
+                    &ZoneSource {
+                        path: &z.path,
+                        layer: z.layer.as_deref(),
+                        id_field: &z.id_field,
+                        name_field: z.name_field.as_deref(),
+                        repair_invalid: z.repair_invalid,
+                    },
+                )?),
+                _ => None,
+            };
+            run_and_report(&scene, &a.tuning, zones.as_ref())
+        }
+        Command::Zonal(a) => {
+            let scene = Scene::load(&a.scene)?;
+            let zones = read_zones(
+                &scene,
+                &ZoneSource {
+                    path: &a.zones,
+                    layer: a.layer.as_deref(),
+                    id_field: &a.id,
+                    name_field: a.name.as_deref(),
+                    repair_invalid: a.repair_invalid,
+                },
+            )?;
+            run_and_report(&scene, &a.tuning, Some(&zones))
+        }
+        Command::Synth(a) => {
+            let spec = if a.sample {
+                SynthSpec::sample(Path::new("."))
+            } else {
+                if a.width == 0 || a.height == 0 || !(a.pixel_deg > 0.0) {
+                    return Err(Error::Usage(
+                        "width, height and pixel-deg must be positive".into(),
+                    ));
+                }
+                SynthSpec {
+                    dir: a.out.clone(),
+                    width: a.width,
+                    height: a.height,
+                    seed: a.seed,
+                    lon0: a.lon0,
+                    lat0: a.lat0,
+                    pixel_deg: a.pixel_deg,
+                    zones_path: None,
+                    models_dir_in_scene: a.models_dir.clone(),
+                    output_dir_in_scene: a.output_dir.clone(),
+                    zones_path_in_scene: None,
+                    base_year: 2020,
+                    name: format!(
+                        "synthetic {}x{} seed {} (SYNTHETIC)",
+                        a.width, a.height, a.seed
+                    ),
+                }
+            };
+            let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let scene = synth::generate(&spec, progress)?;
+            if !a.quiet {
+                println!("wrote {}", scene.display());
+            }
+            Ok(())
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
+    match main_inner(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

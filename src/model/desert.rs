@@ -1,0 +1,163 @@
+//! Desert-ecosystem sink: per subtype a sum of components, each reported on its own
+//! because the soil inorganic term is scientifically contested (science.md §2).
+
+use serde::{Deserialize, Serialize};
+
+use super::{Evidence, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
+
+/// One desert subtype (mobile dune, semi-fixed dune, fixed dune, gobi, saline-alkali land, …).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesertSubtype {
+    /// Value in the desert-subtype raster.
+    pub code: i32,
+    pub name: String,
+    pub label: String,
+    /// Living biomass carbon (shrubs, crusts; t C/ha).
+    pub biomass_tc_per_ha: f64,
+    /// Soil organic carbon (t C/ha).
+    #[serde(default)]
+    pub soil_tc_per_ha: f64,
+    /// Net fixation by biological soil crusts (g C/m²/yr).
+    pub crust_fixation_gc_per_m2_yr: f64,
+    /// Biomass growth of desert shrubs (g C/m²/yr).
+    pub shrub_growth_gc_per_m2_yr: f64,
+    /// Soil inorganic carbon accumulation (g C/m²/yr) — contested.
+    pub inorganic_gc_per_m2_yr: f64,
+    pub evidence: Evidence,
+    pub source: String,
+}
+
+/// Sink components of one pixel (t CO₂/ha/yr).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct DesertSink {
+    pub crust_tco2_per_ha_yr: f64,
+    pub shrub_tco2_per_ha_yr: f64,
+    pub inorganic_tco2_per_ha_yr: f64,
+}
+
+impl DesertSubtype {
+    pub fn stock_tc_per_ha(&self, pools: Pools) -> f64 {
+        self.biomass_tc_per_ha + if pools.soil { self.soil_tc_per_ha } else { 0.0 }
+    }
+
+    pub fn sink(&self) -> DesertSink {
+        let k = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
+        DesertSink {
+            crust_tco2_per_ha_yr: self.crust_fixation_gc_per_m2_yr * k,
+            shrub_tco2_per_ha_yr: self.shrub_growth_gc_per_m2_yr * k,
+            inorganic_tco2_per_ha_yr: self.inorganic_gc_per_m2_yr * k,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (n, v) in [
+            ("biomass_tc_per_ha", self.biomass_tc_per_ha),
+            ("soil_tc_per_ha", self.soil_tc_per_ha),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "desert subtype '{}': {n} must be finite and ≥ 0",
+                    self.name
+                ));
+            }
+        }
+        for (n, v) in [
+            (
+                "crust_fixation_gc_per_m2_yr",
+                self.crust_fixation_gc_per_m2_yr,
+            ),
+            ("shrub_growth_gc_per_m2_yr", self.shrub_growth_gc_per_m2_yr),
+            ("inorganic_gc_per_m2_yr", self.inorganic_gc_per_m2_yr),
+        ] {
+            if !v.is_finite() {
+                return Err(format!(
+                    "desert subtype '{}': {n} must be finite",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
+impl DesertSink {
+    /// The sink counted in the headline total: inorganic only when switched on.
+    pub fn counted_tco2_per_ha_yr(&self, include_inorganic: bool) -> f64 {
+        self.crust_tco2_per_ha_yr
+            + self.shrub_tco2_per_ha_yr
+            + if include_inorganic {
+                self.inorganic_tco2_per_ha_yr
+            } else {
+                0.0
+            }
+    }
+}
+
+/// The file `models/desert.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DesertModel {
+    /// Count the soil inorganic term in the total sink (it is always reported separately).
+    pub include_inorganic: bool,
+    /// Subtype used for barren pixels without a desert-subtype value.
+    pub default_subtype: String,
+    #[serde(rename = "subtype")]
+    pub subtypes: Vec<DesertSubtype>,
+}
+
+impl DesertModel {
+    pub fn validate(&self) -> Result<(), String> {
+        let mut codes = std::collections::BTreeSet::new();
+        for s in &self.subtypes {
+            s.validate()?;
+            if !codes.insert(s.code) {
+                return Err(format!("desert subtype code {} defined twice", s.code));
+            }
+        }
+        if self.subtype_index(&self.default_subtype).is_none() {
+            return Err(format!(
+                "default_subtype '{}' is not a defined subtype",
+                self.default_subtype
+            ));
+        }
+        Ok(())
+    }
+
+    pub fn subtype_index(&self, name: &str) -> Option<usize> {
+        self.subtypes.iter().position(|t| t.name == name)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn components_convert_from_grams_per_m2_to_tco2_per_ha() {
+        let s = DesertSubtype {
+            code: 3,
+            name: "fixed_dune".into(),
+            label: "Fixed dune".into(),
+            biomass_tc_per_ha: 2.0,
+            soil_tc_per_ha: 14.1,
+            crust_fixation_gc_per_m2_yr: 3.0,
+            shrub_growth_gc_per_m2_yr: 6.0,
+            inorganic_gc_per_m2_yr: 1.2,
+            evidence: Evidence::Placeholder,
+            source: "test".into(),
+        };
+        let k = 0.01 * 44.0 / 12.0;
+        let sink = s.sink();
+        assert!((sink.crust_tco2_per_ha_yr - 3.0 * k).abs() < 1e-15);
+        assert!((sink.counted_tco2_per_ha_yr(false) - 9.0 * k).abs() < 1e-15);
+        assert!((sink.counted_tco2_per_ha_yr(true) - 10.2 * k).abs() < 1e-15);
+        assert_eq!(
+            s.stock_tc_per_ha(Pools {
+                dead_matter: false,
+                soil: true
+            }),
+            16.1
+        );
+    }
+}

@@ -1,0 +1,96 @@
+//! Stock densities and sink rates of the non-forest, non-desert classes.
+
+use serde::{Deserialize, Serialize};
+
+use super::{EcosystemClass, Evidence, Pools, CO2_PER_C};
+
+/// Carbon densities and net rate of one ecosystem class.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClassCarbon {
+    pub class: EcosystemClass,
+    /// Living biomass carbon, above + below ground (t C/ha).
+    pub biomass_tc_per_ha: f64,
+    #[serde(default)]
+    pub dead_matter_tc_per_ha: f64,
+    #[serde(default)]
+    pub soil_tc_per_ha: f64,
+    /// Net annual change of the carbon stock (t C/ha/yr; positive = uptake).
+    pub sink_tc_per_ha_yr: f64,
+    pub evidence: Evidence,
+    pub source: String,
+}
+
+impl ClassCarbon {
+    pub fn stock_tc_per_ha(&self, pools: Pools) -> f64 {
+        let mut s = self.biomass_tc_per_ha;
+        if pools.dead_matter {
+            s += self.dead_matter_tc_per_ha;
+        }
+        if pools.soil {
+            s += self.soil_tc_per_ha;
+        }
+        s
+    }
+
+    pub fn sink_tco2_per_ha_yr(&self) -> f64 {
+        self.sink_tc_per_ha_yr * CO2_PER_C
+    }
+
+    pub fn validate(&self) -> Result<(), String> {
+        for (n, v) in [
+            ("biomass_tc_per_ha", self.biomass_tc_per_ha),
+            ("dead_matter_tc_per_ha", self.dead_matter_tc_per_ha),
+            ("soil_tc_per_ha", self.soil_tc_per_ha),
+        ] {
+            if !v.is_finite() || v < 0.0 {
+                return Err(format!(
+                    "class {}: {n} must be finite and ≥ 0, got {v}",
+                    self.class.name()
+                ));
+            }
+        }
+        if !self.sink_tc_per_ha_yr.is_finite() {
+            return Err(format!(
+                "class {}: sink_tc_per_ha_yr must be finite",
+                self.class.name()
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// The file `models/other_classes.toml`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OtherClasses {
+    #[serde(rename = "class")]
+    pub classes: Vec<ClassCarbon>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pools_add_up_as_configured() {
+        let c = ClassCarbon {
+            class: EcosystemClass::Grassland,
+            biomass_tc_per_ha: 3.0,
+            dead_matter_tc_per_ha: 0.5,
+            soil_tc_per_ha: 33.0,
+            sink_tc_per_ha_yr: 0.12,
+            evidence: Evidence::Derived,
+            source: "test".into(),
+        };
+        assert_eq!(c.stock_tc_per_ha(Pools::default()), 3.0);
+        assert_eq!(
+            c.stock_tc_per_ha(Pools {
+                dead_matter: true,
+                soil: true
+            }),
+            36.5
+        );
+        assert!((c.sink_tco2_per_ha_yr() - 0.12 * 44.0 / 12.0).abs() < 1e-15);
+    }
+}

@@ -1,0 +1,318 @@
+//! The compiled per-pixel model: lookup tables built once from the model files,
+//! then evaluated for every pixel without allocation.
+
+use super::desert::DesertModel;
+use super::forest::ForestModel;
+use super::other::OtherClasses;
+use super::scheme::{PoolRow, Scheme};
+use super::{EcosystemClass, Pools};
+
+/// Inputs of one pixel, already decoded from the rasters (nodata → `None`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct PixelInput {
+    pub landcover_code: i32,
+    pub forest_age_yr: Option<f64>,
+    pub forest_type_code: Option<i32>,
+    pub desert_subtype_code: Option<i32>,
+}
+
+/// What the model says of one pixel. Sinks in t CO₂/ha/yr, stock in t C/ha.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct PixelValue {
+    pub class: Option<EcosystemClass>,
+    pub stock_tc_per_ha: f64,
+    /// Headline sink: forest + counted desert components + other classes.
+    pub sink_tco2_per_ha_yr: f64,
+    pub forest_sink_tco2_per_ha_yr: f64,
+    pub desert_crust_tco2_per_ha_yr: f64,
+    pub desert_shrub_tco2_per_ha_yr: f64,
+    /// Always filled, counted in the headline only when switched on.
+    pub desert_inorganic_tco2_per_ha_yr: f64,
+    pub other_sink_tco2_per_ha_yr: f64,
+    /// Forest type index and integer age for the cohort cube.
+    pub forest_type: Option<u16>,
+    pub age_yr: Option<u16>,
+    /// True when the forest pixel had no age and the fallback age was used.
+    pub age_assumed: bool,
+    pub desert_subtype: Option<u16>,
+}
+
+/// Why a pixel cannot be evaluated: always a problem of the input data.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum PixelError {
+    UnknownLandcoverCode(i32),
+    NegativeAge(f64),
+    AbsurdAge(f64, u32),
+    NonFiniteAge,
+    UnknownForestType(i32),
+    UnknownDesertSubtype(i32),
+}
+
+impl std::fmt::Display for PixelError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match *self {
+            PixelError::UnknownLandcoverCode(c) => {
+                write!(f, "land-cover code {c} is not in the scheme")
+            }
+            PixelError::NegativeAge(a) => write!(
+                f,
+                "negative forest age {a} yr (declare it as nodata if it means 'no forest')"
+            ),
+            PixelError::AbsurdAge(a, max) => {
+                write!(f, "forest age {a} yr exceeds max_plausible_age_yr = {max}")
+            }
+            PixelError::NonFiniteAge => {
+                write!(f, "forest age is NaN or infinite (declare a nodata value)")
+            }
+            PixelError::UnknownForestType(c) => {
+                write!(f, "forest-type code {c} is not defined in forest.toml")
+            }
+            PixelError::UnknownDesertSubtype(c) => {
+                write!(f, "desert-subtype code {c} is not defined in desert.toml")
+            }
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy)]
+struct CodeEntry {
+    class: EcosystemClass,
+    forest_type: Option<u16>,
+    desert_subtype: Option<u16>,
+    /// Stock from an InVEST pool table, overriding the class models.
+    pool_stock_tc_per_ha: Option<f64>,
+}
+
+/// Everything needed to evaluate a pixel, as dense tables.
+#[derive(Debug, Clone)]
+pub struct PixelModel {
+    codes: Vec<Option<CodeEntry>>,
+    /// Per forest type: stock and sink for integer ages 0..=max_age.
+    forest_stock: Vec<Vec<f64>>,
+    forest_sink: Vec<Vec<f64>>,
+    forest_type_by_code: Vec<(i32, u16)>,
+    default_forest_type: u16,
+    max_age_yr: u32,
+    fallback_age_yr: u16,
+    desert_stock: Vec<f64>,
+    desert_sink: Vec<super::desert::DesertSink>,
+    desert_by_code: Vec<(i32, u16)>,
+    default_desert: u16,
+    include_inorganic: bool,
+    /// Per ecosystem class (index) stock and sink for the classes without their own model.
+    other_stock: [f64; 9],
+    other_sink: [f64; 9],
+}
+
+impl PixelModel {
+    /// Builds the tables. `pool_table`, when given, replaces the stock of every code it lists
+    /// (the InVEST carbon model's definition: c_above + c_below + c_soil + c_dead).
+    pub fn build(
+        scheme: &Scheme,
+        forest: &ForestModel,
+        desert: &DesertModel,
+        other: &OtherClasses,
+        pools: Pools,
+        pool_table: Option<&[PoolRow]>,
+    ) -> Result<PixelModel, String> {
+        let max_code = scheme
+            .codes
+            .iter()
+            .map(|c| c.value)
+            .max()
+            .unwrap_or(0)
+            .max(0) as usize;
+        let mut codes = vec![None; max_code + 1];
+        for c in &scheme.codes {
+            let forest_type = match &c.forest_type {
+                Some(n) => Some(forest.type_index(n).ok_or_else(|| {
+                    format!(
+                        "scheme '{}', code {}: forest_type '{n}' is not defined in forest.toml",
+                        scheme.name, c.value
+                    )
+                })? as u16),
+                None => None,
+            };
+            let desert_subtype = match &c.desert_subtype {
+                Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
+                    format!(
+                        "scheme '{}', code {}: desert_subtype '{n}' is not defined in desert.toml",
+                        scheme.name, c.value
+                    )
+                })? as u16),
+                None => None,
+            };
+            codes[c.value as usize] = Some(CodeEntry {
+                class: c.class,
+                forest_type,
+                desert_subtype,
+                pool_stock_tc_per_ha: None,
+            });
+        }
+        if let Some(rows) = pool_table {
+            for r in rows {
+                let entry = usize::try_from(r.lucode)
+                    .ok()
+                    .and_then(|i| codes.get_mut(i))
+                    .and_then(|e| e.as_mut());
+                match entry {
+                    Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
+                    None => {
+                        return Err(format!(
+                            "pool table lucode {} is not a code of scheme '{}'",
+                            r.lucode, scheme.name
+                        ))
+                    }
+                }
+            }
+            if let Some(missing) = scheme
+                .codes
+                .iter()
+                .find(|c| !rows.iter().any(|r| r.lucode == c.value))
+            {
+                return Err(format!(
+                    "pool table has no row for lucode {} ({})",
+                    missing.value, missing.label
+                ));
+            }
+        }
+        let max_age = forest.max_plausible_age_yr;
+        let forest_stock = forest
+            .types
+            .iter()
+            .map(|t| {
+                (0..=max_age)
+                    .map(|a| t.stock_tc_per_ha(a as f64, pools))
+                    .collect()
+            })
+            .collect();
+        let forest_sink = forest
+            .types
+            .iter()
+            .map(|t| {
+                (0..=max_age)
+                    .map(|a| t.sink_tco2_per_ha_yr(a as f64))
+                    .collect()
+            })
+            .collect();
+        let mut other_stock = [0.0; 9];
+        let mut other_sink = [0.0; 9];
+        for c in &other.classes {
+            other_stock[c.class.index()] = c.stock_tc_per_ha(pools);
+            other_sink[c.class.index()] = c.sink_tco2_per_ha_yr();
+        }
+        Ok(PixelModel {
+            codes,
+            forest_stock,
+            forest_sink,
+            forest_type_by_code: forest
+                .types
+                .iter()
+                .enumerate()
+                .map(|(i, t)| (t.code, i as u16))
+                .collect(),
+            default_forest_type: forest
+                .type_index(&forest.default_forest_type)
+                .ok_or("default forest type undefined")? as u16,
+            max_age_yr: max_age,
+            fallback_age_yr: forest.fallback_age_yr.min(u16::MAX as u32) as u16,
+            desert_stock: desert
+                .subtypes
+                .iter()
+                .map(|s| s.stock_tc_per_ha(pools))
+                .collect(),
+            desert_sink: desert.subtypes.iter().map(|s| s.sink()).collect(),
+            desert_by_code: desert
+                .subtypes
+                .iter()
+                .enumerate()
+                .map(|(i, s)| (s.code, i as u16))
+                .collect(),
+            default_desert: desert
+                .subtype_index(&desert.default_subtype)
+                .ok_or("default desert subtype undefined")? as u16,
+            include_inorganic: desert.include_inorganic,
+            other_stock,
+            other_sink,
+        })
+    }
+
+    pub fn max_age_yr(&self) -> u32 {
+        self.max_age_yr
+    }
+
+    /// Checks an age value wherever it occurs (forest or not): a negative, non-finite or
+    /// absurd age means a broken layer. Returns the rounded integer age.
+    pub fn check_age(&self, age_yr: f64) -> Result<u16, PixelError> {
+        if !age_yr.is_finite() {
+            return Err(PixelError::NonFiniteAge);
+        }
+        if age_yr < 0.0 {
+            return Err(PixelError::NegativeAge(age_yr));
+        }
+        let a = age_yr.round();
+        if a > self.max_age_yr as f64 {
+            return Err(PixelError::AbsurdAge(age_yr, self.max_age_yr));
+        }
+        Ok(a as u16)
+    }
+
+    fn lookup(pairs: &[(i32, u16)], code: i32) -> Option<u16> {
+        pairs.iter().find(|(c, _)| *c == code).map(|(_, i)| *i)
+    }
+
+    /// Evaluates one pixel.
+    pub fn evaluate(&self, px: &PixelInput) -> Result<PixelValue, PixelError> {
+        let entry = usize::try_from(px.landcover_code)
+            .ok()
+            .and_then(|i| self.codes.get(i).copied().flatten())
+            .ok_or(PixelError::UnknownLandcoverCode(px.landcover_code))?;
+        let age = px.forest_age_yr.map(|a| self.check_age(a)).transpose()?;
+        let mut v = PixelValue {
+            class: Some(entry.class),
+            ..Default::default()
+        };
+        match entry.class {
+            EcosystemClass::Forest => {
+                let ft = match px.forest_type_code {
+                    Some(code) => Self::lookup(&self.forest_type_by_code, code)
+                        .ok_or(PixelError::UnknownForestType(code))?,
+                    None => entry.forest_type.unwrap_or(self.default_forest_type),
+                };
+                let (a, assumed) = match age {
+                    Some(a) => (a, false),
+                    None => (self.fallback_age_yr, true),
+                };
+                v.stock_tc_per_ha = self.forest_stock[ft as usize][a as usize];
+                v.forest_sink_tco2_per_ha_yr = self.forest_sink[ft as usize][a as usize];
+                v.sink_tco2_per_ha_yr = v.forest_sink_tco2_per_ha_yr;
+                v.forest_type = Some(ft);
+                v.age_yr = Some(a);
+                v.age_assumed = assumed;
+            }
+            EcosystemClass::Barren => {
+                let st = match px.desert_subtype_code {
+                    Some(code) => Self::lookup(&self.desert_by_code, code)
+                        .ok_or(PixelError::UnknownDesertSubtype(code))?,
+                    None => entry.desert_subtype.unwrap_or(self.default_desert),
+                };
+                let s = self.desert_sink[st as usize];
+                v.stock_tc_per_ha = self.desert_stock[st as usize];
+                v.desert_crust_tco2_per_ha_yr = s.crust_tco2_per_ha_yr;
+                v.desert_shrub_tco2_per_ha_yr = s.shrub_tco2_per_ha_yr;
+                v.desert_inorganic_tco2_per_ha_yr = s.inorganic_tco2_per_ha_yr;
+                v.sink_tco2_per_ha_yr = s.counted_tco2_per_ha_yr(self.include_inorganic);
+                v.desert_subtype = Some(st);
+            }
+            class => {
+                v.stock_tc_per_ha = self.other_stock[class.index()];
+                v.other_sink_tco2_per_ha_yr = self.other_sink[class.index()];
+                v.sink_tco2_per_ha_yr = v.other_sink_tco2_per_ha_yr;
+            }
+        }
+        if let Some(s) = entry.pool_stock_tc_per_ha {
+            v.stock_tc_per_ha = s;
+        }
+        Ok(v)
+    }
+}

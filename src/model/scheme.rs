@@ -1,0 +1,87 @@
+//! Land-cover schemes: raster codes → ecosystem classes; InVEST-style pool tables.
+
+use serde::{Deserialize, Serialize};
+
+use super::EcosystemClass;
+
+/// One land-cover code of a scheme.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SchemeCode {
+    pub value: i32,
+    pub label: String,
+    pub class: EcosystemClass,
+    /// Forest type for this code where no forest-type layer says otherwise (e.g. MODIS ENF).
+    #[serde(default)]
+    pub forest_type: Option<String>,
+    /// Desert subtype for this code where no desert-subtype layer says otherwise.
+    #[serde(default)]
+    pub desert_subtype: Option<String>,
+}
+
+/// A land-cover scheme file (`models/schemes/NAME.toml`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Scheme {
+    pub name: String,
+    pub source: String,
+    /// Code that means "no data" when the raster declares none.
+    #[serde(default)]
+    pub nodata_value: Option<i32>,
+    #[serde(rename = "code")]
+    pub codes: Vec<SchemeCode>,
+}
+
+/// Largest land-cover code a scheme may use (codes index a dense lookup table).
+pub const MAX_CODE: i32 = 65_535;
+
+impl Scheme {
+    pub fn validate(&self) -> Result<(), String> {
+        if self.codes.is_empty() {
+            return Err(format!("scheme '{}' has no [[code]] entries", self.name));
+        }
+        let mut seen = std::collections::BTreeSet::new();
+        for c in &self.codes {
+            if !(0..=MAX_CODE).contains(&c.value) {
+                return Err(format!(
+                    "scheme '{}': code {} outside 0..={MAX_CODE}",
+                    self.name, c.value
+                ));
+            }
+            if !seen.insert(c.value) {
+                return Err(format!(
+                    "scheme '{}': code {} defined twice",
+                    self.name, c.value
+                ));
+            }
+            if Some(c.value) == self.nodata_value {
+                return Err(format!(
+                    "scheme '{}': code {} is also the nodata_value",
+                    self.name, c.value
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    pub fn code(&self, value: i32) -> Option<&SchemeCode> {
+        self.codes.iter().find(|c| c.value == value)
+    }
+}
+
+/// One row of an InVEST carbon pool table (all pools in t C/ha).
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct PoolRow {
+    pub lucode: i32,
+    pub c_above: f64,
+    pub c_below: f64,
+    pub c_soil: f64,
+    pub c_dead: f64,
+}
+
+impl PoolRow {
+    /// InVEST's stock density: the sum of the four pools (t C/ha).
+    pub fn total_tc_per_ha(&self) -> f64 {
+        self.c_above + self.c_below + self.c_soil + self.c_dead
+    }
+}

@@ -1,0 +1,439 @@
+//! The block-streamed pipeline: read aligned input windows on one thread, evaluate the
+//! per-pixel models in parallel (rayon), write map blocks and fill the cohort cube in
+//! the same pass, then publish every output by renaming complete temporary files.
+
+use std::path::{Path, PathBuf};
+use std::time::Instant;
+
+use rayon::prelude::*;
+
+use crate::config::{Compression, Layout, Models, Scene};
+use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
+use crate::error::{Error, Result};
+use crate::grid::{Grid, Window};
+use crate::model::pixel::{PixelError, PixelInput, PixelModel};
+use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
+use crate::raster::{reference_grid, Layer, LayerKind};
+use crate::summary::{self, Summary};
+use crate::zones::ZoneSet;
+
+/// Run-time choices that are not part of the scene (they change speed, never numbers).
+#[derive(Debug, Clone, Default)]
+pub struct RunOptions {
+    pub block_size_px: Option<usize>,
+    pub threads: Option<usize>,
+    pub output_dir: Option<PathBuf>,
+    pub layout: Option<Layout>,
+    pub compression: Option<Compression>,
+    /// Show a progress bar on standard error.
+    pub progress: bool,
+}
+
+/// What a run produced.
+#[derive(Debug)]
+pub struct RunOutcome {
+    pub summary: Summary,
+    pub cube: Cube,
+    pub outputs: Vec<PathBuf>,
+    pub output_dir: PathBuf,
+}
+
+struct Inputs {
+    landcover: Layer,
+    age: Option<Layer>,
+    forest_type: Option<Layer>,
+    desert: Option<Layer>,
+}
+
+/// The raw values of one window.
+struct BlockInput {
+    window: Window,
+    landcover: Vec<Option<i32>>,
+    age: Vec<Option<f64>>,
+    forest_type: Vec<Option<i32>>,
+    desert: Vec<Option<i32>>,
+}
+
+struct BlockOutput {
+    window: Window,
+    stock: Vec<f32>,
+    sink: Vec<f32>,
+    /// Dense cohort sums of the whole grid, then of each zone touched (zone index, sums).
+    grid_acc: Vec<Acc>,
+    zone_acc: Vec<(usize, Vec<Acc>)>,
+    outside_acc: Option<Vec<Acc>>,
+    nodata_area: i128,
+}
+
+/// Which input a pixel error is about.
+fn layer_of<'a>(e: &PixelError, inputs: &'a Inputs) -> &'a Path {
+    let lc = &inputs.landcover.path;
+    match e {
+        PixelError::UnknownLandcoverCode(_) => lc,
+        PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => {
+            inputs.age.as_ref().map(|l| l.path.as_path()).unwrap_or(lc)
+        }
+        PixelError::UnknownForestType(_) => inputs
+            .forest_type
+            .as_ref()
+            .map(|l| l.path.as_path())
+            .unwrap_or(lc),
+        PixelError::UnknownDesertSubtype(_) => inputs
+            .desert
+            .as_ref()
+            .map(|l| l.path.as_path())
+            .unwrap_or(lc),
+    }
+}
+
+fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
+    let mut b = BlockInput {
+        window: w,
+        landcover: Vec::new(),
+        age: Vec::new(),
+        forest_type: Vec::new(),
+        desert: Vec::new(),
+    };
+    inputs.landcover.read_codes(w, &mut b.landcover)?;
+    if let Some(l) = &inputs.age {
+        l.read_values(w, &mut b.age)?;
+    }
+    if let Some(l) = &inputs.forest_type {
+        l.read_codes(w, &mut b.forest_type)?;
+    }
+    if let Some(l) = &inputs.desert {
+        l.read_codes(w, &mut b.desert)?;
+    }
+    Ok(b)
+}
+
+/// Evaluates one block: pure, no IO.
+fn compute_block(
+    model: &PixelModel,
+    space: &CohortSpace,
+    age_shift_yr: i32,
+    grid: &Grid,
+    row_areas_ha: &[f64],
+    zones: Option<&ZoneSet>,
+    b: &BlockInput,
+) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
+    let w = b.window;
+    let n = w.len();
+    let mut stock = vec![writer::MAP_NODATA; n];
+    let mut sink = vec![writer::MAP_NODATA; n];
+    let mut grid_acc = vec![[0i128; NQ]; space.len()];
+    let coverage = zones.map(|z| z.block_coverage(grid, w)).unwrap_or_default();
+    let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
+        .iter()
+        .map(|(z, _)| (*z, vec![[0i128; NQ]; space.len()]))
+        .collect();
+    let mut outside_acc = zones.map(|_| vec![[0i128; NQ]; space.len()]);
+    let mut nodata_area = 0i128;
+    for i in 0..n {
+        let (col, row) = (w.col + i % w.width, w.row + i / w.width);
+        let area_ha = row_areas_ha[row];
+        let Some(code) = b.landcover[i] else {
+            nodata_area += cube::quantize(area_ha);
+            continue;
+        };
+        let raw_age = b.age.get(i).copied().flatten();
+        let age = match raw_age {
+            Some(a) => {
+                model.check_age(a).map_err(|e| (col, row, e))?;
+                Some((a + age_shift_yr as f64).max(0.0))
+            }
+            None => None,
+        };
+        let input = PixelInput {
+            landcover_code: code,
+            forest_age_yr: age,
+            forest_type_code: b.forest_type.get(i).copied().flatten(),
+            desert_subtype_code: b.desert.get(i).copied().flatten(),
+        };
+        let v = model.evaluate(&input).map_err(|e| (col, row, e))?;
+        stock[i] = v.stock_tc_per_ha as f32;
+        sink[i] = v.sink_tco2_per_ha_yr as f32;
+        let idx = space.index(&v);
+        cube::add_pixel(&mut grid_acc[idx], &v, area_ha);
+        if let Some(out) = outside_acc.as_mut() {
+            let mut covered = 0.0;
+            for ((_, frac), (_, acc)) in coverage.iter().zip(zone_acc.iter_mut()) {
+                let f = frac[i];
+                if f > 0.0 {
+                    covered += f;
+                    cube::add_pixel(&mut acc[idx], &v, area_ha * f);
+                }
+            }
+            let outside = 1.0 - covered;
+            if outside > 1e-12 {
+                cube::add_pixel(&mut out[idx], &v, area_ha * outside);
+            }
+        }
+    }
+    Ok(BlockOutput {
+        window: w,
+        stock,
+        sink,
+        grid_acc,
+        zone_acc,
+        outside_acc,
+        nodata_area,
+    })
+}
+
+fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<Inputs> {
+    let lc = &scene.landcover;
+    let mut landcover = Layer::open(&lc.path, lc.band, LayerKind::Categorical, grid, &[])?;
+    if let Some(nd) = models.scheme.nodata_value {
+        landcover.add_nodata(nd as f64);
+    }
+    let age = match &scene.forest_age {
+        Some(a) => Some(Layer::open(
+            &a.path,
+            a.band,
+            LayerKind::Continuous,
+            grid,
+            &a.nodata_values,
+        )?),
+        None => None,
+    };
+    let forest_type = match &scene.forest_type {
+        Some(l) => Some(Layer::open(
+            &l.path,
+            l.band,
+            LayerKind::Categorical,
+            grid,
+            &l.nodata_values,
+        )?),
+        None => None,
+    };
+    let desert = match &scene.desert_subtype {
+        Some(l) => Some(Layer::open(
+            &l.path,
+            l.band,
+            LayerKind::Categorical,
+            grid,
+            &l.nodata_values,
+        )?),
+        None => None,
+    };
+    Ok(Inputs {
+        landcover,
+        age,
+        forest_type,
+        desert,
+    })
+}
+
+/// Metadata written into every map: units, provenance.
+fn provenance(scene: &Scene, models: &Models, scene_sha: &str) -> Vec<(String, String)> {
+    let mut md = vec![
+        (
+            "SINKMAP_VERSION".to_string(),
+            env!("CARGO_PKG_VERSION").to_string(),
+        ),
+        ("SINKMAP_SCENE".to_string(), scene.name.clone()),
+        ("SINKMAP_SCENE_SHA256".to_string(), scene_sha.to_string()),
+        ("SINKMAP_BASE_YEAR".to_string(), scene.base_year.to_string()),
+        (
+            "SINKMAP_POOLS".to_string(),
+            format!(
+                "biomass{}{}",
+                if scene.pools.dead_matter {
+                    "+dead_matter"
+                } else {
+                    ""
+                },
+                if scene.pools.soil { "+soil" } else { "" }
+            ),
+        ),
+        (
+            "SINKMAP_DESERT_INORGANIC_COUNTED".to_string(),
+            models.desert.include_inorganic.to_string(),
+        ),
+    ];
+    for (p, sha) in &models.files {
+        let name = p
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        md.push((
+            format!(
+                "SINKMAP_MODEL_{}",
+                name.to_uppercase().replace(['.', '-'], "_")
+            ),
+            sha.clone(),
+        ));
+    }
+    md
+}
+
+/// Runs a scene end to end and publishes its outputs in the output directory.
+pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<RunOutcome> {
+    let started = Instant::now();
+    let models = Models::load(scene)?;
+    let model = models.pixel_model(scene)?;
+    let space = CohortSpace {
+        forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
+        desert_subtypes: models
+            .desert
+            .subtypes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        max_age_yr: model.max_age_yr(),
+    };
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    let inputs = open_inputs(scene, &models, &grid)?;
+    if !inputs.landcover.has_declared_nodata() {
+        eprintln!(
+            "warning: {}: no nodata value declared and the scheme has none; every pixel is taken as data",
+            scene.landcover.path.display()
+        );
+    }
+    if let Some(z) = zones {
+        z.check_overlaps_grid(&grid)?;
+    }
+    let block = opts.block_size_px.unwrap_or(scene.output.block_size_px);
+    if !(16..=4096).contains(&block) || block % 16 != 0 {
+        return Err(Error::Usage(format!(
+            "block size {block}: must be a multiple of 16 between 16 and 4096"
+        )));
+    }
+    let layout = opts.layout.unwrap_or(scene.output.layout);
+    let compression = opts.compression.unwrap_or(scene.output.compression);
+    let out_dir = opts
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| scene.output_dir.clone());
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    writer::remove_stale_temp_files(&out_dir);
+
+    let scene_sha = crate::config::sha256_file(&scene.source_path)?;
+    let metadata = provenance(scene, &models, &scene_sha);
+    let mut stock_w = MapWriter::create(
+        &out_dir,
+        MapSpec {
+            file_name: "stock_tc_per_ha.tif".into(),
+            description: "carbon stock density".into(),
+            unit: "t C/ha".into(),
+        },
+        &grid,
+        block,
+        compression,
+        layout,
+        &metadata,
+    )?;
+    let mut sink_w = MapWriter::create(
+        &out_dir,
+        MapSpec {
+            file_name: "sink_tco2_per_ha_yr.tif".into(),
+            description: "annual net CO2 removal (positive = uptake)".into(),
+            unit: "t CO2/ha/yr".into(),
+        },
+        &grid,
+        block,
+        compression,
+        layout,
+        &metadata,
+    )?;
+
+    let threads = opts.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(threads)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+    let row_areas = grid.row_areas_ha();
+    let windows = grid.windows(block, 0..grid.height);
+    let batch = (threads * 2).max(2);
+    let bar = crate::progress::bar(opts.progress, (grid.width * grid.height) as u64, "pixels");
+
+    let mut cube = Cube::default();
+    cube.zone_names
+        .insert(GRID_ZONE.into(), "whole grid".into());
+    if let Some(z) = zones {
+        cube.zone_names
+            .insert(OUTSIDE_ZONE.into(), "outside every zone".into());
+        for zone in &z.zones {
+            cube.zone_names.insert(zone.id.clone(), zone.name.clone());
+        }
+    }
+    let mut nodata_area = 0i128;
+    let age_shift = scene.age_shift_yr();
+    for chunk in windows.chunks(batch) {
+        let blocks: Vec<BlockInput> = chunk
+            .iter()
+            .map(|w| read_block(&inputs, *w))
+            .collect::<Result<_>>()?;
+        let outputs: Vec<_> = pool.install(|| {
+            blocks
+                .par_iter()
+                .map(|b| compute_block(&model, &space, age_shift, &grid, &row_areas, zones, b))
+                .collect()
+        });
+        for out in outputs {
+            let out = out.map_err(|(col, row, e)| Error::Pixel {
+                path: layer_of(&e, &inputs).to_path_buf(),
+                col,
+                row,
+                message: e.to_string(),
+            })?;
+            bar.inc(out.window.len() as u64);
+            stock_w.write(out.window, out.stock)?;
+            sink_w.write(out.window, out.sink)?;
+            cube.add_dense(&space, GRID_ZONE, &out.grid_acc);
+            if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
+                for (zi, acc) in &out.zone_acc {
+                    cube.add_dense(&space, &z.zones[*zi].id, acc);
+                }
+                cube.add_dense(&space, OUTSIDE_ZONE, outside);
+            }
+            nodata_area += out.nodata_area;
+        }
+    }
+    bar.finish_and_clear();
+
+    // Everything computed: finish the files under temporary names, then publish.
+    let mut pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
+    let elapsed = started.elapsed().as_secs_f64();
+    let summary = summary::build(
+        scene,
+        &models,
+        &grid,
+        &cube,
+        zones,
+        cube::dequantize(nodata_area),
+        threads,
+        block,
+        elapsed,
+    );
+    let tmp_summary = TempFile::new(writer::temp_path(&out_dir, "summary.json", "json"));
+    let text = serde_json::to_string_pretty(&summary)
+        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
+    std::fs::write(&tmp_summary.path, text + "\n")
+        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
+    pending.push((tmp_summary, out_dir.join("summary.json")));
+    let tmp_cube = TempFile::new(writer::temp_path(&out_dir, "cube.csv", "csv"));
+    cube.write_csv(&tmp_cube.path)?;
+    pending.push((tmp_cube, out_dir.join("cube.csv")));
+    if let Some(z) = zones {
+        pending.extend(crate::zones::write_zone_tables(
+            &out_dir, z, &cube, &models,
+        )?);
+    }
+    let mut outputs = Vec::new();
+    for (tmp, fin) in pending {
+        tmp.commit(&fin)?;
+        outputs.push(fin);
+    }
+    Ok(RunOutcome {
+        summary,
+        cube,
+        outputs,
+        output_dir: out_dir,
+    })
+}

@@ -1,0 +1,331 @@
+//! Raster IO at the edges: open layers, align them to the reference grid, read windows,
+//! write maps. No model formulas here.
+
+pub mod writer;
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use gdal::raster::GdalDataType;
+use gdal::spatial_ref::SpatialRef;
+use gdal::Dataset;
+
+use crate::error::{Error, Result};
+use crate::grid::{AreaModel, Grid, Window};
+
+/// How a layer's values are interpreted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LayerKind {
+    /// Integer codes (land cover, forest type, desert subtype): integer data types only.
+    Categorical,
+    /// Numeric values (forest age): any real data type.
+    Continuous,
+}
+
+/// An input layer, aligned to the reference grid (directly, or through a warped VRT).
+pub struct Layer {
+    pub path: PathBuf,
+    dataset: Dataset,
+    band: usize,
+    nodata: Vec<f64>,
+    nodata_nan: bool,
+    /// True when the layer was warped to the reference grid.
+    pub warped: bool,
+}
+
+fn open_dataset(path: &Path) -> Result<Dataset> {
+    if !path.exists() {
+        return Err(Error::raster(path, "file not found"));
+    }
+    Dataset::open(path).map_err(|e| Error::raster(path, format!("cannot open as a raster: {e}")))
+}
+
+fn crs_of(ds: &Dataset, path: &Path) -> Result<SpatialRef> {
+    let wkt = ds.projection();
+    if wkt.trim().is_empty() {
+        return Err(Error::raster(path, "raster has no CRS (coordinate reference system); assign one, e.g. with gdal_edit.py -a_srs"));
+    }
+    SpatialRef::from_wkt(&wkt).map_err(|e| Error::raster(path, format!("unreadable CRS: {e}")))
+}
+
+fn check_band(ds: &Dataset, path: &Path, band: usize, kind: LayerKind) -> Result<()> {
+    let count = ds.raster_count();
+    if band == 0 || band > count {
+        return Err(Error::raster(
+            path,
+            format!("band {band} requested but the raster has {count} band(s)"),
+        ));
+    }
+    let b = ds.rasterband(band).map_err(|e| Error::raster(path, e))?;
+    let t = b.band_type();
+    let ok = match kind {
+        LayerKind::Categorical => matches!(
+            t,
+            GdalDataType::UInt8
+                | GdalDataType::UInt16
+                | GdalDataType::Int16
+                | GdalDataType::UInt32
+                | GdalDataType::Int32
+        ),
+        LayerKind::Continuous => !matches!(t, GdalDataType::Unknown),
+    };
+    if !ok {
+        return Err(Error::raster(
+            path,
+            format!("wrong data type {t:?} for a categorical layer: expected an integer type (Byte, Int16, UInt16, Int32, UInt32)"),
+        ));
+    }
+    Ok(())
+}
+
+/// Opens the land-cover raster and derives the reference grid from it.
+pub fn reference_grid(path: &Path, band: usize) -> Result<Grid> {
+    let ds = open_dataset(path)?;
+    check_band(&ds, path, band, LayerKind::Categorical)?;
+    let srs = crs_of(&ds, path)?;
+    let gt = ds
+        .geo_transform()
+        .map_err(|e| Error::raster(path, format!("no geotransform: {e}")))?;
+    if gt[2] != 0.0 || gt[4] != 0.0 {
+        return Err(Error::raster(
+            path,
+            "rotated or sheared grids are not supported; warp to a north-up grid first",
+        ));
+    }
+    if gt[1] <= 0.0 || gt[5] >= 0.0 {
+        return Err(Error::raster(
+            path,
+            "expected a north-up grid (positive pixel width, negative pixel height)",
+        ));
+    }
+    let (width, height) = ds.raster_size();
+    let area = if srs.is_geographic() {
+        AreaModel::Geographic {
+            semi_major_m: srs.semi_major().map_err(|e| Error::raster(path, e))?,
+            semi_minor_m: srs.semi_minor().map_err(|e| Error::raster(path, e))?,
+            radians_per_unit: srs.angular_units(),
+        }
+    } else if srs.is_projected() {
+        AreaModel::Projected {
+            metres_per_unit: srs.linear_units(),
+        }
+    } else {
+        return Err(Error::raster(
+            path,
+            "CRS is neither geographic nor projected",
+        ));
+    };
+    Ok(Grid {
+        width,
+        height,
+        geo_transform: gt,
+        crs_wkt: srs.to_wkt().map_err(|e| Error::raster(path, e))?,
+        area,
+    })
+}
+
+static VSIMEM_COUNTER: AtomicUsize = AtomicUsize::new(0);
+
+/// Warps `src` onto `grid` as a virtual (VRT) dataset, nearest neighbour: pixels are
+/// computed on the fly when read, nothing is written to disk.
+fn warp_to_grid(src: &Dataset, path: &Path, grid: &Grid) -> Result<Dataset> {
+    let (xmin, ymin, xmax, ymax) = grid.extent();
+    let args: Vec<String> = vec![
+        "-of".into(),
+        "VRT".into(),
+        "-t_srs".into(),
+        grid.crs_wkt.clone(),
+        "-te".into(),
+        format!("{xmin:.17e}"),
+        format!("{ymin:.17e}"),
+        format!("{xmax:.17e}"),
+        format!("{ymax:.17e}"),
+        "-ts".into(),
+        grid.width.to_string(),
+        grid.height.to_string(),
+        "-r".into(),
+        "near".into(),
+    ];
+    let c_args: Vec<CString> = args
+        .iter()
+        .map(|a| CString::new(a.as_str()).unwrap_or_default())
+        .collect();
+    let mut ptrs: Vec<*mut std::os::raw::c_char> =
+        c_args.iter().map(|a| a.as_ptr() as *mut _).collect();
+    ptrs.push(std::ptr::null_mut());
+    let n = VSIMEM_COUNTER.fetch_add(1, Ordering::Relaxed);
+    let dest = CString::new(format!(
+        "/vsimem/sinkmap_align_{}_{n}.vrt",
+        std::process::id()
+    ))
+    .unwrap_or_default();
+    unsafe {
+        let opts = gdal_sys::GDALWarpAppOptionsNew(ptrs.as_mut_ptr(), std::ptr::null_mut());
+        if opts.is_null() {
+            return Err(Error::raster(path, "could not set up the GDAL warper"));
+        }
+        let mut srcs = [src.c_dataset()];
+        let mut usage_error: std::os::raw::c_int = 0;
+        let out = gdal_sys::GDALWarp(
+            dest.as_ptr(),
+            std::ptr::null_mut(),
+            1,
+            srcs.as_mut_ptr(),
+            opts,
+            &mut usage_error,
+        );
+        gdal_sys::GDALWarpAppOptionsFree(opts);
+        if out.is_null() {
+            return Err(Error::raster(
+                path,
+                "GDAL could not warp this layer onto the land-cover grid",
+            ));
+        }
+        Ok(Dataset::from_c_dataset(out))
+    }
+}
+
+fn same_grid(ds: &Dataset, srs: &SpatialRef, grid: &Grid) -> bool {
+    let Ok(gt) = ds.geo_transform() else {
+        return false;
+    };
+    let (w, h) = ds.raster_size();
+    let Ok(grid_srs) = SpatialRef::from_wkt(&grid.crs_wkt) else {
+        return false;
+    };
+    let tol = 1e-6 * grid.geo_transform[1].abs();
+    let tol_y = 1e-6 * grid.geo_transform[5].abs();
+    w == grid.width
+        && h == grid.height
+        && (gt[0] - grid.geo_transform[0]).abs() <= tol
+        && (gt[1] - grid.geo_transform[1]).abs() <= tol * 1e-3
+        && (gt[3] - grid.geo_transform[3]).abs() <= tol_y
+        && (gt[5] - grid.geo_transform[5]).abs() <= tol_y * 1e-3
+        && gt[2] == 0.0
+        && gt[4] == 0.0
+        && *srs == grid_srs
+}
+
+impl Layer {
+    /// Opens a layer and aligns it to `grid` (warping on the fly when its grid or CRS differs).
+    /// `extra_nodata` adds values that mean "no data" to the one the raster declares.
+    pub fn open(
+        path: &Path,
+        band: usize,
+        kind: LayerKind,
+        grid: &Grid,
+        extra_nodata: &[f64],
+    ) -> Result<Layer> {
+        let src = open_dataset(path)?;
+        check_band(&src, path, band, kind)?;
+        let srs = crs_of(&src, path)?;
+        let declared = src
+            .rasterband(band)
+            .map_err(|e| Error::raster(path, e))?
+            .no_data_value();
+        let (dataset, warped, band) = if same_grid(&src, &srs, grid) {
+            (src, false, band)
+        } else {
+            // The warper works on whole datasets; select the band first when needed.
+            if src.raster_count() != 1 {
+                return Err(Error::raster(
+                    path,
+                    "a multi-band layer on another grid cannot be aligned; extract the band first",
+                ));
+            }
+            (warp_to_grid(&src, path, grid)?, true, 1)
+        };
+        let mut nodata: Vec<f64> = extra_nodata
+            .iter()
+            .copied()
+            .filter(|v| !v.is_nan())
+            .collect();
+        let mut nodata_nan = extra_nodata.iter().any(|v| v.is_nan());
+        if let Some(d) = declared {
+            if d.is_nan() {
+                nodata_nan = true;
+            } else {
+                nodata.push(d);
+            }
+        }
+        Ok(Layer {
+            path: path.to_path_buf(),
+            dataset,
+            band,
+            nodata,
+            nodata_nan,
+            warped,
+        })
+    }
+
+    /// Treats `value` as no data as well (e.g. a scheme's fill code).
+    pub fn add_nodata(&mut self, value: f64) {
+        if !self.nodata.contains(&value) {
+            self.nodata.push(value);
+        }
+    }
+
+    pub fn has_declared_nodata(&self) -> bool {
+        !self.nodata.is_empty() || self.nodata_nan
+    }
+
+    #[inline]
+    pub fn is_nodata(&self, v: f64) -> bool {
+        (self.nodata_nan && v.is_nan()) || self.nodata.iter().any(|d| *d == v)
+    }
+
+    fn read_window<T: Copy + gdal::raster::GdalType>(
+        &self,
+        w: Window,
+        buf: &mut Vec<T>,
+        zero: T,
+    ) -> Result<()> {
+        buf.clear();
+        buf.resize(w.len(), zero);
+        let band = self
+            .dataset
+            .rasterband(self.band)
+            .map_err(|e| Error::raster(&self.path, e))?;
+        band.read_into_slice::<T>(
+            (w.col as isize, w.row as isize),
+            (w.width, w.height),
+            (w.width, w.height),
+            buf.as_mut_slice(),
+            None,
+        )
+        .map_err(|e| {
+            Error::raster(
+                &self.path,
+                format!("read failed at block (col {}, row {}): {e}", w.col, w.row),
+            )
+        })
+    }
+
+    /// Reads a window as integer codes; `None` where the value is no data.
+    pub fn read_codes(&self, w: Window, out: &mut Vec<Option<i32>>) -> Result<()> {
+        let mut raw: Vec<f64> = Vec::new();
+        self.read_window(w, &mut raw, 0.0)?;
+        out.clear();
+        out.extend(raw.iter().map(|&v| {
+            if self.is_nodata(v) {
+                None
+            } else {
+                Some(v as i32)
+            }
+        }));
+        Ok(())
+    }
+
+    /// Reads a window as real values; `None` where the value is no data.
+    pub fn read_values(&self, w: Window, out: &mut Vec<Option<f64>>) -> Result<()> {
+        let mut raw: Vec<f64> = Vec::new();
+        self.read_window(w, &mut raw, 0.0)?;
+        out.clear();
+        out.extend(
+            raw.iter()
+                .map(|&v| if self.is_nodata(v) { None } else { Some(v) }),
+        );
+        Ok(())
+    }
+}

@@ -1,0 +1,225 @@
+//! Float32 map writers: tiled, compressed GeoTIFF under a temporary name, optionally
+//! turned into a COG, renamed to the final name only when complete.
+
+use std::ffi::CString;
+use std::path::{Path, PathBuf};
+
+use gdal::raster::{Buffer, RasterCreationOptions};
+use gdal::{DriverManager, Metadata};
+
+use crate::config::{Compression, Layout};
+use crate::error::{Error, Result};
+use crate::grid::{Grid, Window};
+
+/// Nodata of every float map: NaN, which no real value (−1 included) can be mistaken for.
+pub const MAP_NODATA: f32 = f32::NAN;
+
+/// Description of one output band.
+#[derive(Debug, Clone)]
+pub struct MapSpec {
+    /// File name, e.g. `stock_tc_per_ha.tif`.
+    pub file_name: String,
+    pub description: String,
+    /// Unit string, e.g. `t C/ha`.
+    pub unit: String,
+}
+
+/// A temporary file that is deleted unless committed.
+#[derive(Debug)]
+pub struct TempFile {
+    pub path: PathBuf,
+    keep: bool,
+}
+
+impl TempFile {
+    pub fn new(path: PathBuf) -> Self {
+        TempFile { path, keep: false }
+    }
+    /// Renames the file to `final_path` (atomic on one file system).
+    pub fn commit(mut self, final_path: &Path) -> Result<()> {
+        std::fs::rename(&self.path, final_path).map_err(|e| Error::output(final_path, e))?;
+        self.keep = true;
+        Ok(())
+    }
+}
+
+impl Drop for TempFile {
+    fn drop(&mut self) {
+        if !self.keep {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// Prefix and suffix of every temporary output name, so stale ones can be found and removed.
+pub const TEMP_PREFIX: &str = ".sinkmap-partial-";
+
+pub fn temp_path(dir: &Path, file_name: &str, stage: &str) -> PathBuf {
+    dir.join(format!(
+        "{TEMP_PREFIX}{stage}-{}-{file_name}",
+        std::process::id()
+    ))
+}
+
+/// Removes temporary files left by an interrupted earlier run.
+pub fn remove_stale_temp_files(dir: &Path) {
+    if let Ok(entries) = std::fs::read_dir(dir) {
+        for e in entries.flatten() {
+            if e.file_name().to_string_lossy().starts_with(TEMP_PREFIX) {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+fn compression_options(
+    opts: &mut RasterCreationOptions,
+    c: Compression,
+    cog: bool,
+) -> gdal::errors::Result<()> {
+    match c {
+        Compression::Zstd => {
+            opts.add_name_value("COMPRESS", "ZSTD")?;
+            opts.add_name_value(if cog { "LEVEL" } else { "ZSTD_LEVEL" }, "1")?;
+        }
+        Compression::Deflate => {
+            opts.add_name_value("COMPRESS", "DEFLATE")?;
+            opts.add_name_value(if cog { "LEVEL" } else { "ZLEVEL" }, "1")?;
+        }
+        Compression::Lzw => opts.add_name_value("COMPRESS", "LZW")?,
+        Compression::None => opts.add_name_value("COMPRESS", "NONE")?,
+    }
+    Ok(())
+}
+
+/// A Float32 map being written block by block.
+pub struct MapWriter {
+    spec: MapSpec,
+    dir: PathBuf,
+    tmp: TempFile,
+    dataset: gdal::Dataset,
+    compression: Compression,
+    layout: Layout,
+    block: usize,
+}
+
+impl MapWriter {
+    /// Creates `dir/.sinkmap-partial-…-NAME` with the grid's georeferencing and the metadata given.
+    pub fn create(
+        dir: &Path,
+        spec: MapSpec,
+        grid: &Grid,
+        block: usize,
+        compression: Compression,
+        layout: Layout,
+        metadata: &[(String, String)],
+    ) -> Result<MapWriter> {
+        let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
+        let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
+        let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
+        let mut opts = RasterCreationOptions::new();
+        let b = block.to_string();
+        (|| -> gdal::errors::Result<()> {
+            opts.add_name_value("TILED", "YES")?;
+            opts.add_name_value("BLOCKXSIZE", &b)?;
+            opts.add_name_value("BLOCKYSIZE", &b)?;
+            opts.add_name_value("BIGTIFF", "IF_SAFER")?;
+            opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+            compression_options(&mut opts, compression, false)
+        })()
+        .map_err(err)?;
+        let mut ds = driver
+            .create_with_band_type_with_options::<f32, _>(
+                &tmp.path,
+                grid.width,
+                grid.height,
+                1,
+                &opts,
+            )
+            .map_err(err)?;
+        ds.set_geo_transform(&grid.geo_transform).map_err(err)?;
+        ds.set_projection(&grid.crs_wkt).map_err(err)?;
+        for (k, v) in metadata {
+            ds.set_metadata_item(k, v, "").map_err(err)?;
+        }
+        {
+            let mut band = ds.rasterband(1).map_err(err)?;
+            band.set_no_data_value(Some(MAP_NODATA as f64))
+                .map_err(err)?;
+            band.set_description(&spec.description).map_err(err)?;
+            let unit = CString::new(spec.unit.as_str()).unwrap_or_default();
+            unsafe {
+                gdal_sys::GDALSetRasterUnitType(band.c_rasterband(), unit.as_ptr());
+            }
+        }
+        Ok(MapWriter {
+            spec,
+            dir: dir.to_path_buf(),
+            tmp,
+            dataset: ds,
+            compression,
+            layout,
+            block,
+        })
+    }
+
+    pub fn final_path(&self) -> PathBuf {
+        self.dir.join(&self.spec.file_name)
+    }
+
+    /// Writes one window of values.
+    pub fn write(&mut self, w: Window, data: Vec<f32>) -> Result<()> {
+        let path = self.final_path();
+        let mut buf = Buffer::new((w.width, w.height), data);
+        let mut band = self
+            .dataset
+            .rasterband(1)
+            .map_err(|e| Error::output(&path, e))?;
+        band.write(
+            (w.col as isize, w.row as isize),
+            (w.width, w.height),
+            &mut buf,
+        )
+        .map_err(|e| Error::output(&path, e))
+    }
+
+    /// Flushes the data and, for COG layout, copies it into a COG with overviews.
+    /// Returns the finished temporary file, ready to be committed under the final name.
+    pub fn finish(self) -> Result<(TempFile, PathBuf)> {
+        let final_path = self.final_path();
+        let MapWriter {
+            dataset,
+            tmp,
+            compression,
+            layout,
+            block,
+            dir,
+            spec,
+        } = self;
+        let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
+        dataset.close().map_err(err)?;
+        match layout {
+            Layout::Tiled => Ok((tmp, final_path)),
+            Layout::Cog => {
+                let cog = TempFile::new(temp_path(&dir, &spec.file_name, "cog"));
+                let src = gdal::Dataset::open(&tmp.path).map_err(err)?;
+                let driver = DriverManager::get_driver_by_name("COG").map_err(err)?;
+                let mut opts = RasterCreationOptions::new();
+                (|| -> gdal::errors::Result<()> {
+                    opts.add_name_value("BLOCKSIZE", &block.to_string())?;
+                    opts.add_name_value("BIGTIFF", "IF_SAFER")?;
+                    opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+                    opts.add_name_value("OVERVIEWS", "AUTO")?;
+                    opts.add_name_value("RESAMPLING", "AVERAGE")?;
+                    compression_options(&mut opts, compression, true)
+                })()
+                .map_err(err)?;
+                let out = src.create_copy(&driver, &cog.path, &opts).map_err(err)?;
+                out.close().map_err(err)?;
+                drop(src);
+                drop(tmp);
+                Ok((cog, final_path))
+            }
+        }
+    }
+}

@@ -1,0 +1,241 @@
+//! `summary.json`: area by class, totals of stock and sink with their split, provenance.
+
+use serde::Serialize;
+
+use crate::config::{Models, Scene};
+use crate::cube::{Cube, Totals, GRID_ZONE, OUTSIDE_ZONE};
+use crate::grid::{AreaModel, Grid};
+use crate::model::{EcosystemClass, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
+use crate::zones::ZoneSet;
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassTotals {
+    pub class: EcosystemClass,
+    pub area_ha: f64,
+    pub stock_tc: f64,
+    pub sink_tco2_yr: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct DesertComponents {
+    pub crust_tco2_yr: f64,
+    pub shrub_tco2_yr: f64,
+    /// Soil inorganic carbon: contested; counted in the total only when `counted` is true.
+    pub inorganic_tco2_yr: f64,
+    pub inorganic_counted: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct GridInfo {
+    pub width_px: usize,
+    pub height_px: usize,
+    pub geographic: bool,
+    pub pixel_width: f64,
+    pub pixel_height: f64,
+    pub extent: [f64; 4],
+    pub crs_wkt: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelFile {
+    pub file: String,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneSummary {
+    pub zone_id: String,
+    pub zone_name: String,
+    #[serde(flatten)]
+    pub totals: Totals,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RunInfo {
+    pub threads: usize,
+    pub block_size_px: usize,
+    pub seconds: f64,
+    pub megapixels_per_second: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    pub sinkmap_version: String,
+    pub scene: String,
+    pub scene_sha256: String,
+    pub base_year: i32,
+    pub models: Vec<ModelFile>,
+    pub pools: String,
+    pub grid: GridInfo,
+    /// Whole-grid totals (data pixels only).
+    pub totals: Totals,
+    pub nodata_area_ha: f64,
+    pub desert_components: DesertComponents,
+    pub classes: Vec<ClassTotals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub zones_file: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub zones: Vec<ZoneSummary>,
+    pub run: RunInfo,
+}
+
+fn file_name(p: &std::path::Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default()
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn build(
+    scene: &Scene,
+    models: &Models,
+    grid: &Grid,
+    cube: &Cube,
+    zones: Option<&ZoneSet>,
+    nodata_area_ha: f64,
+    threads: usize,
+    block_size_px: usize,
+    seconds: f64,
+) -> Summary {
+    let totals = cube.totals(GRID_ZONE, None);
+    // Desert components: every pixel of a subtype has the same rates, so area × rate is exact.
+    let mut crust = 0.0;
+    let mut shrub = 0.0;
+    let mut inorganic = 0.0;
+    let k = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
+    for (key, acc) in cube
+        .cells
+        .iter()
+        .filter(|(k, _)| k.zone_id == GRID_ZONE && k.class == EcosystemClass::Barren)
+    {
+        let Some(st) = key
+            .desert_subtype
+            .as_ref()
+            .and_then(|n| models.desert.subtypes.iter().find(|s| &s.name == n))
+        else {
+            continue;
+        };
+        let area = crate::cube::dequantize(acc[crate::cube::AREA]);
+        crust += area * st.crust_fixation_gc_per_m2_yr * k;
+        shrub += area * st.shrub_growth_gc_per_m2_yr * k;
+        inorganic += area * st.inorganic_gc_per_m2_yr * k;
+    }
+    let gt = grid.geo_transform;
+    let (x0, y0, x1, y1) = grid.extent();
+    let zones_out = match zones {
+        Some(z) => z
+            .zones
+            .iter()
+            .map(|zone| (zone.id.clone(), zone.name.clone()))
+            .chain(std::iter::once((
+                OUTSIDE_ZONE.to_string(),
+                "outside every zone".to_string(),
+            )))
+            .map(|(id, name)| ZoneSummary {
+                totals: cube.totals(&id, None),
+                zone_id: id,
+                zone_name: name,
+            })
+            .collect(),
+        None => Vec::new(),
+    };
+    Summary {
+        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
+        scene: scene.name.clone(),
+        scene_sha256: crate::config::sha256_file(&scene.source_path).unwrap_or_default(),
+        base_year: scene.base_year,
+        models: models
+            .files
+            .iter()
+            .map(|(p, s)| ModelFile {
+                file: file_name(p),
+                sha256: s.clone(),
+            })
+            .collect(),
+        pools: format!(
+            "biomass (above + below ground){}{}",
+            if scene.pools.dead_matter {
+                " + dead matter"
+            } else {
+                ""
+            },
+            if scene.pools.soil { " + soil" } else { "" }
+        ) + if models.pool_table.is_some() {
+            "; stock from InVEST pool table (above + below + soil + dead)"
+        } else {
+            ""
+        },
+        grid: GridInfo {
+            width_px: grid.width,
+            height_px: grid.height,
+            geographic: matches!(grid.area, AreaModel::Geographic { .. }),
+            pixel_width: gt[1],
+            pixel_height: gt[5],
+            extent: [x0, y0, x1, y1],
+            crs_wkt: grid.crs_wkt.clone(),
+        },
+        totals,
+        nodata_area_ha,
+        desert_components: DesertComponents {
+            crust_tco2_yr: crust,
+            shrub_tco2_yr: shrub,
+            inorganic_tco2_yr: inorganic,
+            inorganic_counted: models.desert.include_inorganic,
+        },
+        classes: EcosystemClass::ALL
+            .iter()
+            .map(|c| {
+                let t = cube.totals(GRID_ZONE, Some(*c));
+                ClassTotals {
+                    class: *c,
+                    area_ha: t.area_ha,
+                    stock_tc: t.stock_tc,
+                    sink_tco2_yr: t.sink_tco2_yr,
+                }
+            })
+            .collect(),
+        zones_file: zones.map(|z| file_name(&z.path)),
+        zones: zones_out,
+        run: RunInfo {
+            threads,
+            block_size_px,
+            seconds,
+            megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
+        },
+    }
+}
+
+/// A few lines for people.
+pub fn human(s: &Summary) -> String {
+    let t = &s.totals;
+    let mut out = format!(
+        "scene '{}' (base year {}): {} × {} px, {:.0} ha of data\n  stock {:.4e} t C  ({:.2} t C/ha)\n  sink  {:.4e} t CO2/yr = forest {:.4e} + desert {:.4e} + other {:.4e}\n  desert inorganic term {:.4e} t CO2/yr ({})\n",
+        s.scene,
+        s.base_year,
+        s.grid.width_px,
+        s.grid.height_px,
+        t.area_ha,
+        t.stock_tc,
+        if t.area_ha > 0.0 { t.stock_tc / t.area_ha } else { 0.0 },
+        t.sink_tco2_yr,
+        t.forest_sink_tco2_yr,
+        t.desert_sink_tco2_yr,
+        t.other_sink_tco2_yr,
+        s.desert_components.inorganic_tco2_yr,
+        if s.desert_components.inorganic_counted { "counted" } else { "reported only, not counted" },
+    );
+    if t.forest_area_assumed_age_ha > 0.0 {
+        out += &format!(
+            "  note: {:.0} ha of forest had no age; the fallback age was used\n",
+            t.forest_area_assumed_age_ha
+        );
+    }
+    if !s.zones.is_empty() {
+        out += &format!("  {} zones (+ outside) in zones.csv\n", s.zones.len() - 1);
+    }
+    out += &format!(
+        "  {:.1} s, {:.1} Mpx/s on {} threads\n",
+        s.run.seconds, s.run.megapixels_per_second, s.run.threads
+    );
+    out
+}

@@ -1,0 +1,516 @@
+//! `sinkmap synth`: a seeded, deterministic, clearly labelled SYNTHETIC scene of
+//! Xinjiang's kind in lon/lat (EPSG:4326) at any size, written block by block.
+//!
+//! Layout (v = 0 north … 1 south): the Altai belt in the far north (larch), the Junggar
+//! basin (gobi, fixed dunes, grassland), the Tianshan belt across the middle (spruce,
+//! grassland, ice on the crest), oases of cropland with shelterbelt grids at the
+//! mountain foot, rivers with riparian poplar running south into the Tarim basin
+//! (mobile and semi-fixed dunes) and ending in a terminal lake with saline land.
+//! Land-cover codes are CLCD's (1–9, nodata 0).
+
+use std::path::{Path, PathBuf};
+
+use gdal::raster::{Buffer, RasterCreationOptions};
+use gdal::spatial_ref::SpatialRef;
+use gdal::vector::{
+    FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
+};
+use gdal::{DriverManager, Metadata};
+
+use crate::error::{Error, Result};
+use crate::grid::Window;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct SynthSpec {
+    pub dir: PathBuf,
+    pub width: usize,
+    pub height: usize,
+    pub seed: u64,
+    /// Upper-left corner (degrees).
+    pub lon0: f64,
+    pub lat0: f64,
+    /// Pixel size (degrees).
+    pub pixel_deg: f64,
+    /// Where to write the zones layer (default: `dir/zones.geojson`).
+    pub zones_path: Option<PathBuf>,
+    /// Paths written into scene.toml, relative to the scene's folder.
+    pub models_dir_in_scene: String,
+    pub output_dir_in_scene: String,
+    pub zones_path_in_scene: Option<String>,
+    pub base_year: i32,
+    pub name: String,
+}
+
+impl SynthSpec {
+    /// The embedded sample scene: 600 × 400 px of 0.0025° (~250 m) at the foot of the
+    /// Tianshan near Shihezi/Manas, written to `rasters/sample/` and `vectors/`.
+    pub fn sample(root: &Path) -> SynthSpec {
+        SynthSpec {
+            dir: root.join("rasters/sample"),
+            width: 600,
+            height: 400,
+            seed: 2060,
+            lon0: 85.2,
+            lat0: 45.0,
+            pixel_deg: 0.0025,
+            zones_path: Some(root.join("vectors/sample_zones.geojson")),
+            models_dir_in_scene: "../../models".into(),
+            output_dir_in_scene: "../../out/sample".into(),
+            zones_path_in_scene: Some("../../vectors/sample_zones.geojson".into()),
+            base_year: 2020,
+            name: "sample (SYNTHETIC)".into(),
+        }
+    }
+}
+
+fn hash(ix: i64, iy: i64, seed: u64, salt: u64) -> f64 {
+    let mut h = seed ^ salt.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+    h ^= (ix as u64).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h = h.rotate_left(31) ^ (iy as u64).wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 30;
+    h = h.wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    h ^= h >> 27;
+    h = h.wrapping_mul(0x94D0_49BB_1331_11EB);
+    h ^= h >> 31;
+    (h >> 11) as f64 / (1u64 << 53) as f64
+}
+
+/// Smooth value noise in [0, 1] at continuous coordinates.
+fn value_noise(x: f64, y: f64, seed: u64, salt: u64) -> f64 {
+    let (ix, iy) = (x.floor() as i64, y.floor() as i64);
+    let (fx, fy) = (x - ix as f64, y - iy as f64);
+    let s = |t: f64| t * t * (3.0 - 2.0 * t);
+    let (sx, sy) = (s(fx), s(fy));
+    let a = hash(ix, iy, seed, salt);
+    let b = hash(ix + 1, iy, seed, salt);
+    let c = hash(ix, iy + 1, seed, salt);
+    let d = hash(ix + 1, iy + 1, seed, salt);
+    a + (b - a) * sx + (c - a) * sy + (a - b - c + d) * sx * sy
+}
+
+/// Fractal noise in about [0, 1] at normalized coordinates (u, v ∈ [0, 1]).
+fn fbm(u: f64, v: f64, freq: f64, seed: u64, salt: u64) -> f64 {
+    let mut sum = 0.0;
+    let mut amp = 0.5;
+    let mut f = freq;
+    let mut norm = 0.0;
+    for o in 0..4 {
+        sum += amp * value_noise(u * f, v * f, seed, salt + o);
+        norm += amp;
+        amp *= 0.5;
+        f *= 2.0;
+    }
+    sum / norm
+}
+
+/// The synthetic layers at one pixel: (land cover, forest age or −1, forest type or 0, desert subtype or 0).
+pub fn pixel(u: f64, v: f64, seed: u64, nx: f64, ny: f64) -> (u8, i16, u8, u8) {
+    // Outside the "region": a nodata corner (north-west triangle).
+    if u + v < 0.04 {
+        return (0, -1, 0, 0);
+    }
+    let n1 = fbm(u, v, 6.0, seed, 1);
+    let n2 = fbm(u, v, 23.0, seed, 2);
+    let wob = (n1 - 0.5) * 0.12;
+    let gauss = |x: f64, c: f64, w: f64| (-((x - c) / w).powi(2)).exp();
+    // Mountain belts: Altai (north edge) and Tianshan (middle).
+    let altai = gauss(v + wob, 0.0, 0.09);
+    let tianshan = gauss(v + wob, 0.42, 0.11);
+    let elev = (altai * 0.8 + tianshan).max(0.0) + (n2 - 0.5) * 0.15;
+    // Rivers: sinuous lines flowing south from the Tianshan, at three longitudes.
+    let mut river_d = f64::INFINITY;
+    for (k, uc) in [0.22, 0.55, 0.83].iter().enumerate() {
+        let meander = 0.03 * (v * 25.0 + k as f64 * 1.7).sin()
+            + (fbm(0.1 * k as f64, v, 4.0, seed, 10 + k as u64) - 0.5) * 0.06;
+        if v > 0.45 {
+            river_d = river_d.min(((u - uc - meander) * nx).abs());
+        }
+    }
+    let ppx = (nx / 600.0).max(0.05); // pixels scale with grid size
+                                      // Terminal lake in the south-east with saline land around it.
+    let lake_d = (((u - 0.8) / 0.07).powi(2) + ((v - 0.9) / 0.05).powi(2)).sqrt();
+    let age = |lo: f64, hi: f64, salt: u64| -> i16 {
+        let a = lo + (hi - lo) * fbm(u, v, 30.0, seed, salt);
+        a.round().clamp(0.0, 400.0) as i16
+    };
+    if lake_d < 1.0 {
+        return (5, -1, 0, 0);
+    }
+    if lake_d < 1.25 {
+        return (9, -1, 0, 0);
+    }
+    if river_d < 1.2 * ppx {
+        return (5, -1, 0, 0);
+    }
+    if elev > 0.93 {
+        return (6, -1, 0, 0);
+    }
+    if elev > 0.62 {
+        if n2 > 0.42 {
+            let (ft, a) = if altai > tianshan {
+                (2, age(30.0, 260.0, 21))
+            } else {
+                (1, age(15.0, 220.0, 22))
+            };
+            return (2, a, ft, 0);
+        }
+        if n1 > 0.62 {
+            return (2, age(10.0, 90.0, 23), 4, 0);
+        }
+        return (4, -1, 0, 0);
+    }
+    if elev > 0.42 {
+        return if n2 > 0.55 {
+            (3, -1, 0, 0)
+        } else {
+            (4, -1, 0, 0)
+        };
+    }
+    if river_d < 10.0 * ppx && v > 0.5 {
+        return if n2 > 0.35 {
+            (2, age(5.0, 160.0, 24), 3, 0)
+        } else {
+            (3, -1, 0, 0)
+        };
+    }
+    // Oases at the foot of the Tianshan (both sides) and along rivers.
+    let foot = gauss(v + wob, 0.56, 0.035) + gauss(v + wob, 0.27, 0.03);
+    let oasis = foot * (0.6 + n1)
+        + if river_d < 35.0 * ppx && v > 0.5 {
+            0.5
+        } else {
+            0.0
+        };
+    if oasis > 0.75 {
+        if hash((u * nx) as i64 / 7, (v * ny) as i64 / 7, seed, 3) > 0.97 {
+            return (8, -1, 0, 0);
+        }
+        // Shelterbelt grid: one pixel wide every 12 pixels ("narrow belt, small grid").
+        let (col, row) = ((u * nx).floor() as i64, (v * ny).floor() as i64);
+        if (col % 12 == 0 || row % 12 == 0) && n2 > 0.3 {
+            return (2, age(2.0, 35.0, 25), 5, 0);
+        }
+        return (1, -1, 0, 0);
+    }
+    // Desert and steppe.
+    if lake_d < 2.2 || (v > 0.8 && n2 > 0.7) {
+        return (7, -1, 0, 5); // saline-alkali land
+    }
+    if v < 0.33 {
+        // Junggar: grassland, fixed dunes with crusts, gobi near the mountains.
+        if n1 > 0.6 {
+            return (4, -1, 0, 0);
+        }
+        if n2 > 0.66 {
+            return (2, age(3.0, 30.0, 26), 6, 0); // planted saxaul
+        }
+        return if v > 0.2 || n2 < 0.45 {
+            (7, -1, 0, 4)
+        } else {
+            (7, -1, 0, 3)
+        };
+    }
+    // Tarim: gobi on the piedmont, semi-fixed then mobile dunes towards the centre.
+    if v < 0.62 {
+        return (7, -1, 0, 4);
+    }
+    if v < 0.7 + (n1 - 0.5) * 0.1 {
+        return (7, -1, 0, 2);
+    }
+    (7, -1, 0, 1)
+}
+
+fn create_band<T: gdal::raster::GdalType + Copy>(
+    path: &Path,
+    spec: &SynthSpec,
+    nodata: f64,
+    description: &str,
+) -> Result<gdal::Dataset> {
+    let err = |e: gdal::errors::GdalError| Error::output(path, e);
+    let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
+    let mut opts = RasterCreationOptions::new();
+    for (k, v) in [
+        ("TILED", "YES"),
+        ("COMPRESS", "DEFLATE"),
+        ("PREDICTOR", "2"),
+        ("BIGTIFF", "IF_SAFER"),
+        ("NUM_THREADS", "ALL_CPUS"),
+    ] {
+        opts.add_name_value(k, v).map_err(err)?;
+    }
+    let mut ds = driver
+        .create_with_band_type_with_options::<T, _>(path, spec.width, spec.height, 1, &opts)
+        .map_err(err)?;
+    ds.set_geo_transform(&[
+        spec.lon0,
+        spec.pixel_deg,
+        0.0,
+        spec.lat0,
+        0.0,
+        -spec.pixel_deg,
+    ])
+    .map_err(err)?;
+    ds.set_spatial_ref(&SpatialRef::from_epsg(4326).map_err(err)?)
+        .map_err(err)?;
+    ds.set_metadata_item(
+        "SINKMAP_SYNTHETIC",
+        "true: generated by sinkmap synth, not observed data",
+        "",
+    )
+    .map_err(err)?;
+    ds.set_metadata_item("SINKMAP_SYNTH_SEED", &spec.seed.to_string(), "")
+        .map_err(err)?;
+    let mut band = ds.rasterband(1).map_err(err)?;
+    band.set_no_data_value(Some(nodata)).map_err(err)?;
+    band.set_description(description).map_err(err)?;
+    Ok(ds)
+}
+
+/// Synthetic zones tiling the extent: 3 × 2 quadrilaterals with slanted borders (not aligned
+/// with pixel edges) plus an enclave city cut out of zone 2 as a hole.
+pub fn zone_polygons(spec: &SynthSpec) -> Vec<(String, String, String)> {
+    let (w, h) = (
+        spec.width as f64 * spec.pixel_deg,
+        spec.height as f64 * spec.pixel_deg,
+    );
+    let (x0, y1) = (spec.lon0, spec.lat0);
+    let m = 0.02 * w.max(h); // margin beyond the grid
+    let xs = [x0 - m, x0 + w * 0.33, x0 + w * 0.68, x0 + w + m];
+    let ys = [y1 + m, y1 - h * 0.47, y1 - h - m];
+    let slant_x = 0.08 * w; // vertical borders lean
+    let slant_y = 0.05 * h; // the horizontal border tilts
+    let px = |i: usize, j: usize| -> (f64, f64) {
+        let x = if i == 0 || i == 3 {
+            xs[i]
+        } else {
+            xs[i] + slant_x * (j as f64 - 1.0)
+        };
+        let y = if j == 0 || j == 2 {
+            ys[j]
+        } else {
+            ys[j] + slant_y * (i as f64 / 3.0 - 0.5)
+        };
+        (x, y)
+    };
+    let ring = |pts: &[(f64, f64)]| {
+        let mut s: Vec<String> = pts
+            .iter()
+            .map(|(x, y)| format!("{x:.10} {y:.10}"))
+            .collect();
+        s.push(s[0].clone());
+        format!("({})", s.join(", "))
+    };
+    let cx = x0 + w * 0.5;
+    let cy = y1 - h * 0.25;
+    let city = [
+        (cx - 0.04 * w, cy - 0.05 * h),
+        (cx + 0.05 * w, cy - 0.04 * h),
+        (cx + 0.03 * w, cy + 0.06 * h),
+        (cx - 0.05 * w, cy + 0.04 * h),
+    ];
+    let mut out = Vec::new();
+    let mut n = 1;
+    for j in 0..2 {
+        for i in 0..3 {
+            let quad = [px(i, j), px(i + 1, j), px(i + 1, j + 1), px(i, j + 1)];
+            let mut wkt = format!("POLYGON ({}", ring(&quad));
+            if i == 1 && j == 0 {
+                let hole: Vec<(f64, f64)> = city.iter().rev().copied().collect();
+                wkt += &format!(", {}", ring(&hole));
+            }
+            wkt += ")";
+            out.push((
+                format!("SYN{n:02}"),
+                format!("Synthetic prefecture {n}"),
+                wkt,
+            ));
+            n += 1;
+        }
+    }
+    out.push((
+        format!("SYN{n:02}"),
+        "Synthetic enclave city".into(),
+        format!("POLYGON ({})", ring(&city)),
+    ));
+    out
+}
+
+fn write_zones(path: &Path, spec: &SynthSpec) -> Result<()> {
+    let err = |e: gdal::errors::GdalError| Error::output(path, e);
+    let _ = std::fs::remove_file(path);
+    let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;
+    let mut ds = driver.create_vector_only(path).map_err(err)?;
+    let srs = SpatialRef::from_epsg(4326).map_err(err)?;
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: "synthetic_zones",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbPolygon,
+            options: None,
+        })
+        .map_err(err)?;
+    layer
+        .create_defn_fields(&[
+            ("zone_id", OGRFieldType::OFTString),
+            ("name", OGRFieldType::OFTString),
+            ("synthetic", OGRFieldType::OFTString),
+        ])
+        .map_err(err)?;
+    for (id, name, wkt) in zone_polygons(spec) {
+        let g = Geometry::from_wkt(&wkt).map_err(err)?;
+        crate::zones::add_feature(
+            &layer,
+            g,
+            &[
+                FieldValue::StringValue(id),
+                FieldValue::StringValue(name),
+                FieldValue::StringValue("yes".into()),
+            ],
+        )
+        .map_err(err)?;
+    }
+    drop(layer);
+    ds.close().map_err(err)
+}
+
+/// Writes the scene's rasters, zones and `scene.toml`. Returns the scene path.
+pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
+    std::fs::create_dir_all(&spec.dir).map_err(|e| Error::io(&spec.dir, e))?;
+    let p = |n: &str| spec.dir.join(n);
+    let mut lc = create_band::<u8>(
+        &p("landcover.tif"),
+        spec,
+        0.0,
+        "land cover (CLCD codes), SYNTHETIC",
+    )?;
+    let age = create_band::<i16>(
+        &p("forest_age.tif"),
+        spec,
+        -1.0,
+        "forest age (yr), SYNTHETIC",
+    )?;
+    let mut ft = create_band::<u8>(
+        &p("forest_type.tif"),
+        spec,
+        0.0,
+        "forest type code, SYNTHETIC",
+    )?;
+    let mut ds = create_band::<u8>(
+        &p("desert_subtype.tif"),
+        spec,
+        0.0,
+        "desert subtype code, SYNTHETIC",
+    )?;
+    let (nx, ny) = (spec.width as f64, spec.height as f64);
+    let grid = crate::grid::Grid {
+        width: spec.width,
+        height: spec.height,
+        geo_transform: [0.0; 6],
+        crs_wkt: String::new(),
+        area: crate::grid::AreaModel::Projected {
+            metres_per_unit: 1.0,
+        },
+    };
+    let bar = crate::progress::bar(progress, (spec.width * spec.height) as u64, "pixels");
+    for w in grid.windows(512, 0..spec.height) {
+        let Window {
+            col,
+            row,
+            width,
+            height,
+        } = w;
+        let values: Vec<(u8, i16, u8, u8)> = (0..width * height)
+            .map(|i| {
+                let (c, r) = (col + i % width, row + i / width);
+                pixel(
+                    (c as f64 + 0.5) / nx,
+                    (r as f64 + 0.5) / ny,
+                    spec.seed,
+                    nx,
+                    ny,
+                )
+            })
+            .collect();
+        let win = ((col as isize), (row as isize));
+        let size = (width, height);
+        let wr = |ds: &mut gdal::Dataset, path: &str, data: Vec<u8>| -> Result<()> {
+            let mut b = Buffer::new(size, data);
+            ds.rasterband(1)
+                .and_then(|mut band| band.write(win, size, &mut b))
+                .map_err(|e| Error::output(p(path), e))
+        };
+        wr(
+            &mut lc,
+            "landcover.tif",
+            values.iter().map(|v| v.0).collect(),
+        )?;
+        wr(
+            &mut ft,
+            "forest_type.tif",
+            values.iter().map(|v| v.2).collect(),
+        )?;
+        wr(
+            &mut ds,
+            "desert_subtype.tif",
+            values.iter().map(|v| v.3).collect(),
+        )?;
+        let mut b = Buffer::new(size, values.iter().map(|v| v.1).collect::<Vec<i16>>());
+        age.rasterband(1)
+            .and_then(|mut band| band.write(win, size, &mut b))
+            .map_err(|e| Error::output(p("forest_age.tif"), e))?;
+        bar.inc(w.len() as u64);
+    }
+    bar.finish_and_clear();
+    for d in [lc, age, ft, ds] {
+        d.close().map_err(|e| Error::output(&spec.dir, e))?;
+    }
+    let zones_path = spec
+        .zones_path
+        .clone()
+        .unwrap_or_else(|| p("zones.geojson"));
+    if let Some(parent) = zones_path.parent() {
+        std::fs::create_dir_all(parent).map_err(|e| Error::io(parent, e))?;
+    }
+    write_zones(&zones_path, spec)?;
+    let zones_in_scene = spec
+        .zones_path_in_scene
+        .clone()
+        .unwrap_or_else(|| "zones.geojson".into());
+    let scene = format!(
+        r#"# SYNTHETIC scene generated by `sinkmap synth` (seed {seed}): plausible, not observed.
+name = "{name}"
+base_year = {year}
+models_dir = "{models}"
+output_dir = "{out}"
+
+[landcover]
+path = "landcover.tif"
+scheme = "clcd"
+
+[forest_age]
+path = "forest_age.tif"
+reference_year = {year}
+
+[forest_type]
+path = "forest_type.tif"
+
+[desert_subtype]
+path = "desert_subtype.tif"
+
+[zones]
+path = "{zones}"
+id_field = "zone_id"
+name_field = "name"
+"#,
+        seed = spec.seed,
+        name = spec.name,
+        year = spec.base_year,
+        models = spec.models_dir_in_scene,
+        out = spec.output_dir_in_scene,
+        zones = zones_in_scene,
+    );
+    let scene_path = p("scene.toml");
+    std::fs::write(&scene_path, scene).map_err(|e| Error::io(&scene_path, e))?;
+    Ok(scene_path)
+}

@@ -1,0 +1,500 @@
+//! Zones: polygon layers read with OGR into the grid's pixel space, an R-tree of their
+//! envelopes and edges, per-block exact coverage fractions, and the per-zone tables.
+
+use std::path::{Path, PathBuf};
+
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{
+    FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
+};
+use gdal::{Dataset, DriverManager};
+use rstar::primitives::{GeomWithData, Rectangle};
+use rstar::{RTree, AABB};
+use serde::Serialize;
+
+use crate::config::Models;
+use crate::coverage::{ring_edges, Accumulator, Edge};
+use crate::cube::{Cube, OUTSIDE_ZONE};
+use crate::error::{Error, Result};
+use crate::grid::{Grid, Window};
+use crate::model::EcosystemClass;
+use crate::raster::writer::{temp_path, TempFile};
+
+/// One zone: its id and name, its edges in the grid's pixel space, and its geometry in
+/// WGS84 longitude/latitude (WKB) for the GeoJSON output.
+#[derive(Debug, Clone)]
+pub struct Zone {
+    pub id: String,
+    pub name: String,
+    edges: RTree<GeomWithData<Rectangle<[f64; 2]>, Edge>>,
+    /// Envelope in pixel space: (min col, min row, max col, max row).
+    pub envelope: [f64; 4],
+    wkb_lonlat: Vec<u8>,
+}
+
+/// A polygon layer ready for zonal accounting on one grid.
+#[derive(Debug, Clone)]
+pub struct ZoneSet {
+    pub path: PathBuf,
+    pub zones: Vec<Zone>,
+    tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
+}
+
+/// How to read a zone layer.
+#[derive(Debug, Clone)]
+pub struct ZoneSource<'a> {
+    pub path: &'a Path,
+    pub layer: Option<&'a str>,
+    pub id_field: &'a str,
+    pub name_field: Option<&'a str>,
+    pub repair_invalid: bool,
+}
+
+fn traditional(mut srs: SpatialRef) -> SpatialRef {
+    srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    srs
+}
+
+fn field_text(v: Option<FieldValue>) -> Option<String> {
+    match v? {
+        FieldValue::StringValue(s) => Some(s),
+        FieldValue::IntegerValue(i) => Some(i.to_string()),
+        FieldValue::Integer64Value(i) => Some(i.to_string()),
+        FieldValue::RealValue(r) => Some(r.to_string()),
+        other => other.into_string(),
+    }
+}
+
+/// Rings of a (multi)polygon as (exterior?, points).
+fn rings_of(g: &Geometry) -> std::result::Result<Vec<(bool, Vec<(f64, f64)>)>, String> {
+    let t = gdal::vector::geometry_type_flatten(g.geometry_type());
+    let mut out = Vec::new();
+    let mut polygon = |p: &Geometry| {
+        for i in 0..p.geometry_count() {
+            let ring = p.get_geometry(i);
+            let mut pts = Vec::new();
+            ring.get_points(&mut pts);
+            out.push((i == 0, pts.into_iter().map(|(x, y, _)| (x, y)).collect()));
+        }
+    };
+    match t {
+        OGRwkbGeometryType::wkbPolygon => polygon(g),
+        OGRwkbGeometryType::wkbMultiPolygon => {
+            for i in 0..g.geometry_count() {
+                polygon(&g.get_geometry(i));
+            }
+        }
+        _ => {
+            return Err(format!(
+                "geometry type {} is not a polygon",
+                g.geometry_name()
+            ))
+        }
+    }
+    Ok(out)
+}
+
+impl ZoneSet {
+    /// Reads the polygons of `src`, reprojects them to `grid`'s CRS and indexes them.
+    pub fn read(src: &ZoneSource, grid: &Grid) -> Result<ZoneSet> {
+        let path = src.path;
+        if !path.exists() {
+            return Err(Error::vector(path, "file not found"));
+        }
+        let ds = Dataset::open(path)
+            .map_err(|e| Error::vector(path, format!("cannot open as a vector layer: {e}")))?;
+        let mut layer = match src.layer {
+            Some(name) => ds
+                .layer_by_name(name)
+                .map_err(|_| Error::vector(path, format!("no layer named '{name}'")))?,
+            None => ds
+                .layer(0)
+                .map_err(|_| Error::vector(path, "the file has no layer"))?,
+        };
+        let lname = layer.name();
+        let srs = layer.spatial_ref().ok_or_else(|| {
+            Error::vector(
+                path,
+                format!("layer '{lname}' has no CRS; assign one (e.g. ogr2ogr -a_srs)"),
+            )
+        })?;
+        let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        let find = |f: &str| {
+            fields.iter().position(|n| n == f).ok_or_else(|| {
+                Error::vector(
+                    path,
+                    format!(
+                        "layer '{lname}' has no field '{f}' (fields: {})",
+                        fields.join(", ")
+                    ),
+                )
+            })
+        };
+        let id_idx = find(src.id_field)?;
+        let name_idx = src.name_field.map(find).transpose()?;
+        let to_grid = CoordTransform::new(
+            &traditional(srs.clone()),
+            &traditional(SpatialRef::from_wkt(&grid.crs_wkt).map_err(|e| Error::vector(path, e))?),
+        )
+        .map_err(|e| Error::vector(path, format!("cannot transform to the grid's CRS: {e}")))?;
+        let to_lonlat = CoordTransform::new(
+            &traditional(srs),
+            &traditional(SpatialRef::from_epsg(4326).map_err(|e| Error::vector(path, e))?),
+        )
+        .map_err(|e| Error::vector(path, format!("cannot transform to WGS84: {e}")))?;
+        let gt = grid.geo_transform;
+        let mut zones = Vec::new();
+        let mut seen = std::collections::BTreeSet::new();
+        for (n, feature) in layer.features().enumerate() {
+            let id = field_text(feature.field(id_idx).map_err(|e| Error::vector(path, e))?)
+                .ok_or_else(|| {
+                    Error::vector(
+                        path,
+                        format!("feature {n}: field '{}' is empty", src.id_field),
+                    )
+                })?;
+            let what = format!("layer '{lname}', feature {n} ({}={id})", src.id_field);
+            if !seen.insert(id.clone()) {
+                return Err(Error::vector(path, format!("{what}: id is not unique")));
+            }
+            let name = match name_idx {
+                Some(i) => field_text(feature.field(i).map_err(|e| Error::vector(path, e))?)
+                    .unwrap_or_default(),
+                None => id.clone(),
+            };
+            let geom = feature
+                .geometry()
+                .ok_or_else(|| Error::vector(path, format!("{what}: no geometry")))?;
+            if geom.is_empty() {
+                return Err(Error::vector(path, format!("{what}: empty geometry")));
+            }
+            let mut geom = geom.clone();
+            if !geom.is_valid() {
+                if !src.repair_invalid {
+                    return Err(Error::vector(path, format!("{what}: invalid geometry (e.g. self-intersection); fix it or ask for repair (--repair-invalid)")));
+                }
+                geom = geom
+                    .make_valid(&gdal::cpl::CslStringList::new())
+                    .map_err(|e| Error::vector(path, format!("{what}: repair failed: {e}")))?;
+                eprintln!(
+                    "warning: {}: {what}: invalid geometry repaired",
+                    path.display()
+                );
+            }
+            let g_grid = geom
+                .transform(&to_grid)
+                .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
+            let rings =
+                rings_of(&g_grid).map_err(|m| Error::vector(path, format!("{what}: {m}")))?;
+            let mut edges = Vec::new();
+            for (exterior, pts) in &rings {
+                let px: Vec<(f64, f64)> = pts
+                    .iter()
+                    .map(|(x, y)| ((x - gt[0]) / gt[1], (y - gt[3]) / gt[5]))
+                    .collect();
+                ring_edges(&px, !exterior, &mut edges);
+            }
+            if edges.is_empty() {
+                return Err(Error::vector(path, format!("{what}: polygon has no area")));
+            }
+            let mut env = [
+                f64::INFINITY,
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                f64::NEG_INFINITY,
+            ];
+            for e in &edges {
+                env[0] = env[0].min(e.x0.min(e.x1));
+                env[1] = env[1].min(e.y0.min(e.y1));
+                env[2] = env[2].max(e.x0.max(e.x1));
+                env[3] = env[3].max(e.y0.max(e.y1));
+            }
+            let edges = RTree::bulk_load(
+                edges
+                    .into_iter()
+                    .map(|e| {
+                        GeomWithData::new(Rectangle::from_corners([e.x0, e.y0], [e.x1, e.y1]), e)
+                    })
+                    .collect(),
+            );
+            let wkb_lonlat = geom
+                .transform(&to_lonlat)
+                .and_then(|g| g.wkb())
+                .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
+            zones.push(Zone {
+                id,
+                name,
+                edges,
+                envelope: env,
+                wkb_lonlat,
+            });
+        }
+        if zones.is_empty() {
+            return Err(Error::vector(
+                path,
+                format!("layer '{lname}' has no polygons"),
+            ));
+        }
+        let tree = RTree::bulk_load(
+            zones
+                .iter()
+                .enumerate()
+                .map(|(i, z)| {
+                    GeomWithData::new(
+                        Rectangle::from_corners(
+                            [z.envelope[0], z.envelope[1]],
+                            [z.envelope[2], z.envelope[3]],
+                        ),
+                        i,
+                    )
+                })
+                .collect(),
+        );
+        Ok(ZoneSet {
+            path: path.to_path_buf(),
+            zones,
+            tree,
+        })
+    }
+
+    /// Errors when no zone touches the grid.
+    pub fn check_overlaps_grid(&self, grid: &Grid) -> Result<()> {
+        let env = AABB::from_corners([0.0, 0.0], [grid.width as f64, grid.height as f64]);
+        if self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .next()
+            .is_none()
+        {
+            return Err(Error::vector(
+                &self.path,
+                "no zone overlaps the land-cover grid (check the CRS and extent)",
+            ));
+        }
+        Ok(())
+    }
+
+    /// Coverage fractions of each zone that touches window `w`, in ascending zone order.
+    pub fn block_coverage(&self, _grid: &Grid, w: Window) -> Vec<(usize, Vec<f64>)> {
+        let (c0, r0) = (w.col as f64, w.row as f64);
+        let (c1, r1) = (c0 + w.width as f64, r0 + w.height as f64);
+        let env = AABB::from_corners([c0, r0], [c1, r1]);
+        let mut candidates: Vec<usize> = self
+            .tree
+            .locate_in_envelope_intersecting(&env)
+            .map(|g| g.data)
+            .collect();
+        candidates.sort_unstable();
+        let mut out = Vec::new();
+        for zi in candidates {
+            let z = &self.zones[zi];
+            // Edges left of the block matter too: they set the winding at its left edge.
+            let query = AABB::from_corners([z.envelope[0].min(c0) - 1.0, r0], [c1, r1]);
+            let mut acc = Accumulator::new(w.width, w.height);
+            let mut any = false;
+            for g in z.edges.locate_in_envelope_intersecting(&query) {
+                let e = g.data;
+                acc.add_edge(&Edge {
+                    x0: e.x0 - c0,
+                    y0: e.y0 - r0,
+                    x1: e.x1 - c0,
+                    y1: e.y1 - r0,
+                    sign: e.sign,
+                });
+                any = true;
+            }
+            if !any {
+                continue;
+            }
+            let cov = acc.coverage();
+            if cov.iter().any(|f| *f > 0.0) {
+                out.push((zi, cov));
+            }
+        }
+        out
+    }
+}
+
+/// Adds a feature with `values` in field order.
+pub fn add_feature<L: LayerAccess>(
+    layer: &L,
+    geom: Geometry,
+    values: &[FieldValue],
+) -> gdal::errors::Result<()> {
+    let mut f = gdal::vector::Feature::new(layer.defn())?;
+    f.set_geometry(geom)?;
+    for (i, v) in values.iter().enumerate() {
+        f.set_field(i, v)?;
+    }
+    f.create(layer)
+}
+
+/// One row of `zones.csv`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneRow {
+    pub zone_id: String,
+    pub zone_name: String,
+    pub area_ha: f64,
+    pub stock_tc: f64,
+    pub sink_tco2_yr: f64,
+    pub forest_sink_tco2_yr: f64,
+    pub desert_sink_tco2_yr: f64,
+    pub other_sink_tco2_yr: f64,
+    pub desert_inorganic_tco2_yr: f64,
+    pub mean_stock_tc_per_ha: f64,
+    pub mean_sink_tco2_per_ha_yr: f64,
+    /// Area per ecosystem class, in `EcosystemClass::ALL` order.
+    #[serde(skip)]
+    pub class_area_ha: Vec<f64>,
+}
+
+/// Per-zone rows (zones in layer order, then the outside pseudo-zone).
+pub fn zone_rows(zones: &ZoneSet, cube: &Cube) -> Vec<ZoneRow> {
+    let ids = zones
+        .zones
+        .iter()
+        .map(|z| (z.id.clone(), z.name.clone()))
+        .chain(std::iter::once((
+            OUTSIDE_ZONE.to_string(),
+            "outside every zone".to_string(),
+        )));
+    ids.map(|(id, name)| {
+        let t = cube.totals(&id, None);
+        let mean = |x: f64| if t.area_ha > 0.0 { x / t.area_ha } else { 0.0 };
+        ZoneRow {
+            class_area_ha: EcosystemClass::ALL
+                .iter()
+                .map(|c| cube.totals(&id, Some(*c)).area_ha)
+                .collect(),
+            zone_id: id,
+            zone_name: name,
+            area_ha: t.area_ha,
+            stock_tc: t.stock_tc,
+            sink_tco2_yr: t.sink_tco2_yr,
+            forest_sink_tco2_yr: t.forest_sink_tco2_yr,
+            desert_sink_tco2_yr: t.desert_sink_tco2_yr,
+            other_sink_tco2_yr: t.other_sink_tco2_yr,
+            desert_inorganic_tco2_yr: t.desert_inorganic_tco2_yr,
+            mean_stock_tc_per_ha: mean(t.stock_tc),
+            mean_sink_tco2_per_ha_yr: mean(t.sink_tco2_yr),
+        }
+    })
+    .collect()
+}
+
+const NUMERIC_COLUMNS: [&str; 9] = [
+    "area_ha",
+    "stock_tc",
+    "sink_tco2_yr",
+    "forest_sink_tco2_yr",
+    "desert_sink_tco2_yr",
+    "other_sink_tco2_yr",
+    "desert_inorganic_tco2_yr",
+    "mean_stock_tc_per_ha",
+    "mean_sink_tco2_per_ha_yr",
+];
+
+fn numeric_values(r: &ZoneRow) -> [f64; 9] {
+    [
+        r.area_ha,
+        r.stock_tc,
+        r.sink_tco2_yr,
+        r.forest_sink_tco2_yr,
+        r.desert_sink_tco2_yr,
+        r.other_sink_tco2_yr,
+        r.desert_inorganic_tco2_yr,
+        r.mean_stock_tc_per_ha,
+        r.mean_sink_tco2_per_ha_yr,
+    ]
+}
+
+/// The column names of `zones.csv`.
+pub fn zone_csv_header() -> Vec<String> {
+    let mut h: Vec<String> = vec!["zone_id".into(), "zone_name".into()];
+    h.extend(NUMERIC_COLUMNS.iter().map(|s| s.to_string()));
+    h.extend(
+        EcosystemClass::ALL
+            .iter()
+            .map(|c| format!("area_ha_{}", c.name())),
+    );
+    h
+}
+
+fn write_zones_csv(path: &Path, rows: &[ZoneRow]) -> Result<()> {
+    let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
+    w.write_record(zone_csv_header())
+        .map_err(|e| Error::output(path, e))?;
+    for r in rows {
+        let mut rec = vec![r.zone_id.clone(), r.zone_name.clone()];
+        rec.extend(numeric_values(r).iter().map(|v| v.to_string()));
+        rec.extend(r.class_area_ha.iter().map(|v| v.to_string()));
+        w.write_record(rec).map_err(|e| Error::output(path, e))?;
+    }
+    w.flush().map_err(|e| Error::output(path, e))
+}
+
+fn write_zones_geojson(path: &Path, zones: &ZoneSet, rows: &[ZoneRow]) -> Result<()> {
+    let err = |e: gdal::errors::GdalError| Error::output(path, e);
+    let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;
+    let mut ds = driver.create_vector_only(path).map_err(err)?;
+    let srs = SpatialRef::from_epsg(4326).map_err(err)?;
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: "zones",
+            srs: Some(&srs),
+            ty: OGRwkbGeometryType::wkbMultiPolygon,
+            options: Some(&["RFC7946=YES", "WRITE_NAME=NO"]),
+        })
+        .map_err(err)?;
+    let mut fields: Vec<(String, OGRFieldType::Type)> = vec![
+        ("zone_id".into(), OGRFieldType::OFTString),
+        ("zone_name".into(), OGRFieldType::OFTString),
+    ];
+    fields.extend(
+        NUMERIC_COLUMNS
+            .iter()
+            .map(|c| (c.to_string(), OGRFieldType::OFTReal)),
+    );
+    fields.extend(
+        EcosystemClass::ALL
+            .iter()
+            .map(|c| (format!("area_ha_{}", c.name()), OGRFieldType::OFTReal)),
+    );
+    let refs: Vec<(&str, OGRFieldType::Type)> =
+        fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
+    layer.create_defn_fields(&refs).map_err(err)?;
+    for (z, r) in zones.zones.iter().zip(rows) {
+        let geom = Geometry::from_wkb(&z.wkb_lonlat).map_err(err)?;
+        let mut values = vec![
+            FieldValue::StringValue(r.zone_id.clone()),
+            FieldValue::StringValue(r.zone_name.clone()),
+        ];
+        values.extend(
+            numeric_values(r)
+                .iter()
+                .chain(r.class_area_ha.iter())
+                .map(|v| FieldValue::RealValue(*v)),
+        );
+        add_feature(&layer, geom, &values).map_err(err)?;
+    }
+    drop(layer);
+    ds.close().map_err(err)
+}
+
+/// Writes `zones.csv` and `zones.geojson` under temporary names; returns them with their final paths.
+pub fn write_zone_tables(
+    out_dir: &Path,
+    zones: &ZoneSet,
+    cube: &Cube,
+    _models: &Models,
+) -> Result<Vec<(TempFile, PathBuf)>> {
+    let rows = zone_rows(zones, cube);
+    let csv_tmp = TempFile::new(temp_path(out_dir, "zones.csv", "csv"));
+    write_zones_csv(&csv_tmp.path, &rows)?;
+    let gj_tmp = TempFile::new(temp_path(out_dir, "zones.geojson", "geojson"));
+    write_zones_geojson(&gj_tmp.path, zones, &rows[..zones.zones.len()])?;
+    Ok(vec![
+        (csv_tmp, out_dir.join("zones.csv")),
+        (gj_tmp, out_dir.join("zones.geojson")),
+    ])
+}

@@ -1,6 +1,6 @@
 //! The cohort cube: per zone, area (ha), stock (t C) and sink (t CO₂/yr) per cohort
 //! (ecosystem class × forest type × age, or desert subtype), filled in the same pass as
-//! the maps. Sums are kept in fixed point (2⁻³² units) so that they are exact and
+//! the maps. Sums are kept in fixed point (2⁻⁵² units) so that they are exact and
 //! independent of block size, thread count and summation order; partial cubes of disjoint
 //! tiles add up to the cube of the whole grid.
 //!
@@ -24,7 +24,8 @@ pub const GRID_ZONE: &str = "__grid__";
 pub const OUTSIDE_ZONE: &str = "__outside__";
 
 /// Fixed-point scale of the exact sums.
-const SCALE: f64 = 4_294_967_296.0; // 2^32
+/// 2^52: resolution 2.2e-16 (t, ha); a sum of 2^34 pixels of up to 2^30 each still fits an i128.
+const SCALE: f64 = 4_503_599_627_370_496.0; // 2^52
 
 /// Number of accumulated quantities per cohort.
 pub const NQ: usize = 5;

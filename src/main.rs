@@ -66,6 +66,9 @@ struct Tuning {
     /// Map compression.
     #[arg(long, value_enum)]
     compression: Option<CompressionArg>,
+    /// Process only row band I of N (e.g. 3/8) into partial outputs, for array jobs.
+    #[arg(long, value_parser = parse_tile)]
+    tile: Option<(usize, usize)>,
     /// No progress bar and no summary on standard output.
     #[arg(long, short)]
     quiet: bool,
@@ -170,8 +173,19 @@ impl Tuning {
                 CompressionArg::None => Compression::None,
             }),
             progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            tile: self.tile,
         }
     }
+}
+
+fn parse_tile(s: &str) -> std::result::Result<(usize, usize), String> {
+    let (i, n) = s.split_once('/').ok_or("expected I/N, e.g. 2/8")?;
+    let i: usize = i.trim().parse().map_err(|_| "I must be a whole number")?;
+    let n: usize = n.trim().parse().map_err(|_| "N must be a whole number")?;
+    if n == 0 || i == 0 || i > n {
+        return Err(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"));
+    }
+    Ok((i, n))
 }
 
 const SAMPLE_SCENE: &str = "rasters/sample/scene.toml";

@@ -27,6 +27,8 @@ pub struct RunOptions {
     pub compression: Option<Compression>,
     /// Show a progress bar on standard error.
     pub progress: bool,
+    /// Process only row band `i` of `n` (1-based): partial maps and cube for a later merge.
+    pub tile: Option<(usize, usize)>,
 }
 
 /// What a run produced.
@@ -309,6 +311,10 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
     writer::remove_stale_temp_files(&out_dir);
 
+    let out_grid = match opts.tile {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => grid.row_band(grid.height * (i - 1) / n, grid.height * i / n),
+        _ => grid.clone(),
+    };
     let scene_sha = crate::config::sha256_file(&scene.source_path)?;
     let metadata = provenance(scene, &models, &scene_sha);
     let mut stock_w = MapWriter::create(
@@ -318,7 +324,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             description: "carbon stock density".into(),
             unit: "t C/ha".into(),
         },
-        &grid,
+        &out_grid,
         block,
         compression,
         layout,
@@ -331,7 +337,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             description: "annual net CO2 removal (positive = uptake)".into(),
             unit: "t CO2/ha/yr".into(),
         },
-        &grid,
+        &out_grid,
         block,
         compression,
         layout,
@@ -348,9 +354,14 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
     let row_areas = grid.row_areas_ha();
-    let windows = grid.windows(block, 0..grid.height);
+    let rows = match opts.tile {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => grid.height * (i - 1) / n..grid.height * i / n,
+        Some((i, n)) => return Err(Error::Usage(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"))),
+        None => 0..grid.height,
+    };
+    let windows = grid.windows(block, rows.clone());
     let batch = (threads * 2).max(2);
-    let bar = crate::progress::bar(opts.progress, (grid.width * grid.height) as u64, "pixels");
+    let bar = crate::progress::bar(opts.progress, (grid.width * rows.len()) as u64, "pixels");
 
     let mut cube = Cube::default();
     cube.zone_names
@@ -383,8 +394,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 message: e.to_string(),
             })?;
             bar.inc(out.window.len() as u64);
-            stock_w.write(out.window, out.stock)?;
-            sink_w.write(out.window, out.sink)?;
+            let local = Window { row: out.window.row - rows.start, ..out.window };
+            stock_w.write(local, out.stock)?;
+            sink_w.write(local, out.sink)?;
             cube.add_dense(&space, GRID_ZONE, &out.grid_acc);
             if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
                 for (zi, acc) in &out.zone_acc {

@@ -290,17 +290,10 @@ impl ZoneSet {
             let z = &self.zones[zi];
             // Edges left of the block matter too: they set the winding at its left edge.
             let query = AABB::from_corners([z.envelope[0].min(c0) - 1.0, r0], [c1, r1]);
-            let mut acc = Accumulator::new(w.width, w.height);
+            let mut acc = Accumulator::new(w.col, w.row, w.width, w.height);
             let mut any = false;
             for g in z.edges.locate_in_envelope_intersecting(&query) {
-                let e = g.data;
-                acc.add_edge(&Edge {
-                    x0: e.x0 - c0,
-                    y0: e.y0 - r0,
-                    x1: e.x1 - c0,
-                    y1: e.y1 - r0,
-                    sign: e.sign,
-                });
+                acc.add_edge(&g.data);
                 any = true;
             }
             if !any {

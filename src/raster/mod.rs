@@ -27,6 +27,8 @@ pub enum LayerKind {
 pub struct Layer {
     pub path: PathBuf,
     dataset: Dataset,
+    /// The source of a warped VRT: it must outlive `dataset` (fields drop in order).
+    _source: Option<Dataset>,
     band: usize,
     nodata: Vec<f64>,
     nodata_nan: bool,
@@ -224,8 +226,8 @@ impl Layer {
             .rasterband(band)
             .map_err(|e| Error::raster(path, e))?
             .no_data_value();
-        let (dataset, warped, band) = if same_grid(&src, &srs, grid) {
-            (src, false, band)
+        let (dataset, source, warped, band) = if same_grid(&src, &srs, grid) {
+            (src, None, false, band)
         } else {
             // The warper works on whole datasets; select the band first when needed.
             if src.raster_count() != 1 {
@@ -234,7 +236,8 @@ impl Layer {
                     "a multi-band layer on another grid cannot be aligned; extract the band first",
                 ));
             }
-            (warp_to_grid(&src, path, grid)?, true, 1)
+            let vrt = warp_to_grid(&src, path, grid)?;
+            (vrt, Some(src), true, 1)
         };
         let mut nodata: Vec<f64> = extra_nodata
             .iter()
@@ -252,6 +255,7 @@ impl Layer {
         Ok(Layer {
             path: path.to_path_buf(),
             dataset,
+            _source: source,
             band,
             nodata,
             nodata_nan,

@@ -100,7 +100,6 @@ pub struct MapWriter {
     dataset: gdal::Dataset,
     compression: Compression,
     layout: Layout,
-    block: usize,
 }
 
 impl MapWriter {
@@ -159,7 +158,6 @@ impl MapWriter {
             dataset: ds,
             compression,
             layout,
-            block,
         })
     }
 
@@ -192,7 +190,6 @@ impl MapWriter {
             tmp,
             compression,
             layout,
-            block,
             dir,
             spec,
         } = self;
@@ -206,7 +203,8 @@ impl MapWriter {
                 let driver = DriverManager::get_driver_by_name("COG").map_err(err)?;
                 let mut opts = RasterCreationOptions::new();
                 (|| -> gdal::errors::Result<()> {
-                    opts.add_name_value("BLOCKSIZE", &block.to_string())?;
+                    // COG tiles are 512² whatever the processing block (the driver wants ≥ 128).
+                    opts.add_name_value("BLOCKSIZE", "512")?;
                     opts.add_name_value("BIGTIFF", "IF_SAFER")?;
                     opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
                     opts.add_name_value("OVERVIEWS", "AUTO")?;

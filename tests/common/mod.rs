@@ -1,0 +1,116 @@
+//! Helpers shared by the integration tests: tiny rasters, model folders, scenes, the CLI.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use gdal::raster::{Buffer, GdalType, RasterCreationOptions};
+use gdal::spatial_ref::SpatialRef;
+use gdal::{Dataset, DriverManager};
+
+/// Project root (where Cargo.toml is).
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+/// Writes a single-band GeoTIFF. `epsg = None` writes no CRS.
+pub fn write_raster<T: GdalType + Copy>(
+    path: &Path,
+    width: usize,
+    height: usize,
+    gt: [f64; 6],
+    epsg: Option<u32>,
+    nodata: Option<f64>,
+    data: Vec<T>,
+) {
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let mut ds = driver
+        .create_with_band_type_with_options::<T, _>(path, width, height, 1, &RasterCreationOptions::new())
+        .unwrap();
+    ds.set_geo_transform(&gt).unwrap();
+    if let Some(e) = epsg {
+        ds.set_spatial_ref(&SpatialRef::from_epsg(e).unwrap()).unwrap();
+    }
+    let mut band = ds.rasterband(1).unwrap();
+    band.set_no_data_value(nodata).unwrap();
+    let mut buf = Buffer::new((width, height), data);
+    band.write((0, 0), (width, height), &mut buf).unwrap();
+}
+
+/// Reads band 1 as f64 with its size.
+pub fn read_raster(path: &Path) -> (Vec<f64>, usize, usize) {
+    let ds = Dataset::open(path).unwrap();
+    let (w, h) = ds.raster_size();
+    let b = ds.rasterband(1).unwrap();
+    let buf = b.read_as::<f64>((0, 0), (w, h), (w, h), None).unwrap();
+    (buf.data().to_vec(), w, h)
+}
+
+/// Runs the binary with `args`, from the project root.
+pub fn sinkmap(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_sinkmap")).args(args).current_dir(root()).output().unwrap()
+}
+
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Copies the repository's `models/` into `dir/models` and returns it.
+pub fn copy_models(dir: &Path) -> PathBuf {
+    let dst = dir.join("models");
+    copy_dir(&root().join("models"), &dst);
+    dst
+}
+
+fn copy_dir(src: &Path, dst: &Path) {
+    std::fs::create_dir_all(dst).unwrap();
+    for e in std::fs::read_dir(src).unwrap() {
+        let e = e.unwrap();
+        let p = e.path();
+        if p.is_dir() {
+            copy_dir(&p, &dst.join(e.file_name()));
+        } else {
+            std::fs::copy(&p, dst.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// Generates a synthetic scene of `w` × `h` into `dir` with models copied beside it and
+/// returns the scene path (outputs go to `dir/out`).
+pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
+    copy_models(dir);
+    let spec = sinkmap::synth::SynthSpec {
+        dir: dir.join("scene"),
+        width: w,
+        height: h,
+        seed,
+        lon0: 84.0,
+        lat0: 46.0,
+        pixel_deg: 0.01,
+        zones_path: None,
+        models_dir_in_scene: "../models".into(),
+        output_dir_in_scene: "../out".into(),
+        zones_path_in_scene: None,
+        base_year: 2020,
+        name: "test scene (SYNTHETIC)".into(),
+    };
+    sinkmap::synth::generate(&spec, false).unwrap()
+}
+
+/// Files in a folder (names), sorted.
+pub fn list(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> = match std::fs::read_dir(dir) {
+        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Err(_) => Vec::new(),
+    };
+    v.sort();
+    v
+}
+
+pub fn json(path: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+pub fn rel_close(a: f64, b: f64, tol: f64) -> bool {
+    (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-300)
+}

@@ -116,7 +116,11 @@ impl Accumulator {
         if e.y0 == e.y1 {
             return;
         }
-        let (dir, xs, ys, xe, ye) = if e.y0 < e.y1 { (1.0, e.x0, e.y0, e.x1, e.y1) } else { (-1.0, e.x1, e.y1, e.x0, e.y0) };
+        let (dir, xs, ys, xe, ye) = if e.y0 < e.y1 {
+            (1.0, e.x0, e.y0, e.x1, e.y1)
+        } else {
+            (-1.0, e.x1, e.y1, e.x0, e.y0)
+        };
         let top = self.row0 as f64;
         let bottom = (self.row0 + self.height as i64) as f64;
         if ye <= top || ys >= bottom {
@@ -273,7 +277,13 @@ mod tests {
 
     #[test]
     fn blocks_give_bit_identical_fractions() {
-        let ring = [(0.3, 0.2), (37.7, 5.9), (29.2, 24.6), (3.1, 17.3), (12.5, 9.25)];
+        let ring = [
+            (0.3, 0.2),
+            (37.7, 5.9),
+            (29.2, 24.6),
+            (3.1, 17.3),
+            (12.5, 9.25),
+        ];
         let mut edges = Vec::new();
         ring_edges(&ring, false, &mut edges);
         let whole = {
@@ -290,7 +300,10 @@ mod tests {
                     let cov = a.coverage();
                     for r in 0..h {
                         for c in 0..w {
-                            assert_eq!(cov[r * w + c].to_bits(), whole[(r0 + r) * 40 + c0 + c].to_bits());
+                            assert_eq!(
+                                cov[r * w + c].to_bits(),
+                                whole[(r0 + r) * 40 + c0 + c].to_bits()
+                            );
                         }
                     }
                 }

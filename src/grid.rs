@@ -181,9 +181,21 @@ mod tests {
     /// from the true cells by −2.6e-5, +1.3e-5 and +3.2e-5 relative.
     #[test]
     fn one_degree_cells_match_densified_geodesic_reference() {
-        assert!(rel(deg_cell_km2(0.0, 1.0), 12_308.463_894) < 1e-9, "{}", deg_cell_km2(0.0, 1.0));
-        assert!(rel(deg_cell_km2(45.0, 1.0), 8_686.494_957) < 1e-9, "{}", deg_cell_km2(45.0, 1.0));
-        assert!(rel(deg_cell_km2(60.0, 1.0), 6_123.140_879) < 1e-9, "{}", deg_cell_km2(60.0, 1.0));
+        assert!(
+            rel(deg_cell_km2(0.0, 1.0), 12_308.463_894) < 1e-9,
+            "{}",
+            deg_cell_km2(0.0, 1.0)
+        );
+        assert!(
+            rel(deg_cell_km2(45.0, 1.0), 8_686.494_957) < 1e-9,
+            "{}",
+            deg_cell_km2(45.0, 1.0)
+        );
+        assert!(
+            rel(deg_cell_km2(60.0, 1.0), 6_123.140_879) < 1e-9,
+            "{}",
+            deg_cell_km2(60.0, 1.0)
+        );
         // The 4-vertex geodesic-quadrilateral figures are within 4e-5.
         assert!(rel(deg_cell_km2(0.0, 1.0), 12_308.78) < 4e-5);
         assert!(rel(deg_cell_km2(45.0, 1.0), 8_686.38) < 4e-5);

@@ -312,7 +312,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     writer::remove_stale_temp_files(&out_dir);
 
     let out_grid = match opts.tile {
-        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => grid.row_band(grid.height * (i - 1) / n, grid.height * i / n),
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
+            grid.row_band(grid.height * (i - 1) / n, grid.height * i / n)
+        }
         _ => grid.clone(),
     };
     let scene_sha = crate::config::sha256_file(&scene.source_path)?;
@@ -355,7 +357,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
     let row_areas = grid.row_areas_ha();
     let rows = match opts.tile {
-        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => grid.height * (i - 1) / n..grid.height * i / n,
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
+            grid.height * (i - 1) / n..grid.height * i / n
+        }
         Some((i, n)) => return Err(Error::Usage(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"))),
         None => 0..grid.height,
     };
@@ -394,7 +398,10 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 message: e.to_string(),
             })?;
             bar.inc(out.window.len() as u64);
-            let local = Window { row: out.window.row - rows.start, ..out.window };
+            let local = Window {
+                row: out.window.row - rows.start,
+                ..out.window
+            };
             stock_w.write(local, out.stock)?;
             sink_w.write(local, out.sink)?;
             cube.add_dense(&space, GRID_ZONE, &out.grid_acc);

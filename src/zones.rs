@@ -430,7 +430,8 @@ fn write_zones_geojson(path: &Path, zones: &ZoneSet, rows: &[ZoneRow]) -> Result
     let err = |e: gdal::errors::GdalError| Error::output(path, e);
     let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;
     let mut ds = driver.create_vector_only(path).map_err(err)?;
-    let srs = SpatialRef::from_epsg(4326).map_err(err)?;
+    // Longitude first, as RFC 7946 wants: without this GDAL would swap the axes of EPSG:4326.
+    let srs = traditional(SpatialRef::from_epsg(4326).map_err(err)?);
     let layer = ds
         .create_layer(LayerOptions {
             name: "zones",

@@ -14,7 +14,11 @@ const HA: f64 = 0.09; // a 30 m pixel
 fn write_models(dir: &Path, include_inorganic: bool) {
     let m = dir.join("models");
     std::fs::create_dir_all(m.join("schemes")).unwrap();
-    std::fs::copy(root().join("models/schemes/clcd.toml"), m.join("schemes/clcd.toml")).unwrap();
+    std::fs::copy(
+        root().join("models/schemes/clcd.toml"),
+        m.join("schemes/clcd.toml"),
+    )
+    .unwrap();
     std::fs::write(
         m.join("forest.toml"),
         r#"
@@ -122,7 +126,18 @@ source = "test"
     )
     .unwrap();
     let mut other = String::new();
-    for (i, c) in ["shrub", "grassland", "cropland", "wetland", "water", "snow_ice", "built_up"].iter().enumerate() {
+    for (i, c) in [
+        "shrub",
+        "grassland",
+        "cropland",
+        "wetland",
+        "water",
+        "snow_ice",
+        "built_up",
+    ]
+    .iter()
+    .enumerate()
+    {
         other += &format!(
             "[[class]]\nclass = \"{c}\"\nbiomass_tc_per_ha = {}\ndead_matter_tc_per_ha = {}\nsoil_tc_per_ha = {}\nsink_tc_per_ha_yr = {}\nevidence = \"placeholder\"\nsource = \"test\"\n\n",
             1.5 * (i + 1) as f64,
@@ -213,12 +228,28 @@ fn cases() -> Vec<Case> {
     let f = |lc, age: i16, ft, curve: fn(f64) -> f64, extra: f64| {
         let a = age as f64;
         let s = (curve(a + 1.0) - curve(a)) * K;
-        Case { lc, age, ft, ds: 0, stock: curve(a) + extra, sink_incl: s, sink_excl: s }
+        Case {
+            lc,
+            age,
+            ft,
+            ds: 0,
+            stock: curve(a) + extra,
+            sink_incl: s,
+            sink_excl: s,
+        }
     };
     let o = |lc, i: usize| {
         let stock = 1.5 * (i + 1) as f64 + 0.1 * (i + 1) as f64 + 10.0 + i as f64;
         let s = 0.01 * (i as f64 - 2.0) * K;
-        Case { lc, age: -1, ft: 0, ds: 0, stock, sink_incl: s, sink_excl: s }
+        Case {
+            lc,
+            age: -1,
+            ft: 0,
+            ds: 0,
+            stock,
+            sink_incl: s,
+            sink_excl: s,
+        }
     };
     let d = |ds, stock: f64, crust: f64, shrub: f64, inorg: f64| Case {
         lc: 7,
@@ -248,7 +279,15 @@ fn cases() -> Vec<Case> {
         d(1, 14.0, 0.0, 0.0, 1.0),
         d(3, 22.0, 3.0, 4.0, 1.5),
         d(0, 5.25, 0.5, 0.0, 2.0), // no subtype → default gobi
-        Case { lc: 0, age: -1, ft: 0, ds: 0, stock: f64::NAN, sink_incl: f64::NAN, sink_excl: f64::NAN },
+        Case {
+            lc: 0,
+            age: -1,
+            ft: 0,
+            ds: 0,
+            stock: f64::NAN,
+            sink_incl: f64::NAN,
+            sink_excl: f64::NAN,
+        },
         d(4, 5.25, 0.5, 0.0, 2.0),
     ]
 }
@@ -261,12 +300,47 @@ fn setup(dir: &Path, include_inorganic: bool) -> (std::path::PathBuf, Vec<Case>)
     cs[6].sink_incl = (richards(a + 1.0) - richards(a)) * K;
     cs[6].sink_excl = cs[6].sink_incl;
     let (w, h) = (5, 4);
-    write_raster(&dir.join("lc.tif"), w, h, GT30, Some(UTM45), Some(0.0), cs.iter().map(|c| c.lc).collect());
-    write_raster(&dir.join("age.tif"), w, h, GT30, Some(UTM45), None, cs.iter().map(|c| c.age).collect());
-    write_raster(&dir.join("ft.tif"), w, h, GT30, Some(UTM45), Some(0.0), cs.iter().map(|c| c.ft).collect());
-    write_raster(&dir.join("ds.tif"), w, h, GT30, Some(UTM45), Some(0.0), cs.iter().map(|c| c.ds).collect());
+    write_raster(
+        &dir.join("lc.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        cs.iter().map(|c| c.lc).collect(),
+    );
+    write_raster(
+        &dir.join("age.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        None,
+        cs.iter().map(|c| c.age).collect(),
+    );
+    write_raster(
+        &dir.join("ft.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        cs.iter().map(|c| c.ft).collect(),
+    );
+    write_raster(
+        &dir.join("ds.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        cs.iter().map(|c| c.ds).collect(),
+    );
     write_models(dir, include_inorganic);
-    (write_scene(dir, "[pools]\ndead_matter = true\nsoil = true\n"), cs)
+    (
+        write_scene(dir, "[pools]\ndead_matter = true\nsoil = true\n"),
+        cs,
+    )
 }
 
 #[test]
@@ -274,41 +348,81 @@ fn every_class_and_curve_form_matches_hand_computed_values() {
     for include_inorganic in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let (scene, cs) = setup(tmp.path(), include_inorganic);
-        let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet", "--layout", "tiled"]);
+        let o = sinkmap(&[
+            "run",
+            scene.to_str().unwrap(),
+            "--quiet",
+            "--layout",
+            "tiled",
+        ]);
         assert!(o.status.success(), "{}", stderr(&o));
         let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
         let (sink, _, _) = read_raster(&tmp.path().join("out/sink_tco2_per_ha_yr.tif"));
         let mut tot_stock = 0.0;
         let mut tot_sink = 0.0;
         for (i, c) in cs.iter().enumerate() {
-            let want_sink = if include_inorganic { c.sink_incl } else { c.sink_excl };
+            let want_sink = if include_inorganic {
+                c.sink_incl
+            } else {
+                c.sink_excl
+            };
             if c.stock.is_nan() {
-                assert!(stock[i].is_nan() && sink[i].is_nan(), "pixel {i} should be nodata");
+                assert!(
+                    stock[i].is_nan() && sink[i].is_nan(),
+                    "pixel {i} should be nodata"
+                );
                 continue;
             }
-            assert!(rel_close(stock[i], c.stock, 1e-6), "pixel {i}: stock {} vs {}", stock[i], c.stock);
-            assert!((sink[i] - want_sink).abs() <= 1e-6 * want_sink.abs().max(1e-3), "pixel {i}: sink {} vs {want_sink}", sink[i]);
+            assert!(
+                rel_close(stock[i], c.stock, 1e-6),
+                "pixel {i}: stock {} vs {}",
+                stock[i],
+                c.stock
+            );
+            assert!(
+                (sink[i] - want_sink).abs() <= 1e-6 * want_sink.abs().max(1e-3),
+                "pixel {i}: sink {} vs {want_sink}",
+                sink[i]
+            );
             tot_stock += HA * c.stock;
             tot_sink += HA * want_sink;
         }
         let s = json(&tmp.path().join("out/summary.json"));
         let t = &s["totals"];
         assert!(rel_close(t["stock_tc"].as_f64().unwrap(), tot_stock, 1e-9));
-        assert!(rel_close(t["sink_tco2_yr"].as_f64().unwrap(), tot_sink, 1e-9));
-        assert!(rel_close(t["area_ha"].as_f64().unwrap(), HA * 19.0, 1e-12), "{}", t["area_ha"]);
+        assert!(rel_close(
+            t["sink_tco2_yr"].as_f64().unwrap(),
+            tot_sink,
+            1e-9
+        ));
+        assert!(
+            rel_close(t["area_ha"].as_f64().unwrap(), HA * 19.0, 1e-12),
+            "{}",
+            t["area_ha"]
+        );
         assert!(rel_close(s["nodata_area_ha"].as_f64().unwrap(), HA, 1e-12));
         // The inorganic term is reported either way: mobile 1.0 + fixed 1.5 + gobi 2 × 2.0.
-        let inorg = s["desert_components"]["inorganic_tco2_yr"].as_f64().unwrap();
+        let inorg = s["desert_components"]["inorganic_tco2_yr"]
+            .as_f64()
+            .unwrap();
         assert!(rel_close(inorg, HA * 6.5 * G, 1e-9), "{inorg}");
         let comp_sum = t["forest_sink_tco2_yr"].as_f64().unwrap()
             + t["desert_sink_tco2_yr"].as_f64().unwrap()
             + t["other_sink_tco2_yr"].as_f64().unwrap();
         assert!(rel_close(comp_sum, tot_sink, 1e-9));
         // One forest pixel used the fallback age.
-        assert!(rel_close(t["forest_area_assumed_age_ha"].as_f64().unwrap(), HA, 1e-12));
+        assert!(rel_close(
+            t["forest_area_assumed_age_ha"].as_f64().unwrap(),
+            HA,
+            1e-12
+        ));
         // Per-class areas: 8 forest pixels, 5 barren.
         let classes = s["classes"].as_array().unwrap();
-        let area = |name: &str| classes.iter().find(|c| c["class"] == name).unwrap()["area_ha"].as_f64().unwrap();
+        let area = |name: &str| {
+            classes.iter().find(|c| c["class"] == name).unwrap()["area_ha"]
+                .as_f64()
+                .unwrap()
+        };
         assert!(rel_close(area("forest"), 8.0 * HA, 1e-12));
         assert!(rel_close(area("barren"), 4.0 * HA, 1e-12));
     }
@@ -322,8 +436,14 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
     assert!(o.status.success(), "{}", stderr(&o));
     let ds = gdal::Dataset::open(tmp.path().join("out/sink_tco2_per_ha_yr.tif")).unwrap();
     use gdal::Metadata;
-    assert_eq!(ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(), Some("COG"));
-    assert_eq!(ds.metadata_item("SINKMAP_SCENE", "").as_deref(), Some("hand"));
+    assert_eq!(
+        ds.metadata_item("LAYOUT", "IMAGE_STRUCTURE").as_deref(),
+        Some("COG")
+    );
+    assert_eq!(
+        ds.metadata_item("SINKMAP_SCENE", "").as_deref(),
+        Some("hand")
+    );
     assert!(ds.metadata_item("SINKMAP_MODEL_FOREST_TOML", "").is_some());
     let b = ds.rasterband(1).unwrap();
     assert_eq!(b.unit(), "t CO2/ha/yr");
@@ -331,7 +451,12 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
     // Nothing temporary is left behind.
     assert_eq!(
         list(&tmp.path().join("out")),
-        vec!["cube.csv", "sink_tco2_per_ha_yr.tif", "stock_tc_per_ha.tif", "summary.json"]
+        vec![
+            "cube.csv",
+            "sink_tco2_per_ha_yr.tif",
+            "stock_tc_per_ha.tif",
+            "summary.json"
+        ]
     );
 }
 
@@ -340,7 +465,15 @@ fn reference_ellipsoidal_areas_on_a_lonlat_grid() {
     let tmp = tempfile::tempdir().unwrap();
     // One column of 1° cells from 61°N down to 0°.
     let p = tmp.path().join("deg.tif");
-    write_raster(&p, 1, 61, [100.0, 1.0, 0.0, 61.0, 0.0, -1.0], Some(4326), Some(0.0), vec![4u8; 61]);
+    write_raster(
+        &p,
+        1,
+        61,
+        [100.0, 1.0, 0.0, 61.0, 0.0, -1.0],
+        Some(4326),
+        Some(0.0),
+        vec![4u8; 61],
+    );
     let g = sinkmap::raster::reference_grid(&p, 1).unwrap();
     let km2 = |row| g.pixel_area_ha(row) / 100.0;
     // Independent reference: GeographicLib (through geo) on the cell as a polygon densified to
@@ -358,30 +491,65 @@ fn reference_ellipsoidal_areas_on_a_lonlat_grid() {
     };
     for (row, lat) in [(60, 0.0), (15, 45.0), (0, 60.0)] {
         let want = cell_km2(lat, 2000);
-        assert!(rel_close(km2(row), want, 1e-6), "{lat}°N: {} vs {want}", km2(row));
+        assert!(
+            rel_close(km2(row), want, 1e-6),
+            "{lat}°N: {} vs {want}",
+            km2(row)
+        );
     }
     // The issue's figures (12 308.78, 8 686.38, 6 122.94 km²) are the 4-vertex geodesic
     // quadrilaterals, whose north/south edges bow away from the parallels: reproduce that
     // explanation, and show the raster cells differ from them by only a few 1e-5.
-    for (row, lat, issue) in [(60, 0.0, 12_308.78), (15, 45.0, 8_686.38), (0, 60.0, 6_122.94)] {
-        assert!(rel_close(cell_km2(lat, 1), issue, 1e-6), "quadrilateral {lat}°N: {}", cell_km2(lat, 1));
+    for (row, lat, issue) in [
+        (60, 0.0, 12_308.78),
+        (15, 45.0, 8_686.38),
+        (0, 60.0, 6_122.94),
+    ] {
+        assert!(
+            rel_close(cell_km2(lat, 1), issue, 1e-6),
+            "quadrilateral {lat}°N: {}",
+            cell_km2(lat, 1)
+        );
         assert!(rel_close(km2(row), issue, 4e-5));
     }
     for r in 1..61 {
-        assert!(g.pixel_area_ha(r) > g.pixel_area_ha(r - 1), "area must grow towards the equator");
+        assert!(
+            g.pixel_area_ha(r) > g.pixel_area_ha(r - 1),
+            "area must grow towards the equator"
+        );
     }
     // A 0.00025° cell at 44°N: 556.99 m² (given to 5 significant digits).
     let p2 = tmp.path().join("fine.tif");
-    write_raster(&p2, 1, 1, [86.0, 0.00025, 0.0, 44.00025, 0.0, -0.00025], Some(4326), Some(0.0), vec![4u8]);
+    write_raster(
+        &p2,
+        1,
+        1,
+        [86.0, 0.00025, 0.0, 44.00025, 0.0, -0.00025],
+        Some(4326),
+        Some(0.0),
+        vec![4u8],
+    );
     let g2 = sinkmap::raster::reference_grid(&p2, 1).unwrap();
-    assert!((g2.pixel_area_ha(0) * 1e4 - 556.99).abs() < 0.005, "{}", g2.pixel_area_ha(0) * 1e4);
+    assert!(
+        (g2.pixel_area_ha(0) * 1e4 - 556.99).abs() < 0.005,
+        "{}",
+        g2.pixel_area_ha(0) * 1e4
+    );
 }
 
 #[test]
 fn summary_area_on_lonlat_grid_sums_row_areas() {
     let tmp = tempfile::tempdir().unwrap();
     copy_models(tmp.path());
-    write_raster(&tmp.path().join("lc.tif"), 3, 10, [80.0, 0.5, 0.0, 45.0, 0.0, -0.5], Some(4326), Some(0.0), vec![4u8; 30]);
+    write_raster(
+        &tmp.path().join("lc.tif"),
+        3,
+        10,
+        [80.0, 0.5, 0.0, 45.0, 0.0, -0.5],
+        Some(4326),
+        Some(0.0),
+        vec![4u8; 30],
+    );
     let scene = tmp.path().join("s.toml");
     std::fs::write(&scene, "name='ll'\nbase_year=2020\nmodels_dir='models'\noutput_dir='out'\n[landcover]\npath='lc.tif'\nscheme='clcd'\n").unwrap();
     let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
@@ -393,7 +561,8 @@ fn summary_area_on_lonlat_grid_sums_row_areas() {
     let e = (1.0 - b * b / (a * a)).sqrt();
     let q = |phi: f64| {
         let s = phi.to_radians().sin();
-        (1.0 - e * e) * (s / (1.0 - e * e * s * s) - (1.0 / (2.0 * e)) * ((1.0 - e * s) / (1.0 + e * s)).ln())
+        (1.0 - e * e)
+            * (s / (1.0 - e * e * s * s) - (1.0 / (2.0 * e)) * ((1.0 - e * s) / (1.0 + e * s)).ln())
     };
     let zone_m2 = std::f64::consts::PI * a * a * (q(45.0) - q(40.0)); // area of the 40–45° band over 360°
     let want_ha = zone_m2 * 1.5 / 360.0 / 1e4;
@@ -438,10 +607,17 @@ fn block_size_and_thread_count_change_no_number() {
         match &first {
             None => first = Some(this),
             Some(f) => {
-                assert_eq!(f.0, this.0, "summary differs for block {block}, threads {threads}");
+                assert_eq!(
+                    f.0, this.0,
+                    "summary differs for block {block}, threads {threads}"
+                );
                 assert!(f.1 == this.1, "cube.csv differs");
                 assert!(f.2 == this.2, "zones.csv differs");
-                let same = |a: &[f64], b: &[f64]| a.iter().zip(b).all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()));
+                let same = |a: &[f64], b: &[f64]| {
+                    a.iter()
+                        .zip(b)
+                        .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+                };
                 assert!(same(&f.3, &this.3) && same(&f.4, &this.4), "maps differ");
             }
         }
@@ -455,8 +631,28 @@ fn invest_pool_table_stock_equals_independent_sum() {
     let (w, h) = (13, 9);
     // A deterministic mix of all nine CLCD codes plus nodata.
     let codes: Vec<u8> = (0..w * h).map(|i| ((i * 7 + i / 5) % 10) as u8).collect();
-    write_raster(&tmp.path().join("lc.tif"), w, h, GT30, Some(UTM45), Some(0.0), codes.clone());
-    let pools: Vec<(u8, [f64; 4])> = (1..=9u8).map(|c| (c, [c as f64 * 3.5, c as f64 * 0.7, 40.0 - c as f64, 0.25 * c as f64])).collect();
+    write_raster(
+        &tmp.path().join("lc.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        codes.clone(),
+    );
+    let pools: Vec<(u8, [f64; 4])> = (1..=9u8)
+        .map(|c| {
+            (
+                c,
+                [
+                    c as f64 * 3.5,
+                    c as f64 * 0.7,
+                    40.0 - c as f64,
+                    0.25 * c as f64,
+                ],
+            )
+        })
+        .collect();
     let mut csv = String::from("lucode,c_above,c_below,c_soil,c_dead,lulc_name\n");
     for (c, p) in &pools {
         csv += &format!("{c},{},{},{},{},class{c}\n", p[0], p[1], p[2], p[3]);
@@ -475,12 +671,18 @@ fn invest_pool_table_stock_equals_independent_sum() {
         .filter(|c| **c != 0)
         .map(|c| HA * pools[*c as usize - 1].1.iter().sum::<f64>())
         .sum();
-    let got = json(&tmp.path().join("out/summary.json"))["totals"]["stock_tc"].as_f64().unwrap();
+    let got = json(&tmp.path().join("out/summary.json"))["totals"]["stock_tc"]
+        .as_f64()
+        .unwrap();
     assert!(rel_close(got, want, 1e-9), "{got} vs {want}");
     let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
     for (i, c) in codes.iter().enumerate() {
         if *c != 0 {
-            assert!(rel_close(stock[i], pools[*c as usize - 1].1.iter().sum::<f64>(), 1e-6));
+            assert!(rel_close(
+                stock[i],
+                pools[*c as usize - 1].1.iter().sum::<f64>(),
+                1e-6
+            ));
         }
     }
 }
@@ -490,16 +692,44 @@ fn layers_on_other_grids_are_aligned_by_the_warper() {
     let tmp = tempfile::tempdir().unwrap();
     let (w, h) = (8, 6);
     copy_models(tmp.path());
-    write_raster(&tmp.path().join("lc.tif"), w, h, GT30, Some(UTM45), Some(0.0), vec![2u8; w * h]);
+    write_raster(
+        &tmp.path().join("lc.tif"),
+        w,
+        h,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        vec![2u8; w * h],
+    );
     // Age at 60 m (half the resolution): each age pixel covers 2 × 2 land-cover pixels.
     let ages60: Vec<i16> = (0..(w / 2) * (h / 2)).map(|i| 10 + 7 * i as i16).collect();
     let gt60 = [GT30[0], 60.0, 0.0, GT30[3], 0.0, -60.0];
-    write_raster(&tmp.path().join("age60.tif"), w / 2, h / 2, gt60, Some(UTM45), Some(-1.0), ages60.clone());
+    write_raster(
+        &tmp.path().join("age60.tif"),
+        w / 2,
+        h / 2,
+        gt60,
+        Some(UTM45),
+        Some(-1.0),
+        ages60.clone(),
+    );
     // The same constant age in lon/lat covering the whole area generously.
-    write_raster(&tmp.path().join("age_ll.tif"), 40, 40, [86.98, 0.001, 0.0, 44.27, 0.0, -0.001], Some(4326), Some(-1.0), vec![33i16; 1600]);
+    write_raster(
+        &tmp.path().join("age_ll.tif"),
+        40,
+        40,
+        [86.98, 0.001, 0.0, 44.27, 0.0, -0.001],
+        Some(4326),
+        Some(-1.0),
+        vec![33i16; 1600],
+    );
     let c = |t: f64| 75.0 * (1.0 - (-0.025 * t).exp()).powf(2.5);
     for (age_file, expect) in [
-        ("age60.tif", Box::new(|col: usize, row: usize| ages60[(row / 2) * (w / 2) + col / 2] as f64) as Box<dyn Fn(usize, usize) -> f64>),
+        (
+            "age60.tif",
+            Box::new(|col: usize, row: usize| ages60[(row / 2) * (w / 2) + col / 2] as f64)
+                as Box<dyn Fn(usize, usize) -> f64>,
+        ),
         ("age_ll.tif", Box::new(|_, _| 33.0)),
     ] {
         let scene = tmp.path().join("s.toml");
@@ -509,12 +739,21 @@ fn layers_on_other_grids_are_aligned_by_the_warper() {
         )
         .unwrap();
         let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-        assert!(o.status.success(), "{age_file}: {:?} {}", o.status, stderr(&o));
+        assert!(
+            o.status.success(),
+            "{age_file}: {:?} {}",
+            o.status,
+            stderr(&o)
+        );
         let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
         for row in 0..h {
             for col in 0..w {
                 let want = c(expect(col, row));
-                assert!(rel_close(stock[row * w + col], want, 1e-6), "{age_file} ({col},{row}): {} vs {want}", stock[row * w + col]);
+                assert!(
+                    rel_close(stock[row * w + col], want, 1e-6),
+                    "{age_file} ({col},{row}): {} vs {want}",
+                    stock[row * w + col]
+                );
             }
         }
     }
@@ -524,8 +763,24 @@ fn layers_on_other_grids_are_aligned_by_the_warper() {
 fn ages_are_shifted_from_their_reference_year_to_the_base_year() {
     let tmp = tempfile::tempdir().unwrap();
     copy_models(tmp.path());
-    write_raster(&tmp.path().join("lc.tif"), 2, 1, GT30, Some(UTM45), Some(0.0), vec![2u8, 2]);
-    write_raster(&tmp.path().join("age.tif"), 2, 1, GT30, Some(UTM45), Some(-1.0), vec![10i16, 50]);
+    write_raster(
+        &tmp.path().join("lc.tif"),
+        2,
+        1,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        vec![2u8, 2],
+    );
+    write_raster(
+        &tmp.path().join("age.tif"),
+        2,
+        1,
+        GT30,
+        Some(UTM45),
+        Some(-1.0),
+        vec![10i16, 50],
+    );
     let scene = tmp.path().join("s.toml");
     std::fs::write(
         &scene,
@@ -536,5 +791,8 @@ fn ages_are_shifted_from_their_reference_year_to_the_base_year() {
     assert!(o.status.success(), "{}", stderr(&o));
     let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
     let c = |t: f64| 75.0 * (1.0 - (-0.025 * t).exp()).powf(2.5);
-    assert!(rel_close(stock[0], c(15.0), 1e-6) && rel_close(stock[1], c(55.0), 1e-6), "{stock:?}");
+    assert!(
+        rel_close(stock[0], c(15.0), 1e-6) && rel_close(stock[1], c(55.0), 1e-6),
+        "{stock:?}"
+    );
 }

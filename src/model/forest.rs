@@ -80,10 +80,12 @@ impl ForestType {
         if self.curve_pools == CurvePools::AboveGround {
             match self.root_shoot_ratio {
                 Some(r) if r.is_finite() && r >= 0.0 => {}
-                _ => return Err(format!(
+                _ => {
+                    return Err(format!(
                     "forest type '{}': curve_pools = \"above_ground\" needs root_shoot_ratio ≥ 0",
                     self.name
-                )),
+                ))
+                }
             }
         }
         for key in self.standard_errors.keys() {

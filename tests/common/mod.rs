@@ -25,11 +25,18 @@ pub fn write_raster<T: GdalType + Copy>(
 ) {
     let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
     let mut ds = driver
-        .create_with_band_type_with_options::<T, _>(path, width, height, 1, &RasterCreationOptions::new())
+        .create_with_band_type_with_options::<T, _>(
+            path,
+            width,
+            height,
+            1,
+            &RasterCreationOptions::new(),
+        )
         .unwrap();
     ds.set_geo_transform(&gt).unwrap();
     if let Some(e) = epsg {
-        ds.set_spatial_ref(&SpatialRef::from_epsg(e).unwrap()).unwrap();
+        ds.set_spatial_ref(&SpatialRef::from_epsg(e).unwrap())
+            .unwrap();
     }
     let mut band = ds.rasterband(1).unwrap();
     band.set_no_data_value(nodata).unwrap();
@@ -48,7 +55,11 @@ pub fn read_raster(path: &Path) -> (Vec<f64>, usize, usize) {
 
 /// Runs the binary with `args`, from the project root.
 pub fn sinkmap(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_sinkmap")).args(args).current_dir(root()).output().unwrap()
+    Command::new(env!("CARGO_BIN_EXE_sinkmap"))
+        .args(args)
+        .current_dir(root())
+        .output()
+        .unwrap()
 }
 
 pub fn stderr(o: &Output) -> String {
@@ -100,7 +111,9 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
 /// Files in a folder (names), sorted.
 pub fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
-        Ok(rd) => rd.map(|e| e.unwrap().file_name().to_string_lossy().into_owned()).collect(),
+        Ok(rd) => rd
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .collect(),
         Err(_) => Vec::new(),
     };
     v.sort();
@@ -113,4 +126,68 @@ pub fn json(path: &Path) -> serde_json::Value {
 
 pub fn rel_close(a: f64, b: f64, tol: f64) -> bool {
     (a - b).abs() <= tol * a.abs().max(b.abs()).max(1e-300)
+}
+
+/// Writes a polygon layer with `id` and `name` fields with the given OGR driver
+/// (`epsg = None`: no CRS).
+pub fn write_layer(
+    path: &Path,
+    driver: &str,
+    epsg: Option<u32>,
+    features: &[(&str, &str, String)],
+) {
+    use gdal::vector::{
+        FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
+    };
+    let _ = std::fs::remove_file(path);
+    let d = DriverManager::get_driver_by_name(driver).unwrap();
+    let mut ds = d.create_vector_only(path).unwrap();
+    let srs = epsg.map(|e| SpatialRef::from_epsg(e).unwrap());
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: "zones",
+            srs: srs.as_ref(),
+            ty: OGRwkbGeometryType::wkbUnknown,
+            options: None,
+        })
+        .unwrap();
+    layer
+        .create_defn_fields(&[
+            ("id", OGRFieldType::OFTString),
+            ("name", OGRFieldType::OFTString),
+        ])
+        .unwrap();
+    for (id, name, wkt) in features {
+        let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
+        f.set_geometry(Geometry::from_wkt(wkt).unwrap()).unwrap();
+        f.set_field(0, &FieldValue::StringValue(id.to_string()))
+            .unwrap();
+        f.set_field(1, &FieldValue::StringValue(name.to_string()))
+            .unwrap();
+        f.create(&layer).unwrap();
+    }
+    drop(layer);
+    ds.close().unwrap();
+}
+
+/// Reads a CSV into (header, rows).
+pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    let mut r = csv::Reader::from_path(path).unwrap();
+    let h = r.headers().unwrap().iter().map(String::from).collect();
+    let rows = r
+        .records()
+        .map(|x| x.unwrap().iter().map(String::from).collect())
+        .collect();
+    (h, rows)
+}
+
+/// Column `name` of `rows` as f64 keyed by the first column.
+pub fn column(h: &[String], rows: &[Vec<String>], name: &str) -> Vec<(String, f64)> {
+    let i = h
+        .iter()
+        .position(|x| x == name)
+        .unwrap_or_else(|| panic!("no column {name}"));
+    rows.iter()
+        .map(|r| (r[0].clone(), r[i].parse().unwrap()))
+        .collect()
 }

@@ -186,7 +186,7 @@ impl Scene {
         let base = path.parent().unwrap_or(Path::new("."));
         let fix = |p: &mut PathBuf| {
             if p.is_relative() {
-                *p = base.join(&*p);
+                *p = normalize(&base.join(&*p));
             }
         };
         fix(&mut s.models_dir);
@@ -250,6 +250,27 @@ impl Scene {
                 .join("schemes")
                 .join(format!("{}.toml", self.landcover.scheme))
         }
+    }
+}
+
+/// Removes `.` and resolves `..` against a preceding folder name, without touching the disk
+/// (so `rasters/sample/../../out` reads `out`).
+pub fn normalize(p: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in p.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        PathBuf::from(".")
+    } else {
+        out.iter().collect()
     }
 }
 
@@ -372,5 +393,18 @@ impl Models {
             self.pool_table.as_deref(),
         )
         .map_err(|m| Error::invalid(scene.scheme_path(), m))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn normalize_resolves_parent_folders_lexically() {
+        assert_eq!(normalize(Path::new("rasters/sample/../../out/sample")), PathBuf::from("out/sample"));
+        assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
+        assert_eq!(normalize(Path::new("../x/../y")), PathBuf::from("../y"));
+        assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));
     }
 }

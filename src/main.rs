@@ -47,6 +47,27 @@ enum Command {
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
     Synth(SynthArgs),
+    /// Measure throughput (Mpx/s) and peak memory on a synthetic scene, beside GDAL's I/O floor.
+    ///
+    /// Generates the scene on first use (kept for later runs), then runs `sinkmap run` with
+    /// and without zones and gdal_translate with the same compression; writes DIR/bench.json.
+    /// Run from the project root. Example: sinkmap bench --width 20000 --height 20000
+    Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct BenchArgs {
+    /// Work folder (scene, outputs, bench.json).
+    #[arg(long, default_value = "rasters/bench")]
+    dir: PathBuf,
+    #[arg(long, default_value_t = 20_000)]
+    width: usize,
+    #[arg(long, default_value_t = 20_000)]
+    height: usize,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[arg(long)]
+    block_size: Option<usize>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -251,6 +272,21 @@ fn main_inner(cli: Cli) -> Result<()> {
                 },
             )?;
             run_and_report(&scene, &a.tuning, Some(&zones))
+        }
+        Command::Bench(a) => {
+            let report = sinkmap::bench::bench(
+                &sinkmap::bench::BenchSpec {
+                    dir: a.dir.clone(),
+                    width: a.width,
+                    height: a.height,
+                    threads: a.threads,
+                    block_size_px: a.block_size,
+                },
+                std::io::IsTerminal::is_terminal(&std::io::stderr()),
+            )?;
+            print!("{}", sinkmap::bench::table(&report));
+            println!("written to {}", a.dir.join("bench.json").display());
+            Ok(())
         }
         Command::Synth(a) => {
             let spec = if a.sample {

@@ -273,6 +273,11 @@ fn provenance(scene: &Scene, models: &Models, scene_sha: &str) -> Vec<(String, S
 /// Runs a scene end to end and publishes its outputs in the output directory.
 pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<RunOutcome> {
     let started = Instant::now();
+    // GDAL's block cache defaults to 5 % of RAM; bound it so memory stays flat with raster
+    // size (the user's GDAL_CACHEMAX wins).
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "128");
+    }
     let models = Models::load(scene)?;
     let model = models.pixel_model(scene)?;
     let space = CohortSpace {

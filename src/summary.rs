@@ -56,6 +56,16 @@ pub struct RunInfo {
     pub block_size_px: usize,
     pub seconds: f64,
     pub megapixels_per_second: f64,
+    /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
+    pub peak_rss_mb: Option<f64>,
+}
+
+/// Peak resident set size of this process in MB (Linux only).
+pub fn peak_rss_mb() -> Option<f64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    let line = status.lines().find(|l| l.starts_with("VmHWM:"))?;
+    let kb: f64 = line.split_whitespace().nth(1)?.parse().ok()?;
+    Some(kb / 1024.0)
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -201,6 +211,7 @@ pub fn build(
             block_size_px,
             seconds,
             megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
+            peak_rss_mb: peak_rss_mb(),
         },
     }
 }

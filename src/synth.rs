@@ -17,6 +17,8 @@ use gdal::vector::{
 };
 use gdal::{DriverManager, Metadata};
 
+use rayon::prelude::*;
+
 use crate::error::{Error, Result};
 use crate::grid::Window;
 
@@ -421,6 +423,7 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
             height,
         } = w;
         let values: Vec<(u8, i16, u8, u8)> = (0..width * height)
+            .into_par_iter()
             .map(|i| {
                 let (c, r) = (col + i % width, row + i / width);
                 pixel(

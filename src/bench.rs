@@ -41,14 +41,20 @@ pub struct BenchReport {
 }
 
 fn exe() -> Result<PathBuf> {
-    std::env::current_exe().map_err(|e| Error::Usage(format!("cannot find the sinkmap executable: {e}")))
+    std::env::current_exe()
+        .map_err(|e| Error::Usage(format!("cannot find the sinkmap executable: {e}")))
 }
 
 fn run_child(cmd: &mut Command, what: &str) -> Result<f64> {
     let t = Instant::now();
-    let out = cmd.output().map_err(|e| Error::Usage(format!("{what}: cannot start: {e}")))?;
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Usage(format!("{what}: cannot start: {e}")))?;
     if !out.status.success() {
-        return Err(Error::Usage(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim())));
+        return Err(Error::Usage(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        )));
     }
     Ok(t.elapsed().as_secs_f64())
 }
@@ -88,44 +94,128 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             progress,
         )?;
         std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
-        rows.push(BenchRow { step: "synth (generate inputs)".into(), seconds: t.elapsed().as_secs_f64(), megapixels_per_second: mpx / t.elapsed().as_secs_f64(), peak_rss_mb: None });
+        rows.push(BenchRow {
+            step: "synth (generate inputs)".into(),
+            seconds: t.elapsed().as_secs_f64(),
+            megapixels_per_second: mpx / t.elapsed().as_secs_f64(),
+            peak_rss_mb: None,
+        });
     }
-    let threads = spec.threads.unwrap_or_else(|| std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let threads = spec.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
     let mut common: Vec<String> = vec!["--quiet".into(), "--threads".into(), threads.to_string()];
     if let Some(b) = spec.block_size_px {
         common.extend(["--block-size".into(), b.to_string()]);
     }
     for (step, extra, out) in [
-        ("sinkmap run, maps only (COG)", vec!["--no-zones"], "out_maps"),
-        ("sinkmap run, maps + zones + cube (COG)", vec![], "out_zones"),
-        ("sinkmap run, maps only (tiled, no COG copy)", vec!["--no-zones", "--layout", "tiled"], "out_tiled"),
+        (
+            "sinkmap run, maps only (COG)",
+            vec!["--no-zones"],
+            "out_maps",
+        ),
+        (
+            "sinkmap run, maps + zones + cube (COG)",
+            vec![],
+            "out_zones",
+        ),
+        (
+            "sinkmap run, maps only (tiled, no COG copy)",
+            vec!["--no-zones", "--layout", "tiled"],
+            "out_tiled",
+        ),
     ] {
         let out_dir = spec.dir.join(out);
         let mut cmd = Command::new(exe()?);
-        cmd.arg("run").arg(&scene).arg("--out").arg(&out_dir).args(&common).args(&extra);
+        cmd.arg("run")
+            .arg(&scene)
+            .arg("--out")
+            .arg(&out_dir)
+            .args(&common)
+            .args(&extra);
         let s = run_child(&mut cmd, step)?;
-        rows.push(BenchRow { step: step.into(), seconds: s, megapixels_per_second: mpx / s, peak_rss_mb: summary_rss(&out_dir) });
+        rows.push(BenchRow {
+            step: step.into(),
+            seconds: s,
+            megapixels_per_second: mpx / s,
+            peak_rss_mb: summary_rss(&out_dir),
+        });
     }
     // The I/O floor with GDAL's own tools, where they are installed.
     let floor = spec.dir.join("floor");
     std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
-    let inputs = ["landcover.tif", "forest_age.tif", "forest_type.tif", "desert_subtype.tif"];
+    let inputs = [
+        "landcover.tif",
+        "forest_age.tif",
+        "forest_type.tif",
+        "desert_subtype.tif",
+    ];
     let t = Instant::now();
     let mut ok = true;
     for f in inputs {
-        ok &= Command::new("gdalinfo").arg("-checksum").arg(scene_dir.join(f)).output().map(|o| o.status.success()).unwrap_or(false);
+        ok &= Command::new("gdalinfo")
+            .arg("-checksum")
+            .arg(scene_dir.join(f))
+            .output()
+            .map(|o| o.status.success())
+            .unwrap_or(false);
     }
     if ok {
         let s = t.elapsed().as_secs_f64();
-        rows.push(BenchRow { step: "GDAL: read the 4 inputs (gdalinfo -checksum)".into(), seconds: s, megapixels_per_second: mpx / s, peak_rss_mb: None });
+        rows.push(BenchRow {
+            step: "GDAL: read the 4 inputs (gdalinfo -checksum)".into(),
+            seconds: s,
+            megapixels_per_second: mpx / s,
+            peak_rss_mb: None,
+        });
         for (layout, args) in [
-            ("COG", vec!["-of", "COG", "-co", "COMPRESS=ZSTD", "-co", "LEVEL=1", "-co", "BLOCKSIZE=512", "-co", "NUM_THREADS=ALL_CPUS", "-co", "OVERVIEWS=AUTO", "-co", "RESAMPLING=AVERAGE"]),
-            ("tiled", vec!["-co", "TILED=YES", "-co", "BLOCKXSIZE=512", "-co", "BLOCKYSIZE=512", "-co", "COMPRESS=ZSTD", "-co", "ZSTD_LEVEL=1", "-co", "NUM_THREADS=ALL_CPUS"]),
+            (
+                "COG",
+                vec![
+                    "-of",
+                    "COG",
+                    "-co",
+                    "COMPRESS=ZSTD",
+                    "-co",
+                    "LEVEL=1",
+                    "-co",
+                    "BLOCKSIZE=512",
+                    "-co",
+                    "NUM_THREADS=ALL_CPUS",
+                    "-co",
+                    "OVERVIEWS=AUTO",
+                    "-co",
+                    "RESAMPLING=AVERAGE",
+                ],
+            ),
+            (
+                "tiled",
+                vec![
+                    "-co",
+                    "TILED=YES",
+                    "-co",
+                    "BLOCKXSIZE=512",
+                    "-co",
+                    "BLOCKYSIZE=512",
+                    "-co",
+                    "COMPRESS=ZSTD",
+                    "-co",
+                    "ZSTD_LEVEL=1",
+                    "-co",
+                    "NUM_THREADS=ALL_CPUS",
+                ],
+            ),
         ] {
             let t = Instant::now();
             for i in 0..2 {
                 let mut cmd = Command::new("gdal_translate");
-                cmd.arg("-q").args(["-ot", "Float32"]).args(&args).arg(scene_dir.join("forest_age.tif")).arg(floor.join(format!("band{i}.tif")));
+                cmd.arg("-q")
+                    .args(["-ot", "Float32"])
+                    .args(&args)
+                    .arg(scene_dir.join("forest_age.tif"))
+                    .arg(floor.join(format!("band{i}.tif")));
                 run_child(&mut cmd, "gdal_translate")?;
             }
             let s = t.elapsed().as_secs_f64();
@@ -137,9 +227,24 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             });
         }
     }
-    let maps = rows.iter().find(|r| r.step.starts_with("sinkmap run, maps only (COG)")).map(|r| r.seconds).unwrap_or(1.0);
-    let zones = rows.iter().find(|r| r.step.starts_with("sinkmap run, maps + zones")).map(|r| r.seconds).unwrap_or(maps);
-    let report = BenchReport { width_px: spec.width, height_px: spec.height, megapixels: mpx, threads, rows, zonal_overhead_fraction: zones / maps - 1.0 };
+    let maps = rows
+        .iter()
+        .find(|r| r.step.starts_with("sinkmap run, maps only (COG)"))
+        .map(|r| r.seconds)
+        .unwrap_or(1.0);
+    let zones = rows
+        .iter()
+        .find(|r| r.step.starts_with("sinkmap run, maps + zones"))
+        .map(|r| r.seconds)
+        .unwrap_or(maps);
+    let report = BenchReport {
+        width_px: spec.width,
+        height_px: spec.height,
+        megapixels: mpx,
+        threads,
+        rows,
+        zonal_overhead_fraction: zones / maps - 1.0,
+    };
     let p = spec.dir.join("bench.json");
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
     std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
@@ -148,17 +253,28 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
 
 /// The report as a small table.
 pub fn table(r: &BenchReport) -> String {
-    let mut s = format!("{} × {} px ({:.0} Mpx), {} threads\n", r.width_px, r.height_px, r.megapixels, r.threads);
-    s += &format!("{:<66} {:>9} {:>9} {:>10}\n", "step", "seconds", "Mpx/s", "peak MB");
+    let mut s = format!(
+        "{} × {} px ({:.0} Mpx), {} threads\n",
+        r.width_px, r.height_px, r.megapixels, r.threads
+    );
+    s += &format!(
+        "{:<66} {:>9} {:>9} {:>10}\n",
+        "step", "seconds", "Mpx/s", "peak MB"
+    );
     for row in &r.rows {
         s += &format!(
             "{:<66} {:>9.2} {:>9.1} {:>10}\n",
             row.step,
             row.seconds,
             row.megapixels_per_second,
-            row.peak_rss_mb.map(|m| format!("{m:.0}")).unwrap_or_else(|| "-".into())
+            row.peak_rss_mb
+                .map(|m| format!("{m:.0}"))
+                .unwrap_or_else(|| "-".into())
         );
     }
-    s += &format!("zonal accounting adds {:.1} % to the maps-only run\n", r.zonal_overhead_fraction * 100.0);
+    s += &format!(
+        "zonal accounting adds {:.1} % to the maps-only run\n",
+        r.zonal_overhead_fraction * 100.0
+    );
     s
 }

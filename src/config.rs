@@ -402,7 +402,10 @@ mod tests {
 
     #[test]
     fn normalize_resolves_parent_folders_lexically() {
-        assert_eq!(normalize(Path::new("rasters/sample/../../out/sample")), PathBuf::from("out/sample"));
+        assert_eq!(
+            normalize(Path::new("rasters/sample/../../out/sample")),
+            PathBuf::from("out/sample")
+        );
         assert_eq!(normalize(Path::new("./a/./b")), PathBuf::from("a/b"));
         assert_eq!(normalize(Path::new("../x/../y")), PathBuf::from("../y"));
         assert_eq!(normalize(Path::new("a/..")), PathBuf::from("."));

@@ -292,7 +292,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))
             } else {
-                if a.width == 0 || a.height == 0 || !(a.pixel_deg > 0.0) {
+                if a.width == 0 || a.height == 0 || a.pixel_deg.is_nan() || a.pixel_deg <= 0.0 {
                     return Err(Error::Usage(
                         "width, height and pixel-deg must be positive".into(),
                     ));

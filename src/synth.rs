@@ -372,7 +372,6 @@ fn write_zones(path: &Path, spec: &SynthSpec) -> Result<()> {
         )
         .map_err(err)?;
     }
-    drop(layer);
     ds.close().map_err(err)
 }
 

@@ -65,8 +65,11 @@ fn field_text(v: Option<FieldValue>) -> Option<String> {
     }
 }
 
-/// Rings of a (multi)polygon as (exterior?, points).
-fn rings_of(g: &Geometry) -> std::result::Result<Vec<(bool, Vec<(f64, f64)>)>, String> {
+/// A ring: (is it an exterior ring?, its points).
+type Ring = (bool, Vec<(f64, f64)>);
+
+/// Rings of a (multi)polygon.
+fn rings_of(g: &Geometry) -> std::result::Result<Vec<Ring>, String> {
     let t = gdal::vector::geometry_type_flatten(g.geometry_type());
     let mut out = Vec::new();
     let mut polygon = |p: &Geometry| {
@@ -471,7 +474,6 @@ fn write_zones_geojson(path: &Path, zones: &ZoneSet, rows: &[ZoneRow]) -> Result
         );
         add_feature(&layer, geom, &values).map_err(err)?;
     }
-    drop(layer);
     ds.close().map_err(err)
 }
 

@@ -267,7 +267,7 @@ fn cases() -> Vec<Case> {
         f(2, 64, 4, korf, 0.0),
         f(2, 25, 5, tab, 0.0),
         f(2, 35, 0, richards, 22.0), // no forest type → default (richards)
-        f(2, -1, 2, |t| richards(t), 22.0), // no age → fallback 20 yr (fixed below)
+        f(2, -1, 2, richards, 22.0), // no age → fallback 20 yr (fixed below)
         f(2, 200, 1, logistic, 11.0),
         o(3, 0),
         o(4, 1),
@@ -580,7 +580,9 @@ fn file_bytes(p: &Path) -> Vec<u8> {
 fn block_size_and_thread_count_change_no_number() {
     let tmp = tempfile::tempdir().unwrap();
     let scene = synth_scene(tmp.path(), 300, 170, 7);
-    let mut first: Option<(serde_json::Value, Vec<u8>, Vec<u8>, Vec<f64>, Vec<f64>)> = None;
+    // (summary without run info, cube.csv, zones.csv, stock map, sink map)
+    type Run = (serde_json::Value, Vec<u8>, Vec<u8>, Vec<f64>, Vec<f64>);
+    let mut first: Option<Run> = None;
     for (block, threads) in [("16", "1"), ("48", "2"), ("512", "3")] {
         let out = tmp.path().join(format!("out_{block}_{threads}"));
         let o = sinkmap(&[

@@ -153,7 +153,11 @@ impl Curve {
                         stock_tc_per_ha.len()
                     ));
                 }
-                if ages_yr.windows(2).any(|w| !(w[1] > w[0])) || ages_yr[0] < 0.0 {
+                if ages_yr
+                    .windows(2)
+                    .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
+                    || ages_yr[0] < 0.0
+                {
                     return Err("ages_yr must be non-negative and strictly increasing".into());
                 }
                 if stock_tc_per_ha.iter().any(|v| !v.is_finite() || *v < 0.0) {

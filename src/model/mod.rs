@@ -81,7 +81,7 @@ pub enum Evidence {
 }
 
 /// Which carbon pools the stock maps include.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Pools {
     /// Dead wood and litter.
@@ -90,13 +90,4 @@ pub struct Pools {
     /// Soil organic carbon.
     #[serde(default)]
     pub soil: bool,
-}
-
-impl Default for Pools {
-    fn default() -> Self {
-        Pools {
-            dead_matter: false,
-            soil: false,
-        }
-    }
 }

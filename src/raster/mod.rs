@@ -276,7 +276,7 @@ impl Layer {
 
     #[inline]
     pub fn is_nodata(&self, v: f64) -> bool {
-        (self.nodata_nan && v.is_nan()) || self.nodata.iter().any(|d| *d == v)
+        (self.nodata_nan && v.is_nan()) || self.nodata.contains(&v)
     }
 
     fn read_window<T: Copy + gdal::raster::GdalType>(

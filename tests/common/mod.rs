@@ -166,7 +166,6 @@ pub fn write_layer(
             .unwrap();
         f.create(&layer).unwrap();
     }
-    drop(layer);
     ds.close().unwrap();
 }
 

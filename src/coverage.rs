@@ -48,13 +48,7 @@ pub fn ring_edges(ring: &[(f64, f64)], is_hole: bool, out: &mut Vec<Edge>) {
         let (x0, y0) = ring[i];
         let (x1, y1) = ring[(i + 1) % n];
         if (x0, y0) != (x1, y1) {
-            out.push(Edge {
-                x0,
-                y0,
-                x1,
-                y1,
-                sign,
-            });
+            out.push(Edge { x0, y0, x1, y1, sign });
         }
     }
 }
@@ -71,21 +65,24 @@ fn h(s: f64) -> f64 {
     }
 }
 
-/// Fixed-point scale of the accumulated coverage (2⁴⁰ units per cell).
-const QSCALE: f64 = 1_099_511_627_776.0;
+/// Fixed-point scale of the accumulated coverage: 2⁶⁴ units per cell. Every f64 row
+/// coordinate ≥ 2⁻¹¹ converts exactly, so piece heights are exact integers and, where no edge
+/// crosses a cell, the contributions add up to the exact winding — 0 outside, 1 inside.
+const QSCALE: f64 = 18_446_744_073_709_551_616.0; // 2^64
 
+/// A row coordinate in fixed point (exact for the coordinates that occur).
 #[inline]
-fn q(x: f64) -> i64 {
-    (x * QSCALE).round() as i64
+fn fy(y: f64) -> i128 {
+    (y * QSCALE) as i128
 }
 
 /// An accumulation buffer for the block of `width` × `height` cells whose upper-left
 /// cell is (`col0`, `row0`) of the grid.
 ///
 /// Every edge piece (an edge clipped to one grid row, in grid coordinates) contributes
-/// `q(d · F(k))` to cell k of its row, where d is its signed height and F(k) the fraction of
+/// `d · F(k)` to cell k of its row, where d is its signed height and F(k) the fraction of
 /// cell k's row slice right of the piece (1 for cells wholly right of it). These terms are
-/// quantized to integers before being summed, so a cell's coverage is an exact integer sum
+/// integers (fixed point) before being summed, so a cell's coverage is an exact integer sum
 /// of terms that depend only on the edge and the cell: the result is bit-identical whatever
 /// the block size, block position or summation order.
 pub struct Accumulator {
@@ -94,9 +91,9 @@ pub struct Accumulator {
     width: usize,
     height: usize,
     /// Per row: the sum of the contributions at cell `col0 − 1` (all that lies left of the block).
-    initial: Vec<i64>,
+    initial: Vec<i128>,
     /// Row-major differences v(k) − v(k−1) for the block's cells.
-    diff: Vec<i64>,
+    diff: Vec<i128>,
 }
 
 impl Accumulator {
@@ -142,21 +139,22 @@ impl Accumulator {
             if x0 >= c_end as f64 {
                 continue; // wholly right of the block
             }
-            let d = dir * e.sign * (yb - yt);
+            // The signed height of the piece, exact in fixed point.
+            let full: i128 = (fy(yb) - fy(yt)) * (dir * e.sign) as i128;
+            let d = full as f64;
             let span = x1 - x0;
-            let full = q(d);
-            // v(k) = q(d · F(k)).
-            let v = |k: i64| -> i64 {
+            // v(k) = d · F(k) in fixed point: exact where F is 0 or 1.
+            let v = |k: i64| -> i128 {
                 let kf = k as f64;
                 if kf >= x1 {
                     full
                 } else if kf + 1.0 <= x0 {
                     0
                 } else if span < 1e-12 {
-                    q(d * (kf + 1.0 - x0).clamp(0.0, 1.0))
+                    (d * (kf + 1.0 - x0).clamp(0.0, 1.0)).round() as i128
                 } else {
                     let u = kf + 1.0;
-                    q(d * ((h(u - x0) - h(u - x1)) / span))
+                    (d * ((h(u - x0) - h(u - x1)) / span)).round() as i128
                 }
             };
             let ri = (r - self.row0) as usize;
@@ -313,6 +311,22 @@ mod tests {
     }
 
     #[test]
+    fn cells_no_edge_crosses_are_exactly_zero_or_one() {
+        // A slanted polygon with awkward coordinates; outside cells must be exactly 0 and
+        // interior cells exactly 1, not 1e-12 away.
+        let ring = [(1.1234567, 0.7654321), (17.333333, 2.1111111), (15.987654, 13.456789), (2.2222222, 11.919191)];
+        let c = polygon_coverage(&ring, &[], 20, 15);
+        assert_eq!(c[14 * 20 + 19], 0.0);
+        assert_eq!(c[0], 0.0);
+        assert_eq!(c[7 * 20 + 9], 1.0);
+        let mut edges = Vec::new();
+        ring_edges(&ring, false, &mut edges);
+        let mut a = Accumulator::new(18, 0, 2, 15); // a block right of the polygon
+        edges.iter().for_each(|e| a.add_edge(e));
+        assert!(a.coverage().iter().all(|v| *v == 0.0));
+    }
+
+    #[test]
     fn tiny_polygon_inside_one_cell() {
         let c = polygon_coverage(
             &[(0.2, 0.3), (0.25, 0.3), (0.25, 0.32), (0.2, 0.32)],
@@ -320,8 +334,7 @@ mod tests {
             1,
             1,
         );
-        // Exact up to the fixed-point resolution of the terms (2^-40 per term).
-        assert!((c[0] - 0.05 * 0.02).abs() < 1e-11, "{}", c[0]);
+        assert!((c[0] - 0.05 * 0.02).abs() < 1e-15, "{}", c[0]);
     }
 
     #[test]

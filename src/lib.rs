@@ -12,6 +12,7 @@ pub mod coverage;
 pub mod cube;
 pub mod error;
 pub mod grid;
+pub mod merge;
 pub mod model;
 pub mod pipeline;
 pub mod progress;

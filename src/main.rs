@@ -47,12 +47,39 @@ enum Command {
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
     Synth(SynthArgs),
+    /// Combine the partial outputs of `run --tile I/N` into the result of a single run.
+    ///
+    /// Maps are mosaicked (VRT) and copied to a COG; cubes are added; summary.json and the zone
+    /// tables are recomputed from the merged cube.
+    /// Example: sinkmap merge scene.toml out/t1 out/t2 out/t3 --out out/all
+    Merge(MergeArgs),
     /// Measure throughput (Mpx/s) and peak memory on a synthetic scene, beside GDAL's I/O floor.
     ///
     /// Generates the scene on first use (kept for later runs), then runs `sinkmap run` with
     /// and without zones and gdal_translate with the same compression; writes DIR/bench.json.
     /// Run from the project root. Example: sinkmap bench --width 20000 --height 20000
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct MergeArgs {
+    /// Scene file (TOML) the tiles were computed from.
+    scene: PathBuf,
+    /// Output folders of the tiles (`run --tile I/N --out DIR`), all N of them.
+    #[arg(required = true)]
+    parts: Vec<PathBuf>,
+    /// Output folder of the merged result.
+    #[arg(long)]
+    out: PathBuf,
+    /// Skip the scene's [zones].
+    #[arg(long)]
+    no_zones: bool,
+    #[arg(long, value_enum)]
+    layout: Option<LayoutArg>,
+    #[arg(long, value_enum)]
+    compression: Option<CompressionArg>,
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -177,22 +204,30 @@ enum CompressionArg {
     None,
 }
 
+fn layout_of(l: LayoutArg) -> Layout {
+    match l {
+        LayoutArg::Cog => Layout::Cog,
+        LayoutArg::Tiled => Layout::Tiled,
+    }
+}
+
+fn compression_of(c: CompressionArg) -> Compression {
+    match c {
+        CompressionArg::Zstd => Compression::Zstd,
+        CompressionArg::Deflate => Compression::Deflate,
+        CompressionArg::Lzw => Compression::Lzw,
+        CompressionArg::None => Compression::None,
+    }
+}
+
 impl Tuning {
     fn options(&self) -> RunOptions {
         RunOptions {
             block_size_px: self.block_size,
             threads: self.threads,
             output_dir: self.out.clone(),
-            layout: self.layout.map(|l| match l {
-                LayoutArg::Cog => Layout::Cog,
-                LayoutArg::Tiled => Layout::Tiled,
-            }),
-            compression: self.compression.map(|c| match c {
-                CompressionArg::Zstd => Compression::Zstd,
-                CompressionArg::Deflate => Compression::Deflate,
-                CompressionArg::Lzw => Compression::Lzw,
-                CompressionArg::None => Compression::None,
-            }),
+            layout: self.layout.map(layout_of),
+            compression: self.compression.map(compression_of),
             progress: !self.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr()),
             tile: self.tile,
         }
@@ -236,6 +271,22 @@ fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
     ZoneSet::read(src, &grid)
 }
 
+/// The scene's own [zones], if it has some.
+fn scene_zones(scene: &Scene) -> Result<Option<ZoneSet>> {
+    let Some(z) = &scene.zones else { return Ok(None) };
+    read_zones(
+        scene,
+        &ZoneSource {
+            path: &z.path,
+            layer: z.layer.as_deref(),
+            id_field: &z.id_field,
+            name_field: z.name_field.as_deref(),
+            repair_invalid: z.repair_invalid,
+        },
+    )
+    .map(Some)
+}
+
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Run(a) => {
@@ -244,19 +295,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 None => sample_scene(a.tuning.quiet)?,
             };
             let scene = Scene::load(&path)?;
-            let zones = match (&scene.zones, a.no_zones) {
-                (Some(z), false) => Some(read_zones(
-                    &scene,
-                    &ZoneSource {
-                        path: &z.path,
-                        layer: z.layer.as_deref(),
-                        id_field: &z.id_field,
-                        name_field: z.name_field.as_deref(),
-                        repair_invalid: z.repair_invalid,
-                    },
-                )?),
-                _ => None,
-            };
+            let zones = if a.no_zones { None } else { scene_zones(&scene)? };
             run_and_report(&scene, &a.tuning, zones.as_ref())
         }
         Command::Zonal(a) => {
@@ -272,6 +311,23 @@ fn main_inner(cli: Cli) -> Result<()> {
                 },
             )?;
             run_and_report(&scene, &a.tuning, Some(&zones))
+        }
+        Command::Merge(a) => {
+            let scene = Scene::load(&a.scene)?;
+            let zones = if a.no_zones { None } else { scene_zones(&scene)? };
+            let summary = sinkmap::merge::merge(
+                &scene,
+                &a.parts,
+                &a.out,
+                zones.as_ref(),
+                a.layout.map(layout_of),
+                a.compression.map(compression_of),
+            )?;
+            if !a.quiet {
+                print!("{}", sinkmap::summary::human(&summary));
+                println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
+            }
+            Ok(())
         }
         Command::Bench(a) => {
             let report = sinkmap::bench::bench(

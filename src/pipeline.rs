@@ -17,6 +17,9 @@ use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
+/// The map files every run writes.
+pub const MAP_FILES: [&str; 2] = ["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"];
+
 /// Run-time choices that are not part of the scene (they change speed, never numbers).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
@@ -327,7 +330,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     let mut stock_w = MapWriter::create(
         &out_dir,
         MapSpec {
-            file_name: "stock_tc_per_ha.tif".into(),
+            file_name: MAP_FILES[0].into(),
             description: "carbon stock density".into(),
             unit: "t C/ha".into(),
         },
@@ -340,7 +343,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     let mut sink_w = MapWriter::create(
         &out_dir,
         MapSpec {
-            file_name: "sink_tco2_per_ha_yr.tif".into(),
+            file_name: MAP_FILES[1].into(),
             description: "annual net CO2 removal (positive = uptake)".into(),
             unit: "t CO2/ha/yr".into(),
         },
@@ -422,12 +425,12 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     bar.finish_and_clear();
 
     // Everything computed: finish the files under temporary names, then publish.
-    let mut pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
+    let pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
     let elapsed = started.elapsed().as_secs_f64();
-    let summary = summary::build(
+    let mut summary = summary::build(
         scene,
         &models,
-        &grid,
+        &out_grid,
         &cube,
         zones,
         cube::dequantize(nodata_area),
@@ -435,29 +438,42 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         block,
         elapsed,
     );
-    let tmp_summary = TempFile::new(writer::temp_path(&out_dir, "summary.json", "json"));
-    let text = serde_json::to_string_pretty(&summary)
-        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
-    std::fs::write(&tmp_summary.path, text + "\n")
-        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
-    pending.push((tmp_summary, out_dir.join("summary.json")));
-    let tmp_cube = TempFile::new(writer::temp_path(&out_dir, "cube.csv", "csv"));
-    cube.write_csv(&tmp_cube.path)?;
-    pending.push((tmp_cube, out_dir.join("cube.csv")));
-    if let Some(z) = zones {
-        pending.extend(crate::zones::write_zone_tables(
-            &out_dir, z, &cube, &models,
-        )?);
-    }
-    let mut outputs = Vec::new();
-    for (tmp, fin) in pending {
-        tmp.commit(&fin)?;
-        outputs.push(fin);
-    }
+    summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
+    let outputs = publish(&out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(RunOutcome {
         summary,
         cube,
         outputs,
         output_dir: out_dir,
     })
+}
+
+/// Writes the tables (summary, cube, zone tables) under temporary names, then renames every
+/// pending file to its final name. Nothing is renamed unless everything was written.
+pub(crate) fn publish(
+    out_dir: &Path,
+    mut pending: Vec<(TempFile, PathBuf)>,
+    summary: &Summary,
+    cube: &Cube,
+    zones: Option<&ZoneSet>,
+    models: &Models,
+) -> Result<Vec<PathBuf>> {
+    let tmp_summary = TempFile::new(writer::temp_path(out_dir, "summary.json", "json"));
+    let text = serde_json::to_string_pretty(summary)
+        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
+    std::fs::write(&tmp_summary.path, text + "\n")
+        .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
+    pending.push((tmp_summary, out_dir.join("summary.json")));
+    let tmp_cube = TempFile::new(writer::temp_path(out_dir, "cube.csv", "csv"));
+    cube.write_csv(&tmp_cube.path)?;
+    pending.push((tmp_cube, out_dir.join("cube.csv")));
+    if let Some(z) = zones {
+        pending.extend(crate::zones::write_zone_tables(out_dir, z, cube, models)?);
+    }
+    let mut outputs = Vec::new();
+    for (tmp, fin) in pending {
+        tmp.commit(&fin)?;
+        outputs.push(fin);
+    }
+    Ok(outputs)
 }

@@ -87,6 +87,9 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneSummary>,
     pub run: RunInfo,
+    /// `I/N` when this is the partial result of row band I of N (see `sinkmap merge`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tile: Option<String>,
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -213,6 +216,7 @@ pub fn build(
             megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
         },
+        tile: None,
     }
 }
 

@@ -579,7 +579,7 @@ fn file_bytes(p: &Path) -> Vec<u8> {
 #[test]
 fn block_size_and_thread_count_change_no_number() {
     let tmp = tempfile::tempdir().unwrap();
-    let scene = synth_scene(tmp.path(), 300, 170, 7);
+    let scene = synth_scene(tmp.path(), 257, 190, 21);
     // (summary without run info, cube.csv, zones.csv, stock map, sink map)
     type Run = (serde_json::Value, Vec<u8>, Vec<u8>, Vec<f64>, Vec<f64>);
     let mut first: Option<Run> = None;

@@ -193,31 +193,61 @@ impl MapWriter {
             dir,
             spec,
         } = self;
-        let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
-        dataset.close().map_err(err)?;
+        dataset
+            .close()
+            .map_err(|e| Error::output(&final_path, e))?;
         match layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
-                let cog = TempFile::new(temp_path(&dir, &spec.file_name, "cog"));
-                let src = gdal::Dataset::open(&tmp.path).map_err(err)?;
-                let driver = DriverManager::get_driver_by_name("COG").map_err(err)?;
-                let mut opts = RasterCreationOptions::new();
-                (|| -> gdal::errors::Result<()> {
-                    // COG tiles are 512² whatever the processing block (the driver wants ≥ 128).
-                    opts.add_name_value("BLOCKSIZE", "512")?;
-                    opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-                    opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
-                    opts.add_name_value("OVERVIEWS", "AUTO")?;
-                    opts.add_name_value("RESAMPLING", "AVERAGE")?;
-                    compression_options(&mut opts, compression, true)
-                })()
-                .map_err(err)?;
-                let out = src.create_copy(&driver, &cog.path, &opts).map_err(err)?;
-                out.close().map_err(err)?;
-                drop(src);
-                drop(tmp);
+                let src = gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
+                let cog = copy_map(&src, &dir, &spec.file_name, compression, Layout::Cog)?;
                 Ok((cog, final_path))
             }
         }
     }
+}
+
+/// Copies a finished map (any GDAL dataset, e.g. a VRT of tiles) into `dir` under a temporary
+/// name, as a COG with overviews or as a tiled GeoTIFF, with the given compression.
+pub fn copy_map(
+    src: &gdal::Dataset,
+    dir: &Path,
+    file_name: &str,
+    compression: Compression,
+    layout: Layout,
+) -> Result<TempFile> {
+    let final_path = dir.join(file_name);
+    let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
+    let out = TempFile::new(temp_path(dir, file_name, "copy"));
+    let mut opts = RasterCreationOptions::new();
+    let driver = match layout {
+        Layout::Cog => {
+            (|| -> gdal::errors::Result<()> {
+                // COG tiles are 512² whatever the processing block (the driver wants ≥ 128).
+                opts.add_name_value("BLOCKSIZE", "512")?;
+                opts.add_name_value("BIGTIFF", "IF_SAFER")?;
+                opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+                opts.add_name_value("OVERVIEWS", "AUTO")?;
+                opts.add_name_value("RESAMPLING", "AVERAGE")?;
+                compression_options(&mut opts, compression, true)
+            })()
+            .map_err(err)?;
+            DriverManager::get_driver_by_name("COG").map_err(err)?
+        }
+        Layout::Tiled => {
+            (|| -> gdal::errors::Result<()> {
+                opts.add_name_value("TILED", "YES")?;
+                opts.add_name_value("BLOCKXSIZE", "512")?;
+                opts.add_name_value("BLOCKYSIZE", "512")?;
+                opts.add_name_value("BIGTIFF", "IF_SAFER")?;
+                opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+                compression_options(&mut opts, compression, false)
+            })()
+            .map_err(err)?;
+            DriverManager::get_driver_by_name("GTiff").map_err(err)?
+        }
+    };
+    let ds = src.create_copy(&driver, &out.path, &opts).map_err(err)?;
+    ds.close().map_err(err)?;
+    Ok(out)
 }

@@ -1,0 +1,127 @@
+//! `sinkmap merge`: combine the partial outputs of `sinkmap run --tile I/N` into the result of
+//! a single run — maps through a VRT mosaic copied to a COG (or tiled GeoTIFF), cubes by exact
+//! addition, tables recomputed from the merged cube.
+
+use std::path::{Path, PathBuf};
+
+use gdal::{Dataset, Metadata};
+
+use crate::config::{Compression, Layout, Models, Scene};
+use crate::cube::Cube;
+use crate::error::{Error, Result};
+use crate::pipeline::{publish, MAP_FILES};
+use crate::raster::reference_grid;
+use crate::raster::writer::{copy_map, remove_stale_temp_files};
+use crate::summary::{self, Summary};
+use crate::zones::ZoneSet;
+
+/// The part folders, checked: every tile 1..=N exactly once, all from the same scene.
+fn read_parts(parts: &[PathBuf], scene_sha: &str) -> Result<Vec<(usize, PathBuf, serde_json::Value)>> {
+    let mut out = Vec::new();
+    let mut n_all = None;
+    for dir in parts {
+        let p = dir.join("summary.json");
+        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
+        let v: serde_json::Value =
+            serde_json::from_str(&text).map_err(|e| Error::Parse { path: p.clone(), message: e.to_string() })?;
+        let tile = v["tile"].as_str().ok_or_else(|| Error::invalid(&p, "not a tile result (no \"tile\"): run with --tile I/N"))?;
+        let (i, n) = tile
+            .split_once('/')
+            .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
+            .ok_or_else(|| Error::invalid(&p, format!("bad tile '{tile}'")))?;
+        if *n_all.get_or_insert(n) != n {
+            return Err(Error::invalid(&p, format!("tile {tile} is not one of {} tiles", n_all.unwrap_or(0))));
+        }
+        if v["scene_sha256"].as_str() != Some(scene_sha) {
+            return Err(Error::invalid(&p, "this part was computed from another version of the scene file"));
+        }
+        out.push((i, dir.clone(), v));
+    }
+    out.sort_by_key(|(i, _, _)| *i);
+    let n = n_all.ok_or_else(|| Error::Usage("no part folders given".into()))?;
+    let have: Vec<usize> = out.iter().map(|(i, _, _)| *i).collect();
+    if have != (1..=n).collect::<Vec<_>>() {
+        return Err(Error::Usage(format!("parts cover tiles {have:?}; need each of 1..={n} exactly once")));
+    }
+    Ok(out)
+}
+
+/// Merges `parts` (folders written by `sinkmap run --tile I/N`) into `out_dir`.
+pub fn merge(
+    scene: &Scene,
+    parts: &[PathBuf],
+    out_dir: &Path,
+    zones: Option<&ZoneSet>,
+    layout: Option<Layout>,
+    compression: Option<Compression>,
+) -> Result<Summary> {
+    let started = std::time::Instant::now();
+    let models = Models::load(scene)?;
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    let scene_sha = crate::config::sha256_file(&scene.source_path)?;
+    let parts = read_parts(parts, &scene_sha)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    remove_stale_temp_files(out_dir);
+
+    let mut cube = Cube::default();
+    let mut nodata_area_ha = 0.0;
+    for (_, dir, v) in &parts {
+        cube.merge(&Cube::read_csv(&dir.join("cube.csv"))?);
+        nodata_area_ha += v["nodata_area_ha"].as_f64().unwrap_or(0.0);
+    }
+    let mut pending = Vec::new();
+    for name in MAP_FILES {
+        let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
+        let datasets: Vec<Dataset> = paths
+            .iter()
+            .map(|p| Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}"))))
+            .collect::<Result<_>>()?;
+        let mut vrt = gdal::programs::raster::build_vrt(None, &datasets, None)
+            .map_err(|e| Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}")))?;
+        if vrt.raster_size() != (grid.width, grid.height) {
+            return Err(Error::invalid(
+                &paths[0],
+                format!("the parts mosaic to {:?} pixels, the grid has {:?}", vrt.raster_size(), (grid.width, grid.height)),
+            ));
+        }
+        // Carry the provenance, unit and description of the parts over.
+        let first = &datasets[0];
+        for e in first.metadata() {
+            if e.domain.is_empty() {
+                let _ = vrt.set_metadata_item(&e.key, &e.value, "");
+            }
+        }
+        let _ = vrt.set_metadata_item("SINKMAP_MERGED_FROM_TILES", &parts.len().to_string(), "");
+        if let (Ok(src), Ok(mut dst)) = (first.rasterband(1), vrt.rasterband(1)) {
+            let _ = dst.set_description(&src.description().unwrap_or_default());
+            let unit = std::ffi::CString::new(src.unit()).unwrap_or_default();
+            unsafe {
+                gdal_sys::GDALSetRasterUnitType(dst.c_rasterband(), unit.as_ptr());
+            }
+        }
+        let tmp = copy_map(
+            &vrt,
+            out_dir,
+            name,
+            compression.unwrap_or(scene.output.compression),
+            layout.unwrap_or(scene.output.layout),
+        )?;
+        pending.push((tmp, out_dir.join(name)));
+    }
+    let run_seconds: f64 = parts.iter().map(|(_, _, v)| v["run"]["seconds"].as_f64().unwrap_or(0.0)).sum();
+    let threads = parts.iter().map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize).max().unwrap_or(1);
+    let block = parts[0].2["run"]["block_size_px"].as_u64().unwrap_or(0) as usize;
+    let summary = summary::build(
+        scene,
+        &models,
+        &grid,
+        &cube,
+        zones,
+        nodata_area_ha,
+        threads,
+        block,
+        run_seconds + started.elapsed().as_secs_f64(),
+    );
+    publish(out_dir, pending, &summary, &cube, zones, &models)?;
+    Ok(summary)
+}

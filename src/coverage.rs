@@ -48,7 +48,13 @@ pub fn ring_edges(ring: &[(f64, f64)], is_hole: bool, out: &mut Vec<Edge>) {
         let (x0, y0) = ring[i];
         let (x1, y1) = ring[(i + 1) % n];
         if (x0, y0) != (x1, y1) {
-            out.push(Edge { x0, y0, x1, y1, sign });
+            out.push(Edge {
+                x0,
+                y0,
+                x1,
+                y1,
+                sign,
+            });
         }
     }
 }
@@ -314,7 +320,12 @@ mod tests {
     fn cells_no_edge_crosses_are_exactly_zero_or_one() {
         // A slanted polygon with awkward coordinates; outside cells must be exactly 0 and
         // interior cells exactly 1, not 1e-12 away.
-        let ring = [(1.1234567, 0.7654321), (17.333333, 2.1111111), (15.987654, 13.456789), (2.2222222, 11.919191)];
+        let ring = [
+            (1.1234567, 0.7654321),
+            (17.333333, 2.1111111),
+            (15.987654, 13.456789),
+            (2.2222222, 11.919191),
+        ];
         let c = polygon_coverage(&ring, &[], 20, 15);
         assert_eq!(c[14 * 20 + 19], 0.0);
         assert_eq!(c[0], 0.0);

@@ -11,6 +11,7 @@ pub mod config;
 pub mod coverage;
 pub mod cube;
 pub mod error;
+pub mod fit;
 pub mod grid;
 pub mod merge;
 pub mod model;

@@ -47,6 +47,14 @@ enum Command {
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
     Synth(SynthArgs),
+    /// Fit age–carbon-density curves (logistic, Richards, Gompertz, Korf) to inventory plots.
+    ///
+    /// Per forest type, every form is fitted by nonlinear least squares; standard errors,
+    /// correlations, R², RMSE, AIC/BIC are reported; the best usable form by AIC goes into a
+    /// forest.toml ready for models/. Writes fit_table.csv, fit_table.md and forest.toml.
+    /// Example: sinkmap fit plots.csv --type-field species --age-field age --density-field agb
+    ///          --biomass --carbon-fraction-type "Tianshan spruce=0.4619" --root-shoot 0.25 --out fit
+    Fit(FitArgs),
     /// Combine the partial outputs of `run --tile I/N` into the result of a single run.
     ///
     /// Maps are mosaicked (VRT) and copied to a COG; cubes are added; summary.json and the zone
@@ -59,6 +67,50 @@ enum Command {
     /// and without zones and gdal_translate with the same compression; writes DIR/bench.json.
     /// Run from the project root. Example: sinkmap bench --width 20000 --height 20000
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct FitArgs {
+    /// Plot table (CSV with a header): one row per plot.
+    plots: PathBuf,
+    /// Column with the forest type.
+    #[arg(long, default_value = "forest_type")]
+    type_field: String,
+    /// Column with the stand age (yr).
+    #[arg(long, default_value = "age_yr")]
+    age_field: String,
+    /// Column with the density: carbon (t C/ha), or dry biomass (t/ha) with --biomass.
+    #[arg(long, default_value = "density")]
+    density_field: String,
+    /// The density column is dry biomass: multiply by the carbon fraction.
+    #[arg(long)]
+    biomass: bool,
+    /// Carbon fraction of dry matter (IPCC 2006 default 0.47).
+    #[arg(long, default_value_t = 0.47)]
+    carbon_fraction: f64,
+    /// A species-specific carbon fraction, TYPE=F (repeatable), e.g. "Siberian spruce=0.4619".
+    #[arg(long, value_parser = parse_type_fraction)]
+    carbon_fraction_type: Vec<(String, f64)>,
+    /// The densities are above ground only: expand by (1 + R) with this root:shoot ratio.
+    #[arg(long)]
+    root_shoot: Option<f64>,
+    /// Output folder.
+    #[arg(long, default_value = "out/fit")]
+    out: PathBuf,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+fn parse_type_fraction(s: &str) -> std::result::Result<(String, f64), String> {
+    let (t, f) = s.rsplit_once('=').ok_or("expected TYPE=FRACTION")?;
+    let f: f64 = f
+        .trim()
+        .parse()
+        .map_err(|_| format!("'{f}' is not a number"))?;
+    if !(f > 0.0 && f <= 1.0) {
+        return Err(format!("carbon fraction {f} outside (0, 1]"));
+    }
+    Ok((t.trim().to_string(), f))
 }
 
 #[derive(Args, Debug)]
@@ -273,7 +325,9 @@ fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
 
 /// The scene's own [zones], if it has some.
 fn scene_zones(scene: &Scene) -> Result<Option<ZoneSet>> {
-    let Some(z) = &scene.zones else { return Ok(None) };
+    let Some(z) = &scene.zones else {
+        return Ok(None);
+    };
     read_zones(
         scene,
         &ZoneSource {
@@ -295,7 +349,11 @@ fn main_inner(cli: Cli) -> Result<()> {
                 None => sample_scene(a.tuning.quiet)?,
             };
             let scene = Scene::load(&path)?;
-            let zones = if a.no_zones { None } else { scene_zones(&scene)? };
+            let zones = if a.no_zones {
+                None
+            } else {
+                scene_zones(&scene)?
+            };
             run_and_report(&scene, &a.tuning, zones.as_ref())
         }
         Command::Zonal(a) => {
@@ -312,9 +370,56 @@ fn main_inner(cli: Cli) -> Result<()> {
             )?;
             run_and_report(&scene, &a.tuning, Some(&zones))
         }
+        Command::Fit(a) => {
+            if !(a.carbon_fraction > 0.0 && a.carbon_fraction <= 1.0) {
+                return Err(Error::Usage(format!(
+                    "--carbon-fraction {} outside (0, 1]",
+                    a.carbon_fraction
+                )));
+            }
+            if let Some(r) = a.root_shoot {
+                if !(r >= 0.0 && r.is_finite()) {
+                    return Err(Error::Usage(format!("--root-shoot {r} must be ≥ 0")));
+                }
+            }
+            let opts = sinkmap::fit::plots::PlotOptions {
+                type_field: a.type_field,
+                age_field: a.age_field,
+                density_field: a.density_field,
+                biomass: a.biomass,
+                carbon_fraction: a.carbon_fraction,
+                carbon_fraction_by_type: a.carbon_fraction_type.into_iter().collect(),
+                root_shoot_ratio: a.root_shoot,
+            };
+            let plots = sinkmap::fit::plots::read_plots(&a.plots, &opts)?;
+            let results = sinkmap::fit::plots::fit_all(&a.plots, &plots, &sinkmap::fit::Form::ALL)?;
+            sinkmap::fit::plots::write_outputs(&a.out, &results, &a.plots, &opts)?;
+            if !a.quiet {
+                for r in &results {
+                    let best = r.fits.iter().find(|f| Some(f.form) == r.best);
+                    match best {
+                        Some(f) => println!(
+                            "{}: {} (n = {}, R² = {:.3}, RMSE = {:.2} t C/ha)",
+                            r.forest_type,
+                            f.form.name(),
+                            f.n,
+                            f.r_squared,
+                            f.rmse
+                        ),
+                        None => println!("{}: no usable fit", r.forest_type),
+                    }
+                }
+                println!("fit table and forest.toml in {}", a.out.display());
+            }
+            Ok(())
+        }
         Command::Merge(a) => {
             let scene = Scene::load(&a.scene)?;
-            let zones = if a.no_zones { None } else { scene_zones(&scene)? };
+            let zones = if a.no_zones {
+                None
+            } else {
+                scene_zones(&scene)?
+            };
             let summary = sinkmap::merge::merge(
                 &scene,
                 &a.parts,

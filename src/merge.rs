@@ -16,24 +16,37 @@ use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
 /// The part folders, checked: every tile 1..=N exactly once, all from the same scene.
-fn read_parts(parts: &[PathBuf], scene_sha: &str) -> Result<Vec<(usize, PathBuf, serde_json::Value)>> {
+fn read_parts(
+    parts: &[PathBuf],
+    scene_sha: &str,
+) -> Result<Vec<(usize, PathBuf, serde_json::Value)>> {
     let mut out = Vec::new();
     let mut n_all = None;
     for dir in parts {
         let p = dir.join("summary.json");
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        let v: serde_json::Value =
-            serde_json::from_str(&text).map_err(|e| Error::Parse { path: p.clone(), message: e.to_string() })?;
-        let tile = v["tile"].as_str().ok_or_else(|| Error::invalid(&p, "not a tile result (no \"tile\"): run with --tile I/N"))?;
+        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
+            path: p.clone(),
+            message: e.to_string(),
+        })?;
+        let tile = v["tile"].as_str().ok_or_else(|| {
+            Error::invalid(&p, "not a tile result (no \"tile\"): run with --tile I/N")
+        })?;
         let (i, n) = tile
             .split_once('/')
             .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
             .ok_or_else(|| Error::invalid(&p, format!("bad tile '{tile}'")))?;
         if *n_all.get_or_insert(n) != n {
-            return Err(Error::invalid(&p, format!("tile {tile} is not one of {} tiles", n_all.unwrap_or(0))));
+            return Err(Error::invalid(
+                &p,
+                format!("tile {tile} is not one of {} tiles", n_all.unwrap_or(0)),
+            ));
         }
         if v["scene_sha256"].as_str() != Some(scene_sha) {
-            return Err(Error::invalid(&p, "this part was computed from another version of the scene file"));
+            return Err(Error::invalid(
+                &p,
+                "this part was computed from another version of the scene file",
+            ));
         }
         out.push((i, dir.clone(), v));
     }
@@ -41,7 +54,9 @@ fn read_parts(parts: &[PathBuf], scene_sha: &str) -> Result<Vec<(usize, PathBuf,
     let n = n_all.ok_or_else(|| Error::Usage("no part folders given".into()))?;
     let have: Vec<usize> = out.iter().map(|(i, _, _)| *i).collect();
     if have != (1..=n).collect::<Vec<_>>() {
-        return Err(Error::Usage(format!("parts cover tiles {have:?}; need each of 1..={n} exactly once")));
+        return Err(Error::Usage(format!(
+            "parts cover tiles {have:?}; need each of 1..={n} exactly once"
+        )));
     }
     Ok(out)
 }
@@ -74,14 +89,21 @@ pub fn merge(
         let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
         let datasets: Vec<Dataset> = paths
             .iter()
-            .map(|p| Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}"))))
+            .map(|p| {
+                Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}")))
+            })
             .collect::<Result<_>>()?;
-        let mut vrt = gdal::programs::raster::build_vrt(None, &datasets, None)
-            .map_err(|e| Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}")))?;
+        let mut vrt = gdal::programs::raster::build_vrt(None, &datasets, None).map_err(|e| {
+            Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}"))
+        })?;
         if vrt.raster_size() != (grid.width, grid.height) {
             return Err(Error::invalid(
                 &paths[0],
-                format!("the parts mosaic to {:?} pixels, the grid has {:?}", vrt.raster_size(), (grid.width, grid.height)),
+                format!(
+                    "the parts mosaic to {:?} pixels, the grid has {:?}",
+                    vrt.raster_size(),
+                    (grid.width, grid.height)
+                ),
             ));
         }
         // Carry the provenance, unit and description of the parts over.
@@ -108,8 +130,15 @@ pub fn merge(
         )?;
         pending.push((tmp, out_dir.join(name)));
     }
-    let run_seconds: f64 = parts.iter().map(|(_, _, v)| v["run"]["seconds"].as_f64().unwrap_or(0.0)).sum();
-    let threads = parts.iter().map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize).max().unwrap_or(1);
+    let run_seconds: f64 = parts
+        .iter()
+        .map(|(_, _, v)| v["run"]["seconds"].as_f64().unwrap_or(0.0))
+        .sum();
+    let threads = parts
+        .iter()
+        .map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize)
+        .max()
+        .unwrap_or(1);
     let block = parts[0].2["run"]["block_size_px"].as_u64().unwrap_or(0) as usize;
     let summary = summary::build(
         scene,

@@ -133,6 +133,12 @@ fn compute_block(
         .map(|(z, _)| (*z, vec![[0i128; NQ]; space.len()]))
         .collect();
     let mut outside_acc = zones.map(|_| vec![[0i128; NQ]; space.len()]);
+    // Zones covering the whole block (the common case inside a large zone) get the block's
+    // own sums afterwards instead of per-pixel work: area × 1.0 is area, so nothing changes.
+    let full: Vec<bool> = coverage
+        .iter()
+        .map(|(_, f)| f.iter().all(|v| *v == 1.0))
+        .collect();
     let mut nodata_area = 0i128;
     for i in 0..n {
         let (col, row) = (w.col + i % w.width, w.row + i / w.width);
@@ -161,11 +167,14 @@ fn compute_block(
         let idx = space.index(&v);
         cube::add_pixel(&mut grid_acc[idx], &v, area_ha);
         if let Some(out) = outside_acc.as_mut() {
+            // Summed in zone order whatever the block, so the result does not depend on it.
             let mut covered = 0.0;
-            for ((_, frac), (_, acc)) in coverage.iter().zip(zone_acc.iter_mut()) {
+            for (((_, frac), (_, acc)), is_full) in
+                coverage.iter().zip(zone_acc.iter_mut()).zip(&full)
+            {
                 let f = frac[i];
-                if f > 0.0 {
-                    covered += f;
+                covered += f;
+                if f > 0.0 && !is_full {
                     cube::add_pixel(&mut acc[idx], &v, area_ha * f);
                 }
             }
@@ -173,6 +182,11 @@ fn compute_block(
             if outside > 1e-12 {
                 cube::add_pixel(&mut out[idx], &v, area_ha * outside);
             }
+        }
+    }
+    for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
+        if *is_full {
+            acc.copy_from_slice(&grid_acc);
         }
     }
     Ok(BlockOutput {

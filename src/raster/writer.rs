@@ -193,13 +193,12 @@ impl MapWriter {
             dir,
             spec,
         } = self;
-        dataset
-            .close()
-            .map_err(|e| Error::output(&final_path, e))?;
+        dataset.close().map_err(|e| Error::output(&final_path, e))?;
         match layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
-                let src = gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
+                let src =
+                    gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
                 let cog = copy_map(&src, &dir, &spec.file_name, compression, Layout::Cog)?;
                 Ok((cog, final_path))
             }

@@ -102,6 +102,31 @@ impl Default for OutputSpec {
     }
 }
 
+/// The period over which restoration potential is averaged.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RestorationSpec {
+    /// First year (planting year); default: the scene's base year.
+    #[serde(default)]
+    pub period_start_year: Option<i32>,
+    /// Last year, inclusive (default 2060).
+    #[serde(default = "y2060")]
+    pub period_end_year: i32,
+}
+
+fn y2060() -> i32 {
+    2060
+}
+
+impl Default for RestorationSpec {
+    fn default() -> Self {
+        RestorationSpec {
+            period_start_year: None,
+            period_end_year: y2060(),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZonesSpec {
@@ -137,6 +162,11 @@ pub struct Scene {
     pub output: OutputSpec,
     #[serde(default)]
     pub zones: Option<ZonesSpec>,
+    /// Mask rasters by name (non-zero = set), used by restoration eligibility.
+    #[serde(default)]
+    pub masks: std::collections::BTreeMap<String, LayerSpec>,
+    #[serde(default)]
+    pub restoration: RestorationSpec,
     /// Where the scene was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,
@@ -150,6 +180,8 @@ pub struct Models {
     pub desert: DesertModel,
     pub other: OtherClasses,
     pub pool_table: Option<Vec<PoolRow>>,
+    /// `models/restoration.toml`, when the models folder has one.
+    pub restoration: Option<crate::model::restoration::RestorationCatalogue>,
     /// (file, sha256) of every model file read, for provenance.
     pub files: Vec<(PathBuf, String)>,
 }
@@ -212,6 +244,9 @@ impl Scene {
         if let Some(z) = s.zones.as_mut() {
             fix(&mut z.path);
         }
+        for m in s.masks.values_mut() {
+            fix(&mut m.path);
+        }
         s.source_path = path.to_path_buf();
         s.validate()?;
         Ok(s)
@@ -231,7 +266,26 @@ impl Scene {
                 "output.block_size_px = {b}: must be a multiple of 16 between 16 and 4096"
             ));
         }
+        let (a, b) = self.restoration_period();
+        if b < a {
+            return bad(format!(
+                "restoration period {a}–{b}: the end year is before the start year"
+            ));
+        }
         Ok(())
+    }
+
+    /// The restoration period (first year, last year inclusive).
+    pub fn restoration_period(&self) -> (i32, i32) {
+        (
+            self.restoration.period_start_year.unwrap_or(self.base_year),
+            self.restoration.period_end_year,
+        )
+    }
+
+    /// Mask names in the order of their bits.
+    pub fn mask_names(&self) -> Vec<String> {
+        self.masks.keys().cloned().collect()
     }
 
     /// Years to add to the age layer's values to get ages in the base year.
@@ -365,10 +419,22 @@ impl Models {
             .as_deref()
             .map(read_pool_table)
             .transpose()?;
+        let restoration_path = dir.join("restoration.toml");
+        let desert_names: Vec<String> = desert.subtypes.iter().map(|s| s.name.clone()).collect();
+        let restoration = if restoration_path.exists() {
+            let cat: crate::model::restoration::RestorationCatalogue =
+                read_toml(&restoration_path)?;
+            cat.validate(&forest, &desert_names)
+                .map_err(|m| Error::invalid(&restoration_path, m))?;
+            Some(cat)
+        } else {
+            None
+        };
         let mut files = Vec::new();
         for p in [&scheme_path, &forest_path, &desert_path, &other_path]
             .into_iter()
             .chain(scene.landcover.pool_table.as_ref())
+            .chain(restoration.is_some().then_some(&restoration_path))
         {
             files.push((p.clone(), sha256_file(p)?));
         }
@@ -378,8 +444,35 @@ impl Models {
             desert,
             other,
             pool_table,
+            restoration,
             files,
         })
+    }
+
+    /// The restoration tables for this scene (its masks and period), if there is a catalogue.
+    pub fn restoration_model(
+        &self,
+        scene: &Scene,
+    ) -> Result<Option<crate::model::restoration::RestorationModel>> {
+        let Some(cat) = &self.restoration else {
+            return Ok(None);
+        };
+        let (a, b) = scene.restoration_period();
+        let desert_names: Vec<String> = self
+            .desert
+            .subtypes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect();
+        crate::model::restoration::RestorationModel::build(
+            cat,
+            &self.forest,
+            &desert_names,
+            &scene.mask_names(),
+            (b - a + 1) as u32,
+        )
+        .map(Some)
+        .map_err(|m| Error::invalid(&scene.source_path, m))
     }
 
     /// Builds the per-pixel lookup tables; errors name the scheme file.

@@ -5,8 +5,11 @@
 //! tiles add up to the cube of the whole grid.
 //!
 //! File format (`cube.csv`, one row per zone × cohort with non-zero area):
-//! `zone_id,zone_name,class,forest_type,age_yr,desert_subtype,area_ha,stock_tc,sink_tco2_yr,
-//! inorganic_tco2_yr,assumed_age_area_ha` — empty cells where a dimension does not apply.
+//! `zone_id,zone_name,class,forest_type,age_yr,desert_subtype,intervention,area_ha,stock_tc,
+//! sink_tco2_yr,inorganic_tco2_yr,assumed_age_area_ha` — empty cells where a dimension does not
+//! apply. Rows with an `intervention` are eligibility rows: `area_ha` is the area where that
+//! intervention is possible and `sink_tco2_yr` its potential (mean additional removal over the
+//! restoration period); `__best__` holds the best eligible intervention of each pixel.
 //! `zone_id` `__grid__` is the whole grid; `__outside__` the part of the grid outside every zone.
 
 use std::collections::BTreeMap;
@@ -55,15 +58,42 @@ pub struct CohortSpace {
     pub forest_types: Vec<String>,
     pub desert_subtypes: Vec<String>,
     pub max_age_yr: u32,
+    /// Restoration interventions: eligibility rows follow the cohorts.
+    pub interventions: Vec<String>,
 }
+
+/// Intervention name of the rows that hold, per zone, the best eligible intervention of each
+/// pixel (area with any eligible intervention, and its potential).
+pub const BEST_INTERVENTION: &str = "__best__";
 
 const N_CLASSES: usize = 9;
 
 impl CohortSpace {
-    pub fn len(&self) -> usize {
+    /// Number of cohort entries (eligibility entries come after them).
+    pub fn cohorts(&self) -> usize {
         N_CLASSES
             + self.desert_subtypes.len()
             + self.forest_types.len() * (self.max_age_yr as usize + 1)
+    }
+
+    pub fn len(&self) -> usize {
+        self.cohorts()
+            + if self.interventions.is_empty() {
+                0
+            } else {
+                N_CLASSES * (self.desert_subtypes.len() + 1) * (self.interventions.len() + 1)
+            }
+    }
+
+    /// Index of the eligibility entry of a pixel of `class` / `desert` for intervention `j`
+    /// (`j == interventions.len()` for the best one).
+    #[inline]
+    pub fn eligibility_index(&self, class: EcosystemClass, desert: Option<u16>, j: usize) -> usize {
+        let d = desert.map(|d| d as usize + 1).unwrap_or(0);
+        self.cohorts()
+            + (class.index() * (self.desert_subtypes.len() + 1) + d)
+                * (self.interventions.len() + 1)
+            + j
     }
 
     pub fn is_empty(&self) -> bool {
@@ -88,6 +118,25 @@ impl CohortSpace {
     pub fn key(&self, zone_id: &str, idx: usize) -> CubeKey {
         let nd = self.desert_subtypes.len();
         let z = zone_id.to_string();
+        if idx >= self.cohorts() {
+            let r = idx - self.cohorts();
+            let ni = self.interventions.len() + 1;
+            let (cd, j) = (r / ni, r % ni);
+            let (c, d) = (cd / (nd + 1), cd % (nd + 1));
+            return CubeKey {
+                zone_id: z,
+                class: EcosystemClass::ALL[c],
+                forest_type: None,
+                age_yr: None,
+                desert_subtype: (d > 0).then(|| self.desert_subtypes[d - 1].clone()),
+                intervention: Some(
+                    self.interventions
+                        .get(j)
+                        .cloned()
+                        .unwrap_or_else(|| BEST_INTERVENTION.to_string()),
+                ),
+            };
+        }
         if idx < N_CLASSES {
             CubeKey {
                 zone_id: z,
@@ -95,6 +144,7 @@ impl CohortSpace {
                 forest_type: None,
                 age_yr: None,
                 desert_subtype: None,
+                intervention: None,
             }
         } else if idx < N_CLASSES + nd {
             CubeKey {
@@ -103,6 +153,7 @@ impl CohortSpace {
                 forest_type: None,
                 age_yr: None,
                 desert_subtype: Some(self.desert_subtypes[idx - N_CLASSES].clone()),
+                intervention: None,
             }
         } else {
             let r = idx - N_CLASSES - nd;
@@ -113,6 +164,7 @@ impl CohortSpace {
                 forest_type: Some(self.forest_types[r / per].clone()),
                 age_yr: Some((r % per) as u16),
                 desert_subtype: None,
+                intervention: None,
             }
         }
     }
@@ -140,6 +192,15 @@ pub struct CubeKey {
     pub forest_type: Option<String>,
     pub age_yr: Option<u16>,
     pub desert_subtype: Option<String>,
+    /// For eligibility rows: the intervention (area = eligible area, sink = potential).
+    pub intervention: Option<String>,
+}
+
+/// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
+#[inline]
+pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64) {
+    acc[AREA] += quantize(area_ha);
+    acc[SINK] += quantize(area_ha * potential_tco2_per_ha_yr);
 }
 
 /// The cohort cube, keyed by names so that it can be written, read back and merged.
@@ -158,6 +219,7 @@ struct CubeRow {
     forest_type: Option<String>,
     age_yr: Option<u16>,
     desert_subtype: Option<String>,
+    intervention: Option<String>,
     area_ha: f64,
     stock_tc: f64,
     sink_tco2_yr: f64,
@@ -212,11 +274,9 @@ impl Cube {
         let mut t = [0i128; NQ];
         let mut forest = 0i128;
         let mut desert = 0i128;
-        for (k, acc) in self
-            .cells
-            .iter()
-            .filter(|(k, _)| k.zone_id == zone_id && class.is_none_or(|c| c == k.class))
-        {
+        for (k, acc) in self.cells.iter().filter(|(k, _)| {
+            k.zone_id == zone_id && k.intervention.is_none() && class.is_none_or(|c| c == k.class)
+        }) {
             for q in 0..NQ {
                 t[q] += acc[q];
             }
@@ -238,6 +298,19 @@ impl Cube {
         }
     }
 
+    /// Eligible area (ha) and potential (t CO₂/yr) of `intervention` in a zone
+    /// ([`BEST_INTERVENTION`] for the best eligible intervention of each pixel).
+    pub fn restoration(&self, zone_id: &str, intervention: &str) -> (f64, f64) {
+        let (mut a, mut p) = (0i128, 0i128);
+        for (k, acc) in &self.cells {
+            if k.zone_id == zone_id && k.intervention.as_deref() == Some(intervention) {
+                a += acc[AREA];
+                p += acc[SINK];
+            }
+        }
+        (dequantize(a), dequantize(p))
+    }
+
     /// Zone ids in the cube, pseudo-zones excluded, in sorted order.
     pub fn zone_ids(&self) -> Vec<String> {
         self.zone_names
@@ -257,6 +330,7 @@ impl Cube {
                 forest_type: k.forest_type.clone(),
                 age_yr: k.age_yr,
                 desert_subtype: k.desert_subtype.clone(),
+                intervention: k.intervention.clone(),
                 area_ha: dequantize(acc[AREA]),
                 stock_tc: dequantize(acc[STOCK]),
                 sink_tco2_yr: dequantize(acc[SINK]),
@@ -287,6 +361,7 @@ impl Cube {
                 forest_type: row.forest_type,
                 age_yr: row.age_yr,
                 desert_subtype: row.desert_subtype,
+                intervention: row.intervention,
             };
             let acc = [
                 quantize(row.area_ha),
@@ -326,7 +401,32 @@ mod tests {
             forest_types: vec!["a".into(), "b".into()],
             desert_subtypes: vec!["gobi".into()],
             max_age_yr: 10,
+            interventions: vec!["dune".into(), "graze".into()],
         };
+        let e = space.key(
+            "z",
+            space.eligibility_index(EcosystemClass::Barren, Some(0), 1),
+        );
+        assert_eq!(
+            (
+                e.class,
+                e.desert_subtype.as_deref(),
+                e.intervention.as_deref()
+            ),
+            (EcosystemClass::Barren, Some("gobi"), Some("graze"))
+        );
+        let b = space.key(
+            "z",
+            space.eligibility_index(EcosystemClass::Grassland, None, 2),
+        );
+        assert_eq!(
+            (b.class, b.desert_subtype, b.intervention.as_deref()),
+            (EcosystemClass::Grassland, None, Some(BEST_INTERVENTION))
+        );
+        assert_eq!(
+            space.eligibility_index(EcosystemClass::BuiltUp, Some(0), 2) + 1,
+            space.len()
+        );
         let v = PixelValue {
             class: Some(EcosystemClass::Forest),
             forest_type: Some(1),
@@ -352,6 +452,6 @@ mod tests {
             space.key("z", space.index(&g)).class,
             EcosystemClass::Grassland
         );
-        assert_eq!(space.len(), 9 + 1 + 22);
+        assert_eq!(space.cohorts(), 9 + 1 + 22);
     }
 }

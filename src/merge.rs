@@ -9,7 +9,7 @@ use gdal::{Dataset, Metadata};
 use crate::config::{Compression, Layout, Models, Scene};
 use crate::cube::Cube;
 use crate::error::{Error, Result};
-use crate::pipeline::{publish, MAP_FILES};
+use crate::pipeline::{publish, MAP_FILES, POTENTIAL_FILES};
 use crate::raster::reference_grid;
 use crate::raster::writer::{copy_map, remove_stale_temp_files};
 use crate::summary::{self, Summary};
@@ -85,7 +85,17 @@ pub fn merge(
         nodata_area_ha += v["nodata_area_ha"].as_f64().unwrap_or(0.0);
     }
     let mut pending = Vec::new();
-    for name in MAP_FILES {
+    let first_dir = &parts[0].1;
+    let names: Vec<&str> = MAP_FILES
+        .iter()
+        .chain(
+            POTENTIAL_FILES
+                .iter()
+                .filter(|n| first_dir.join(n).exists()),
+        )
+        .copied()
+        .collect();
+    for name in names {
         let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
         let datasets: Vec<Dataset> = paths
             .iter()
@@ -127,6 +137,7 @@ pub fn merge(
             name,
             compression.unwrap_or(scene.output.compression),
             layout.unwrap_or(scene.output.layout),
+            name == POTENTIAL_FILES[1],
         )?;
         pending.push((tmp, out_dir.join(name)));
     }

@@ -12,6 +12,7 @@ use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelInput, PixelModel};
+use crate::model::restoration::RestorationModel;
 use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::summary::{self, Summary};
@@ -19,6 +20,9 @@ use crate::zones::ZoneSet;
 
 /// The map files every run writes.
 pub const MAP_FILES: [&str; 2] = ["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"];
+
+/// The restoration maps, written when the models have a restoration catalogue.
+pub const POTENTIAL_FILES: [&str; 2] = ["potential_tco2_per_ha_yr.tif", "best_intervention.tif"];
 
 /// Run-time choices that are not part of the scene (they change speed, never numbers).
 #[derive(Debug, Clone, Default)]
@@ -48,6 +52,8 @@ struct Inputs {
     age: Option<Layer>,
     forest_type: Option<Layer>,
     desert: Option<Layer>,
+    /// The scene's masks, in bit order.
+    masks: Vec<Layer>,
 }
 
 /// The raw values of one window.
@@ -57,12 +63,17 @@ struct BlockInput {
     age: Vec<Option<f64>>,
     forest_type: Vec<Option<i32>>,
     desert: Vec<Option<i32>>,
+    /// Bit j set where mask j is set (non-zero, not nodata).
+    masks: Vec<u32>,
 }
 
 struct BlockOutput {
     window: Window,
     stock: Vec<f32>,
     sink: Vec<f32>,
+    /// Restoration potential and best intervention code (empty without a catalogue).
+    potential: Vec<f32>,
+    best: Vec<u8>,
     /// Dense cohort sums of the whole grid, then of each zone touched (zone index, sums).
     grid_acc: Vec<Acc>,
     zone_acc: Vec<(usize, Vec<Acc>)>,
@@ -98,6 +109,7 @@ fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
         age: Vec::new(),
         forest_type: Vec::new(),
         desert: Vec::new(),
+        masks: Vec::new(),
     };
     inputs.landcover.read_codes(w, &mut b.landcover)?;
     if let Some(l) = &inputs.age {
@@ -109,12 +121,62 @@ fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
     if let Some(l) = &inputs.desert {
         l.read_codes(w, &mut b.desert)?;
     }
+    if !inputs.masks.is_empty() {
+        b.masks = vec![0; w.len()];
+        let mut codes = Vec::new();
+        for (bit, m) in inputs.masks.iter().enumerate() {
+            m.read_codes(w, &mut codes)?;
+            for (dst, c) in b.masks.iter_mut().zip(&codes) {
+                if matches!(c, Some(v) if *v != 0) {
+                    *dst |= 1 << bit;
+                }
+            }
+        }
+    }
     Ok(b)
 }
 
+/// Value of `best_intervention.tif` where the land cover is nodata.
+pub const BEST_NODATA: u8 = 255;
+
+/// Adds a pixel's eligibility rows (each eligible intervention, and the best one).
+#[inline]
+fn add_restoration(
+    acc: &mut [Acc],
+    space: &CohortSpace,
+    r: &RestorationModel,
+    v: &crate::model::pixel::PixelValue,
+    elig: u32,
+    best_j: Option<usize>,
+    area_ha: f64,
+) {
+    let Some(class) = v.class else { return };
+    if elig == 0 {
+        return;
+    }
+    for j in 0..r.len() {
+        if elig & (1 << j) != 0 {
+            cube::add_eligible(
+                &mut acc[space.eligibility_index(class, v.desert_subtype, j)],
+                area_ha,
+                r.mean_gain[j],
+            );
+        }
+    }
+    if let Some(j) = best_j {
+        cube::add_eligible(
+            &mut acc[space.eligibility_index(class, v.desert_subtype, r.len())],
+            area_ha,
+            r.mean_gain[j],
+        );
+    }
+}
+
 /// Evaluates one block: pure, no IO.
+#[allow(clippy::too_many_arguments)]
 fn compute_block(
     model: &PixelModel,
+    restoration: Option<&RestorationModel>,
     space: &CohortSpace,
     age_shift_yr: i32,
     grid: &Grid,
@@ -126,6 +188,10 @@ fn compute_block(
     let n = w.len();
     let mut stock = vec![writer::MAP_NODATA; n];
     let mut sink = vec![writer::MAP_NODATA; n];
+    let (mut potential, mut best) = match restoration {
+        Some(_) => (vec![writer::MAP_NODATA; n], vec![BEST_NODATA; n]),
+        None => (Vec::new(), Vec::new()),
+    };
     let mut grid_acc = vec![[0i128; NQ]; space.len()];
     let coverage = zones.map(|z| z.block_coverage(grid, w)).unwrap_or_default();
     let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
@@ -166,6 +232,20 @@ fn compute_block(
         sink[i] = v.sink_tco2_per_ha_yr as f32;
         let idx = space.index(&v);
         cube::add_pixel(&mut grid_acc[idx], &v, area_ha);
+        // Restoration: which interventions are possible here, and the best one.
+        let mut elig: u32 = 0;
+        let mut best_j: Option<usize> = None;
+        if let (Some(r), Some(class)) = (restoration, v.class) {
+            elig = r.eligible(
+                class,
+                v.desert_subtype,
+                b.masks.get(i).copied().unwrap_or(0),
+            );
+            best_j = r.best(elig);
+            potential[i] = best_j.map(|j| r.mean_gain[j] as f32).unwrap_or(0.0);
+            best[i] = best_j.map(|j| r.codes[j]).unwrap_or(0);
+            add_restoration(&mut grid_acc, space, r, &v, elig, best_j, area_ha);
+        }
         if let Some(out) = outside_acc.as_mut() {
             // Summed in zone order whatever the block, so the result does not depend on it.
             let mut covered = 0.0;
@@ -176,11 +256,17 @@ fn compute_block(
                 covered += f;
                 if f > 0.0 && !is_full {
                     cube::add_pixel(&mut acc[idx], &v, area_ha * f);
+                    if let Some(r) = restoration {
+                        add_restoration(acc, space, r, &v, elig, best_j, area_ha * f);
+                    }
                 }
             }
             let outside = 1.0 - covered;
             if outside > 1e-12 {
                 cube::add_pixel(&mut out[idx], &v, area_ha * outside);
+                if let Some(r) = restoration {
+                    add_restoration(out, space, r, &v, elig, best_j, area_ha * outside);
+                }
             }
         }
     }
@@ -193,6 +279,8 @@ fn compute_block(
         window: w,
         stock,
         sink,
+        potential,
+        best,
         grid_acc,
         zone_acc,
         outside_acc,
@@ -236,11 +324,28 @@ fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<Inputs> {
         )?),
         None => None,
     };
+    let masks = scene
+        .masks
+        .values()
+        .map(|m| {
+            Layer::open(
+                &m.path,
+                m.band,
+                LayerKind::Categorical,
+                grid,
+                &m.nodata_values,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
+    if masks.len() > 32 {
+        return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
+    }
     Ok(Inputs {
         landcover,
         age,
         forest_type,
         desert,
+        masks,
     })
 }
 
@@ -306,6 +411,15 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             .map(|s| s.name.clone())
             .collect(),
         max_age_yr: model.max_age_yr(),
+        interventions: Vec::new(),
+    };
+    let restoration = models.restoration_model(scene)?;
+    let space = CohortSpace {
+        interventions: restoration
+            .as_ref()
+            .map(|r| r.names.clone())
+            .unwrap_or_default(),
+        ..space
     };
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let inputs = open_inputs(scene, &models, &grid)?;
@@ -347,6 +461,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             file_name: MAP_FILES[0].into(),
             description: "carbon stock density".into(),
             unit: "t C/ha".into(),
+            categorical: false,
         },
         &out_grid,
         block,
@@ -360,6 +475,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             file_name: MAP_FILES[1].into(),
             description: "annual net CO2 removal (positive = uptake)".into(),
             unit: "t CO2/ha/yr".into(),
+            categorical: false,
         },
         &out_grid,
         block,
@@ -367,6 +483,55 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         layout,
         &metadata,
     )?;
+    let mut restoration_w = match &restoration {
+        Some(r) => {
+            let (a, b) = scene.restoration_period();
+            let mut md = metadata.clone();
+            md.push(("SINKMAP_RESTORATION_PERIOD".into(), format!("{a}-{b}")));
+            let potential = MapWriter::create(
+                &out_dir,
+                MapSpec {
+                    file_name: POTENTIAL_FILES[0].into(),
+                    description: format!("mean additional annual CO2 removal of the best eligible intervention, {a}-{b}"),
+                    unit: "t CO2/ha/yr".into(),
+                    categorical: false,
+                },
+                &out_grid,
+                block,
+                compression,
+                layout,
+                &md,
+            )?;
+            let legend = std::iter::once("0=none".to_string())
+                .chain(
+                    r.names
+                        .iter()
+                        .zip(&r.codes)
+                        .map(|(n, c)| format!("{c}={n}")),
+                )
+                .collect::<Vec<_>>()
+                .join(";");
+            md.push(("SINKMAP_LEGEND".into(), legend));
+            let best = MapWriter::create_typed::<u8>(
+                &out_dir,
+                MapSpec {
+                    file_name: POTENTIAL_FILES[1].into(),
+                    description:
+                        "best eligible restoration intervention (code; see SINKMAP_LEGEND)".into(),
+                    unit: String::new(),
+                    categorical: true,
+                },
+                &out_grid,
+                block,
+                compression,
+                layout,
+                &md,
+                BEST_NODATA as f64,
+            )?;
+            Some((potential, best))
+        }
+        None => None,
+    };
 
     let threads = opts.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -409,7 +574,18 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         let outputs: Vec<_> = pool.install(|| {
             blocks
                 .par_iter()
-                .map(|b| compute_block(&model, &space, age_shift, &grid, &row_areas, zones, b))
+                .map(|b| {
+                    compute_block(
+                        &model,
+                        restoration.as_ref(),
+                        &space,
+                        age_shift,
+                        &grid,
+                        &row_areas,
+                        zones,
+                        b,
+                    )
+                })
                 .collect()
         });
         for out in outputs {
@@ -426,6 +602,10 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             };
             stock_w.write(local, out.stock)?;
             sink_w.write(local, out.sink)?;
+            if let Some((p, b)) = restoration_w.as_mut() {
+                p.write(local, out.potential)?;
+                b.write(local, out.best)?;
+            }
             cube.add_dense(&space, GRID_ZONE, &out.grid_acc);
             if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
                 for (zi, acc) in &out.zone_acc {
@@ -439,7 +619,11 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     bar.finish_and_clear();
 
     // Everything computed: finish the files under temporary names, then publish.
-    let pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
+    let mut pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
+    if let Some((p, b)) = restoration_w {
+        pending.push(p.finish()?);
+        pending.push(b.finish()?);
+    }
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = summary::build(
         scene,

@@ -5,6 +5,7 @@ pub mod forest;
 pub mod growth;
 pub mod other;
 pub mod pixel;
+pub mod restoration;
 pub mod scheme;
 
 use serde::{Deserialize, Serialize};

@@ -22,6 +22,17 @@ pub struct MapSpec {
     pub description: String,
     /// Unit string, e.g. `t C/ha`.
     pub unit: String,
+    /// Class codes rather than quantities: overviews by mode, not average.
+    pub categorical: bool,
+}
+
+/// Overview resampling for a map.
+pub fn resampling(categorical: bool) -> &'static str {
+    if categorical {
+        "MODE"
+    } else {
+        "AVERAGE"
+    }
 }
 
 /// A temporary file that is deleted unless committed.
@@ -103,7 +114,7 @@ pub struct MapWriter {
 }
 
 impl MapWriter {
-    /// Creates `dir/.sinkmap-partial-…-NAME` with the grid's georeferencing and the metadata given.
+    /// Creates a Float32 map (nodata NaN): see [`MapWriter::create_typed`].
     pub fn create(
         dir: &Path,
         spec: MapSpec,
@@ -112,6 +123,31 @@ impl MapWriter {
         compression: Compression,
         layout: Layout,
         metadata: &[(String, String)],
+    ) -> Result<MapWriter> {
+        Self::create_typed::<f32>(
+            dir,
+            spec,
+            grid,
+            block,
+            compression,
+            layout,
+            metadata,
+            MAP_NODATA as f64,
+        )
+    }
+
+    /// Creates `dir/.sinkmap-partial-…-NAME` of pixel type `T` with the grid's
+    /// georeferencing, the metadata given and `nodata`.
+    #[allow(clippy::too_many_arguments)]
+    pub fn create_typed<T: gdal::raster::GdalType + Copy>(
+        dir: &Path,
+        spec: MapSpec,
+        grid: &Grid,
+        block: usize,
+        compression: Compression,
+        layout: Layout,
+        metadata: &[(String, String)],
+        nodata: f64,
     ) -> Result<MapWriter> {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
@@ -128,7 +164,7 @@ impl MapWriter {
         })()
         .map_err(err)?;
         let mut ds = driver
-            .create_with_band_type_with_options::<f32, _>(
+            .create_with_band_type_with_options::<T, _>(
                 &tmp.path,
                 grid.width,
                 grid.height,
@@ -143,8 +179,7 @@ impl MapWriter {
         }
         {
             let mut band = ds.rasterband(1).map_err(err)?;
-            band.set_no_data_value(Some(MAP_NODATA as f64))
-                .map_err(err)?;
+            band.set_no_data_value(Some(nodata)).map_err(err)?;
             band.set_description(&spec.description).map_err(err)?;
             let unit = CString::new(spec.unit.as_str()).unwrap_or_default();
             unsafe {
@@ -166,7 +201,11 @@ impl MapWriter {
     }
 
     /// Writes one window of values.
-    pub fn write(&mut self, w: Window, data: Vec<f32>) -> Result<()> {
+    pub fn write<T: gdal::raster::GdalType + Copy>(
+        &mut self,
+        w: Window,
+        data: Vec<T>,
+    ) -> Result<()> {
         let path = self.final_path();
         let mut buf = Buffer::new((w.width, w.height), data);
         let mut band = self
@@ -199,7 +238,14 @@ impl MapWriter {
             Layout::Cog => {
                 let src =
                     gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
-                let cog = copy_map(&src, &dir, &spec.file_name, compression, Layout::Cog)?;
+                let cog = copy_map(
+                    &src,
+                    &dir,
+                    &spec.file_name,
+                    compression,
+                    Layout::Cog,
+                    spec.categorical,
+                )?;
                 Ok((cog, final_path))
             }
         }
@@ -214,6 +260,7 @@ pub fn copy_map(
     file_name: &str,
     compression: Compression,
     layout: Layout,
+    categorical: bool,
 ) -> Result<TempFile> {
     let final_path = dir.join(file_name);
     let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
@@ -227,7 +274,7 @@ pub fn copy_map(
                 opts.add_name_value("BIGTIFF", "IF_SAFER")?;
                 opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
                 opts.add_name_value("OVERVIEWS", "AUTO")?;
-                opts.add_name_value("RESAMPLING", "AVERAGE")?;
+                opts.add_name_value("RESAMPLING", resampling(categorical))?;
                 compression_options(&mut opts, compression, true)
             })()
             .map_err(err)?;

@@ -51,6 +51,30 @@ pub struct ZoneSummary {
 }
 
 #[derive(Debug, Clone, Serialize)]
+pub struct InterventionSummary {
+    pub name: String,
+    pub code: u8,
+    pub label: String,
+    /// Mean additional removal of one eligible hectare over the period.
+    pub mean_gain_tco2_per_ha_yr: f64,
+    pub eligible_area_ha: f64,
+    /// Eligible area × mean gain (areas of different interventions overlap).
+    pub potential_tco2_yr: f64,
+    pub cost_yuan_per_ha: f64,
+    pub cost_is_placeholder: bool,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RestorationSummary {
+    pub period_start_year: i32,
+    pub period_end_year: i32,
+    pub interventions: Vec<InterventionSummary>,
+    /// Area where some intervention is possible, and the potential of the best one per pixel.
+    pub eligible_area_ha_any: f64,
+    pub potential_best_tco2_yr: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
 pub struct RunInfo {
     pub threads: usize,
     pub block_size_px: usize,
@@ -82,6 +106,8 @@ pub struct Summary {
     pub nodata_area_ha: f64,
     pub desert_components: DesertComponents,
     pub classes: Vec<ClassTotals>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub restoration: Option<RestorationSummary>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub zones_file: Option<String>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
@@ -116,11 +142,9 @@ pub fn build(
     let mut shrub = 0.0;
     let mut inorganic = 0.0;
     let k = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
-    for (key, acc) in cube
-        .cells
-        .iter()
-        .filter(|(k, _)| k.zone_id == GRID_ZONE && k.class == EcosystemClass::Barren)
-    {
+    for (key, acc) in cube.cells.iter().filter(|(k, _)| {
+        k.zone_id == GRID_ZONE && k.class == EcosystemClass::Barren && k.intervention.is_none()
+    }) {
         let Some(st) = key
             .desert_subtype
             .as_ref()
@@ -207,6 +231,36 @@ pub fn build(
                 }
             })
             .collect(),
+        restoration: models.restoration.as_ref().map(|cat| {
+            let (a, b) = scene.restoration_period();
+            let years = (b - a + 1) as u32;
+            let (area_any, best) = cube.restoration(GRID_ZONE, crate::cube::BEST_INTERVENTION);
+            RestorationSummary {
+                period_start_year: a,
+                period_end_year: b,
+                interventions: cat
+                    .interventions
+                    .iter()
+                    .map(|i| {
+                        let (area, pot) = cube.restoration(GRID_ZONE, &i.name);
+                        InterventionSummary {
+                            name: i.name.clone(),
+                            code: i.code,
+                            label: i.label.clone(),
+                            mean_gain_tco2_per_ha_yr: i
+                                .mean_gain_tco2_per_ha_yr(&models.forest, years),
+                            eligible_area_ha: area,
+                            potential_tco2_yr: pot,
+                            cost_yuan_per_ha: i.cost_yuan_per_ha,
+                            cost_is_placeholder: i.cost_evidence
+                                == crate::model::Evidence::Placeholder,
+                        }
+                    })
+                    .collect(),
+                eligible_area_ha_any: area_any,
+                potential_best_tco2_yr: best,
+            }
+        }),
         zones_file: zones.map(|z| file_name(&z.path)),
         zones: zones_out,
         run: RunInfo {
@@ -243,6 +297,12 @@ pub fn human(s: &Summary) -> String {
         out += &format!(
             "  note: {:.0} ha of forest had no age; the fallback age was used\n",
             t.forest_area_assumed_age_ha
+        );
+    }
+    if let Some(r) = &s.restoration {
+        out += &format!(
+            "  restoration potential {:.4e} t CO2/yr on {:.0} ha (best intervention per pixel, mean {}–{})\n",
+            r.potential_best_tco2_yr, r.eligible_area_ha_any, r.period_start_year, r.period_end_year
         );
     }
     if !s.zones.is_empty() {

@@ -106,6 +106,33 @@ fn fbm(u: f64, v: f64, freq: f64, seed: u64, salt: u64) -> f64 {
     sum / norm
 }
 
+/// Distance (pixels) to the nearest of three sinuous rivers flowing south from the Tianshan.
+fn river_distance_px(u: f64, v: f64, seed: u64, nx: f64) -> f64 {
+    let mut river_d = f64::INFINITY;
+    if v > 0.45 {
+        for (k, uc) in [0.22, 0.55, 0.83].iter().enumerate() {
+            let meander = 0.03 * (v * 25.0 + k as f64 * 1.7).sin()
+                + (fbm(0.1 * k as f64, v, 4.0, seed, 10 + k as u64) - 0.5) * 0.06;
+            river_d = river_d.min(((u - uc - meander) * nx).abs());
+        }
+    }
+    river_d
+}
+
+/// Synthetic masks at one pixel: (water access for irrigation, degraded grassland), 0/1.
+/// Water: within ~60 sample-scene pixels of a river, or along the mountain foot.
+/// Degradation: patches covering about half of the land.
+pub fn masks(u: f64, v: f64, seed: u64, nx: f64) -> (u8, u8) {
+    if u + v < 0.04 {
+        return (0, 0);
+    }
+    let ppx = (nx / 600.0).max(0.05);
+    let near_river = river_distance_px(u, v, seed, nx) < 60.0 * ppx;
+    let foot = (v - 0.56).abs() < 0.05 || (v - 0.27).abs() < 0.04;
+    let degraded = fbm(u, v, 12.0, seed, 40) > 0.5;
+    (u8::from(near_river || foot), u8::from(degraded))
+}
+
 /// The synthetic layers at one pixel: (land cover, forest age or −1, forest type or 0, desert subtype or 0).
 pub fn pixel(u: f64, v: f64, seed: u64, nx: f64, ny: f64) -> (u8, i16, u8, u8) {
     // Outside the "region": a nodata corner (north-west triangle).
@@ -120,15 +147,7 @@ pub fn pixel(u: f64, v: f64, seed: u64, nx: f64, ny: f64) -> (u8, i16, u8, u8) {
     let altai = gauss(v + wob, 0.0, 0.09);
     let tianshan = gauss(v + wob, 0.42, 0.11);
     let elev = (altai * 0.8 + tianshan).max(0.0) + (n2 - 0.5) * 0.15;
-    // Rivers: sinuous lines flowing south from the Tianshan, at three longitudes.
-    let mut river_d = f64::INFINITY;
-    for (k, uc) in [0.22, 0.55, 0.83].iter().enumerate() {
-        let meander = 0.03 * (v * 25.0 + k as f64 * 1.7).sin()
-            + (fbm(0.1 * k as f64, v, 4.0, seed, 10 + k as u64) - 0.5) * 0.06;
-        if v > 0.45 {
-            river_d = river_d.min(((u - uc - meander) * nx).abs());
-        }
-    }
+    let river_d = river_distance_px(u, v, seed, nx);
     let ppx = (nx / 600.0).max(0.05); // pixels scale with grid size
                                       // Terminal lake in the south-east with saline land around it.
     let lake_d = (((u - 0.8) / 0.07).powi(2) + ((v - 0.9) / 0.05).powi(2)).sqrt();
@@ -397,6 +416,18 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
         0.0,
         "forest type code, SYNTHETIC",
     )?;
+    let mut water = create_band::<u8>(
+        &p("water_access.tif"),
+        spec,
+        255.0,
+        "water access for irrigation (1 = yes), SYNTHETIC",
+    )?;
+    let mut degraded = create_band::<u8>(
+        &p("degraded_grassland.tif"),
+        spec,
+        255.0,
+        "degraded grassland (1 = yes), SYNTHETIC",
+    )?;
     let mut ds = create_band::<u8>(
         &p("desert_subtype.tif"),
         spec,
@@ -421,19 +452,15 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
             width,
             height,
         } = w;
-        let values: Vec<(u8, i16, u8, u8)> = (0..width * height)
+        let values: Vec<((u8, i16, u8, u8), (u8, u8))> = (0..width * height)
             .into_par_iter()
             .map(|i| {
                 let (c, r) = (col + i % width, row + i / width);
-                pixel(
-                    (c as f64 + 0.5) / nx,
-                    (r as f64 + 0.5) / ny,
-                    spec.seed,
-                    nx,
-                    ny,
-                )
+                let (u, v) = ((c as f64 + 0.5) / nx, (r as f64 + 0.5) / ny);
+                (pixel(u, v, spec.seed, nx, ny), masks(u, v, spec.seed, nx))
             })
             .collect();
+        let (values, mask_values): (Vec<_>, Vec<_>) = values.into_iter().unzip();
         let win = ((col as isize), (row as isize));
         let size = (width, height);
         let wr = |ds: &mut gdal::Dataset, path: &str, data: Vec<u8>| -> Result<()> {
@@ -457,6 +484,16 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
             "desert_subtype.tif",
             values.iter().map(|v| v.3).collect(),
         )?;
+        wr(
+            &mut water,
+            "water_access.tif",
+            mask_values.iter().map(|m| m.0).collect(),
+        )?;
+        wr(
+            &mut degraded,
+            "degraded_grassland.tif",
+            mask_values.iter().map(|m| m.1).collect(),
+        )?;
         let mut b = Buffer::new(size, values.iter().map(|v| v.1).collect::<Vec<i16>>());
         age.rasterband(1)
             .and_then(|mut band| band.write(win, size, &mut b))
@@ -464,7 +501,7 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
         bar.inc(w.len() as u64);
     }
     bar.finish_and_clear();
-    for d in [lc, age, ft, ds] {
+    for d in [lc, age, ft, ds, water, degraded] {
         d.close().map_err(|e| Error::output(&spec.dir, e))?;
     }
     let zones_path = spec
@@ -499,6 +536,13 @@ path = "forest_type.tif"
 
 [desert_subtype]
 path = "desert_subtype.tif"
+
+[masks]
+water_access = {{ path = "water_access.tif" }}
+degraded_grassland = {{ path = "degraded_grassland.tif" }}
+
+[restoration]
+period_end_year = 2060
 
 [zones]
 path = "{zones}"

@@ -10,7 +10,6 @@ use gdal::vector::{
 use gdal::{Dataset, DriverManager};
 use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
-use serde::Serialize;
 
 use crate::config::Models;
 use crate::coverage::{ring_edges, Accumulator, Edge};
@@ -325,27 +324,45 @@ pub fn add_feature<L: LayerAccess>(
     f.create(layer)
 }
 
-/// One row of `zones.csv`.
-#[derive(Debug, Clone, Serialize)]
-pub struct ZoneRow {
-    pub zone_id: String,
-    pub zone_name: String,
-    pub area_ha: f64,
-    pub stock_tc: f64,
-    pub sink_tco2_yr: f64,
-    pub forest_sink_tco2_yr: f64,
-    pub desert_sink_tco2_yr: f64,
-    pub other_sink_tco2_yr: f64,
-    pub desert_inorganic_tco2_yr: f64,
-    pub mean_stock_tc_per_ha: f64,
-    pub mean_sink_tco2_per_ha_yr: f64,
-    /// Area per ecosystem class, in `EcosystemClass::ALL` order.
-    #[serde(skip)]
-    pub class_area_ha: Vec<f64>,
+/// The per-zone table: one row per zone (layer order) and one for the outside.
+#[derive(Debug, Clone)]
+pub struct ZoneTable {
+    /// Names of the numeric columns, in order (units in the names).
+    pub columns: Vec<String>,
+    /// (zone id, zone name, values aligned with `columns`).
+    pub rows: Vec<(String, String, Vec<f64>)>,
 }
 
-/// Per-zone rows (zones in layer order, then the outside pseudo-zone).
-pub fn zone_rows(zones: &ZoneSet, cube: &Cube) -> Vec<ZoneRow> {
+/// Builds the zone table from the cube. `interventions` adds, per intervention, the eligible
+/// area and the potential, and the potential of the best intervention per pixel.
+pub fn zone_table(zones: &ZoneSet, cube: &Cube, interventions: &[String]) -> ZoneTable {
+    let mut columns: Vec<String> = [
+        "area_ha",
+        "stock_tc",
+        "sink_tco2_yr",
+        "forest_sink_tco2_yr",
+        "desert_sink_tco2_yr",
+        "other_sink_tco2_yr",
+        "desert_inorganic_tco2_yr",
+        "mean_stock_tc_per_ha",
+        "mean_sink_tco2_per_ha_yr",
+    ]
+    .iter()
+    .map(|s| s.to_string())
+    .collect();
+    columns.extend(
+        EcosystemClass::ALL
+            .iter()
+            .map(|c| format!("area_ha_{}", c.name())),
+    );
+    if !interventions.is_empty() {
+        columns.push("eligible_area_ha_any".into());
+        columns.push("potential_best_tco2_yr".into());
+        for n in interventions {
+            columns.push(format!("eligible_area_ha_{n}"));
+            columns.push(format!("potential_tco2_yr_{n}"));
+        }
+    }
     let ids = zones
         .zones
         .iter()
@@ -354,82 +371,55 @@ pub fn zone_rows(zones: &ZoneSet, cube: &Cube) -> Vec<ZoneRow> {
             OUTSIDE_ZONE.to_string(),
             "outside every zone".to_string(),
         )));
-    ids.map(|(id, name)| {
-        let t = cube.totals(&id, None);
-        let mean = |x: f64| if t.area_ha > 0.0 { x / t.area_ha } else { 0.0 };
-        ZoneRow {
-            class_area_ha: EcosystemClass::ALL
-                .iter()
-                .map(|c| cube.totals(&id, Some(*c)).area_ha)
-                .collect(),
-            zone_id: id,
-            zone_name: name,
-            area_ha: t.area_ha,
-            stock_tc: t.stock_tc,
-            sink_tco2_yr: t.sink_tco2_yr,
-            forest_sink_tco2_yr: t.forest_sink_tco2_yr,
-            desert_sink_tco2_yr: t.desert_sink_tco2_yr,
-            other_sink_tco2_yr: t.other_sink_tco2_yr,
-            desert_inorganic_tco2_yr: t.desert_inorganic_tco2_yr,
-            mean_stock_tc_per_ha: mean(t.stock_tc),
-            mean_sink_tco2_per_ha_yr: mean(t.sink_tco2_yr),
-        }
-    })
-    .collect()
+    let rows = ids
+        .map(|(id, name)| {
+            let t = cube.totals(&id, None);
+            let mean = |x: f64| if t.area_ha > 0.0 { x / t.area_ha } else { 0.0 };
+            let mut v = vec![
+                t.area_ha,
+                t.stock_tc,
+                t.sink_tco2_yr,
+                t.forest_sink_tco2_yr,
+                t.desert_sink_tco2_yr,
+                t.other_sink_tco2_yr,
+                t.desert_inorganic_tco2_yr,
+                mean(t.stock_tc),
+                mean(t.sink_tco2_yr),
+            ];
+            v.extend(
+                EcosystemClass::ALL
+                    .iter()
+                    .map(|c| cube.totals(&id, Some(*c)).area_ha),
+            );
+            if !interventions.is_empty() {
+                let (a, p) = cube.restoration(&id, crate::cube::BEST_INTERVENTION);
+                v.extend([a, p]);
+                for n in interventions {
+                    let (a, p) = cube.restoration(&id, n);
+                    v.extend([a, p]);
+                }
+            }
+            (id, name, v)
+        })
+        .collect();
+    ZoneTable { columns, rows }
 }
 
-const NUMERIC_COLUMNS: [&str; 9] = [
-    "area_ha",
-    "stock_tc",
-    "sink_tco2_yr",
-    "forest_sink_tco2_yr",
-    "desert_sink_tco2_yr",
-    "other_sink_tco2_yr",
-    "desert_inorganic_tco2_yr",
-    "mean_stock_tc_per_ha",
-    "mean_sink_tco2_per_ha_yr",
-];
-
-fn numeric_values(r: &ZoneRow) -> [f64; 9] {
-    [
-        r.area_ha,
-        r.stock_tc,
-        r.sink_tco2_yr,
-        r.forest_sink_tco2_yr,
-        r.desert_sink_tco2_yr,
-        r.other_sink_tco2_yr,
-        r.desert_inorganic_tco2_yr,
-        r.mean_stock_tc_per_ha,
-        r.mean_sink_tco2_per_ha_yr,
-    ]
-}
-
-/// The column names of `zones.csv`.
-pub fn zone_csv_header() -> Vec<String> {
-    let mut h: Vec<String> = vec!["zone_id".into(), "zone_name".into()];
-    h.extend(NUMERIC_COLUMNS.iter().map(|s| s.to_string()));
-    h.extend(
-        EcosystemClass::ALL
-            .iter()
-            .map(|c| format!("area_ha_{}", c.name())),
-    );
-    h
-}
-
-fn write_zones_csv(path: &Path, rows: &[ZoneRow]) -> Result<()> {
+fn write_zones_csv(path: &Path, t: &ZoneTable) -> Result<()> {
     let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
-    w.write_record(zone_csv_header())
+    let mut header = vec!["zone_id".to_string(), "zone_name".to_string()];
+    header.extend(t.columns.iter().cloned());
+    w.write_record(&header)
         .map_err(|e| Error::output(path, e))?;
-    for r in rows {
-        let mut rec = vec![r.zone_id.clone(), r.zone_name.clone()];
-        rec.extend(numeric_values(r).iter().map(|v| v.to_string()));
-        rec.extend(r.class_area_ha.iter().map(|v| v.to_string()));
+    for (id, name, values) in &t.rows {
+        let mut rec = vec![id.clone(), name.clone()];
+        rec.extend(values.iter().map(|v| v.to_string()));
         w.write_record(rec).map_err(|e| Error::output(path, e))?;
     }
     w.flush().map_err(|e| Error::output(path, e))
 }
 
-fn write_zones_geojson(path: &Path, zones: &ZoneSet, rows: &[ZoneRow]) -> Result<()> {
+fn write_zones_geojson(path: &Path, zones: &ZoneSet, t: &ZoneTable) -> Result<()> {
     let err = |e: gdal::errors::GdalError| Error::output(path, e);
     let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;
     let mut ds = driver.create_vector_only(path).map_err(err)?;
@@ -443,35 +433,23 @@ fn write_zones_geojson(path: &Path, zones: &ZoneSet, rows: &[ZoneRow]) -> Result
             options: Some(&["RFC7946=YES", "WRITE_NAME=NO"]),
         })
         .map_err(err)?;
-    let mut fields: Vec<(String, OGRFieldType::Type)> = vec![
-        ("zone_id".into(), OGRFieldType::OFTString),
-        ("zone_name".into(), OGRFieldType::OFTString),
+    let mut fields: Vec<(&str, OGRFieldType::Type)> = vec![
+        ("zone_id", OGRFieldType::OFTString),
+        ("zone_name", OGRFieldType::OFTString),
     ];
     fields.extend(
-        NUMERIC_COLUMNS
+        t.columns
             .iter()
-            .map(|c| (c.to_string(), OGRFieldType::OFTReal)),
+            .map(|c| (c.as_str(), OGRFieldType::OFTReal)),
     );
-    fields.extend(
-        EcosystemClass::ALL
-            .iter()
-            .map(|c| (format!("area_ha_{}", c.name()), OGRFieldType::OFTReal)),
-    );
-    let refs: Vec<(&str, OGRFieldType::Type)> =
-        fields.iter().map(|(n, t)| (n.as_str(), *t)).collect();
-    layer.create_defn_fields(&refs).map_err(err)?;
-    for (z, r) in zones.zones.iter().zip(rows) {
+    layer.create_defn_fields(&fields).map_err(err)?;
+    for (z, (id, name, v)) in zones.zones.iter().zip(&t.rows) {
         let geom = Geometry::from_wkb(&z.wkb_lonlat).map_err(err)?;
         let mut values = vec![
-            FieldValue::StringValue(r.zone_id.clone()),
-            FieldValue::StringValue(r.zone_name.clone()),
+            FieldValue::StringValue(id.clone()),
+            FieldValue::StringValue(name.clone()),
         ];
-        values.extend(
-            numeric_values(r)
-                .iter()
-                .chain(r.class_area_ha.iter())
-                .map(|v| FieldValue::RealValue(*v)),
-        );
+        values.extend(v.iter().map(|x| FieldValue::RealValue(*x)));
         add_feature(&layer, geom, &values).map_err(err)?;
     }
     ds.close().map_err(err)
@@ -482,13 +460,18 @@ pub fn write_zone_tables(
     out_dir: &Path,
     zones: &ZoneSet,
     cube: &Cube,
-    _models: &Models,
+    models: &Models,
 ) -> Result<Vec<(TempFile, PathBuf)>> {
-    let rows = zone_rows(zones, cube);
+    let names: Vec<String> = models
+        .restoration
+        .as_ref()
+        .map(|c| c.interventions.iter().map(|i| i.name.clone()).collect())
+        .unwrap_or_default();
+    let table = zone_table(zones, cube, &names);
     let csv_tmp = TempFile::new(temp_path(out_dir, "zones.csv", "csv"));
-    write_zones_csv(&csv_tmp.path, &rows)?;
+    write_zones_csv(&csv_tmp.path, &table)?;
     let gj_tmp = TempFile::new(temp_path(out_dir, "zones.geojson", "geojson"));
-    write_zones_geojson(&gj_tmp.path, zones, &rows[..zones.zones.len()])?;
+    write_zones_geojson(&gj_tmp.path, zones, &table)?;
     Ok(vec![
         (csv_tmp, out_dir.join("zones.csv")),
         (gj_tmp, out_dir.join("zones.geojson")),

@@ -414,6 +414,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         interventions: Vec::new(),
     };
     let restoration = models.restoration_model(scene)?;
+    for w in restoration.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {}: {w}", scene.source_path.display());
+    }
     let space = CohortSpace {
         interventions: restoration
             .as_ref()

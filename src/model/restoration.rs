@@ -258,6 +258,8 @@ pub struct RestorationModel {
     /// Bit sets over the scene's masks.
     requires: Vec<u32>,
     excludes: Vec<u32>,
+    /// Interventions made unavailable by masks the scene lacks.
+    pub warnings: Vec<String>,
 }
 
 impl RestorationModel {
@@ -269,13 +271,17 @@ impl RestorationModel {
         mask_names: &[String],
         period_years: u32,
     ) -> Result<RestorationModel, String> {
-        let bits = |names: &[String], what: &str, i: &Intervention| -> Result<u32, String> {
-            names.iter().try_fold(0u32, |acc, m| {
-                let pos = mask_names.iter().position(|n| n == m).ok_or_else(|| {
-                    format!("intervention '{}' {what} mask '{m}', which the scene's [masks] does not define", i.name)
-                })?;
-                Ok(acc | (1 << pos))
-            })
+        // Bits of the masks the scene defines; the names it does not define are returned apart.
+        let bits = |names: &[String]| -> (u32, Vec<String>) {
+            let mut b = 0u32;
+            let mut missing = Vec::new();
+            for m in names {
+                match mask_names.iter().position(|n| n == m) {
+                    Some(pos) => b |= 1 << pos,
+                    None => missing.push(m.clone()),
+                }
+            }
+            (b, missing)
         };
         let mut m = RestorationModel {
             names: Vec::new(),
@@ -285,11 +291,21 @@ impl RestorationModel {
             desert_ok: Vec::new(),
             requires: Vec::new(),
             excludes: Vec::new(),
+            warnings: Vec::new(),
         };
         for i in &cat.interventions {
+            let (requires, missing) = bits(&i.requires_masks);
             let mut ok = [false; 9];
-            for c in &i.eligible_classes {
-                ok[c.index()] = true;
+            if missing.is_empty() {
+                for c in &i.eligible_classes {
+                    ok[c.index()] = true;
+                }
+            } else {
+                m.warnings.push(format!(
+                    "intervention '{}' needs mask(s) {} that the scene's [masks] does not define: it is eligible nowhere",
+                    i.name,
+                    missing.join(", ")
+                ));
             }
             m.names.push(i.name.clone());
             m.codes.push(i.code);
@@ -307,8 +323,9 @@ impl RestorationModel {
                     })
                     .collect(),
             );
-            m.requires.push(bits(&i.requires_masks, "requires", i)?);
-            m.excludes.push(bits(&i.excludes_masks, "excludes", i)?);
+            m.requires.push(requires);
+            // An exclusion mask the scene lacks excludes nothing.
+            m.excludes.push(bits(&i.excludes_masks).0);
         }
         Ok(m)
     }
@@ -473,7 +490,11 @@ source = "t"
         assert_eq!(m.eligible(EcosystemClass::Grassland, None, 0), 0b10);
         assert_eq!(m.eligible(EcosystemClass::Grassland, None, 1), 0);
         assert_eq!(m.best(0b11), Some(0));
-        let bad = RestorationModel::build(&cat, &f, &["mobile".into()], &[], 36);
-        assert!(bad.unwrap_err().contains("mask 'water'"));
+        // Without the water mask the dune intervention is eligible nowhere (with a warning),
+        // and the exclusion by that mask excludes nothing.
+        let no_mask = RestorationModel::build(&cat, &f, &["mobile".into()], &[], 36).unwrap();
+        assert_eq!(no_mask.eligible(EcosystemClass::Barren, Some(0), 0), 0);
+        assert_eq!(no_mask.eligible(EcosystemClass::Grassland, None, 0), 0b10);
+        assert!(no_mask.warnings[0].contains("'dune' needs mask(s) water"));
     }
 }

@@ -17,6 +17,7 @@ pub mod merge;
 pub mod model;
 pub mod pipeline;
 pub mod progress;
+pub mod project;
 pub mod raster;
 pub mod summary;
 pub mod synth;

@@ -47,6 +47,14 @@ enum Command {
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
     Synth(SynthArgs),
+    /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
+    ///
+    /// The project file names a scene, an intervention of models/restoration.toml, a polygon
+    /// (file or inline WKT), a start year, the planted area (default: all eligible land in the
+    /// polygon), an optional rollout, a carbon price path, a discount rate and a buffer.
+    /// Writes project.csv (one row per year) and project.json (totals).
+    /// Example: sinkmap project rasters/sample/project_grazing_exclusion.toml --out out/project
+    Project(ProjectArgs),
     /// Fit age–carbon-density curves (logistic, Richards, Gompertz, Korf) to inventory plots.
     ///
     /// Per forest type, every form is fitted by nonlinear least squares; standard errors,
@@ -67,6 +75,17 @@ enum Command {
     /// and without zones and gdal_translate with the same compression; writes DIR/bench.json.
     /// Run from the project root. Example: sinkmap bench --width 20000 --height 20000
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct ProjectArgs {
+    /// Project file (TOML).
+    project: PathBuf,
+    /// Output folder.
+    #[arg(long, default_value = "out/project")]
+    out: PathBuf,
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -369,6 +388,15 @@ fn main_inner(cli: Cli) -> Result<()> {
                 },
             )?;
             run_and_report(&scene, &a.tuning, Some(&zones))
+        }
+        Command::Project(a) => {
+            let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
+            let (totals, _) = sinkmap::project::run(&spec, &a.out)?;
+            if !a.quiet {
+                print!("{}", sinkmap::project::human(&totals));
+                println!("  project.csv and project.json in {}", a.out.display());
+            }
+            Ok(())
         }
         Command::Fit(a) => {
             if !(a.carbon_fraction > 0.0 && a.carbon_fraction <= 1.0) {

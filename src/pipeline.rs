@@ -47,24 +47,24 @@ pub struct RunOutcome {
     pub output_dir: PathBuf,
 }
 
-struct Inputs {
-    landcover: Layer,
-    age: Option<Layer>,
-    forest_type: Option<Layer>,
-    desert: Option<Layer>,
+pub(crate) struct Inputs {
+    pub(crate) landcover: Layer,
+    pub(crate) age: Option<Layer>,
+    pub(crate) forest_type: Option<Layer>,
+    pub(crate) desert: Option<Layer>,
     /// The scene's masks, in bit order.
-    masks: Vec<Layer>,
+    pub(crate) masks: Vec<Layer>,
 }
 
 /// The raw values of one window.
-struct BlockInput {
-    window: Window,
-    landcover: Vec<Option<i32>>,
-    age: Vec<Option<f64>>,
-    forest_type: Vec<Option<i32>>,
-    desert: Vec<Option<i32>>,
+pub(crate) struct BlockInput {
+    pub(crate) window: Window,
+    pub(crate) landcover: Vec<Option<i32>>,
+    pub(crate) age: Vec<Option<f64>>,
+    pub(crate) forest_type: Vec<Option<i32>>,
+    pub(crate) desert: Vec<Option<i32>>,
     /// Bit j set where mask j is set (non-zero, not nodata).
-    masks: Vec<u32>,
+    pub(crate) masks: Vec<u32>,
 }
 
 struct BlockOutput {
@@ -82,7 +82,7 @@ struct BlockOutput {
 }
 
 /// Which input a pixel error is about.
-fn layer_of<'a>(e: &PixelError, inputs: &'a Inputs) -> &'a Path {
+pub(crate) fn layer_of<'a>(e: &PixelError, inputs: &'a Inputs) -> &'a Path {
     let lc = &inputs.landcover.path;
     match e {
         PixelError::UnknownLandcoverCode(_) => lc,
@@ -102,7 +102,7 @@ fn layer_of<'a>(e: &PixelError, inputs: &'a Inputs) -> &'a Path {
     }
 }
 
-fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
+pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
     let mut b = BlockInput {
         window: w,
         landcover: Vec::new(),
@@ -288,7 +288,7 @@ fn compute_block(
     })
 }
 
-fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<Inputs> {
+pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<Inputs> {
     let lc = &scene.landcover;
     let mut landcover = Layer::open(&lc.path, lc.band, LayerKind::Categorical, grid, &[])?;
     if let Some(nd) = models.scheme.nodata_value {

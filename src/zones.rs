@@ -96,6 +96,89 @@ fn rings_of(g: &Geometry) -> std::result::Result<Vec<Ring>, String> {
     Ok(out)
 }
 
+/// Coordinate transforms from a layer's CRS, and the grid's geotransform.
+struct Transforms<'a> {
+    to_grid: &'a CoordTransform,
+    to_lonlat: &'a CoordTransform,
+    gt: [f64; 6],
+}
+
+/// Checks a polygon, repairs it when asked, and turns it into a zone: edges in the grid's
+/// pixel space (R-tree), envelope, and WGS84 geometry for the GeoJSON output.
+fn prepare_zone(
+    path: &Path,
+    what: &str,
+    mut geom: Geometry,
+    id: String,
+    name: String,
+    t: &Transforms,
+    repair: bool,
+) -> Result<Zone> {
+    if geom.is_empty() {
+        return Err(Error::vector(path, format!("{what}: empty geometry")));
+    }
+    if !geom.is_valid() {
+        if !repair {
+            return Err(Error::vector(
+                path,
+                format!("{what}: invalid geometry (e.g. self-intersection); fix it or ask for repair (--repair-invalid)"),
+            ));
+        }
+        geom = geom
+            .make_valid(&gdal::cpl::CslStringList::new())
+            .map_err(|e| Error::vector(path, format!("{what}: repair failed: {e}")))?;
+        eprintln!(
+            "warning: {}: {what}: invalid geometry repaired",
+            path.display()
+        );
+    }
+    let g_grid = geom
+        .transform(t.to_grid)
+        .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
+    let rings = rings_of(&g_grid).map_err(|m| Error::vector(path, format!("{what}: {m}")))?;
+    let gt = t.gt;
+    let mut edges = Vec::new();
+    for (exterior, pts) in &rings {
+        let px: Vec<(f64, f64)> = pts
+            .iter()
+            .map(|(x, y)| ((x - gt[0]) / gt[1], (y - gt[3]) / gt[5]))
+            .collect();
+        ring_edges(&px, !exterior, &mut edges);
+    }
+    if edges.is_empty() {
+        return Err(Error::vector(path, format!("{what}: polygon has no area")));
+    }
+    let mut env = [
+        f64::INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::NEG_INFINITY,
+    ];
+    for e in &edges {
+        env[0] = env[0].min(e.x0.min(e.x1));
+        env[1] = env[1].min(e.y0.min(e.y1));
+        env[2] = env[2].max(e.x0.max(e.x1));
+        env[3] = env[3].max(e.y0.max(e.y1));
+    }
+    let edges = RTree::bulk_load(
+        edges
+            .into_iter()
+            .map(|e| GeomWithData::new(Rectangle::from_corners([e.x0, e.y0], [e.x1, e.y1]), e))
+            .collect(),
+    );
+    let wkb_lonlat = geom
+        .transform(t.to_lonlat)
+        .and_then(|g| g.wkb())
+        .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
+    Ok(Zone {
+        id,
+        name,
+        edges,
+        envelope: env,
+        wkb_lonlat,
+    })
+}
+
 impl ZoneSet {
     /// Reads the polygons of `src`, reprojects them to `grid`'s CRS and indexes them.
     pub fn read(src: &ZoneSource, grid: &Grid) -> Result<ZoneSet> {
@@ -132,7 +215,12 @@ impl ZoneSet {
                 )
             })
         };
-        let id_idx = find(src.id_field)?;
+        // An empty id field numbers the features instead.
+        let id_idx = if src.id_field.is_empty() {
+            None
+        } else {
+            Some(find(src.id_field)?)
+        };
         let name_idx = src.name_field.map(find).transpose()?;
         let to_grid = CoordTransform::new(
             &traditional(srs.clone()),
@@ -148,13 +236,16 @@ impl ZoneSet {
         let mut zones = Vec::new();
         let mut seen = std::collections::BTreeSet::new();
         for (n, feature) in layer.features().enumerate() {
-            let id = field_text(feature.field(id_idx).map_err(|e| Error::vector(path, e))?)
-                .ok_or_else(|| {
-                    Error::vector(
-                        path,
-                        format!("feature {n}: field '{}' is empty", src.id_field),
-                    )
-                })?;
+            let id = match id_idx {
+                None => n.to_string(),
+                Some(idx) => field_text(feature.field(idx).map_err(|e| Error::vector(path, e))?)
+                    .ok_or_else(|| {
+                        Error::vector(
+                            path,
+                            format!("feature {n}: field '{}' is empty", src.id_field),
+                        )
+                    })?,
+            };
             let what = format!("layer '{lname}', feature {n} ({}={id})", src.id_field);
             if !seen.insert(id.clone()) {
                 return Err(Error::vector(path, format!("{what}: id is not unique")));
@@ -167,69 +258,20 @@ impl ZoneSet {
             let geom = feature
                 .geometry()
                 .ok_or_else(|| Error::vector(path, format!("{what}: no geometry")))?;
-            if geom.is_empty() {
-                return Err(Error::vector(path, format!("{what}: empty geometry")));
-            }
-            let mut geom = geom.clone();
-            if !geom.is_valid() {
-                if !src.repair_invalid {
-                    return Err(Error::vector(path, format!("{what}: invalid geometry (e.g. self-intersection); fix it or ask for repair (--repair-invalid)")));
-                }
-                geom = geom
-                    .make_valid(&gdal::cpl::CslStringList::new())
-                    .map_err(|e| Error::vector(path, format!("{what}: repair failed: {e}")))?;
-                eprintln!(
-                    "warning: {}: {what}: invalid geometry repaired",
-                    path.display()
-                );
-            }
-            let g_grid = geom
-                .transform(&to_grid)
-                .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
-            let rings =
-                rings_of(&g_grid).map_err(|m| Error::vector(path, format!("{what}: {m}")))?;
-            let mut edges = Vec::new();
-            for (exterior, pts) in &rings {
-                let px: Vec<(f64, f64)> = pts
-                    .iter()
-                    .map(|(x, y)| ((x - gt[0]) / gt[1], (y - gt[3]) / gt[5]))
-                    .collect();
-                ring_edges(&px, !exterior, &mut edges);
-            }
-            if edges.is_empty() {
-                return Err(Error::vector(path, format!("{what}: polygon has no area")));
-            }
-            let mut env = [
-                f64::INFINITY,
-                f64::INFINITY,
-                f64::NEG_INFINITY,
-                f64::NEG_INFINITY,
-            ];
-            for e in &edges {
-                env[0] = env[0].min(e.x0.min(e.x1));
-                env[1] = env[1].min(e.y0.min(e.y1));
-                env[2] = env[2].max(e.x0.max(e.x1));
-                env[3] = env[3].max(e.y0.max(e.y1));
-            }
-            let edges = RTree::bulk_load(
-                edges
-                    .into_iter()
-                    .map(|e| {
-                        GeomWithData::new(Rectangle::from_corners([e.x0, e.y0], [e.x1, e.y1]), e)
-                    })
-                    .collect(),
-            );
-            let wkb_lonlat = geom
-                .transform(&to_lonlat)
-                .and_then(|g| g.wkb())
-                .map_err(|e| Error::vector(path, format!("{what}: {e}")))?;
-            zones.push(Zone {
+            let t = Transforms {
+                to_grid: &to_grid,
+                to_lonlat: &to_lonlat,
+                gt,
+            };
+            zones.push(prepare_zone(
+                path,
+                &what,
+                geom.clone(),
                 id,
                 name,
-                edges,
-                envelope: env,
-                wkb_lonlat,
-            });
+                &t,
+                src.repair_invalid,
+            )?);
         }
         if zones.is_empty() {
             return Err(Error::vector(
@@ -237,26 +279,91 @@ impl ZoneSet {
                 format!("layer '{lname}' has no polygons"),
             ));
         }
+        Ok(ZoneSet::from_zones(path, zones))
+    }
+
+    fn from_zones(path: &Path, zones: Vec<Zone>) -> ZoneSet {
         let tree = RTree::bulk_load(
             zones
                 .iter()
                 .enumerate()
                 .map(|(i, z)| {
-                    GeomWithData::new(
-                        Rectangle::from_corners(
-                            [z.envelope[0], z.envelope[1]],
-                            [z.envelope[2], z.envelope[3]],
-                        ),
-                        i,
-                    )
+                    let [x0, y0, x1, y1] = z.envelope;
+                    GeomWithData::new(Rectangle::from_corners([x0, y0], [x1, y1]), i)
                 })
                 .collect(),
         );
-        Ok(ZoneSet {
+        ZoneSet {
             path: path.to_path_buf(),
             zones,
             tree,
-        })
+        }
+    }
+
+    /// A single zone from a WKT polygon in the CRS `crs` (any definition GDAL accepts, e.g.
+    /// `EPSG:4326`, longitude first). `label` names the source in messages.
+    pub fn from_wkt(label: &Path, id: &str, wkt: &str, crs: &str, grid: &Grid) -> Result<ZoneSet> {
+        let geom = Geometry::from_wkt(wkt)
+            .map_err(|e| Error::vector(label, format!("unreadable WKT polygon: {e}")))?;
+        let srs = SpatialRef::from_definition(crs)
+            .map_err(|e| Error::vector(label, format!("unknown CRS '{crs}': {e}")))?;
+        let to_grid = CoordTransform::new(
+            &traditional(srs.clone()),
+            &traditional(SpatialRef::from_wkt(&grid.crs_wkt).map_err(|e| Error::vector(label, e))?),
+        )
+        .map_err(|e| Error::vector(label, format!("cannot transform to the grid's CRS: {e}")))?;
+        let to_lonlat = CoordTransform::new(
+            &traditional(srs),
+            &traditional(SpatialRef::from_epsg(4326).map_err(|e| Error::vector(label, e))?),
+        )
+        .map_err(|e| Error::vector(label, format!("cannot transform to WGS84: {e}")))?;
+        let t = Transforms {
+            to_grid: &to_grid,
+            to_lonlat: &to_lonlat,
+            gt: grid.geo_transform,
+        };
+        let zone = prepare_zone(
+            label,
+            "inline polygon",
+            geom,
+            id.to_string(),
+            id.to_string(),
+            &t,
+            false,
+        )?;
+        Ok(ZoneSet::from_zones(label, vec![zone]))
+    }
+
+    /// All zones as one (their edges together; the features should not overlap).
+    pub fn merged(&self, id: &str) -> ZoneSet {
+        let mut edges = Vec::new();
+        let mut env = [
+            f64::INFINITY,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            f64::NEG_INFINITY,
+        ];
+        for z in &self.zones {
+            edges.extend(z.edges.iter().cloned());
+            env = [
+                env[0].min(z.envelope[0]),
+                env[1].min(z.envelope[1]),
+                env[2].max(z.envelope[2]),
+                env[3].max(z.envelope[3]),
+            ];
+        }
+        let zone = Zone {
+            id: id.to_string(),
+            name: id.to_string(),
+            edges: RTree::bulk_load(edges),
+            envelope: env,
+            wkb_lonlat: self
+                .zones
+                .first()
+                .map(|z| z.wkb_lonlat.clone())
+                .unwrap_or_default(),
+        };
+        ZoneSet::from_zones(&self.path, vec![zone])
     }
 
     /// Errors when no zone touches the grid.

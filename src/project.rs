@@ -1,0 +1,546 @@
+//! `sinkmap project`: evaluate one restoration project — a polygon, an intervention, a start
+//! year, a planted area or all eligible land, an optional rollout — year by year against the
+//! baseline sink of the same pixels, with a non-permanence buffer, a carbon price path,
+//! discounting, cost per t CO₂ and NPV.
+//!
+//! The pass over the rasters (eligible area and baseline sink inside the polygon) is IO; the
+//! yearly table is computed by [`project_table`], a pure function.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{read_toml, Models, Scene};
+use crate::error::{Error, Result};
+use crate::model::forest::ForestModel;
+use crate::model::pixel::PixelInput;
+use crate::model::restoration::Intervention;
+use crate::raster::reference_grid;
+use crate::raster::writer::{temp_path, TempFile};
+use crate::zones::{ZoneSet, ZoneSource};
+
+/// A point of the carbon price path.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PricePoint {
+    pub year: i32,
+    pub yuan_per_tco2: f64,
+}
+
+/// Where the project is: a polygon file (all its features) or an inline WKT polygon.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PolygonSpec {
+    #[serde(default)]
+    pub path: Option<PathBuf>,
+    #[serde(default)]
+    pub layer: Option<String>,
+    #[serde(default)]
+    pub wkt: Option<String>,
+    /// CRS of `wkt` (default EPSG:4326, longitude first).
+    #[serde(default)]
+    pub crs: Option<String>,
+}
+
+/// The project file (TOML). Relative paths are relative to it.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ProjectSpec {
+    pub name: String,
+    pub scene: PathBuf,
+    pub intervention: String,
+    pub start_year: i32,
+    /// Last year evaluated, inclusive (default: the scene's restoration period end, 2060).
+    #[serde(default)]
+    pub end_year: Option<i32>,
+    /// Hectares of eligible land restored (default: all eligible land in the polygon).
+    #[serde(default)]
+    pub planted_area_ha: Option<f64>,
+    /// Hectares restored per year from the start year (default: all in the start year).
+    #[serde(default)]
+    pub rollout_ha_per_yr: Option<f64>,
+    /// Annual discount rate (0.03 = 3 %).
+    #[serde(default)]
+    pub discount_rate: f64,
+    /// Share of the additional removal set aside against reversal (percent).
+    #[serde(default)]
+    pub buffer_percent: f64,
+    pub price: Vec<PricePoint>,
+    pub polygon: PolygonSpec,
+    #[serde(skip)]
+    pub source_path: PathBuf,
+}
+
+/// One year of the project table.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct ProjectYear {
+    pub year: i32,
+    pub planted_in_year_ha: f64,
+    pub planted_cumulative_ha: f64,
+    pub baseline_sink_tco2: f64,
+    pub project_sink_tco2: f64,
+    pub additional_tco2: f64,
+    pub buffer_tco2: f64,
+    pub credited_tco2: f64,
+    pub cumulative_credited_tco2: f64,
+    pub price_yuan_per_tco2: f64,
+    pub value_yuan: f64,
+    pub cost_yuan: f64,
+    pub discount_factor: f64,
+}
+
+/// Totals of `project.json`.
+#[derive(Debug, Clone, Serialize)]
+pub struct ProjectTotals {
+    pub name: String,
+    pub intervention: String,
+    pub start_year: i32,
+    pub end_year: i32,
+    pub eligible_area_ha: f64,
+    pub planted_area_ha: f64,
+    pub baseline_sink_tco2_per_ha_yr: f64,
+    pub additional_tco2: f64,
+    pub buffer_percent: f64,
+    pub buffer_tco2: f64,
+    pub credited_tco2: f64,
+    pub cost_yuan: f64,
+    pub cost_is_placeholder: bool,
+    pub value_yuan: f64,
+    pub pv_cost_yuan: f64,
+    pub pv_value_yuan: f64,
+    pub npv_yuan: f64,
+    /// Undiscounted cost over credited t CO₂.
+    pub cost_per_tco2_yuan: f64,
+    /// Discounted cost over discounted credited t CO₂.
+    pub levelized_cost_per_tco2_yuan: f64,
+    pub water_need_m3_per_yr_at_full_planting: Option<f64>,
+}
+
+impl ProjectSpec {
+    pub fn load(path: &Path) -> Result<ProjectSpec> {
+        let mut p: ProjectSpec = read_toml(path)?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        let fix = |q: &mut PathBuf| {
+            if q.is_relative() {
+                *q = crate::config::normalize(&base.join(&*q));
+            }
+        };
+        fix(&mut p.scene);
+        if let Some(q) = p.polygon.path.as_mut() {
+            fix(q);
+        }
+        p.source_path = path.to_path_buf();
+        Ok(p)
+    }
+
+    fn check(&self, horizon: i32) -> Result<()> {
+        let bad = |m: String| Err(Error::invalid(&self.source_path, m));
+        if self.start_year > horizon {
+            return bad(format!(
+                "start year {} is after the horizon {horizon}",
+                self.start_year
+            ));
+        }
+        if self.price.is_empty() {
+            return bad("no [[price]] point given".into());
+        }
+        for p in &self.price {
+            if !(p.yuan_per_tco2.is_finite() && p.yuan_per_tco2 >= 0.0) {
+                return bad(format!(
+                    "price {} yuan/t CO2 in {} is negative or not a number",
+                    p.yuan_per_tco2, p.year
+                ));
+            }
+        }
+        if self.price.windows(2).any(|w| w[1].year <= w[0].year) {
+            return bad("price years must increase".into());
+        }
+        if !(self.discount_rate.is_finite() && self.discount_rate > -1.0) {
+            return bad(format!("discount_rate {} must be > −1", self.discount_rate));
+        }
+        if !(0.0..=100.0).contains(&self.buffer_percent) {
+            return bad(format!(
+                "buffer_percent {} must be within 0–100",
+                self.buffer_percent
+            ));
+        }
+        if let Some(a) = self.planted_area_ha {
+            if !(a.is_finite() && a > 0.0) {
+                return bad(format!("planted_area_ha {a} must be positive"));
+            }
+        }
+        if let Some(r) = self.rollout_ha_per_yr {
+            if !(r.is_finite() && r > 0.0) {
+                return bad(format!("rollout_ha_per_yr {r} must be positive"));
+            }
+        }
+        match (&self.polygon.path, &self.polygon.wkt) {
+            (Some(_), None) | (None, Some(_)) => Ok(()),
+            _ => bad("[polygon] needs exactly one of path or wkt".into()),
+        }
+    }
+}
+
+/// Price in `year`: linear between the given points, constant beyond the ends.
+pub fn price_at(points: &[PricePoint], year: i32) -> f64 {
+    let first = points[0];
+    let last = points[points.len() - 1];
+    if year <= first.year {
+        return first.yuan_per_tco2;
+    }
+    if year >= last.year {
+        return last.yuan_per_tco2;
+    }
+    let w = points
+        .windows(2)
+        .find(|w| year <= w[1].year)
+        .unwrap_or(&points[..2]);
+    let f = (year - w[0].year) as f64 / (w[1].year - w[0].year) as f64;
+    w[0].yuan_per_tco2 + f * (w[1].yuan_per_tco2 - w[0].yuan_per_tco2)
+}
+
+/// The yearly table. `planted_ha` is restored from `start_year` at `rollout_ha_per_yr` (all in
+/// the first year without a rollout); each cohort adds `survival × area_fraction × gain(k)`
+/// in its k-th year; the baseline is the baseline sink of the same land (constant).
+#[allow(clippy::too_many_arguments)]
+pub fn project_table(
+    iv: &Intervention,
+    forest: &ForestModel,
+    planted_ha: f64,
+    baseline_tco2_per_ha_yr: f64,
+    start_year: i32,
+    end_year: i32,
+    rollout_ha_per_yr: Option<f64>,
+    buffer_percent: f64,
+    discount_rate: f64,
+    price: &[PricePoint],
+) -> Vec<ProjectYear> {
+    let mut cohorts: Vec<(i32, f64)> = Vec::new();
+    let mut left = planted_ha;
+    let mut year = start_year;
+    while left > 1e-12 && year <= end_year {
+        let a = rollout_ha_per_yr.map(|r| r.min(left)).unwrap_or(left);
+        cohorts.push((year, a));
+        left -= a;
+        year += 1;
+    }
+    let mut rows = Vec::new();
+    let mut planted = 0.0;
+    let mut cumulative = 0.0;
+    for y in start_year..=end_year {
+        let new = cohorts
+            .iter()
+            .filter(|c| c.0 == y)
+            .map(|c| c.1)
+            .sum::<f64>();
+        planted += new;
+        let additional: f64 = cohorts
+            .iter()
+            .filter(|c| c.0 <= y)
+            .map(|(s, a)| a * iv.gain_tco2_per_ha_yr(forest, (y - s) as u32))
+            .sum();
+        let baseline = baseline_tco2_per_ha_yr * planted_ha;
+        let buffer = additional * buffer_percent / 100.0;
+        let credited = additional - buffer;
+        cumulative += credited;
+        let p = price_at(price, y);
+        rows.push(ProjectYear {
+            year: y,
+            planted_in_year_ha: new,
+            planted_cumulative_ha: planted,
+            baseline_sink_tco2: baseline,
+            project_sink_tco2: baseline + additional,
+            additional_tco2: additional,
+            buffer_tco2: buffer,
+            credited_tco2: credited,
+            cumulative_credited_tco2: cumulative,
+            price_yuan_per_tco2: p,
+            value_yuan: credited * p,
+            cost_yuan: new * iv.cost_yuan_per_ha,
+            discount_factor: 1.0 / (1.0 + discount_rate).powi(y - start_year),
+        });
+    }
+    rows
+}
+
+/// Sums the table into the totals.
+pub fn totals(
+    spec: &ProjectSpec,
+    iv: &Intervention,
+    eligible_ha: f64,
+    planted_ha: f64,
+    baseline: f64,
+    rows: &[ProjectYear],
+) -> ProjectTotals {
+    let sum = |f: &dyn Fn(&ProjectYear) -> f64| rows.iter().map(f).sum::<f64>();
+    let credited = sum(&|r| r.credited_tco2);
+    let cost = sum(&|r| r.cost_yuan);
+    let pv_cost = sum(&|r| r.cost_yuan * r.discount_factor);
+    let pv_value = sum(&|r| r.value_yuan * r.discount_factor);
+    let pv_credited = sum(&|r| r.credited_tco2 * r.discount_factor);
+    ProjectTotals {
+        name: spec.name.clone(),
+        intervention: iv.name.clone(),
+        start_year: spec.start_year,
+        end_year: rows.last().map(|r| r.year).unwrap_or(spec.start_year),
+        eligible_area_ha: eligible_ha,
+        planted_area_ha: planted_ha,
+        baseline_sink_tco2_per_ha_yr: baseline,
+        additional_tco2: sum(&|r| r.additional_tco2),
+        buffer_percent: spec.buffer_percent,
+        buffer_tco2: sum(&|r| r.buffer_tco2),
+        credited_tco2: credited,
+        cost_yuan: cost,
+        cost_is_placeholder: iv.cost_evidence == crate::model::Evidence::Placeholder,
+        value_yuan: sum(&|r| r.value_yuan),
+        pv_cost_yuan: pv_cost,
+        pv_value_yuan: pv_value,
+        npv_yuan: pv_value - pv_cost,
+        cost_per_tco2_yuan: if credited > 0.0 {
+            cost / credited
+        } else {
+            f64::NAN
+        },
+        levelized_cost_per_tco2_yuan: if pv_credited > 0.0 {
+            pv_cost / pv_credited
+        } else {
+            f64::NAN
+        },
+        water_need_m3_per_yr_at_full_planting: iv
+            .water_need_m3_per_ha_yr
+            .map(|w| w * planted_ha * iv.area_fraction),
+    }
+}
+
+/// Eligible area (ha) of intervention `j` inside the polygon, and the baseline sink of that
+/// land (t CO₂/yr), from one pass over the windows that the polygon touches.
+fn eligible_in_polygon(
+    scene: &Scene,
+    models: &Models,
+    zones: &ZoneSet,
+    j: usize,
+) -> Result<(f64, f64)> {
+    let model = models.pixel_model(scene)?;
+    let restoration = models.restoration_model(scene)?.ok_or_else(|| {
+        Error::invalid(
+            &scene.models_dir,
+            "the models folder has no restoration.toml",
+        )
+    })?;
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    zones.check_overlaps_grid(&grid)?;
+    let inputs = crate::pipeline::open_inputs(scene, models, &grid)?;
+    let row_areas = grid.row_areas_ha();
+    let [x0, y0, x1, y1] = zones.zones[0].envelope;
+    let c0 = x0.floor().max(0.0) as usize;
+    let r0 = y0.floor().max(0.0) as usize;
+    let c1 = (x1.ceil().max(0.0) as usize).min(grid.width);
+    let r1 = (y1.ceil().max(0.0) as usize).min(grid.height);
+    let shift = scene.age_shift_yr() as f64;
+    let (mut area, mut baseline) = (0.0, 0.0);
+    for w in grid.windows(512, r0..r1) {
+        if w.col + w.width <= c0 || w.col >= c1 {
+            continue;
+        }
+        let cov = zones.block_coverage(&grid, w);
+        if cov.is_empty() {
+            continue;
+        }
+        let b = crate::pipeline::read_block(&inputs, w)?;
+        for i in 0..w.len() {
+            let f: f64 = cov.iter().map(|(_, c)| c[i]).sum::<f64>().min(1.0);
+            let Some(code) = b.landcover[i] else { continue };
+            if f <= 0.0 {
+                continue;
+            }
+            let (col, row) = (w.col + i % w.width, w.row + i / w.width);
+            let px_err = |e: crate::model::pixel::PixelError| Error::Pixel {
+                path: crate::pipeline::layer_of(&e, &inputs).to_path_buf(),
+                col,
+                row,
+                message: e.to_string(),
+            };
+            let age = match b.age.get(i).copied().flatten() {
+                Some(a) => {
+                    model.check_age(a).map_err(px_err)?;
+                    Some((a + shift).max(0.0))
+                }
+                None => None,
+            };
+            let v = model
+                .evaluate(&PixelInput {
+                    landcover_code: code,
+                    forest_age_yr: age,
+                    forest_type_code: b.forest_type.get(i).copied().flatten(),
+                    desert_subtype_code: b.desert.get(i).copied().flatten(),
+                })
+                .map_err(px_err)?;
+            let Some(class) = v.class else { continue };
+            let set = restoration.eligible(
+                class,
+                v.desert_subtype,
+                b.masks.get(i).copied().unwrap_or(0),
+            );
+            if set & (1 << j) != 0 {
+                let a = f * row_areas[row];
+                area += a;
+                baseline += a * v.sink_tco2_per_ha_yr;
+            }
+        }
+    }
+    Ok((area, baseline))
+}
+
+/// Runs a project file and writes `project.csv` and `project.json` into `out_dir`.
+pub fn run(spec: &ProjectSpec, out_dir: &Path) -> Result<(ProjectTotals, Vec<ProjectYear>)> {
+    let scene = Scene::load(&spec.scene)?;
+    let models = Models::load(&scene)?;
+    let cat = models.restoration.as_ref().ok_or_else(|| {
+        Error::invalid(
+            &scene.models_dir,
+            "the models folder has no restoration.toml",
+        )
+    })?;
+    let j = cat
+        .interventions
+        .iter()
+        .position(|i| i.name == spec.intervention)
+        .ok_or_else(|| {
+            Error::invalid(
+                &spec.source_path,
+                format!(
+                    "unknown intervention '{}' (known: {})",
+                    spec.intervention,
+                    cat.interventions
+                        .iter()
+                        .map(|i| i.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+    let iv = &cat.interventions[j];
+    let end_year = spec.end_year.unwrap_or(scene.restoration_period().1);
+    spec.check(end_year)?;
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    let zones = match (&spec.polygon.path, &spec.polygon.wkt) {
+        (Some(p), _) => ZoneSet::read(
+            &ZoneSource {
+                path: p,
+                layer: spec.polygon.layer.as_deref(),
+                id_field: "",
+                name_field: None,
+                repair_invalid: false,
+            },
+            &grid,
+        )?,
+        (None, Some(w)) => ZoneSet::from_wkt(
+            &spec.source_path,
+            &spec.name,
+            w,
+            spec.polygon.crs.as_deref().unwrap_or("EPSG:4326"),
+            &grid,
+        )?,
+        (None, None) => unreachable!("checked"),
+    };
+    let zones = zones.merged(&spec.name);
+    let (eligible, baseline_total) = eligible_in_polygon(&scene, &models, &zones, j)?;
+    if eligible <= 0.0 {
+        return Err(Error::invalid(
+            &spec.source_path,
+            format!(
+                "the project polygon covers no land eligible for '{}'",
+                iv.name
+            ),
+        ));
+    }
+    let planted = match spec.planted_area_ha {
+        Some(a) if a > eligible * (1.0 + 1e-9) => return Err(Error::invalid(
+            &spec.source_path,
+            format!(
+                "planted_area_ha {a} exceeds the {eligible:.2} ha eligible for '{}' in the polygon",
+                iv.name
+            ),
+        )),
+        Some(a) => a,
+        None => eligible,
+    };
+    let baseline_per_ha = baseline_total / eligible;
+    let rows = project_table(
+        iv,
+        &models.forest,
+        planted,
+        baseline_per_ha,
+        spec.start_year,
+        end_year,
+        spec.rollout_ha_per_yr,
+        spec.buffer_percent,
+        spec.discount_rate,
+        &spec.price,
+    );
+    let tot = totals(spec, iv, eligible, planted, baseline_per_ha, &rows);
+
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    let csv_tmp = TempFile::new(temp_path(out_dir, "project.csv", "csv"));
+    {
+        let p = out_dir.join("project.csv");
+        let mut w = csv::Writer::from_path(&csv_tmp.path).map_err(|e| Error::output(&p, e))?;
+        for r in &rows {
+            w.serialize(r).map_err(|e| Error::output(&p, e))?;
+        }
+        w.flush().map_err(|e| Error::output(&p, e))?;
+    }
+    let json_tmp = TempFile::new(temp_path(out_dir, "project.json", "json"));
+    let text = serde_json::to_string_pretty(&tot)
+        .map_err(|e| Error::output(out_dir.join("project.json"), e))?;
+    std::fs::write(&json_tmp.path, text + "\n")
+        .map_err(|e| Error::output(out_dir.join("project.json"), e))?;
+    csv_tmp.commit(&out_dir.join("project.csv"))?;
+    json_tmp.commit(&out_dir.join("project.json"))?;
+    Ok((tot, rows))
+}
+
+/// A few lines for people.
+pub fn human(t: &ProjectTotals) -> String {
+    format!(
+        "project '{}': {} on {:.1} ha ({:.1} ha eligible), {}–{}\n  additional {:.1} t CO2, buffer {:.0} % ({:.1} t), credited {:.1} t CO2\n  cost {:.0} yuan{} → {:.1} yuan/t CO2 (levelized {:.1}); value {:.0} yuan; NPV {:.0} yuan\n",
+        t.name,
+        t.intervention,
+        t.planted_area_ha,
+        t.eligible_area_ha,
+        t.start_year,
+        t.end_year,
+        t.additional_tco2,
+        t.buffer_percent,
+        t.buffer_tco2,
+        t.credited_tco2,
+        t.cost_yuan,
+        if t.cost_is_placeholder { " (placeholder cost)" } else { "" },
+        t.cost_per_tco2_yuan,
+        t.levelized_cost_per_tco2_yuan,
+        t.value_yuan,
+        t.npv_yuan
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn price_path_interpolates_and_holds() {
+        let p = [
+            PricePoint {
+                year: 2025,
+                yuan_per_tco2: 50.0,
+            },
+            PricePoint {
+                year: 2035,
+                yuan_per_tco2: 100.0,
+            },
+        ];
+        assert_eq!(price_at(&p, 2020), 50.0);
+        assert_eq!(price_at(&p, 2030), 75.0);
+        assert_eq!(price_at(&p, 2050), 100.0);
+    }
+}

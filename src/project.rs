@@ -455,13 +455,15 @@ pub fn run(spec: &ProjectSpec, out_dir: &Path) -> Result<(ProjectTotals, Vec<Pro
         ));
     }
     let planted = match spec.planted_area_ha {
-        Some(a) if a > eligible * (1.0 + 1e-9) => return Err(Error::invalid(
-            &spec.source_path,
-            format!(
+        Some(a) if a > eligible * (1.0 + 1e-9) => {
+            return Err(Error::invalid(
+                &spec.source_path,
+                format!(
                 "planted_area_ha {a} exceeds the {eligible:.2} ha eligible for '{}' in the polygon",
                 iv.name
             ),
-        )),
+            ))
+        }
         Some(a) => a,
         None => eligible,
     };

@@ -106,6 +106,11 @@ fn fbm(u: f64, v: f64, freq: f64, seed: u64, salt: u64) -> f64 {
     sum / norm
 }
 
+/// The layers of one pixel: land cover, forest age (−1 = none), forest type, desert subtype.
+type Layers = (u8, i16, u8, u8);
+/// The masks of one pixel: water access, degraded grassland.
+type Masks = (u8, u8);
+
 /// Distance (pixels) to the nearest of three sinuous rivers flowing south from the Tianshan.
 fn river_distance_px(u: f64, v: f64, seed: u64, nx: f64) -> f64 {
     let mut river_d = f64::INFINITY;
@@ -452,7 +457,7 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
             width,
             height,
         } = w;
-        let values: Vec<((u8, i16, u8, u8), (u8, u8))> = (0..width * height)
+        let values: Vec<(Layers, Masks)> = (0..width * height)
             .into_par_iter()
             .map(|i| {
                 let (c, r) = (col + i % width, row + i / width);

@@ -1,3 +1,4 @@
+#![allow(clippy::needless_range_loop)] // small fixed-size matrix code reads best with indices
 //! Fitting age–carbon-density curves to inventory plots by nonlinear least squares
 //! (Levenberg–Marquardt in log-parameter space, so every parameter stays positive), with
 //! standard errors and correlations from the Jacobian at the optimum, R², RMSE, AIC/BIC and
@@ -434,7 +435,9 @@ pub fn fit(form: Form, t: &[f64], y: &[f64]) -> Fit {
         Some(format!("did not converge in {iterations} iterations"))
     } else if params[0] >= a_max * 0.999 {
         Some("asymptote runs to its bound: the data do not show saturation".into())
-    } else if !(fitr.condition_number < 1e12) || fitr.standard_errors.iter().any(|s| !s.is_finite())
+    } else if fitr.condition_number.is_nan()
+        || fitr.condition_number >= 1e12
+        || fitr.standard_errors.iter().any(|s| !s.is_finite())
     {
         Some(format!(
             "ill-conditioned (condition number {:.1e})",

@@ -1,6 +1,8 @@
 //! `sinkmap fit` at the edges: read inventory plots (CSV), convert biomass to carbon, fit
 //! every form per forest type, write the fit table and a `forest.toml` ready for `models/`.
 
+#![allow(clippy::needless_range_loop)]
+
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 

@@ -454,3 +454,73 @@ fn bad_projects_give_clear_errors() {
         "exceeds the 0.18 ha eligible",
     );
 }
+
+/// Every intervention's project table against its trajectory by hand (all eligible land,
+/// planted in the start year).
+#[test]
+fn every_intervention_project_table_by_hand() {
+    let tmp = tempfile::tempdir().unwrap();
+    scene(tmp.path());
+    let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+    let gains: [(&str, Box<dyn Fn(u32) -> f64>); 5] = [
+        (
+            NAMES[0],
+            Box::new(|k| if k < 25 { 0.8 * K * 0.85 } else { 0.0 }),
+        ),
+        (
+            NAMES[1],
+            Box::new(|k| if k < 30 { 0.15 * K * 0.5 } else { 0.0 }),
+        ),
+        (
+            NAMES[2],
+            Box::new(move |k| (c(k as f64 + 1.0) - c(k as f64)) * K * 0.9 * 0.07),
+        ),
+        (NAMES[3], Box::new(grazing_gain)),
+        (
+            NAMES[4],
+            Box::new(|k| if k < 20 { 0.45 * K * 0.7 } else { 0.0 }),
+        ),
+    ];
+    for (j, (name, gain)) in gains.iter().enumerate() {
+        let code = j as u8 + 1;
+        let area = pixels().iter().filter(|p| p.6.contains(&code)).count() as f64 * HA;
+        let p = project_file(tmp.path(), name, "end_year = 2060", &whole_grid_wkt());
+        let text = std::fs::read_to_string(&p)
+            .unwrap()
+            .replace("end_year = 2035\n", "");
+        std::fs::write(&p, text).unwrap();
+        let out = tmp.path().join(format!("p{code}"));
+        let o = sinkmap(&[
+            "project",
+            p.to_str().unwrap(),
+            "--out",
+            out.to_str().unwrap(),
+            "--quiet",
+        ]);
+        assert!(o.status.success(), "{name}: {}", stderr(&o));
+        let (h, rows) = read_csv(&out.join("project.csv"));
+        let col = |r: &Vec<String>, n: &str| -> f64 {
+            r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
+        };
+        assert_eq!(rows.len(), 36, "{name}: 2025–2060");
+        let mut sum = 0.0;
+        for (k, r) in rows.iter().enumerate() {
+            let want = area * gain(k as u32);
+            assert!(
+                (col(r, "additional_tco2") - want).abs() < 1e-12,
+                "{name} year {k}: {} vs {want}",
+                col(r, "additional_tco2")
+            );
+            sum += col(r, "credited_tco2");
+        }
+        let t = json(&out.join("project.json"));
+        assert!(
+            (t["credited_tco2"].as_f64().unwrap() - sum).abs() < 1e-9,
+            "{name}"
+        );
+        assert!(
+            (t["eligible_area_ha"].as_f64().unwrap() - area).abs() < 1e-12,
+            "{name}"
+        );
+    }
+}

@@ -102,6 +102,27 @@ impl Default for OutputSpec {
     }
 }
 
+/// Projection, Monte Carlo and balance settings (all optional; the CLI can override).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AccountingSpec {
+    #[serde(default)]
+    pub until_year: Option<i32>,
+    #[serde(default)]
+    pub draws: Option<usize>,
+    #[serde(default)]
+    pub seed: Option<u64>,
+    /// Rollout rules of restoration (and forest disturbance).
+    #[serde(default)]
+    pub rollout: Option<PathBuf>,
+    /// Emission scenarios (default: models/emissions/xinjiang.toml).
+    #[serde(default)]
+    pub scenarios: Option<PathBuf>,
+    /// Parameter distributions (default: models/uncertainty.toml when present).
+    #[serde(default)]
+    pub uncertainty: Option<PathBuf>,
+}
+
 /// The period over which restoration potential is averaged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -167,6 +188,9 @@ pub struct Scene {
     pub masks: std::collections::BTreeMap<String, LayerSpec>,
     #[serde(default)]
     pub restoration: RestorationSpec,
+    /// When present, `sinkmap run` also projects the sink and balances it against emissions.
+    #[serde(default)]
+    pub accounting: Option<AccountingSpec>,
     /// Where the scene was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,
@@ -246,6 +270,14 @@ impl Scene {
         }
         for m in s.masks.values_mut() {
             fix(&mut m.path);
+        }
+        if let Some(a) = s.accounting.as_mut() {
+            for p in [&mut a.rollout, &mut a.scenarios, &mut a.uncertainty]
+                .into_iter()
+                .flatten()
+            {
+                fix(p);
+            }
         }
         s.source_path = path.to_path_buf();
         s.validate()?;

@@ -6,6 +6,7 @@
 //! [`raster`] and [`zones`] the GDAL edges, [`pipeline`] the block stream,
 //! [`cube`] the cohort cube, [`summary`] the JSON summary, [`synth`] synthetic scenes.
 
+pub mod accounting;
 pub mod bench;
 pub mod config;
 pub mod coverage;

@@ -47,6 +47,14 @@ enum Command {
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
     Synth(SynthArgs),
+    /// Project the sink to 2060 from a saved cube, with Monte Carlo bands, and balance it
+    /// against emission scenarios — in seconds, without reading the rasters again.
+    ///
+    /// Writes trajectory.csv (zone × year × component), sink_inputs.csv (for accounting
+    /// systems), balance.csv (year × scenario) and accounting.json, and adds the headline to
+    /// summary.json. Example: sinkmap balance rasters/sample/scene.toml --draws 1000 --seed 42
+    ///     --rollout rasters/sample/rollout.toml --scenarios models/emissions/xinjiang.toml
+    Balance(BalanceArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
     /// The project file names a scene, an intervention of models/restoration.toml, a polygon
@@ -193,6 +201,54 @@ struct Tuning {
     quiet: bool,
 }
 
+/// Projection, Monte Carlo and emission balance options (override the scene's [accounting]).
+#[derive(Args, Debug, Clone, Default)]
+struct AccountingArgs {
+    /// Project the sink year by year to this year and balance it against emission scenarios.
+    #[arg(long)]
+    until: Option<i32>,
+    /// Monte Carlo draws (default 1000).
+    #[arg(long)]
+    draws: Option<usize>,
+    /// Seed of the Monte Carlo (default 42): the same seed gives byte-identical tables.
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Restoration rollout rules (TOML: [[rollout]] intervention, zone, start_year, ha_per_yr | all_eligible_by_year).
+    #[arg(long)]
+    rollout: Option<PathBuf>,
+    /// Emission scenarios (default: models/emissions/xinjiang.toml).
+    #[arg(long)]
+    scenarios: Option<PathBuf>,
+    /// Parameter distributions (default: models/uncertainty.toml when present).
+    #[arg(long)]
+    uncertainty: Option<PathBuf>,
+}
+
+impl AccountingArgs {
+    /// The options, or None when neither the flags nor the scene ask for accounting.
+    fn options(
+        &self,
+        scene: &Scene,
+        threads: Option<usize>,
+        force: bool,
+    ) -> Option<sinkmap::accounting::AccountingOptions> {
+        let s = scene.accounting.clone();
+        if self.until.is_none() && s.is_none() && !force {
+            return None;
+        }
+        let s = s.unwrap_or_default();
+        Some(sinkmap::accounting::AccountingOptions {
+            until: self.until.or(s.until_year).unwrap_or(2060),
+            draws: self.draws.or(s.draws).unwrap_or(1000),
+            seed: self.seed.or(s.seed).unwrap_or(42),
+            threads,
+            scenarios: self.scenarios.clone().or(s.scenarios),
+            rollout: self.rollout.clone().or(s.rollout),
+            uncertainty: self.uncertainty.clone().or(s.uncertainty),
+        })
+    }
+}
+
 #[derive(Args, Debug)]
 struct RunArgs {
     /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
@@ -203,6 +259,26 @@ struct RunArgs {
     no_zones: bool,
     #[command(flatten)]
     tuning: Tuning,
+    #[command(flatten)]
+    accounting: AccountingArgs,
+}
+
+#[derive(Args, Debug)]
+struct BalanceArgs {
+    /// Scene file (TOML) whose run produced the cube.
+    scene: PathBuf,
+    /// The cube (default: cube.csv in the scene's output folder).
+    #[arg(long)]
+    cube: Option<PathBuf>,
+    /// Output folder (default: the scene's output_dir).
+    #[arg(long)]
+    out: Option<PathBuf>,
+    #[arg(long)]
+    threads: Option<usize>,
+    #[command(flatten)]
+    accounting: AccountingArgs,
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -328,13 +404,17 @@ fn sample_scene(quiet: bool) -> Result<PathBuf> {
     Ok(p)
 }
 
-fn run_and_report(scene: &Scene, tuning: &Tuning, zones: Option<&ZoneSet>) -> Result<()> {
+fn run_and_report(
+    scene: &Scene,
+    tuning: &Tuning,
+    zones: Option<&ZoneSet>,
+) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());
     }
-    Ok(())
+    Ok(outcome)
 }
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
@@ -373,7 +453,15 @@ fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 scene_zones(&scene)?
             };
-            run_and_report(&scene, &a.tuning, zones.as_ref())
+            let outcome = run_and_report(&scene, &a.tuning, zones.as_ref())?;
+            if let Some(opts) = a.accounting.options(&scene, a.tuning.threads, false) {
+                let head =
+                    sinkmap::accounting::run(&scene, &outcome.cube, &outcome.output_dir, &opts)?;
+                if !a.tuning.quiet {
+                    print!("{}", sinkmap::accounting::human(&head));
+                }
+            }
+            Ok(())
         }
         Command::Zonal(a) => {
             let scene = Scene::load(&a.scene)?;
@@ -387,7 +475,29 @@ fn main_inner(cli: Cli) -> Result<()> {
                     repair_invalid: a.repair_invalid,
                 },
             )?;
-            run_and_report(&scene, &a.tuning, Some(&zones))
+            run_and_report(&scene, &a.tuning, Some(&zones)).map(|_| ())
+        }
+        Command::Balance(a) => {
+            let scene = Scene::load(&a.scene)?;
+            let out = a.out.clone().unwrap_or_else(|| scene.output_dir.clone());
+            let cube_path = a
+                .cube
+                .clone()
+                .unwrap_or_else(|| scene.output_dir.join("cube.csv"));
+            let cube = sinkmap::cube::Cube::read_csv(&cube_path)?;
+            let opts = a
+                .accounting
+                .options(&scene, a.threads, true)
+                .expect("forced");
+            let head = sinkmap::accounting::run(&scene, &cube, &out, &opts)?;
+            if !a.quiet {
+                print!("{}", sinkmap::accounting::human(&head));
+                println!(
+                    "  trajectory.csv, sink_inputs.csv, balance.csv in {}",
+                    out.display()
+                );
+            }
+            Ok(())
         }
         Command::Project(a) => {
             let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
@@ -516,6 +626,11 @@ fn main_inner(cli: Cli) -> Result<()> {
 }
 
 fn main() -> ExitCode {
+    // Die quietly on a closed pipe (`sinkmap … | head`), as command-line tools do.
+    #[cfg(unix)]
+    unsafe {
+        libc::signal(libc::SIGPIPE, libc::SIG_DFL);
+    }
     let cli = Cli::parse();
     // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
     match main_inner(cli) {

@@ -1,0 +1,298 @@
+//! Year-by-year projection of one zone's cohorts: forests age, desert and other land keep
+//! their rates, restoration cohorts enter by a rollout plan. Pure: cohorts in, tables out.
+
+use serde::{Deserialize, Serialize};
+
+use crate::cube::{dequantize, Cube, AREA};
+use crate::model::{EcosystemClass, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
+
+use super::uncertainty::ModelSet;
+
+/// One zone's starting state, read from the cube.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ZoneCohorts {
+    /// Per forest type: (age in the base year, area ha).
+    pub forest: Vec<Vec<(u32, f64)>>,
+    /// Area (ha) per desert subtype.
+    pub desert: Vec<f64>,
+    /// Area (ha) per ecosystem class for the classes without their own model.
+    pub other: [f64; 9],
+    /// Eligible area (ha) per intervention.
+    pub eligible: Vec<f64>,
+}
+
+impl ZoneCohorts {
+    pub fn from_cube(cube: &Cube, zone_id: &str, models: &ModelSet) -> ZoneCohorts {
+        let mut z = ZoneCohorts {
+            forest: vec![Vec::new(); models.forest.types.len()],
+            desert: vec![0.0; models.desert.subtypes.len()],
+            other: [0.0; 9],
+            eligible: vec![
+                0.0;
+                models
+                    .restoration
+                    .as_ref()
+                    .map(|r| r.interventions.len())
+                    .unwrap_or(0)
+            ],
+        };
+        for (k, acc) in cube.cells.iter().filter(|(k, _)| k.zone_id == zone_id) {
+            let area = dequantize(acc[AREA]);
+            if let Some(name) = &k.intervention {
+                if let Some(j) = models
+                    .restoration
+                    .as_ref()
+                    .and_then(|r| r.interventions.iter().position(|i| &i.name == name))
+                {
+                    z.eligible[j] += area;
+                }
+                continue;
+            }
+            match k.class {
+                EcosystemClass::Forest => {
+                    if let (Some(ft), Some(age)) = (&k.forest_type, k.age_yr) {
+                        if let Some(i) = models.forest.types.iter().position(|t| &t.name == ft) {
+                            z.forest[i].push((age as u32, area));
+                        }
+                    }
+                }
+                EcosystemClass::Barren => {
+                    if let Some(i) = k
+                        .desert_subtype
+                        .as_ref()
+                        .and_then(|d| models.desert.subtypes.iter().position(|s| &s.name == d))
+                    {
+                        z.desert[i] += area;
+                    }
+                }
+                c => z.other[c.index()] += area,
+            }
+        }
+        z
+    }
+}
+
+/// A rollout rule of restoration (`rollout.toml`).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Rollout {
+    pub intervention: String,
+    /// A zone id; none = every zone.
+    #[serde(default)]
+    pub zone: Option<String>,
+    pub start_year: i32,
+    /// Hectares restored each year from the start year, while eligible land remains.
+    #[serde(default)]
+    pub ha_per_yr: Option<f64>,
+    /// Or: all eligible land, in equal parts each year from the start year to this year.
+    #[serde(default)]
+    pub all_eligible_by_year: Option<i32>,
+}
+
+/// The file of rollout rules (and optional forest disturbance).
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RolloutFile {
+    #[serde(default, rename = "rollout")]
+    pub rules: Vec<Rollout>,
+    /// Annual stand-replacing disturbance / harvest fraction per forest type.
+    #[serde(default)]
+    pub disturbance: std::collections::BTreeMap<String, f64>,
+}
+
+/// Planting per intervention for one zone: (year, ha) lists.
+pub fn plan(
+    rules: &[Rollout],
+    zone_id: &str,
+    names: &[String],
+    eligible: &[f64],
+    until: i32,
+) -> Vec<Vec<(i32, f64)>> {
+    let mut out = vec![Vec::new(); names.len()];
+    for (j, name) in names.iter().enumerate() {
+        let mut left = eligible[j];
+        let mut per_year: std::collections::BTreeMap<i32, f64> = Default::default();
+        for r in rules
+            .iter()
+            .filter(|r| &r.intervention == name && r.zone.as_deref().is_none_or(|z| z == zone_id))
+        {
+            if let Some(h) = r.ha_per_yr {
+                for y in r.start_year..=until {
+                    *per_year.entry(y).or_default() += h;
+                }
+            } else if let Some(end) = r.all_eligible_by_year {
+                let n = (end - r.start_year + 1).max(1) as f64;
+                for y in r.start_year..=end.min(until) {
+                    *per_year.entry(y).or_default() += eligible[j] / n;
+                }
+            }
+        }
+        for (y, a) in per_year {
+            let a = a.min(left);
+            if a > 0.0 {
+                out[j].push((y, a));
+                left -= a;
+            }
+        }
+    }
+    out
+}
+
+/// Names of the components, in table order.
+pub fn component_names(m: &ModelSet) -> Vec<String> {
+    let mut c: Vec<String> = m
+        .forest
+        .types
+        .iter()
+        .map(|t| format!("forest:{}", t.name))
+        .collect();
+    // desert:land carries the desert stock (its sink is in the three components).
+    c.extend(
+        [
+            "desert:crust",
+            "desert:shrub",
+            "desert:inorganic",
+            "desert:land",
+        ]
+        .map(String::from),
+    );
+    c.extend(
+        EcosystemClass::ALL
+            .iter()
+            .filter(|k| !matches!(k, EcosystemClass::Forest | EcosystemClass::Barren))
+            .map(|k| format!("other:{}", k.name())),
+    );
+    if let Some(r) = &m.restoration {
+        c.extend(
+            r.interventions
+                .iter()
+                .map(|i| format!("restoration:{}", i.name)),
+        );
+    }
+    c
+}
+
+/// Index of the soil inorganic component (reported, counted only when switched on).
+pub fn inorganic_index(m: &ModelSet) -> usize {
+    m.forest.types.len() + 2
+}
+
+/// Stock (t C) and sink (t CO₂/yr) per year and component of one zone.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ZoneProjection {
+    pub stock: Vec<Vec<f64>>,
+    pub sink: Vec<Vec<f64>>,
+}
+
+/// Projects `z` from `base_year` to `until` (inclusive). `disturbance[t]` is the annual
+/// stand-replacing fraction of forest type t (its biomass carbon is emitted, the area restarts
+/// at age 0).
+pub fn project(
+    m: &ModelSet,
+    pools: Pools,
+    z: &ZoneCohorts,
+    planting: &[Vec<(i32, f64)>],
+    disturbance: &[f64],
+    base_year: i32,
+    until: i32,
+) -> ZoneProjection {
+    let years = (until - base_year + 1).max(0) as usize;
+    let nc = component_names(m).len();
+    let mut stock = vec![vec![0.0; nc]; years];
+    let mut sink = vec![vec![0.0; nc]; years];
+    // Forests: biomass tables long enough for the oldest cohort at the horizon.
+    for (t, ft) in m.forest.types.iter().enumerate() {
+        let mut cohorts = z.forest[t].clone();
+        if cohorts.is_empty() {
+            continue;
+        }
+        let max_age = cohorts.iter().map(|c| c.0).max().unwrap_or(0) as usize + years + 2;
+        let bio: Vec<f64> = (0..=max_age)
+            .map(|a| ft.biomass_tc_per_ha(a as f64))
+            .collect();
+        let extra = ft.stock_tc_per_ha(0.0, pools) - ft.biomass_tc_per_ha(0.0);
+        let d = disturbance.get(t).copied().unwrap_or(0.0);
+        for y in 0..years {
+            let (mut s, mut k) = (0.0, 0.0);
+            let mut reborn = 0.0;
+            for c in cohorts.iter_mut() {
+                let a = c.0 as usize;
+                s += c.1 * (bio[a] + extra);
+                k += c.1 * (bio[a + 1] - bio[a]) * CO2_PER_C;
+                if d > 0.0 {
+                    let lost = c.1 * d;
+                    k -= lost * bio[a] * CO2_PER_C;
+                    reborn += lost;
+                    c.1 -= lost;
+                }
+                c.0 += 1;
+            }
+            if reborn > 0.0 {
+                cohorts.push((0, reborn));
+            }
+            stock[y][t] = s;
+            sink[y][t] = k;
+        }
+    }
+    // Desert and other land: constant rates and stocks.
+    let nf = m.forest.types.len();
+    let g = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
+    for (i, st) in m.desert.subtypes.iter().enumerate() {
+        let a = z.desert[i];
+        for y in 0..years {
+            sink[y][nf] += a * st.crust_fixation_gc_per_m2_yr * g;
+            sink[y][nf + 1] += a * st.shrub_growth_gc_per_m2_yr * g;
+            sink[y][nf + 2] += a * st.inorganic_gc_per_m2_yr * g;
+            stock[y][nf + 3] += a * st.stock_tc_per_ha(pools);
+        }
+    }
+    let others: Vec<EcosystemClass> = EcosystemClass::ALL
+        .iter()
+        .copied()
+        .filter(|k| !matches!(k, EcosystemClass::Forest | EcosystemClass::Barren))
+        .collect();
+    for (i, class) in others.iter().enumerate() {
+        let a = z.other[class.index()];
+        if let Some(c) = m.other.classes.iter().find(|c| c.class == *class) {
+            for y in 0..years {
+                sink[y][nf + 4 + i] = a * c.sink_tco2_per_ha_yr();
+                stock[y][nf + 4 + i] = a * c.stock_tc_per_ha(pools);
+            }
+        }
+    }
+    // Restoration cohorts.
+    if let Some(r) = &m.restoration {
+        let base = nf + 4 + others.len();
+        for (j, iv) in r.interventions.iter().enumerate() {
+            let gains: Vec<f64> = (0..years as u32)
+                .map(|k| iv.gain_tco2_per_ha_yr(&m.forest, k))
+                .collect();
+            let mut cumulative_c = 0.0;
+            for y in 0..years {
+                let year = base_year + y as i32;
+                let add: f64 = planting
+                    .get(j)
+                    .map(|p| {
+                        p.iter()
+                            .filter(|(s, _)| *s <= year)
+                            .fold(0.0, |acc, (s, a)| acc + a * gains[(year - s) as usize])
+                    })
+                    .unwrap_or(0.0);
+                sink[y][base + j] = add;
+                cumulative_c += add / CO2_PER_C;
+                stock[y][base + j] = cumulative_c;
+            }
+        }
+    }
+    ZoneProjection { stock, sink }
+}
+
+/// The counted total of a year's components (the inorganic term only when switched on).
+pub fn counted_total(m: &ModelSet, row: &[f64]) -> f64 {
+    let inorg = inorganic_index(m);
+    row.iter()
+        .enumerate()
+        .filter(|(c, _)| *c != inorg || m.desert.include_inorganic)
+        .map(|(_, v)| v)
+        .sum()
+}

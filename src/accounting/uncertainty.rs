@@ -104,25 +104,26 @@ impl ParamSpec {
                 )
             })
         };
-        let d =
-            match self.distribution.as_str() {
-                "normal" => Dist::Normal {
-                    se: need(self.se, "se")?,
-                },
-                "uniform" => Dist::Uniform {
-                    min: need(self.min, "min")?,
-                    max: need(self.max, "max")?,
-                },
-                "triangular" => Dist::Triangular {
-                    min: need(self.min, "min")?,
-                    mode: need(self.mode, "mode")?,
-                    max: need(self.max, "max")?,
-                },
-                other => return Err(format!(
+        let d = match self.distribution.as_str() {
+            "normal" => Dist::Normal {
+                se: need(self.se, "se")?,
+            },
+            "uniform" => Dist::Uniform {
+                min: need(self.min, "min")?,
+                max: need(self.max, "max")?,
+            },
+            "triangular" => Dist::Triangular {
+                min: need(self.min, "min")?,
+                mode: need(self.mode, "mode")?,
+                max: need(self.max, "max")?,
+            },
+            other => {
+                return Err(format!(
                     "parameter '{}': unknown distribution '{other}' (normal, uniform, triangular)",
                     self.target
-                )),
-            };
+                ))
+            }
+        };
         match d {
             Dist::Normal { se } if se < 0.0 => {
                 Err(format!("parameter '{}': se must be ≥ 0", self.target))

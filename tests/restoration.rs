@@ -462,7 +462,8 @@ fn every_intervention_project_table_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     scene(tmp.path());
     let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
-    let gains: [(&str, Box<dyn Fn(u32) -> f64>); 5] = [
+    type Gain = Box<dyn Fn(u32) -> f64>;
+    let gains: [(&str, Gain); 5] = [
         (
             NAMES[0],
             Box::new(|k| if k < 25 { 0.8 * K * 0.85 } else { 0.0 }),

@@ -21,6 +21,9 @@ use projection::{
 };
 use uncertainty::{percentile, uncertain_parameters, ModelSet, Uncertain};
 
+/// Values indexed [zone][year][component].
+type Table3 = Vec<Vec<Vec<f64>>>;
+
 /// Zone id of the region: the sum of all zones (and the outside), or the grid.
 pub const REGION: &str = "__region__";
 
@@ -149,7 +152,7 @@ pub fn account(
     let nc = components.len();
 
     // One run: per zone, [year][component + total]; the region appended as the sum.
-    let run = |m: &ModelSet| -> (Vec<Vec<Vec<f64>>>, Vec<Vec<Vec<f64>>>) {
+    let run = |m: &ModelSet| -> (Table3, Table3) {
         let mut stock = Vec::new();
         let mut sink = Vec::new();
         for (c, p) in cohorts.iter().zip(&plans) {

@@ -20,6 +20,7 @@ pub mod pipeline;
 pub mod progress;
 pub mod project;
 pub mod raster;
+pub mod report;
 pub mod summary;
 pub mod synth;
 pub mod zones;

@@ -55,6 +55,10 @@ enum Command {
     /// summary.json. Example: sinkmap balance rasters/sample/scene.toml --draws 1000 --seed 42
     ///     --rollout rasters/sample/rollout.toml --scenarios models/emissions/xinjiang.toml
     Balance(BalanceArgs),
+    /// Rebuild report.html and its PNG maps and charts from the saved outputs of a run.
+    ///
+    /// Example: sinkmap report out/sample
+    Report(ReportArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
     /// The project file names a scene, an intervention of models/restoration.toml, a polygon
@@ -257,10 +261,19 @@ struct RunArgs {
     /// Skip the scene's [zones] even if it has one.
     #[arg(long)]
     no_zones: bool,
+    /// Do not write report.html and the PNG maps and charts.
+    #[arg(long)]
+    no_report: bool,
     #[command(flatten)]
     tuning: Tuning,
     #[command(flatten)]
     accounting: AccountingArgs,
+}
+
+#[derive(Args, Debug)]
+struct ReportArgs {
+    /// Output folder of a run (summary.json, maps, tables).
+    out_dir: PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -461,6 +474,14 @@ fn main_inner(cli: Cli) -> Result<()> {
                     print!("{}", sinkmap::accounting::human(&head));
                 }
             }
+            if !a.no_report {
+                // The maps and tables are complete already: a report problem is only a warning.
+                match sinkmap::report::build(&outcome.output_dir) {
+                    Ok(p) if !a.tuning.quiet => println!("  report: {}", p.display()),
+                    Ok(_) => {}
+                    Err(e) => eprintln!("warning: report not written: {e}"),
+                }
+            }
             Ok(())
         }
         Command::Zonal(a) => {
@@ -497,6 +518,11 @@ fn main_inner(cli: Cli) -> Result<()> {
                     out.display()
                 );
             }
+            Ok(())
+        }
+        Command::Report(a) => {
+            let p = sinkmap::report::build(&a.out_dir)?;
+            println!("wrote {}", p.display());
             Ok(())
         }
         Command::Project(a) => {

@@ -42,6 +42,56 @@ pub struct ModelFile {
     pub sha256: String,
 }
 
+/// Where a model value comes from and how sure it is.
+#[derive(Debug, Clone, Serialize)]
+pub struct ModelSource {
+    pub model: String,
+    pub item: String,
+    pub evidence: crate::model::Evidence,
+    pub source: String,
+}
+
+fn model_sources(models: &Models) -> Vec<ModelSource> {
+    let src = |model: &str, item: &str, evidence, source: &str| ModelSource {
+        model: model.into(),
+        item: item.into(),
+        evidence,
+        source: source.into(),
+    };
+    let mut v: Vec<ModelSource> = models
+        .forest
+        .types
+        .iter()
+        .map(|t| src("forest", &t.name, t.evidence, &t.source))
+        .collect();
+    v.extend(
+        models
+            .desert
+            .subtypes
+            .iter()
+            .map(|t| src("desert", &t.name, t.evidence, &t.source)),
+    );
+    v.extend(
+        models
+            .other
+            .classes
+            .iter()
+            .map(|c| src("other", c.class.name(), c.evidence, &c.source)),
+    );
+    if let Some(r) = &models.restoration {
+        for i in &r.interventions {
+            v.push(src("restoration", &i.name, i.evidence, &i.source));
+            v.push(src(
+                "restoration cost",
+                &i.name,
+                i.cost_evidence,
+                "cost_yuan_per_ha",
+            ));
+        }
+    }
+    v
+}
+
 #[derive(Debug, Clone, Serialize)]
 pub struct ZoneSummary {
     pub zone_id: String,
@@ -113,6 +163,8 @@ pub struct Summary {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneSummary>,
     pub run: RunInfo,
+    /// The source and evidence of every model entry used.
+    pub model_sources: Vec<ModelSource>,
     /// `I/N` when this is the partial result of row band I of N (see `sinkmap merge`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tile: Option<String>,
@@ -270,6 +322,7 @@ pub fn build(
             megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
         },
+        model_sources: model_sources(models),
         tile: None,
     }
 }

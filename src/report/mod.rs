@@ -1,0 +1,553 @@
+//! The report: PNG maps and charts and one self-contained `report.html`, rebuilt from the
+//! saved outputs of a run (`sinkmap report OUTDIR`) or written at the end of `sinkmap run`.
+
+pub mod charts;
+pub mod render;
+
+use std::path::{Path, PathBuf};
+
+use base64::Engine;
+use gdal::vector::{Geometry, LayerAccess, OGRwkbGeometryType};
+use gdal::Metadata;
+use plotters::style::RGBColor;
+
+use crate::error::{Error, Result};
+use crate::raster::writer::{temp_path, TempFile};
+use charts::{Line, ZoneShape};
+use render::{Legend, GREENS, ORANGES};
+
+/// Side (px) of the raster read for a map: the COG overview closest above it is used.
+const MAP_READ_SIDE: usize = 1400;
+
+fn read_json(p: &Path) -> Result<serde_json::Value> {
+    let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
+    serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    })
+}
+
+/// A CSV as (header, rows).
+fn read_csv(p: &Path) -> Result<(Vec<String>, Vec<Vec<String>>)> {
+    let mut r = csv::Reader::from_path(p).map_err(|e| Error::Parse {
+        path: p.to_path_buf(),
+        message: e.to_string(),
+    })?;
+    let h = r
+        .headers()
+        .map_err(|e| Error::Parse {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })?
+        .iter()
+        .map(String::from)
+        .collect();
+    let rows = r
+        .records()
+        .map(|x| x.map(|x| x.iter().map(String::from).collect()))
+        .collect::<std::result::Result<_, _>>()
+        .map_err(|e| Error::Parse {
+            path: p.to_path_buf(),
+            message: e.to_string(),
+        })?;
+    Ok((h, rows))
+}
+
+fn col(h: &[String], name: &str) -> Option<usize> {
+    h.iter().position(|c| c == name)
+}
+
+fn num(s: &str) -> f64 {
+    s.parse().unwrap_or(f64::NAN)
+}
+
+fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn zone_shapes(geojson: &Path, field: &str) -> Result<Vec<ZoneShape>> {
+    let ds = gdal::Dataset::open(geojson).map_err(|e| Error::vector(geojson, e))?;
+    let mut layer = ds.layer(0).map_err(|e| Error::vector(geojson, e))?;
+    let mut out = Vec::new();
+    for f in layer.features() {
+        let name = f
+            .field_index("zone_name")
+            .ok()
+            .and_then(|i| f.field_as_string(i).ok().flatten())
+            .unwrap_or_default();
+        let value = f
+            .field_index(field)
+            .ok()
+            .and_then(|i| f.field_as_double(i).ok().flatten())
+            .unwrap_or(0.0);
+        let Some(g) = f.geometry() else { continue };
+        let mut rings = Vec::new();
+        let mut add_polygon = |p: &Geometry| {
+            for i in 0..p.geometry_count() {
+                let mut pts = Vec::new();
+                p.get_geometry(i).get_points(&mut pts);
+                rings.push(pts.into_iter().map(|(x, y, _)| (x, y)).collect());
+            }
+        };
+        match gdal::vector::geometry_type_flatten(g.geometry_type()) {
+            OGRwkbGeometryType::wkbPolygon => add_polygon(g),
+            OGRwkbGeometryType::wkbMultiPolygon => {
+                for i in 0..g.geometry_count() {
+                    add_polygon(&g.get_geometry(i));
+                }
+            }
+            _ => {}
+        }
+        out.push(ZoneShape { name, rings, value });
+    }
+    Ok(out)
+}
+
+/// Renders into a temporary file, then renames it into `dir/name`.
+fn png(dir: &Path, name: &str, draw: impl FnOnce(&Path) -> Result<()>) -> Result<PathBuf> {
+    let tmp = TempFile::new(temp_path(dir, name, "png"));
+    draw(&tmp.path)?;
+    let fin = dir.join(name);
+    tmp.commit(&fin)?;
+    Ok(fin)
+}
+
+fn group_color(i: usize) -> RGBColor {
+    const C: [RGBColor; 6] = [
+        RGBColor(0, 109, 44),
+        RGBColor(217, 95, 14),
+        RGBColor(117, 112, 179),
+        RGBColor(102, 166, 30),
+        RGBColor(231, 41, 138),
+        RGBColor(80, 80, 80),
+    ];
+    C[i % C.len()]
+}
+
+/// Builds `report/*.png` and `report.html` in `out_dir` from the outputs there.
+pub fn build(out_dir: &Path) -> Result<PathBuf> {
+    let summary_path = out_dir.join("summary.json");
+    let s = read_json(&summary_path)?;
+    let dir = out_dir.join("report");
+    std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
+    crate::raster::writer::remove_stale_temp_files(&dir);
+    let mut figures: Vec<(String, PathBuf)> = Vec::new();
+
+    // Maps.
+    for (file, title, unit, ramp) in [
+        (
+            "stock_tc_per_ha.tif",
+            "Carbon stock density",
+            "t C/ha",
+            GREENS,
+        ),
+        (
+            "sink_tco2_per_ha_yr.tif",
+            "Annual net CO₂ removal (positive = uptake)",
+            "t CO₂/ha/yr",
+            GREENS,
+        ),
+        (
+            "potential_tco2_per_ha_yr.tif",
+            "Restoration potential: best intervention, mean additional removal",
+            "t CO₂/ha/yr",
+            ORANGES,
+        ),
+    ] {
+        let p = out_dir.join(file);
+        if p.exists() {
+            let name = file.replace(".tif", ".png");
+            let f = png(&dir, &name, |o| {
+                render::map_png(&p, o, title, Legend::Ramp { ramp, unit }, MAP_READ_SIDE)
+            })?;
+            figures.push((title.to_string(), f));
+        }
+    }
+    let best = out_dir.join("best_intervention.tif");
+    if best.exists() {
+        let ds = gdal::Dataset::open(&best).map_err(|e| Error::raster(&best, e))?;
+        let legend = ds.metadata_item("SINKMAP_LEGEND", "").unwrap_or_default();
+        let cats: Vec<(u8, String)> = legend
+            .split(';')
+            .filter_map(|kv| {
+                kv.split_once('=')
+                    .and_then(|(k, v)| Some((k.parse().ok()?, v.to_string())))
+            })
+            .collect();
+        drop(ds);
+        let title = "Best eligible restoration intervention";
+        let f = png(&dir, "best_intervention.png", |o| {
+            render::map_png(&best, o, title, Legend::Categories(&cats), MAP_READ_SIDE)
+        })?;
+        figures.push((title.into(), f));
+    }
+
+    // Zones: choropleths and bars.
+    let zones_gj = out_dir.join("zones.geojson");
+    let zones_csv = out_dir.join("zones.csv");
+    let mut zone_table = String::new();
+    if zones_gj.exists() && zones_csv.exists() {
+        for (field, title, unit, ramp, name) in [
+            (
+                "sink_tco2_yr",
+                "Annual sink by zone",
+                "t CO₂/yr",
+                GREENS,
+                "zones_sink.png",
+            ),
+            (
+                "potential_best_tco2_yr",
+                "Restoration potential by zone",
+                "t CO₂/yr",
+                ORANGES,
+                "zones_potential.png",
+            ),
+        ] {
+            let shapes = zone_shapes(&zones_gj, field)?;
+            if shapes.iter().any(|z| z.value != 0.0) || field == "sink_tco2_yr" {
+                let f = png(&dir, name, |o| {
+                    charts::choropleth(o, title, unit, &shapes, ramp)
+                })?;
+                figures.push((title.into(), f));
+            }
+        }
+        let (h, rows) = read_csv(&zones_csv)?;
+        let rows: Vec<&Vec<String>> = rows
+            .iter()
+            .filter(|r| r[0] != crate::cube::OUTSIDE_ZONE)
+            .collect();
+        let names: Vec<String> = rows.iter().map(|r| r[1].clone()).collect();
+        let get = |name: &str| -> Vec<f64> {
+            col(&h, name)
+                .map(|i| rows.iter().map(|r| num(&r[i])).collect())
+                .unwrap_or_default()
+        };
+        let mut series = vec![("annual sink", get("sink_tco2_yr"), RGBColor(0, 109, 44))];
+        let pot = get("potential_best_tco2_yr");
+        if !pot.is_empty() {
+            series.push((
+                "restoration potential (best per pixel)",
+                pot,
+                RGBColor(217, 95, 14),
+            ));
+        }
+        let f = png(&dir, "zones_bars.png", |o| {
+            charts::bar_chart(
+                o,
+                "Sink and restoration potential by zone",
+                "t CO₂/yr",
+                &names,
+                &series,
+            )
+        })?;
+        figures.push(("Sink and potential by zone".into(), f));
+        // The table.
+        let cols = [
+            "area_ha",
+            "stock_tc",
+            "sink_tco2_yr",
+            "forest_sink_tco2_yr",
+            "desert_sink_tco2_yr",
+            "potential_best_tco2_yr",
+        ];
+        zone_table += "<table id=\"zones\"><tr><th>zone</th>";
+        for c in cols.iter().filter(|c| col(&h, c).is_some()) {
+            zone_table += &format!("<th>{c}</th>");
+        }
+        zone_table += "</tr>\n";
+        for r in &rows {
+            zone_table += &format!("<tr data-zone=\"{}\"><td>{}</td>", esc(&r[0]), esc(&r[1]));
+            for c in cols.iter().filter_map(|c| col(&h, c).map(|i| (c, i))) {
+                let v = num(&r[c.1]);
+                zone_table += &format!(
+                    "<td class=\"num\" data-col=\"{}\" data-value=\"{}\">{}</td>",
+                    c.0,
+                    r[c.1],
+                    render::fmt_num(v)
+                );
+            }
+            zone_table += "</tr>\n";
+        }
+        zone_table += "</table>\n";
+    }
+
+    // Trajectory and balance.
+    let traj = out_dir.join("trajectory.csv");
+    if traj.exists() {
+        let (h, rows) = read_csv(&traj)?;
+        let (zi, yi, ci, si) = (
+            col(&h, "zone_id"),
+            col(&h, "year"),
+            col(&h, "component"),
+            col(&h, "sink_tco2_yr"),
+        );
+        let (p05, p50, p95) = (
+            col(&h, "sink_tco2_yr_p05"),
+            col(&h, "sink_tco2_yr_p50"),
+            col(&h, "sink_tco2_yr_p95"),
+        );
+        if let (Some(zi), Some(yi), Some(ci), Some(si), Some(p05), Some(p50), Some(p95)) =
+            (zi, yi, ci, si, p05, p50, p95)
+        {
+            let region: Vec<&Vec<String>> = rows
+                .iter()
+                .filter(|r| r[zi] == crate::accounting::REGION)
+                .collect();
+            let group = |prefix: &str| -> Vec<(f64, f64)> {
+                let mut m: std::collections::BTreeMap<i64, f64> = Default::default();
+                for r in region
+                    .iter()
+                    .filter(|r| r[ci].starts_with(prefix) && r[ci] != "desert:inorganic")
+                {
+                    *m.entry(num(&r[yi]) as i64).or_default() += num(&r[si]);
+                }
+                m.into_iter().map(|(y, v)| (y as f64, v)).collect()
+            };
+            let total: Vec<&&Vec<String>> = region.iter().filter(|r| r[ci] == "total").collect();
+            let lines = vec![
+                Line {
+                    name: "total (median, band 5–95 %)".into(),
+                    points: total.iter().map(|r| (num(&r[yi]), num(&r[p50]))).collect(),
+                    band: Some(
+                        total
+                            .iter()
+                            .map(|r| (num(&r[yi]), num(&r[p05]), num(&r[p95])))
+                            .collect(),
+                    ),
+                    color: group_color(5),
+                },
+                Line {
+                    name: "forest".into(),
+                    points: group("forest:"),
+                    band: None,
+                    color: group_color(0),
+                },
+                Line {
+                    name: "desert (crust + shrub)".into(),
+                    points: group("desert:"),
+                    band: None,
+                    color: group_color(1),
+                },
+                Line {
+                    name: "restoration".into(),
+                    points: group("restoration:"),
+                    band: None,
+                    color: group_color(2),
+                },
+            ];
+            let f = png(&dir, "trajectory.png", |o| {
+                charts::line_chart(
+                    o,
+                    "Annual sink by component to the horizon",
+                    "t CO₂/yr",
+                    &lines,
+                    480,
+                )
+            })?;
+            figures.push(("Sink trajectory".into(), f));
+        }
+    }
+    let bal = out_dir.join("balance.csv");
+    if bal.exists() {
+        let (h, rows) = read_csv(&bal)?;
+        if let (Some(yi), Some(si), Some(ei), Some(shi)) = (
+            col(&h, "year"),
+            col(&h, "scenario"),
+            col(&h, "emissions_mt_co2"),
+            col(&h, "share_offset_p50"),
+        ) {
+            let mut scen: Vec<String> = rows.iter().map(|r| r[si].clone()).collect();
+            scen.dedup();
+            let lines: Vec<Line> = scen
+                .iter()
+                .enumerate()
+                .map(|(i, sc)| Line {
+                    name: sc.clone(),
+                    points: rows
+                        .iter()
+                        .filter(|r| &r[si] == sc)
+                        .map(|r| (num(&r[yi]), num(&r[ei])))
+                        .collect(),
+                    band: None,
+                    color: group_color(i),
+                })
+                .collect();
+            let f = png(&dir, "emissions.png", |o| {
+                charts::line_chart(o, "Emission scenarios", "Mt CO₂/yr", &lines, 420)
+            })?;
+            figures.push(("Emission scenarios".into(), f));
+            let shares: Vec<Line> = scen
+                .iter()
+                .enumerate()
+                .map(|(i, sc)| Line {
+                    name: sc.clone(),
+                    points: rows
+                        .iter()
+                        .filter(|r| &r[si] == sc)
+                        .map(|r| (num(&r[yi]), 100.0 * num(&r[shi])))
+                        .collect(),
+                    band: None,
+                    color: group_color(i),
+                })
+                .collect();
+            let f = png(&dir, "share_offset.png", |o| {
+                charts::line_chart(
+                    o,
+                    "Share of each scenario's emissions offset by the land sink (median)",
+                    "% of emissions",
+                    &shares,
+                    420,
+                )
+            })?;
+            figures.push(("Share of emissions offset by sinks".into(), f));
+        }
+    }
+
+    let html = html(&s, &figures, &zone_table)?;
+    let tmp = TempFile::new(temp_path(out_dir, "report.html", "html"));
+    std::fs::write(&tmp.path, html).map_err(|e| Error::output(out_dir.join("report.html"), e))?;
+    let fin = out_dir.join("report.html");
+    tmp.commit(&fin)?;
+    Ok(fin)
+}
+
+/// The headline numbers shown, as (id, label, JSON pointer into summary.json, unit).
+pub const HEADLINE: [(&str, &str, &str, &str); 7] = [
+    ("h_area", "Area with data", "/totals/area_ha", "ha"),
+    ("h_stock", "Carbon stock", "/totals/stock_tc", "t C"),
+    ("h_sink", "Annual sink", "/totals/sink_tco2_yr", "t CO₂/yr"),
+    (
+        "h_forest",
+        "… of which forest",
+        "/totals/forest_sink_tco2_yr",
+        "t CO₂/yr",
+    ),
+    (
+        "h_desert",
+        "… of which desert",
+        "/totals/desert_sink_tco2_yr",
+        "t CO₂/yr",
+    ),
+    (
+        "h_inorganic",
+        "Desert inorganic term (reported apart)",
+        "/desert_components/inorganic_tco2_yr",
+        "t CO₂/yr",
+    ),
+    (
+        "h_potential",
+        "Restoration potential (best per pixel)",
+        "/restoration/potential_best_tco2_yr",
+        "t CO₂/yr",
+    ),
+];
+
+fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) -> Result<String> {
+    let mut h = String::from(
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sinkmap report</title>\n<style>\
+         body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}\
+         td,th{border:1px solid #ccc;padding:3px 8px}td.num{text-align:right}img{max-width:100%;border:1px solid #eee}\
+         .warn{color:#a33}</style></head><body>\n",
+    );
+    h += &format!(
+        "<h1>Carbon sink — {}</h1>\n",
+        esc(s["scene"].as_str().unwrap_or(""))
+    );
+    h += &format!(
+        "<p>Base year {}. sinkmap {}.</p>\n",
+        s["base_year"],
+        esc(s["sinkmap_version"].as_str().unwrap_or(""))
+    );
+    h += "<h2>Headline</h2><table id=\"headline\">\n";
+    for (id, label, ptr, unit) in HEADLINE {
+        if let Some(v) = s.pointer(ptr).and_then(|v| v.as_f64()) {
+            h += &format!("<tr><td>{label}</td><td class=\"num\" id=\"{id}\" data-value=\"{v}\">{}</td><td>{unit}</td></tr>\n", render::fmt_num(v));
+        }
+    }
+    if let Some(a) = s.get("accounting") {
+        if let Some(v) = a
+            .pointer("/share_of_reference_emissions_offset_p50")
+            .and_then(|v| v.as_f64())
+        {
+            h += &format!(
+                "<tr><td>Share of {} emissions offset by the base-year sink (median)</td><td class=\"num\" id=\"h_share\" data-value=\"{v}\">{:.4} %</td><td></td></tr>\n",
+                a["reference_year"],
+                v * 100.0
+            );
+        }
+    }
+    h += "</table>\n";
+    if let Some(a) = s
+        .get("accounting")
+        .and_then(|a| a.get("scenarios"))
+        .and_then(|v| v.as_array())
+    {
+        h += "<h3>Scenarios</h3><table><tr><th>scenario</th><th>emissions at horizon (Mt CO₂)</th><th>sink at horizon, median (Mt CO₂)</th><th>sink covers emissions from</th></tr>\n";
+        for sc in a {
+            h += &format!(
+                "<tr><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>\n",
+                esc(sc["scenario"].as_str().unwrap_or("")),
+                sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN),
+                sc["sink_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN),
+                sc["covered_from_year_p50"].as_i64().map(|y| y.to_string()).unwrap_or_else(|| "never by the horizon".into())
+            );
+        }
+        h += "</table>\n";
+    }
+    h += "<h2>Maps and charts</h2>\n";
+    for (title, path) in figures {
+        let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+        h += &format!(
+            "<figure><img alt=\"{}\" src=\"data:image/png;base64,{}\"><figcaption>{}</figcaption></figure>\n",
+            esc(title),
+            base64::engine::general_purpose::STANDARD.encode(bytes),
+            esc(title)
+        );
+    }
+    if !zone_table.is_empty() {
+        h += "<h2>Zones</h2>\n";
+        h += zone_table;
+    }
+    h += "<h2>Assumptions and sources</h2>\n<p>Evidence: verified = read in the source; recalled = not checked; derived = arithmetic from verified numbers; <span class=\"warn\">placeholder = an engineering assumption with no published value</span>.</p><table><tr><th>model</th><th>item</th><th>evidence</th><th>source</th></tr>\n";
+    for m in s["model_sources"].as_array().into_iter().flatten() {
+        let ev = m["evidence"].as_str().unwrap_or("");
+        h += &format!(
+            "<tr><td>{}</td><td>{}</td><td{}>{}</td><td>{}</td></tr>\n",
+            esc(m["model"].as_str().unwrap_or("")),
+            esc(m["item"].as_str().unwrap_or("")),
+            if ev == "placeholder" {
+                " class=\"warn\""
+            } else {
+                ""
+            },
+            ev,
+            esc(m["source"].as_str().unwrap_or(""))
+        );
+    }
+    h += "</table>\n<h2>Provenance</h2><table>\n";
+    h += &format!(
+        "<tr><td>scene</td><td>{} (sha256 {})</td></tr>\n",
+        esc(s["scene"].as_str().unwrap_or("")),
+        esc(s["scene_sha256"].as_str().unwrap_or(""))
+    );
+    for m in s["models"].as_array().into_iter().flatten() {
+        h += &format!(
+            "<tr><td>{}</td><td>sha256 {}</td></tr>\n",
+            esc(m["file"].as_str().unwrap_or("")),
+            esc(m["sha256"].as_str().unwrap_or(""))
+        );
+    }
+    h += &format!(
+        "<tr><td>pools</td><td>{}</td></tr>\n",
+        esc(s["pools"].as_str().unwrap_or(""))
+    );
+    h += &format!(
+        "<tr><td>grid</td><td>{} × {} px</td></tr>\n</table>\n",
+        s["grid"]["width_px"], s["grid"]["height_px"]
+    );
+    h += "<script>window.addEventListener('load',function(){var im=document.images,ok=0;for(var i=0;i<im.length;i++){if(im[i].complete&&im[i].naturalWidth>0)ok++;}document.body.setAttribute('data-images-loaded',ok+'/'+im.length);});</script>\n</body></html>\n";
+    Ok(h)
+}

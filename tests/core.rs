@@ -453,11 +453,14 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
         list(&tmp.path().join("out")),
         vec![
             "cube.csv",
+            "report",
+            "report.html",
             "sink_tco2_per_ha_yr.tif",
             "stock_tc_per_ha.tif",
             "summary.json"
         ]
     );
+    assert!(list(&tmp.path().join("out/report")).iter().all(|f| f.ends_with(".png")));
 }
 
 #[test]

@@ -143,6 +143,18 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             peak_rss_mb: summary_rss(&out_dir),
         });
     }
+    // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
+    let t = Instant::now();
+    let mut cmd = Command::new(exe()?);
+    cmd.arg("report").arg(spec.dir.join("out_zones"));
+    run_child(&mut cmd, "sinkmap report")?;
+    let s = t.elapsed().as_secs_f64();
+    rows.push(BenchRow {
+        step: "sinkmap report (all maps and charts, from COG overviews)".into(),
+        seconds: s,
+        megapixels_per_second: mpx / s,
+        peak_rss_mb: None,
+    });
     // The I/O floor with GDAL's own tools, where they are installed.
     let floor = spec.dir.join("floor");
     std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;

@@ -52,7 +52,11 @@ fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
     for n in list(dir) {
         let p = dir.join(&n);
         if p.is_dir() {
-            out.extend(snapshot(&p).into_iter().map(|(m, b)| (format!("{n}/{m}"), b)));
+            out.extend(
+                snapshot(&p)
+                    .into_iter()
+                    .map(|(m, b)| (format!("{n}/{m}"), b)),
+            );
         } else {
             out.push((n, std::fs::read(&p).unwrap()));
         }

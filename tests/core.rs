@@ -460,7 +460,9 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
             "summary.json"
         ]
     );
-    assert!(list(&tmp.path().join("out/report")).iter().all(|f| f.ends_with(".png")));
+    assert!(list(&tmp.path().join("out/report"))
+        .iter()
+        .all(|f| f.ends_with(".png")));
 }
 
 #[test]

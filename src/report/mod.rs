@@ -163,7 +163,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
             let f = png(&dir, &name, |o| {
                 render::map_png(&p, o, title, Legend::Ramp { ramp, unit }, MAP_READ_SIDE)
             })?;
-            figures.push((title.to_string(), f));
+            figures.push((format!("{title} ({unit})"), f));
         }
     }
     let best = out_dir.join("best_intervention.tif");
@@ -182,7 +182,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         let f = png(&dir, "best_intervention.png", |o| {
             render::map_png(&best, o, title, Legend::Categories(&cats), MAP_READ_SIDE)
         })?;
-        figures.push((title.into(), f));
+        figures.push((format!("{title} (intervention code, legend in the map)"), f));
     }
 
     // Zones: choropleths and bars.
@@ -211,7 +211,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                 let f = png(&dir, name, |o| {
                     charts::choropleth(o, title, unit, &shapes, ramp)
                 })?;
-                figures.push((title.into(), f));
+                figures.push((format!("{title} ({unit})"), f));
             }
         }
         let (h, rows) = read_csv(&zones_csv)?;
@@ -243,7 +243,10 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                 &series,
             )
         })?;
-        figures.push(("Sink and potential by zone".into(), f));
+        figures.push((
+            "Sink and restoration potential by zone (t CO₂/yr)".into(),
+            f,
+        ));
         // The table.
         let cols = [
             "area_ha",
@@ -347,7 +350,10 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                     480,
                 )
             })?;
-            figures.push(("Sink trajectory".into(), f));
+            figures.push((
+                "Sink trajectory by component, region (t CO₂/yr; band 5–95 %)".into(),
+                f,
+            ));
         }
     }
     let bal = out_dir.join("balance.csv");
@@ -378,7 +384,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
             let f = png(&dir, "emissions.png", |o| {
                 charts::line_chart(o, "Emission scenarios", "Mt CO₂/yr", &lines, 420)
             })?;
-            figures.push(("Emission scenarios".into(), f));
+            figures.push(("Emission scenarios (Mt CO₂/yr)".into(), f));
             let shares: Vec<Line> = scen
                 .iter()
                 .enumerate()
@@ -402,7 +408,10 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                     420,
                 )
             })?;
-            figures.push(("Share of emissions offset by sinks".into(), f));
+            figures.push((
+                "Share of emissions offset by the land sink (% of emissions, median sink)".into(),
+                f,
+            ));
         }
     }
 

@@ -8,6 +8,7 @@
 
 pub mod accounting;
 pub mod bench;
+pub mod change;
 pub mod config;
 pub mod coverage;
 pub mod cube;

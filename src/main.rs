@@ -59,6 +59,13 @@ enum Command {
     ///
     /// Example: sinkmap report out/sample
     Report(ReportArgs),
+    /// Land-cover change between two years: stock-difference map, transition matrices by
+    /// zone, mean annual change and its value (InVEST's formula).
+    ///
+    /// Writes stock_change_tc_per_ha.tif, transition.csv, change_zones.csv and change.json.
+    /// Example: sinkmap change scene.toml --before clcd_2000.tif --after clcd_2020.tif
+    ///          --years 2000 2020 --price-per-tc 200 --discount-rate 3 --out out/change
+    Change(ChangeArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
     /// The project file names a scene, an intervention of models/restoration.toml, a polygon
@@ -87,6 +94,46 @@ enum Command {
     /// and without zones and gdal_translate with the same compression; writes DIR/bench.json.
     /// Run from the project root. Example: sinkmap bench --width 20000 --height 20000
     Bench(BenchArgs),
+}
+
+#[derive(Args, Debug)]
+struct ChangeArgs {
+    /// Scene file (TOML): models, zones, forest-type and desert-subtype layers.
+    scene: PathBuf,
+    /// Land cover of the first year (the reference grid).
+    #[arg(long)]
+    before: PathBuf,
+    /// Land cover of the second year (aligned to the first).
+    #[arg(long)]
+    after: PathBuf,
+    /// Scheme of the after raster when it differs (a name of models/schemes or a .toml file).
+    #[arg(long)]
+    after_scheme: Option<String>,
+    /// Forest age (yr) in the first year.
+    #[arg(long)]
+    age_before: Option<PathBuf>,
+    /// Forest age (yr) in the second year.
+    #[arg(long)]
+    age_after: Option<PathBuf>,
+    /// The two years, e.g. --years 2000 2020.
+    #[arg(long, num_args = 2, value_names = ["BEFORE", "AFTER"])]
+    years: Vec<i32>,
+    /// Price per t C (InVEST valuation; yuan).
+    #[arg(long, default_value_t = 0.0)]
+    price_per_tc: f64,
+    /// Discount rate (percent per year).
+    #[arg(long, default_value_t = 0.0)]
+    discount_rate: f64,
+    /// Annual change of the price (percent per year).
+    #[arg(long, default_value_t = 0.0)]
+    rate_change: f64,
+    /// Skip the scene's [zones].
+    #[arg(long)]
+    no_zones: bool,
+    #[arg(long, default_value = "out/change")]
+    out: PathBuf,
+    #[arg(long, short)]
+    quiet: bool,
 }
 
 #[derive(Args, Debug)]
@@ -517,6 +564,42 @@ fn main_inner(cli: Cli) -> Result<()> {
                     "  trajectory.csv, sink_inputs.csv, balance.csv in {}",
                     out.display()
                 );
+            }
+            Ok(())
+        }
+        Command::Change(a) => {
+            let scene = Scene::load(&a.scene)?;
+            let [yb, ya] = a.years[..] else {
+                return Err(Error::Usage("--years BEFORE AFTER is required".into()));
+            };
+            let zones = if a.no_zones {
+                None
+            } else {
+                scene_zones(&scene)?
+            };
+            let spec = sinkmap::change::ChangeSpec {
+                before: a.before,
+                after: a.after,
+                after_scheme: a.after_scheme,
+                age_before: a.age_before,
+                age_after: a.age_after,
+                year_before: yb,
+                year_after: ya,
+                price_per_tc: a.price_per_tc,
+                discount_rate_percent: a.discount_rate,
+                rate_change_percent: a.rate_change,
+            };
+            let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
+            if !a.quiet {
+                let g = &s.zones[0];
+                println!(
+                    "{}→{}: stock {:.4e} → {:.4e} t C (change {:.4e} t C, {:.4e} t CO2/yr); value {:.0}",
+                    s.year_before, s.year_after, g.stock_before_tc, g.stock_after_tc, g.stock_change_tc, g.mean_annual_change_tco2_yr, g.npv_yuan
+                );
+                if g.nodata_one_year_area_ha > 0.0 {
+                    println!("  note: {:.1} ha are nodata in one year only and are left out of the change", g.nodata_one_year_area_ha);
+                }
+                println!("  outputs in {}", a.out.display());
             }
             Ok(())
         }

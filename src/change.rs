@@ -1,0 +1,424 @@
+//! `sinkmap change`: land-cover change between two years — the IPCC stock-difference method
+//! (InVEST's "sequestration": stock after − stock before), transition matrices by zone, mean
+//! annual change and its valuation with InVEST's formula.
+//!
+//! The before raster is the reference grid; the after raster (and optional age rasters) are
+//! aligned to it. Both years are evaluated with the scene's models (each with its own scheme),
+//! so the age-aware forest curves apply. A pixel that is nodata in either year has no change
+//! (NaN in the map) and is counted apart in `nodata_one_year_area_ha`.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use crate::config::{read_toml, Models, Scene};
+use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
+use crate::error::{Error, Result};
+use crate::model::pixel::{PixelInput, PixelModel};
+use crate::model::scheme::Scheme;
+use crate::model::{EcosystemClass, CO2_PER_C};
+use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
+use crate::raster::{reference_grid, Layer, LayerKind};
+use crate::zones::ZoneSet;
+
+/// What to compare.
+#[derive(Debug, Clone)]
+pub struct ChangeSpec {
+    pub before: PathBuf,
+    pub after: PathBuf,
+    /// Scheme of the after raster (default: the scene's).
+    pub after_scheme: Option<String>,
+    pub age_before: Option<PathBuf>,
+    pub age_after: Option<PathBuf>,
+    pub year_before: i32,
+    pub year_after: i32,
+    /// InVEST valuation: price per t C, discount rate and annual price change (percent).
+    pub price_per_tc: f64,
+    pub discount_rate_percent: f64,
+    pub rate_change_percent: f64,
+}
+
+/// InVEST's valuation constant: V / T × Σ_{t=0}^{T−1} 1 / ((1 + r/100)^t (1 + c/100)^t);
+/// the value of a stock change ΔC (t C) over T years is ΔC × this constant.
+pub fn invest_valuation_constant(
+    price_per_tc: f64,
+    years: i32,
+    r_percent: f64,
+    c_percent: f64,
+) -> f64 {
+    let n = years.max(1);
+    let sum: f64 = (0..n)
+        .map(|t| 1.0 / ((1.0 + r_percent / 100.0).powi(t) * (1.0 + c_percent / 100.0).powi(t)))
+        .sum();
+    price_per_tc / n as f64 * sum
+}
+
+/// Per-zone results.
+#[derive(Debug, Clone, Serialize)]
+pub struct ZoneChange {
+    pub zone_id: String,
+    pub zone_name: String,
+    pub area_ha: f64,
+    pub stock_before_tc: f64,
+    pub stock_after_tc: f64,
+    pub stock_change_tc: f64,
+    pub mean_annual_change_tco2_yr: f64,
+    pub npv_yuan: f64,
+    pub nodata_one_year_area_ha: f64,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ChangeSummary {
+    pub year_before: i32,
+    pub year_after: i32,
+    pub price_per_tc: f64,
+    pub discount_rate_percent: f64,
+    pub rate_change_percent: f64,
+    pub valuation_constant: f64,
+    pub zones: Vec<ZoneChange>,
+}
+
+/// Index of a zone in the accumulators: the grid, then the layer's zones, then the outside.
+struct Acc {
+    /// [zone] → quantized (area, stock before, stock after, nodata-one-year area)
+    sums: Vec<[i128; 4]>,
+    /// (zone, from class, to class) → quantized area
+    transitions: BTreeMap<(usize, usize, usize), i128>,
+}
+
+/// Class and stock density of a pixel in one year (None where the land cover is nodata).
+fn class_of(
+    model: &PixelModel,
+    code: Option<i32>,
+    age: Option<f64>,
+    ft: Option<i32>,
+    ds: Option<i32>,
+) -> std::result::Result<Option<(EcosystemClass, f64)>, crate::model::pixel::PixelError> {
+    let Some(code) = code else { return Ok(None) };
+    if let Some(a) = age {
+        model.check_age(a)?;
+    }
+    let v = model.evaluate(&PixelInput {
+        landcover_code: code,
+        forest_age_yr: age,
+        forest_type_code: ft,
+        desert_subtype_code: ds,
+    })?;
+    Ok(v.class.map(|c| (c, v.stock_tc_per_ha)))
+}
+
+/// Runs the comparison and writes `stock_change_tc_per_ha.tif`, `transition.csv`,
+/// `change_zones.csv` and `change.json` into `out_dir`.
+pub fn run(
+    scene: &Scene,
+    spec: &ChangeSpec,
+    zones: Option<&ZoneSet>,
+    out_dir: &Path,
+) -> Result<ChangeSummary> {
+    if spec.year_after <= spec.year_before {
+        return Err(Error::Usage(format!(
+            "--years {} {}: the after year must follow the before year",
+            spec.year_before, spec.year_after
+        )));
+    }
+    if !(spec.price_per_tc.is_finite() && spec.price_per_tc >= 0.0) {
+        return Err(Error::Usage(format!(
+            "price {} must be ≥ 0",
+            spec.price_per_tc
+        )));
+    }
+    let models = Models::load(scene)?;
+    let model_before = models.pixel_model(scene)?;
+    let (model_after, after_nodata) = match &spec.after_scheme {
+        None => (model_before.clone(), models.scheme.nodata_value),
+        Some(name) => {
+            let p = if name.ends_with(".toml") {
+                PathBuf::from(name)
+            } else {
+                scene
+                    .models_dir
+                    .join("schemes")
+                    .join(format!("{name}.toml"))
+            };
+            let scheme: Scheme = read_toml(&p)?;
+            scheme.validate().map_err(|m| Error::invalid(&p, m))?;
+            let m = PixelModel::build(
+                &scheme,
+                &models.forest,
+                &models.desert,
+                &models.other,
+                scene.pools,
+                models.pool_table.as_deref(),
+            )
+            .map_err(|m| Error::invalid(&p, m))?;
+            (m, scheme.nodata_value)
+        }
+    };
+    let grid = reference_grid(&spec.before, 1)?;
+    if let Some(z) = zones {
+        z.check_overlaps_grid(&grid)?;
+    }
+    let mut before = Layer::open(&spec.before, 1, LayerKind::Categorical, &grid, &[])?;
+    if let Some(nd) = models.scheme.nodata_value {
+        before.add_nodata(nd as f64);
+    }
+    let mut after = Layer::open(&spec.after, 1, LayerKind::Categorical, &grid, &[])?;
+    if let Some(nd) = after_nodata {
+        after.add_nodata(nd as f64);
+    }
+    let open_opt = |p: &Option<PathBuf>, kind| -> Result<Option<Layer>> {
+        p.as_ref()
+            .map(|p| Layer::open(p, 1, kind, &grid, &[-1.0]))
+            .transpose()
+    };
+    let age_b = open_opt(&spec.age_before, LayerKind::Continuous)?;
+    let age_a = open_opt(&spec.age_after, LayerKind::Continuous)?;
+    let ft = scene
+        .forest_type
+        .as_ref()
+        .map(|l| {
+            Layer::open(
+                &l.path,
+                l.band,
+                LayerKind::Categorical,
+                &grid,
+                &l.nodata_values,
+            )
+        })
+        .transpose()?;
+    let ds = scene
+        .desert_subtype
+        .as_ref()
+        .map(|l| {
+            Layer::open(
+                &l.path,
+                l.band,
+                LayerKind::Categorical,
+                &grid,
+                &l.nodata_values,
+            )
+        })
+        .transpose()?;
+
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    writer::remove_stale_temp_files(out_dir);
+    let mut w = MapWriter::create(
+        out_dir,
+        MapSpec {
+            file_name: "stock_change_tc_per_ha.tif".into(),
+            description: format!(
+                "carbon stock change {}→{} (after − before)",
+                spec.year_before, spec.year_after
+            ),
+            unit: "t C/ha".into(),
+            categorical: false,
+        },
+        &grid,
+        256,
+        scene.output.compression,
+        scene.output.layout,
+        &[("SINKMAP_VERSION".into(), env!("CARGO_PKG_VERSION").into())],
+    )?;
+    let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
+    // 0 = grid, 1..=nz zones, nz+1 outside.
+    let mut acc = Acc {
+        sums: vec![[0; 4]; nz + 2],
+        transitions: BTreeMap::new(),
+    };
+    let row_areas = grid.row_areas_ha();
+    let (mut c_b, mut c_a, mut v_ab, mut v_aa, mut v_ft, mut v_ds) = (
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+        Vec::new(),
+    );
+    for win in grid.windows(256, 0..grid.height) {
+        before.read_codes(win, &mut c_b)?;
+        after.read_codes(win, &mut c_a)?;
+        if let Some(l) = &age_b {
+            l.read_values(win, &mut v_ab)?;
+        }
+        if let Some(l) = &age_a {
+            l.read_values(win, &mut v_aa)?;
+        }
+        if let Some(l) = &ft {
+            l.read_codes(win, &mut v_ft)?;
+        }
+        if let Some(l) = &ds {
+            l.read_codes(win, &mut v_ds)?;
+        }
+        let cov = zones
+            .map(|z| z.block_coverage(&grid, win))
+            .unwrap_or_default();
+        let mut out = vec![writer::MAP_NODATA; win.len()];
+        for i in 0..win.len() {
+            let (col, row) = (win.col + i % win.width, win.row + i / win.width);
+            let a_ha = row_areas[row];
+            let f_t = v_ft.get(i).copied().flatten();
+            let d_s = v_ds.get(i).copied().flatten();
+            let pe = |path: &Path| {
+                let path = path.to_path_buf();
+                move |e: crate::model::pixel::PixelError| Error::Pixel {
+                    path: path.clone(),
+                    col,
+                    row,
+                    message: e.to_string(),
+                }
+            };
+            let b = class_of(
+                &model_before,
+                c_b[i],
+                v_ab.get(i).copied().flatten(),
+                f_t,
+                d_s,
+            )
+            .map_err(pe(&spec.before))?;
+            let a = class_of(
+                &model_after,
+                c_a[i],
+                v_aa.get(i).copied().flatten(),
+                f_t,
+                d_s,
+            )
+            .map_err(pe(&spec.after))?;
+            // Zone weights: the grid, each zone's fraction, the outside.
+            let mut weights: Vec<(usize, f64)> = vec![(0, 1.0)];
+            if zones.is_some() {
+                let mut covered = 0.0;
+                for (zi, c) in &cov {
+                    if c[i] > 0.0 {
+                        weights.push((zi + 1, c[i]));
+                    }
+                    covered += c[i];
+                }
+                if 1.0 - covered > 1e-12 {
+                    weights.push((nz + 1, 1.0 - covered));
+                }
+            }
+            match (b, a) {
+                (Some((cb, sb)), Some((ca, sa))) => {
+                    out[i] = (sa - sb) as f32;
+                    for (z, f) in &weights {
+                        let ar = a_ha * f;
+                        let s = &mut acc.sums[*z];
+                        s[0] += quantize(ar);
+                        s[1] += quantize(ar * sb);
+                        s[2] += quantize(ar * sa);
+                        *acc.transitions
+                            .entry((*z, cb.index(), ca.index()))
+                            .or_insert(0) += quantize(ar);
+                    }
+                }
+                (None, None) => {}
+                _ => {
+                    for (z, f) in &weights {
+                        acc.sums[*z][3] += quantize(a_ha * f);
+                    }
+                }
+            }
+        }
+        w.write(win, out)?;
+    }
+    let map = w.finish()?;
+
+    let years = spec.year_after - spec.year_before;
+    let k = invest_valuation_constant(
+        spec.price_per_tc,
+        years,
+        spec.discount_rate_percent,
+        spec.rate_change_percent,
+    );
+    let mut names: Vec<(String, String)> = vec![(GRID_ZONE.into(), "whole grid".into())];
+    if let Some(z) = zones {
+        names.extend(z.zones.iter().map(|z| (z.id.clone(), z.name.clone())));
+        names.push((OUTSIDE_ZONE.into(), "outside every zone".into()));
+    }
+    let zone_rows: Vec<ZoneChange> = names
+        .iter()
+        .enumerate()
+        .map(|(i, (id, name))| {
+            let s = acc.sums[i];
+            let (b, a) = (dequantize(s[1]), dequantize(s[2]));
+            ZoneChange {
+                zone_id: id.clone(),
+                zone_name: name.clone(),
+                area_ha: dequantize(s[0]),
+                stock_before_tc: b,
+                stock_after_tc: a,
+                stock_change_tc: dequantize(s[2] - s[1]),
+                mean_annual_change_tco2_yr: dequantize(s[2] - s[1]) * CO2_PER_C / years as f64,
+                npv_yuan: dequantize(s[2] - s[1]) * k,
+                nodata_one_year_area_ha: dequantize(s[3]),
+            }
+        })
+        .collect();
+    let summary = ChangeSummary {
+        year_before: spec.year_before,
+        year_after: spec.year_after,
+        price_per_tc: spec.price_per_tc,
+        discount_rate_percent: spec.discount_rate_percent,
+        rate_change_percent: spec.rate_change_percent,
+        valuation_constant: k,
+        zones: zone_rows.clone(),
+    };
+
+    #[derive(Serialize)]
+    struct TransitionRow<'a> {
+        zone_id: &'a str,
+        from_class: &'static str,
+        to_class: &'static str,
+        area_ha: f64,
+    }
+    let tr_tmp = TempFile::new(writer::temp_path(out_dir, "transition.csv", "csv"));
+    {
+        let p = out_dir.join("transition.csv");
+        let mut wr = csv::Writer::from_path(&tr_tmp.path).map_err(|e| Error::output(&p, e))?;
+        for ((z, from, to), q) in &acc.transitions {
+            wr.serialize(TransitionRow {
+                zone_id: &names[*z].0,
+                from_class: EcosystemClass::ALL[*from].name(),
+                to_class: EcosystemClass::ALL[*to].name(),
+                area_ha: dequantize(*q),
+            })
+            .map_err(|e| Error::output(&p, e))?;
+        }
+        wr.flush().map_err(|e| Error::output(&p, e))?;
+    }
+    let zc_tmp = TempFile::new(writer::temp_path(out_dir, "change_zones.csv", "csv"));
+    {
+        let p = out_dir.join("change_zones.csv");
+        let mut wr = csv::Writer::from_path(&zc_tmp.path).map_err(|e| Error::output(&p, e))?;
+        for r in &zone_rows {
+            wr.serialize(r).map_err(|e| Error::output(&p, e))?;
+        }
+        wr.flush().map_err(|e| Error::output(&p, e))?;
+    }
+    let js_tmp = TempFile::new(writer::temp_path(out_dir, "change.json", "json"));
+    std::fs::write(
+        &js_tmp.path,
+        serde_json::to_string_pretty(&summary).unwrap_or_default() + "\n",
+    )
+    .map_err(|e| Error::output(out_dir.join("change.json"), e))?;
+    map.0.commit(&map.1)?;
+    tr_tmp.commit(&out_dir.join("transition.csv"))?;
+    zc_tmp.commit(&out_dir.join("change_zones.csv"))?;
+    js_tmp.commit(&out_dir.join("change.json"))?;
+    Ok(summary)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn valuation_constant_by_hand() {
+        // T = 2, r = 10 %, c = 0: V/2 × (1 + 1/1.1).
+        let k = invest_valuation_constant(100.0, 2, 10.0, 0.0);
+        assert!((k - 50.0 * (1.0 + 1.0 / 1.1)).abs() < 1e-12);
+        // No discounting: the price itself.
+        assert!((invest_valuation_constant(43.0, 7, 0.0, 0.0) - 43.0).abs() < 1e-12);
+    }
+}

@@ -64,4 +64,16 @@ impl Error {
             message: message.to_string(),
         }
     }
+
+    /// The same output error, naming `path` (the final name rather than a temporary one).
+    pub fn at(self, path: PathBuf) -> Self {
+        match self {
+            Error::Output { message, .. } => Error::Output { path, message },
+            Error::Io { source, .. } => Error::Output {
+                path,
+                message: source.to_string(),
+            },
+            e => e,
+        }
+    }
 }

@@ -666,7 +666,8 @@ pub(crate) fn publish(
         .map_err(|e| Error::output(out_dir.join("summary.json"), e))?;
     pending.push((tmp_summary, out_dir.join("summary.json")));
     let tmp_cube = TempFile::new(writer::temp_path(out_dir, "cube.csv", "csv"));
-    cube.write_csv(&tmp_cube.path)?;
+    cube.write_csv(&tmp_cube.path)
+        .map_err(|e| e.at(out_dir.join("cube.csv")))?;
     pending.push((tmp_cube, out_dir.join("cube.csv")));
     if let Some(z) = zones {
         pending.extend(crate::zones::write_zone_tables(out_dir, z, cube, models)?);

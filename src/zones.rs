@@ -576,9 +576,10 @@ pub fn write_zone_tables(
         .unwrap_or_default();
     let table = zone_table(zones, cube, &names);
     let csv_tmp = TempFile::new(temp_path(out_dir, "zones.csv", "csv"));
-    write_zones_csv(&csv_tmp.path, &table)?;
+    write_zones_csv(&csv_tmp.path, &table).map_err(|e| e.at(out_dir.join("zones.csv")))?;
     let gj_tmp = TempFile::new(temp_path(out_dir, "zones.geojson", "geojson"));
-    write_zones_geojson(&gj_tmp.path, zones, &table)?;
+    write_zones_geojson(&gj_tmp.path, zones, &table)
+        .map_err(|e| e.at(out_dir.join("zones.geojson")))?;
     Ok(vec![
         (csv_tmp, out_dir.join("zones.csv")),
         (gj_tmp, out_dir.join("zones.geojson")),

@@ -305,3 +305,157 @@ fn a_failed_run_into_a_fresh_folder_leaves_no_file() {
         list(&tmp.path().join("out"))
     );
 }
+
+/// A hand-made little-endian TIFF header claiming 2 000 000 000 × 2 000 000 000 pixels.
+fn huge_tiff(path: &Path) {
+    let mut b: Vec<u8> = b"II*\0".to_vec();
+    b.extend_from_slice(&8u32.to_le_bytes());
+    let entries: [(u16, u16, u32, u32); 8] = [
+        (256, 4, 1, 2_000_000_000), // ImageWidth
+        (257, 4, 1, 2_000_000_000), // ImageLength
+        (258, 3, 1, 8),             // BitsPerSample
+        (259, 3, 1, 1),             // Compression: none
+        (262, 3, 1, 1),             // Photometric: black is zero
+        (273, 4, 1, 200),           // StripOffsets
+        (278, 4, 1, 2_000_000_000), // RowsPerStrip
+        (279, 4, 1, 16),            // StripByteCounts
+    ];
+    b.extend_from_slice(&(entries.len() as u16).to_le_bytes());
+    for (tag, ty, n, v) in entries {
+        b.extend_from_slice(&tag.to_le_bytes());
+        b.extend_from_slice(&ty.to_le_bytes());
+        b.extend_from_slice(&n.to_le_bytes());
+        b.extend_from_slice(&v.to_le_bytes());
+    }
+    b.extend_from_slice(&0u32.to_le_bytes());
+    b.resize(216, 0);
+    std::fs::write(path, b).unwrap();
+}
+
+#[test]
+fn header_claiming_an_enormous_size() {
+    let (tmp, _) = prepared();
+    huge_tiff(&tmp.path().join("huge.tif"));
+    let s = scene(tmp.path(), "huge.tif", "age.tif", "");
+    let out = tmp.path().join("out");
+    let before = snapshot(&out);
+    let o = sinkmap(&["run", s.to_str().unwrap(), "--quiet"]);
+    assert_eq!(o.status.code(), Some(1), "{}", stderr(&o));
+    let err = stderr(&o);
+    let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
+    assert!(line.contains("huge.tif"), "{line}");
+    assert_eq!(snapshot(&out), before);
+}
+
+#[test]
+fn wrong_band_number() {
+    let (tmp, _) = prepared();
+    let p = tmp.path().join("scene.toml");
+    let text = std::fs::read_to_string(&p)
+        .unwrap()
+        .replace("scheme = 'clcd'", "scheme = 'clcd'\nband = 3");
+    std::fs::write(&p, text).unwrap();
+    assert_fails_cleanly(
+        tmp.path(),
+        &p,
+        "lc.tif",
+        "band 3 requested but the raster has 1 band(s)",
+    );
+}
+
+#[test]
+fn infinite_forest_age() {
+    let (tmp, _) = prepared();
+    let mut v = vec![10f32; 12];
+    v[0] = f32::INFINITY;
+    write_raster(
+        &tmp.path().join("inf.tif"),
+        4,
+        3,
+        GT30,
+        Some(UTM45),
+        Some(-1.0),
+        v,
+    );
+    let s = scene(tmp.path(), "lc.tif", "inf.tif", "");
+    assert_fails_cleanly(tmp.path(), &s, "inf.tif", "NaN or infinite");
+}
+
+#[test]
+fn minus_one_age_without_nodata_is_an_error_and_with_it_no_age() {
+    let (tmp, _) = prepared();
+    write_raster(
+        &tmp.path().join("m1.tif"),
+        4,
+        3,
+        GT30,
+        Some(UTM45),
+        None,
+        vec![-1i16; 12],
+    );
+    let s = scene(tmp.path(), "lc.tif", "m1.tif", "");
+    assert_fails_cleanly(tmp.path(), &s, "m1.tif", "negative forest age -1");
+    // Declared as nodata in the scene, −1 means "no age": the run succeeds with the fallback age.
+    let text = std::fs::read_to_string(&s).unwrap() + "nodata_values = [-1.0]\n";
+    std::fs::write(&s, text).unwrap();
+    let o = sinkmap(&["run", s.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let sm = json(&tmp.path().join("out/summary.json"));
+    assert!(sm["totals"]["forest_area_assumed_age_ha"].as_f64().unwrap() > 0.0);
+}
+
+#[test]
+fn absent_model_file_and_dangling_reference() {
+    let (tmp, scene) = prepared();
+    std::fs::remove_file(tmp.path().join("models/other_classes.toml")).unwrap();
+    assert_fails_cleanly(tmp.path(), &scene, "other_classes.toml", "No such file");
+    let (tmp, scene) = prepared();
+    let f = tmp.path().join("models/forest.toml");
+    let text = std::fs::read_to_string(&f).unwrap().replace(
+        "default_forest_type = \"tianshan_spruce\"",
+        "default_forest_type = \"baobab\"",
+    );
+    std::fs::write(&f, text).unwrap();
+    assert_fails_cleanly(
+        tmp.path(),
+        &scene,
+        "forest.toml",
+        "default_forest_type 'baobab' is not a defined forest type",
+    );
+    let (tmp, scene) = prepared();
+    let f = tmp.path().join("models/restoration.toml");
+    let text = std::fs::read_to_string(&f).unwrap().replace(
+        "forest_type = \"plantation_poplar_elm\"",
+        "forest_type = \"nowhere\"",
+    );
+    std::fs::write(&f, text).unwrap();
+    assert_fails_cleanly(
+        tmp.path(),
+        &scene,
+        "restoration.toml",
+        "forest_type 'nowhere' is not in forest.toml",
+    );
+}
+
+#[test]
+fn paths_with_spaces_and_non_ascii_names_work() {
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path().join("新疆 场景 (test)");
+    std::fs::create_dir_all(&dir).unwrap();
+    copy_models(&dir);
+    write_raster(
+        &dir.join("土地 覆盖.tif"),
+        4,
+        3,
+        GT30,
+        Some(UTM45),
+        Some(0.0),
+        vec![2u8, 2, 4, 7, 1, 3, 4, 5, 2, 7, 9, 8],
+    );
+    let p = dir.join("场景.toml");
+    std::fs::write(&p, "name = '石河子'\nbase_year = 2020\nmodels_dir = 'models'\noutput_dir = '输出 out'\n[landcover]\npath = '土地 覆盖.tif'\nscheme = 'clcd'\n").unwrap();
+    let o = sinkmap(&["run", p.to_str().unwrap(), "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(dir.join("输出 out/summary.json").exists());
+    assert_eq!(json(&dir.join("输出 out/summary.json"))["scene"], "石河子");
+}

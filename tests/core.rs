@@ -588,7 +588,7 @@ fn block_size_and_thread_count_change_no_number() {
     // (summary without run info, cube.csv, zones.csv, stock map, sink map)
     type Run = (serde_json::Value, Vec<u8>, Vec<u8>, Vec<f64>, Vec<f64>);
     let mut first: Option<Run> = None;
-    for (block, threads) in [("16", "1"), ("48", "2"), ("512", "3")] {
+    for (block, threads) in [("16", "1"), ("48", "2"), ("512", "3"), ("64", "8")] {
         let out = tmp.path().join(format!("out_{block}_{threads}"));
         let o = sinkmap(&[
             "run",

@@ -102,6 +102,11 @@ pub fn reference_grid(path: &Path, band: usize) -> Result<Grid> {
         ));
     }
     let (width, height) = ds.raster_size();
+    // A side beyond this is a broken or hostile header, not a map (China at 10 m is ~600 000 px wide).
+    const MAX_SIDE: usize = 10_000_000;
+    if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
+        return Err(Error::raster(path, format!("raster claims {width} × {height} pixels: not a plausible map (each side must be 1–{MAX_SIDE})")));
+    }
     let area = if srs.is_geographic() {
         AreaModel::Geographic {
             semi_major_m: srs.semi_major().map_err(|e| Error::raster(path, e))?,

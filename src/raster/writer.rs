@@ -11,6 +11,33 @@ use crate::config::{Compression, Layout};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 
+/// Clears GDAL's error state of this thread; see [`check_gdal_errors`].
+fn gdal_errors() -> u32 {
+    unsafe { gdal_sys::CPLErrorReset() };
+    0
+}
+
+/// An error if GDAL reported a failure since the last reset (a write that failed on a full
+/// disk, say — also those the bindings do not return), with GDAL's message.
+fn check_gdal_errors(_since: u32, path: &Path) -> Result<()> {
+    let failed = unsafe { gdal_sys::CPLGetLastErrorType() } >= gdal_sys::CPLErr::CE_Failure;
+    if !failed {
+        return Ok(());
+    }
+    let msg = unsafe {
+        let p = gdal_sys::CPLGetLastErrorMsg();
+        if p.is_null() {
+            String::new()
+        } else {
+            std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
+        }
+    };
+    Err(Error::output(
+        path,
+        format!("GDAL reported an error while writing: {msg}"),
+    ))
+}
+
 /// Nodata of every float map: NaN, which no real value (−1 included) can be mistaken for.
 pub const MAP_NODATA: f32 = f32::NAN;
 
@@ -111,6 +138,8 @@ pub struct MapWriter {
     dataset: gdal::Dataset,
     compression: Compression,
     layout: Layout,
+    /// GDAL's error counter when the file was created.
+    errors_at_start: u32,
 }
 
 impl MapWriter {
@@ -149,6 +178,7 @@ impl MapWriter {
         metadata: &[(String, String)],
         nodata: f64,
     ) -> Result<MapWriter> {
+        let errors_at_start = gdal_errors();
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
@@ -193,6 +223,7 @@ impl MapWriter {
             dataset: ds,
             compression,
             layout,
+            errors_at_start,
         })
     }
 
@@ -207,6 +238,7 @@ impl MapWriter {
         data: Vec<T>,
     ) -> Result<()> {
         let path = self.final_path();
+        gdal_errors();
         let mut buf = Buffer::new((w.width, w.height), data);
         let mut band = self
             .dataset
@@ -217,7 +249,8 @@ impl MapWriter {
             (w.width, w.height),
             &mut buf,
         )
-        .map_err(|e| Error::output(&path, e))
+        .map_err(|e| Error::output(&path, e))?;
+        check_gdal_errors(self.errors_at_start, &path)
     }
 
     /// Flushes the data and, for COG layout, copies it into a COG with overviews.
@@ -231,8 +264,11 @@ impl MapWriter {
             layout,
             dir,
             spec,
+            errors_at_start,
         } = self;
+        gdal_errors();
         dataset.close().map_err(|e| Error::output(&final_path, e))?;
+        check_gdal_errors(errors_at_start, &final_path)?;
         match layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
@@ -264,6 +300,7 @@ pub fn copy_map(
 ) -> Result<TempFile> {
     let final_path = dir.join(file_name);
     let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
+    let errors_at_start = gdal_errors();
     let out = TempFile::new(temp_path(dir, file_name, "copy"));
     let mut opts = RasterCreationOptions::new();
     let driver = match layout {
@@ -295,5 +332,6 @@ pub fn copy_map(
     };
     let ds = src.create_copy(&driver, &out.path, &opts).map_err(err)?;
     ds.close().map_err(err)?;
+    check_gdal_errors(errors_at_start, &final_path)?;
     Ok(out)
 }

@@ -640,7 +640,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let plots = sinkmap::fit::plots::read_plots(&a.plots, &opts)?;
             let results = sinkmap::fit::plots::fit_all(&a.plots, &plots, &sinkmap::fit::Form::ALL)?;
-            sinkmap::fit::plots::write_outputs(&a.out, &results, &a.plots, &opts)?;
+            sinkmap::fit::plots::write_outputs(&a.out, &results, Some(&plots), &a.plots, &opts)?;
             if !a.quiet {
                 for r in &results {
                     let best = r.fits.iter().find(|f| Some(f.form) == r.best);

@@ -570,12 +570,22 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     let age_shift = scene.age_shift_yr();
     // Which file a pixel error is about (the inputs move to the reader thread).
     let lc_path = inputs.landcover.path.clone();
-    let opt_path = |l: &Option<Layer>| l.as_ref().map(|l| l.path.clone()).unwrap_or_else(|| lc_path.clone());
-    let (age_path, ft_path, ds_path) = (opt_path(&inputs.age), opt_path(&inputs.forest_type), opt_path(&inputs.desert));
+    let opt_path = |l: &Option<Layer>| {
+        l.as_ref()
+            .map(|l| l.path.clone())
+            .unwrap_or_else(|| lc_path.clone())
+    };
+    let (age_path, ft_path, ds_path) = (
+        opt_path(&inputs.age),
+        opt_path(&inputs.forest_type),
+        opt_path(&inputs.desert),
+    );
     let error_path = |e: &PixelError| -> PathBuf {
         match e {
             PixelError::UnknownLandcoverCode(_) => lc_path.clone(),
-            PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => age_path.clone(),
+            PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => {
+                age_path.clone()
+            }
             PixelError::UnknownForestType(_) => ft_path.clone(),
             PixelError::UnknownDesertSubtype(_) => ds_path.clone(),
         }
@@ -583,81 +593,107 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     // Three stages overlap: a reader thread (GDAL reads), the compute pool, a writer thread
     // (GDAL writes and the cube). Bounded channels keep at most a few batches in memory.
     let row0 = rows.start;
-    let (stock_w, sink_w, restoration_w, cube, nodata_area) = std::thread::scope(|sc| -> Result<_> {
-        let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
-        let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
-        let windows = &windows;
-        sc.spawn(move || {
-            for chunk in windows.chunks(batch) {
-                let r = chunk.iter().map(|w| read_block(&inputs, *w)).collect::<Result<Vec<_>>>();
-                let failed = r.is_err();
-                if tx_in.send(r).is_err() || failed {
-                    break;
-                }
-            }
-        });
-        let space_ref = &space;
-        let bar_w = bar.clone();
-        let writer = sc.spawn(move || -> Result<_> {
-            let (mut stock_w, mut sink_w, mut restoration_w) = (stock_w, sink_w, restoration_w);
-            let mut nodata_area = 0i128;
-            for outputs in rx_out {
-                for out in outputs {
-                    bar_w.inc(out.window.len() as u64);
-                    let local = Window { row: out.window.row - row0, ..out.window };
-                    stock_w.write(local, out.stock)?;
-                    sink_w.write(local, out.sink)?;
-                    if let Some((p, b)) = restoration_w.as_mut() {
-                        p.write(local, out.potential)?;
-                        b.write(local, out.best)?;
+    let (stock_w, sink_w, restoration_w, cube, nodata_area) =
+        std::thread::scope(|sc| -> Result<_> {
+            let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
+            let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
+            let windows = &windows;
+            sc.spawn(move || {
+                for chunk in windows.chunks(batch) {
+                    let r = chunk
+                        .iter()
+                        .map(|w| read_block(&inputs, *w))
+                        .collect::<Result<Vec<_>>>();
+                    let failed = r.is_err();
+                    if tx_in.send(r).is_err() || failed {
+                        break;
                     }
-                    cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
-                    if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
-                        for (zi, acc) in &out.zone_acc {
-                            cube.add_dense(space_ref, &z.zones[*zi].id, acc);
-                        }
-                        cube.add_dense(space_ref, OUTSIDE_ZONE, outside);
-                    }
-                    nodata_area += out.nodata_area;
                 }
-            }
-            Ok((stock_w, sink_w, restoration_w, cube, nodata_area))
-        });
-        let mut failure: Option<Error> = None;
-        for blocks in rx_in {
-            let blocks = match blocks {
-                Ok(b) => b,
-                Err(e) => {
-                    failure = Some(e);
-                    break;
-                }
-            };
-            let outputs: Vec<_> = pool.install(|| {
-                blocks
-                    .par_iter()
-                    .map(|b| compute_block(&model, restoration.as_ref(), &space, age_shift, &grid, &row_areas, zones, b))
-                    .collect()
             });
-            let outputs: std::result::Result<Vec<BlockOutput>, _> = outputs.into_iter().collect();
-            match outputs {
-                Ok(o) => {
-                    if tx_out.send(o).is_err() {
-                        break; // the writer failed: its error is reported below
+            let space_ref = &space;
+            let bar_w = bar.clone();
+            let writer = sc.spawn(move || -> Result<_> {
+                let (mut stock_w, mut sink_w, mut restoration_w) = (stock_w, sink_w, restoration_w);
+                let mut nodata_area = 0i128;
+                for outputs in rx_out {
+                    for out in outputs {
+                        bar_w.inc(out.window.len() as u64);
+                        let local = Window {
+                            row: out.window.row - row0,
+                            ..out.window
+                        };
+                        stock_w.write(local, out.stock)?;
+                        sink_w.write(local, out.sink)?;
+                        if let Some((p, b)) = restoration_w.as_mut() {
+                            p.write(local, out.potential)?;
+                            b.write(local, out.best)?;
+                        }
+                        cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
+                        if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
+                            for (zi, acc) in &out.zone_acc {
+                                cube.add_dense(space_ref, &z.zones[*zi].id, acc);
+                            }
+                            cube.add_dense(space_ref, OUTSIDE_ZONE, outside);
+                        }
+                        nodata_area += out.nodata_area;
                     }
                 }
-                Err((col, row, e)) => {
-                    failure = Some(Error::Pixel { path: error_path(&e), col, row, message: e.to_string() });
-                    break;
+                Ok((stock_w, sink_w, restoration_w, cube, nodata_area))
+            });
+            let mut failure: Option<Error> = None;
+            for blocks in rx_in {
+                let blocks = match blocks {
+                    Ok(b) => b,
+                    Err(e) => {
+                        failure = Some(e);
+                        break;
+                    }
+                };
+                let outputs: Vec<_> = pool.install(|| {
+                    blocks
+                        .par_iter()
+                        .map(|b| {
+                            compute_block(
+                                &model,
+                                restoration.as_ref(),
+                                &space,
+                                age_shift,
+                                &grid,
+                                &row_areas,
+                                zones,
+                                b,
+                            )
+                        })
+                        .collect()
+                });
+                let outputs: std::result::Result<Vec<BlockOutput>, _> =
+                    outputs.into_iter().collect();
+                match outputs {
+                    Ok(o) => {
+                        if tx_out.send(o).is_err() {
+                            break; // the writer failed: its error is reported below
+                        }
+                    }
+                    Err((col, row, e)) => {
+                        failure = Some(Error::Pixel {
+                            path: error_path(&e),
+                            col,
+                            row,
+                            message: e.to_string(),
+                        });
+                        break;
+                    }
                 }
             }
-        }
-        drop(tx_out);
-        let written = writer.join().map_err(|_| Error::Usage("the writer thread panicked".into()))?;
-        match failure {
-            Some(e) => Err(e),
-            None => written,
-        }
-    })?;
+            drop(tx_out);
+            let written = writer
+                .join()
+                .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
+            match failure {
+                Some(e) => Err(e),
+                None => written,
+            }
+        })?;
     bar.finish_and_clear();
 
     // Everything computed: finish the files under temporary names, then publish.

@@ -145,8 +145,21 @@ fn cli_writes_a_forest_model_that_runs() {
     assert!(o.status.success(), "{}", stderr(&o));
     assert_eq!(
         list(&out),
-        vec!["fit_table.csv", "fit_table.md", "forest.toml"]
+        vec![
+            "fit_poplar.png",
+            "fit_table.csv",
+            "fit_table.md",
+            "fit_tianshan_spruce.png",
+            "forest.toml"
+        ]
     );
+    // The charts of plots and fitted curves are PNGs of a reasonable size.
+    for f in ["fit_poplar.png", "fit_tianshan_spruce.png"] {
+        assert!(
+            std::fs::metadata(out.join(f)).unwrap().len() > 10_000,
+            "{f}"
+        );
+    }
     let model: sinkmap::model::forest::ForestModel =
         toml::from_str(&std::fs::read_to_string(out.join("forest.toml")).unwrap()).unwrap();
     model.validate().unwrap();

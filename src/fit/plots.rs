@@ -258,6 +258,7 @@ fn fmt(v: f64) -> String {
 pub fn write_outputs(
     out_dir: &Path,
     results: &[TypeFits],
+    plots: Option<&Plots>,
     plots_path: &Path,
     o: &PlotOptions,
 ) -> Result<Vec<PathBuf>> {
@@ -388,6 +389,60 @@ pub fn write_outputs(
     std::fs::write(&md_tmp.path, md).map_err(|e| Error::output(out_dir.join("fit_table.md"), e))?;
     pending.push((md_tmp, out_dir.join("fit_table.md")));
 
+    // One chart per forest type: the plots and every usable fitted curve.
+    for r in results {
+        if let Some((a, d)) = plots.and_then(|p| p.get(&r.forest_type)) {
+            let tmax = a.iter().copied().fold(0.0, f64::max) * 1.1;
+            let mut lines = vec![crate::report::charts::Line {
+                name: format!("plots (n = {})", a.len()),
+                points: a.iter().copied().zip(d.iter().copied()).collect(),
+                band: None,
+                color: plotters::style::RGBColor(60, 60, 60),
+                markers: true,
+            }];
+            for (i, f) in r.fits.iter().filter(|f| f.usable()).enumerate() {
+                let c = f.form.curve(f.params);
+                lines.push(crate::report::charts::Line {
+                    name: format!(
+                        "{}{} (R² {:.3})",
+                        f.form.name(),
+                        if Some(f.form) == r.best {
+                            ", chosen"
+                        } else {
+                            ""
+                        },
+                        f.r_squared
+                    ),
+                    points: (0..=200)
+                        .map(|k| k as f64 * tmax / 200.0)
+                        .map(|t| (t, c.carbon_tc_per_ha(t)))
+                        .collect(),
+                    band: None,
+                    color: [
+                        plotters::style::RGBColor(0, 109, 44),
+                        plotters::style::RGBColor(217, 95, 14),
+                        plotters::style::RGBColor(117, 112, 179),
+                        plotters::style::RGBColor(231, 41, 138),
+                    ][i % 4],
+                    markers: false,
+                });
+            }
+            let file = format!("fit_{}.png", snake(&r.forest_type));
+            let tmp = TempFile::new(temp_path(out_dir, &file, "png"));
+            let title = format!("{}: carbon density by stand age", r.forest_type);
+            match crate::report::charts::line_chart(
+                &tmp.path,
+                &title,
+                "stand age (yr)",
+                "t C/ha",
+                &lines,
+                480,
+            ) {
+                Ok(()) => pending.push((tmp, out_dir.join(file))),
+                Err(e) => eprintln!("warning: {file} not drawn: {e}"),
+            }
+        }
+    }
     let model = forest_model(results, &name, o);
     if model.types.is_empty() {
         return Err(Error::invalid(

@@ -133,12 +133,15 @@ pub struct Line {
     pub points: Vec<(f64, f64)>,
     pub band: Option<Vec<(f64, f64, f64)>>,
     pub color: RGBColor,
+    /// Draw the points as markers (observations) instead of a line.
+    pub markers: bool,
 }
 
 /// A line chart (x = year) with optional p05–p95 bands and a legend.
 pub fn line_chart(
     out: &Path,
     title: &str,
+    x_label: &str,
     y_label: &str,
     lines: &[Line],
     height: u32,
@@ -178,7 +181,7 @@ pub fn line_chart(
         .map_err(|x| err(x.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc("year")
+        .x_desc(x_label)
         .y_desc(y_label)
         .x_label_formatter(&|x| format!("{x:.0}"))
         .y_label_formatter(&|y| fmt_num(*y))
@@ -196,6 +199,14 @@ pub fn line_chart(
                 .map_err(|x| err(x.to_string()))?;
         }
         let c = l.color;
+        if l.markers {
+            chart
+                .draw_series(l.points.iter().map(|p| Circle::new(*p, 3, c.filled())))
+                .map_err(|x| err(x.to_string()))?
+                .label(l.name.clone())
+                .legend(move |(x, y)| Circle::new((x + 10, y), 3, c.filled()));
+            continue;
+        }
         chart
             .draw_series(LineSeries::new(l.points.clone(), c.stroke_width(2)))
             .map_err(|x| err(x.to_string()))?

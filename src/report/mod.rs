@@ -321,30 +321,35 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                             .collect(),
                     ),
                     color: group_color(5),
+                    markers: false,
                 },
                 Line {
                     name: "forest".into(),
                     points: group("forest:"),
                     band: None,
                     color: group_color(0),
+                    markers: false,
                 },
                 Line {
                     name: "desert (crust + shrub)".into(),
                     points: group("desert:"),
                     band: None,
                     color: group_color(1),
+                    markers: false,
                 },
                 Line {
                     name: "restoration".into(),
                     points: group("restoration:"),
                     band: None,
                     color: group_color(2),
+                    markers: false,
                 },
             ];
             let f = png(&dir, "trajectory.png", |o| {
                 charts::line_chart(
                     o,
                     "Annual sink by component to the horizon",
+                    "year",
                     "t CO₂/yr",
                     &lines,
                     480,
@@ -379,10 +384,11 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                         .collect(),
                     band: None,
                     color: group_color(i),
+                    markers: false,
                 })
                 .collect();
             let f = png(&dir, "emissions.png", |o| {
-                charts::line_chart(o, "Emission scenarios", "Mt CO₂/yr", &lines, 420)
+                charts::line_chart(o, "Emission scenarios", "year", "Mt CO₂/yr", &lines, 420)
             })?;
             figures.push(("Emission scenarios (Mt CO₂/yr)".into(), f));
             let shares: Vec<Line> = scen
@@ -397,12 +403,14 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
                         .collect(),
                     band: None,
                     color: group_color(i),
+                    markers: false,
                 })
                 .collect();
             let f = png(&dir, "share_offset.png", |o| {
                 charts::line_chart(
                     o,
                     "Share of each scenario's emissions offset by the land sink (median)",
+                    "year",
                     "% of emissions",
                     &shares,
                     420,

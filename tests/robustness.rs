@@ -1,5 +1,5 @@
-//! Hostile conditions: a full disk, fuzzed parsers and polygons (proptest stands in for
-//! cargo-fuzz, which needs a nightly toolchain this project cannot fetch).
+//! Hostile conditions: a full disk, fuzzed parsers and polygons (a short proptest run in every
+//! test run; the cargo-fuzz targets in `fuzz/` run longer).
 
 mod common;
 

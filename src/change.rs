@@ -174,32 +174,8 @@ pub fn run(
     };
     let age_b = open_opt(&spec.age_before, LayerKind::Continuous)?;
     let age_a = open_opt(&spec.age_after, LayerKind::Continuous)?;
-    let ft = scene
-        .forest_type
-        .as_ref()
-        .map(|l| {
-            Layer::open(
-                &l.path,
-                l.band,
-                LayerKind::Categorical,
-                &grid,
-                &l.nodata_values,
-            )
-        })
-        .transpose()?;
-    let ds = scene
-        .desert_subtype
-        .as_ref()
-        .map(|l| {
-            Layer::open(
-                &l.path,
-                l.band,
-                LayerKind::Categorical,
-                &grid,
-                &l.nodata_values,
-            )
-        })
-        .transpose()?;
+    let ft = Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, &grid)?;
+    let ds = Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, &grid)?;
 
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     writer::remove_stale_temp_files(out_dir);

@@ -304,26 +304,8 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
         )?),
         None => None,
     };
-    let forest_type = match &scene.forest_type {
-        Some(l) => Some(Layer::open(
-            &l.path,
-            l.band,
-            LayerKind::Categorical,
-            grid,
-            &l.nodata_values,
-        )?),
-        None => None,
-    };
-    let desert = match &scene.desert_subtype {
-        Some(l) => Some(Layer::open(
-            &l.path,
-            l.band,
-            LayerKind::Categorical,
-            grid,
-            &l.nodata_values,
-        )?),
-        None => None,
-    };
+    let forest_type = Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, grid)?;
+    let desert = Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, grid)?;
     let masks = scene
         .masks
         .values()
@@ -347,6 +329,20 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
         desert,
         masks,
     })
+}
+
+/// A rayon pool of `threads` workers (default: all cores), and their number.
+pub(crate) fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool)> {
+    let n = threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let pool = rayon::ThreadPoolBuilder::new()
+        .num_threads(n)
+        .build()
+        .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?;
+    Ok((n, pool))
 }
 
 /// Metadata written into every map: units, provenance.
@@ -536,15 +532,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         None => None,
     };
 
-    let threads = opts.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {threads} threads: {e}")))?;
+    let (threads, pool) = thread_pool(opts.threads)?;
     let row_areas = grid.row_areas_ha();
     let rows = match opts.tile {
         Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {

@@ -431,15 +431,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         .clone()
         .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
-    let threads = o.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(threads)
-        .build()
-        .map_err(|e| Error::Usage(e.to_string()))?;
+    let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
     let acc = pool.install(|| {
         account(
             cube,

@@ -268,6 +268,16 @@ impl Layer {
         })
     }
 
+    /// Opens an optional layer of the scene (forest type, desert subtype, a mask).
+    pub fn open_spec(
+        spec: Option<&crate::config::LayerSpec>,
+        kind: LayerKind,
+        grid: &Grid,
+    ) -> Result<Option<Layer>> {
+        spec.map(|l| Layer::open(&l.path, l.band, kind, grid, &l.nodata_values))
+            .transpose()
+    }
+
     /// Treats `value` as no data as well (e.g. a scheme's fill code).
     pub fn add_nodata(&mut self, value: f64) {
         if !self.nodata.contains(&value) {

@@ -130,6 +130,22 @@ fn compression_options(
     Ok(())
 }
 
+/// Creation options of a tiled, compressed GeoTIFF with `block`² tiles.
+fn tiled_options(
+    block: usize,
+    compression: Compression,
+) -> gdal::errors::Result<RasterCreationOptions> {
+    let mut opts = RasterCreationOptions::new();
+    let b = block.to_string();
+    opts.add_name_value("TILED", "YES")?;
+    opts.add_name_value("BLOCKXSIZE", &b)?;
+    opts.add_name_value("BLOCKYSIZE", &b)?;
+    opts.add_name_value("BIGTIFF", "IF_SAFER")?;
+    opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+    compression_options(&mut opts, compression, false)?;
+    Ok(opts)
+}
+
 /// A Float32 map being written block by block.
 pub struct MapWriter {
     spec: MapSpec,
@@ -182,17 +198,7 @@ impl MapWriter {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
-        let mut opts = RasterCreationOptions::new();
-        let b = block.to_string();
-        (|| -> gdal::errors::Result<()> {
-            opts.add_name_value("TILED", "YES")?;
-            opts.add_name_value("BLOCKXSIZE", &b)?;
-            opts.add_name_value("BLOCKYSIZE", &b)?;
-            opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-            opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
-            compression_options(&mut opts, compression, false)
-        })()
-        .map_err(err)?;
+        let opts = tiled_options(block, compression).map_err(err)?;
         let mut ds = driver
             .create_with_band_type_with_options::<T, _>(
                 &tmp.path,
@@ -318,15 +324,7 @@ pub fn copy_map(
             DriverManager::get_driver_by_name("COG").map_err(err)?
         }
         Layout::Tiled => {
-            (|| -> gdal::errors::Result<()> {
-                opts.add_name_value("TILED", "YES")?;
-                opts.add_name_value("BLOCKXSIZE", "512")?;
-                opts.add_name_value("BLOCKYSIZE", "512")?;
-                opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-                opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
-                compression_options(&mut opts, compression, false)
-            })()
-            .map_err(err)?;
+            opts = tiled_options(512, compression).map_err(err)?;
             DriverManager::get_driver_by_name("GTiff").map_err(err)?
         }
     };

@@ -372,40 +372,29 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         ) {
             let mut scen: Vec<String> = rows.iter().map(|r| r[si].clone()).collect();
             scen.dedup();
-            let lines: Vec<Line> = scen
-                .iter()
-                .enumerate()
-                .map(|(i, sc)| Line {
-                    name: sc.clone(),
-                    points: rows
-                        .iter()
-                        .filter(|r| &r[si] == sc)
-                        .map(|r| (num(&r[yi]), num(&r[ei])))
-                        .collect(),
-                    band: None,
-                    color: group_color(i),
-                    markers: false,
-                })
-                .collect();
+            // One line per scenario of the value `f` takes in each row.
+            let scenario_lines = |f: &dyn Fn(&Vec<String>) -> f64| -> Vec<Line> {
+                scen.iter()
+                    .enumerate()
+                    .map(|(i, sc)| Line {
+                        name: sc.clone(),
+                        points: rows
+                            .iter()
+                            .filter(|r| &r[si] == sc)
+                            .map(|r| (num(&r[yi]), f(r)))
+                            .collect(),
+                        band: None,
+                        color: group_color(i),
+                        markers: false,
+                    })
+                    .collect()
+            };
+            let lines = scenario_lines(&|r| num(&r[ei]));
             let f = png(&dir, "emissions.png", |o| {
                 charts::line_chart(o, "Emission scenarios", "year", "Mt CO₂/yr", &lines, 420)
             })?;
             figures.push(("Emission scenarios (Mt CO₂/yr)".into(), f));
-            let shares: Vec<Line> = scen
-                .iter()
-                .enumerate()
-                .map(|(i, sc)| Line {
-                    name: sc.clone(),
-                    points: rows
-                        .iter()
-                        .filter(|r| &r[si] == sc)
-                        .map(|r| (num(&r[yi]), 100.0 * num(&r[shi])))
-                        .collect(),
-                    band: None,
-                    color: group_color(i),
-                    markers: false,
-                })
-                .collect();
+            let shares = scenario_lines(&|r| 100.0 * num(&r[shi]));
             let f = png(&dir, "share_offset.png", |o| {
                 charts::line_chart(
                     o,

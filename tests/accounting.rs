@@ -453,6 +453,46 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
     let head = json(&out.join("accounting.json"));
     assert_eq!(head["reference_emissions_mt_co2"], 520.0);
 
+    // A per-zone scenario is balanced against that zone's sink.
+    let zs = tmp.path().join("zone_scen.toml");
+    let region_file =
+        std::fs::read_to_string(root().join("models/emissions/xinjiang.toml")).unwrap();
+    std::fs::write(
+        &zs,
+        region_file + "\n[[series]]\nname = \"syn01_plan\"\nkind = \"scenario\"\nzone_id = \"SYN01\"\nsource = \"test\"\npoints = [[2025, 2.0], [2060, 0.01]]\n",
+    )
+    .unwrap();
+    let zout = tmp.path().join("zone_acc");
+    let o = sinkmap(&[
+        "balance",
+        s,
+        "--draws",
+        "50",
+        "--scenarios",
+        zs.to_str().unwrap(),
+        "--out",
+        zout.to_str().unwrap(),
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&zout.join("balance.csv"));
+    let zc = h.iter().position(|c| c == "zone_id").unwrap();
+    let p50 = h.iter().position(|c| c == "sink_mt_co2_p50").unwrap();
+    let r2060 = rows
+        .iter()
+        .find(|r| r[1] == "syn01_plan" && r[0] == "2060")
+        .unwrap();
+    assert_eq!(r2060[zc], "SYN01");
+    let (th, trows) = read_csv(&zout.join("trajectory.csv"));
+    let tp = th.iter().position(|c| c == "sink_tco2_yr_p50").unwrap();
+    let t = trows
+        .iter()
+        .find(|r| r[0] == "SYN01" && r[2] == "2060" && r[3] == "total")
+        .unwrap();
+    assert!(
+        (r2060[p50].parse::<f64>().unwrap() - t[tp].parse::<f64>().unwrap() / 1e6).abs() < 1e-12
+    );
+
     let d = tmp.path();
     let head_txt = "region = \"X\"\nunit = \"Mt CO2\"\n[[series]]\nname = \"s\"\nkind = \"scenario\"\nsource = \"t\"\n";
     balance_fails(

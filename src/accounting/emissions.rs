@@ -133,12 +133,6 @@ impl EmissionFile {
         Ok(())
     }
 
-    pub fn scenarios(&self) -> impl Iterator<Item = &Series> {
-        self.series
-            .iter()
-            .filter(|s| s.kind == SeriesKind::Scenario && s.zone_id.is_none())
-    }
-
     /// The emission of `year` from the historical series or, failing that, the targets.
     pub fn reference(&self, year: i32) -> Option<f64> {
         [SeriesKind::Historical, SeriesKind::Target]

@@ -225,6 +225,8 @@ pub fn account(
 pub struct BalanceRow {
     pub year: i32,
     pub scenario: String,
+    /// `__region__`, or the zone a per-zone scenario is about.
+    pub zone_id: String,
     pub emissions_mt_co2: f64,
     pub sink_mt_co2_p05: f64,
     pub sink_mt_co2_p50: f64,
@@ -236,6 +238,7 @@ pub struct BalanceRow {
 #[derive(Debug, Clone, Serialize)]
 pub struct ScenarioHeadline {
     pub scenario: String,
+    pub zone_id: String,
     pub emissions_at_horizon_mt_co2: f64,
     pub sink_at_horizon_mt_co2_p50: f64,
     /// First year the median sink covers the scenario's emissions (none: never by the horizon).
@@ -272,11 +275,25 @@ pub fn balance(
     let band = |y: usize| acc.bands[region][y][total];
     let mut rows = Vec::new();
     let mut heads = Vec::new();
-    for s in em.scenarios() {
+    // Region scenarios against the region's sink; per-zone scenarios against their zone's.
+    for s in em
+        .series
+        .iter()
+        .filter(|s| s.kind == emissions::SeriesKind::Scenario)
+    {
+        let z = match &s.zone_id {
+            None => region,
+            Some(id) => match acc.zones.iter().position(|(z, _)| z == id) {
+                Some(z) => z,
+                None => continue,
+            },
+        };
+        let zone_id = acc.zones[z].0.clone();
+        let zband = |y: usize| acc.bands[z][y][total];
         let (mut p50, mut p05) = (None, None);
         for (yi, year) in acc.years.iter().enumerate() {
             let Some(e) = s.at(*year) else { continue };
-            let b = band(yi);
+            let b = zband(yi);
             let (lo, mid, hi) = (b.p05 / 1e6, b.p50 / 1e6, b.p95 / 1e6);
             if p50.is_none() && mid >= e {
                 p50 = Some(*year);
@@ -287,6 +304,7 @@ pub fn balance(
             rows.push(BalanceRow {
                 year: *year,
                 scenario: s.name.clone(),
+                zone_id: zone_id.clone(),
                 emissions_mt_co2: e,
                 sink_mt_co2_p05: lo,
                 sink_mt_co2_p50: mid,
@@ -298,8 +316,9 @@ pub fn balance(
         let last = acc.years.len() - 1;
         heads.push(ScenarioHeadline {
             scenario: s.name.clone(),
+            zone_id,
             emissions_at_horizon_mt_co2: s.at(acc.years[last]).unwrap_or(f64::NAN),
-            sink_at_horizon_mt_co2_p50: band(last).p50 / 1e6,
+            sink_at_horizon_mt_co2_p50: zband(last).p50 / 1e6,
             covered_from_year_p50: p50,
             covered_from_year_p05: p05,
         });
@@ -431,6 +450,19 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         .clone()
         .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
+    for sr in &em.series {
+        if let Some(z) = &sr.zone_id {
+            if !cube.zone_names.contains_key(z) {
+                return Err(Error::invalid(
+                    &scen_path,
+                    format!(
+                        "series '{}' is about zone '{z}', which the cube does not have",
+                        sr.name
+                    ),
+                ));
+            }
+        }
+    }
     let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
     let acc = pool.install(|| {
         account(

@@ -12,14 +12,13 @@ use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 
 /// Clears GDAL's error state of this thread; see [`check_gdal_errors`].
-fn gdal_errors() -> u32 {
+fn reset_gdal_errors() {
     unsafe { gdal_sys::CPLErrorReset() };
-    0
 }
 
 /// An error if GDAL reported a failure since the last reset (a write that failed on a full
 /// disk, say — also those the bindings do not return), with GDAL's message.
-fn check_gdal_errors(_since: u32, path: &Path) -> Result<()> {
+fn check_gdal_errors(path: &Path) -> Result<()> {
     let failed = unsafe { gdal_sys::CPLGetLastErrorType() } >= gdal_sys::CPLErr::CE_Failure;
     if !failed {
         return Ok(());
@@ -154,8 +153,6 @@ pub struct MapWriter {
     dataset: gdal::Dataset,
     compression: Compression,
     layout: Layout,
-    /// GDAL's error counter when the file was created.
-    errors_at_start: u32,
 }
 
 impl MapWriter {
@@ -194,7 +191,6 @@ impl MapWriter {
         metadata: &[(String, String)],
         nodata: f64,
     ) -> Result<MapWriter> {
-        let errors_at_start = gdal_errors();
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
@@ -229,7 +225,6 @@ impl MapWriter {
             dataset: ds,
             compression,
             layout,
-            errors_at_start,
         })
     }
 
@@ -244,7 +239,7 @@ impl MapWriter {
         data: Vec<T>,
     ) -> Result<()> {
         let path = self.final_path();
-        gdal_errors();
+        reset_gdal_errors();
         let mut buf = Buffer::new((w.width, w.height), data);
         let mut band = self
             .dataset
@@ -256,7 +251,7 @@ impl MapWriter {
             &mut buf,
         )
         .map_err(|e| Error::output(&path, e))?;
-        check_gdal_errors(self.errors_at_start, &path)
+        check_gdal_errors(&path)
     }
 
     /// Flushes the data and, for COG layout, copies it into a COG with overviews.
@@ -270,11 +265,10 @@ impl MapWriter {
             layout,
             dir,
             spec,
-            errors_at_start,
         } = self;
-        gdal_errors();
+        reset_gdal_errors();
         dataset.close().map_err(|e| Error::output(&final_path, e))?;
-        check_gdal_errors(errors_at_start, &final_path)?;
+        check_gdal_errors(&final_path)?;
         match layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
@@ -306,7 +300,7 @@ pub fn copy_map(
 ) -> Result<TempFile> {
     let final_path = dir.join(file_name);
     let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
-    let errors_at_start = gdal_errors();
+    reset_gdal_errors();
     let out = TempFile::new(temp_path(dir, file_name, "copy"));
     let mut opts = RasterCreationOptions::new();
     let driver = match layout {
@@ -330,6 +324,6 @@ pub fn copy_map(
     };
     let ds = src.create_copy(&driver, &out.path, &opts).map_err(err)?;
     ds.close().map_err(err)?;
-    check_gdal_errors(errors_at_start, &final_path)?;
+    check_gdal_errors(&final_path)?;
     Ok(out)
 }

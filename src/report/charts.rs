@@ -137,7 +137,7 @@ pub struct Line {
     pub markers: bool,
 }
 
-/// A line chart (x = year) with optional p05–p95 bands and a legend.
+/// A line chart with optional p05–p95 bands, marker series and a legend.
 pub fn line_chart(
     out: &Path,
     title: &str,

@@ -90,6 +90,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
                 zones_path_in_scene: None,
                 base_year: 2020,
                 name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
+                with_accounting: false,
             },
             progress,
         )?;

@@ -718,6 +718,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     output_dir_in_scene: a.output_dir.clone(),
                     zones_path_in_scene: None,
                     base_year: 2020,
+                    with_accounting: false,
                     name: format!(
                         "synthetic {}x{} seed {} (SYNTHETIC)",
                         a.width, a.height, a.seed

@@ -42,7 +42,38 @@ pub struct SynthSpec {
     pub zones_path_in_scene: Option<String>,
     pub base_year: i32,
     pub name: String,
+    /// Also write an example restoration rollout (`rollout.toml`) and an `[accounting]` table,
+    /// so that `sinkmap run` projects the sink to 2060 and balances it against the scenarios.
+    pub with_accounting: bool,
 }
+
+/// The example rollout written with `with_accounting` (an assumed schedule, for illustration).
+const SAMPLE_ROLLOUT: &str = r#"# SYNTHETIC example rollout of restoration on the sample scene (assumed schedule).
+[[rollout]]
+intervention = "grazing_exclusion"
+start_year = 2025
+all_eligible_by_year = 2035
+
+[[rollout]]
+intervention = "oasis_shelterbelt"
+start_year = 2025
+ha_per_yr = 2000.0
+
+[[rollout]]
+intervention = "dune_afforestation_saline_drip"
+zone = "SYN04"
+start_year = 2030
+ha_per_yr = 1000.0
+
+[[rollout]]
+intervention = "halophyte_planting"
+start_year = 2026
+all_eligible_by_year = 2045
+
+# Annual stand-replacing disturbance / harvest (fraction of area per year), assumed.
+[disturbance]
+plantation_poplar_elm = 0.02
+"#;
 
 impl SynthSpec {
     /// The embedded sample scene: 600 × 400 px of 0.0025° (~250 m) at the foot of the
@@ -62,6 +93,7 @@ impl SynthSpec {
             zones_path_in_scene: Some("../../vectors/sample_zones.geojson".into()),
             base_year: 2020,
             name: "sample (SYNTHETIC)".into(),
+            with_accounting: true,
         }
     }
 }
@@ -553,14 +585,23 @@ period_end_year = 2060
 path = "{zones}"
 id_field = "zone_id"
 name_field = "name"
-"#,
+{accounting}"#,
         seed = spec.seed,
         name = spec.name,
         year = spec.base_year,
         models = spec.models_dir_in_scene,
         out = spec.output_dir_in_scene,
         zones = zones_in_scene,
+        accounting = if spec.with_accounting {
+            "\n[accounting]\nuntil_year = 2060\ndraws = 1000\nseed = 42\nrollout = \"rollout.toml\"\n"
+        } else {
+            ""
+        },
     );
+    if spec.with_accounting {
+        let r = p("rollout.toml");
+        std::fs::write(&r, SAMPLE_ROLLOUT).map_err(|e| Error::io(&r, e))?;
+    }
     let scene_path = p("scene.toml");
     std::fs::write(&scene_path, scene).map_err(|e| Error::io(&scene_path, e))?;
     Ok(scene_path)

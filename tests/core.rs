@@ -823,8 +823,11 @@ fn the_committed_sample_scene_regenerates_identically() {
         assert_eq!((w, h), (w2, h2), "{f}");
         assert!(a == b, "{f} differs from a fresh `sinkmap synth --sample`");
     }
-    assert_eq!(
-        std::fs::read_to_string(root().join("rasters/sample/scene.toml")).unwrap(),
-        std::fs::read_to_string(tmp.path().join("rasters/sample/scene.toml")).unwrap()
-    );
+    for f in ["scene.toml", "rollout.toml"] {
+        assert_eq!(
+            std::fs::read_to_string(root().join("rasters/sample").join(f)).unwrap(),
+            std::fs::read_to_string(tmp.path().join("rasters/sample").join(f)).unwrap(),
+            "{f}"
+        );
+    }
 }

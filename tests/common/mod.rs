@@ -104,6 +104,7 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         zones_path_in_scene: None,
         base_year: 2020,
         name: "test scene (SYNTHETIC)".into(),
+        with_accounting: false,
     };
     sinkmap::synth::generate(&spec, false).unwrap()
 }

@@ -15,7 +15,7 @@ use serde::Serialize;
 use crate::config::{read_toml, Models, Scene};
 use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
-use crate::model::pixel::{PixelInput, PixelModel};
+use crate::model::pixel::PixelModel;
 use crate::model::scheme::Scheme;
 use crate::model::{EcosystemClass, CO2_PER_C};
 use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
@@ -96,15 +96,7 @@ fn class_of(
     ds: Option<i32>,
 ) -> std::result::Result<Option<(EcosystemClass, f64)>, crate::model::pixel::PixelError> {
     let Some(code) = code else { return Ok(None) };
-    if let Some(a) = age {
-        model.check_age(a)?;
-    }
-    let v = model.evaluate(&PixelInput {
-        landcover_code: code,
-        forest_age_yr: age,
-        forest_type_code: ft,
-        desert_subtype_code: ds,
-    })?;
+    let v = model.evaluate_observed(code, age, 0.0, ft, ds)?;
     Ok(v.class.map(|c| (c, v.stock_tc_per_ha)))
 }
 

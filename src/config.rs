@@ -194,6 +194,9 @@ pub struct Scene {
     /// Where the scene was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,
+    /// SHA-256 of the scene file as read (provenance; not part of the file).
+    #[serde(skip)]
+    pub sha256: String,
 }
 
 /// All model files, loaded and cross-checked.
@@ -280,6 +283,7 @@ impl Scene {
             }
         }
         s.source_path = path.to_path_buf();
+        s.sha256 = sha256_file(path)?;
         s.validate()?;
         Ok(s)
     }

@@ -73,8 +73,7 @@ pub fn merge(
     let started = std::time::Instant::now();
     let models = Models::load(scene)?;
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    let scene_sha = crate::config::sha256_file(&scene.source_path)?;
-    let parts = read_parts(parts, &scene_sha)?;
+    let parts = read_parts(parts, &scene.sha256)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     remove_stale_temp_files(out_dir);
 

@@ -11,7 +11,7 @@ use crate::config::{Compression, Layout, Models, Scene};
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
-use crate::model::pixel::{PixelError, PixelInput, PixelModel};
+use crate::model::pixel::{PixelError, PixelModel};
 use crate::model::restoration::RestorationModel;
 use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
@@ -81,24 +81,41 @@ struct BlockOutput {
     nodata_area: i128,
 }
 
-/// Which input a pixel error is about.
-pub(crate) fn layer_of<'a>(e: &PixelError, inputs: &'a Inputs) -> &'a Path {
-    let lc = &inputs.landcover.path;
-    match e {
-        PixelError::UnknownLandcoverCode(_) => lc,
-        PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => {
-            inputs.age.as_ref().map(|l| l.path.as_path()).unwrap_or(lc)
+/// The files a pixel error can be about (kept apart from the layers, which move to the
+/// reader thread).
+pub(crate) struct InputPaths {
+    landcover: PathBuf,
+    age: PathBuf,
+    forest_type: PathBuf,
+    desert: PathBuf,
+}
+
+impl InputPaths {
+    pub(crate) fn of(inputs: &Inputs) -> InputPaths {
+        let lc = &inputs.landcover.path;
+        let or_lc = |l: &Option<Layer>| {
+            l.as_ref()
+                .map(|l| l.path.clone())
+                .unwrap_or_else(|| lc.clone())
+        };
+        InputPaths {
+            landcover: lc.clone(),
+            age: or_lc(&inputs.age),
+            forest_type: or_lc(&inputs.forest_type),
+            desert: or_lc(&inputs.desert),
         }
-        PixelError::UnknownForestType(_) => inputs
-            .forest_type
-            .as_ref()
-            .map(|l| l.path.as_path())
-            .unwrap_or(lc),
-        PixelError::UnknownDesertSubtype(_) => inputs
-            .desert
-            .as_ref()
-            .map(|l| l.path.as_path())
-            .unwrap_or(lc),
+    }
+
+    /// The file whose value caused `e`.
+    pub(crate) fn for_error(&self, e: &PixelError) -> &Path {
+        match e {
+            PixelError::UnknownLandcoverCode(_) => &self.landcover,
+            PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => {
+                &self.age
+            }
+            PixelError::UnknownForestType(_) => &self.forest_type,
+            PixelError::UnknownDesertSubtype(_) => &self.desert,
+        }
     }
 }
 
@@ -213,21 +230,15 @@ fn compute_block(
             nodata_area += cube::quantize(area_ha);
             continue;
         };
-        let raw_age = b.age.get(i).copied().flatten();
-        let age = match raw_age {
-            Some(a) => {
-                model.check_age(a).map_err(|e| (col, row, e))?;
-                Some((a + age_shift_yr as f64).max(0.0))
-            }
-            None => None,
-        };
-        let input = PixelInput {
-            landcover_code: code,
-            forest_age_yr: age,
-            forest_type_code: b.forest_type.get(i).copied().flatten(),
-            desert_subtype_code: b.desert.get(i).copied().flatten(),
-        };
-        let v = model.evaluate(&input).map_err(|e| (col, row, e))?;
+        let v = model
+            .evaluate_observed(
+                code,
+                b.age.get(i).copied().flatten(),
+                age_shift_yr as f64,
+                b.forest_type.get(i).copied().flatten(),
+                b.desert.get(i).copied().flatten(),
+            )
+            .map_err(|e| (col, row, e))?;
         stock[i] = v.stock_tc_per_ha as f32;
         sink[i] = v.sink_tco2_per_ha_yr as f32;
         let idx = space.index(&v);
@@ -346,14 +357,14 @@ pub(crate) fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::Threa
 }
 
 /// Metadata written into every map: units, provenance.
-fn provenance(scene: &Scene, models: &Models, scene_sha: &str) -> Vec<(String, String)> {
+fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
     let mut md = vec![
         (
             "SINKMAP_VERSION".to_string(),
             env!("CARGO_PKG_VERSION").to_string(),
         ),
         ("SINKMAP_SCENE".to_string(), scene.name.clone()),
-        ("SINKMAP_SCENE_SHA256".to_string(), scene_sha.to_string()),
+        ("SINKMAP_SCENE_SHA256".to_string(), scene.sha256.clone()),
         ("SINKMAP_BASE_YEAR".to_string(), scene.base_year.to_string()),
         (
             "SINKMAP_POOLS".to_string(),
@@ -452,8 +463,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         }
         _ => grid.clone(),
     };
-    let scene_sha = crate::config::sha256_file(&scene.source_path)?;
-    let metadata = provenance(scene, &models, &scene_sha);
+    let metadata = provenance(scene, &models);
     let stock_w = MapWriter::create(
         &out_dir,
         MapSpec {
@@ -557,27 +567,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     }
     let age_shift = scene.age_shift_yr();
     // Which file a pixel error is about (the inputs move to the reader thread).
-    let lc_path = inputs.landcover.path.clone();
-    let opt_path = |l: &Option<Layer>| {
-        l.as_ref()
-            .map(|l| l.path.clone())
-            .unwrap_or_else(|| lc_path.clone())
-    };
-    let (age_path, ft_path, ds_path) = (
-        opt_path(&inputs.age),
-        opt_path(&inputs.forest_type),
-        opt_path(&inputs.desert),
-    );
-    let error_path = |e: &PixelError| -> PathBuf {
-        match e {
-            PixelError::UnknownLandcoverCode(_) => lc_path.clone(),
-            PixelError::NegativeAge(_) | PixelError::AbsurdAge(..) | PixelError::NonFiniteAge => {
-                age_path.clone()
-            }
-            PixelError::UnknownForestType(_) => ft_path.clone(),
-            PixelError::UnknownDesertSubtype(_) => ds_path.clone(),
-        }
-    };
+    let paths = InputPaths::of(&inputs);
     // Three stages overlap: a reader thread (GDAL reads), the compute pool, a writer thread
     // (GDAL writes and the cube). Bounded channels keep at most a few batches in memory.
     let row0 = rows.start;
@@ -664,7 +654,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     }
                     Err((col, row, e)) => {
                         failure = Some(Error::Pixel {
-                            path: error_path(&e),
+                            path: paths.for_error(&e).to_path_buf(),
                             col,
                             row,
                             message: e.to_string(),

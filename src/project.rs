@@ -13,7 +13,6 @@ use serde::{Deserialize, Serialize};
 use crate::config::{read_toml, Models, Scene};
 use crate::error::{Error, Result};
 use crate::model::forest::ForestModel;
-use crate::model::pixel::PixelInput;
 use crate::model::restoration::Intervention;
 use crate::raster::reference_grid;
 use crate::raster::writer::{temp_path, TempFile};
@@ -330,6 +329,7 @@ fn eligible_in_polygon(
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     zones.check_overlaps_grid(&grid)?;
     let inputs = crate::pipeline::open_inputs(scene, models, &grid)?;
+    let paths = crate::pipeline::InputPaths::of(&inputs);
     let row_areas = grid.row_areas_ha();
     let [x0, y0, x1, y1] = zones.zones[0].envelope;
     let c0 = x0.floor().max(0.0) as usize;
@@ -355,25 +355,19 @@ fn eligible_in_polygon(
             }
             let (col, row) = (w.col + i % w.width, w.row + i / w.width);
             let px_err = |e: crate::model::pixel::PixelError| Error::Pixel {
-                path: crate::pipeline::layer_of(&e, &inputs).to_path_buf(),
+                path: paths.for_error(&e).to_path_buf(),
                 col,
                 row,
                 message: e.to_string(),
             };
-            let age = match b.age.get(i).copied().flatten() {
-                Some(a) => {
-                    model.check_age(a).map_err(px_err)?;
-                    Some((a + shift).max(0.0))
-                }
-                None => None,
-            };
             let v = model
-                .evaluate(&PixelInput {
-                    landcover_code: code,
-                    forest_age_yr: age,
-                    forest_type_code: b.forest_type.get(i).copied().flatten(),
-                    desert_subtype_code: b.desert.get(i).copied().flatten(),
-                })
+                .evaluate_observed(
+                    code,
+                    b.age.get(i).copied().flatten(),
+                    shift,
+                    b.forest_type.get(i).copied().flatten(),
+                    b.desert.get(i).copied().flatten(),
+                )
                 .map_err(px_err)?;
             let Some(class) = v.class else { continue };
             let set = restoration.eligible(

@@ -231,7 +231,7 @@ pub fn build(
     Summary {
         sinkmap_version: env!("CARGO_PKG_VERSION").into(),
         scene: scene.name.clone(),
-        scene_sha256: crate::config::sha256_file(&scene.source_path).unwrap_or_default(),
+        scene_sha256: scene.sha256.clone(),
         base_year: scene.base_year,
         models: models
             .files

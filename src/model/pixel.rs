@@ -261,6 +261,32 @@ impl PixelModel {
         pairs.iter().find(|(c, _)| *c == code).map(|(_, i)| *i)
     }
 
+    /// Evaluates a pixel as read from the layers: the raw age is checked as observed (so a
+    /// negative value is an error even when the shift would make it positive), then moved by
+    /// `age_shift_yr` to the base year (not below 0), then evaluated.
+    pub fn evaluate_observed(
+        &self,
+        landcover_code: i32,
+        raw_age_yr: Option<f64>,
+        age_shift_yr: f64,
+        forest_type_code: Option<i32>,
+        desert_subtype_code: Option<i32>,
+    ) -> Result<PixelValue, PixelError> {
+        let forest_age_yr = match raw_age_yr {
+            Some(a) => {
+                self.check_age(a)?;
+                Some((a + age_shift_yr).max(0.0))
+            }
+            None => None,
+        };
+        self.evaluate(&PixelInput {
+            landcover_code,
+            forest_age_yr,
+            forest_type_code,
+            desert_subtype_code,
+        })
+    }
+
     /// Evaluates one pixel.
     pub fn evaluate(&self, px: &PixelInput) -> Result<PixelValue, PixelError> {
         let entry = usize::try_from(px.landcover_code)

@@ -7,10 +7,6 @@ use plotters::prelude::*;
 use super::render::{fmt_num, load_font, Ramp, FIG_W};
 use crate::error::{Error, Result};
 
-fn e(out: &Path) -> impl Fn(String) -> Error + '_ {
-    move |m| Error::output(out, m)
-}
-
 /// A zone polygon in lon/lat with its name and value.
 pub struct ZoneShape {
     pub name: String,
@@ -28,7 +24,7 @@ pub fn choropleth(
     ramp: Ramp,
 ) -> Result<()> {
     load_font()?;
-    let err = e(out);
+    let err = super::render::err(out);
     let pts = zones.iter().flat_map(|z| z.rings.iter().flatten());
     let (mut x0, mut x1, mut y0, mut y1) = (
         f64::INFINITY,
@@ -147,7 +143,7 @@ pub fn line_chart(
     height: u32,
 ) -> Result<()> {
     load_font()?;
-    let err = e(out);
+    let err = super::render::err(out);
     let xs = lines.iter().flat_map(|l| l.points.iter().map(|p| p.0));
     let (x0, x1) = xs.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| {
         (a.0.min(x), a.1.max(x))
@@ -232,7 +228,7 @@ pub fn bar_chart(
     series: &[(&str, Vec<f64>, RGBColor)],
 ) -> Result<()> {
     load_font()?;
-    let err = e(out);
+    let err = super::render::err(out);
     let n = names.len().max(1);
     let ymax = series
         .iter()

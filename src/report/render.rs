@@ -153,7 +153,8 @@ pub fn robust_range(values: &[f64], nd: Option<f64>) -> (f64, f64) {
     (lo, hi)
 }
 
-fn err(path: &Path) -> impl Fn(String) -> Error + '_ {
+/// Turns a drawing error into an output error naming `path`.
+pub(super) fn err(path: &Path) -> impl Fn(String) -> Error + '_ {
     move |m| Error::output(path, m)
 }
 

@@ -63,10 +63,6 @@ impl Scheme {
         }
         Ok(())
     }
-
-    pub fn code(&self, value: i32) -> Option<&SchemeCode> {
-        self.codes.iter().find(|c| c.value == value)
-    }
 }
 
 /// One row of an InVEST carbon pool table (all pools in t C/ha).

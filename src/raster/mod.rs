@@ -32,8 +32,6 @@ pub struct Layer {
     band: usize,
     nodata: Vec<f64>,
     nodata_nan: bool,
-    /// True when the layer was warped to the reference grid.
-    pub warped: bool,
 }
 
 fn open_dataset(path: &Path) -> Result<Dataset> {
@@ -231,8 +229,8 @@ impl Layer {
             .rasterband(band)
             .map_err(|e| Error::raster(path, e))?
             .no_data_value();
-        let (dataset, source, warped, band) = if same_grid(&src, &srs, grid) {
-            (src, None, false, band)
+        let (dataset, source, band) = if same_grid(&src, &srs, grid) {
+            (src, None, band)
         } else {
             // The warper works on whole datasets; select the band first when needed.
             if src.raster_count() != 1 {
@@ -242,7 +240,7 @@ impl Layer {
                 ));
             }
             let vrt = warp_to_grid(&src, path, grid)?;
-            (vrt, Some(src), true, 1)
+            (vrt, Some(src), 1)
         };
         let mut nodata: Vec<f64> = extra_nodata
             .iter()
@@ -264,7 +262,6 @@ impl Layer {
             band,
             nodata,
             nodata_nan,
-            warped,
         })
     }
 

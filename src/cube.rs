@@ -173,14 +173,23 @@ impl CohortSpace {
 /// Adds a pixel's contribution (area `area_ha`, already multiplied by any coverage fraction).
 #[inline]
 pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
-    acc[AREA] += quantize(area_ha);
-    acc[STOCK] += quantize(area_ha * v.stock_tc_per_ha);
-    acc[SINK] += quantize(area_ha * v.sink_tco2_per_ha_yr);
+    add_pixels(acc, v, area_ha, 1);
+}
+
+/// Adds the contribution of `n` pixels with the same value and area: exactly `n` times one
+/// pixel's quantized contribution, so a run of equal pixels sums to the same bits as the
+/// pixels added one by one.
+#[inline]
+pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
+    let q_area = quantize(area_ha);
+    acc[AREA] += n * q_area;
+    acc[STOCK] += n * quantize(area_ha * v.stock_tc_per_ha);
+    acc[SINK] += n * quantize(area_ha * v.sink_tco2_per_ha_yr);
     if v.desert_inorganic_tco2_per_ha_yr != 0.0 {
-        acc[INORGANIC] += quantize(area_ha * v.desert_inorganic_tco2_per_ha_yr);
+        acc[INORGANIC] += n * quantize(area_ha * v.desert_inorganic_tco2_per_ha_yr);
     }
     if v.age_assumed {
-        acc[ASSUMED_AGE_AREA] += quantize(area_ha);
+        acc[ASSUMED_AGE_AREA] += n * q_area;
     }
 }
 
@@ -198,9 +207,9 @@ pub struct CubeKey {
 
 /// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
 #[inline]
-pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64) {
-    acc[AREA] += quantize(area_ha);
-    acc[SINK] += quantize(area_ha * potential_tco2_per_ha_yr);
+pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
+    acc[AREA] += n * quantize(area_ha);
+    acc[SINK] += n * quantize(area_ha * potential_tco2_per_ha_yr);
 }
 
 /// The cohort cube, keyed by names so that it can be written, read back and merged.

@@ -15,7 +15,7 @@ use crate::model::pixel::{PixelError, PixelModel};
 use crate::model::restoration::RestorationModel;
 use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
-use crate::summary::{self, Summary};
+use crate::summary::{self, StageSeconds, Summary};
 use crate::zones::ZoneSet;
 
 /// The map files every run writes.
@@ -156,7 +156,8 @@ pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
 /// Value of `best_intervention.tif` where the land cover is nodata.
 pub const BEST_NODATA: u8 = 255;
 
-/// Adds a pixel's eligibility rows (each eligible intervention, and the best one).
+/// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best one).
+#[allow(clippy::too_many_arguments)]
 #[inline]
 fn add_restoration(
     acc: &mut [Acc],
@@ -166,6 +167,7 @@ fn add_restoration(
     elig: u32,
     best_j: Option<usize>,
     area_ha: f64,
+    n: i128,
 ) {
     let Some(class) = v.class else { return };
     if elig == 0 {
@@ -177,6 +179,7 @@ fn add_restoration(
                 &mut acc[space.eligibility_index(class, v.desert_subtype, j)],
                 area_ha,
                 r.mean_gain[j],
+                n,
             );
         }
     }
@@ -185,11 +188,100 @@ fn add_restoration(
             &mut acc[space.eligibility_index(class, v.desert_subtype, r.len())],
             area_ha,
             r.mean_gain[j],
+            n,
         );
     }
 }
 
-/// Evaluates one block: pure, no IO.
+/// The raw inputs of one pixel: equal raw inputs give an equal evaluation.
+#[derive(Clone, Copy, PartialEq)]
+struct RawPixel {
+    code: i32,
+    age_bits: Option<u64>,
+    forest_type: Option<i32>,
+    desert: Option<i32>,
+    masks: u32,
+}
+
+/// What the models say of one pixel, restoration included.
+#[derive(Clone, Copy, PartialEq)]
+struct Evaluated {
+    v: crate::model::pixel::PixelValue,
+    elig: u32,
+    best_j: Option<usize>,
+}
+
+/// A run of pixels of one row with the same evaluation and the same zone fractions: their
+/// exact sums are `count` times one pixel's quantized contribution.
+struct Run {
+    ev: Evaluated,
+    row: usize,
+    /// Index in the block of the run's first pixel (whose zone fractions all share).
+    first: usize,
+    count: i128,
+}
+
+/// Everything a block adds to the cube, and how.
+struct BlockSums<'a> {
+    space: &'a CohortSpace,
+    restoration: Option<&'a RestorationModel>,
+    row_areas_ha: &'a [f64],
+    coverage: &'a [(usize, Vec<f64>)],
+    /// Zones that cover the whole block get the block's own sums at the end.
+    full: &'a [bool],
+    grid_acc: Vec<Acc>,
+    zone_acc: Vec<(usize, Vec<Acc>)>,
+    outside_acc: Option<Vec<Acc>>,
+}
+
+impl BlockSums<'_> {
+    /// Adds a finished run to the whole-grid, zone and outside sums.
+    fn add_run(&mut self, run: &Run) {
+        let Evaluated { v, elig, best_j } = run.ev;
+        let (area_ha, n) = (self.row_areas_ha[run.row], run.count);
+        let idx = self.space.index(&v);
+        let (space, restoration) = (self.space, self.restoration);
+        let add = |acc: &mut [Acc], area: f64| {
+            cube::add_pixels(&mut acc[idx], &v, area, n);
+            if let Some(r) = restoration {
+                add_restoration(acc, space, r, &v, elig, best_j, area, n);
+            }
+        };
+        add(&mut self.grid_acc, area_ha);
+        if let Some(out) = self.outside_acc.as_mut() {
+            // Summed in zone order whatever the block, so the result does not depend on it.
+            let mut covered = 0.0;
+            for (((_, frac), (_, acc)), is_full) in self
+                .coverage
+                .iter()
+                .zip(self.zone_acc.iter_mut())
+                .zip(self.full)
+            {
+                let f = frac[run.first];
+                covered += f;
+                if f > 0.0 && !is_full {
+                    add(acc, area_ha * f);
+                }
+            }
+            let outside = 1.0 - covered;
+            if outside > 1e-12 {
+                add(out, area_ha * outside);
+            }
+        }
+    }
+
+    /// True when pixels `a` and `b` of the block have the same fraction in every zone that
+    /// does not cover the whole block.
+    fn same_fractions(&self, a: usize, b: usize) -> bool {
+        self.coverage
+            .iter()
+            .zip(self.full)
+            .all(|((_, f), is_full)| *is_full || f[a] == f[b])
+    }
+}
+
+/// Evaluates one block: pure, no IO. Runs of equal pixels along a row are added to the
+/// cube once, times their length (exactly what adding them one by one gives).
 #[allow(clippy::too_many_arguments)]
 fn compute_block(
     model: &PixelModel,
@@ -209,78 +301,103 @@ fn compute_block(
         Some(_) => (vec![writer::MAP_NODATA; n], vec![BEST_NODATA; n]),
         None => (Vec::new(), Vec::new()),
     };
-    let mut grid_acc = vec![[0i128; NQ]; space.len()];
     let coverage = zones.map(|z| z.block_coverage(grid, w)).unwrap_or_default();
-    let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
-        .iter()
-        .map(|(z, _)| (*z, vec![[0i128; NQ]; space.len()]))
-        .collect();
-    let mut outside_acc = zones.map(|_| vec![[0i128; NQ]; space.len()]);
-    // Zones covering the whole block (the common case inside a large zone) get the block's
-    // own sums afterwards instead of per-pixel work: area × 1.0 is area, so nothing changes.
     let full: Vec<bool> = coverage
         .iter()
         .map(|(_, f)| f.iter().all(|v| *v == 1.0))
         .collect();
+    let mut sums = BlockSums {
+        space,
+        restoration,
+        row_areas_ha,
+        coverage: &coverage,
+        full: &full,
+        grid_acc: vec![[0i128; NQ]; space.len()],
+        zone_acc: coverage
+            .iter()
+            .map(|(z, _)| (*z, vec![[0i128; NQ]; space.len()]))
+            .collect(),
+        outside_acc: zones.map(|_| vec![[0i128; NQ]; space.len()]),
+    };
     let mut nodata_area = 0i128;
-    for i in 0..n {
-        let (col, row) = (w.col + i % w.width, w.row + i / w.width);
-        let area_ha = row_areas_ha[row];
-        let Some(code) = b.landcover[i] else {
-            nodata_area += cube::quantize(area_ha);
-            continue;
-        };
-        let v = model
-            .evaluate_observed(
+    let mut run: Option<Run> = None;
+    let mut last: Option<(RawPixel, Evaluated)> = None;
+    for r in 0..w.height {
+        let row = w.row + r;
+        let mut nodata_px = 0i128;
+        for c in 0..w.width {
+            let i = r * w.width + c;
+            let Some(code) = b.landcover[i] else {
+                nodata_px += 1;
+                continue;
+            };
+            let age = b.age.get(i).copied().flatten();
+            let raw = RawPixel {
                 code,
-                b.age.get(i).copied().flatten(),
-                age_shift_yr as f64,
-                b.forest_type.get(i).copied().flatten(),
-                b.desert.get(i).copied().flatten(),
-            )
-            .map_err(|e| (col, row, e))?;
-        stock[i] = v.stock_tc_per_ha as f32;
-        sink[i] = v.sink_tco2_per_ha_yr as f32;
-        let idx = space.index(&v);
-        cube::add_pixel(&mut grid_acc[idx], &v, area_ha);
-        // Restoration: which interventions are possible here, and the best one.
-        let mut elig: u32 = 0;
-        let mut best_j: Option<usize> = None;
-        if let (Some(r), Some(class)) = (restoration, v.class) {
-            elig = r.eligible(
-                class,
-                v.desert_subtype,
-                b.masks.get(i).copied().unwrap_or(0),
-            );
-            best_j = r.best(elig);
-            potential[i] = best_j.map(|j| r.mean_gain[j] as f32).unwrap_or(0.0);
-            best[i] = best_j.map(|j| r.codes[j]).unwrap_or(0);
-            add_restoration(&mut grid_acc, space, r, &v, elig, best_j, area_ha);
-        }
-        if let Some(out) = outside_acc.as_mut() {
-            // Summed in zone order whatever the block, so the result does not depend on it.
-            let mut covered = 0.0;
-            for (((_, frac), (_, acc)), is_full) in
-                coverage.iter().zip(zone_acc.iter_mut()).zip(&full)
-            {
-                let f = frac[i];
-                covered += f;
-                if f > 0.0 && !is_full {
-                    cube::add_pixel(&mut acc[idx], &v, area_ha * f);
-                    if let Some(r) = restoration {
-                        add_restoration(acc, space, r, &v, elig, best_j, area_ha * f);
+                age_bits: age.map(f64::to_bits),
+                forest_type: b.forest_type.get(i).copied().flatten(),
+                desert: b.desert.get(i).copied().flatten(),
+                masks: b.masks.get(i).copied().unwrap_or(0),
+            };
+            let ev = match last {
+                Some((prev, ev)) if prev == raw => ev,
+                _ => {
+                    let v = model
+                        .evaluate_observed(
+                            code,
+                            age,
+                            age_shift_yr as f64,
+                            raw.forest_type,
+                            raw.desert,
+                        )
+                        .map_err(|e| (w.col + c, row, e))?;
+                    let (elig, best_j) = match (restoration, v.class) {
+                        (Some(rm), Some(class)) => {
+                            let elig = rm.eligible(class, v.desert_subtype, raw.masks);
+                            (elig, rm.best(elig))
+                        }
+                        _ => (0, None),
+                    };
+                    let ev = Evaluated { v, elig, best_j };
+                    last = Some((raw, ev));
+                    ev
+                }
+            };
+            stock[i] = ev.v.stock_tc_per_ha as f32;
+            sink[i] = ev.v.sink_tco2_per_ha_yr as f32;
+            if let Some(rm) = restoration {
+                potential[i] = ev.best_j.map(|j| rm.mean_gain[j] as f32).unwrap_or(0.0);
+                best[i] = ev.best_j.map(|j| rm.codes[j]).unwrap_or(0);
+            }
+            match run.as_mut() {
+                Some(cur)
+                    if cur.row == row && cur.ev == ev && sums.same_fractions(cur.first, i) =>
+                {
+                    cur.count += 1;
+                }
+                _ => {
+                    if let Some(done) = run.replace(Run {
+                        ev,
+                        row,
+                        first: i,
+                        count: 1,
+                    }) {
+                        sums.add_run(&done);
                     }
                 }
             }
-            let outside = 1.0 - covered;
-            if outside > 1e-12 {
-                cube::add_pixel(&mut out[idx], &v, area_ha * outside);
-                if let Some(r) = restoration {
-                    add_restoration(out, space, r, &v, elig, best_j, area_ha * outside);
-                }
-            }
         }
+        nodata_area += nodata_px * cube::quantize(row_areas_ha[row]);
     }
+    if let Some(done) = run {
+        sums.add_run(&done);
+    }
+    let BlockSums {
+        grid_acc,
+        mut zone_acc,
+        outside_acc,
+        ..
+    } = sums;
     for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
         if *is_full {
             acc.copy_from_slice(&grid_acc);
@@ -571,29 +688,35 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     // Three stages overlap: a reader thread (GDAL reads), the compute pool, a writer thread
     // (GDAL writes and the cube). Bounded channels keep at most a few batches in memory.
     let row0 = rows.start;
-    let (stock_w, sink_w, restoration_w, cube, nodata_area) =
+    let (stock_w, sink_w, restoration_w, cube, nodata_area, mut stages) =
         std::thread::scope(|sc| -> Result<_> {
             let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
             let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
             let windows = &windows;
-            sc.spawn(move || {
+            let reader = sc.spawn(move || {
+                let mut busy = 0.0;
                 for chunk in windows.chunks(batch) {
+                    let t = Instant::now();
                     let r = chunk
                         .iter()
                         .map(|w| read_block(&inputs, *w))
                         .collect::<Result<Vec<_>>>();
+                    busy += t.elapsed().as_secs_f64();
                     let failed = r.is_err();
                     if tx_in.send(r).is_err() || failed {
                         break;
                     }
                 }
+                busy
             });
             let space_ref = &space;
             let bar_w = bar.clone();
             let writer = sc.spawn(move || -> Result<_> {
                 let (mut stock_w, mut sink_w, mut restoration_w) = (stock_w, sink_w, restoration_w);
                 let mut nodata_area = 0i128;
+                let mut busy = 0.0;
                 for outputs in rx_out {
+                    let t = Instant::now();
                     for out in outputs {
                         bar_w.inc(out.window.len() as u64);
                         let local = Window {
@@ -615,10 +738,12 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                         }
                         nodata_area += out.nodata_area;
                     }
+                    busy += t.elapsed().as_secs_f64();
                 }
-                Ok((stock_w, sink_w, restoration_w, cube, nodata_area))
+                Ok((stock_w, sink_w, restoration_w, cube, nodata_area, busy))
             });
             let mut failure: Option<Error> = None;
+            let mut compute_busy = 0.0;
             for blocks in rx_in {
                 let blocks = match blocks {
                     Ok(b) => b,
@@ -627,6 +752,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                         break;
                     }
                 };
+                let t = Instant::now();
                 let outputs: Vec<_> = pool.install(|| {
                     blocks
                         .par_iter()
@@ -646,6 +772,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 });
                 let outputs: std::result::Result<Vec<BlockOutput>, _> =
                     outputs.into_iter().collect();
+                compute_busy += t.elapsed().as_secs_f64();
                 match outputs {
                     Ok(o) => {
                         if tx_out.send(o).is_err() {
@@ -667,19 +794,32 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             let written = writer
                 .join()
                 .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
+            let read_busy = reader
+                .join()
+                .map_err(|_| Error::Usage("the reader thread panicked".into()))?;
             match failure {
                 Some(e) => Err(e),
-                None => written,
+                None => written.map(|(a, b, c, d, e, write_busy)| {
+                    let stages = StageSeconds {
+                        read: read_busy,
+                        compute: compute_busy,
+                        write: write_busy,
+                        finish: 0.0,
+                    };
+                    (a, b, c, d, e, stages)
+                }),
             }
         })?;
     bar.finish_and_clear();
 
     // Everything computed: finish the files under temporary names, then publish.
+    let finish_started = Instant::now();
     let mut pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
     if let Some((p, b)) = restoration_w {
         pending.push(p.finish()?);
         pending.push(b.finish()?);
     }
+    stages.finish = finish_started.elapsed().as_secs_f64();
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = summary::build(
         scene,
@@ -693,6 +833,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         elapsed,
     );
     summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
+    summary.run.stage_seconds = stages;
     let outputs = publish(&out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(RunOutcome {
         summary,

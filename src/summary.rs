@@ -132,6 +132,22 @@ pub struct RunInfo {
     pub megapixels_per_second: f64,
     /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
     pub peak_rss_mb: Option<f64>,
+    /// Where the time went (filled by the pipeline; stages overlap, so they do not add up
+    /// to `seconds`).
+    pub stage_seconds: StageSeconds,
+}
+
+/// Busy time of each pipeline stage, in seconds.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct StageSeconds {
+    /// Reading and decoding the input windows (reader threads, summed).
+    pub read: f64,
+    /// Evaluating the blocks (wall time of the parallel compute steps).
+    pub compute: f64,
+    /// Handing map blocks to GDAL and adding block sums to the cube (writer thread).
+    pub write: f64,
+    /// Flushing the maps and, for COG layout, building overviews and the final copy.
+    pub finish: f64,
 }
 
 /// Peak resident set size of this process in MB (Linux only).
@@ -321,6 +337,7 @@ pub fn build(
             seconds,
             megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
             peak_rss_mb: peak_rss_mb(),
+            stage_seconds: StageSeconds::default(),
         },
         model_sources: model_sources(models),
         tile: None,

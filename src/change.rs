@@ -257,10 +257,11 @@ pub fn run(
             if zones.is_some() {
                 let mut covered = 0.0;
                 for (zi, c) in &cov {
-                    if c[i] > 0.0 {
-                        weights.push((zi + 1, c[i]));
+                    let f = c.at(i);
+                    if f > 0.0 {
+                        weights.push((zi + 1, f));
                     }
-                    covered += c[i];
+                    covered += f;
                 }
                 if 1.0 - covered > 1e-12 {
                     weights.push((nz + 1, 1.0 - covered));

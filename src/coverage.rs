@@ -194,6 +194,33 @@ impl Accumulator {
     }
 }
 
+/// A zone's coverage fractions over one block (row-major).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Coverage {
+    /// The same fraction for every pixel (no zone edge touches the block).
+    Uniform(f64),
+    PerPixel(Vec<f64>),
+}
+
+impl Coverage {
+    /// Fraction of pixel `i` of the block.
+    #[inline]
+    pub fn at(&self, i: usize) -> f64 {
+        match self {
+            Coverage::Uniform(f) => *f,
+            Coverage::PerPixel(v) => v[i],
+        }
+    }
+
+    /// True when the zone covers every pixel of the block entirely.
+    pub fn is_full(&self) -> bool {
+        match self {
+            Coverage::Uniform(f) => *f == 1.0,
+            Coverage::PerPixel(v) => v.iter().all(|f| *f == 1.0),
+        }
+    }
+}
+
 /// Coverage of a `width` × `height` block by the polygon whose rings are given
 /// (block pixel coordinates). Convenience for tests and small cases.
 pub fn polygon_coverage(

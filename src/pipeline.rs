@@ -8,11 +8,13 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::config::{Compression, Layout, Models, Scene};
+use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelModel};
 use crate::model::restoration::RestorationModel;
+use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan};
 use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::summary::{self, StageSeconds, Summary};
@@ -79,6 +81,36 @@ struct BlockOutput {
     zone_acc: Vec<(usize, Vec<Acc>)>,
     outside_acc: Option<Vec<Acc>>,
     nodata_area: i128,
+    /// Overview levels of the maps, reduced with the block (see [`block_levels`]).
+    levels: Option<MapLevels>,
+}
+
+/// Overview pixels of the best-intervention map: the most frequent code.
+type BestMode = Mode<BEST_NODATA>;
+
+/// The overview levels one block holds, per map.
+struct MapLevels {
+    stock: BlockLevels<Mean>,
+    sink: BlockLevels<Mean>,
+    /// Without a restoration catalogue these maps are not written.
+    potential: Option<BlockLevels<Mean>>,
+    best: Option<BlockLevels<BestMode>>,
+}
+
+/// Reduces a computed block to its overview levels (in the coordinates of the maps, whose
+/// first row is grid row `row0`).
+fn block_levels(plan: &Plan, row0: usize, out: &BlockOutput) -> MapLevels {
+    let w = Window {
+        row: out.window.row - row0,
+        ..out.window
+    };
+    MapLevels {
+        stock: overview::reduce_block(plan, w, &out.stock),
+        sink: overview::reduce_block(plan, w, &out.sink),
+        potential: (!out.potential.is_empty())
+            .then(|| overview::reduce_block(plan, w, &out.potential)),
+        best: (!out.best.is_empty()).then(|| overview::reduce_block(plan, w, &out.best)),
+    }
 }
 
 /// The files a pixel error can be about (kept apart from the layers, which move to the
@@ -151,6 +183,138 @@ pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
         }
     }
     Ok(b)
+}
+
+/// What one layer's reader thread sends per batch of windows.
+type LayerBatch<T> = Result<Vec<Vec<T>>>;
+
+/// Starts a thread that reads `layer` over every batch of `windows` and sends the values
+/// (bounded: at most one batch waits). Returns the receiver and the thread's busy seconds.
+fn spawn_layer_reader<'scope, T: Send + 'scope>(
+    sc: &'scope std::thread::Scope<'scope, '_>,
+    layer: Layer,
+    windows: &'scope [Window],
+    batch: usize,
+    read: fn(&Layer, Window, &mut Vec<T>) -> Result<()>,
+) -> (
+    std::sync::mpsc::Receiver<LayerBatch<T>>,
+    std::thread::ScopedJoinHandle<'scope, f64>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<LayerBatch<T>>(1);
+    let handle = sc.spawn(move || {
+        let mut busy = 0.0;
+        for chunk in windows.chunks(batch) {
+            let t = Instant::now();
+            let r = chunk
+                .iter()
+                .map(|w| {
+                    let mut v = Vec::new();
+                    read(&layer, *w, &mut v).map(|_| v)
+                })
+                .collect::<Result<Vec<_>>>();
+            busy += t.elapsed().as_secs_f64();
+            let failed = r.is_err();
+            if tx.send(r).is_err() || failed {
+                break;
+            }
+        }
+        busy
+    });
+    (rx, handle)
+}
+
+/// The next batch of one layer: its values, or the reader's error.
+fn next_batch<T>(rx: &std::sync::mpsc::Receiver<LayerBatch<T>>) -> Result<Vec<Vec<T>>> {
+    rx.recv()
+        .map_err(|_| Error::Usage("a reader thread stopped early".into()))?
+}
+
+/// Reads every input layer on a thread of its own (layers are separate GDAL datasets, and
+/// decoding is most of the reading time), assembles the blocks batch by batch, in window
+/// order, and sends them. Returns the summed busy seconds of the reader threads.
+fn read_parallel(
+    inputs: Inputs,
+    windows: &[Window],
+    batch: usize,
+    tx: std::sync::mpsc::SyncSender<Result<Vec<BlockInput>>>,
+) -> f64 {
+    std::thread::scope(|sc| {
+        let Inputs {
+            landcover,
+            age,
+            forest_type,
+            desert,
+            masks,
+        } = inputs;
+        let mut handles = Vec::new();
+        let codes = |layer: Option<Layer>, handles: &mut Vec<_>| {
+            layer.map(|l| {
+                let (rx, h) = spawn_layer_reader(sc, l, windows, batch, Layer::read_codes);
+                handles.push(h);
+                rx
+            })
+        };
+        let rx_lc = codes(Some(landcover), &mut handles);
+        let rx_ft = codes(forest_type, &mut handles);
+        let rx_de = codes(desert, &mut handles);
+        let rx_masks: Vec<_> = masks
+            .into_iter()
+            .filter_map(|m| codes(Some(m), &mut handles))
+            .collect();
+        let rx_age = age.map(|l| {
+            let (rx, h) = spawn_layer_reader(sc, l, windows, batch, Layer::read_values);
+            handles.push(h);
+            rx
+        });
+        let assemble = |chunk: &[Window]| -> Result<Vec<BlockInput>> {
+            let take = |rx: &Option<std::sync::mpsc::Receiver<LayerBatch<Option<i32>>>>| {
+                rx.as_ref().map(next_batch).transpose()
+            };
+            let lc = take(&rx_lc)?.unwrap_or_default();
+            let ft = take(&rx_ft)?;
+            let de = take(&rx_de)?;
+            let age = rx_age.as_ref().map(next_batch).transpose()?;
+            let mut mask_bits: Vec<Vec<u32>> = Vec::new();
+            for (bit, rx) in rx_masks.iter().enumerate() {
+                for (k, codes) in next_batch(rx)?.into_iter().enumerate() {
+                    if bit == 0 {
+                        mask_bits.push(vec![0; codes.len()]);
+                    }
+                    for (dst, c) in mask_bits[k].iter_mut().zip(&codes) {
+                        if matches!(c, Some(v) if *v != 0) {
+                            *dst |= 1 << bit;
+                        }
+                    }
+                }
+            }
+            let mut lc = lc.into_iter();
+            let mut ft = ft.map(|v| v.into_iter());
+            let mut de = de.map(|v| v.into_iter());
+            let mut age = age.map(|v| v.into_iter());
+            let mut mask_bits = mask_bits.into_iter();
+            Ok(chunk
+                .iter()
+                .map(|w| BlockInput {
+                    window: *w,
+                    landcover: lc.next().unwrap_or_default(),
+                    age: age.as_mut().and_then(|i| i.next()).unwrap_or_default(),
+                    forest_type: ft.as_mut().and_then(|i| i.next()).unwrap_or_default(),
+                    desert: de.as_mut().and_then(|i| i.next()).unwrap_or_default(),
+                    masks: mask_bits.next().unwrap_or_default(),
+                })
+                .collect())
+        };
+        for chunk in windows.chunks(batch) {
+            let r = assemble(chunk);
+            let failed = r.is_err();
+            if tx.send(r).is_err() || failed {
+                break;
+            }
+        }
+        // Dropping the receivers stops the readers that are still waiting to send.
+        drop((rx_lc, rx_ft, rx_de, rx_masks, rx_age));
+        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
+    })
 }
 
 /// Value of `best_intervention.tif` where the land cover is nodata.
@@ -226,7 +390,7 @@ struct BlockSums<'a> {
     space: &'a CohortSpace,
     restoration: Option<&'a RestorationModel>,
     row_areas_ha: &'a [f64],
-    coverage: &'a [(usize, Vec<f64>)],
+    coverage: &'a [(usize, Coverage)],
     /// Zones that cover the whole block get the block's own sums at the end.
     full: &'a [bool],
     grid_acc: Vec<Acc>,
@@ -257,7 +421,7 @@ impl BlockSums<'_> {
                 .zip(self.zone_acc.iter_mut())
                 .zip(self.full)
             {
-                let f = frac[run.first];
+                let f = frac.at(run.first);
                 covered += f;
                 if f > 0.0 && !is_full {
                     add(acc, area_ha * f);
@@ -276,7 +440,7 @@ impl BlockSums<'_> {
         self.coverage
             .iter()
             .zip(self.full)
-            .all(|((_, f), is_full)| *is_full || f[a] == f[b])
+            .all(|((_, f), is_full)| *is_full || f.at(a) == f.at(b))
     }
 }
 
@@ -302,10 +466,7 @@ fn compute_block(
         None => (Vec::new(), Vec::new()),
     };
     let coverage = zones.map(|z| z.block_coverage(grid, w)).unwrap_or_default();
-    let full: Vec<bool> = coverage
-        .iter()
-        .map(|(_, f)| f.iter().all(|v| *v == 1.0))
-        .collect();
+    let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
     let mut sums = BlockSums {
         space,
         restoration,
@@ -413,6 +574,7 @@ fn compute_block(
         zone_acc,
         outside_acc,
         nodata_area,
+        levels: None,
     })
 }
 
@@ -638,7 +800,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 .collect::<Vec<_>>()
                 .join(";");
             md.push(("SINKMAP_LEGEND".into(), legend));
-            let best = MapWriter::create_typed::<u8>(
+            let best = MapWriter::<BestMode>::create_typed(
                 &out_dir,
                 MapSpec {
                     file_name: POTENTIAL_FILES[1].into(),
@@ -688,27 +850,13 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     // Three stages overlap: a reader thread (GDAL reads), the compute pool, a writer thread
     // (GDAL writes and the cube). Bounded channels keep at most a few batches in memory.
     let row0 = rows.start;
+    let plan = &stock_w.plan().clone();
     let (stock_w, sink_w, restoration_w, cube, nodata_area, mut stages) =
         std::thread::scope(|sc| -> Result<_> {
             let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
             let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
             let windows = &windows;
-            let reader = sc.spawn(move || {
-                let mut busy = 0.0;
-                for chunk in windows.chunks(batch) {
-                    let t = Instant::now();
-                    let r = chunk
-                        .iter()
-                        .map(|w| read_block(&inputs, *w))
-                        .collect::<Result<Vec<_>>>();
-                    busy += t.elapsed().as_secs_f64();
-                    let failed = r.is_err();
-                    if tx_in.send(r).is_err() || failed {
-                        break;
-                    }
-                }
-                busy
-            });
+            let reader = sc.spawn(move || read_parallel(inputs, windows, batch, tx_in));
             let space_ref = &space;
             let bar_w = bar.clone();
             let writer = sc.spawn(move || -> Result<_> {
@@ -717,17 +865,23 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 let mut busy = 0.0;
                 for outputs in rx_out {
                     let t = Instant::now();
-                    for out in outputs {
+                    for mut out in outputs {
                         bar_w.inc(out.window.len() as u64);
                         let local = Window {
                             row: out.window.row - row0,
                             ..out.window
                         };
-                        stock_w.write(local, out.stock)?;
-                        sink_w.write(local, out.sink)?;
-                        if let Some((p, b)) = restoration_w.as_mut() {
-                            p.write(local, out.potential)?;
-                            b.write(local, out.best)?;
+                        let l = match out.levels.take() {
+                            Some(l) => l,
+                            None => block_levels(plan, row0, &out),
+                        };
+                        stock_w.write_block(local, out.stock, l.stock)?;
+                        sink_w.write_block(local, out.sink, l.sink)?;
+                        if let (Some((p, b)), Some(lp), Some(lb)) =
+                            (restoration_w.as_mut(), l.potential, l.best)
+                        {
+                            p.write_block(local, out.potential, lp)?;
+                            b.write_block(local, out.best, lb)?;
                         }
                         cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
                         if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
@@ -757,7 +911,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     blocks
                         .par_iter()
                         .map(|b| {
-                            compute_block(
+                            let mut out = compute_block(
                                 &model,
                                 restoration.as_ref(),
                                 &space,
@@ -766,7 +920,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                                 &row_areas,
                                 zones,
                                 b,
-                            )
+                            )?;
+                            out.levels = Some(block_levels(plan, row0, &out));
+                            Ok(out)
                         })
                         .collect()
                 });
@@ -796,7 +952,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
             let read_busy = reader
                 .join()
-                .map_err(|_| Error::Usage("the reader thread panicked".into()))?;
+                .map_err(|_| Error::Usage("a reader thread panicked".into()))?;
             match failure {
                 Some(e) => Err(e),
                 None => written.map(|(a, b, c, d, e, write_busy)| {

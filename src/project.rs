@@ -348,7 +348,7 @@ fn eligible_in_polygon(
         }
         let b = crate::pipeline::read_block(&inputs, w)?;
         for i in 0..w.len() {
-            let f: f64 = cov.iter().map(|(_, c)| c[i]).sum::<f64>().min(1.0);
+            let f: f64 = cov.iter().map(|(_, c)| c.at(i)).sum::<f64>().min(1.0);
             let Some(code) = b.landcover[i] else { continue };
             if f <= 0.0 {
                 continue;

@@ -291,7 +291,6 @@ fn create_band<T: gdal::raster::GdalType + Copy>(
     for (k, v) in [
         ("TILED", "YES"),
         ("COMPRESS", "DEFLATE"),
-        ("PREDICTOR", "2"),
         ("BIGTIFF", "IF_SAFER"),
         ("NUM_THREADS", "ALL_CPUS"),
     ] {

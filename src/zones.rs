@@ -12,7 +12,7 @@ use rstar::primitives::{GeomWithData, Rectangle};
 use rstar::{RTree, AABB};
 
 use crate::config::Models;
-use crate::coverage::{ring_edges, Accumulator, Edge};
+use crate::coverage::{ring_edges, Accumulator, Coverage, Edge};
 use crate::cube::{Cube, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
@@ -384,7 +384,7 @@ impl ZoneSet {
     }
 
     /// Coverage fractions of each zone that touches window `w`, in ascending zone order.
-    pub fn block_coverage(&self, _grid: &Grid, w: Window) -> Vec<(usize, Vec<f64>)> {
+    pub fn block_coverage(&self, _grid: &Grid, w: Window) -> Vec<(usize, Coverage)> {
         let (c0, r0) = (w.col as f64, w.row as f64);
         let (c1, r1) = (c0 + w.width as f64, r0 + w.height as f64);
         let env = AABB::from_corners([c0, r0], [c1, r1]);
@@ -399,18 +399,39 @@ impl ZoneSet {
             let z = &self.zones[zi];
             // Edges left of the block matter too: they set the winding at its left edge.
             let query = AABB::from_corners([z.envelope[0].min(c0) - 1.0, r0], [c1, r1]);
+            if z.edges
+                .locate_in_envelope_intersecting(&query)
+                .next()
+                .is_none()
+            {
+                continue;
+            }
+            // No edge touches the block: the coverage cannot change along a row, so one
+            // column of pixels gives it (the common case inside a large zone).
+            if z.edges
+                .locate_in_envelope_intersecting(&env)
+                .next()
+                .is_none()
+            {
+                let mut acc = Accumulator::new(w.col, w.row, 1, w.height);
+                for g in z.edges.locate_in_envelope_intersecting(&query) {
+                    acc.add_edge(&g.data);
+                }
+                let column = acc.coverage();
+                if column.iter().all(|f| *f == column[0]) {
+                    if column[0] > 0.0 {
+                        out.push((zi, Coverage::Uniform(column[0])));
+                    }
+                    continue;
+                }
+            }
             let mut acc = Accumulator::new(w.col, w.row, w.width, w.height);
-            let mut any = false;
             for g in z.edges.locate_in_envelope_intersecting(&query) {
                 acc.add_edge(&g.data);
-                any = true;
-            }
-            if !any {
-                continue;
             }
             let cov = acc.coverage();
             if cov.iter().any(|f| *f > 0.0) {
-                out.push((zi, cov));
+                out.push((zi, Coverage::PerPixel(cov)));
             }
         }
         out

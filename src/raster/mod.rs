@@ -1,6 +1,7 @@
 //! Raster IO at the edges: open layers, align them to the reference grid, read windows,
 //! write maps. No model formulas here.
 
+pub mod overview;
 pub mod writer;
 
 use std::ffi::CString;
@@ -32,6 +33,8 @@ pub struct Layer {
     band: usize,
     nodata: Vec<f64>,
     nodata_nan: bool,
+    /// The band's type holds integers that all fit an i32 (read codes as i32).
+    codes_fit_i32: bool,
 }
 
 fn open_dataset(path: &Path) -> Result<Dataset> {
@@ -255,8 +258,16 @@ impl Layer {
                 nodata.push(d);
             }
         }
+        let codes_fit_i32 = matches!(
+            dataset
+                .rasterband(band)
+                .map_err(|e| Error::raster(path, e))?
+                .band_type(),
+            GdalDataType::UInt8 | GdalDataType::UInt16 | GdalDataType::Int16 | GdalDataType::Int32
+        );
         Ok(Layer {
             path: path.to_path_buf(),
+            codes_fit_i32,
             dataset,
             _source: source,
             band,
@@ -320,16 +331,29 @@ impl Layer {
 
     /// Reads a window as integer codes; `None` where the value is no data.
     pub fn read_codes(&self, w: Window, out: &mut Vec<Option<i32>>) -> Result<()> {
-        let mut raw: Vec<f64> = Vec::new();
-        self.read_window(w, &mut raw, 0.0)?;
         out.clear();
-        out.extend(raw.iter().map(|&v| {
-            if self.is_nodata(v) {
-                None
-            } else {
-                Some(v as i32)
-            }
-        }));
+        if self.codes_fit_i32 {
+            // Every value of the band's type is an i32: read them as such (no float detour).
+            let mut raw: Vec<i32> = Vec::new();
+            self.read_window(w, &mut raw, 0)?;
+            out.extend(raw.iter().map(|&v| {
+                if self.nodata.contains(&(v as f64)) {
+                    None
+                } else {
+                    Some(v)
+                }
+            }));
+        } else {
+            let mut raw: Vec<f64> = Vec::new();
+            self.read_window(w, &mut raw, 0.0)?;
+            out.extend(raw.iter().map(|&v| {
+                if self.is_nodata(v) {
+                    None
+                } else {
+                    Some(v as i32)
+                }
+            }));
+        }
         Ok(())
     }
 

@@ -10,6 +10,7 @@ use gdal::{DriverManager, Metadata};
 use crate::config::{Compression, Layout};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
+use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan, Upper};
 
 /// Clears GDAL's error state of this thread; see [`check_gdal_errors`].
 fn reset_gdal_errors() {
@@ -145,17 +146,21 @@ fn tiled_options(
     Ok(opts)
 }
 
-/// A Float32 map being written block by block.
-pub struct MapWriter {
+/// A map being written block by block, its overview levels built on the way (see
+/// [`overview`]): `C` is the pixel rule of the overviews ([`Mean`] for Float32 quantities,
+/// [`overview::Mode`] for class codes).
+pub struct MapWriter<C: Cell> {
     spec: MapSpec,
     dir: PathBuf,
     tmp: TempFile,
     dataset: gdal::Dataset,
     compression: Compression,
     layout: Layout,
+    plan: Plan,
+    upper: Option<Upper<C>>,
 }
 
-impl MapWriter {
+impl MapWriter<Mean> {
     /// Creates a Float32 map (nodata NaN): see [`MapWriter::create_typed`].
     pub fn create(
         dir: &Path,
@@ -165,8 +170,8 @@ impl MapWriter {
         compression: Compression,
         layout: Layout,
         metadata: &[(String, String)],
-    ) -> Result<MapWriter> {
-        Self::create_typed::<f32>(
+    ) -> Result<MapWriter<Mean>> {
+        Self::create_typed(
             dir,
             spec,
             grid,
@@ -177,11 +182,13 @@ impl MapWriter {
             MAP_NODATA as f64,
         )
     }
+}
 
-    /// Creates `dir/.sinkmap-partial-…-NAME` of pixel type `T` with the grid's
-    /// georeferencing, the metadata given and `nodata`.
+impl<C: Cell> MapWriter<C> {
+    /// Creates `dir/.sinkmap-partial-…-NAME` with the grid's georeferencing, the metadata
+    /// given, `nodata`, and empty internal overview levels that the blocks will fill.
     #[allow(clippy::too_many_arguments)]
-    pub fn create_typed<T: gdal::raster::GdalType + Copy>(
+    pub fn create_typed(
         dir: &Path,
         spec: MapSpec,
         grid: &Grid,
@@ -190,13 +197,13 @@ impl MapWriter {
         layout: Layout,
         metadata: &[(String, String)],
         nodata: f64,
-    ) -> Result<MapWriter> {
+    ) -> Result<MapWriter<C>> {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
         let opts = tiled_options(block, compression).map_err(err)?;
         let mut ds = driver
-            .create_with_band_type_with_options::<T, _>(
+            .create_with_band_type_with_options::<C::Value, _>(
                 &tmp.path,
                 grid.width,
                 grid.height,
@@ -218,6 +225,29 @@ impl MapWriter {
                 gdal_sys::GDALSetRasterUnitType(band.c_rasterband(), unit.as_ptr());
             }
         }
+        let plan = Plan::new(grid.width, grid.height, block);
+        if plan.levels() > 0 {
+            // Empty levels ("NONE": nothing computed), in small tiles, compressed like the map.
+            let level = "1";
+            let set = |k: &str, v: &str| gdal::config::set_thread_local_config_option(k, v);
+            set(
+                "GDAL_TIFF_OVR_BLOCKSIZE",
+                &overview::TEMP_OVERVIEW_BLOCK_PX.to_string(),
+            )
+            .and_then(|_| set("ZSTD_LEVEL_OVERVIEW", level))
+            .and_then(|_| set("ZLEVEL_OVERVIEW", level))
+            .map_err(err)?;
+            let built = ds.build_overviews("NONE", &plan.factors(), &[]);
+            for k in [
+                "GDAL_TIFF_OVR_BLOCKSIZE",
+                "ZSTD_LEVEL_OVERVIEW",
+                "ZLEVEL_OVERVIEW",
+            ] {
+                let _ = gdal::config::clear_thread_local_config_option(k);
+            }
+            built.map_err(err)?;
+        }
+        let upper = (plan.local < plan.levels()).then(|| Upper::new(plan.clone()));
         Ok(MapWriter {
             spec,
             dir: dir.to_path_buf(),
@@ -225,6 +255,8 @@ impl MapWriter {
             dataset: ds,
             compression,
             layout,
+            plan,
+            upper,
         })
     }
 
@@ -232,30 +264,60 @@ impl MapWriter {
         self.dir.join(&self.spec.file_name)
     }
 
-    /// Writes one window of values.
-    pub fn write<T: gdal::raster::GdalType + Copy>(
+    /// The overview levels this map gets (blocks may reduce themselves with it, in parallel,
+    /// before [`MapWriter::write_block`]).
+    pub fn plan(&self) -> &Plan {
+        &self.plan
+    }
+
+    /// Writes one window of values, and its overview levels.
+    pub fn write(&mut self, w: Window, data: Vec<C::Value>) -> Result<()> {
+        let levels = overview::reduce_block::<C>(&self.plan, w, &data);
+        self.write_block(w, data, levels)
+    }
+
+    /// Writes one window of values and the levels [`overview::reduce_block`] made of them.
+    /// Windows must come in row-major order.
+    pub fn write_block(
         &mut self,
         w: Window,
-        data: Vec<T>,
+        data: Vec<C::Value>,
+        levels: BlockLevels<C>,
     ) -> Result<()> {
         let path = self.final_path();
         reset_gdal_errors();
-        let mut buf = Buffer::new((w.width, w.height), data);
         let mut band = self
             .dataset
             .rasterband(1)
             .map_err(|e| Error::output(&path, e))?;
-        band.write(
-            (w.col as isize, w.row as isize),
-            (w.width, w.height),
-            &mut buf,
-        )
-        .map_err(|e| Error::output(&path, e))?;
+        write_window(&mut band, w, data).map_err(|e| Error::output(&path, e))?;
+        for (k, t) in levels.values.into_iter().enumerate() {
+            let mut ov = band.overview(k).map_err(|e| Error::output(&path, e))?;
+            write_window(&mut ov, t.window(), t.data).map_err(|e| Error::output(&path, e))?;
+        }
+        if let (Some(upper), Some(top)) = (self.upper.as_mut(), levels.top) {
+            upper.add(top, &mut |k, row, values| {
+                let mut ov = band.overview(k - 1).map_err(|e| Error::output(&path, e))?;
+                let width = values.len();
+                write_window(
+                    &mut ov,
+                    Window {
+                        col: 0,
+                        row,
+                        width,
+                        height: 1,
+                    },
+                    values,
+                )
+                .map_err(|e| Error::output(&path, e))
+            })?;
+        }
         check_gdal_errors(&path)
     }
 
-    /// Flushes the data and, for COG layout, copies it into a COG with overviews.
-    /// Returns the finished temporary file, ready to be committed under the final name.
+    /// Flushes the data and, for COG layout, copies it (with the overviews already built)
+    /// into a COG. Returns the finished temporary file, ready to be committed under the
+    /// final name.
     pub fn finish(self) -> Result<(TempFile, PathBuf)> {
         let final_path = self.final_path();
         let MapWriter {
@@ -265,6 +327,7 @@ impl MapWriter {
             layout,
             dir,
             spec,
+            ..
         } = self;
         reset_gdal_errors();
         dataset.close().map_err(|e| Error::output(&final_path, e))?;
@@ -288,6 +351,20 @@ impl MapWriter {
     }
 }
 
+/// Writes `data` into window `w` of `band`.
+fn write_window<T: gdal::raster::GdalType + Copy>(
+    band: &mut gdal::raster::RasterBand,
+    w: Window,
+    data: Vec<T>,
+) -> gdal::errors::Result<()> {
+    let mut buf = Buffer::new((w.width, w.height), data);
+    band.write(
+        (w.col as isize, w.row as isize),
+        (w.width, w.height),
+        &mut buf,
+    )
+}
+
 /// Copies a finished map (any GDAL dataset, e.g. a VRT of tiles) into `dir` under a temporary
 /// name, as a COG with overviews or as a tiled GeoTIFF, with the given compression.
 pub fn copy_map(
@@ -302,6 +379,10 @@ pub fn copy_map(
     let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
     reset_gdal_errors();
     let out = TempFile::new(temp_path(dir, file_name, "copy"));
+    let source_has_overviews = src
+        .rasterband(1)
+        .map(|b| b.overview_count().unwrap_or(0) > 0)
+        .unwrap_or(false);
     let mut opts = RasterCreationOptions::new();
     let driver = match layout {
         Layout::Cog => {
@@ -310,7 +391,16 @@ pub fn copy_map(
                 opts.add_name_value("BLOCKSIZE", "512")?;
                 opts.add_name_value("BIGTIFF", "IF_SAFER")?;
                 opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
-                opts.add_name_value("OVERVIEWS", "AUTO")?;
+                // Overviews the source already has (built while streaming) are copied as
+                // they are; otherwise the driver computes them.
+                opts.add_name_value(
+                    "OVERVIEWS",
+                    if source_has_overviews {
+                        "FORCE_USE_EXISTING"
+                    } else {
+                        "AUTO"
+                    },
+                )?;
                 opts.add_name_value("RESAMPLING", resampling(categorical))?;
                 compression_options(&mut opts, compression, true)
             })()

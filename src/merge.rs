@@ -1,6 +1,7 @@
 //! `sinkmap merge`: combine the partial outputs of `sinkmap run --tile I/N` into the result of
-//! a single run — maps through a VRT mosaic copied to a COG (or tiled GeoTIFF), cubes by exact
-//! addition, tables recomputed from the merged cube.
+//! a single run — maps read from a VRT mosaic of the parts and written by the run's own map
+//! writer (same overviews, same layout), cubes by exact addition, tables recomputed from the
+//! merged cube.
 
 use std::path::{Path, PathBuf};
 
@@ -9,9 +10,11 @@ use gdal::{Dataset, Metadata};
 use crate::config::{Compression, Layout, Models, Scene};
 use crate::cube::Cube;
 use crate::error::{Error, Result};
-use crate::pipeline::{publish, MAP_FILES, POTENTIAL_FILES};
+use crate::grid::Grid;
+use crate::pipeline::{publish, BestMode, MAP_FILES, POTENTIAL_FILES};
 use crate::raster::reference_grid;
-use crate::raster::writer::{copy_map, remove_stale_temp_files};
+use crate::raster::overview::{Cell, Mean};
+use crate::raster::writer::{remove_stale_temp_files, MapSpec, MapWriter, TempFile};
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
@@ -84,6 +87,11 @@ pub fn merge(
         nodata_area_ha += v["nodata_area_ha"].as_f64().unwrap_or(0.0);
     }
     let mut pending = Vec::new();
+    let block = parts[0].2["run"]["block_size_px"]
+        .as_u64()
+        .map(|b| b as usize)
+        .filter(|b| (16..=4096).contains(b))
+        .unwrap_or(512);
     let first_dir = &parts[0].1;
     let names: Vec<&str> = MAP_FILES
         .iter()
@@ -102,7 +110,7 @@ pub fn merge(
                 Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}")))
             })
             .collect::<Result<_>>()?;
-        let mut vrt = gdal::programs::raster::build_vrt(None, &datasets, None).map_err(|e| {
+        let vrt = gdal::programs::raster::build_vrt(None, &datasets, None).map_err(|e| {
             Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}"))
         })?;
         if vrt.raster_size() != (grid.width, grid.height) {
@@ -117,28 +125,40 @@ pub fn merge(
         }
         // Carry the provenance, unit and description of the parts over.
         let first = &datasets[0];
-        for e in first.metadata() {
-            if e.domain.is_empty() {
-                let _ = vrt.set_metadata_item(&e.key, &e.value, "");
-            }
-        }
-        let _ = vrt.set_metadata_item("SINKMAP_MERGED_FROM_TILES", &parts.len().to_string(), "");
-        if let (Ok(src), Ok(mut dst)) = (first.rasterband(1), vrt.rasterband(1)) {
-            let _ = dst.set_description(&src.description().unwrap_or_default());
-            let unit = std::ffi::CString::new(src.unit()).unwrap_or_default();
-            unsafe {
-                gdal_sys::GDALSetRasterUnitType(dst.c_rasterband(), unit.as_ptr());
-            }
-        }
-        let tmp = copy_map(
-            &vrt,
+        let mut metadata: Vec<(String, String)> = first
+            .metadata()
+            .filter(|e| e.domain.is_empty())
+            .map(|e| (e.key, e.value))
+            .collect();
+        metadata.push((
+            "SINKMAP_MERGED_FROM_TILES".into(),
+            parts.len().to_string(),
+        ));
+        let band = first.rasterband(1).map_err(|e| Error::raster(&paths[0], e))?;
+        let categorical = name == POTENTIAL_FILES[1];
+        let spec = MapSpec {
+            file_name: name.to_string(),
+            description: band.description().unwrap_or_default(),
+            unit: band.unit(),
+            categorical,
+        };
+        let nodata = band.no_data_value().unwrap_or(f64::NAN);
+        let target = MergeTarget {
             out_dir,
-            name,
-            compression.unwrap_or(scene.output.compression),
-            layout.unwrap_or(scene.output.layout),
-            name == POTENTIAL_FILES[1],
-        )?;
-        pending.push((tmp, out_dir.join(name)));
+            grid: &grid,
+            block,
+            compression: compression.unwrap_or(scene.output.compression),
+            layout: layout.unwrap_or(scene.output.layout),
+            metadata: &metadata,
+        };
+        // Streamed through the run's own writer, so that the overviews are built exactly
+        // as a single run builds them.
+        let tmp = if categorical {
+            target.stream::<BestMode>(&vrt, spec, nodata)?
+        } else {
+            target.stream::<Mean>(&vrt, spec, nodata)?
+        };
+        pending.push(tmp);
     }
     let run_seconds: f64 = parts
         .iter()
@@ -149,7 +169,6 @@ pub fn merge(
         .map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize)
         .max()
         .unwrap_or(1);
-    let block = parts[0].2["run"]["block_size_px"].as_u64().unwrap_or(0) as usize;
     let summary = summary::build(
         scene,
         &models,
@@ -163,4 +182,49 @@ pub fn merge(
     );
     publish(out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(summary)
+}
+
+/// Where and how merged maps are written.
+struct MergeTarget<'a> {
+    out_dir: &'a Path,
+    grid: &'a Grid,
+    block: usize,
+    compression: Compression,
+    layout: Layout,
+    metadata: &'a [(String, String)],
+}
+
+impl MergeTarget<'_> {
+    /// Reads the mosaic `src` block by block into a map writer (overviews built on the way).
+    fn stream<C: Cell>(
+        &self,
+        src: &Dataset,
+        spec: MapSpec,
+        nodata: f64,
+    ) -> Result<(TempFile, PathBuf)> {
+        let path = self.out_dir.join(&spec.file_name);
+        let mut w = MapWriter::<C>::create_typed(
+            self.out_dir,
+            spec,
+            self.grid,
+            self.block,
+            self.compression,
+            self.layout,
+            self.metadata,
+            nodata,
+        )?;
+        let band = src.rasterband(1).map_err(|e| Error::raster(&path, e))?;
+        for win in self.grid.windows(self.block, 0..self.grid.height) {
+            let buf = band
+                .read_as::<C::Value>(
+                    (win.col as isize, win.row as isize),
+                    (win.width, win.height),
+                    (win.width, win.height),
+                    None,
+                )
+                .map_err(|e| Error::raster(&path, format!("cannot read the parts: {e}")))?;
+            w.write(win, buf.into_shape_and_vec().1)?;
+        }
+        w.finish()
+    }
 }

@@ -86,7 +86,7 @@ struct BlockOutput {
 }
 
 /// Overview pixels of the best-intervention map: the most frequent code.
-type BestMode = Mode<BEST_NODATA>;
+pub type BestMode = Mode<BEST_NODATA>;
 
 /// The overview levels one block holds, per map.
 struct MapLevels {

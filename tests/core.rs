@@ -632,6 +632,70 @@ fn block_size_and_thread_count_change_no_number() {
 }
 
 #[test]
+fn overviews_are_means_of_the_full_resolution_whatever_the_block_size() {
+    let tmp = tempfile::tempdir().unwrap();
+    // Wider than two COG tiles: two overview levels (550 × 150 and 275 × 75).
+    let scene = synth_scene(tmp.path(), 1100, 300, 5);
+    let mut runs = Vec::new();
+    for block in ["16", "512"] {
+        let out = tmp.path().join(format!("out_{block}"));
+        let o = sinkmap(&[
+            "run",
+            scene.to_str().unwrap(),
+            "--quiet",
+            "--no-report",
+            "--block-size",
+            block,
+            "--out",
+            out.to_str().unwrap(),
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        runs.push(out);
+    }
+    let map = |d: &std::path::Path| d.join("stock_tc_per_ha.tif");
+    let (full, w, h) = read_raster(&map(&runs[1]));
+    let levels = read_overviews(&map(&runs[1]));
+    assert_eq!(levels.len(), 2);
+    for (k, (values, ow, oh)) in levels.iter().enumerate() {
+        let f = 2usize << k;
+        assert_eq!((*ow, *oh), (w.div_ceil(f), h.div_ceil(f)));
+        // Independent reference: the mean of the valid full-resolution pixels covered.
+        for oy in 0..*oh {
+            for ox in 0..*ow {
+                let (mut s, mut n) = (0.0, 0);
+                for y in oy * f..((oy + 1) * f).min(h) {
+                    for x in ox * f..((ox + 1) * f).min(w) {
+                        let v = full[y * w + x];
+                        if !v.is_nan() {
+                            s += v;
+                            n += 1;
+                        }
+                    }
+                }
+                let got = values[oy * ow + ox];
+                if n == 0 {
+                    assert!(got.is_nan());
+                } else {
+                    let want = s / n as f64;
+                    assert!(
+                        (got - want).abs() <= 1e-6 * want.abs().max(1e-3),
+                        "level {k} ({ox}, {oy}): {got} vs {want}"
+                    );
+                }
+            }
+        }
+    }
+    for m in ["stock_tc_per_ha.tif", "best_intervention.tif"] {
+        let a = read_overviews(&runs[0].join(m));
+        let b = read_overviews(&runs[1].join(m));
+        assert_eq!(a.len(), b.len());
+        for (x, y) in a.iter().zip(&b) {
+            assert!(same_bits(&x.0, &y.0), "{m}: overviews depend on the block size");
+        }
+    }
+}
+
+#[test]
 fn invest_pool_table_stock_equals_independent_sum() {
     let tmp = tempfile::tempdir().unwrap();
     copy_models(tmp.path());

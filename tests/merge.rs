@@ -9,7 +9,8 @@ use common::*;
 #[test]
 fn parallel_tiles_merged_equal_a_single_run() {
     let tmp = tempfile::tempdir().unwrap();
-    let scene = synth_scene(tmp.path(), 257, 190, 21);
+    // Larger than one COG tile, so that the maps have an overview level.
+    let scene = synth_scene(tmp.path(), 700, 530, 21);
     let s = scene.to_str().unwrap();
     let single = tmp.path().join("single");
     let o = sinkmap(&["run", s, "--quiet", "--out", single.to_str().unwrap()]);
@@ -68,12 +69,15 @@ fn parallel_tiles_merged_equal_a_single_run() {
         let (a, w, h) = read_raster(&single.join(m));
         let (b, w2, h2) = read_raster(&merged.join(m));
         assert_eq!((w, h), (w2, h2));
-        assert!(
-            a.iter()
-                .zip(&b)
-                .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan())),
-            "{m} differs"
-        );
+        assert!(same_bits(&a, &b), "{m} differs");
+        // The overviews too (the tiles were run with another block size).
+        let (oa, ob) = (read_overviews(&single.join(m)), read_overviews(&merged.join(m)));
+        assert_eq!(oa.len(), 1, "{m}: one overview level expected");
+        assert_eq!(oa.len(), ob.len());
+        for (x, y) in oa.iter().zip(&ob) {
+            assert_eq!((x.1, x.2), (y.1, y.2));
+            assert!(same_bits(&x.0, &y.0), "{m}: overview differs");
+        }
         let ds = gdal::Dataset::open(merged.join(m)).unwrap();
         use gdal::Metadata;
         assert_eq!(

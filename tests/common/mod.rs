@@ -53,6 +53,28 @@ pub fn read_raster(path: &Path) -> (Vec<f64>, usize, usize) {
     (buf.data().to_vec(), w, h)
 }
 
+/// The overview levels of band 1 (finest first): (values, width, height) each.
+pub fn read_overviews(path: &Path) -> Vec<(Vec<f64>, usize, usize)> {
+    let ds = Dataset::open(path).unwrap();
+    let b = ds.rasterband(1).unwrap();
+    (0..b.overview_count().unwrap() as usize)
+        .map(|k| {
+            let o = b.overview(k).unwrap();
+            let (w, h) = o.size();
+            let buf = o.read_as::<f64>((0, 0), (w, h), (w, h), None).unwrap();
+            (buf.data().to_vec(), w, h)
+        })
+        .collect()
+}
+
+/// Same bits, or both NaN.
+pub fn same_bits(a: &[f64], b: &[f64]) -> bool {
+    a.len() == b.len()
+        && a.iter()
+            .zip(b)
+            .all(|(x, y)| x.to_bits() == y.to_bits() || (x.is_nan() && y.is_nan()))
+}
+
 /// Runs the binary with `args`, from the project root.
 pub fn sinkmap(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_sinkmap"))

@@ -232,13 +232,16 @@ struct Tuning {
     /// Output folder (default: the scene's output_dir).
     #[arg(long)]
     out: Option<PathBuf>,
-    /// Block edge in pixels (multiple of 16): memory ≈ block² × 40 bytes × 2 × threads.
+    /// Block edge in pixels (multiple of 16); memory grows with block² × (threads + input
+    /// layers). Results do not depend on it.
     #[arg(long)]
     block_size: Option<usize>,
-    /// Worker threads (default: all cores). Results do not depend on it.
+    /// Compute workers and GDAL compression threads (default: all cores); each input layer
+    /// is also read on a thread of its own. Results do not depend on it.
     #[arg(long)]
     threads: Option<usize>,
-    /// Map layout: cog (cloud-optimized, with overviews) or tiled (faster, no overviews).
+    /// Map layout: cog (cloud-optimized) or tiled (no final copy: faster; overviews inside,
+    /// but not in COG order).
     #[arg(long, value_enum)]
     layout: Option<LayoutArg>,
     /// Map compression.

@@ -12,8 +12,8 @@ use crate::cube::Cube;
 use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::pipeline::{publish, BestMode, MAP_FILES, POTENTIAL_FILES};
-use crate::raster::reference_grid;
 use crate::raster::overview::{Cell, Mean};
+use crate::raster::reference_grid;
 use crate::raster::writer::{remove_stale_temp_files, MapSpec, MapWriter, TempFile};
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
@@ -130,11 +130,10 @@ pub fn merge(
             .filter(|e| e.domain.is_empty())
             .map(|e| (e.key, e.value))
             .collect();
-        metadata.push((
-            "SINKMAP_MERGED_FROM_TILES".into(),
-            parts.len().to_string(),
-        ));
-        let band = first.rasterband(1).map_err(|e| Error::raster(&paths[0], e))?;
+        metadata.push(("SINKMAP_MERGED_FROM_TILES".into(), parts.len().to_string()));
+        let band = first
+            .rasterband(1)
+            .map_err(|e| Error::raster(&paths[0], e))?;
         let categorical = name == POTENTIAL_FILES[1];
         let spec = MapSpec {
             file_name: name.to_string(),

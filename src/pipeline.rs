@@ -185,6 +185,18 @@ pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
     Ok(b)
 }
 
+/// Starts a named scoped thread (names show in `top -H`, `perf` and debuggers).
+fn spawn_named<'scope, T: Send + 'scope>(
+    sc: &'scope std::thread::Scope<'scope, '_>,
+    name: String,
+    f: impl FnOnce() -> T + Send + 'scope,
+) -> std::thread::ScopedJoinHandle<'scope, T> {
+    std::thread::Builder::new()
+        .name(name)
+        .spawn_scoped(sc, f)
+        .expect("the system cannot start a thread")
+}
+
 /// What one layer's reader thread sends per batch of windows.
 type LayerBatch<T> = Result<Vec<Vec<T>>>;
 
@@ -201,7 +213,15 @@ fn spawn_layer_reader<'scope, T: Send + 'scope>(
     std::thread::ScopedJoinHandle<'scope, f64>,
 ) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<LayerBatch<T>>(1);
-    let handle = sc.spawn(move || {
+    let name = format!(
+        "read-{}",
+        layer
+            .path
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let handle = spawn_named(sc, name, move || {
         let mut busy = 0.0;
         for chunk in windows.chunks(batch) {
             let t = Instant::now();
@@ -500,8 +520,13 @@ fn compute_block(
                 desert: b.desert.get(i).copied().flatten(),
                 masks: b.masks.get(i).copied().unwrap_or(0),
             };
+            // Equal raw inputs: the same evaluation, which is also the current run's.
+            let mut repeat = false;
             let ev = match last {
-                Some((prev, ev)) if prev == raw => ev,
+                Some((prev, ev)) if prev == raw => {
+                    repeat = true;
+                    ev
+                }
                 _ => {
                     let v = model
                         .evaluate_observed(
@@ -532,7 +557,9 @@ fn compute_block(
             }
             match run.as_mut() {
                 Some(cur)
-                    if cur.row == row && cur.ev == ev && sums.same_fractions(cur.first, i) =>
+                    if cur.row == row
+                        && (repeat || cur.ev == ev)
+                        && sums.same_fractions(cur.first, i) =>
                 {
                     cur.count += 1;
                 }
@@ -630,6 +657,7 @@ pub(crate) fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::Threa
     });
     let pool = rayon::ThreadPoolBuilder::new()
         .num_threads(n)
+        .thread_name(|i| format!("compute-{i}"))
         .build()
         .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?;
     Ok((n, pool))
@@ -822,6 +850,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     };
 
     let (threads, pool) = thread_pool(opts.threads)?;
+    writer::set_compression_threads(threads);
     let row_areas = grid.row_areas_ha();
     let rows = match opts.tile {
         Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
@@ -856,10 +885,12 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
             let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
             let windows = &windows;
-            let reader = sc.spawn(move || read_parallel(inputs, windows, batch, tx_in));
+            let reader = spawn_named(sc, "read".into(), move || {
+                read_parallel(inputs, windows, batch, tx_in)
+            });
             let space_ref = &space;
             let bar_w = bar.clone();
-            let writer = sc.spawn(move || -> Result<_> {
+            let writer = spawn_named(sc, "write".into(), move || -> Result<_> {
                 let (mut stock_w, mut sink_w, mut restoration_w) = (stock_w, sink_w, restoration_w);
                 let mut nodata_area = 0i128;
                 let mut busy = 0.0;
@@ -970,11 +1001,19 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
 
     // Everything computed: finish the files under temporary names, then publish.
     let finish_started = Instant::now();
-    let mut pending: Vec<(TempFile, PathBuf)> = vec![stock_w.finish()?, sink_w.finish()?];
+    // The maps are finished side by side (each a separate GDAL dataset).
+    type Finish = Box<dyn FnOnce() -> Result<(TempFile, PathBuf)> + Send>;
+    let mut jobs: Vec<Finish> = vec![
+        Box::new(move || stock_w.finish()),
+        Box::new(move || sink_w.finish()),
+    ];
     if let Some((p, b)) = restoration_w {
-        pending.push(p.finish()?);
-        pending.push(b.finish()?);
+        jobs.push(Box::new(move || p.finish()));
+        jobs.push(Box::new(move || b.finish()));
     }
+    let finished: Vec<Result<(TempFile, PathBuf)>> =
+        pool.install(|| jobs.into_par_iter().map(|f| f()).collect());
+    let pending = finished.into_iter().collect::<Result<Vec<_>>>()?;
     stages.finish = finish_started.elapsed().as_secs_f64();
     let elapsed = started.elapsed().as_secs_f64();
     let mut summary = summary::build(

@@ -690,7 +690,10 @@ fn overviews_are_means_of_the_full_resolution_whatever_the_block_size() {
         let b = read_overviews(&runs[1].join(m));
         assert_eq!(a.len(), b.len());
         for (x, y) in a.iter().zip(&b) {
-            assert!(same_bits(&x.0, &y.0), "{m}: overviews depend on the block size");
+            assert!(
+                same_bits(&x.0, &y.0),
+                "{m}: overviews depend on the block size"
+            );
         }
     }
 }

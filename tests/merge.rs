@@ -71,7 +71,10 @@ fn parallel_tiles_merged_equal_a_single_run() {
         assert_eq!((w, h), (w2, h2));
         assert!(same_bits(&a, &b), "{m} differs");
         // The overviews too (the tiles were run with another block size).
-        let (oa, ob) = (read_overviews(&single.join(m)), read_overviews(&merged.join(m)));
+        let (oa, ob) = (
+            read_overviews(&single.join(m)),
+            read_overviews(&merged.join(m)),
+        );
         assert_eq!(oa.len(), 1, "{m}: one overview level expected");
         assert_eq!(oa.len(), ob.len());
         for (x, y) in oa.iter().zip(&ob) {

@@ -110,6 +110,23 @@ pub fn remove_stale_temp_files(dir: &Path) {
     }
 }
 
+/// Threads GDAL compresses map tiles on (0: every core).
+static COMPRESSION_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// Sets the number of threads GDAL compresses map tiles on (`run` passes --threads). A
+/// creation option of each map, not GDAL_NUM_THREADS: that one would make GDAL decode the
+/// inputs on its worker pool too.
+pub fn set_compression_threads(n: usize) {
+    COMPRESSION_THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+}
+
+fn compression_threads() -> String {
+    match COMPRESSION_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
+        0 => "ALL_CPUS".into(),
+        n => n.to_string(),
+    }
+}
+
 fn compression_options(
     opts: &mut RasterCreationOptions,
     c: Compression,
@@ -141,7 +158,7 @@ fn tiled_options(
     opts.add_name_value("BLOCKXSIZE", &b)?;
     opts.add_name_value("BLOCKYSIZE", &b)?;
     opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-    opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+    opts.add_name_value("NUM_THREADS", &compression_threads())?;
     compression_options(&mut opts, compression, false)?;
     Ok(opts)
 }
@@ -390,7 +407,7 @@ pub fn copy_map(
                 // COG tiles are 512² whatever the processing block (the driver wants ≥ 128).
                 opts.add_name_value("BLOCKSIZE", "512")?;
                 opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-                opts.add_name_value("NUM_THREADS", "ALL_CPUS")?;
+                opts.add_name_value("NUM_THREADS", &compression_threads())?;
                 // Overviews the source already has (built while streaming) are copied as
                 // they are; otherwise the driver computes them.
                 opts.add_name_value(

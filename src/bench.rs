@@ -38,6 +38,15 @@ pub struct BenchReport {
     pub rows: Vec<BenchRow>,
     /// Run time with zones over run time of the maps alone, minus one.
     pub zonal_overhead_fraction: f64,
+    /// GDAL alone reading every input and writing the same maps as COG, one after the other.
+    pub io_floor_seconds: Option<f64>,
+    /// I/O floor time over the full run's time: the run's throughput as a fraction of the
+    /// floor's (above 1: faster than GDAL reading and writing alone, as reading, computing
+    /// and writing overlap).
+    pub throughput_vs_io_floor: Option<f64>,
+    /// Full run on one core (1 thread) over the full run on two cores (2 threads), both
+    /// pinned with `taskset`; absent on a one-core machine or without `taskset`.
+    pub speedup_2_cores_vs_1: Option<f64>,
 }
 
 fn exe() -> Result<PathBuf> {
@@ -144,6 +153,41 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             peak_rss_mb: summary_rss(&out_dir),
         });
     }
+    // Scaling: the full run pinned to one core, then to two, with as many threads.
+    let cores = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(1);
+    let taskset = Command::new("taskset")
+        .arg("--version")
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false);
+    let mut scaling = Vec::new();
+    if cores >= 2 && taskset {
+        for (cpus, n) in [("0", 1), ("0,1", 2)] {
+            let out_dir = spec.dir.join(format!("out_{n}core"));
+            let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpus])
+                .arg(exe()?)
+                .arg("run")
+                .arg(&scene)
+                .arg("--out")
+                .arg(&out_dir)
+                .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
+            if let Some(b) = spec.block_size_px {
+                cmd.args(["--block-size", &b.to_string()]);
+            }
+            let s = run_child(&mut cmd, &step)?;
+            scaling.push(s);
+            rows.push(BenchRow {
+                step,
+                seconds: s,
+                megapixels_per_second: mpx / s,
+                peak_rss_mb: summary_rss(&out_dir),
+            });
+        }
+    }
     // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
     let t = Instant::now();
     let mut cmd = Command::new(exe()?);
@@ -159,26 +203,34 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     // The I/O floor with GDAL's own tools, where they are installed.
     let floor = spec.dir.join("floor");
     std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
-    let inputs = [
-        "landcover.tif",
-        "forest_age.tif",
-        "forest_type.tif",
-        "desert_subtype.tif",
-    ];
+    // Every input raster of the scene (land cover, age, type, subtype, masks).
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
+        .map_err(|e| Error::io(&scene_dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
+        .collect();
+    inputs.sort();
     let t = Instant::now();
-    let mut ok = true;
-    for f in inputs {
+    let mut ok = !inputs.is_empty();
+    for f in &inputs {
         ok &= Command::new("gdalinfo")
             .arg("-checksum")
-            .arg(scene_dir.join(f))
+            .arg(f)
             .output()
             .map(|o| o.status.success())
             .unwrap_or(false);
     }
+    let mut floor_read = None;
+    let mut floor_write = None;
     if ok {
         let s = t.elapsed().as_secs_f64();
+        floor_read = Some(s);
         rows.push(BenchRow {
-            step: "GDAL: read the 4 inputs (gdalinfo -checksum)".into(),
+            step: format!(
+                "GDAL: read the {} inputs (gdalinfo -checksum)",
+                inputs.len()
+            ),
             seconds: s,
             megapixels_per_second: mpx / s,
             peak_rss_mb: None,
@@ -233,6 +285,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
                 run_child(&mut cmd, "gdal_translate")?;
             }
             let s = t.elapsed().as_secs_f64();
+            if layout == "COG" {
+                floor_write = Some(s);
+            }
             rows.push(BenchRow {
                 step: format!("GDAL: write 3 Float32 + 1 Byte bands ({layout}, ZSTD 1)"),
                 seconds: s,
@@ -258,6 +313,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         threads,
         rows,
         zonal_overhead_fraction: zones / maps - 1.0,
+        io_floor_seconds: floor_read.zip(floor_write).map(|(r, w)| r + w),
+        throughput_vs_io_floor: floor_read.zip(floor_write).map(|(r, w)| (r + w) / zones),
+        speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
     };
     let p = spec.dir.join("bench.json");
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
@@ -290,5 +348,14 @@ pub fn table(r: &BenchReport) -> String {
         "zonal accounting adds {:.1} % to the maps-only run\n",
         r.zonal_overhead_fraction * 100.0
     );
+    if let (Some(f), Some(t)) = (r.io_floor_seconds, r.throughput_vs_io_floor) {
+        s += &format!(
+            "I/O floor (GDAL read + COG write, one after the other) {f:.2} s: the full run has {:.0} % of its throughput\n",
+            t * 100.0
+        );
+    }
+    if let Some(x) = r.speedup_2_cores_vs_1 {
+        s += &format!("2 cores / 2 threads are {x:.2}× faster than 1 core / 1 thread\n");
+    }
     s
 }

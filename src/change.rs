@@ -18,7 +18,7 @@ use crate::error::{Error, Result};
 use crate::model::pixel::PixelModel;
 use crate::model::scheme::Scheme;
 use crate::model::{EcosystemClass, CO2_PER_C};
-use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
+use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
 
@@ -183,9 +183,7 @@ pub fn run(
             categorical: false,
         },
         &grid,
-        256,
-        scene.output.compression,
-        scene.output.layout,
+        MapFormat::on_all_cores(256, scene.output.compression, scene.output.layout),
         &[("SINKMAP_VERSION".into(), env!("CARGO_PKG_VERSION").into())],
     )?;
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);

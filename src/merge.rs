@@ -14,7 +14,7 @@ use crate::grid::Grid;
 use crate::pipeline::{publish, BestMode, MAP_FILES, POTENTIAL_FILES};
 use crate::raster::overview::{Cell, Mean};
 use crate::raster::reference_grid;
-use crate::raster::writer::{remove_stale_temp_files, MapSpec, MapWriter, TempFile};
+use crate::raster::writer::{remove_stale_temp_files, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
@@ -145,9 +145,11 @@ pub fn merge(
         let target = MergeTarget {
             out_dir,
             grid: &grid,
-            block,
-            compression: compression.unwrap_or(scene.output.compression),
-            layout: layout.unwrap_or(scene.output.layout),
+            format: MapFormat::on_all_cores(
+                block,
+                compression.unwrap_or(scene.output.compression),
+                layout.unwrap_or(scene.output.layout),
+            ),
             metadata: &metadata,
         };
         // Streamed through the run's own writer, so that the overviews are built exactly
@@ -187,9 +189,7 @@ pub fn merge(
 struct MergeTarget<'a> {
     out_dir: &'a Path,
     grid: &'a Grid,
-    block: usize,
-    compression: Compression,
-    layout: Layout,
+    format: MapFormat,
     metadata: &'a [(String, String)],
 }
 
@@ -206,14 +206,12 @@ impl MergeTarget<'_> {
             self.out_dir,
             spec,
             self.grid,
-            self.block,
-            self.compression,
-            self.layout,
+            self.format,
             self.metadata,
             nodata,
         )?;
         let band = src.rasterband(1).map_err(|e| Error::raster(&path, e))?;
-        for win in self.grid.windows(self.block, 0..self.grid.height) {
+        for win in self.grid.windows(self.format.block_px, 0..self.grid.height) {
             let buf = band
                 .read_as::<C::Value>(
                     (win.col as isize, win.row as isize),

@@ -14,8 +14,8 @@ use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelModel};
 use crate::model::restoration::RestorationModel;
-use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan};
-use crate::raster::writer::{self, MapSpec, MapWriter, TempFile};
+use crate::raster::overview::{self, BlockLevels, Cell, Mean, Mode, Plan};
+use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::summary::{self, StageSeconds, Summary};
 use crate::zones::ZoneSet;
@@ -195,6 +195,43 @@ fn spawn_named<'scope, T: Send + 'scope>(
         .name(name)
         .spawn_scoped(sc, f)
         .expect("the system cannot start a thread")
+}
+
+/// One block of one map, with its overview levels.
+type MapBlock<C> = (Window, Vec<<C as Cell>::Value>, BlockLevels<C>);
+
+/// A map writer thread: the writer and its busy seconds, or its first error.
+type MapWriterThread<'scope, C> =
+    std::thread::ScopedJoinHandle<'scope, Result<(MapWriter<C>, f64)>>;
+
+/// Starts a thread that writes the blocks it receives (in window order) into `w`, and
+/// returns the writer and its busy seconds when the sender is dropped, or its first error.
+fn spawn_map_writer<'scope, C: Cell>(
+    sc: &'scope std::thread::Scope<'scope, '_>,
+    w: MapWriter<C>,
+    queue: usize,
+) -> (
+    std::sync::mpsc::SyncSender<MapBlock<C>>,
+    MapWriterThread<'scope, C>,
+) {
+    let (tx, rx) = std::sync::mpsc::sync_channel::<MapBlock<C>>(queue);
+    let name = format!(
+        "write-{}",
+        w.final_path()
+            .file_stem()
+            .map(|s| s.to_string_lossy().into_owned())
+            .unwrap_or_default()
+    );
+    let handle = spawn_named(sc, name, move || {
+        let (mut w, mut busy) = (w, 0.0);
+        for (window, data, levels) in rx {
+            let t = Instant::now();
+            w.write_block(window, data, levels)?;
+            busy += t.elapsed().as_secs_f64();
+        }
+        Ok((w, busy))
+    });
+    (tx, handle)
 }
 
 /// What one layer's reader thread sends per batch of windows.
@@ -770,6 +807,16 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         }
         _ => grid.clone(),
     };
+    let (threads, pool) = thread_pool(opts.threads)?;
+    // Each map is written (and its tiles compressed) on a thread of its own while streaming;
+    // the final COG copies compress on `threads` threads each.
+    let format = MapFormat {
+        block_px: block,
+        compression,
+        layout,
+        write_threads: 1,
+        copy_threads: threads,
+    };
     let metadata = provenance(scene, &models);
     let stock_w = MapWriter::create(
         &out_dir,
@@ -780,9 +827,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             categorical: false,
         },
         &out_grid,
-        block,
-        compression,
-        layout,
+        format,
         &metadata,
     )?;
     let sink_w = MapWriter::create(
@@ -794,9 +839,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             categorical: false,
         },
         &out_grid,
-        block,
-        compression,
-        layout,
+        format,
         &metadata,
     )?;
     let restoration_w = match &restoration {
@@ -813,9 +856,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     categorical: false,
                 },
                 &out_grid,
-                block,
-                compression,
-                layout,
+                format,
                 &md,
             )?;
             let legend = std::iter::once("0=none".to_string())
@@ -838,9 +879,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     categorical: true,
                 },
                 &out_grid,
-                block,
-                compression,
-                layout,
+                format,
                 &md,
                 BEST_NODATA as f64,
             )?;
@@ -849,8 +888,6 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         None => None,
     };
 
-    let (threads, pool) = thread_pool(opts.threads)?;
-    writer::set_compression_threads(threads);
     let row_areas = grid.row_areas_ha();
     let rows = match opts.tile {
         Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
@@ -876,8 +913,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     let age_shift = scene.age_shift_yr();
     // Which file a pixel error is about (the inputs move to the reader thread).
     let paths = InputPaths::of(&inputs);
-    // Three stages overlap: a reader thread (GDAL reads), the compute pool, a writer thread
-    // (GDAL writes and the cube). Bounded channels keep at most a few batches in memory.
+    // Three stages overlap: reader threads (one per input layer), the compute pool, and the
+    // writers: one thread adding the block sums to the cube and handing each map's blocks to
+    // that map's own writer thread. Bounded channels keep at most a few batches in memory.
     let row0 = rows.start;
     let plan = &stock_w.plan().clone();
     let (stock_w, sink_w, restoration_w, cube, nodata_area, mut stages) =
@@ -888,13 +926,22 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             let reader = spawn_named(sc, "read".into(), move || {
                 read_parallel(inputs, windows, batch, tx_in)
             });
+            let (tx_stock, stock_h) = spawn_map_writer(sc, stock_w, batch);
+            let (tx_sink, sink_h) = spawn_map_writer(sc, sink_w, batch);
+            let (tx_restoration, restoration_h) = match restoration_w {
+                Some((p, b)) => {
+                    let (tp, hp) = spawn_map_writer(sc, p, batch);
+                    let (tb, hb) = spawn_map_writer(sc, b, batch);
+                    (Some((tp, tb)), Some((hp, hb)))
+                }
+                None => (None, None),
+            };
             let space_ref = &space;
             let bar_w = bar.clone();
-            let writer = spawn_named(sc, "write".into(), move || -> Result<_> {
-                let (mut stock_w, mut sink_w, mut restoration_w) = (stock_w, sink_w, restoration_w);
+            let collector = spawn_named(sc, "write".into(), move || {
                 let mut nodata_area = 0i128;
                 let mut busy = 0.0;
-                for outputs in rx_out {
+                'batches: for outputs in rx_out {
                     let t = Instant::now();
                     for mut out in outputs {
                         bar_w.inc(out.window.len() as u64);
@@ -906,13 +953,19 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                             Some(l) => l,
                             None => block_levels(plan, row0, &out),
                         };
-                        stock_w.write_block(local, out.stock, l.stock)?;
-                        sink_w.write_block(local, out.sink, l.sink)?;
-                        if let (Some((p, b)), Some(lp), Some(lb)) =
-                            (restoration_w.as_mut(), l.potential, l.best)
+                        // A send fails only when that map's writer stopped on an error,
+                        // which its join reports.
+                        let mut sent = tx_stock.send((local, out.stock, l.stock)).is_ok()
+                            && tx_sink.send((local, out.sink, l.sink)).is_ok();
+                        if let (Some((tp, tb)), Some(lp), Some(lb)) =
+                            (tx_restoration.as_ref(), l.potential, l.best)
                         {
-                            p.write_block(local, out.potential, lp)?;
-                            b.write_block(local, out.best, lb)?;
+                            sent = sent
+                                && tp.send((local, out.potential, lp)).is_ok()
+                                && tb.send((local, out.best, lb)).is_ok();
+                        }
+                        if !sent {
+                            break 'batches;
                         }
                         cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
                         if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
@@ -925,7 +978,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     }
                     busy += t.elapsed().as_secs_f64();
                 }
-                Ok((stock_w, sink_w, restoration_w, cube, nodata_area, busy))
+                (cube, nodata_area, busy)
             });
             let mut failure: Option<Error> = None;
             let mut compute_busy = 0.0;
@@ -963,7 +1016,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 match outputs {
                     Ok(o) => {
                         if tx_out.send(o).is_err() {
-                            break; // the writer failed: its error is reported below
+                            break; // a writer failed: its error is reported below
                         }
                     }
                     Err((col, row, e)) => {
@@ -978,24 +1031,39 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 }
             }
             drop(tx_out);
-            let written = writer
-                .join()
-                .map_err(|_| Error::Usage("the writer thread panicked".into()))?;
-            let read_busy = reader
-                .join()
-                .map_err(|_| Error::Usage("a reader thread panicked".into()))?;
-            match failure {
-                Some(e) => Err(e),
-                None => written.map(|(a, b, c, d, e, write_busy)| {
-                    let stages = StageSeconds {
-                        read: read_busy,
-                        compute: compute_busy,
-                        write: write_busy,
-                        finish: 0.0,
-                    };
-                    (a, b, c, d, e, stages)
-                }),
+            let panicked = |what: &str| Error::Usage(format!("the {what} thread panicked"));
+            let (cube, nodata_area, write_busy) =
+                collector.join().map_err(|_| panicked("writer"))?;
+            let stock_w = stock_h.join().map_err(|_| panicked("map writer"))?;
+            let sink_w = sink_h.join().map_err(|_| panicked("map writer"))?;
+            let restoration_w = match restoration_h {
+                Some((hp, hb)) => Some((
+                    hp.join().map_err(|_| panicked("map writer"))?,
+                    hb.join().map_err(|_| panicked("map writer"))?,
+                )),
+                None => None,
+            };
+            let read_busy = reader.join().map_err(|_| panicked("reader"))?;
+            if let Some(e) = failure {
+                return Err(e);
             }
+            let ((stock_w, t_stock), (sink_w, t_sink)) = (stock_w?, sink_w?);
+            let mut map_busy = t_stock + t_sink;
+            let restoration_w = match restoration_w {
+                Some((p, b)) => {
+                    let ((p, t_p), (b, t_b)) = (p?, b?);
+                    map_busy += t_p + t_b;
+                    Some((p, b))
+                }
+                None => None,
+            };
+            let stages = StageSeconds {
+                read: read_busy,
+                compute: compute_busy,
+                write: write_busy + map_busy,
+                finish: 0.0,
+            };
+            Ok((stock_w, sink_w, restoration_w, cube, nodata_area, stages))
         })?;
     bar.finish_and_clear();
 

@@ -144,7 +144,8 @@ pub struct StageSeconds {
     pub read: f64,
     /// Evaluating the blocks (wall time of the parallel compute steps).
     pub compute: f64,
-    /// Handing map blocks to GDAL and adding block sums to the cube (writer thread).
+    /// Adding block sums to the cube, and writing the maps' blocks and overviews through
+    /// GDAL, compression included (writer threads, summed).
     pub write: f64,
     /// Flushing the maps and, for COG layout, building overviews and the final copy.
     pub finish: f64,

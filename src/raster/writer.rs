@@ -110,20 +110,32 @@ pub fn remove_stale_temp_files(dir: &Path) {
     }
 }
 
-/// Threads GDAL compresses map tiles on (0: every core).
-static COMPRESSION_THREADS: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
-
-/// Sets the number of threads GDAL compresses map tiles on (`run` passes --threads). A
-/// creation option of each map, not GDAL_NUM_THREADS: that one would make GDAL decode the
-/// inputs on its worker pool too.
-pub fn set_compression_threads(n: usize) {
-    COMPRESSION_THREADS.store(n, std::sync::atomic::Ordering::Relaxed);
+/// How maps are written.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct MapFormat {
+    /// Tile edge of the file written while streaming (the processing block).
+    pub block_px: usize,
+    pub compression: Compression,
+    pub layout: Layout,
+    /// GDAL threads compressing tiles while the map is written (1: in the writing thread).
+    pub write_threads: usize,
+    /// GDAL threads compressing the final COG copy.
+    pub copy_threads: usize,
 }
 
-fn compression_threads() -> String {
-    match COMPRESSION_THREADS.load(std::sync::atomic::Ordering::Relaxed) {
-        0 => "ALL_CPUS".into(),
-        n => n.to_string(),
+impl MapFormat {
+    /// A map written from one thread, GDAL compressing its tiles on every core.
+    pub fn on_all_cores(block_px: usize, compression: Compression, layout: Layout) -> MapFormat {
+        let cores = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1);
+        MapFormat {
+            block_px,
+            compression,
+            layout,
+            write_threads: cores,
+            copy_threads: cores,
+        }
     }
 }
 
@@ -151,6 +163,7 @@ fn compression_options(
 fn tiled_options(
     block: usize,
     compression: Compression,
+    threads: usize,
 ) -> gdal::errors::Result<RasterCreationOptions> {
     let mut opts = RasterCreationOptions::new();
     let b = block.to_string();
@@ -158,7 +171,7 @@ fn tiled_options(
     opts.add_name_value("BLOCKXSIZE", &b)?;
     opts.add_name_value("BLOCKYSIZE", &b)?;
     opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-    opts.add_name_value("NUM_THREADS", &compression_threads())?;
+    opts.add_name_value("NUM_THREADS", &threads.max(1).to_string())?;
     compression_options(&mut opts, compression, false)?;
     Ok(opts)
 }
@@ -171,8 +184,7 @@ pub struct MapWriter<C: Cell> {
     dir: PathBuf,
     tmp: TempFile,
     dataset: gdal::Dataset,
-    compression: Compression,
-    layout: Layout,
+    format: MapFormat,
     plan: Plan,
     upper: Option<Upper<C>>,
 }
@@ -183,42 +195,29 @@ impl MapWriter<Mean> {
         dir: &Path,
         spec: MapSpec,
         grid: &Grid,
-        block: usize,
-        compression: Compression,
-        layout: Layout,
+        format: MapFormat,
         metadata: &[(String, String)],
     ) -> Result<MapWriter<Mean>> {
-        Self::create_typed(
-            dir,
-            spec,
-            grid,
-            block,
-            compression,
-            layout,
-            metadata,
-            MAP_NODATA as f64,
-        )
+        Self::create_typed(dir, spec, grid, format, metadata, MAP_NODATA as f64)
     }
 }
 
 impl<C: Cell> MapWriter<C> {
     /// Creates `dir/.sinkmap-partial-…-NAME` with the grid's georeferencing, the metadata
     /// given, `nodata`, and empty internal overview levels that the blocks will fill.
-    #[allow(clippy::too_many_arguments)]
     pub fn create_typed(
         dir: &Path,
         spec: MapSpec,
         grid: &Grid,
-        block: usize,
-        compression: Compression,
-        layout: Layout,
+        format: MapFormat,
         metadata: &[(String, String)],
         nodata: f64,
     ) -> Result<MapWriter<C>> {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
-        let opts = tiled_options(block, compression).map_err(err)?;
+        let opts = tiled_options(format.block_px, format.compression, format.write_threads)
+            .map_err(err)?;
         let mut ds = driver
             .create_with_band_type_with_options::<C::Value, _>(
                 &tmp.path,
@@ -242,7 +241,7 @@ impl<C: Cell> MapWriter<C> {
                 gdal_sys::GDALSetRasterUnitType(band.c_rasterband(), unit.as_ptr());
             }
         }
-        let plan = Plan::new(grid.width, grid.height, block);
+        let plan = Plan::new(grid.width, grid.height, format.block_px);
         if plan.levels() > 0 {
             // Empty levels ("NONE": nothing computed), in small tiles, compressed like the map.
             let level = "1";
@@ -270,8 +269,7 @@ impl<C: Cell> MapWriter<C> {
             dir: dir.to_path_buf(),
             tmp,
             dataset: ds,
-            compression,
-            layout,
+            format,
             plan,
             upper,
         })
@@ -340,8 +338,7 @@ impl<C: Cell> MapWriter<C> {
         let MapWriter {
             dataset,
             tmp,
-            compression,
-            layout,
+            format,
             dir,
             spec,
             ..
@@ -349,19 +346,12 @@ impl<C: Cell> MapWriter<C> {
         reset_gdal_errors();
         dataset.close().map_err(|e| Error::output(&final_path, e))?;
         check_gdal_errors(&final_path)?;
-        match layout {
+        match format.layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
                 let src =
                     gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
-                let cog = copy_map(
-                    &src,
-                    &dir,
-                    &spec.file_name,
-                    compression,
-                    Layout::Cog,
-                    spec.categorical,
-                )?;
+                let cog = copy_map(&src, &dir, &spec.file_name, format, spec.categorical)?;
                 Ok((cog, final_path))
             }
         }
@@ -388,10 +378,10 @@ pub fn copy_map(
     src: &gdal::Dataset,
     dir: &Path,
     file_name: &str,
-    compression: Compression,
-    layout: Layout,
+    format: MapFormat,
     categorical: bool,
 ) -> Result<TempFile> {
+    let compression = format.compression;
     let final_path = dir.join(file_name);
     let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
     reset_gdal_errors();
@@ -401,13 +391,13 @@ pub fn copy_map(
         .map(|b| b.overview_count().unwrap_or(0) > 0)
         .unwrap_or(false);
     let mut opts = RasterCreationOptions::new();
-    let driver = match layout {
+    let driver = match format.layout {
         Layout::Cog => {
             (|| -> gdal::errors::Result<()> {
                 // COG tiles are 512² whatever the processing block (the driver wants ≥ 128).
                 opts.add_name_value("BLOCKSIZE", "512")?;
                 opts.add_name_value("BIGTIFF", "IF_SAFER")?;
-                opts.add_name_value("NUM_THREADS", &compression_threads())?;
+                opts.add_name_value("NUM_THREADS", &format.copy_threads.max(1).to_string())?;
                 // Overviews the source already has (built while streaming) are copied as
                 // they are; otherwise the driver computes them.
                 opts.add_name_value(
@@ -425,7 +415,7 @@ pub fn copy_map(
             DriverManager::get_driver_by_name("COG").map_err(err)?
         }
         Layout::Tiled => {
-            opts = tiled_options(512, compression).map_err(err)?;
+            opts = tiled_options(512, compression, format.copy_threads).map_err(err)?;
             DriverManager::get_driver_by_name("GTiff").map_err(err)?
         }
     };

@@ -19,6 +19,29 @@ pub struct BenchSpec {
     pub height: usize,
     pub threads: Option<usize>,
     pub block_size_px: Option<usize>,
+    /// Upper-left corner of the synthetic grid (degrees).
+    pub lon0: f64,
+    pub lat0: f64,
+}
+
+/// Pixel of every benchmark scene: 0.00025° (≈ 28 m × 19 m at 46° N), the 30-m class of
+/// grids, so that a larger scene is a larger area of the same texture, not a finer one.
+pub const BENCH_PIXEL_DEG: f64 = 0.00025;
+
+impl BenchSpec {
+    /// The bounding box of Xinjiang (73.5–96.4° E, 34.3–49.2° N) at 0.00025°:
+    /// 91 600 × 59 600 = 5.46 billion cells.
+    pub fn xinjiang(dir: PathBuf) -> BenchSpec {
+        BenchSpec {
+            dir,
+            width: 91_600,
+            height: 59_600,
+            threads: None,
+            block_size_px: None,
+            lon0: 73.5,
+            lat0: 49.2,
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -80,7 +103,10 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut rows = Vec::new();
-    let marker = scene_dir.join(format!(".size-{}x{}", spec.width, spec.height));
+    let marker = scene_dir.join(format!(
+        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}",
+        spec.width, spec.height, spec.lon0, spec.lat0
+    ));
     if !marker.exists() {
         let t = Instant::now();
         let models = std::fs::canonicalize("models").map_err(|e| Error::io("models", e))?;
@@ -90,9 +116,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
                 width: spec.width,
                 height: spec.height,
                 seed: 2060,
-                lon0: 80.0,
-                lat0: 46.0,
-                pixel_deg: 6.0 / spec.width.max(spec.height) as f64,
+                lon0: spec.lon0,
+                lat0: spec.lat0,
+                pixel_deg: BENCH_PIXEL_DEG,
                 zones_path: None,
                 models_dir_in_scene: models.to_string_lossy().into_owned(),
                 output_dir_in_scene: "../out".into(),

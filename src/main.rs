@@ -713,10 +713,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     lat0: 46.0,
                 }
             };
-            let report = sinkmap::bench::bench(
-                &spec,
-                std::io::IsTerminal::is_terminal(&std::io::stderr()),
-            )?;
+            let report =
+                sinkmap::bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
             print!("{}", sinkmap::bench::table(&report));
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())

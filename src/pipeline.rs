@@ -1,6 +1,8 @@
-//! The block-streamed pipeline: read aligned input windows on one thread, evaluate the
-//! per-pixel models in parallel (rayon), write map blocks and fill the cohort cube in
-//! the same pass, then publish every output by renaming complete temporary files.
+//! The block-streamed pipeline: read aligned input windows (one thread per input layer),
+//! evaluate the per-pixel models and reduce the blocks to their overview levels in parallel
+//! (rayon), fill the cohort cube and write every map on a thread of its own in the same pass,
+//! then finish the maps side by side and publish every output by renaming complete temporary
+//! files.
 
 use std::path::{Path, PathBuf};
 use std::time::Instant;

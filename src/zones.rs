@@ -606,3 +606,60 @@ pub fn write_zone_tables(
         (gj_tmp, out_dir.join("zones.geojson")),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::grid::AreaModel;
+
+    /// Blocks no edge touches get one uniform fraction, with the same bits as the per-pixel
+    /// computation of the whole grid as one block.
+    #[test]
+    fn uniform_blocks_equal_the_per_pixel_coverage() {
+        let crs = SpatialRef::from_epsg(32645).unwrap().to_wkt().unwrap();
+        let grid = Grid {
+            width: 200,
+            height: 150,
+            geo_transform: [500_000.0, 30.0, 0.0, 4_500_000.0, 0.0, -30.0],
+            crs_wkt: crs,
+            area: AreaModel::Projected {
+                metres_per_unit: 1.0,
+            },
+        };
+        // A square of 150 × 120 px with a hole, edges off the pixel lines.
+        let wkt = "POLYGON ((500301 4499699, 504811 4499699, 504811 4496089, 500301 4496089, 500301 4499699), \
+                   (501517 4498483, 502111 4498483, 502111 4497889, 501517 4497889, 501517 4498483))";
+        let zones = ZoneSet::from_wkt(Path::new("test"), "z", wkt, "EPSG:32645", &grid).unwrap();
+        let whole = Window {
+            col: 0,
+            row: 0,
+            width: grid.width,
+            height: grid.height,
+        };
+        let reference = match &zones.block_coverage(&grid, whole)[0].1 {
+            Coverage::PerPixel(v) => v.clone(),
+            Coverage::Uniform(_) => panic!("edges cross the grid"),
+        };
+        let (mut uniform, mut per_pixel) = (0, 0);
+        for w in grid.windows(16, 0..grid.height) {
+            let cov = zones.block_coverage(&grid, w);
+            match cov.first() {
+                Some((_, Coverage::Uniform(f))) => {
+                    assert_eq!(*f, 1.0);
+                    uniform += 1;
+                }
+                Some((_, Coverage::PerPixel(_))) => per_pixel += 1,
+                None => {}
+            }
+            for i in 0..w.len() {
+                let (c, r) = (w.col + i % w.width, w.row + i / w.width);
+                let got = cov.first().map(|(_, f)| f.at(i)).unwrap_or(0.0);
+                assert_eq!(got.to_bits(), reference[r * grid.width + c].to_bits());
+            }
+        }
+        assert!(
+            uniform > 10 && per_pixel > 10,
+            "{uniform} uniform, {per_pixel} per pixel"
+        );
+    }
+}

@@ -1071,15 +1071,19 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
 
     // Everything computed: finish the files under temporary names, then publish.
     let finish_started = Instant::now();
-    // The maps are finished side by side (each a separate GDAL dataset).
+    // The maps are finished side by side (each a separate GDAL dataset). Rayon halves the
+    // list between the threads: [stock, potential | sink, best] pairs a large map with a
+    // smaller one on each side.
     type Finish = Box<dyn FnOnce() -> Result<(TempFile, PathBuf)> + Send>;
-    let mut jobs: Vec<Finish> = vec![
-        Box::new(move || stock_w.finish()),
-        Box::new(move || sink_w.finish()),
-    ];
-    if let Some((p, b)) = restoration_w {
-        jobs.push(Box::new(move || p.finish()));
-        jobs.push(Box::new(move || b.finish()));
+    let mut jobs: Vec<Finish> = vec![Box::new(move || stock_w.finish())];
+    let sink_job: Finish = Box::new(move || sink_w.finish());
+    match restoration_w {
+        Some((p, b)) => {
+            jobs.push(Box::new(move || p.finish()));
+            jobs.push(sink_job);
+            jobs.push(Box::new(move || b.finish()));
+        }
+        None => jobs.push(sink_job),
     }
     let finished: Vec<Result<(TempFile, PathBuf)>> =
         pool.install(|| jobs.into_par_iter().map(|f| f()).collect());

@@ -73,7 +73,7 @@ pub enum Layout {
     /// Cloud-optimized GeoTIFF (tiled, internal overviews, COG ordering).
     #[default]
     Cog,
-    /// Tiled GeoTIFF without overviews (fastest).
+    /// Tiled GeoTIFF with internal overviews, not in COG order (no final copy: fastest).
     Tiled,
 }
 

@@ -99,6 +99,9 @@ struct MapLevels {
     best: Option<BlockLevels<BestMode>>,
 }
 
+/// A computed block, or the first bad pixel it met (column, row, problem).
+type Computed = std::result::Result<BlockOutput, (usize, usize, PixelError)>;
+
 /// Reduces a computed block to its overview levels (in the coordinates of the maps, whose
 /// first row is grid row `row0`).
 fn block_levels(plan: &Plan, row0: usize, out: &BlockOutput) -> MapLevels {
@@ -923,7 +926,14 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     let (stock_w, sink_w, restoration_w, cube, nodata_area, mut stages) =
         std::thread::scope(|sc| -> Result<_> {
             let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
-            let (tx_out, rx_out) = std::sync::mpsc::sync_channel::<Vec<BlockOutput>>(1);
+            // Blocks are computed one by one on the pool and put back in window order by the
+            // collector; `in_flight` tokens bound how many are computed but not yet collected.
+            let (tx_out, rx_out) = std::sync::mpsc::channel::<(usize, Computed)>();
+            let in_flight = 2 * batch;
+            let (tx_token, rx_token) = std::sync::mpsc::sync_channel::<()>(in_flight);
+            for _ in 0..in_flight {
+                let _ = tx_token.send(());
+            }
             let windows = &windows;
             let reader = spawn_named(sc, "read".into(), move || {
                 read_parallel(inputs, windows, batch, tx_in)
@@ -943,9 +953,24 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
             let collector = spawn_named(sc, "write".into(), move || {
                 let mut nodata_area = 0i128;
                 let mut busy = 0.0;
-                'batches: for outputs in rx_out {
+                let mut waiting: std::collections::BTreeMap<usize, Computed> = Default::default();
+                let mut next = 0;
+                let mut pixel_failure = None;
+                'blocks: for (idx, computed) in rx_out {
+                    waiting.insert(idx, computed);
                     let t = Instant::now();
-                    for mut out in outputs {
+                    while let Some(computed) = waiting.remove(&next) {
+                        next += 1;
+                        // A slot for the next block (the feeder may be gone: ignore).
+                        let _ = tx_token.send(());
+                        let mut out = match computed {
+                            Ok(out) => out,
+                            Err(e) => {
+                                // The first bad pixel in window order, whatever the threads.
+                                pixel_failure = Some(e);
+                                break 'blocks;
+                            }
+                        };
                         bar_w.inc(out.window.len() as u64);
                         let local = Window {
                             row: out.window.row - row0,
@@ -967,7 +992,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                                 && tb.send((local, out.best, lb)).is_ok();
                         }
                         if !sent {
-                            break 'batches;
+                            break 'blocks;
                         }
                         cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
                         if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
@@ -980,62 +1005,67 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                     }
                     busy += t.elapsed().as_secs_f64();
                 }
-                (cube, nodata_area, busy)
+                (cube, nodata_area, busy, pixel_failure)
             });
             let mut failure: Option<Error> = None;
-            let mut compute_busy = 0.0;
-            for blocks in rx_in {
-                let blocks = match blocks {
-                    Ok(b) => b,
-                    Err(e) => {
-                        failure = Some(e);
-                        break;
-                    }
-                };
-                let t = Instant::now();
-                let outputs: Vec<_> = pool.install(|| {
-                    blocks
-                        .par_iter()
-                        .map(|b| {
-                            let mut out = compute_block(
-                                &model,
-                                restoration.as_ref(),
-                                &space,
-                                age_shift,
-                                &grid,
-                                &row_areas,
-                                zones,
-                                b,
-                            )?;
-                            out.levels = Some(block_levels(plan, row0, &out));
-                            Ok(out)
-                        })
-                        .collect()
-                });
-                let outputs: std::result::Result<Vec<BlockOutput>, _> =
-                    outputs.into_iter().collect();
-                compute_busy += t.elapsed().as_secs_f64();
-                match outputs {
-                    Ok(o) => {
-                        if tx_out.send(o).is_err() {
-                            break; // a writer failed: its error is reported below
+            let compute_ns = std::sync::atomic::AtomicU64::new(0);
+            pool.in_place_scope(|s| {
+                let mut idx = 0;
+                'feed: for blocks in rx_in {
+                    let blocks = match blocks {
+                        Ok(b) => b,
+                        Err(e) => {
+                            failure = Some(e);
+                            break;
                         }
-                    }
-                    Err((col, row, e)) => {
-                        failure = Some(Error::Pixel {
-                            path: paths.for_error(&e).to_path_buf(),
-                            col,
-                            row,
-                            message: e.to_string(),
+                    };
+                    for b in blocks {
+                        if rx_token.recv().is_err() {
+                            break 'feed; // the collector stopped: its reason is reported below
+                        }
+                        let (tx, i) = (tx_out.clone(), idx);
+                        idx += 1;
+                        let (model, restoration, space, grid) =
+                            (&model, restoration.as_ref(), &space, &grid);
+                        let (row_areas, compute_ns) = (&row_areas, &compute_ns);
+                        s.spawn(move |_| {
+                            let t = Instant::now();
+                            let computed = compute_block(
+                                model,
+                                restoration,
+                                space,
+                                age_shift,
+                                grid,
+                                row_areas,
+                                zones,
+                                &b,
+                            )
+                            .map(|mut out| {
+                                out.levels = Some(block_levels(plan, row0, &out));
+                                out
+                            });
+                            compute_ns.fetch_add(
+                                t.elapsed().as_nanos() as u64,
+                                std::sync::atomic::Ordering::Relaxed,
+                            );
+                            let _ = tx.send((i, computed));
                         });
-                        break;
                     }
                 }
-            }
+            });
+            let compute_busy = compute_ns.into_inner() as f64 * 1e-9;
             drop(tx_out);
             let panicked = |what: &str| Error::Usage(format!("the {what} thread panicked"));
-            let (cube, nodata_area, write_busy) =
+            let (cube, nodata_area, write_busy, pixel_failure) =
                 collector.join().map_err(|_| panicked("writer"))?;
+            if let (None, Some((col, row, e))) = (&failure, pixel_failure) {
+                failure = Some(Error::Pixel {
+                    path: paths.for_error(&e).to_path_buf(),
+                    col,
+                    row,
+                    message: e.to_string(),
+                });
+            }
             let stock_w = stock_h.join().map_err(|_| panicked("map writer"))?;
             let sink_w = sink_h.join().map_err(|_| panicked("map writer"))?;
             let restoration_w = match restoration_h {

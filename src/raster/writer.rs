@@ -12,6 +12,48 @@ use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan, Upper};
 
+/// An output error about `path`. GDAL's own message on a full disk is often only "IO
+/// error writing …", so when the file system of `path` has (almost) no room left, say so.
+fn output_error(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Error {
+    let path = path.into();
+    let mut message = message.to_string();
+    // GDAL names the temporary file; the user knows the final one.
+    if let Some(name) = path.file_name().map(|n| n.to_string_lossy().into_owned()) {
+        while let Some(i) = message.find(TEMP_PREFIX) {
+            match message[i..].find(&name) {
+                Some(j) => message.replace_range(i..i + j, ""),
+                None => break,
+            }
+        }
+    }
+    let dir = path.parent().unwrap_or(Path::new("."));
+    if let Some(free) = free_bytes(dir) {
+        if free < 1 << 20 && !message.contains("No space left on device") {
+            message += &format!(" (No space left on device: {free} bytes free)");
+        }
+    }
+    Error::output(path, message)
+}
+
+/// Bytes available to this user on the file system holding `dir` (Unix).
+fn free_bytes(dir: &Path) -> Option<u64> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::ffi::OsStrExt;
+        let c = CString::new(dir.as_os_str().as_bytes()).ok()?;
+        let mut st: libc::statvfs = unsafe { std::mem::zeroed() };
+        if unsafe { libc::statvfs(c.as_ptr(), &mut st) } != 0 {
+            return None;
+        }
+        Some(st.f_bavail as u64 * st.f_frsize as u64)
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = dir;
+        None
+    }
+}
+
 /// Clears GDAL's error state of this thread; see [`check_gdal_errors`].
 fn reset_gdal_errors() {
     unsafe { gdal_sys::CPLErrorReset() };
@@ -32,7 +74,7 @@ fn check_gdal_errors(path: &Path) -> Result<()> {
             std::ffi::CStr::from_ptr(p).to_string_lossy().into_owned()
         }
     };
-    Err(Error::output(
+    Err(output_error(
         path,
         format!("GDAL reported an error while writing: {msg}"),
     ))
@@ -75,7 +117,7 @@ impl TempFile {
     }
     /// Renames the file to `final_path` (atomic on one file system).
     pub fn commit(mut self, final_path: &Path) -> Result<()> {
-        std::fs::rename(&self.path, final_path).map_err(|e| Error::output(final_path, e))?;
+        std::fs::rename(&self.path, final_path).map_err(|e| output_error(final_path, e))?;
         self.keep = true;
         Ok(())
     }
@@ -214,7 +256,7 @@ impl<C: Cell> MapWriter<C> {
         nodata: f64,
     ) -> Result<MapWriter<C>> {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
-        let err = |e: gdal::errors::GdalError| Error::output(dir.join(&spec.file_name), e);
+        let err = |e: gdal::errors::GdalError| output_error(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
         let opts = tiled_options(format.block_px, format.compression, format.write_threads)
             .map_err(err)?;
@@ -304,15 +346,15 @@ impl<C: Cell> MapWriter<C> {
         let mut band = self
             .dataset
             .rasterband(1)
-            .map_err(|e| Error::output(&path, e))?;
-        write_window(&mut band, w, data).map_err(|e| Error::output(&path, e))?;
+            .map_err(|e| output_error(&path, e))?;
+        write_window(&mut band, w, data).map_err(|e| output_error(&path, e))?;
         for (k, t) in levels.values.into_iter().enumerate() {
-            let mut ov = band.overview(k).map_err(|e| Error::output(&path, e))?;
-            write_window(&mut ov, t.window(), t.data).map_err(|e| Error::output(&path, e))?;
+            let mut ov = band.overview(k).map_err(|e| output_error(&path, e))?;
+            write_window(&mut ov, t.window(), t.data).map_err(|e| output_error(&path, e))?;
         }
         if let (Some(upper), Some(top)) = (self.upper.as_mut(), levels.top) {
             upper.add(top, &mut |k, row, values| {
-                let mut ov = band.overview(k - 1).map_err(|e| Error::output(&path, e))?;
+                let mut ov = band.overview(k - 1).map_err(|e| output_error(&path, e))?;
                 let width = values.len();
                 write_window(
                     &mut ov,
@@ -324,7 +366,7 @@ impl<C: Cell> MapWriter<C> {
                     },
                     values,
                 )
-                .map_err(|e| Error::output(&path, e))
+                .map_err(|e| output_error(&path, e))
             })?;
         }
         check_gdal_errors(&path)
@@ -344,13 +386,13 @@ impl<C: Cell> MapWriter<C> {
             ..
         } = self;
         reset_gdal_errors();
-        dataset.close().map_err(|e| Error::output(&final_path, e))?;
+        dataset.close().map_err(|e| output_error(&final_path, e))?;
         check_gdal_errors(&final_path)?;
         match format.layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
                 let src =
-                    gdal::Dataset::open(&tmp.path).map_err(|e| Error::output(&final_path, e))?;
+                    gdal::Dataset::open(&tmp.path).map_err(|e| output_error(&final_path, e))?;
                 let cog = copy_map(&src, &dir, &spec.file_name, format, spec.categorical)?;
                 Ok((cog, final_path))
             }
@@ -383,7 +425,7 @@ pub fn copy_map(
 ) -> Result<TempFile> {
     let compression = format.compression;
     let final_path = dir.join(file_name);
-    let err = |e: gdal::errors::GdalError| Error::output(&final_path, e);
+    let err = |e: gdal::errors::GdalError| output_error(&final_path, e);
     reset_gdal_errors();
     let out = TempFile::new(temp_path(dir, file_name, "copy"));
     let source_has_overviews = src
@@ -423,4 +465,23 @@ pub fn copy_map(
     ds.close().map_err(err)?;
     check_gdal_errors(&final_path)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn output_errors_name_the_final_file_not_the_temporary_one() {
+        let e = output_error(
+            "out/stock_tc_per_ha.tif",
+            "Error msg: 'out/.sinkmap-partial-copy-4242-stock_tc_per_ha.tif: bad magic number'",
+        );
+        let text = e.to_string();
+        assert!(!text.contains(TEMP_PREFIX), "{text}");
+        assert!(
+            text.contains("'out/stock_tc_per_ha.tif: bad magic number'"),
+            "{text}"
+        );
+    }
 }

@@ -142,7 +142,8 @@ pub struct RunInfo {
 pub struct StageSeconds {
     /// Reading and decoding the input windows (reader threads, summed).
     pub read: f64,
-    /// Evaluating the blocks (wall time of the parallel compute steps).
+    /// Evaluating the blocks and reducing them to overview levels (summed over the compute
+    /// threads).
     pub compute: f64,
     /// Adding block sums to the cube, and writing the maps' blocks and overviews through
     /// GDAL, compression included (writer threads, summed).

@@ -83,8 +83,6 @@ struct BlockOutput {
     zone_acc: Vec<(usize, Vec<Acc>)>,
     outside_acc: Option<Vec<Acc>>,
     nodata_area: i128,
-    /// Overview levels of the maps, reduced with the block (see [`block_levels`]).
-    levels: Option<MapLevels>,
 }
 
 /// Overview pixels of the best-intervention map: the most frequent code.
@@ -99,8 +97,9 @@ struct MapLevels {
     best: Option<BlockLevels<BestMode>>,
 }
 
-/// A computed block, or the first bad pixel it met (column, row, problem).
-type Computed = std::result::Result<BlockOutput, (usize, usize, PixelError)>;
+/// A computed block and its overview levels, or the first bad pixel it met (column, row,
+/// problem).
+type Computed = std::result::Result<(BlockOutput, MapLevels), (usize, usize, PixelError)>;
 
 /// Reduces a computed block to its overview levels (in the coordinates of the maps, whose
 /// first row is grid row `row0`).
@@ -180,14 +179,19 @@ pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
         let mut codes = Vec::new();
         for (bit, m) in inputs.masks.iter().enumerate() {
             m.read_codes(w, &mut codes)?;
-            for (dst, c) in b.masks.iter_mut().zip(&codes) {
-                if matches!(c, Some(v) if *v != 0) {
-                    *dst |= 1 << bit;
-                }
-            }
+            set_mask_bit(&mut b.masks, &codes, bit);
         }
     }
     Ok(b)
+}
+
+/// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
+fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
+    for (dst, c) in bits.iter_mut().zip(codes) {
+        if matches!(c, Some(v) if *v != 0) {
+            *dst |= 1 << bit;
+        }
+    }
 }
 
 /// Starts a named scoped thread (names show in `top -H`, `perf` and debuggers).
@@ -342,11 +346,7 @@ fn read_parallel(
                     if bit == 0 {
                         mask_bits.push(vec![0; codes.len()]);
                     }
-                    for (dst, c) in mask_bits[k].iter_mut().zip(&codes) {
-                        if matches!(c, Some(v) if *v != 0) {
-                            *dst |= 1 << bit;
-                        }
-                    }
+                    set_mask_bit(&mut mask_bits[k], &codes, bit);
                 }
             }
             let mut lc = lc.into_iter();
@@ -643,7 +643,6 @@ fn compute_block(
         zone_acc,
         outside_acc,
         nodata_area,
-        levels: None,
     })
 }
 
@@ -963,8 +962,8 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                         next += 1;
                         // A slot for the next block (the feeder may be gone: ignore).
                         let _ = tx_token.send(());
-                        let mut out = match computed {
-                            Ok(out) => out,
+                        let (out, l) = match computed {
+                            Ok(done) => done,
                             Err(e) => {
                                 // The first bad pixel in window order, whatever the threads.
                                 pixel_failure = Some(e);
@@ -975,10 +974,6 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                         let local = Window {
                             row: out.window.row - row0,
                             ..out.window
-                        };
-                        let l = match out.levels.take() {
-                            Some(l) => l,
-                            None => block_levels(plan, row0, &out),
                         };
                         // A send fails only when that map's writer stopped on an error,
                         // which its join reports.
@@ -1040,9 +1035,9 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                                 zones,
                                 &b,
                             )
-                            .map(|mut out| {
-                                out.levels = Some(block_levels(plan, row0, &out));
-                                out
+                            .map(|out| {
+                                let levels = block_levels(plan, row0, &out);
+                                (out, levels)
                             });
                             compute_ns.fetch_add(
                                 t.elapsed().as_nanos() as u64,

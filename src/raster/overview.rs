@@ -369,26 +369,17 @@ impl<C: Cell> Upper<C> {
             self.pending[k] = Some(row);
             return Ok(());
         }
-        let (top, bottom) = match self.pending[k].take() {
-            Some(upper_row) if y % 2 == 1 => (upper_row, Some(row)),
-            _ => (row, None),
-        };
-        let below_width = top.len();
-        let width = self.plan.dims[k].0;
-        let mut out = Vec::with_capacity(width);
-        let mut kids = [C::default(); 4];
-        for x in 0..width {
-            let mut n = 0;
-            for r in std::iter::once(&top).chain(bottom.as_ref()) {
-                for sx in [2 * x, 2 * x + 1] {
-                    if sx < below_width {
-                        kids[n] = r[sx];
-                        n += 1;
-                    }
-                }
+        // The one or two rows of level k − 1 under row y / 2 of level k.
+        let below_width = row.len();
+        let rows = match self.pending[k].take() {
+            Some(mut upper_row) if y % 2 == 1 => {
+                upper_row.extend(row);
+                upper_row
             }
-            out.push(C::reduce(&kids[..n]));
-        }
+            _ => row,
+        };
+        let height = rows.len() / below_width.max(1);
+        let out = halve_by(0, 0, below_width, height, |i| rows[i]).data;
         emit(k, y / 2, out.iter().map(|c| c.value()).collect())?;
         self.feed(k + 1, y / 2, out, emit)
     }

@@ -206,6 +206,15 @@ fn spawn_named<'scope, T: Send + 'scope>(
         .expect("the system cannot start a thread")
 }
 
+/// A thread name: `prefix-` and the file's stem (Linux shows the first 15 bytes).
+fn thread_name(prefix: &str, path: &Path) -> String {
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    format!("{prefix}-{stem}")
+}
+
 /// One block of one map, with its overview levels.
 type MapBlock<C> = (Window, Vec<<C as Cell>::Value>, BlockLevels<C>);
 
@@ -224,14 +233,7 @@ fn spawn_map_writer<'scope, C: Cell>(
     MapWriterThread<'scope, C>,
 ) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<MapBlock<C>>(queue);
-    let name = format!(
-        "write-{}",
-        w.final_path()
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let handle = spawn_named(sc, name, move || {
+    let handle = spawn_named(sc, thread_name("write", &w.final_path()), move || {
         let (mut w, mut busy) = (w, 0.0);
         for (window, data, levels) in rx {
             let t = Instant::now();
@@ -259,15 +261,7 @@ fn spawn_layer_reader<'scope, T: Send + 'scope>(
     std::thread::ScopedJoinHandle<'scope, f64>,
 ) {
     let (tx, rx) = std::sync::mpsc::sync_channel::<LayerBatch<T>>(1);
-    let name = format!(
-        "read-{}",
-        layer
-            .path
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_default()
-    );
-    let handle = spawn_named(sc, name, move || {
+    let handle = spawn_named(sc, thread_name("read", &layer.path), move || {
         let mut busy = 0.0;
         for chunk in windows.chunks(batch) {
             let t = Instant::now();

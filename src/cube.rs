@@ -351,19 +351,97 @@ impl Cube {
         w.flush().map_err(|e| Error::output(path, e))
     }
 
+    /// Reads a cube written by [`Cube::write_csv`], refusing what a cube cannot hold (see
+    /// [`Cube::read_csv_checked`]); forest types, desert subtypes and interventions are not
+    /// checked against models.
     pub fn read_csv(path: &Path) -> Result<Cube> {
+        Cube::read_csv_checked(path, None)
+    }
+
+    /// Reads a cube and checks its structure, naming the file and line: a header, finite
+    /// numbers, areas ≥ 0 (assumed-age area at most the area), ages up to [`MAX_CUBE_AGE_YR`],
+    /// one row per key, one name per zone, and — with `models` — only forest types, desert
+    /// subtypes and interventions those models define.
+    pub fn read_csv_checked(path: &Path, models: Option<&crate::config::Models>) -> Result<Cube> {
+        let bad = |line: usize, message: String| Error::Parse {
+            path: path.into(),
+            message: format!("line {line}: {message}"),
+        };
+        let meta = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        if meta.len() == 0 {
+            return Err(Error::invalid(
+                path,
+                "empty file (0 bytes): not a cube; rerun `sinkmap run` to make it",
+            ));
+        }
         let mut r = csv::Reader::from_path(path).map_err(|e| Error::Parse {
             path: path.into(),
             message: e.to_string(),
         })?;
+        let header = r.headers().map_err(|e| bad(1, e.to_string()))?.clone();
+        for col in ["zone_id", "class", "area_ha", "stock_tc", "sink_tco2_yr"] {
+            if !header.iter().any(|h| h == col) {
+                return Err(bad(1, format!("no column '{col}': not a sinkmap cube")));
+            }
+        }
         let mut cube = Cube::default();
+        let mut lines: BTreeMap<CubeKey, usize> = BTreeMap::new();
         for (i, row) in r.deserialize::<CubeRow>().enumerate() {
-            let row = row.map_err(|e| Error::Parse {
-                path: path.into(),
-                message: format!("line {}: {e}", i + 2),
-            })?;
-            cube.zone_names
-                .insert(row.zone_id.clone(), row.zone_name.clone());
+            let line = i + 2;
+            let row = row.map_err(|e| bad(line, e.to_string()))?;
+            let nums = [
+                ("area_ha", row.area_ha),
+                ("stock_tc", row.stock_tc),
+                ("sink_tco2_yr", row.sink_tco2_yr),
+                ("inorganic_tco2_yr", row.inorganic_tco2_yr),
+                ("assumed_age_area_ha", row.assumed_age_area_ha),
+            ];
+            for (name, v) in nums {
+                if !v.is_finite() {
+                    return Err(bad(line, format!("{name} = {v}: not a finite number")));
+                }
+            }
+            if row.area_ha < 0.0 || row.assumed_age_area_ha < 0.0 {
+                return Err(bad(
+                    line,
+                    format!(
+                        "negative area (area_ha {}, assumed_age_area_ha {})",
+                        row.area_ha, row.assumed_age_area_ha
+                    ),
+                ));
+            }
+            if row.assumed_age_area_ha > row.area_ha * (1.0 + 1e-9) + 1e-9 {
+                return Err(bad(
+                    line,
+                    format!(
+                        "assumed_age_area_ha {} exceeds area_ha {}",
+                        row.assumed_age_area_ha, row.area_ha
+                    ),
+                ));
+            }
+            if let Some(a) = row.age_yr {
+                if u32::from(a) > MAX_CUBE_AGE_YR {
+                    return Err(bad(line, format!("age_yr {a} beyond {MAX_CUBE_AGE_YR} yr")));
+                }
+            }
+            if let Some(m) = models {
+                check_names(&row, m).map_err(|msg| bad(line, msg))?;
+            }
+            match cube.zone_names.get(&row.zone_id) {
+                Some(n) if n != &row.zone_name => {
+                    return Err(bad(
+                        line,
+                        format!(
+                            "zone '{}' named '{}' here and '{n}' above",
+                            row.zone_id, row.zone_name
+                        ),
+                    ));
+                }
+                _ => {
+                    cube.zone_names
+                        .insert(row.zone_id.clone(), row.zone_name.clone());
+                }
+            }
             let key = CubeKey {
                 zone_id: row.zone_id,
                 class: row.class,
@@ -372,20 +450,48 @@ impl Cube {
                 desert_subtype: row.desert_subtype,
                 intervention: row.intervention,
             };
-            let acc = [
-                quantize(row.area_ha),
-                quantize(row.stock_tc),
-                quantize(row.sink_tco2_yr),
-                quantize(row.inorganic_tco2_yr),
-                quantize(row.assumed_age_area_ha),
-            ];
-            let cell = cube.cells.entry(key).or_insert([0; NQ]);
-            for q in 0..NQ {
-                cell[q] += acc[q];
+            if let Some(first) = lines.get(&key) {
+                return Err(bad(line, format!("duplicate of line {first} (same zone, class, type, age, subtype and intervention)")));
             }
+            lines.insert(key.clone(), line);
+            cube.cells.insert(
+                key,
+                [
+                    quantize(row.area_ha),
+                    quantize(row.stock_tc),
+                    quantize(row.sink_tco2_yr),
+                    quantize(row.inorganic_tco2_yr),
+                    quantize(row.assumed_age_area_ha),
+                ],
+            );
         }
         Ok(cube)
     }
+}
+
+/// The oldest age a cube row may have (yr): older than any forest stand on record.
+pub const MAX_CUBE_AGE_YR: u32 = 1000;
+
+/// Whether the names of a row exist in the models.
+fn check_names(row: &CubeRow, m: &crate::config::Models) -> std::result::Result<(), String> {
+    if let Some(t) = &row.forest_type {
+        if !m.forest.types.iter().any(|x| &x.name == t) {
+            return Err(format!("forest type '{t}' is not in forest.toml"));
+        }
+    }
+    if let Some(d) = &row.desert_subtype {
+        if !m.desert.subtypes.iter().any(|x| &x.name == d) {
+            return Err(format!("desert subtype '{d}' is not in desert.toml"));
+        }
+    }
+    if let Some(i) = &row.intervention {
+        let known =
+            i == BEST_INTERVENTION || m.restoration.as_ref().and_then(|c| c.get(i)).is_some();
+        if !known {
+            return Err(format!("intervention '{i}' is not in restoration.toml"));
+        }
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -5,7 +5,9 @@ use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use sinkmap::config::{Compression, Layout, Scene};
+use sinkmap::manifest;
 use sinkmap::pipeline::{self, RunOptions};
+use sinkmap::publish::{self, Spec};
 use sinkmap::synth::{self, SynthSpec};
 use sinkmap::zones::{ZoneSet, ZoneSource};
 use sinkmap::{Error, Result};
@@ -482,11 +484,12 @@ fn run_and_report(
     scene: &Scene,
     tuning: &Tuning,
     zones: Option<&ZoneSet>,
+    shown_dir: &Path,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
-        println!("  outputs in {}", outcome.output_dir.display());
+        println!("  outputs in {}", shown_dir.display());
     }
     Ok(outcome)
 }
@@ -527,23 +530,40 @@ fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 scene_zones(&scene)?
             };
-            let outcome = run_and_report(&scene, &a.tuning, zones.as_ref())?;
-            if let Some(opts) = a.accounting.options(&scene, a.tuning.threads, false) {
-                let head =
-                    sinkmap::accounting::run(&scene, &outcome.cube, &outcome.output_dir, &opts)?;
-                if !a.tuning.quiet {
-                    print!("{}", sinkmap::accounting::human(&head));
-                }
-            }
-            if !a.no_report {
-                // The maps and tables are complete already: a report problem is only a warning.
-                match sinkmap::report::build(&outcome.output_dir) {
-                    Ok(p) if !a.tuning.quiet => println!("  report: {}", p.display()),
-                    Ok(_) => {}
-                    Err(e) => eprintln!("warning: report not written: {e}"),
-                }
-            }
-            Ok(())
+            let acc = a.accounting.options(&scene, a.tuning.threads, false);
+            let zones = zones.as_ref();
+            scene_run(
+                "run",
+                &scene,
+                &a.tuning,
+                zones,
+                acc.as_ref(),
+                |tuning, out| {
+                    let outcome = run_and_report(&scene, tuning, zones, out)?;
+                    if let Some(opts) = &acc {
+                        let head = sinkmap::accounting::run(
+                            &scene,
+                            &outcome.cube,
+                            &outcome.output_dir,
+                            opts,
+                        )?;
+                        if !a.tuning.quiet {
+                            print!("{}", sinkmap::accounting::human(&head));
+                        }
+                    }
+                    if !a.no_report {
+                        // The maps and tables are complete already: a report problem is only a warning.
+                        match sinkmap::report::build(&outcome.output_dir) {
+                            Ok(_) if !a.tuning.quiet => {
+                                println!("  report: {}", out.join("report.html").display())
+                            }
+                            Ok(_) => {}
+                            Err(e) => eprintln!("warning: report not written: {e}"),
+                        }
+                    }
+                    Ok(())
+                },
+            )
         }
         Command::Zonal(a) => {
             let scene = Scene::load(&a.scene)?;
@@ -557,7 +577,14 @@ fn main_inner(cli: Cli) -> Result<()> {
                     repair_invalid: a.repair_invalid,
                 },
             )?;
-            run_and_report(&scene, &a.tuning, Some(&zones)).map(|_| ())
+            scene_run(
+                "zonal",
+                &scene,
+                &a.tuning,
+                Some(&zones),
+                None,
+                |tuning, out| run_and_report(&scene, tuning, Some(&zones), out).map(|_| ()),
+            )
         }
         Command::Balance(a) => {
             let scene = Scene::load(&a.scene)?;
@@ -566,12 +593,53 @@ fn main_inner(cli: Cli) -> Result<()> {
                 .cube
                 .clone()
                 .unwrap_or_else(|| scene.output_dir.join("cube.csv"));
-            let cube = sinkmap::cube::Cube::read_csv(&cube_path)?;
+            sinkmap::limits::check_threads(a.threads)?;
+            let (cube_file, from_set) = verified_cube(&cube_path)?;
+            let models = sinkmap::config::Models::load(&scene)?;
+            let cube = sinkmap::cube::Cube::read_csv_checked(&cube_file, Some(&models)).map_err(
+                |e| match (cube_file.parent(), cube_path.parent()) {
+                    (Some(from), Some(to)) => publish::remap_paths(e, from, to),
+                    _ => e,
+                },
+            )?;
+            if cube.cells.is_empty() {
+                return Err(Error::invalid(
+                    &cube_path,
+                    "a header but no rows: nothing to project (an empty or truncated cube); rerun `sinkmap run`",
+                ));
+            }
             let opts = a
                 .accounting
                 .options(&scene, a.threads, true)
-                .expect("forced");
-            let head = sinkmap::accounting::run(&scene, &cube, &out, &opts)?;
+                .ok_or_else(|| Error::Usage("no accounting options".into()))?;
+            let mut inputs = accounting_inputs(&scene, &opts);
+            inputs.extend(publish::scene_inputs(&scene, None)?);
+            inputs.push(("cube".into(), cube_file.clone()));
+            sinkmap::limits::check_draws(
+                opts.draws,
+                cube.zone_names.len() + 1,
+                (opts.until - scene.base_year + 1).max(1) as usize,
+                MAX_COMPONENTS,
+            )?;
+            // Adding to the result the cube came from keeps that result's maps and tables.
+            let extends = from_set.is_some() && from_set == publish::current_set(&out);
+            // summary.json is kept: the accounting adds its headline to it (a new file).
+            let keep = |n: &str| {
+                n == "summary.json"
+                    || !manifest::ACCOUNTING_OUTPUTS.contains(&n)
+                        && !manifest::REPORT_OUTPUTS.contains(&n)
+            };
+            let spec = Spec {
+                command: "balance",
+                inputs,
+                scene_sha256: Some(scene.sha256.clone()),
+                tile: None,
+                produces: manifest::ACCOUNTING_OUTPUTS,
+                extend: extends.then_some(&keep as &dyn Fn(&str) -> bool),
+            };
+            let head = publish::transact(&out, spec, |staging| {
+                sinkmap::accounting::run(&scene, &cube, staging, &opts)
+            })?;
             if !a.quiet {
                 print!("{}", sinkmap::accounting::human(&head));
                 println!(
@@ -603,7 +671,41 @@ fn main_inner(cli: Cli) -> Result<()> {
                 discount_rate_percent: a.discount_rate,
                 rate_change_percent: a.rate_change,
             };
-            let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
+            for (what, v) in [
+                ("--discount-rate", spec.discount_rate_percent),
+                ("--rate-change", spec.rate_change_percent),
+            ] {
+                if !(v.is_finite() && v > -100.0) {
+                    return Err(Error::Usage(format!(
+                        "{what} {v} %: must be a number above −100 % (at −100 % every future value is infinite)"
+                    )));
+                }
+            }
+            if !(spec.price_per_tc.is_finite() && spec.price_per_tc >= 0.0) {
+                return Err(Error::Usage(format!(
+                    "--price-per-tc {}: must be a finite number ≥ 0",
+                    spec.price_per_tc
+                )));
+            }
+            let mut inputs =
+                publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;
+            inputs.retain(|(role, _)| role != "landcover" && role != "forest_age");
+            inputs.push(("before".into(), spec.before.clone()));
+            inputs.push(("after".into(), spec.after.clone()));
+            for p in [&spec.age_before, &spec.age_after].into_iter().flatten() {
+                inputs.push(("age".into(), p.clone()));
+            }
+            let pub_spec = Spec {
+                command: "change",
+                inputs,
+                scene_sha256: Some(scene.sha256.clone()),
+                tile: None,
+                produces: manifest::CHANGE_OUTPUTS,
+                extend: None,
+            };
+            let s = publish::transact(&a.out, pub_spec, |staging| {
+                sinkmap::change::run(&scene, &spec, zones.as_ref(), staging)
+            })?;
             if !a.quiet {
                 let g = &s.zones[0];
                 println!(
@@ -618,13 +720,49 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
         Command::Report(a) => {
-            let p = sinkmap::report::build(&a.out_dir)?;
-            println!("wrote {}", p.display());
+            // The folder is verified against its manifest before anything is drawn from it.
+            let root = manifest::verify_result(&a.out_dir)?.0;
+            if publish::current_set(&a.out_dir).as_ref() != Some(&root) {
+                return Err(Error::invalid(
+                    &a.out_dir,
+                    "not an output folder published by sinkmap (no .sinkmap/current); rerun the command that made it",
+                ));
+            }
+            let keep = |n: &str| !manifest::REPORT_OUTPUTS.contains(&n);
+            let spec = Spec {
+                command: "report",
+                inputs: Vec::new(),
+                scene_sha256: None,
+                tile: None,
+                produces: manifest::REPORT_OUTPUTS,
+                extend: Some(&keep),
+            };
+            publish::transact(&a.out_dir, spec, sinkmap::report::build)?;
+            println!("wrote {}", a.out_dir.join("report.html").display());
             Ok(())
         }
         Command::Project(a) => {
             let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
-            let (totals, _) = sinkmap::project::run(&spec, &a.out)?;
+            let mut inputs = vec![("project".to_string(), a.project.clone())];
+            if let Ok(scene) = Scene::load(&spec.scene) {
+                inputs.extend(publish::scene_inputs(&scene, None)?);
+            }
+            if let Some(p) = &spec.polygon.path {
+                if p.is_file() {
+                    inputs.push(("polygon".into(), p.clone()));
+                }
+            }
+            let pub_spec = Spec {
+                command: "project",
+                inputs,
+                scene_sha256: None,
+                tile: None,
+                produces: manifest::PROJECT_OUTPUTS,
+                extend: None,
+            };
+            let (totals, _) = publish::transact(&a.out, pub_spec, |staging| {
+                sinkmap::project::run(&spec, staging)
+            })?;
             if !a.quiet {
                 print!("{}", sinkmap::project::human(&totals));
                 println!("  project.csv and project.json in {}", a.out.display());
@@ -654,7 +792,17 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let plots = sinkmap::fit::plots::read_plots(&a.plots, &opts)?;
             let results = sinkmap::fit::plots::fit_all(&a.plots, &plots, &sinkmap::fit::Form::ALL)?;
-            sinkmap::fit::plots::write_outputs(&a.out, &results, Some(&plots), &a.plots, &opts)?;
+            let spec = Spec {
+                command: "fit",
+                inputs: vec![("plots".into(), a.plots.clone())],
+                scene_sha256: None,
+                tile: None,
+                produces: manifest::FIT_OUTPUTS,
+                extend: None,
+            };
+            publish::transact(&a.out, spec, |staging| {
+                sinkmap::fit::plots::write_outputs(staging, &results, Some(&plots), &a.plots, &opts)
+            })?;
             if !a.quiet {
                 for r in &results {
                     let best = r.fits.iter().find(|f| Some(f.form) == r.best);
@@ -681,14 +829,29 @@ fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 scene_zones(&scene)?
             };
-            let summary = sinkmap::merge::merge(
+            let (roots, mut inputs) = verified_parts(&a.parts)?;
+            inputs.extend(publish::scene_inputs(
                 &scene,
-                &a.parts,
-                &a.out,
-                zones.as_ref(),
-                a.layout.map(layout_of),
-                a.compression.map(compression_of),
-            )?;
+                zones.as_ref().map(|z| z.path.as_path()),
+            )?);
+            let spec = Spec {
+                command: "merge",
+                inputs,
+                scene_sha256: Some(scene.sha256.clone()),
+                tile: None,
+                produces: manifest::RUN_OUTPUTS,
+                extend: None,
+            };
+            let summary = publish::transact(&a.out, spec, |staging| {
+                sinkmap::merge::merge(
+                    &scene,
+                    &roots,
+                    staging,
+                    zones.as_ref(),
+                    a.layout.map(layout_of),
+                    a.compression.map(compression_of),
+                )
+            })?;
             if !a.quiet {
                 print!("{}", sinkmap::summary::human(&summary));
                 println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
@@ -756,6 +919,190 @@ fn main_inner(cli: Cli) -> Result<()> {
             Ok(())
         }
     }
+}
+
+/// An upper bound of the projection's components (pools and restoration), for the memory check.
+const MAX_COMPONENTS: usize = 16;
+
+/// A scene run (`run`, `zonal`) checked before the first pixel and published whole: `work`
+/// gets the tuning aimed at the staging folder and the final output folder (for messages).
+fn scene_run<T>(
+    command: &str,
+    scene: &Scene,
+    tuning: &Tuning,
+    zones: Option<&ZoneSet>,
+    acc: Option<&sinkmap::accounting::AccountingOptions>,
+    work: impl FnOnce(&Tuning, &Path) -> Result<T>,
+) -> Result<T> {
+    let mut inputs = preflight(scene, tuning, zones, acc)?;
+    inputs.extend(publish::scene_inputs(
+        scene,
+        zones.map(|z| z.path.as_path()),
+    )?);
+    let out = tuning
+        .out
+        .clone()
+        .unwrap_or_else(|| scene.output_dir.clone());
+    let spec = Spec {
+        command,
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: tuning.tile.map(|(i, n)| format!("{i}/{n}")),
+        produces: manifest::RUN_OUTPUTS,
+        extend: None,
+    };
+    publish::transact(&out, spec, |staging| {
+        let mut staged = tuning.clone();
+        staged.out = Some(staging.to_path_buf());
+        work(&staged, &out)
+    })
+}
+
+/// Checks of a scene run made before the first pixel is read: limits, the grid, the tiles,
+/// and every accounting file (rollout, scenarios, uncertainty) against the zones. Returns the
+/// accounting inputs.
+fn preflight(
+    scene: &Scene,
+    tuning: &Tuning,
+    zones: Option<&ZoneSet>,
+    acc: Option<&sinkmap::accounting::AccountingOptions>,
+) -> Result<Vec<(String, PathBuf)>> {
+    sinkmap::limits::check_threads(tuning.threads)?;
+    let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    if let Some((_, n)) = tuning.tile {
+        sinkmap::limits::check_tiles(n, grid.height)?;
+    }
+    let Some(o) = acc else {
+        return Ok(Vec::new());
+    };
+    let ids: Vec<&str> = match zones {
+        Some(z) => z.zones.iter().map(|z| z.id.as_str()).collect(),
+        None => vec![sinkmap::cube::GRID_ZONE],
+    };
+    let exists = |z: &str| ids.contains(&z) || z == sinkmap::cube::OUTSIDE_ZONE;
+    sinkmap::accounting::prepare(scene, o, &exists)?;
+    sinkmap::limits::check_draws(
+        o.draws,
+        ids.len() + 2,
+        (o.until - scene.base_year + 1).max(1) as usize,
+        MAX_COMPONENTS,
+    )?;
+    Ok(accounting_inputs(scene, o))
+}
+
+/// The rollout, scenario and uncertainty files an accounting reads.
+fn accounting_inputs(
+    scene: &Scene,
+    o: &sinkmap::accounting::AccountingOptions,
+) -> Vec<(String, PathBuf)> {
+    let mut v = Vec::new();
+    if let Some(p) = &o.rollout {
+        v.push(("rollout".to_string(), p.clone()));
+    }
+    let scen = o
+        .scenarios
+        .clone()
+        .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
+    v.push(("scenarios".to_string(), scen));
+    let unc = o
+        .uncertainty
+        .clone()
+        .unwrap_or_else(|| scene.models_dir.join("uncertainty.toml"));
+    if unc.is_file() || o.uncertainty.is_some() {
+        v.push(("uncertainty".to_string(), unc));
+    }
+    v
+}
+
+/// The cube to read: inside its result's set when that result has a manifest (verified, the
+/// cube listed in it), else the file itself with a warning. Also returns the set folder.
+fn verified_cube(cube_path: &Path) -> Result<(PathBuf, Option<PathBuf>)> {
+    let dir = match cube_path.parent() {
+        Some(d) if !d.as_os_str().is_empty() => d.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    let name = cube_path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let root = publish::result_root(&dir);
+    if !root.join(manifest::FILE_NAME).is_file() {
+        sinkmap::limits::check_input_path(cube_path)?;
+        eprintln!(
+            "warning: {}: no manifest.json beside the cube: it cannot be checked against the run that made it (only its structure is checked)",
+            cube_path.display()
+        );
+        return Ok((cube_path.to_path_buf(), None));
+    }
+    let (root, m) = manifest::verify_result(&dir)?;
+    if !m.outputs.iter().any(|o| o.name == name) {
+        return Err(Error::invalid(
+            cube_path,
+            format!(
+                "not listed in {}/manifest.json: it does not belong to that result",
+                dir.display()
+            ),
+        ));
+    }
+    let set = publish::current_set(&dir);
+    Ok((root.join(&name), set))
+}
+
+/// (role, path) of files a command reads.
+type Inputs = Vec<(String, PathBuf)>;
+
+/// The part folders of a merge, each verified against its manifest and all made from the
+/// same inputs; returns their set folders and their files as inputs.
+fn verified_parts(parts: &[PathBuf]) -> Result<(Vec<PathBuf>, Inputs)> {
+    let mut roots = Vec::new();
+    let mut inputs = Vec::new();
+    let mut first: Option<(PathBuf, manifest::Manifest)> = None;
+    for dir in parts {
+        let (root, m) = manifest::verify_result(dir)?;
+        if m.tile.is_none() {
+            return Err(Error::invalid(
+                dir,
+                "not a tile result (its manifest has no tile): make it with `sinkmap run --tile I/N`",
+            ));
+        }
+        if let Some((d0, m0)) = &first {
+            let key = |m: &manifest::Manifest| -> Vec<(String, String, String)> {
+                let mut v: Vec<_> = m
+                    .inputs
+                    .iter()
+                    .filter(|f| f.role != "scene")
+                    .map(|f| (f.role.clone(), f.path.clone(), f.sha256.clone()))
+                    .collect();
+                v.sort();
+                v
+            };
+            let (k0, k) = (key(m0), key(&m));
+            if m.scene_sha256 != m0.scene_sha256 || k0 != k {
+                let what = k
+                    .iter()
+                    .find(|x| !k0.contains(x))
+                    .or_else(|| k0.iter().find(|x| !k.contains(x)))
+                    .map(|(role, path, _)| format!("the {role} input {path} differs"))
+                    .unwrap_or_else(|| "the scene file differs".into());
+                return Err(Error::invalid(
+                    dir,
+                    format!(
+                        "this part and {} were made from different inputs ({what}); rerun the parts from the same scene and rasters",
+                        d0.display()
+                    ),
+                ));
+            }
+        } else {
+            first = Some((dir.clone(), m.clone()));
+        }
+        for o in &m.outputs {
+            if !o.name.contains('/') {
+                inputs.push((format!("part {}", dir.display()), root.join(&o.name)));
+            }
+        }
+        roots.push(root);
+    }
+    Ok((roots, inputs))
 }
 
 fn main() -> ExitCode {

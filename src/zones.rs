@@ -184,7 +184,7 @@ impl ZoneSet {
     pub fn read(src: &ZoneSource, grid: &Grid) -> Result<ZoneSet> {
         let path = src.path;
         if !path.exists() {
-            return Err(Error::vector(path, "file not found"));
+            crate::limits::check_input_path(path)?;
         }
         let ds = Dataset::open(path)
             .map_err(|e| Error::vector(path, format!("cannot open as a vector layer: {e}")))?;

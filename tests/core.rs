@@ -453,6 +453,7 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
         list(&tmp.path().join("out")),
         vec![
             "cube.csv",
+            "manifest.json",
             "report",
             "report.html",
             "sink_tco2_per_ha_yr.tif",

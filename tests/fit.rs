@@ -150,7 +150,8 @@ fn cli_writes_a_forest_model_that_runs() {
             "fit_table.csv",
             "fit_table.md",
             "fit_tianshan_spruce.png",
-            "forest.toml"
+            "forest.toml",
+            "manifest.json"
         ]
     );
     // The charts of plots and fitted curves are PNGs of a reasonable size.

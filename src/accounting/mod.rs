@@ -27,6 +27,51 @@ type Table3 = Vec<Vec<Vec<f64>>>;
 /// Zone id of the region: the sum of all zones (and the outside), or the grid.
 pub const REGION: &str = "__region__";
 
+/// Checks one rollout rule beyond its syntax: a zone that exists, a finite rate ≥ 0, an end
+/// year not before the start year.
+fn rollout_rule_check(
+    p: &Path,
+    r: &projection::Rollout,
+    base_year: i32,
+    zone_exists: &dyn Fn(&str) -> bool,
+) -> Result<()> {
+    let who = format!("rollout of '{}'", r.intervention);
+    if let Some(z) = &r.zone {
+        if !zone_exists(z) {
+            return Err(Error::invalid(p, format!("{who}: zone '{z}' does not exist in this run (zone ids are the zone layer's id field; a run without zones has none; leave `zone` out for every zone)")));
+        }
+    }
+    if let Some(h) = r.ha_per_yr {
+        if !(h.is_finite() && h >= 0.0) {
+            return Err(Error::invalid(
+                p,
+                format!("{who}: ha_per_yr = {h}: a rate of planting must be a finite number ≥ 0"),
+            ));
+        }
+    }
+    if let Some(end) = r.all_eligible_by_year {
+        if end < r.start_year {
+            return Err(Error::invalid(
+                p,
+                format!(
+                    "{who}: all_eligible_by_year {end} is before start_year {}",
+                    r.start_year
+                ),
+            ));
+        }
+    }
+    if !(base_year - 200..=base_year + 500).contains(&r.start_year) {
+        return Err(Error::invalid(
+            p,
+            format!(
+                "{who}: start_year {} is implausible for a scene of {base_year}",
+                r.start_year
+            ),
+        ));
+    }
+    Ok(())
+}
+
 /// How to run the accounting.
 #[derive(Debug, Clone)]
 pub struct AccountingOptions {
@@ -388,9 +433,21 @@ struct SinkInputRow<'a> {
     version: &'a str,
 }
 
-/// Loads what the accounting needs, runs it and writes `trajectory.csv`, `sink_inputs.csv`,
-/// `balance.csv`, `accounting.json`, and the headline into `summary.json`.
-pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) -> Result<Headline> {
+/// Everything the accounting reads besides the cube, loaded and cross-checked.
+pub struct Prepared {
+    nominal: ModelSet,
+    params: Vec<Uncertain>,
+    rollout: RolloutFile,
+    em: EmissionFile,
+}
+
+/// Loads and checks the models, uncertainty, rollout and scenario files of an accounting
+/// before anything is computed; `zone_exists` says whether a zone id will be in the cube.
+pub fn prepare(
+    scene: &Scene,
+    o: &AccountingOptions,
+    zone_exists: &dyn Fn(&str) -> bool,
+) -> Result<Prepared> {
     if o.until < scene.base_year {
         return Err(Error::Usage(format!(
             "--until {} is before the base year {}",
@@ -429,6 +486,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
                     format!("unknown intervention '{}'", r.intervention),
                 ));
             }
+            rollout_rule_check(p, r, scene.base_year, zone_exists)?;
             if r.ha_per_yr.is_some() == r.all_eligible_by_year.is_some() {
                 return Err(Error::invalid(
                     p,
@@ -452,7 +510,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
     for sr in &em.series {
         if let Some(z) = &sr.zone_id {
-            if !cube.zone_names.contains_key(z) {
+            if !zone_exists(z) {
                 return Err(Error::invalid(
                     &scen_path,
                     format!(
@@ -463,6 +521,23 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             }
         }
     }
+    Ok(Prepared {
+        nominal,
+        params,
+        rollout,
+        em,
+    })
+}
+
+/// Loads what the accounting needs, runs it and writes `trajectory.csv`, `sink_inputs.csv`,
+/// `balance.csv`, `accounting.json`, and the headline into `summary.json`.
+pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) -> Result<Headline> {
+    let Prepared {
+        nominal,
+        params,
+        rollout,
+        em,
+    } = prepare(scene, o, &|z| cube.zone_names.contains_key(z))?;
     let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
     let acc = pool.install(|| {
         account(

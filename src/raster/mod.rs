@@ -39,7 +39,7 @@ pub struct Layer {
 
 fn open_dataset(path: &Path) -> Result<Dataset> {
     if !path.exists() {
-        return Err(Error::raster(path, "file not found"));
+        crate::limits::check_input_path(path)?;
     }
     Dataset::open(path).map_err(|e| Error::raster(path, format!("cannot open as a raster: {e}")))
 }
@@ -108,7 +108,10 @@ pub fn reference_grid(path: &Path, band: usize) -> Result<Grid> {
     if width == 0 || height == 0 || width > MAX_SIDE || height > MAX_SIDE {
         return Err(Error::raster(path, format!("raster claims {width} × {height} pixels: not a plausible map (each side must be 1–{MAX_SIDE})")));
     }
+    crate::limits::check_grid_size(path, width, height)?;
     let area = if srs.is_geographic() {
+        let deg = srs.angular_units().to_degrees();
+        crate::limits::check_latitudes(path, gt[3] * deg, (gt[3] + height as f64 * gt[5]) * deg)?;
         AreaModel::Geographic {
             semi_major_m: srs.semi_major().map_err(|e| Error::raster(path, e))?,
             semi_minor_m: srs.semi_minor().map_err(|e| Error::raster(path, e))?,

@@ -131,11 +131,14 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
     sinkmap::synth::generate(&spec, false).unwrap()
 }
 
-/// Files in a folder (names), sorted.
+/// Files in a folder (names), sorted — without sinkmap's hidden `.sinkmap` state folder
+/// (lock and result sets; see src/publish.rs) and without names that lead nowhere.
 pub fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {
         Ok(rd) => rd
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .map(|e| e.unwrap())
+            .filter(|e| e.file_name() != ".sinkmap" && e.path().exists())
+            .map(|e| e.file_name().to_string_lossy().into_owned())
             .collect(),
         Err(_) => Vec::new(),
     };

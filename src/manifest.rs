@@ -1,0 +1,396 @@
+//! `manifest.json`: what a result was made from and what it holds — run id, command line,
+//! version, the scene and model files, a fingerprint of every input (path, size, modification
+//! time, SHA-256) and every output file with its SHA-256, size and row count. Commands that
+//! read a result back (`report`, `balance --cube`, `merge`) verify it first and refuse a
+//! folder whose files do not belong together.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+use sha2::{Digest, Sha256};
+
+use crate::error::{Error, Result};
+
+pub const FILE_NAME: &str = "manifest.json";
+pub const FORMAT: &str = "sinkmap-manifest/1";
+
+/// Names the run writes at the top of its output folder.
+pub const RUN_OUTPUTS: &[&str] = &[
+    "stock_tc_per_ha.tif",
+    "sink_tco2_per_ha_yr.tif",
+    "potential_tco2_per_ha_yr.tif",
+    "best_intervention.tif",
+    "summary.json",
+    "cube.csv",
+    "zones.csv",
+    "zones.geojson",
+    "trajectory.csv",
+    "sink_inputs.csv",
+    "balance.csv",
+    "accounting.json",
+    "report.html",
+    "report",
+];
+pub const ACCOUNTING_OUTPUTS: &[&str] = &[
+    "trajectory.csv",
+    "sink_inputs.csv",
+    "balance.csv",
+    "accounting.json",
+    "summary.json",
+];
+pub const REPORT_OUTPUTS: &[&str] = &["report.html", "report"];
+pub const CHANGE_OUTPUTS: &[&str] = &[
+    "stock_change_tc_per_ha.tif",
+    "transition.csv",
+    "change_zones.csv",
+    "change.json",
+];
+pub const PROJECT_OUTPUTS: &[&str] = &["project.csv", "project.json"];
+pub const FIT_OUTPUTS: &[&str] = &["fit_table.csv", "fit_table.md", "forest.toml"];
+
+/// Whether `name` is one a sinkmap command writes at the top of an output folder (plain files
+/// of older versions with such names are removed when a new set no longer has them).
+pub fn is_known_output(name: &str) -> bool {
+    [
+        RUN_OUTPUTS,
+        ACCOUNTING_OUTPUTS,
+        CHANGE_OUTPUTS,
+        PROJECT_OUTPUTS,
+        FIT_OUTPUTS,
+    ]
+    .iter()
+    .any(|l| l.contains(&name))
+        || name == FILE_NAME
+        || (name.starts_with("fit_") && name.ends_with(".png"))
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct Fingerprint {
+    /// What the file is to the command: scene, landcover, forest_age, zones, model, rollout, …
+    pub role: String,
+    pub path: String,
+    pub size_bytes: u64,
+    pub mtime_unix_s: i64,
+    pub mtime_ns: u32,
+    pub sha256: String,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+pub struct OutputEntry {
+    /// Path inside the result folder, `/`-separated.
+    pub name: String,
+    pub size_bytes: u64,
+    pub sha256: String,
+    /// Data rows (lines after the header) of a CSV file.
+    pub rows: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Manifest {
+    pub format: String,
+    pub run_id: String,
+    /// The command that made the set (`run`, `balance`, …).
+    pub command: String,
+    pub command_line: Vec<String>,
+    pub version: String,
+    pub created_unix_s: u64,
+    /// The run this set extends (`balance`, `report` keep the files of the set they read).
+    #[serde(default)]
+    pub based_on: Option<String>,
+    /// SHA-256 of the scene file, when the command has a scene.
+    #[serde(default)]
+    pub scene_sha256: Option<String>,
+    /// `I/N` for a partial result of `run --tile I/N`.
+    #[serde(default)]
+    pub tile: Option<String>,
+    pub inputs: Vec<Fingerprint>,
+    pub outputs: Vec<OutputEntry>,
+}
+
+impl Manifest {
+    pub fn new(command: &str) -> Manifest {
+        Manifest {
+            format: FORMAT.into(),
+            run_id: String::new(),
+            command: command.into(),
+            command_line: std::env::args().collect(),
+            version: env!("CARGO_PKG_VERSION").into(),
+            created_unix_s: std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .map(|d| d.as_secs())
+                .unwrap_or(0),
+            based_on: None,
+            scene_sha256: None,
+            tile: None,
+            inputs: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+
+    /// A manifest for a set that extends `base` (its inputs are kept).
+    pub fn extending(command: &str, base: &Manifest) -> Manifest {
+        Manifest {
+            based_on: Some(base.run_id.clone()),
+            scene_sha256: base.scene_sha256.clone(),
+            tile: base.tile.clone(),
+            inputs: base.inputs.clone(),
+            ..Manifest::new(command)
+        }
+    }
+
+    /// Adds the fingerprints of `inputs` (role, path), hashing them in parallel.
+    pub fn fingerprint_inputs(&mut self, inputs: &[(String, PathBuf)]) -> Result<()> {
+        use rayon::prelude::*;
+        let fps: Vec<Fingerprint> = inputs
+            .par_iter()
+            .map(|(role, p)| fingerprint(role, p))
+            .collect::<Result<_>>()?;
+        for f in fps {
+            self.inputs
+                .retain(|x| !(x.role == f.role && x.path == f.path));
+            self.inputs.push(f);
+        }
+        Ok(())
+    }
+}
+
+/// Streaming SHA-256 of a file (large rasters are never read whole into memory).
+pub fn sha256_of(path: &Path) -> Result<(String, u64)> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    let mut n = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        h.update(&buf[..k]);
+        n += k as u64;
+    }
+    Ok((format!("{:x}", h.finalize()), n))
+}
+
+pub fn fingerprint(role: &str, path: &Path) -> Result<Fingerprint> {
+    let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let (mtime_unix_s, mtime_ns) = match md
+        .modified()
+        .ok()
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+    {
+        Some(d) => (d.as_secs() as i64, d.subsec_nanos()),
+        None => (0, 0),
+    };
+    let (sha256, _) = sha256_of(path)?;
+    let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    Ok(Fingerprint {
+        role: role.into(),
+        path: abs.to_string_lossy().into_owned(),
+        size_bytes: md.len(),
+        mtime_unix_s,
+        mtime_ns,
+        sha256,
+    })
+}
+
+/// Data rows of a CSV file: newline-terminated lines after the header.
+fn csv_rows(path: &Path) -> Result<u64> {
+    let mut f = std::fs::File::open(path).map_err(|e| Error::io(path, e))?;
+    let mut buf = vec![0u8; 1 << 20];
+    let mut lines = 0u64;
+    loop {
+        let k = f.read(&mut buf).map_err(|e| Error::io(path, e))?;
+        if k == 0 {
+            break;
+        }
+        lines += buf[..k].iter().filter(|b| **b == b'\n').count() as u64;
+    }
+    Ok(lines.saturating_sub(1))
+}
+
+/// Files below `dir` (relative, `/`-separated), without the manifest, sorted.
+fn files_below(dir: &Path, prefix: &str, out: &mut Vec<String>) -> Result<()> {
+    let rd = std::fs::read_dir(dir).map_err(|e| Error::io(dir, e))?;
+    let mut names: Vec<String> = Vec::new();
+    for e in rd {
+        let e = e.map_err(|e| Error::io(dir, e))?;
+        names.push(e.file_name().to_string_lossy().into_owned());
+    }
+    names.sort();
+    for n in names {
+        let rel = format!("{prefix}{n}");
+        let p = dir.join(&n);
+        if p.is_dir() {
+            files_below(&p, &format!("{rel}/"), out)?;
+        } else if rel != FILE_NAME {
+            out.push(rel);
+        }
+    }
+    Ok(())
+}
+
+fn entry(root: &Path, name: &str) -> Result<OutputEntry> {
+    let p = root.join(name);
+    let (sha256, size_bytes) = sha256_of(&p)?;
+    let rows = if name.ends_with(".csv") {
+        Some(csv_rows(&p)?)
+    } else {
+        None
+    };
+    Ok(OutputEntry {
+        name: name.into(),
+        size_bytes,
+        sha256,
+        rows,
+    })
+}
+
+/// Lists and hashes every file of the set in `root` into `m.outputs` and writes
+/// `root/manifest.json` (through a temporary name).
+pub fn write(root: &Path, m: &mut Manifest) -> Result<()> {
+    use rayon::prelude::*;
+    let mut names = Vec::new();
+    files_below(root, "", &mut names)?;
+    m.outputs = names
+        .par_iter()
+        .map(|n| entry(root, n))
+        .collect::<Result<_>>()?;
+    let text =
+        serde_json::to_string_pretty(m).map_err(|e| Error::output(root.join(FILE_NAME), e))?;
+    let tmp = root.join(".manifest.json.tmp");
+    std::fs::write(&tmp, text + "\n").map_err(|e| Error::output(root.join(FILE_NAME), e))?;
+    std::fs::rename(&tmp, root.join(FILE_NAME)).map_err(|e| Error::output(root.join(FILE_NAME), e))
+}
+
+/// Reads `root/manifest.json`.
+pub fn read(root: &Path) -> Result<Manifest> {
+    let p = root.join(FILE_NAME);
+    let text = std::fs::read_to_string(&p).map_err(|e| {
+        if e.kind() == std::io::ErrorKind::NotFound {
+            Error::invalid(
+                root,
+                "no manifest.json: this folder was not published whole by this version of sinkmap (an older version, or files put together by hand); rerun the command that makes it",
+            )
+        } else {
+            Error::io(&p, e)
+        }
+    })?;
+    let m: Manifest = serde_json::from_str(&text).map_err(|e| Error::Parse {
+        path: p.clone(),
+        message: format!("not a sinkmap manifest: {e}"),
+    })?;
+    if m.format != FORMAT {
+        return Err(Error::invalid(
+            &p,
+            format!("manifest format '{}', expected '{FORMAT}'", m.format),
+        ));
+    }
+    Ok(m)
+}
+
+/// Checks that the files in `root` are exactly the set its manifest describes: every listed
+/// file present with its size, SHA-256 and row count, and no file the manifest does not list.
+pub fn verify(root: &Path) -> Result<Manifest> {
+    use rayon::prelude::*;
+    let m = read(root)?;
+    let run = &m.run_id;
+    m.outputs.par_iter().try_for_each(|o| -> Result<()> {
+        let p = root.join(&o.name);
+        if !p.is_file() {
+            return Err(Error::invalid(
+                &p,
+                format!("missing: manifest.json (run {run}) lists it; the result is incomplete — rerun the command that makes it"),
+            ));
+        }
+        let got = entry(root, &o.name)?;
+        if got.size_bytes != o.size_bytes || got.rows != o.rows {
+            let what = match (got.rows, o.rows) {
+                (Some(g), Some(w)) if g != w => format!("{g} rows, manifest.json (run {run}) says {w}: truncated or replaced"),
+                _ => format!("{} bytes, manifest.json (run {run}) says {}: truncated or replaced", got.size_bytes, o.size_bytes),
+            };
+            return Err(Error::invalid(&p, format!("{what}; it does not belong to this result — rerun")));
+        }
+        if got.sha256 != o.sha256 {
+            return Err(Error::invalid(
+                &p,
+                format!("its SHA-256 differs from manifest.json (run {run}): the file comes from another run or was edited; it does not belong to this result — rerun"),
+            ));
+        }
+        Ok(())
+    })?;
+    let mut present = Vec::new();
+    files_below(root, "", &mut present)?;
+    for n in present {
+        if !m.outputs.iter().any(|o| o.name == n) {
+            return Err(Error::invalid(
+                root.join(&n),
+                format!("not listed in manifest.json (run {run}): it does not belong to this result; remove it or rerun"),
+            ));
+        }
+    }
+    Ok(m)
+}
+
+/// Verifies the result in the output folder `dir` (its published set, or `dir` itself when it
+/// has none) and returns the folder holding that set with its manifest.
+pub fn verify_result(dir: &Path) -> Result<(PathBuf, Manifest)> {
+    let root = crate::publish::result_root(dir);
+    let m = verify(&root).map_err(|e| crate::publish::remap_paths(e, &root, dir))?;
+    Ok((root, m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn verify_names_the_file_that_does_not_belong() {
+        let tmp = tempfile::tempdir().unwrap();
+        let d = tmp.path();
+        std::fs::write(d.join("cube.csv"), "a,b\n1,2\n3,4\n").unwrap();
+        std::fs::write(d.join("summary.json"), "{}\n").unwrap();
+        let mut m = Manifest::new("test");
+        write(d, &mut m).unwrap();
+        let m = verify(d).unwrap();
+        assert_eq!(m.outputs.len(), 2);
+        let cube = m.outputs.iter().find(|o| o.name == "cube.csv").unwrap();
+        assert_eq!(cube.rows, Some(2));
+        // Truncated: a row gone.
+        std::fs::write(d.join("cube.csv"), "a,b\n1,2\n").unwrap();
+        let e = verify(d).unwrap_err().to_string();
+        assert!(
+            e.contains("cube.csv") && e.contains("1 rows") && e.contains("says 2"),
+            "{e}"
+        );
+        // Same size, other content.
+        std::fs::write(d.join("cube.csv"), "a,b\n1,2\n3,5\n").unwrap();
+        let e = verify(d).unwrap_err().to_string();
+        assert!(e.contains("cube.csv") && e.contains("SHA-256"), "{e}");
+        // A stranger.
+        std::fs::write(d.join("cube.csv"), "a,b\n1,2\n3,4\n").unwrap();
+        std::fs::write(d.join("zones.csv"), "z\n").unwrap();
+        let e = verify(d).unwrap_err().to_string();
+        assert!(e.contains("zones.csv") && e.contains("not listed"), "{e}");
+        // Missing.
+        std::fs::remove_file(d.join("zones.csv")).unwrap();
+        std::fs::remove_file(d.join("summary.json")).unwrap();
+        let e = verify(d).unwrap_err().to_string();
+        assert!(e.contains("summary.json") && e.contains("missing"), "{e}");
+    }
+
+    #[test]
+    fn sha256_streams_to_the_known_digest() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("abc");
+        std::fs::write(&p, "abc").unwrap();
+        // FIPS 180-2 example: SHA-256("abc").
+        assert_eq!(
+            sha256_of(&p).unwrap(),
+            (
+                "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad".into(),
+                3
+            )
+        );
+    }
+}

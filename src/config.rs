@@ -410,6 +410,17 @@ pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
                 message: format!("line {}: pools must be finite and ≥ 0 t C/ha", i + 2),
             });
         }
+        if let Some(j) = rows.iter().position(|r: &PoolRow| r.lucode == row.lucode) {
+            return Err(Error::Parse {
+                path: path.to_path_buf(),
+                message: format!(
+                    "line {}: lucode {} already given on line {}; one row per code",
+                    i + 2,
+                    row.lucode,
+                    j + 2
+                ),
+            });
+        }
         rows.push(row);
     }
     if rows.is_empty() {

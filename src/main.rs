@@ -552,13 +552,15 @@ fn main_inner(cli: Cli) -> Result<()> {
                         }
                     }
                     if !a.no_report {
-                        // The maps and tables are complete already: a report problem is only a warning.
-                        match sinkmap::report::build(&outcome.output_dir) {
-                            Ok(_) if !a.tuning.quiet => {
-                                println!("  report: {}", out.join("report.html").display())
-                            }
-                            Ok(_) => {}
-                            Err(e) => eprintln!("warning: report not written: {e}"),
+                        // The report is part of the result: without it nothing is published.
+                        sinkmap::report::build(&outcome.output_dir).map_err(|e| {
+                            Error::output(
+                                outcome.output_dir.join("report.html"),
+                                format!("report not written ({e}); nothing was published (--no-report publishes a result without it)"),
+                            )
+                        })?;
+                        if !a.tuning.quiet {
+                            println!("  report: {}", out.join("report.html").display())
                         }
                     }
                     Ok(())

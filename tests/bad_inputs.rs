@@ -46,24 +46,6 @@ fn scene(dir: &Path, lc: &str, age: &str, extra: &str) -> PathBuf {
     p
 }
 
-/// Every file below `dir` (report/ included) with its bytes.
-fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
-    let mut out = Vec::new();
-    for n in list(dir) {
-        let p = dir.join(&n);
-        if p.is_dir() {
-            out.extend(
-                snapshot(&p)
-                    .into_iter()
-                    .map(|(m, b)| (format!("{n}/{m}"), b)),
-            );
-        } else {
-            out.push((n, std::fs::read(&p).unwrap()));
-        }
-    }
-    out
-}
-
 /// Runs a bad scene into an output folder that already holds a good run's results, and
 /// checks: failure, one line naming `names_file` and containing `problem`, results untouched.
 fn assert_fails_cleanly(dir: &Path, scene: &Path, names_file: &str, problem: &str) {

@@ -13,21 +13,8 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// Every file reachable below `dir` through its names (links followed; the hidden state
-/// folder and dangling names left out), relative path → bytes.
 fn files(dir: &Path) -> BTreeMap<String, Vec<u8>> {
-    let mut out = BTreeMap::new();
-    for n in list(dir) {
-        let p = dir.join(&n);
-        if p.is_dir() {
-            for (m, b) in files(&p) {
-                out.insert(format!("{n}/{m}"), b);
-            }
-        } else if let Ok(b) = std::fs::read(&p) {
-            out.insert(n, b);
-        }
-    }
-    out
+    snapshot(dir).into_iter().collect()
 }
 
 fn without_run_info(bytes: &[u8]) -> serde_json::Value {

@@ -69,6 +69,60 @@ fn a_full_disk_gives_a_clear_error_and_no_final_file() {
     }
 }
 
+#[test]
+fn a_disk_filling_up_during_a_rerun_leaves_the_earlier_result_intact() {
+    let tmp = tempfile::tempdir().unwrap();
+    let first = synth_scene(&tmp.path().join("a"), 400, 300, 8);
+    let second = synth_scene(&tmp.path().join("b"), 400, 300, 9);
+    // The size of one complete result, measured on a normal disk.
+    let probe = tmp.path().join("probe");
+    let o = sinkmap(&[
+        "run",
+        first.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        probe.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let bytes: u64 = snapshot(&probe)
+        .iter()
+        .map(|(_, b)| (b.len() as u64).div_ceil(4096) * 4096)
+        .sum();
+    // Room for one result and a half: the rerun fills the disk before it can publish.
+    let out = tmp.path().join("disk");
+    let Some(_disk) = SmallDisk::mount(&out, &format!("{}k", bytes * 3 / 2 / 1024 + 64)) else {
+        use std::io::Write;
+        let _ = writeln!(std::io::stderr().lock(), "SKIPPED a_disk_filling_up_during_a_rerun_leaves_the_earlier_result_intact: cannot mount a tmpfs here (needs root)");
+        return;
+    };
+    let o = sinkmap(&[
+        "run",
+        first.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "the first result fits: {}", stderr(&o));
+    let before = snapshot(&out);
+    let run_id = sinkmap::manifest::verify_result(&out).unwrap().1.run_id;
+    let o = sinkmap(&[
+        "run",
+        second.to_str().unwrap(),
+        "--quiet",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("No space left on device"), "{err}");
+    assert!(
+        !err.contains(".sinkmap/sets"),
+        "the error names the final file: {err}"
+    );
+    // The earlier result, whole and verified; the staging set gone.
+    assert_still_holds(&out, &before, &run_id);
+}
+
 const SCENE: &str = "name = 'fuzz'\nbase_year = 2020\nmodels_dir = 'models'\noutput_dir = 'out'\n[landcover]\npath = 'lc.tif'\nscheme = 'clcd'\n[forest_age]\npath = 'age.tif'\nnodata_values = [-1.0]\n[output]\nblock_size_px = 64\n";
 
 proptest! {

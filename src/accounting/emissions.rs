@@ -82,6 +82,19 @@ impl EmissionFile {
         if self.series.is_empty() {
             return Err("no [[series]]".into());
         }
+        // Every value is read as Mt CO₂: another unit would be off by its factor, silently.
+        let unit: String = self
+            .unit
+            .chars()
+            .filter(|c| !c.is_whitespace())
+            .collect::<String>()
+            .replace('₂', "2");
+        if !["MtCO2", "MtCO2/yr", "MtCO2/a"].contains(&unit.as_str()) {
+            return Err(format!(
+                "unit = \"{}\": emissions must be given in Mt CO2 (per year); convert the values and write unit = \"Mt CO2\"",
+                self.unit
+            ));
+        }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.series {
             if !names.insert((&s.name, &s.zone_id)) {

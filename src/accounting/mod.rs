@@ -454,9 +454,8 @@ pub fn prepare(
             o.until, scene.base_year
         )));
     }
-    if o.draws == 0 {
-        return Err(Error::Usage("--draws must be at least 1".into()));
-    }
+    crate::limits::check_until(o.until, scene.base_year)?;
+    crate::limits::check_draws(o.draws, 1, 1, 1)?;
     let models = Models::load(scene)?;
     let nominal = ModelSet {
         forest: models.forest.clone(),

@@ -273,6 +273,15 @@ pub fn uncertain_parameters(path: Option<&Path>, models: &ModelSet) -> Result<Ve
     let label = path.map(Path::to_path_buf).unwrap_or_default();
     let mut out = Vec::new();
     for p in &file.parameters {
+        if out.iter().any(|u: &Uncertain| u.target == p.target) {
+            return Err(Error::invalid(
+                &label,
+                format!(
+                    "target '{}' is given twice; one [[parameter]] per target",
+                    p.target
+                ),
+            ));
+        }
         let dist = p.dist().map_err(|m| Error::invalid(&label, m))?;
         let v = *nominal
             .slot(&p.target)

@@ -168,6 +168,15 @@ pub fn fit_all(path: &Path, plots: &Plots, forms: &[Form]) -> Result<Vec<TypeFit
         if hi - lo <= 0.0 {
             return Err(Error::invalid(path, format!("forest type '{ty}': all plots have the same age ({lo} yr); no curve can be fitted")));
         }
+        // Equal densities (all zero, say) carry no curve: R² would be 0/0.
+        let (dlo, dhi) = dens
+            .iter()
+            .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+                (a.0.min(*v), a.1.max(*v))
+            });
+        if dhi - dlo <= 0.0 {
+            return Err(Error::invalid(path, format!("forest type '{ty}': every plot has the same density ({dlo} t C/ha); an age–density curve needs densities that vary (check the density column and its units)")));
+        }
         let fits: Vec<Fit> = forms.iter().map(|f| fit(*f, ages, dens)).collect();
         let best = best_by_aic(&fits).map(|f| f.form);
         out.push(TypeFits {

@@ -81,6 +81,28 @@ impl DesertSubtype {
     }
 }
 
+impl DesertSubtype {
+    /// Every parameter inside [`PLAUSIBLE`].
+    pub fn check_plausible(&self) -> Result<(), String> {
+        let values = [
+            self.biomass_tc_per_ha,
+            self.soil_tc_per_ha,
+            self.crust_fixation_gc_per_m2_yr,
+            self.shrub_growth_gc_per_m2_yr,
+            self.inorganic_gc_per_m2_yr,
+        ];
+        for ((name, lo, hi), v) in PLAUSIBLE.iter().zip(values) {
+            if !(*lo..=*hi).contains(&v) {
+                return Err(format!(
+                    "desert subtype '{}': {name} = {v} is outside the plausible range {lo}..{hi} (a unit or sign slip?); if it is meant, set accept_implausible = true at the top of desert.toml",
+                    self.name
+                ));
+            }
+        }
+        Ok(())
+    }
+}
+
 impl DesertSink {
     /// The sink counted in the headline total: inorganic only when switched on.
     pub fn counted_tco2_per_ha_yr(&self, include_inorganic: bool) -> f64 {
@@ -104,13 +126,31 @@ pub struct DesertModel {
     pub default_subtype: String,
     #[serde(rename = "subtype")]
     pub subtypes: Vec<DesertSubtype>,
+    /// Accept values outside [`PLAUSIBLE`] (a deliberate, recorded choice in the file).
+    #[serde(default)]
+    pub accept_implausible: bool,
 }
+
+/// Plausible ranges of desert parameters: (name, low, high). Measured desert values lie well
+/// inside (crust fixation ~5–15 g C/m²/yr, saline-soil inorganic input up to ~30, shrub NPP a
+/// few tens); a value outside is taken for a unit or sign slip. `accept_implausible = true`
+/// in desert.toml overrides.
+pub const PLAUSIBLE: [(&str, f64, f64); 5] = [
+    ("biomass_tc_per_ha", 0.0, 100.0),
+    ("soil_tc_per_ha", 0.0, 500.0),
+    ("crust_fixation_gc_per_m2_yr", -50.0, 50.0),
+    ("shrub_growth_gc_per_m2_yr", -100.0, 300.0),
+    ("inorganic_gc_per_m2_yr", -50.0, 50.0),
+];
 
 impl DesertModel {
     pub fn validate(&self) -> Result<(), String> {
         let mut codes = std::collections::BTreeSet::new();
         for s in &self.subtypes {
             s.validate()?;
+            if !self.accept_implausible {
+                s.check_plausible()?;
+            }
             if !codes.insert(s.code) {
                 return Err(format!("desert subtype code {} defined twice", s.code));
             }

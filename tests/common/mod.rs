@@ -216,3 +216,34 @@ pub fn column(h: &[String], rows: &[Vec<String>], name: &str) -> Vec<(String, f6
         .map(|r| (r[0].clone(), r[i].parse().unwrap()))
         .collect()
 }
+
+/// Every file reachable below `dir` through its names (links followed; report/ included; the
+/// hidden `.sinkmap` state and dangling names left out), relative path → bytes, sorted.
+pub fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+    let mut out = Vec::new();
+    for n in list(dir) {
+        let p = dir.join(&n);
+        if p.is_dir() {
+            out.extend(
+                snapshot(&p)
+                    .into_iter()
+                    .map(|(m, b)| (format!("{n}/{m}"), b)),
+            );
+        } else if let Ok(b) = std::fs::read(&p) {
+            out.push((n, b));
+        }
+    }
+    out
+}
+
+/// `out` still holds exactly the result `before` (a snapshot) of run `run_id`: the same
+/// files, verified against its manifest, and no staging set left beside it.
+pub fn assert_still_holds(out: &Path, before: &[(String, Vec<u8>)], run_id: &str) {
+    assert!(snapshot(out) == before, "the earlier result changed");
+    let (_, m) = sinkmap::manifest::verify_result(out).unwrap();
+    assert_eq!(m.run_id, run_id);
+    let sets = std::fs::read_dir(out.join(".sinkmap/sets"))
+        .unwrap()
+        .count();
+    assert_eq!(sets, 1, "staging sets left");
+}

@@ -98,6 +98,27 @@ enum Command {
     Bench(BenchArgs),
 }
 
+/// Speed-only options of a raster pass.
+#[derive(Args, Debug, Clone, Copy)]
+struct TuningArgs {
+    /// Processing block edge in pixels (multiple of 16, 16–4096; default: the scene's).
+    /// Changes speed and memory only, never a number.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Compute threads (default: all cores). Changes speed only, never a number.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl TuningArgs {
+    fn tuning(self) -> sinkmap::engine::Tuning {
+        sinkmap::engine::Tuning {
+            block_size_px: self.block_size,
+            threads: self.threads,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct ChangeArgs {
     /// Scene file (TOML): models, zones, forest-type and desert-subtype layers.
@@ -134,6 +155,8 @@ struct ChangeArgs {
     no_zones: bool,
     #[arg(long, default_value = "out/change")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -145,6 +168,8 @@ struct ProjectArgs {
     /// Output folder.
     #[arg(long, default_value = "out/project")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -602,6 +627,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 price_per_tc: a.price_per_tc,
                 discount_rate_percent: a.discount_rate,
                 rate_change_percent: a.rate_change,
+                tuning: a.tuning.tuning(),
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
             if !a.quiet {
@@ -624,7 +650,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Project(a) => {
             let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
-            let (totals, _) = sinkmap::project::run(&spec, &a.out)?;
+            let (totals, _) = sinkmap::project::run(&spec, &a.out, &a.tuning.tuning())?;
             if !a.quiet {
                 print!("{}", sinkmap::project::human(&totals));
                 println!("  project.csv and project.json in {}", a.out.display());

@@ -261,6 +261,11 @@ struct BenchArgs {
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     block_size: Option<usize>,
+    /// A Python venv with natcap.invest 3.20 installed (README, "Benchmark", says how): also
+    /// run InVEST's carbon model (stock only, same pool table) on the scene and print how much
+    /// faster the full sinkmap run is.
+    #[arg(long, value_name = "VENV")]
+    invest: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -432,6 +437,10 @@ struct SynthArgs {
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
+    /// Texture of 30-m classified imagery (ragged edges, 11 × 7 px field parcels, 2 % speckle,
+    /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
+    #[arg(long)]
+    field_texture: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -726,6 +735,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 sinkmap::bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
+                    invest_venv: a.invest.clone(),
                     ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
@@ -737,6 +747,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     block_size_px: a.block_size,
                     lon0: 80.0,
                     lat0: 46.0,
+                    invest_venv: a.invest.clone(),
                 }
             };
             let report =
@@ -768,6 +779,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     zones_path_in_scene: None,
                     base_year: 2020,
                     with_accounting: false,
+                    field_texture: a.field_texture,
                     name: format!(
                         "synthetic {}x{} seed {} (SYNTHETIC)",
                         a.width, a.height, a.seed

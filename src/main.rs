@@ -96,6 +96,21 @@ enum Command {
     /// project root. Examples: sinkmap bench · sinkmap bench --width 40000 --height 40000
     /// --dir rasters/bench40k · sinkmap bench --xinjiang --dir rasters/bench_xinjiang
     Bench(BenchArgs),
+    /// Accuracy assessment: a reference sample against the land-cover map → error matrix,
+    /// user's/producer's/overall accuracy, error-adjusted class areas with 95 % intervals
+    /// (Olofsson et al. 2014) and the carbon totals with adjusted areas, per zone.
+    ///
+    /// Writes error_matrix_counts.csv, error_matrix_area_proportions.csv, accuracy.csv,
+    /// adjusted_area.csv and assessment.json.
+    /// Example: sinkmap assess rasters/sample/scene.toml --reference points.gpkg --class-field reference
+    Assess(sinkmap::assess::cli::AssessArgs),
+    /// Draw a reproducible stratified random sample of map pixels for reference
+    /// interpretation (e.g. in QGIS), with Olofsson et al. (2014) allocation rules.
+    ///
+    /// Writes sample_points.gpkg and sample_points.csv (map class, empty 'reference' column)
+    /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
+    ///     --allocation olofsson --min-per-class 50 --seed 7
+    Sample(sinkmap::assess::cli::SampleArgs),
 }
 
 #[derive(Args, Debug)]
@@ -719,6 +734,8 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
+        Command::Assess(a) => sinkmap::assess::cli::assess(a),
+        Command::Sample(a) => sinkmap::assess::cli::sample(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))

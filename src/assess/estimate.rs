@@ -292,6 +292,19 @@ pub fn assess(
     })
 }
 
+/// Estimated mean over the area of a per-reference-class value v (e.g. a class's mean
+/// carbon density): Σₕ Wₕ mean(v[ref class]) — the class proportions weighted by v in one
+/// unit variable, so that the covariances between class areas enter its SE.
+pub fn mean_of_class_values(
+    units: &[Unit],
+    strata_area: &[f64],
+    n_classes: usize,
+    values: &[f64],
+) -> Result<Est, DesignError> {
+    let s = Sample::new(units, strata_area, n_classes)?;
+    Ok(s.proportion(&|u: &Unit| values[u.ref_class]))
+}
+
 /// Expands an error matrix of counts (`counts[map][ref]`, strata = map classes) to units.
 pub fn units_from_matrix(counts: &[Vec<usize>]) -> Vec<Unit> {
     let mut out = Vec::new();
@@ -505,6 +518,29 @@ mod tests {
         assert!((a.overall.se - (0.16f64 / 9.0).sqrt()).abs() < 1e-12);
         // User's accuracy of class 0 as a ratio: 5/6.
         assert!((a.users[0].unwrap().value - 5.0 / 6.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn class_value_mean_is_the_weighted_sum_of_proportions_with_covariance() {
+        let (counts, pixels) = olofsson_2014();
+        let units = units_from_matrix(&counts);
+        let a = assess(&units, &pixels, 4).unwrap();
+        let d = [10.0, 20.0, 100.0, 5.0];
+        let m = mean_of_class_values(&units, &pixels, 4, &d).unwrap();
+        let direct: f64 = (0..4).map(|k| d[k] * a.area_proportion[k].value).sum();
+        assert!((m.value - direct).abs() < 1e-12);
+        // Equal values for every class: the mean is that value, with no error at all.
+        let flat = mean_of_class_values(&units, &pixels, 4, &[7.0; 4]).unwrap();
+        assert!((flat.value - 7.0).abs() < 1e-12 && flat.se < 1e-12);
+        // Hand check in one stratum: values 1 (×2) and 3 (×2) → mean 2, s² = 4/3, SE = √(1/3).
+        let u = |r| Unit {
+            stratum: 0,
+            map_class: 0,
+            ref_class: r,
+        };
+        let two = [u(0), u(0), u(1), u(1)];
+        let e = mean_of_class_values(&two, &[5.0], 2, &[1.0, 3.0]).unwrap();
+        assert!((e.value - 2.0).abs() < 1e-12 && (e.se - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
     }
 
     #[test]

@@ -1,5 +1,9 @@
 //! Map meets field: accuracy assessment with error-adjusted areas ([`estimate`]),
 //! model-assisted estimates from field plots ([`greg`]).
 
+pub mod cli;
 pub mod estimate;
 pub mod greg;
+pub mod io;
+pub mod run;
+pub mod sample;

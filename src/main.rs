@@ -111,6 +111,14 @@ enum Command {
     /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
     ///     --allocation olofsson --min-per-class 50 --seed 7
     Sample(sinkmap::assess::cli::SampleArgs),
+    /// Field plots against the stock map: the map's prediction over each plot, residuals
+    /// (bias, RMSE) by class and forest type, and model-assisted (difference, GREG)
+    /// estimates of mean density and total stock per zone with 95 % intervals.
+    ///
+    /// Writes calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json.
+    /// Example: sinkmap calibrate rasters/sample/scene.toml --plots plots.csv
+    ///     --density-field carbon_tc_ha --plot-area-m2 600 --classes 2
+    Calibrate(sinkmap::assess::cli::CalibrateArgs),
 }
 
 #[derive(Args, Debug)]
@@ -736,6 +744,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Assess(a) => sinkmap::assess::cli::assess(a),
         Command::Sample(a) => sinkmap::assess::cli::sample(a),
+        Command::Calibrate(a) => sinkmap::assess::cli::calibrate(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))

@@ -452,3 +452,177 @@ fn bad_reference_data_gets_clear_errors() {
     );
     assert!(e.contains("--strata"), "{e}");
 }
+
+/// Forest plots at sample points (1 m² footprint: the pixel under the plot), their measured
+/// density set to the map's pixel value + 5 t C/ha.
+fn write_plots(dir: &Path, name: &str, f: impl Fn(usize, f64) -> String) -> PathBuf {
+    let (h, rows) = read_csv(&fixture().2.join("sample_points.csv"));
+    let stock = Dataset::open(fixture().1.join("stock_tc_per_ha.tif")).unwrap();
+    let gt = stock.geo_transform().unwrap();
+    let band = stock.rasterband(1).unwrap();
+    let ci = h.iter().position(|x| x == "map_code").unwrap();
+    let p = dir.join(name);
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    w.write_record(["lon", "lat", "value", "species"]).unwrap();
+    for (i, r) in rows.iter().filter(|r| r[ci] == "2").enumerate() {
+        let (x, y): (f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap());
+        let col = ((x - gt[0]) / gt[1]).floor() as isize;
+        let row = ((y - gt[3]) / gt[5]).floor() as isize;
+        let v = band
+            .read_as::<f64>((col, row), (1, 1), (1, 1), None)
+            .unwrap()
+            .data()[0];
+        let species = if i % 2 == 0 { "spruce" } else { "poplar" };
+        w.write_record([r[1].clone(), r[2].clone(), f(i, v), species.into()])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    p
+}
+
+fn calibrate(plots: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let run = fixture().1.to_str().unwrap().to_string();
+    let mut args = vec![
+        "calibrate",
+        SCENE,
+        "--plots",
+        plots.to_str().unwrap(),
+        "--maps-dir",
+        &run,
+        "--out",
+        out.to_str().unwrap(),
+        "--plot-area-m2",
+        "1",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    sinkmap(&args)
+}
+
+#[test]
+fn calibrate_recovers_a_known_map_bias() {
+    let t = tempfile::tempdir().unwrap();
+    let plots = write_plots(t.path(), "plots.csv", |_, v| format!("{}", v + 5.0));
+    let out = t.path().join("c");
+    let o = calibrate(
+        &plots,
+        &out,
+        &[
+            "--density-field",
+            "value",
+            "--type-field",
+            "species",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("calibration.json"));
+    let res = &j["residuals"][0];
+    assert!((res["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6, "{res}");
+    assert!((res["rmse"].as_f64().unwrap() - 5.0).abs() < 1e-6);
+    assert!(j["residuals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["group_by"] == "forest_type"));
+    // The map's own total is the run's forest stock; difference and GREG add 5 t C/ha × area
+    // with no sampling error (the residuals are constant).
+    let summary = json(&fixture().1.join("summary.json"));
+    let forest = summary["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "forest")
+        .unwrap();
+    let (stock, area) = (
+        forest["stock_tc"].as_f64().unwrap(),
+        forest["area_ha"].as_f64().unwrap(),
+    );
+    let total = |e: &str| {
+        j["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["zone_id"] == "all" && t["estimator"] == e)
+            .unwrap()["total_tc"]
+            .clone()
+    };
+    assert!(rel_close(
+        total("map")["value"].as_f64().unwrap(),
+        stock,
+        1e-6
+    ));
+    for e in ["difference", "greg"] {
+        let tt = total(e);
+        assert!(
+            rel_close(tt["value"].as_f64().unwrap(), stock + 5.0 * area, 1e-6),
+            "{e}: {tt}"
+        );
+        assert!(tt["se"].as_f64().unwrap() < 1e-6 * stock, "{e}: {tt}");
+    }
+    // Biomass with a carbon fraction of 0.5 gives the same densities.
+    let bio = write_plots(t.path(), "bio.csv", |_, v| format!("{}", (v + 5.0) / 0.5));
+    let out2 = t.path().join("c2");
+    let o = calibrate(
+        &bio,
+        &out2,
+        &[
+            "--biomass-field",
+            "value",
+            "--carbon-fraction",
+            "0.5",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j2 = json(&out2.join("calibration.json"));
+    assert!((j2["residuals"][0]["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6);
+}
+
+#[test]
+fn bad_plots_get_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let err = |p: &Path, extra: &[&str]| {
+        let o = calibrate(p, &t.path().join("x"), extra);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        stderr(&o)
+    };
+    let neg = write_plots(t.path(), "neg.csv", |i, v| {
+        if i == 2 {
+            "-3".into()
+        } else {
+            v.to_string()
+        }
+    });
+    let e = err(&neg, &["--density-field", "value"]);
+    assert!(e.contains("line 4") && e.contains("'-3'"), "{e}");
+    // The same with Windows line ends names the same line.
+    let crlf = t.path().join("neg_crlf.csv");
+    std::fs::write(
+        &crlf,
+        std::fs::read_to_string(&neg).unwrap().replace('\n', "\r\n"),
+    )
+    .unwrap();
+    let e = err(&crlf, &["--density-field", "value"]);
+    assert!(e.contains("line 4") && e.contains("'-3'"), "{e}");
+    let e = err(&neg, &[]);
+    assert!(e.contains("--density-field"), "{e}");
+    let good = write_plots(t.path(), "good.csv", |_, v| v.to_string());
+    let e = err(
+        &good,
+        &["--density-field", "value", "--classes", "1,3,4,5,6,7"],
+    );
+    assert!(e.contains("outside the population"), "{e}");
+    let text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replacen("\n8", "\n-170", 1);
+    let far = t.path().join("far.csv");
+    std::fs::write(&far, text).unwrap();
+    let e = err(&far, &["--density-field", "value"]);
+    assert!(
+        e.contains("line 2") && e.contains("outside the map grid"),
+        "{e}"
+    );
+}

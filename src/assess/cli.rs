@@ -205,3 +205,80 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     }
     Ok(())
 }
+
+#[derive(Args, Debug)]
+pub struct CalibrateArgs {
+    /// Scene file (TOML); its stock map comes from a previous `sinkmap run`.
+    pub scene: PathBuf,
+    /// Field plots: any OGR vector format or CSV with coordinate columns (see --crs).
+    #[arg(long)]
+    pub plots: PathBuf,
+    /// Field with the measured carbon density (t C/ha).
+    #[arg(long)]
+    pub density_field: Option<String>,
+    /// Field with the measured biomass (t dry matter/ha) instead; times --carbon-fraction.
+    #[arg(long)]
+    pub biomass_field: Option<String>,
+    /// Carbon fraction of dry biomass (IPCC 2006 default for wood: 0.47).
+    #[arg(long, default_value_t = 0.47)]
+    pub carbon_fraction: f64,
+    /// Area of every plot (m²), e.g. 600 for a 0.06 ha plot.
+    #[arg(long)]
+    pub plot_area_m2: Option<f64>,
+    /// Field with each plot's area (m²) instead.
+    #[arg(long)]
+    pub plot_area_field: Option<String>,
+    /// Field with the plot's forest type (for residuals by type).
+    #[arg(long)]
+    pub type_field: Option<String>,
+    /// How the plots were drawn.
+    #[arg(long, value_enum, default_value = "simple-random")]
+    pub design: super::calibrate::PlotDesign,
+    /// Land-cover codes forming the population the plots sample, e.g. --classes 2 for
+    /// forest only [default: every class].
+    #[arg(long, value_delimiter = ',')]
+    pub classes: Vec<i32>,
+    /// Folder with the run's stock_tc_per_ha.tif [default: the scene's output folder].
+    #[arg(long)]
+    pub maps_dir: Option<PathBuf>,
+    #[command(flatten)]
+    pub points: PointArgs,
+    #[command(flatten)]
+    pub zones: ZoneArgs,
+    /// Output folder [default: OUTPUT/calibration of the scene].
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn calibrate(a: CalibrateArgs) -> Result<()> {
+    let scene = Scene::load(&a.scene)?;
+    let zones = a.zones.read(&scene)?;
+    let out = a
+        .out
+        .clone()
+        .unwrap_or(scene.output_dir.join("calibration"));
+    let spec = super::calibrate::CalibrateSpec {
+        plots: a.points.source(a.plots.clone()),
+        density_field: a.density_field.clone(),
+        biomass_field: a.biomass_field.clone(),
+        carbon_fraction: a.carbon_fraction,
+        plot_area_field: a.plot_area_field.clone(),
+        plot_area_m2: a.plot_area_m2,
+        type_field: a.type_field.clone(),
+        design: a.design,
+        classes: a.classes.clone(),
+        maps_dir: a.maps_dir.clone(),
+        out: out.clone(),
+    };
+    let r = super::calibrate::calibrate(&scene, &spec, zones.as_ref())?;
+    if !a.quiet {
+        print!("{}", super::calibrate::human(&r));
+        println!(
+            "  calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json in {}",
+            out.display()
+        );
+    }
+    Ok(())
+}

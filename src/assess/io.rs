@@ -110,10 +110,17 @@ fn read_csv_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>
     let path = &src.path;
     let srs = SpatialRef::from_definition(&src.crs)
         .map_err(|e| Error::vector(path, format!("unknown CRS '{}': {e}", src.crs)))?;
+    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
+    // Line numbers from byte offsets: the csv crate's own count is off with CRLF files.
+    let newlines: Vec<u64> = bytes
+        .iter()
+        .enumerate()
+        .filter(|(_, b)| **b == b'\n')
+        .map(|(i, _)| i as u64)
+        .collect();
     let mut rdr = csv::ReaderBuilder::new()
         .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| Error::vector(path, e))?;
+        .from_reader(bytes.as_slice());
     let headers: Vec<String> = rdr
         .headers()
         .map_err(|e| Error::vector(path, e))?
@@ -157,7 +164,8 @@ fn read_csv_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>
     let mut out = Vec::new();
     for rec in rdr.records() {
         let rec = rec.map_err(|e| Error::vector(path, e))?;
-        let line = rec.position().map(|p| p.line()).unwrap_or(0);
+        let byte = rec.position().map_or(0, |p| p.byte());
+        let line = 1 + newlines.partition_point(|&n| n <= byte);
         let label = format!("line {line}");
         let num = |i: usize, what: &str| -> Result<f64> {
             let t = rec.get(i).unwrap_or("");

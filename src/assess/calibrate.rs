@@ -219,14 +219,7 @@ pub fn calibrate(
             "give the plot size: --plot-area-m2 AREA or --plot-area-field FIELD".into(),
         ));
     }
-    let label_of = |code: i32| {
-        models
-            .scheme
-            .codes
-            .iter()
-            .find(|c| c.value == code)
-            .map_or(format!("code {code}"), |c| c.label.clone())
-    };
+    let label_of = |code: i32| io::class_label(&models.scheme, code);
     let points = io::read_points(&spec.plots, &grid, &fields)?;
     let mut rows = Vec::new();
     let mut slot_of = Vec::new();

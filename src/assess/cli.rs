@@ -112,10 +112,17 @@ pub struct AssessArgs {
     #[arg(long)]
     pub maps_dir: Option<PathBuf>,
     #[command(flatten)]
+    pub common: CommonArgs,
+}
+
+/// Arguments shared by assess and calibrate.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    #[command(flatten)]
     pub points: PointArgs,
     #[command(flatten)]
     pub zones: ZoneArgs,
-    /// Output folder [default: OUTPUT/assessment of the scene].
+    /// Output folder [default: a subfolder of the scene's output folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
     #[arg(long, short)]
@@ -124,10 +131,14 @@ pub struct AssessArgs {
 
 pub fn assess(a: AssessArgs) -> Result<()> {
     let scene = Scene::load(&a.scene)?;
-    let zones = a.zones.read(&scene)?;
-    let out = a.out.clone().unwrap_or(scene.output_dir.join("assessment"));
+    let zones = a.common.zones.read(&scene)?;
+    let out = a
+        .common
+        .out
+        .clone()
+        .unwrap_or(scene.output_dir.join("assessment"));
     let spec = AssessSpec {
-        reference: a.points.source(a.reference.clone()),
+        reference: a.common.points.source(a.reference.clone()),
         class_field: a.class_field.clone(),
         design: a.design,
         strata: a.strata.clone(),
@@ -137,7 +148,7 @@ pub fn assess(a: AssessArgs) -> Result<()> {
         out: out.clone(),
     };
     let r = run::assess(&scene, &spec, zones.as_ref())?;
-    if !a.quiet {
+    if !a.common.quiet {
         print!("{}", run::human(&r));
         println!(
             "  error matrices, accuracy.csv, adjusted_area.csv, assessment.json in {}",
@@ -242,25 +253,19 @@ pub struct CalibrateArgs {
     #[arg(long)]
     pub maps_dir: Option<PathBuf>,
     #[command(flatten)]
-    pub points: PointArgs,
-    #[command(flatten)]
-    pub zones: ZoneArgs,
-    /// Output folder [default: OUTPUT/calibration of the scene].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long, short)]
-    pub quiet: bool,
+    pub common: CommonArgs,
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let scene = Scene::load(&a.scene)?;
-    let zones = a.zones.read(&scene)?;
+    let zones = a.common.zones.read(&scene)?;
     let out = a
+        .common
         .out
         .clone()
         .unwrap_or(scene.output_dir.join("calibration"));
     let spec = super::calibrate::CalibrateSpec {
-        plots: a.points.source(a.plots.clone()),
+        plots: a.common.points.source(a.plots.clone()),
         density_field: a.density_field.clone(),
         biomass_field: a.biomass_field.clone(),
         carbon_fraction: a.carbon_fraction,
@@ -273,7 +278,7 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
         out: out.clone(),
     };
     let r = super::calibrate::calibrate(&scene, &spec, zones.as_ref())?;
-    if !a.quiet {
+    if !a.common.quiet {
         print!("{}", super::calibrate::human(&r));
         println!(
             "  calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json in {}",

@@ -392,3 +392,12 @@ pub fn open_categorical(path: &Path, grid: &Grid) -> Result<Layer> {
 pub fn open_continuous(path: &Path, grid: &Grid) -> Result<Layer> {
     Layer::open(path, 1, LayerKind::Continuous, grid, &[])
 }
+
+/// The scheme's label of a land-cover code ("code N" when the scheme lacks it).
+pub fn class_label(scheme: &crate::model::scheme::Scheme, code: i32) -> String {
+    scheme
+        .codes
+        .iter()
+        .find(|c| c.value == code)
+        .map_or(format!("code {code}"), |c| c.label.clone())
+}

@@ -242,14 +242,7 @@ pub fn draw(scene: &Scene, spec: &SampleSpec) -> Result<(Vec<StratumRow>, Vec<Sa
             }
         }
     }
-    let label_of = |code: i32| {
-        models
-            .scheme
-            .codes
-            .iter()
-            .find(|c| c.value == code)
-            .map_or(format!("code {code}"), |c| c.label.clone())
-    };
+    let label_of = |code: i32| super::io::class_label(&models.scheme, code);
     let mut keys: Vec<i32> = area.keys().copied().collect();
     keys.sort_unstable();
     let areas: Vec<f64> = keys.iter().map(|k| area[k].0).collect();

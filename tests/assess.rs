@@ -626,3 +626,56 @@ fn bad_plots_get_clear_errors() {
         "{e}"
     );
 }
+
+/// The README's worked example runs on the committed (SYNTHETIC) reference points and plots.
+#[test]
+fn readme_example_files_run() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("a");
+    let o = assess(
+        &root().join("vectors/sample_reference.csv"),
+        &out,
+        &["--stratum-field", "stratum"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    assert_eq!(all["sample_size"], 150);
+    let n: u64 = all["error_matrix_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(n, 150);
+    // Adjusted areas add up to the mapped total.
+    let classes = all["classes"].as_array().unwrap();
+    let mapped: f64 = classes
+        .iter()
+        .map(|c| c["mapped_area_ha"].as_f64().unwrap())
+        .sum();
+    let adjusted: f64 = classes
+        .iter()
+        .map(|c| c["adjusted_area_ha"]["value"].as_f64().unwrap())
+        .sum();
+    assert!(rel_close(mapped, adjusted, 1e-9));
+    let out = t.path().join("c");
+    let o = calibrate(
+        &root().join("vectors/sample_plots.csv"),
+        &out,
+        &[
+            "--biomass-field",
+            "agb_t_per_ha",
+            "--plot-area-field",
+            "plot_area_m2",
+            "--type-field",
+            "forest_type",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("calibration.json"));
+    assert_eq!(j["plots"].as_array().unwrap().len(), 40);
+}

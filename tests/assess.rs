@@ -192,6 +192,28 @@ fn perfect_reference_returns_the_map_and_its_totals() {
         map_stock,
         1e-9
     ));
+    // Another categorical map (here the same raster by its path): classes are its codes,
+    // and there is no carbon consequence.
+    let out_map = t.path().join("m");
+    let lc = root().join("rasters/sample/landcover.tif");
+    let o = assess(
+        &refp,
+        &out_map,
+        &["--no-zones", "--map", lc.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jm = json(&out_map.join("assessment.json"));
+    assert_eq!(
+        region(&jm, "all")["overall_accuracy"]["value"]
+            .as_f64()
+            .unwrap(),
+        1.0
+    );
+    assert_eq!(class(region(&jm, "all"), 7)["label"], "code 7");
+    assert!(region(&jm, "all")["carbon"].is_null());
+    assert!(jm["notes"]
+        .to_string()
+        .contains("not the scene's land cover"));
     // Tables are written.
     for f in [
         "error_matrix_counts.csv",
@@ -678,4 +700,99 @@ fn readme_example_files_run() {
     assert!(o.status.success(), "{}", stderr(&o));
     let j = json(&out.join("calibration.json"));
     assert_eq!(j["plots"].as_array().unwrap().len(), 40);
+}
+
+/// Strata that are not the map classes (Stehman 2014): two halves of the map. The adjusted
+/// area of each class is Σₕ Wₕ nₕₖ/nₕ × A, computed here independently from the points.
+/// A simple random analysis of the same points gives A nₖ/n.
+#[test]
+fn strata_raster_and_simple_random_designs() {
+    let t = tempfile::tempdir().unwrap();
+    let lc = Dataset::open(root().join("rasters/sample/landcover.tif")).unwrap();
+    let gt = lc.geo_transform().unwrap();
+    let (w, h) = lc.raster_size();
+    let half = w / 2;
+    let data: Vec<u8> = (0..w * h)
+        .map(|i| if i % w < half { 1 } else { 2 })
+        .collect();
+    let strata = t.path().join("halves.tif");
+    write_raster(&strata, w, h, gt, Some(4326), None, data);
+    let refp = write_reference(t.path(), "ref.csv", |i, r| {
+        Some(if i % 6 == 0 && r[3] != "7" {
+            "Barren".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let out = t.path().join("st");
+    let o = assess(
+        &refp,
+        &out,
+        &["--no-zones", "--strata", strata.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    // Stratum areas: the map's area in each half, from the per-class areas would need a raster
+    // pass; instead use the pixel areas of the grid rows (geographic grid) directly.
+    let a = 6_378_137.0f64;
+    let b = 6_356_752.314_245f64;
+    let e2 = 1.0 - (b / a).powi(2);
+    let e = e2.sqrt();
+    // Authalic-latitude form of the ellipsoidal band area (per radian of longitude).
+    let q = |phi: f64| {
+        let s = phi.sin();
+        (1.0 - e2)
+            * (s / (1.0 - e2 * s * s) + (1.0 / (2.0 * e)) * ((1.0 + e * s) / (1.0 - e * s)).ln())
+    };
+    let band_ha = |row: usize| {
+        let top = (gt[3] + row as f64 * gt[5]).to_radians();
+        let bot = (gt[3] + (row + 1) as f64 * gt[5]).to_radians();
+        0.5 * a * a * (q(top) - q(bot)).abs() * gt[1].to_radians() / 1e4
+    };
+    // Mapped (non-nodata) pixels per half and row.
+    let band = lc.rasterband(1).unwrap();
+    let codes = band.read_as::<u8>((0, 0), (w, h), (w, h), None).unwrap();
+    let mut area = [0.0f64; 2];
+    for row in 0..h {
+        let ba = band_ha(row);
+        for col in 0..w {
+            if codes.data()[row * w + col] != 0 {
+                area[usize::from(col >= half)] += ba;
+            }
+        }
+    }
+    let total = area[0] + area[1];
+    let (hd, rows) = read_csv(&refp);
+    let ri = hd.iter().position(|x| x == "reference").unwrap();
+    let mut n = [0.0f64; 2];
+    let mut barren = [0.0f64; 2];
+    for r in &rows {
+        let x: f64 = r[1].parse().unwrap();
+        let s = usize::from(((x - gt[0]) / gt[1]).floor() as usize >= half);
+        n[s] += 1.0;
+        if r[ri] == "Barren" || r[ri] == "7" {
+            barren[s] += 1.0;
+        }
+    }
+    let want = area[0] * barren[0] / n[0] + area[1] * barren[1] / n[1];
+    let got = class(all, 7)["adjusted_area_ha"]["value"].as_f64().unwrap();
+    assert!(rel_close(got, want, 1e-6), "{got} vs {want}");
+    assert!(rel_close(
+        all["total_area_ha"].as_f64().unwrap(),
+        total,
+        1e-6
+    ));
+    assert_eq!(j["strata"], strata.to_str().unwrap());
+    // Simple random analysis: A × n_k / n.
+    let out = t.path().join("srs");
+    let o = assess(&refp, &out, &["--no-zones", "--design", "systematic"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let got = class(region(&j, "all"), 7)["adjusted_area_ha"]["value"]
+        .as_f64()
+        .unwrap();
+    let nb = barren[0] + barren[1];
+    assert!(rel_close(got, total * nb / (n[0] + n[1]), 1e-6));
+    assert!(j["notes"].to_string().contains("systematic"));
 }

@@ -796,3 +796,26 @@ fn strata_raster_and_simple_random_designs() {
     assert!(rel_close(got, total * nb / (n[0] + n[1]), 1e-6));
     assert!(j["notes"].to_string().contains("systematic"));
 }
+
+/// An assessment saved beside a run's outputs adds an accuracy section to report.html.
+#[test]
+fn report_gains_an_accuracy_section() {
+    let run = &fixture().1;
+    let o = assess(
+        &root().join("vectors/sample_reference.csv"),
+        &run.join("assessment"),
+        &["--no-zones"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sinkmap(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let j = json(&run.join("assessment").join("assessment.json"));
+    let overall = region(&j, "all")["overall_accuracy"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(html.contains(&format!("id=\"overall_accuracy\" data-value=\"{overall}\"")));
+    assert!(html.contains("id=\"error_matrix\"") && html.contains("id=\"accuracy_carbon\""));
+    let at = html.find("Map accuracy").unwrap();
+    assert!(at < html.find("Assumptions and sources").unwrap());
+}

@@ -6,5 +6,6 @@ pub mod cli;
 pub mod estimate;
 pub mod greg;
 pub mod io;
+pub mod report;
 pub mod run;
 pub mod sample;

@@ -7,11 +7,13 @@
 //! [`cube`] the cohort cube, [`summary`] the JSON summary, [`synth`] synthetic scenes.
 
 pub mod accounting;
+pub mod assess;
 pub mod bench;
 pub mod change;
 pub mod config;
 pub mod coverage;
 pub mod cube;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod grid;

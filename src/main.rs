@@ -98,6 +98,50 @@ enum Command {
     /// project root. Examples: sinkmap bench · sinkmap bench --width 40000 --height 40000
     /// --dir rasters/bench40k · sinkmap bench --xinjiang --dir rasters/bench_xinjiang
     Bench(BenchArgs),
+    /// Accuracy assessment: a reference sample against the land-cover map → error matrix,
+    /// user's/producer's/overall accuracy, error-adjusted class areas with 95 % intervals
+    /// (Olofsson et al. 2014) and the carbon totals with adjusted areas, per zone.
+    ///
+    /// Writes error_matrix_counts.csv, error_matrix_area_proportions.csv, accuracy.csv,
+    /// adjusted_area.csv and assessment.json.
+    /// Example: sinkmap assess rasters/sample/scene.toml --reference points.gpkg --class-field reference
+    Assess(sinkmap::assess::cli::AssessArgs),
+    /// Draw a reproducible stratified random sample of map pixels for reference
+    /// interpretation (e.g. in QGIS), with Olofsson et al. (2014) allocation rules.
+    ///
+    /// Writes sample_points.gpkg and sample_points.csv (map class, empty 'reference' column)
+    /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
+    ///     --allocation olofsson --min-per-class 50 --seed 7
+    Sample(sinkmap::assess::cli::SampleArgs),
+    /// Field plots against the stock map: the map's prediction over each plot, residuals
+    /// (bias, RMSE) by class and forest type, and model-assisted (difference, GREG)
+    /// estimates of mean density and total stock per zone with 95 % intervals.
+    ///
+    /// Writes calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json.
+    /// Example: sinkmap calibrate rasters/sample/scene.toml --plots plots.csv
+    ///     --density-field carbon_tc_ha --plot-area-m2 600 --classes 2
+    Calibrate(sinkmap::assess::cli::CalibrateArgs),
+}
+
+/// Speed-only options of a raster pass.
+#[derive(Args, Debug, Clone, Copy)]
+struct TuningArgs {
+    /// Processing block edge in pixels (multiple of 16, 16–4096; default: the scene's).
+    /// Changes speed and memory only, never a number.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Compute threads (default: all cores). Changes speed only, never a number.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl TuningArgs {
+    fn tuning(self) -> sinkmap::engine::Tuning {
+        sinkmap::engine::Tuning {
+            block_size_px: self.block_size,
+            threads: self.threads,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -136,6 +180,8 @@ struct ChangeArgs {
     no_zones: bool,
     #[arg(long, default_value = "out/change")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -147,6 +193,8 @@ struct ProjectArgs {
     /// Output folder.
     #[arg(long, default_value = "out/project")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -238,6 +286,11 @@ struct BenchArgs {
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     block_size: Option<usize>,
+    /// A Python venv with natcap.invest 3.20 installed (README, "Benchmark", says how): also
+    /// run InVEST's carbon model (stock only, same pool table) on the scene and print how much
+    /// faster the full sinkmap run is.
+    #[arg(long, value_name = "VENV")]
+    invest: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -409,6 +462,10 @@ struct SynthArgs {
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
+    /// Texture of 30-m classified imagery (ragged edges, 11 × 7 px field parcels, 2 % speckle,
+    /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
+    #[arg(long)]
+    field_texture: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -553,7 +610,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     }
                     if !a.no_report {
                         // The report is part of the result: without it nothing is published.
-                        sinkmap::report::build(&outcome.output_dir).map_err(|e| {
+                        publish::with_neighbours(out, &outcome.output_dir, sinkmap::report::build)
+                            .map_err(|e| {
                             Error::output(
                                 outcome.output_dir.join("report.html"),
                                 format!("report not written ({e}); nothing was published (--no-report publishes a result without it)"),
@@ -672,6 +730,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 price_per_tc: a.price_per_tc,
                 discount_rate_percent: a.discount_rate,
                 rate_change_percent: a.rate_change,
+                tuning: a.tuning.tuning(),
             };
             for (what, v) in [
                 ("--discount-rate", spec.discount_rate_percent),
@@ -739,7 +798,9 @@ fn main_inner(cli: Cli) -> Result<()> {
                 produces: manifest::REPORT_OUTPUTS,
                 extend: Some(&keep),
             };
-            publish::transact(&a.out_dir, spec, sinkmap::report::build)?;
+            publish::transact(&a.out_dir, spec, |staging| {
+                publish::with_neighbours(&a.out_dir, staging, sinkmap::report::build)
+            })?;
             println!("wrote {}", a.out_dir.join("report.html").display());
             Ok(())
         }
@@ -763,7 +824,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 extend: None,
             };
             let (totals, _) = publish::transact(&a.out, pub_spec, |staging| {
-                sinkmap::project::run(&spec, staging)
+                sinkmap::project::run(&spec, staging, &a.tuning.tuning())
             })?;
             if !a.quiet {
                 print!("{}", sinkmap::project::human(&totals));
@@ -865,6 +926,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 sinkmap::bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
+                    invest_venv: a.invest.clone(),
                     ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
@@ -876,6 +938,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     block_size_px: a.block_size,
                     lon0: 80.0,
                     lat0: 46.0,
+                    invest_venv: a.invest.clone(),
                 }
             };
             let report =
@@ -884,6 +947,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
+        Command::Assess(a) => sinkmap::assess::cli::assess(a),
+        Command::Sample(a) => sinkmap::assess::cli::sample(a),
+        Command::Calibrate(a) => sinkmap::assess::cli::calibrate(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))
@@ -907,6 +973,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     zones_path_in_scene: None,
                     base_year: 2020,
                     with_accounting: false,
+                    field_texture: a.field_texture,
                     name: format!(
                         "synthetic {}x{} seed {} (SYNTHETIC)",
                         a.width, a.height, a.seed

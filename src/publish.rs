@@ -521,6 +521,40 @@ pub fn transact<T>(out: &Path, spec: Spec, work: impl FnOnce(&Path) -> Result<T>
     Ok(value)
 }
 
+/// Runs `build` on `staging` with the folders of OTHER commands that sit in the output folder
+/// (e.g. `assessment/` of `sinkmap assess`, read by the report) visible inside it through
+/// links that are removed again, so that they never become part of the set.
+pub fn with_neighbours<T>(
+    out: &Path,
+    staging: &Path,
+    build: impl FnOnce(&Path) -> Result<T>,
+) -> Result<T> {
+    let mut links = Vec::new();
+    if let Ok(rd) = std::fs::read_dir(out) {
+        for e in rd.flatten() {
+            let name = e.file_name().to_string_lossy().into_owned();
+            let p = e.path();
+            let foreign_dir = !name.starts_with('.')
+                && !manifest::is_known_output(&name)
+                && !is_our_link(&p)
+                && p.is_dir();
+            let target = staging.join(&name);
+            if foreign_dir && !target.exists() {
+                if let Ok(abs) = std::fs::canonicalize(&p) {
+                    if std::os::unix::fs::symlink(&abs, &target).is_ok() {
+                        links.push(target);
+                    }
+                }
+            }
+        }
+    }
+    let r = build(staging);
+    for l in links {
+        let _ = std::fs::remove_file(l);
+    }
+    r
+}
+
 /// (role, path) of every file a scene run reads: the scene, its rasters, pool table, masks,
 /// zones (when used) and model files — the models are loaded and checked on the way.
 pub fn scene_inputs(

@@ -28,6 +28,7 @@ fn scene_with_zones(dir: &Path) -> PathBuf {
         base_year: 2020,
         name: "hostile (SYNTHETIC)".into(),
         with_accounting: true,
+        field_texture: false,
     };
     let scene = sinkmap::synth::generate(&spec, false).unwrap();
     // The example rollout names a zone of the sample scene; keep only zone-free rules.

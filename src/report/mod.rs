@@ -413,6 +413,13 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     }
 
     let html = html(&s, &figures, &zone_table)?;
+    // The accuracy section (issue 19) goes before the sources when an assessment exists.
+    let accuracy = crate::assess::report::section(out_dir)?;
+    let html = html.replacen(
+        "<h2>Assumptions and sources</h2>",
+        &format!("{accuracy}<h2>Assumptions and sources</h2>"),
+        1,
+    );
     let tmp = TempFile::new(temp_path(out_dir, "report.html", "html"));
     std::fs::write(&tmp.path, html).map_err(|e| Error::output(out_dir.join("report.html"), e))?;
     let fin = out_dir.join("report.html");

@@ -866,6 +866,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 )
                 .collect::<Vec<_>>()
                 .join(";");
+            let classes = crate::raster::categories::from_legend(&legend);
             md.push(("SINKMAP_LEGEND".into(), legend));
             let best = MapWriter::<BestMode>::create_typed(
                 &out_dir,
@@ -880,7 +881,8 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
                 format,
                 &md,
                 BEST_NODATA as f64,
-            )?;
+            )?
+            .with_categories(classes, &out_grid);
             Some((potential, best))
         }
         None => None,

@@ -2,7 +2,7 @@
 
 Loads the plugin from the folder its zip was unpacked into, runs `run` (scene file) and
 `zonal` (layers picked from the project, scene generated) through processing.run on the
-sample scene, checks that the outputs are in the project with their styles applied (renderer
+sample scene (then change, project, balance and report), checks that the outputs are in the project with their styles applied (renderer
 type, class count, colours, against the .qml files read here independently), that progress
 reaches 100 %, that cancelling stops sinkmap and that an error reaches the log, and renders
 the project to PNG files checked to be non-blank and to contain the styles' colours.
@@ -11,6 +11,7 @@ Usage: python3 scripts/qgis_check.py PLUGINS_DIR OUT_DIR  (the project root is t
 """
 
 import os
+import shutil
 import sys
 import tempfile
 import tomllib
@@ -144,10 +145,14 @@ if best is not None:
     check(got == want and len(got) >= 2, f"best_intervention: {len(got)} classes with the style's colours and names")
 
 # 2. zonal, with layers picked from the project (a scene is generated).
-sample = "rasters/sample"
+# Copies: QGIS writes statistics (.aux.xml) beside the rasters it shows.
+sample = os.path.join(OUT, "inputs")
+os.makedirs(sample, exist_ok=True)
+for f in ["rasters/sample/landcover.tif", "rasters/sample/forest_age.tif", "vectors/sample_zones.geojson"]:
+    shutil.copy(f, sample)
 lc = QgsRasterLayer(os.path.join(sample, "landcover.tif"), "land cover")
 age = QgsRasterLayer(os.path.join(sample, "forest_age.tif"), "forest age")
-zones_in = QgsVectorLayer("vectors/sample_zones.geojson", "prefectures", "ogr")
+zones_in = QgsVectorLayer(os.path.join(sample, "sample_zones.geojson"), "prefectures", "ogr")
 check(lc.isValid() and age.isValid() and zones_in.isValid(), "sample layers load")
 project.addMapLayers([lc, age, zones_in], False)
 zonal_dir = os.path.join(OUT, "zonal")
@@ -174,6 +179,30 @@ if zones is not None:
         rng = r.rangeForValue(f["mean_sink_tco2_per_ha_yr"])
         if rng is not None:
             zone_colours.add(tuple(rng.symbol().color().getRgb()[:3]))
+
+# 2b. The other algorithms: change (layers picked, a stock-change map styled diverging),
+# project, balance and report (tables and the HTML report).
+change_dir = os.path.join(OUT, "change")
+before = QgsRasterLayer(os.path.join(sample, "landcover.tif"), "land cover 2000")
+processing.run("sinkmap:change", {
+    "BEFORE": before, "AFTER": lc, "YEAR_BEFORE": 2000, "YEAR_AFTER": 2020, "OUTPUT": change_dir,
+}, context=ctx, feedback=Feedback())
+change = layer_named(change_dir, "stock_change_tc_per_ha.tif")
+check(change is not None and change.renderer().type() == "singlebandpseudocolor", "change: stock-change map in the project, stretched")
+if change is not None:
+    items = change.renderer().shader().rasterShaderFunction().colorRampItemList()
+    check(len(items) == 3 and abs(items[0].value + items[2].value) < 1e-9 and items[1].value == 0.0,
+          f"change: diverging ramp symmetric around 0 {[(i.value, i.color.name()) for i in items]}")
+project_dir = os.path.join(OUT, "project")
+processing.run("sinkmap:project", {"PROJECT": "rasters/sample/project_grazing_exclusion.toml", "OUTPUT": project_dir}, context=ctx, feedback=Feedback())
+check(os.path.exists(os.path.join(project_dir, "project.csv")), "project: project.csv written")
+balance_dir = os.path.join(OUT, "balance")
+processing.run("sinkmap:balance", {
+    "SCENE": "rasters/sample/scene.toml", "CUBE": os.path.join(run_dir, "cube.csv"), "UNTIL": 2060, "DRAWS": 20, "OUTPUT": balance_dir,
+}, context=ctx, feedback=Feedback())
+check(os.path.exists(os.path.join(balance_dir, "balance.csv")), "balance: balance.csv written")
+res = processing.run("sinkmap:report", {"FOLDER": run_dir}, context=ctx, feedback=Feedback())
+check(os.path.exists(res["REPORT"]), f"report: {os.path.basename(res['REPORT'])} written")
 
 # 3. Errors reach the log; cancelling stops sinkmap.
 fb = Feedback()
@@ -235,6 +264,7 @@ if zones is not None and stock is not None:
     check(zone_colours and all(counts.get(c, 0) > 0 for c in zone_colours), f"project render shows the zone classes' colours {sorted(zone_colours)}")
     project.write(os.path.join(OUT, "sinkmap_check.qgz"))
 
-print(f"{len(FAILURES)} failure(s)")
-app.exitQgis()
-sys.exit(1 if FAILURES else 0)
+print(f"{len(FAILURES)} failure(s)", flush=True)
+# Leave without QgsApplication.exitQgis(): with Processing loaded, QGIS 3.22's teardown in a
+# standalone script can abort on heap corruption after everything is done.
+os._exit(1 if FAILURES else 0)

@@ -3,6 +3,7 @@ styled outputs of a run, then saves two screenshots: the main window (styled map
 legend) and the Processing dialog of `run` with layers picked from the project."""
 
 import os
+import shutil
 import sys
 
 from qgis.core import QgsProject, QgsRasterLayer, QgsVectorLayer
@@ -20,9 +21,12 @@ from sinkmap_processing.algorithms import add_outputs_to_project  # noqa: E402
 plugin = sinkmap_processing.classFactory(iface)
 plugin.initProcessing()
 project = QgsProject.instance()
-lc = QgsRasterLayer("rasters/sample/landcover.tif", "land cover")
-age = QgsRasterLayer("rasters/sample/forest_age.tif", "forest age")
-zones = QgsVectorLayer("vectors/sample_zones.geojson", "prefectures", "ogr")
+# Copies: QGIS writes statistics (.aux.xml) beside the rasters it shows.
+for f in ["rasters/sample/landcover.tif", "rasters/sample/forest_age.tif", "vectors/sample_zones.geojson"]:
+    shutil.copy(f, OUT)
+lc = QgsRasterLayer(os.path.join(OUT, "landcover.tif"), "land cover")
+age = QgsRasterLayer(os.path.join(OUT, "forest_age.tif"), "forest age")
+zones = QgsVectorLayer(os.path.join(OUT, "sample_zones.geojson"), "prefectures", "ogr")
 project.addMapLayers([lc, age, zones], False)
 layers = add_outputs_to_project(RUN_DIR, project, "sinkmap run: sample")
 # Show the stock map with its legend; the other outputs listed, hidden and collapsed.

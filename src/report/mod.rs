@@ -17,7 +17,7 @@ use charts::{Line, ZoneShape};
 use render::{Legend, GREENS, ORANGES};
 
 /// Side (px) of the raster read for a map: the COG overview closest above it is used.
-const MAP_READ_SIDE: usize = 1400;
+pub const MAP_READ_SIDE: usize = 1400;
 
 fn read_json(p: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;

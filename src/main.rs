@@ -344,6 +344,10 @@ struct AccountingArgs {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[arg(long)]
     uncertainty: Option<PathBuf>,
+    /// Compare the sink with the emissions of a region the scene is not part-for-part (e.g. a
+    /// few counties against the whole of Xinjiang); refused without this flag.
+    #[arg(long)]
+    allow_subregion_balance: bool,
 }
 
 impl AccountingArgs {
@@ -367,6 +371,8 @@ impl AccountingArgs {
             scenarios: self.scenarios.clone().or(s.scenarios),
             rollout: self.rollout.clone().or(s.rollout),
             uncertainty: self.uncertainty.clone().or(s.uncertainty),
+            region: s.region,
+            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
         })
     }
 }

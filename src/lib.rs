@@ -27,6 +27,7 @@ pub mod project;
 pub mod publish;
 pub mod raster;
 pub mod report;
+pub mod styles;
 pub mod summary;
 pub mod synth;
 pub mod zones;

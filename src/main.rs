@@ -32,6 +32,10 @@ use sinkmap::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Report progress as JSON lines on standard error, for programs driving sinkmap (e.g.
+    /// {"progress":0.42,"done":420,"total":1000,"unit":"pixels"}); other lines are messages.
+    #[arg(long, global = true)]
+    progress_json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -342,6 +346,10 @@ struct AccountingArgs {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[arg(long)]
     uncertainty: Option<PathBuf>,
+    /// Compare the sink with the emissions of a region the scene is not part-for-part (e.g. a
+    /// few counties against the whole of Xinjiang); refused without this flag.
+    #[arg(long)]
+    allow_subregion_balance: bool,
 }
 
 impl AccountingArgs {
@@ -365,6 +373,8 @@ impl AccountingArgs {
             scenarios: self.scenarios.clone().or(s.scenarios),
             rollout: self.rollout.clone().or(s.rollout),
             uncertainty: self.uncertainty.clone().or(s.uncertainty),
+            region: s.region,
+            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
         })
     }
 }
@@ -544,11 +554,20 @@ fn run_and_report(
     shown_dir: &Path,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", shown_dir.display());
     }
     Ok(outcome)
+}
+
+/// QGIS styles (.qml) beside the outputs in `dir`; the outputs are complete already, so a
+/// problem is only a warning.
+fn write_styles(dir: &std::path::Path) {
+    if let Err(e) = sinkmap::styles::write_all(dir) {
+        eprintln!("warning: QGIS styles not written: {e}");
+    }
 }
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
@@ -765,7 +784,9 @@ fn main_inner(cli: Cli) -> Result<()> {
                 extend: None,
             };
             let s = publish::transact(&a.out, pub_spec, |staging| {
-                sinkmap::change::run(&scene, &spec, zones.as_ref(), staging)
+                let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), staging)?;
+                write_styles(staging);
+                Ok(s)
             })?;
             if !a.quiet {
                 let g = &s.zones[0];
@@ -799,7 +820,9 @@ fn main_inner(cli: Cli) -> Result<()> {
                 extend: Some(&keep),
             };
             publish::transact(&a.out_dir, spec, |staging| {
-                publish::with_neighbours(&a.out_dir, staging, sinkmap::report::build)
+                publish::with_neighbours(&a.out_dir, staging, sinkmap::report::build)?;
+                write_styles(staging);
+                Ok(())
             })?;
             println!("wrote {}", a.out_dir.join("report.html").display());
             Ok(())
@@ -906,14 +929,16 @@ fn main_inner(cli: Cli) -> Result<()> {
                 extend: None,
             };
             let summary = publish::transact(&a.out, spec, |staging| {
-                sinkmap::merge::merge(
+                let summary = sinkmap::merge::merge(
                     &scene,
                     &roots,
                     staging,
                     zones.as_ref(),
                     a.layout.map(layout_of),
                     a.compression.map(compression_of),
-                )
+                )?;
+                write_styles(staging);
+                Ok(summary)
             })?;
             if !a.quiet {
                 print!("{}", sinkmap::summary::human(&summary));
@@ -1181,8 +1206,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    sinkmap::progress::set_json(cli.progress_json);
     // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
-    match main_inner(cli) {
+    let result = main_inner(cli);
+    sinkmap::progress::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -482,37 +482,49 @@ fn parsers_refuse_nonsense() {
     let scene = synth_scene(tmp.path(), 60, 40, 5);
     let models = tmp.path().join("models");
     let out = tmp.path().join("out");
-    // Desert rates of −1e9 g C/m²/yr.
+    // Desert rates of −1e3 and −1e9 g C/m²/yr.
     let desert = std::fs::read_to_string(models.join("desert.toml")).unwrap();
-    std::fs::write(
-        models.join("desert.toml"),
-        desert.replacen(
-            "inorganic_gc_per_m2_yr = 1.0",
-            "inorganic_gc_per_m2_yr = -1e9",
-            1,
-        ),
-    )
-    .unwrap();
+    let with_rate = |v: &str, head: &str| -> String {
+        let mut done = false;
+        let body: Vec<String> = desert
+            .lines()
+            .map(|l| {
+                if !done && l.starts_with("inorganic_gc_per_m2_yr") {
+                    done = true;
+                    format!("inorganic_gc_per_m2_yr = {v}")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        format!("{head}{}\n", body.join("\n"))
+    };
+    std::fs::write(models.join("desert.toml"), with_rate("-1e3", "")).unwrap();
     let o = sinkmap(&["run", s(&scene), "--quiet", "--out", s(&out)]);
     refused(
-        "desert rate of -1e9 g C/m2/yr",
+        "desert rate of -1e3 g C/m2/yr",
         &o,
         &["desert.toml", "plausible range", "accept_implausible"],
     );
     // … accepted when the file says so explicitly.
     std::fs::write(
         models.join("desert.toml"),
-        format!(
-            "accept_implausible = true\n{}",
-            desert.replacen(
-                "inorganic_gc_per_m2_yr = 1.0",
-                "inorganic_gc_per_m2_yr = -1e9",
-                1
-            )
-        ),
+        with_rate("-1e3", "accept_implausible = true\n"),
     )
     .unwrap();
     run_ok(&["run", s(&scene), "--quiet", "--no-report", "--out", s(&out)]);
+    // … but never beyond the hard limits (the exact sums would overflow).
+    std::fs::write(
+        models.join("desert.toml"),
+        with_rate("-1e93", "accept_implausible = true\n"),
+    )
+    .unwrap();
+    let o = sinkmap(&["run", s(&scene), "--quiet", "--out", s(&out)]);
+    refused(
+        "desert rate of -1e93 with accept_implausible",
+        &o,
+        &["desert.toml", "even accept_implausible cannot"],
+    );
     std::fs::write(models.join("desert.toml"), desert).unwrap();
     // A pool table with a code twice.
     let pools = tmp.path().join("pools.csv");

@@ -82,8 +82,8 @@ impl DesertSubtype {
 }
 
 impl DesertSubtype {
-    /// Every parameter inside [`PLAUSIBLE`].
-    pub fn check_plausible(&self) -> Result<(), String> {
+    /// Every parameter inside the (name, low, high) `ranges`, else `why`.
+    pub fn check_within(&self, ranges: &[(&str, f64, f64); 5], why: &str) -> Result<(), String> {
         let values = [
             self.biomass_tc_per_ha,
             self.soil_tc_per_ha,
@@ -91,10 +91,10 @@ impl DesertSubtype {
             self.shrub_growth_gc_per_m2_yr,
             self.inorganic_gc_per_m2_yr,
         ];
-        for ((name, lo, hi), v) in PLAUSIBLE.iter().zip(values) {
+        for ((name, lo, hi), v) in ranges.iter().zip(values) {
             if !(*lo..=*hi).contains(&v) {
                 return Err(format!(
-                    "desert subtype '{}': {name} = {v} is outside the plausible range {lo}..{hi} (a unit or sign slip?); if it is meant, set accept_implausible = true at the top of desert.toml",
+                    "desert subtype '{}': {name} = {v} is {why} ({lo}..{hi})",
                     self.name
                 ));
             }
@@ -135,6 +135,16 @@ pub struct DesertModel {
 /// inside (crust fixation ~5–15 g C/m²/yr, saline-soil inorganic input up to ~30, shrub NPP a
 /// few tens); a value outside is taken for a unit or sign slip. `accept_implausible = true`
 /// in desert.toml overrides.
+/// Bounds no file may pass, overridden or not: far beyond any land, and small enough that the
+/// exact fixed-point sums of the cube cannot overflow.
+pub const HARD_LIMITS: [(&str, f64, f64); 5] = [
+    ("biomass_tc_per_ha", 0.0, 10_000.0),
+    ("soil_tc_per_ha", 0.0, 10_000.0),
+    ("crust_fixation_gc_per_m2_yr", -100_000.0, 100_000.0),
+    ("shrub_growth_gc_per_m2_yr", -100_000.0, 100_000.0),
+    ("inorganic_gc_per_m2_yr", -100_000.0, 100_000.0),
+];
+
 pub const PLAUSIBLE: [(&str, f64, f64); 5] = [
     ("biomass_tc_per_ha", 0.0, 100.0),
     ("soil_tc_per_ha", 0.0, 500.0),
@@ -148,8 +158,12 @@ impl DesertModel {
         let mut codes = std::collections::BTreeSet::new();
         for s in &self.subtypes {
             s.validate()?;
+            s.check_within(
+                &HARD_LIMITS,
+                "beyond what any land can hold or take up; even accept_implausible cannot allow it",
+            )?;
             if !self.accept_implausible {
-                s.check_plausible()?;
+                s.check_within(&PLAUSIBLE, "outside the plausible range (a unit or sign slip?); if it is meant, set accept_implausible = true at the top of desert.toml")?;
             }
             if !codes.insert(s.code) {
                 return Err(format!("desert subtype code {} defined twice", s.code));

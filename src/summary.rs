@@ -166,6 +166,8 @@ pub struct Summary {
     pub scene: String,
     pub scene_sha256: String,
     pub base_year: i32,
+    /// Where the model files were read from: a folder, or `embedded in sinkmap X.Y.Z`.
+    pub models_dir: String,
     pub models: Vec<ModelFile>,
     pub pools: String,
     pub grid: GridInfo,
@@ -251,6 +253,7 @@ pub fn build(
         scene: scene.name.clone(),
         scene_sha256: scene.sha256.clone(),
         base_year: scene.base_year,
+        models_dir: crate::embedded::models_dir_label(&scene.models_dir),
         models: models
             .files
             .iter()

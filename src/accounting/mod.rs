@@ -407,10 +407,9 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         other: models.other.clone(),
         restoration: models.restoration.clone(),
     };
-    let unc_path = o
-        .uncertainty
-        .clone()
-        .or_else(|| Some(scene.models_dir.join("uncertainty.toml")).filter(|p| p.exists()));
+    let unc_path = o.uncertainty.clone().or_else(|| {
+        Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::config::file_exists(p))
+    });
     let params = uncertain_parameters(unc_path.as_deref(), &nominal)?;
     let rollout: RolloutFile = match &o.rollout {
         Some(p) => read_toml(p)?,

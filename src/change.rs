@@ -79,6 +79,31 @@ pub struct ChangeSummary {
     pub zones: Vec<ZoneChange>,
 }
 
+/// The console lines of a change run (whole grid), in engineering units.
+pub fn human(s: &ChangeSummary) -> String {
+    use crate::human::{engineering, hectares, tonnes_c, tonnes_co2_yr};
+    let Some(g) = s.zones.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "{}→{}: stock {} → {} (change {}, {}); value {}\n",
+        s.year_before,
+        s.year_after,
+        tonnes_c(g.stock_before_tc),
+        tonnes_c(g.stock_after_tc),
+        tonnes_c(g.stock_change_tc),
+        tonnes_co2_yr(g.mean_annual_change_tco2_yr),
+        engineering(g.npv_yuan, "yuan")
+    );
+    if g.nodata_one_year_area_ha > 0.0 {
+        out += &format!(
+            "  note: {} are nodata in one year only and are left out of the change\n",
+            hectares(g.nodata_one_year_area_ha)
+        );
+    }
+    out
+}
+
 /// Index of a zone in the accumulators: the grid, then the layer's zones, then the outside.
 struct Acc {
     /// [zone] → quantized (area, stock before, stock after, nodata-one-year area)

@@ -16,6 +16,7 @@ pub mod embedded;
 pub mod error;
 pub mod fit;
 pub mod grid;
+pub mod human;
 pub mod init;
 pub mod merge;
 pub mod model;

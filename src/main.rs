@@ -623,14 +623,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
             if !a.quiet {
-                let g = &s.zones[0];
-                println!(
-                    "{}→{}: stock {:.4e} → {:.4e} t C (change {:.4e} t C, {:.4e} t CO2/yr); value {:.0}",
-                    s.year_before, s.year_after, g.stock_before_tc, g.stock_after_tc, g.stock_change_tc, g.mean_annual_change_tco2_yr, g.npv_yuan
-                );
-                if g.nodata_one_year_area_ha > 0.0 {
-                    println!("  note: {:.1} ha are nodata in one year only and are left out of the change", g.nodata_one_year_area_ha);
-                }
+                print!("{}", sinkmap::change::human(&s));
                 println!("  outputs in {}", a.out.display());
             }
             Ok(())

@@ -351,41 +351,47 @@ pub fn build(
 
 /// A few lines for people.
 pub fn human(s: &Summary) -> String {
+    use crate::human::{hectares, per_ha, tonnes_c, tonnes_co2_yr};
     let t = &s.totals;
     let mut out = format!(
-        "scene '{}' (base year {}): {} × {} px, {:.0} ha of data\n  stock {:.4e} t C  ({:.2} t C/ha)\n  sink  {:.4e} t CO2/yr = forest {:.4e} + desert {:.4e} + other {:.4e}\n  desert inorganic term {:.4e} t CO2/yr ({})\n",
+        "scene '{}' (base year {}): {} × {} px, {} of data\n  stock {}  ({})\n  sink  {} = forest {} + desert {} + other {}\n  desert inorganic term {} ({})\n",
         s.scene,
         s.base_year,
         s.grid.width_px,
         s.grid.height_px,
-        t.area_ha,
-        t.stock_tc,
-        if t.area_ha > 0.0 { t.stock_tc / t.area_ha } else { 0.0 },
-        t.sink_tco2_yr,
-        t.forest_sink_tco2_yr,
-        t.desert_sink_tco2_yr,
-        t.other_sink_tco2_yr,
-        s.desert_components.inorganic_tco2_yr,
+        hectares(t.area_ha),
+        tonnes_c(t.stock_tc),
+        per_ha(if t.area_ha > 0.0 { t.stock_tc / t.area_ha } else { 0.0 }, "t C/ha"),
+        tonnes_co2_yr(t.sink_tco2_yr),
+        tonnes_co2_yr(t.forest_sink_tco2_yr),
+        tonnes_co2_yr(t.desert_sink_tco2_yr),
+        tonnes_co2_yr(t.other_sink_tco2_yr),
+        tonnes_co2_yr(s.desert_components.inorganic_tco2_yr),
         if s.desert_components.inorganic_counted { "counted" } else { "reported only, not counted" },
     );
     if t.forest_area_assumed_age_ha > 0.0 {
         out += &format!(
-            "  note: {:.0} ha of forest had no age; the fallback age was used\n",
-            t.forest_area_assumed_age_ha
+            "  note: {} of forest had no age; the fallback age was used\n",
+            hectares(t.forest_area_assumed_age_ha)
         );
     }
     if let Some(r) = &s.restoration {
         out += &format!(
-            "  restoration potential {:.4e} t CO2/yr on {:.0} ha (best intervention per pixel, mean {}–{})\n",
-            r.potential_best_tco2_yr, r.eligible_area_ha_any, r.period_start_year, r.period_end_year
+            "  restoration potential {} on {} (best intervention per pixel, mean {}–{})\n",
+            tonnes_co2_yr(r.potential_best_tco2_yr),
+            hectares(r.eligible_area_ha_any),
+            r.period_start_year,
+            r.period_end_year
         );
     }
     if !s.zones.is_empty() {
         out += &format!("  {} zones (+ outside) in zones.csv\n", s.zones.len() - 1);
     }
     out += &format!(
-        "  {:.1} s, {:.1} Mpx/s on {} threads\n",
-        s.run.seconds, s.run.megapixels_per_second, s.run.threads
+        "  {:.1} s, {} Mpx/s on {} threads\n",
+        s.run.seconds,
+        crate::human::sig_digits(s.run.megapixels_per_second, 3),
+        s.run.threads
     );
     out
 }

@@ -564,14 +564,15 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
 
 /// A few lines for people.
 pub fn human(h: &Headline) -> String {
+    use crate::human::{sig_digits, tonnes_co2_yr};
     let mut s = format!(
-        "sink {}: {:.3} Mt CO2/yr (5–95 %: {:.3}–{:.3}); {}: {:.3} Mt CO2/yr ({} draws)\n",
+        "sink {}: {} (5–95 %: {} to {}); {}: {} ({} draws)\n",
         h.base_year,
-        h.region_sink_base_year_tco2.p50 / 1e6,
-        h.region_sink_base_year_tco2.p05 / 1e6,
-        h.region_sink_base_year_tco2.p95 / 1e6,
+        tonnes_co2_yr(h.region_sink_base_year_tco2.p50),
+        tonnes_co2_yr(h.region_sink_base_year_tco2.p05),
+        tonnes_co2_yr(h.region_sink_base_year_tco2.p95),
         h.until_year,
-        h.region_sink_horizon_tco2.p50 / 1e6,
+        tonnes_co2_yr(h.region_sink_horizon_tco2.p50),
         h.draws
     );
     if let (Some(e), Some(sh)) = (
@@ -579,17 +580,18 @@ pub fn human(h: &Headline) -> String {
         h.share_of_reference_emissions_offset_p50,
     ) {
         s += &format!(
-            "  offsets {:.3} % of the {} emissions ({e} Mt CO2)\n",
-            sh * 100.0,
-            h.reference_year
+            "  offsets {} % of the {} emissions ({} Mt CO₂)\n",
+            sig_digits(sh * 100.0, 3),
+            h.reference_year,
+            sig_digits(e, 4)
         );
     }
     for sc in &h.scenarios {
         s += &format!(
-            "  {}: {} emissions {:.0} Mt; sink covers them {}\n",
+            "  {}: {} emissions {} Mt CO₂; the sink covers them {}\n",
             sc.scenario,
             h.until_year,
-            sc.emissions_at_horizon_mt_co2,
+            sig_digits(sc.emissions_at_horizon_mt_co2, 3),
             sc.covered_from_year_p50
                 .map(|y| format!("from {y}"))
                 .unwrap_or_else(|| "never by the horizon".into())

@@ -51,7 +51,7 @@ mod tests {
     #[test]
     fn rates_in_megapixels_per_second() {
         // The example: "1,386,792.5308/s".
-        assert_eq!(super::mpx_per_sec(1_386_792.5308), "1.39 Mpx/s");
+        assert_eq!(super::mpx_per_sec(1_386_792.530_8), "1.39 Mpx/s");
         assert_eq!(super::mpx(400_000_000.0), "400");
         assert_eq!(super::mpx(240_000.0), "0.240");
     }

@@ -495,6 +495,9 @@ fn run_and_report(
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    for w in sinkmap::summary::warnings(&outcome.summary) {
+        eprintln!("warning: {w}");
+    }
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());

@@ -350,6 +350,38 @@ pub fn build(
 }
 
 /// A few lines for people.
+/// What the run assumed instead of reading it, in words (empty when nothing was assumed):
+/// printed as warnings on the console and shown in the report.
+pub fn warnings(s: &Summary) -> Vec<String> {
+    let t = &s.totals;
+    let mut w = Vec::new();
+    if t.forest_area_assumed_type_ha > 0.0 {
+        let share = if s.classes.is_empty() {
+            String::new()
+        } else {
+            let forest: f64 = s
+                .classes
+                .iter()
+                .filter(|c| c.class == crate::model::EcosystemClass::Forest)
+                .map(|c| c.area_ha)
+                .sum();
+            if forest > 0.0 {
+                format!(
+                    " ({} % of the forest)",
+                    crate::human::sig_digits(100.0 * t.forest_area_assumed_type_ha / forest, 3)
+                )
+            } else {
+                String::new()
+            }
+        };
+        w.push(format!(
+            "{} of forest{share} had no forest type (no [forest_type] layer, or nodata in it) and was given the default type of forest.toml",
+            crate::human::hectares(t.forest_area_assumed_type_ha)
+        ));
+    }
+    w
+}
+
 pub fn human(s: &Summary) -> String {
     use crate::human::{hectares, per_ha, tonnes_c, tonnes_co2_yr};
     let t = &s.totals;

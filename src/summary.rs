@@ -185,9 +185,70 @@ pub struct Summary {
     pub run: RunInfo,
     /// The source and evidence of every model entry used.
     pub model_sources: Vec<ModelSource>,
+    /// The input files: layer, path, size and SHA-256 (for the report's "Inputs and
+    /// parameters").
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+    /// The scene as read (paths resolved), for the report.
+    #[serde(default)]
+    pub scene_settings: serde_json::Value,
     /// `I/N` when this is the partial result of row band I of N (see `sinkmap merge`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tile: Option<String>,
+}
+
+/// One input file of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    /// Which input: `landcover`, `forest_age`, `mask:NAME`, `zones`, …
+    pub layer: String,
+    pub path: String,
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the file (None above [`HASH_LIMIT_BYTES`], or when it cannot be read).
+    pub sha256: Option<String>,
+}
+
+/// Inputs larger than this are listed with their size but not hashed (hashing a mosaic of
+/// tens of GB would take longer than the run).
+pub const HASH_LIMIT_BYTES: u64 = 1 << 30;
+
+/// The input files of a scene, with sizes and hashes.
+pub fn input_files(scene: &Scene) -> Vec<InputFile> {
+    let mut v: Vec<(String, &std::path::Path)> =
+        vec![("scene".into(), scene.source_path.as_path())];
+    v.push(("landcover".into(), &scene.landcover.path));
+    if let Some(p) = &scene.landcover.pool_table {
+        v.push(("pool_table".into(), p));
+    }
+    if let Some(a) = &scene.forest_age {
+        v.push(("forest_age".into(), &a.path));
+    }
+    if let Some(l) = &scene.forest_type {
+        v.push(("forest_type".into(), &l.path));
+    }
+    if let Some(l) = &scene.desert_subtype {
+        v.push(("desert_subtype".into(), &l.path));
+    }
+    for (name, m) in &scene.masks {
+        v.push((format!("mask:{name}"), &m.path));
+    }
+    if let Some(z) = &scene.zones {
+        v.push(("zones".into(), &z.path));
+    }
+    v.into_iter()
+        .map(|(layer, p)| {
+            let size = std::fs::metadata(p).ok().map(|m| m.len());
+            let sha256 = size
+                .filter(|s| *s <= HASH_LIMIT_BYTES)
+                .and_then(|_| crate::config::sha256_file(p).ok());
+            InputFile {
+                layer,
+                path: p.display().to_string(),
+                size_bytes: size,
+                sha256,
+            }
+        })
+        .collect()
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -254,6 +315,8 @@ pub fn build(
         scene_sha256: scene.sha256.clone(),
         base_year: scene.base_year,
         models_dir: crate::embedded::models_dir_label(&scene.models_dir),
+        inputs: input_files(scene),
+        scene_settings: serde_json::to_value(scene).unwrap_or_default(),
         models: models
             .files
             .iter()

@@ -575,7 +575,7 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
          pre{background:#f6f6f6;padding:0.6em;white-space:pre-wrap;font-size:0.85em}\
          @page{size:A4;margin:14mm}\
          @media print{body{max-width:none;margin:0;font-size:10pt}figure{break-inside:avoid;margin:0 0 1em 0}\
-         img{max-width:100%;max-height:240mm;border:none}h2{break-after:avoid}tr{break-inside:avoid}\
+         img{max-width:100%;max-height:118mm;width:auto;border:none}figure{text-align:center}figcaption{text-align:left}h2{break-after:avoid}tr{break-inside:avoid}\
          table{font-size:8.5pt}.hash{font-size:7pt}a{color:inherit;text-decoration:none}}\
          </style></head><body>\n",
     );
@@ -633,10 +633,10 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
         h += "<h3>Scenarios</h3><table><tr><th>scenario</th><th>emissions at horizon (Mt CO₂)</th><th>sink at horizon, median (Mt CO₂)</th><th>sink covers emissions from</th></tr>\n";
         for sc in a {
             h += &format!(
-                "<tr><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
                 esc(sc["scenario"].as_str().unwrap_or("")),
-                sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN),
-                sc["sink_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN),
+                crate::human::sig_digits(sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN), 4),
+                crate::human::sig_digits(sc["sink_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN), 4),
                 sc["covered_from_year_p50"].as_i64().map(|y| y.to_string()).unwrap_or_else(|| "never by the horizon".into())
             );
         }

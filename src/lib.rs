@@ -13,6 +13,7 @@ pub mod config;
 pub mod coverage;
 pub mod cube;
 pub mod embedded;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod grid;

@@ -316,7 +316,15 @@ pub fn build(
         base_year: scene.base_year,
         models_dir: crate::embedded::models_dir_label(&scene.models_dir),
         inputs: input_files(scene),
-        scene_settings: serde_json::to_value(scene).unwrap_or_default(),
+        // The output folder is where summary.json sits (`--out` may differ from the scene's).
+        scene_settings: serde_json::to_value(scene)
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("output_dir");
+                }
+                v
+            })
+            .unwrap_or_default(),
         models: models
             .files
             .iter()

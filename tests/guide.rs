@@ -183,6 +183,11 @@ fn the_guide_walkthrough_runs_as_written() {
     );
     let report = std::fs::read_to_string(out.join("report.html")).unwrap();
     assert!(report.contains("玛纳斯县"));
+    // The forest left without a type is shown in the report, with the summary's number.
+    let i = report
+        .find("id=\"h_assumed_type\" data-value=\"")
+        .expect("assumed forest type in the report");
+    let shown: f64 = report[i..].split('"').nth(3).unwrap().parse().unwrap();
     let s: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(out.join("summary.json")).unwrap()).unwrap();
     // Area of the mosaic: the 0.2° × 0.1° box on the authalic sphere (within 0.5 % of the
@@ -214,6 +219,7 @@ fn the_guide_walkthrough_runs_as_written() {
         .map(|c| c["area_ha"].as_f64().unwrap())
         .sum();
     let assumed = s["totals"]["forest_area_assumed_type_ha"].as_f64().unwrap();
+    assert_eq!(shown, assumed);
     // Code 14 covers lon 85.15–85.2, a quarter of the forest band.
     assert!(
         (assumed / forest - 0.25).abs() < 0.02,

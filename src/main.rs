@@ -352,8 +352,8 @@ impl AccountingArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
-    /// generated on first use.
+    /// Scene file (TOML). Default: the synthetic sample scene embedded in sinkmap (unpacked
+    /// into the system's temporary folder), with outputs in out/sample under the current folder.
     scene: Option<PathBuf>,
     /// Skip the scene's [zones] even if it has one.
     #[arg(long)]

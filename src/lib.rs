@@ -7,14 +7,19 @@
 //! [`cube`] the cohort cube, [`summary`] the JSON summary, [`synth`] synthetic scenes.
 
 pub mod accounting;
+pub mod assess;
 pub mod bench;
 pub mod change;
 pub mod config;
 pub mod coverage;
 pub mod cube;
+pub mod embedded;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod grid;
+pub mod human;
+pub mod init;
 pub mod merge;
 pub mod model;
 pub mod pipeline;
@@ -22,6 +27,7 @@ pub mod progress;
 pub mod project;
 pub mod raster;
 pub mod report;
+pub mod styles;
 pub mod summary;
 pub mod synth;
 pub mod zones;

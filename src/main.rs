@@ -30,6 +30,10 @@ use sinkmap::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Report progress as JSON lines on standard error, for programs driving sinkmap (e.g.
+    /// {"progress":0.42,"done":420,"total":1000,"unit":"pixels"}); other lines are messages.
+    #[arg(long, global = true)]
+    progress_json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -43,6 +47,12 @@ enum Command {
     /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
     ///          --id adcode --name name_pinyin --out out/prefectures
     Zonal(ZonalArgs),
+    /// Start a scene of your own: a commented starter scene.toml and a copy of the models.
+    ///
+    /// Writes DIR/scene.toml (edit the paths of your rasters and zones) and DIR/models/ (the
+    /// models embedded in sinkmap, to read and edit; the scene points at them). Nothing is
+    /// overwritten. Example: sinkmap init my_region --scheme esa_worldcover
+    Init(InitArgs),
     /// Generate a SYNTHETIC scene of Xinjiang's kind (lon/lat) of any size, seeded and deterministic.
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
@@ -96,6 +106,50 @@ enum Command {
     /// project root. Examples: sinkmap bench · sinkmap bench --width 40000 --height 40000
     /// --dir rasters/bench40k · sinkmap bench --xinjiang --dir rasters/bench_xinjiang
     Bench(BenchArgs),
+    /// Accuracy assessment: a reference sample against the land-cover map → error matrix,
+    /// user's/producer's/overall accuracy, error-adjusted class areas with 95 % intervals
+    /// (Olofsson et al. 2014) and the carbon totals with adjusted areas, per zone.
+    ///
+    /// Writes error_matrix_counts.csv, error_matrix_area_proportions.csv, accuracy.csv,
+    /// adjusted_area.csv and assessment.json.
+    /// Example: sinkmap assess rasters/sample/scene.toml --reference points.gpkg --class-field reference
+    Assess(sinkmap::assess::cli::AssessArgs),
+    /// Draw a reproducible stratified random sample of map pixels for reference
+    /// interpretation (e.g. in QGIS), with Olofsson et al. (2014) allocation rules.
+    ///
+    /// Writes sample_points.gpkg and sample_points.csv (map class, empty 'reference' column)
+    /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
+    ///     --allocation olofsson --min-per-class 50 --seed 7
+    Sample(sinkmap::assess::cli::SampleArgs),
+    /// Field plots against the stock map: the map's prediction over each plot, residuals
+    /// (bias, RMSE) by class and forest type, and model-assisted (difference, GREG)
+    /// estimates of mean density and total stock per zone with 95 % intervals.
+    ///
+    /// Writes calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json.
+    /// Example: sinkmap calibrate rasters/sample/scene.toml --plots plots.csv
+    ///     --density-field carbon_tc_ha --plot-area-m2 600 --classes 2
+    Calibrate(sinkmap::assess::cli::CalibrateArgs),
+}
+
+/// Speed-only options of a raster pass.
+#[derive(Args, Debug, Clone, Copy)]
+struct TuningArgs {
+    /// Processing block edge in pixels (multiple of 16, 16–4096; default: the scene's).
+    /// Changes speed and memory only, never a number.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Compute threads (default: all cores). Changes speed only, never a number.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl TuningArgs {
+    fn tuning(self) -> sinkmap::engine::Tuning {
+        sinkmap::engine::Tuning {
+            block_size_px: self.block_size,
+            threads: self.threads,
+        }
+    }
 }
 
 #[derive(Args, Debug)]
@@ -134,6 +188,8 @@ struct ChangeArgs {
     no_zones: bool,
     #[arg(long, default_value = "out/change")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -145,6 +201,8 @@ struct ProjectArgs {
     /// Output folder.
     #[arg(long, default_value = "out/project")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -236,6 +294,11 @@ struct BenchArgs {
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     block_size: Option<usize>,
+    /// A Python venv with natcap.invest 3.20 installed (README, "Benchmark", says how): also
+    /// run InVEST's carbon model (stock only, same pool table) on the scene and print how much
+    /// faster the full sinkmap run is.
+    #[arg(long, value_name = "VENV")]
+    invest: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -322,8 +385,8 @@ impl AccountingArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
-    /// generated on first use.
+    /// Scene file (TOML). Default: the synthetic sample scene embedded in sinkmap (unpacked
+    /// into the system's temporary folder), with outputs in out/sample under the current folder.
     scene: Option<PathBuf>,
     /// Skip the scene's [zones] even if it has one.
     #[arg(long)]
@@ -385,6 +448,23 @@ struct ZonalArgs {
 }
 
 #[derive(Args, Debug)]
+struct InitArgs {
+    /// Folder to create (or an empty one).
+    dir: PathBuf,
+    /// Land-cover scheme of your land-cover raster.
+    #[arg(long, value_enum, default_value = "clcd")]
+    scheme: SchemeArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[value(rename_all = "snake_case")]
+enum SchemeArg {
+    Clcd,
+    EsaWorldcover,
+    ModisIgbp,
+}
+
+#[derive(Args, Debug)]
 struct SynthArgs {
     /// Folder for the scene (rasters, zones.geojson, scene.toml).
     #[arg(long, default_value = "rasters/synth")]
@@ -407,12 +487,17 @@ struct SynthArgs {
     /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
     #[arg(long, default_value_t = 0.005)]
     pixel_deg: f64,
-    /// Models folder as written into scene.toml (relative to the scene folder).
-    #[arg(long, default_value = "../../models")]
-    models_dir: String,
+    /// Models folder as written into scene.toml (relative to the scene folder). Default: none,
+    /// so the scene uses the models embedded in sinkmap and runs wherever it is moved.
+    #[arg(long)]
+    models_dir: Option<String>,
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
+    /// Texture of 30-m classified imagery (ragged edges, 11 × 7 px field parcels, 2 % speckle,
+    /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
+    #[arg(long)]
+    field_texture: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -471,30 +556,29 @@ fn parse_tile(s: &str) -> std::result::Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-const SAMPLE_SCENE: &str = "rasters/sample/scene.toml";
-
-fn sample_scene(quiet: bool) -> Result<PathBuf> {
-    let p = PathBuf::from(SAMPLE_SCENE);
-    if !p.exists() {
-        if !quiet {
-            eprintln!("{SAMPLE_SCENE} not found: generating the synthetic sample scene");
-        }
-        synth::generate(&SynthSpec::sample(Path::new(".")), false)?;
-    }
-    Ok(p)
-}
-
 fn run_and_report(
     scene: &Scene,
     tuning: &Tuning,
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    for w in sinkmap::summary::warnings(&outcome.summary) {
+        eprintln!("warning: {w}");
+    }
+    write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());
     }
     Ok(outcome)
+}
+
+/// QGIS styles (.qml) beside the outputs in `dir`; the outputs are complete already, so a
+/// problem is only a warning.
+fn write_styles(dir: &std::path::Path) {
+    if let Err(e) = sinkmap::styles::write_all(dir) {
+        eprintln!("warning: QGIS styles not written: {e}");
+    }
 }
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
@@ -522,10 +606,17 @@ fn scene_zones(scene: &Scene) -> Result<Option<ZoneSet>> {
 
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(a) => {
+        Command::Run(mut a) => {
             let path = match a.scene {
                 Some(p) => p,
-                None => sample_scene(a.tuning.quiet)?,
+                None => {
+                    // The embedded sample: inputs unpacked outside the current folder, outputs
+                    // in out/sample under it (unless --out says otherwise).
+                    a.tuning
+                        .out
+                        .get_or_insert_with(|| PathBuf::from("out/sample"));
+                    sinkmap::embedded::sample_scene()?
+                }
             };
             let scene = Scene::load(&path)?;
             let zones = if a.no_zones {
@@ -608,29 +699,40 @@ fn main_inner(cli: Cli) -> Result<()> {
                 price_per_tc: a.price_per_tc,
                 discount_rate_percent: a.discount_rate,
                 rate_change_percent: a.rate_change,
+                tuning: a.tuning.tuning(),
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
+            write_styles(&a.out);
             if !a.quiet {
-                let g = &s.zones[0];
-                println!(
-                    "{}→{}: stock {:.4e} → {:.4e} t C (change {:.4e} t C, {:.4e} t CO2/yr); value {:.0}",
-                    s.year_before, s.year_after, g.stock_before_tc, g.stock_after_tc, g.stock_change_tc, g.mean_annual_change_tco2_yr, g.npv_yuan
-                );
-                if g.nodata_one_year_area_ha > 0.0 {
-                    println!("  note: {:.1} ha are nodata in one year only and are left out of the change", g.nodata_one_year_area_ha);
-                }
+                print!("{}", sinkmap::change::human(&s));
                 println!("  outputs in {}", a.out.display());
             }
             Ok(())
         }
+        Command::Init(a) => {
+            let scheme = match a.scheme {
+                SchemeArg::Clcd => "clcd",
+                SchemeArg::EsaWorldcover => "esa_worldcover",
+                SchemeArg::ModisIgbp => "modis_igbp",
+            };
+            let scene = sinkmap::init::init(&a.dir, scheme)?;
+            println!(
+                "wrote {} and {}: edit the paths, then `sinkmap run {}`",
+                scene.display(),
+                a.dir.join("models").display(),
+                scene.display()
+            );
+            Ok(())
+        }
         Command::Report(a) => {
             let p = sinkmap::report::build(&a.out_dir)?;
+            write_styles(&a.out_dir);
             println!("wrote {}", p.display());
             Ok(())
         }
         Command::Project(a) => {
             let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
-            let (totals, _) = sinkmap::project::run(&spec, &a.out)?;
+            let (totals, _) = sinkmap::project::run(&spec, &a.out, &a.tuning.tuning())?;
             if !a.quiet {
                 print!("{}", sinkmap::project::human(&totals));
                 println!("  project.csv and project.json in {}", a.out.display());
@@ -695,6 +797,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 a.layout.map(layout_of),
                 a.compression.map(compression_of),
             )?;
+            write_styles(&a.out);
             if !a.quiet {
                 print!("{}", sinkmap::summary::human(&summary));
                 println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
@@ -706,6 +809,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 sinkmap::bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
+                    invest_venv: a.invest.clone(),
                     ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
@@ -717,6 +821,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     block_size_px: a.block_size,
                     lon0: 80.0,
                     lat0: 46.0,
+                    invest_venv: a.invest.clone(),
                 }
             };
             let report =
@@ -725,6 +830,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
+        Command::Assess(a) => sinkmap::assess::cli::assess(a),
+        Command::Sample(a) => sinkmap::assess::cli::sample(a),
+        Command::Calibrate(a) => sinkmap::assess::cli::calibrate(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))
@@ -748,6 +856,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     zones_path_in_scene: None,
                     base_year: 2020,
                     with_accounting: false,
+                    field_texture: a.field_texture,
                     name: format!(
                         "synthetic {}x{} seed {} (SYNTHETIC)",
                         a.width, a.height, a.seed
@@ -771,8 +880,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    sinkmap::progress::set_json(cli.progress_json);
     // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
-    match main_inner(cli) {
+    let result = main_inner(cli);
+    sinkmap::progress::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -455,7 +455,9 @@ fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
             "cube.csv",
             "report",
             "report.html",
+            "sink_tco2_per_ha_yr.qml",
             "sink_tco2_per_ha_yr.tif",
+            "stock_tc_per_ha.qml",
             "stock_tc_per_ha.tif",
             "summary.json"
         ]

@@ -7,6 +7,7 @@
 //! [`cube`] the cohort cube, [`summary`] the JSON summary, [`synth`] synthetic scenes.
 
 pub mod accounting;
+pub mod assess;
 pub mod bench;
 pub mod change;
 pub mod config;

@@ -100,6 +100,29 @@ enum Command {
     /// project root. Examples: sinkmap bench · sinkmap bench --width 40000 --height 40000
     /// --dir rasters/bench40k · sinkmap bench --xinjiang --dir rasters/bench_xinjiang
     Bench(BenchArgs),
+    /// Accuracy assessment: a reference sample against the land-cover map → error matrix,
+    /// user's/producer's/overall accuracy, error-adjusted class areas with 95 % intervals
+    /// (Olofsson et al. 2014) and the carbon totals with adjusted areas, per zone.
+    ///
+    /// Writes error_matrix_counts.csv, error_matrix_area_proportions.csv, accuracy.csv,
+    /// adjusted_area.csv and assessment.json.
+    /// Example: sinkmap assess rasters/sample/scene.toml --reference points.gpkg --class-field reference
+    Assess(sinkmap::assess::cli::AssessArgs),
+    /// Draw a reproducible stratified random sample of map pixels for reference
+    /// interpretation (e.g. in QGIS), with Olofsson et al. (2014) allocation rules.
+    ///
+    /// Writes sample_points.gpkg and sample_points.csv (map class, empty 'reference' column)
+    /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
+    ///     --allocation olofsson --min-per-class 50 --seed 7
+    Sample(sinkmap::assess::cli::SampleArgs),
+    /// Field plots against the stock map: the map's prediction over each plot, residuals
+    /// (bias, RMSE) by class and forest type, and model-assisted (difference, GREG)
+    /// estimates of mean density and total stock per zone with 95 % intervals.
+    ///
+    /// Writes calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json.
+    /// Example: sinkmap calibrate rasters/sample/scene.toml --plots plots.csv
+    ///     --density-field carbon_tc_ha --plot-area-m2 600 --classes 2
+    Calibrate(sinkmap::assess::cli::CalibrateArgs),
 }
 
 /// Speed-only options of a raster pass.
@@ -321,6 +344,10 @@ struct AccountingArgs {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[arg(long)]
     uncertainty: Option<PathBuf>,
+    /// Compare the sink with the emissions of a region the scene is not part-for-part (e.g. a
+    /// few counties against the whole of Xinjiang); refused without this flag.
+    #[arg(long)]
+    allow_subregion_balance: bool,
 }
 
 impl AccountingArgs {
@@ -344,6 +371,8 @@ impl AccountingArgs {
             scenarios: self.scenarios.clone().or(s.scenarios),
             rollout: self.rollout.clone().or(s.rollout),
             uncertainty: self.uncertainty.clone().or(s.uncertainty),
+            region: s.region,
+            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
         })
     }
 }
@@ -772,6 +801,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
+        Command::Assess(a) => sinkmap::assess::cli::assess(a),
+        Command::Sample(a) => sinkmap::assess::cli::sample(a),
+        Command::Calibrate(a) => sinkmap::assess::cli::calibrate(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))

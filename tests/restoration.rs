@@ -24,14 +24,14 @@ fn rainfed() -> f64 {
     0.15 * K * 0.5 * 30.0 / YEARS
 }
 fn shelterbelt() -> f64 {
-    // Σ_{k=0}^{40} (C(k+1) − C(k)) = C(41) for the plantation curve 45·(1 − e^(−0.1 t))².
-    45.0 * (1.0 - (-4.1f64).exp()).powi(2) * K * 0.9 * 0.07 / YEARS
+    // Σ_{k=0}^{40} (C(k+1) − C(k)) = C(41) for the plantation curve 100·(1 − e^(−0.1 t))².
+    100.0 * (1.0 - (-4.1f64).exp()).powi(2) * K * 0.9 * 0.07 / YEARS
 }
 fn grazing_gain(k: u32) -> f64 {
     if k >= 20 {
         0.0
     } else {
-        0.45 * (1.0 - (k as f64 + 0.5) / 20.0) * K
+        0.6 * (1.0 - (k as f64 + 0.5) / 20.0) * K
     }
 }
 fn grazing() -> f64 {
@@ -374,7 +374,7 @@ fn project_tables_follow_the_hand_computed_trajectories() {
     let col = |r: &Vec<String>, n: &str| -> f64 {
         r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
     };
-    let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+    let c = |t: f64| 100.0 * (1.0 - (-0.1 * t).exp()).powi(2);
     let gain = |k: i32| (c(k as f64 + 1.0) - c(k as f64)) * K * 0.9 * 0.07;
     let cohorts = [(0, 0.1), (1, 0.1), (2, 0.07)];
     for (k, r) in rows.iter().enumerate() {
@@ -461,7 +461,7 @@ fn bad_projects_give_clear_errors() {
 fn every_intervention_project_table_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     scene(tmp.path());
-    let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+    let c = |t: f64| 100.0 * (1.0 - (-0.1 * t).exp()).powi(2);
     type Gain = Box<dyn Fn(u32) -> f64>;
     let gains: [(&str, Gain); 5] = [
         (

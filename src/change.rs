@@ -14,10 +14,13 @@ use serde::Serialize;
 
 use crate::config::{read_toml, Models, Scene};
 use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
+use crate::engine::{self, Block, MapSink, Pass, Source, Tuning};
 use crate::error::{Error, Result};
+use crate::grid::{Grid, Window};
 use crate::model::pixel::PixelModel;
 use crate::model::scheme::Scheme;
 use crate::model::{EcosystemClass, CO2_PER_C};
+use crate::raster::overview::{self, BlockLevels, Mean};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
@@ -37,6 +40,8 @@ pub struct ChangeSpec {
     pub price_per_tc: f64,
     pub discount_rate_percent: f64,
     pub rate_change_percent: f64,
+    /// Block size and threads (speed only: the results do not depend on them).
+    pub tuning: Tuning,
 }
 
 /// InVEST's valuation constant: V / T × Σ_{t=0}^{T−1} 1 / ((1 + r/100)^t (1 + c/100)^t);
@@ -79,12 +84,45 @@ pub struct ChangeSummary {
     pub zones: Vec<ZoneChange>,
 }
 
-/// Index of a zone in the accumulators: the grid, then the layer's zones, then the outside.
-struct Acc {
-    /// [zone] → quantized (area, stock before, stock after, nodata-one-year area)
+/// What one block of a change pass adds up, in exact fixed point (see
+/// [`crate::cube::quantize`]): integer sums do not depend on the block layout or the order
+/// in which blocks arrive.
+#[derive(Debug, Clone, Default, PartialEq)]
+struct ChangeSums {
+    /// [zone] → quantized (area, stock before, stock after, nodata-one-year area); zone 0 is
+    /// the grid, 1..=nz the layer's zones, nz + 1 the outside.
     sums: Vec<[i128; 4]>,
-    /// (zone, from class, to class) → quantized area
+    /// (zone, from class, to class) → quantized area.
     transitions: BTreeMap<(usize, usize, usize), i128>,
+}
+
+impl ChangeSums {
+    fn new(zones: usize) -> ChangeSums {
+        ChangeSums {
+            sums: vec![[0; 4]; zones + 2],
+            transitions: BTreeMap::new(),
+        }
+    }
+
+    /// Adds another block's sums.
+    fn add(&mut self, other: &ChangeSums) {
+        for (a, b) in self.sums.iter_mut().zip(&other.sums) {
+            for k in 0..4 {
+                a[k] += b[k];
+            }
+        }
+        for (key, q) in &other.transitions {
+            *self.transitions.entry(*key).or_insert(0) += q;
+        }
+    }
+}
+
+/// A computed block: the stock-change map values and their overview levels, and the sums.
+struct ChangeBlock {
+    window: Window,
+    map: Vec<f32>,
+    levels: BlockLevels<Mean>,
+    sums: ChangeSums,
 }
 
 /// Class and stock density of a pixel in one year (None where the land cover is nodata).
@@ -100,27 +138,107 @@ fn class_of(
     Ok(v.class.map(|c| (c, v.stock_tc_per_ha)))
 }
 
-/// Runs the comparison and writes `stock_change_tc_per_ha.tif`, `transition.csv`,
-/// `change_zones.csv` and `change.json` into `out_dir`.
-pub fn run(
+/// The two years' models and the engine sources' slots of a change pass.
+struct ChangeModels {
+    before: PixelModel,
+    after: PixelModel,
+    /// Source slots: before and after land cover are 0 and 1.
+    age_before: Option<usize>,
+    age_after: Option<usize>,
+    forest_type: Option<usize>,
+    desert: Option<usize>,
+}
+
+/// The files a bad pixel can be about, by year.
+struct ChangePaths {
+    before: PathBuf,
+    after: PathBuf,
+}
+
+/// Evaluates one block of a change pass: the stock change per pixel, and the area, stocks
+/// and transitions per zone. Pure, no IO; every pixel is added on its own, in exact fixed
+/// point (a hot loop kept in one piece).
+fn change_block(
+    m: &ChangeModels,
+    paths: &ChangePaths,
+    row_areas_ha: &[f64],
+    zones: Option<(&ZoneSet, &Grid)>,
+    b: &Block,
+) -> Result<(Vec<f32>, ChangeSums)> {
+    let win = b.window;
+    let (c_b, c_a) = (b.codes(Some(0)), b.codes(Some(1)));
+    let (v_ab, v_aa) = (b.values(m.age_before), b.values(m.age_after));
+    let (v_ft, v_ds) = (b.codes(m.forest_type), b.codes(m.desert));
+    let cov = zones
+        .map(|(z, grid)| z.block_coverage(grid, win))
+        .unwrap_or_default();
+    let nz = zones.map(|(z, _)| z.zones.len()).unwrap_or(0);
+    let mut acc = ChangeSums::new(nz);
+    let mut out = vec![writer::MAP_NODATA; win.len()];
+    let mut weights: Vec<(usize, f64)> = Vec::new();
+    for i in 0..win.len() {
+        let (col, row) = (win.col + i % win.width, win.row + i / win.width);
+        let a_ha = row_areas_ha[row];
+        let f_t = v_ft.get(i).copied().flatten();
+        let d_s = v_ds.get(i).copied().flatten();
+        let pe = |path: &Path, e: crate::model::pixel::PixelError| Error::Pixel {
+            path: path.to_path_buf(),
+            col,
+            row,
+            message: e.to_string(),
+        };
+        let before = class_of(&m.before, c_b[i], v_ab.get(i).copied().flatten(), f_t, d_s)
+            .map_err(|e| pe(&paths.before, e))?;
+        let after = class_of(&m.after, c_a[i], v_aa.get(i).copied().flatten(), f_t, d_s)
+            .map_err(|e| pe(&paths.after, e))?;
+        // Zone weights: the grid, each zone's fraction, the outside.
+        weights.clear();
+        weights.push((0, 1.0));
+        if zones.is_some() {
+            let mut covered = 0.0;
+            for (zi, c) in &cov {
+                let f = c.at(i);
+                if f > 0.0 {
+                    weights.push((zi + 1, f));
+                }
+                covered += f;
+            }
+            if 1.0 - covered > 1e-12 {
+                weights.push((nz + 1, 1.0 - covered));
+            }
+        }
+        match (before, after) {
+            (Some((cb, sb)), Some((ca, sa))) => {
+                out[i] = (sa - sb) as f32;
+                for (z, f) in &weights {
+                    let ar = a_ha * f;
+                    let s = &mut acc.sums[*z];
+                    s[0] += quantize(ar);
+                    s[1] += quantize(ar * sb);
+                    s[2] += quantize(ar * sa);
+                    *acc.transitions
+                        .entry((*z, cb.index(), ca.index()))
+                        .or_insert(0) += quantize(ar);
+                }
+            }
+            (None, None) => {}
+            _ => {
+                for (z, f) in &weights {
+                    acc.sums[*z][3] += quantize(a_ha * f);
+                }
+            }
+        }
+    }
+    Ok((out, acc))
+}
+
+/// The models of both years: the scene's, and for the after year the scene's models read
+/// through `--after-scheme` when given (with that scheme's nodata code).
+fn year_models(
     scene: &Scene,
     spec: &ChangeSpec,
-    zones: Option<&ZoneSet>,
-    out_dir: &Path,
-) -> Result<ChangeSummary> {
-    if spec.year_after <= spec.year_before {
-        return Err(Error::Usage(format!(
-            "--years {} {}: the after year must follow the before year",
-            spec.year_before, spec.year_after
-        )));
-    }
-    if !(spec.price_per_tc.is_finite() && spec.price_per_tc >= 0.0) {
-        return Err(Error::Usage(format!(
-            "price {} must be ≥ 0",
-            spec.price_per_tc
-        )));
-    }
-    let models = Models::load(scene)?;
+    models: &Models,
+) -> Result<(PixelModel, PixelModel, Option<i32>)> {
     let model_before = models.pixel_model(scene)?;
     let (model_after, after_nodata) = match &spec.after_scheme {
         None => (model_before.clone(), models.scheme.nodata_value),
@@ -147,31 +265,110 @@ pub fn run(
             (m, scheme.nodata_value)
         }
     };
+    Ok((model_before, model_after, after_nodata))
+}
+
+/// Opens the layers of a change pass as engine sources: before and after land cover, the
+/// ages of each year (with the scene's age nodata values), forest type and desert subtype.
+fn open_sources(
+    scene: &Scene,
+    spec: &ChangeSpec,
+    grid: &Grid,
+    nodata: (Option<i32>, Option<i32>),
+) -> Result<(Vec<Source>, [Option<usize>; 4])> {
+    let mut before = Layer::open(&spec.before, 1, LayerKind::Categorical, grid, &[])?;
+    if let Some(nd) = nodata.0 {
+        before.add_nodata(nd as f64);
+    }
+    let mut after = Layer::open(&spec.after, 1, LayerKind::Categorical, grid, &[])?;
+    if let Some(nd) = nodata.1 {
+        after.add_nodata(nd as f64);
+    }
+    let age_nodata: &[f64] = scene
+        .forest_age
+        .as_ref()
+        .map(|a| a.nodata_values.as_slice())
+        .unwrap_or(&[]);
+    let age = |p: &Option<PathBuf>| -> Result<Option<Source>> {
+        p.as_ref()
+            .map(|p| Layer::open(p, 1, LayerKind::Continuous, grid, age_nodata).map(Source::Values))
+            .transpose()
+    };
+    let optional = [
+        age(&spec.age_before)?,
+        age(&spec.age_after)?,
+        Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, grid)?
+            .map(Source::Codes),
+        Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, grid)?
+            .map(Source::Codes),
+    ];
+    let mut sources = vec![Source::Codes(before), Source::Codes(after)];
+    let slots = optional.map(|s| {
+        s.map(|s| {
+            sources.push(s);
+            sources.len() - 1
+        })
+    });
+    Ok((sources, slots))
+}
+
+/// Checks the years and the price of a comparison.
+fn check_spec(spec: &ChangeSpec) -> Result<()> {
+    if spec.year_after <= spec.year_before {
+        return Err(Error::Usage(format!(
+            "--years {} {}: the after year must follow the before year",
+            spec.year_before, spec.year_after
+        )));
+    }
+    if !(spec.price_per_tc.is_finite() && spec.price_per_tc >= 0.0) {
+        return Err(Error::Usage(format!(
+            "price {} must be ≥ 0",
+            spec.price_per_tc
+        )));
+    }
+    Ok(())
+}
+
+/// The stock-change map and the sums of a comparison, written and summed on the engine.
+fn stream(
+    scene: &Scene,
+    spec: &ChangeSpec,
+    zones: Option<&ZoneSet>,
+    out_dir: &Path,
+) -> Result<((TempFile, PathBuf), ChangeSums)> {
+    let models = Models::load(scene)?;
+    let (model_before, model_after, after_nodata) = year_models(scene, spec, &models)?;
     let grid = reference_grid(&spec.before, 1)?;
     if let Some(z) = zones {
         z.check_overlaps_grid(&grid)?;
     }
-    let mut before = Layer::open(&spec.before, 1, LayerKind::Categorical, &grid, &[])?;
-    if let Some(nd) = models.scheme.nodata_value {
-        before.add_nodata(nd as f64);
-    }
-    let mut after = Layer::open(&spec.after, 1, LayerKind::Categorical, &grid, &[])?;
-    if let Some(nd) = after_nodata {
-        after.add_nodata(nd as f64);
-    }
-    let open_opt = |p: &Option<PathBuf>, kind| -> Result<Option<Layer>> {
-        p.as_ref()
-            .map(|p| Layer::open(p, 1, kind, &grid, &[-1.0]))
-            .transpose()
+    let (sources, [age_before, age_after, forest_type, desert]) = open_sources(
+        scene,
+        spec,
+        &grid,
+        (models.scheme.nodata_value, after_nodata),
+    )?;
+    let m = ChangeModels {
+        before: model_before,
+        after: model_after,
+        age_before,
+        age_after,
+        forest_type,
+        desert,
     };
-    let age_b = open_opt(&spec.age_before, LayerKind::Continuous)?;
-    let age_a = open_opt(&spec.age_after, LayerKind::Continuous)?;
-    let ft = Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, &grid)?;
-    let ds = Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, &grid)?;
-
+    let paths = ChangePaths {
+        before: spec.before.clone(),
+        after: spec.after.clone(),
+    };
+    let block = engine::check_block_size(
+        spec.tuning
+            .block_size_px
+            .unwrap_or(scene.output.block_size_px),
+    )?;
+    let (threads, pool) = engine::thread_pool(spec.tuning.threads)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     writer::remove_stale_temp_files(out_dir);
-    let mut w = MapWriter::create(
+    let w = MapWriter::create(
         out_dir,
         MapSpec {
             file_name: "stock_change_tc_per_ha.tif".into(),
@@ -183,114 +380,56 @@ pub fn run(
             categorical: false,
         },
         &grid,
-        MapFormat::on_all_cores(256, scene.output.compression, scene.output.layout),
+        MapFormat::on_all_cores(block, scene.output.compression, scene.output.layout),
         &[("SINKMAP_VERSION".into(), env!("CARGO_PKG_VERSION").into())],
     )?;
+    let plan = w.plan().clone();
+    let batch = (threads * 2).max(2);
+    let mut map = MapSink::start(w, batch)?;
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
-    // 0 = grid, 1..=nz zones, nz+1 outside.
-    let mut acc = Acc {
-        sums: vec![[0; 4]; nz + 2],
-        transitions: BTreeMap::new(),
-    };
+    let mut acc = ChangeSums::new(nz);
     let row_areas = grid.row_areas_ha();
-    let (mut c_b, mut c_a, mut v_ab, mut v_aa, mut v_ft, mut v_ds) = (
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-        Vec::new(),
-    );
-    for win in grid.windows(256, 0..grid.height) {
-        before.read_codes(win, &mut c_b)?;
-        after.read_codes(win, &mut c_a)?;
-        if let Some(l) = &age_b {
-            l.read_values(win, &mut v_ab)?;
-        }
-        if let Some(l) = &age_a {
-            l.read_values(win, &mut v_aa)?;
-        }
-        if let Some(l) = &ft {
-            l.read_codes(win, &mut v_ft)?;
-        }
-        if let Some(l) = &ds {
-            l.read_codes(win, &mut v_ds)?;
-        }
-        let cov = zones
-            .map(|z| z.block_coverage(&grid, win))
-            .unwrap_or_default();
-        let mut out = vec![writer::MAP_NODATA; win.len()];
-        for i in 0..win.len() {
-            let (col, row) = (win.col + i % win.width, win.row + i / win.width);
-            let a_ha = row_areas[row];
-            let f_t = v_ft.get(i).copied().flatten();
-            let d_s = v_ds.get(i).copied().flatten();
-            let pe = |path: &Path| {
-                let path = path.to_path_buf();
-                move |e: crate::model::pixel::PixelError| Error::Pixel {
-                    path: path.clone(),
-                    col,
-                    row,
-                    message: e.to_string(),
-                }
-            };
-            let b = class_of(
-                &model_before,
-                c_b[i],
-                v_ab.get(i).copied().flatten(),
-                f_t,
-                d_s,
-            )
-            .map_err(pe(&spec.before))?;
-            let a = class_of(
-                &model_after,
-                c_a[i],
-                v_aa.get(i).copied().flatten(),
-                f_t,
-                d_s,
-            )
-            .map_err(pe(&spec.after))?;
-            // Zone weights: the grid, each zone's fraction, the outside.
-            let mut weights: Vec<(usize, f64)> = vec![(0, 1.0)];
-            if zones.is_some() {
-                let mut covered = 0.0;
-                for (zi, c) in &cov {
-                    let f = c.at(i);
-                    if f > 0.0 {
-                        weights.push((zi + 1, f));
-                    }
-                    covered += f;
-                }
-                if 1.0 - covered > 1e-12 {
-                    weights.push((nz + 1, 1.0 - covered));
-                }
-            }
-            match (b, a) {
-                (Some((cb, sb)), Some((ca, sa))) => {
-                    out[i] = (sa - sb) as f32;
-                    for (z, f) in &weights {
-                        let ar = a_ha * f;
-                        let s = &mut acc.sums[*z];
-                        s[0] += quantize(ar);
-                        s[1] += quantize(ar * sb);
-                        s[2] += quantize(ar * sa);
-                        *acc.transitions
-                            .entry((*z, cb.index(), ca.index()))
-                            .or_insert(0) += quantize(ar);
-                    }
-                }
-                (None, None) => {}
-                _ => {
-                    for (z, f) in &weights {
-                        acc.sums[*z][3] += quantize(a_ha * f);
-                    }
-                }
-            }
-        }
-        w.write(win, out)?;
-    }
-    let map = w.finish()?;
+    let windows = grid.windows(block, 0..grid.height);
+    let pass = Pass {
+        pool: &pool,
+        windows: &windows,
+        batch,
+        progress: None,
+    };
+    let zones_grid = zones.map(|z| (z, &grid));
+    engine::run(
+        &pass,
+        sources,
+        |b| {
+            let (values, sums) = change_block(&m, &paths, &row_areas, zones_grid, b)?;
+            let levels = overview::reduce_block(&plan, b.window, &values);
+            Ok(ChangeBlock {
+                window: b.window,
+                map: values,
+                levels,
+                sums,
+            })
+        },
+        |c: ChangeBlock| {
+            acc.add(&c.sums);
+            map.send(c.window, c.map, c.levels)
+        },
+    )?;
+    let (w, _) = map.finish()?;
+    Ok((w.finish()?, acc))
+}
 
+/// Runs the comparison and writes `stock_change_tc_per_ha.tif`, `transition.csv`,
+/// `change_zones.csv` and `change.json` into `out_dir`.
+pub fn run(
+    scene: &Scene,
+    spec: &ChangeSpec,
+    zones: Option<&ZoneSet>,
+    out_dir: &Path,
+) -> Result<ChangeSummary> {
+    check_spec(spec)?;
+    crate::pipeline::bound_gdal_cache();
+    let (map, acc) = stream(scene, spec, zones, out_dir)?;
     let years = spec.year_after - spec.year_before;
     let k = invest_valuation_constant(
         spec.price_per_tc,

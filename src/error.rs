@@ -1,8 +1,61 @@
-//! One error type for the library. Every variant names the file (and where useful the
-//! layer, field, line or pixel) so that the CLI can print a single helpful line.
+//! One error type for the library, sorted by whose fault it is ([`Fault`]): the input data,
+//! a configuration file, the environment, the command line, or sinkmap itself. Every
+//! variant names the file (and where useful the line, field or pixel) so that the CLI can
+//! print a single helpful line, and every fault has its own exit code.
 
 use std::path::PathBuf;
 
+/// Whose fault an error is: what the user has to fix. Each has its own exit code.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Fault {
+    /// The command line: a bad option value or combination (exit code 2, as for the
+    /// argument errors the parser reports itself).
+    Usage,
+    /// The input data: a raster, polygon layer or table the scene or command points to
+    /// (exit code 3).
+    InputData,
+    /// A configuration file: scene, model, project, rollout or scenario file (exit code 4).
+    Configuration,
+    /// The environment: the disk, GDAL, fonts, threads (exit code 5).
+    Environment,
+    /// A bug in sinkmap (exit code 6): please report it.
+    Internal,
+}
+
+impl Fault {
+    /// Every fault, in exit-code order.
+    pub const ALL: [Fault; 5] = [
+        Fault::Usage,
+        Fault::InputData,
+        Fault::Configuration,
+        Fault::Environment,
+        Fault::Internal,
+    ];
+
+    /// The process exit code of the CLI for this fault (0 is success, 1 is never used).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Fault::Usage => 2,
+            Fault::InputData => 3,
+            Fault::Configuration => 4,
+            Fault::Environment => 5,
+            Fault::Internal => 6,
+        }
+    }
+
+    /// A short name for messages ("input data", "configuration", …).
+    pub fn name(self) -> &'static str {
+        match self {
+            Fault::Usage => "usage",
+            Fault::InputData => "input data",
+            Fault::Configuration => "configuration",
+            Fault::Environment => "environment",
+            Fault::Internal => "internal error",
+        }
+    }
+}
+
+/// Every failure of the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("{}: {source}", path.display())]
@@ -29,11 +82,70 @@ pub enum Error {
     Output { path: PathBuf, message: String },
     #[error("{0}")]
     Usage(String),
+    /// A configuration file (TOML) that cannot be read as its type: the line when known.
+    #[error("{}{}: {message}", path.display(), line.map(|l| format!(", line {l}")).unwrap_or_default())]
+    Config {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line of the problem, when the parser knows it.
+        line: Option<usize>,
+        /// What is wrong.
+        message: String,
+    },
+    /// A model file whose values are inconsistent (see [`crate::model::ModelError`]).
+    #[error("{}: {source}", path.display())]
+    Model {
+        /// The model file.
+        path: PathBuf,
+        /// What is wrong with it.
+        source: crate::model::ModelError,
+    },
+    /// Something the machine lacks or refuses: a GDAL driver, a font, a program.
+    #[error("{what}: {message}")]
+    Environment {
+        /// The resource (a font file, a GDAL driver, a program).
+        what: String,
+        /// What went wrong.
+        message: String,
+    },
+    /// A bug in sinkmap (a thread that panicked, a broken internal invariant).
+    #[error("internal error (please report it): {0}")]
+    Internal(String),
 }
 
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
+    /// Whose fault the error is.
+    pub fn fault(&self) -> Fault {
+        match self {
+            Error::Usage(_) => Fault::Usage,
+            Error::Raster { .. }
+            | Error::Vector { .. }
+            | Error::Pixel { .. }
+            | Error::Parse { .. } => Fault::InputData,
+            Error::Invalid { .. } | Error::Config { .. } | Error::Model { .. } => {
+                Fault::Configuration
+            }
+            Error::Io { .. } | Error::Output { .. } | Error::Environment { .. } => {
+                Fault::Environment
+            }
+            Error::Internal(_) => Fault::Internal,
+        }
+    }
+
+    /// A fault of sinkmap itself (a thread that panicked or could not start).
+    pub fn internal(message: impl Into<String>) -> Self {
+        Error::Internal(message.into())
+    }
+
+    /// A resource of the machine that is missing or refuses (a font, a GDAL driver).
+    pub fn environment(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
+        Error::Environment {
+            what: what.into(),
+            message: message.to_string(),
+        }
+    }
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),

@@ -13,6 +13,7 @@ pub mod change;
 pub mod config;
 pub mod coverage;
 pub mod cube;
+pub mod engine;
 pub mod error;
 pub mod fit;
 pub mod grid;

@@ -121,6 +121,27 @@ enum Command {
     Calibrate(sinkmap::assess::cli::CalibrateArgs),
 }
 
+/// Speed-only options of a raster pass.
+#[derive(Args, Debug, Clone, Copy)]
+struct TuningArgs {
+    /// Processing block edge in pixels (multiple of 16, 16–4096; default: the scene's).
+    /// Changes speed and memory only, never a number.
+    #[arg(long)]
+    block_size: Option<usize>,
+    /// Compute threads (default: all cores). Changes speed only, never a number.
+    #[arg(long)]
+    threads: Option<usize>,
+}
+
+impl TuningArgs {
+    fn tuning(self) -> sinkmap::engine::Tuning {
+        sinkmap::engine::Tuning {
+            block_size_px: self.block_size,
+            threads: self.threads,
+        }
+    }
+}
+
 #[derive(Args, Debug)]
 struct ChangeArgs {
     /// Scene file (TOML): models, zones, forest-type and desert-subtype layers.
@@ -157,6 +178,8 @@ struct ChangeArgs {
     no_zones: bool,
     #[arg(long, default_value = "out/change")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -168,6 +191,8 @@ struct ProjectArgs {
     /// Output folder.
     #[arg(long, default_value = "out/project")]
     out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -259,6 +284,11 @@ struct BenchArgs {
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     block_size: Option<usize>,
+    /// A Python venv with natcap.invest 3.20 installed (README, "Benchmark", says how): also
+    /// run InVEST's carbon model (stock only, same pool table) on the scene and print how much
+    /// faster the full sinkmap run is.
+    #[arg(long, value_name = "VENV")]
+    invest: Option<PathBuf>,
 }
 
 #[derive(Args, Debug, Clone)]
@@ -430,6 +460,10 @@ struct SynthArgs {
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
+    /// Texture of 30-m classified imagery (ragged edges, 11 × 7 px field parcels, 2 % speckle,
+    /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
+    #[arg(long)]
+    field_texture: bool,
     #[arg(long, short)]
     quiet: bool,
 }
@@ -625,6 +659,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 price_per_tc: a.price_per_tc,
                 discount_rate_percent: a.discount_rate,
                 rate_change_percent: a.rate_change,
+                tuning: a.tuning.tuning(),
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
             if !a.quiet {
@@ -647,7 +682,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Project(a) => {
             let spec = sinkmap::project::ProjectSpec::load(&a.project)?;
-            let (totals, _) = sinkmap::project::run(&spec, &a.out)?;
+            let (totals, _) = sinkmap::project::run(&spec, &a.out, &a.tuning.tuning())?;
             if !a.quiet {
                 print!("{}", sinkmap::project::human(&totals));
                 println!("  project.csv and project.json in {}", a.out.display());
@@ -723,6 +758,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 sinkmap::bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
+                    invest_venv: a.invest.clone(),
                     ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
@@ -734,6 +770,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     block_size_px: a.block_size,
                     lon0: 80.0,
                     lat0: 46.0,
+                    invest_venv: a.invest.clone(),
                 }
             };
             let report =
@@ -768,6 +805,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                     zones_path_in_scene: None,
                     base_year: 2020,
                     with_accounting: false,
+                    field_texture: a.field_texture,
                     name: format!(
                         "synthetic {}x{} seed {} (SYNTHETIC)",
                         a.width, a.height, a.seed

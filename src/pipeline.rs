@@ -1,9 +1,9 @@
-//! The block-streamed pipeline: read aligned input windows (one thread per input layer),
-//! evaluate the per-pixel models and reduce the blocks to their overview levels in parallel
-//! (rayon), fill the cohort cube and write every map on a thread of its own in the same pass,
-//! then finish the maps side by side and publish every output by renaming complete temporary
-//! files.
+//! The `run` (and `zonal`) pass: the scene's layers in, the per-pixel models evaluated block
+//! by block on the [`engine`](crate::engine), out the stock, sink and restoration maps
+//! (each written on a thread of its own), the cohort cube with its zone sums, then every
+//! output published by renaming complete temporary files.
 
+use std::ops::Range;
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
@@ -12,15 +12,18 @@ use rayon::prelude::*;
 use crate::config::{Compression, Layout, Models, Scene};
 use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
+use crate::engine::{self, Block, MapSink, Pass, Source};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
-use crate::model::pixel::{PixelError, PixelModel};
+use crate::model::pixel::{PixelError, PixelModel, PixelValue};
 use crate::model::restoration::RestorationModel;
-use crate::raster::overview::{self, BlockLevels, Cell, Mean, Mode, Plan};
+use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::summary::{self, StageSeconds, Summary};
 use crate::zones::ZoneSet;
+
+pub(crate) use crate::engine::thread_pool;
 
 /// The map files every run writes.
 pub const MAP_FILES: [&str; 2] = ["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"];
@@ -51,24 +54,57 @@ pub struct RunOutcome {
     pub output_dir: PathBuf,
 }
 
-pub(crate) struct Inputs {
-    pub(crate) landcover: Layer,
-    pub(crate) age: Option<Layer>,
-    pub(crate) forest_type: Option<Layer>,
-    pub(crate) desert: Option<Layer>,
+/// Where each of the scene's layers sits among the engine's sources (the land cover is
+/// source 0).
+#[derive(Debug, Clone, Default)]
+pub(crate) struct Slots {
+    age: Option<usize>,
+    forest_type: Option<usize>,
+    desert: Option<usize>,
     /// The scene's masks, in bit order.
-    pub(crate) masks: Vec<Layer>,
+    masks: Range<usize>,
 }
 
-/// The raw values of one window.
-pub(crate) struct BlockInput {
+/// The scene's input layers, opened and aligned, ready for a pass.
+pub(crate) struct SceneInputs {
+    pub(crate) sources: Vec<Source>,
+    pub(crate) slots: Slots,
+    /// Which file a pixel error is about (the layers move to the reader threads).
+    pub(crate) paths: InputPaths,
+    /// The land cover declares a nodata value (or the scheme has one).
+    pub(crate) landcover_has_nodata: bool,
+}
+
+/// The raw values of one window, by meaning (empty slices for absent layers).
+pub(crate) struct BlockInput<'a> {
     pub(crate) window: Window,
-    pub(crate) landcover: Vec<Option<i32>>,
-    pub(crate) age: Vec<Option<f64>>,
-    pub(crate) forest_type: Vec<Option<i32>>,
-    pub(crate) desert: Vec<Option<i32>>,
-    /// Bit j set where mask j is set (non-zero, not nodata).
+    pub(crate) landcover: &'a [Option<i32>],
+    pub(crate) age: &'a [Option<f64>],
+    pub(crate) forest_type: &'a [Option<i32>],
+    pub(crate) desert: &'a [Option<i32>],
+    /// Bit j set where mask j is set (non-zero, not nodata); empty without masks.
     pub(crate) masks: Vec<u32>,
+}
+
+impl Slots {
+    /// The scene's view of an engine block.
+    pub(crate) fn view<'a>(&self, b: &'a Block) -> BlockInput<'a> {
+        let mut masks = Vec::new();
+        if !self.masks.is_empty() {
+            masks = vec![0; b.window.len()];
+            for (bit, k) in self.masks.clone().enumerate() {
+                set_mask_bit(&mut masks, b.codes(Some(k)), bit);
+            }
+        }
+        BlockInput {
+            window: b.window,
+            landcover: b.codes(Some(0)),
+            age: b.values(self.age),
+            forest_type: b.codes(self.forest_type),
+            desert: b.codes(self.desert),
+            masks,
+        }
+    }
 }
 
 struct BlockOutput {
@@ -97,10 +133,6 @@ struct MapLevels {
     best: Option<BlockLevels<BestMode>>,
 }
 
-/// A computed block and its overview levels, or the first bad pixel it met (column, row,
-/// problem).
-type Computed = std::result::Result<(BlockOutput, MapLevels), (usize, usize, PixelError)>;
-
 /// Reduces a computed block to its overview levels (in the coordinates of the maps, whose
 /// first row is grid row `row0`).
 fn block_levels(plan: &Plan, row0: usize, out: &BlockOutput) -> MapLevels {
@@ -118,7 +150,7 @@ fn block_levels(plan: &Plan, row0: usize, out: &BlockOutput) -> MapLevels {
 }
 
 /// The files a pixel error can be about (kept apart from the layers, which move to the
-/// reader thread).
+/// reader threads).
 pub(crate) struct InputPaths {
     landcover: PathBuf,
     age: PathBuf,
@@ -127,21 +159,6 @@ pub(crate) struct InputPaths {
 }
 
 impl InputPaths {
-    pub(crate) fn of(inputs: &Inputs) -> InputPaths {
-        let lc = &inputs.landcover.path;
-        let or_lc = |l: &Option<Layer>| {
-            l.as_ref()
-                .map(|l| l.path.clone())
-                .unwrap_or_else(|| lc.clone())
-        };
-        InputPaths {
-            landcover: lc.clone(),
-            age: or_lc(&inputs.age),
-            forest_type: or_lc(&inputs.forest_type),
-            desert: or_lc(&inputs.desert),
-        }
-    }
-
     /// The file whose value caused `e`.
     pub(crate) fn for_error(&self, e: &PixelError) -> &Path {
         match e {
@@ -153,36 +170,16 @@ impl InputPaths {
             PixelError::UnknownDesertSubtype(_) => &self.desert,
         }
     }
-}
 
-pub(crate) fn read_block(inputs: &Inputs, w: Window) -> Result<BlockInput> {
-    let mut b = BlockInput {
-        window: w,
-        landcover: Vec::new(),
-        age: Vec::new(),
-        forest_type: Vec::new(),
-        desert: Vec::new(),
-        masks: Vec::new(),
-    };
-    inputs.landcover.read_codes(w, &mut b.landcover)?;
-    if let Some(l) = &inputs.age {
-        l.read_values(w, &mut b.age)?;
-    }
-    if let Some(l) = &inputs.forest_type {
-        l.read_codes(w, &mut b.forest_type)?;
-    }
-    if let Some(l) = &inputs.desert {
-        l.read_codes(w, &mut b.desert)?;
-    }
-    if !inputs.masks.is_empty() {
-        b.masks = vec![0; w.len()];
-        let mut codes = Vec::new();
-        for (bit, m) in inputs.masks.iter().enumerate() {
-            m.read_codes(w, &mut codes)?;
-            set_mask_bit(&mut b.masks, &codes, bit);
+    /// The error of a bad pixel at (`col`, `row`), naming the file it comes from.
+    pub(crate) fn pixel_error(&self, col: usize, row: usize, e: PixelError) -> Error {
+        Error::Pixel {
+            path: self.for_error(&e).to_path_buf(),
+            col,
+            row,
+            message: e.to_string(),
         }
     }
-    Ok(b)
 }
 
 /// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
@@ -194,201 +191,20 @@ fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
     }
 }
 
-/// Starts a named scoped thread (names show in `top -H`, `perf` and debuggers).
-fn spawn_named<'scope, T: Send + 'scope>(
-    sc: &'scope std::thread::Scope<'scope, '_>,
-    name: String,
-    f: impl FnOnce() -> T + Send + 'scope,
-) -> std::thread::ScopedJoinHandle<'scope, T> {
-    std::thread::Builder::new()
-        .name(name)
-        .spawn_scoped(sc, f)
-        .expect("the system cannot start a thread")
-}
-
-/// A thread name: `prefix-` and the file's stem (Linux shows the first 15 bytes).
-fn thread_name(prefix: &str, path: &Path) -> String {
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    format!("{prefix}-{stem}")
-}
-
-/// One block of one map, with its overview levels.
-type MapBlock<C> = (Window, Vec<<C as Cell>::Value>, BlockLevels<C>);
-
-/// A map writer thread: the writer and its busy seconds, or its first error.
-type MapWriterThread<'scope, C> =
-    std::thread::ScopedJoinHandle<'scope, Result<(MapWriter<C>, f64)>>;
-
-/// Starts a thread that writes the blocks it receives (in window order) into `w`, and
-/// returns the writer and its busy seconds when the sender is dropped, or its first error.
-fn spawn_map_writer<'scope, C: Cell>(
-    sc: &'scope std::thread::Scope<'scope, '_>,
-    w: MapWriter<C>,
-    queue: usize,
-) -> (
-    std::sync::mpsc::SyncSender<MapBlock<C>>,
-    MapWriterThread<'scope, C>,
-) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<MapBlock<C>>(queue);
-    let handle = spawn_named(sc, thread_name("write", &w.final_path()), move || {
-        let (mut w, mut busy) = (w, 0.0);
-        for (window, data, levels) in rx {
-            let t = Instant::now();
-            w.write_block(window, data, levels)?;
-            busy += t.elapsed().as_secs_f64();
-        }
-        Ok((w, busy))
-    });
-    (tx, handle)
-}
-
-/// What one layer's reader thread sends per batch of windows.
-type LayerBatch<T> = Result<Vec<Vec<T>>>;
-
-/// Starts a thread that reads `layer` over every batch of `windows` and sends the values
-/// (bounded: at most one batch waits). Returns the receiver and the thread's busy seconds.
-fn spawn_layer_reader<'scope, T: Send + 'scope>(
-    sc: &'scope std::thread::Scope<'scope, '_>,
-    layer: Layer,
-    windows: &'scope [Window],
-    batch: usize,
-    read: fn(&Layer, Window, &mut Vec<T>) -> Result<()>,
-) -> (
-    std::sync::mpsc::Receiver<LayerBatch<T>>,
-    std::thread::ScopedJoinHandle<'scope, f64>,
-) {
-    let (tx, rx) = std::sync::mpsc::sync_channel::<LayerBatch<T>>(1);
-    let handle = spawn_named(sc, thread_name("read", &layer.path), move || {
-        let mut busy = 0.0;
-        for chunk in windows.chunks(batch) {
-            let t = Instant::now();
-            let r = chunk
-                .iter()
-                .map(|w| {
-                    let mut v = Vec::new();
-                    read(&layer, *w, &mut v).map(|_| v)
-                })
-                .collect::<Result<Vec<_>>>();
-            busy += t.elapsed().as_secs_f64();
-            let failed = r.is_err();
-            if tx.send(r).is_err() || failed {
-                break;
-            }
-        }
-        busy
-    });
-    (rx, handle)
-}
-
-/// The next batch of one layer: its values, or the reader's error.
-fn next_batch<T>(rx: &std::sync::mpsc::Receiver<LayerBatch<T>>) -> Result<Vec<Vec<T>>> {
-    rx.recv()
-        .map_err(|_| Error::Usage("a reader thread stopped early".into()))?
-}
-
-/// Reads every input layer on a thread of its own (layers are separate GDAL datasets, and
-/// decoding is most of the reading time), assembles the blocks batch by batch, in window
-/// order, and sends them. Returns the summed busy seconds of the reader threads.
-fn read_parallel(
-    inputs: Inputs,
-    windows: &[Window],
-    batch: usize,
-    tx: std::sync::mpsc::SyncSender<Result<Vec<BlockInput>>>,
-) -> f64 {
-    std::thread::scope(|sc| {
-        let Inputs {
-            landcover,
-            age,
-            forest_type,
-            desert,
-            masks,
-        } = inputs;
-        let mut handles = Vec::new();
-        let codes = |layer: Option<Layer>, handles: &mut Vec<_>| {
-            layer.map(|l| {
-                let (rx, h) = spawn_layer_reader(sc, l, windows, batch, Layer::read_codes);
-                handles.push(h);
-                rx
-            })
-        };
-        let rx_lc = codes(Some(landcover), &mut handles);
-        let rx_ft = codes(forest_type, &mut handles);
-        let rx_de = codes(desert, &mut handles);
-        let rx_masks: Vec<_> = masks
-            .into_iter()
-            .filter_map(|m| codes(Some(m), &mut handles))
-            .collect();
-        let rx_age = age.map(|l| {
-            let (rx, h) = spawn_layer_reader(sc, l, windows, batch, Layer::read_values);
-            handles.push(h);
-            rx
-        });
-        let assemble = |chunk: &[Window]| -> Result<Vec<BlockInput>> {
-            let take = |rx: &Option<std::sync::mpsc::Receiver<LayerBatch<Option<i32>>>>| {
-                rx.as_ref().map(next_batch).transpose()
-            };
-            let lc = take(&rx_lc)?.unwrap_or_default();
-            let ft = take(&rx_ft)?;
-            let de = take(&rx_de)?;
-            let age = rx_age.as_ref().map(next_batch).transpose()?;
-            let mut mask_bits: Vec<Vec<u32>> = Vec::new();
-            for (bit, rx) in rx_masks.iter().enumerate() {
-                for (k, codes) in next_batch(rx)?.into_iter().enumerate() {
-                    if bit == 0 {
-                        mask_bits.push(vec![0; codes.len()]);
-                    }
-                    set_mask_bit(&mut mask_bits[k], &codes, bit);
-                }
-            }
-            let mut lc = lc.into_iter();
-            let mut ft = ft.map(|v| v.into_iter());
-            let mut de = de.map(|v| v.into_iter());
-            let mut age = age.map(|v| v.into_iter());
-            let mut mask_bits = mask_bits.into_iter();
-            Ok(chunk
-                .iter()
-                .map(|w| BlockInput {
-                    window: *w,
-                    landcover: lc.next().unwrap_or_default(),
-                    age: age.as_mut().and_then(|i| i.next()).unwrap_or_default(),
-                    forest_type: ft.as_mut().and_then(|i| i.next()).unwrap_or_default(),
-                    desert: de.as_mut().and_then(|i| i.next()).unwrap_or_default(),
-                    masks: mask_bits.next().unwrap_or_default(),
-                })
-                .collect())
-        };
-        for chunk in windows.chunks(batch) {
-            let r = assemble(chunk);
-            let failed = r.is_err();
-            if tx.send(r).is_err() || failed {
-                break;
-            }
-        }
-        // Dropping the receivers stops the readers that are still waiting to send.
-        drop((rx_lc, rx_ft, rx_de, rx_masks, rx_age));
-        handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
-    })
-}
-
 /// Value of `best_intervention.tif` where the land cover is nodata.
 pub const BEST_NODATA: u8 = 255;
 
 /// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best one).
-#[allow(clippy::too_many_arguments)]
 #[inline]
 fn add_restoration(
     acc: &mut [Acc],
     space: &CohortSpace,
     r: &RestorationModel,
-    v: &crate::model::pixel::PixelValue,
-    elig: u32,
-    best_j: Option<usize>,
+    ev: &Evaluated,
     area_ha: f64,
     n: i128,
 ) {
+    let Evaluated { v, elig, best_j } = *ev;
     let Some(class) = v.class else { return };
     if elig == 0 {
         return;
@@ -426,7 +242,7 @@ struct RawPixel {
 /// What the models say of one pixel, restoration included.
 #[derive(Clone, Copy, PartialEq)]
 struct Evaluated {
-    v: crate::model::pixel::PixelValue,
+    v: PixelValue,
     elig: u32,
     best_j: Option<usize>,
 }
@@ -457,14 +273,15 @@ struct BlockSums<'a> {
 impl BlockSums<'_> {
     /// Adds a finished run to the whole-grid, zone and outside sums.
     fn add_run(&mut self, run: &Run) {
-        let Evaluated { v, elig, best_j } = run.ev;
+        let ev = run.ev;
+        let v = ev.v;
         let (area_ha, n) = (self.row_areas_ha[run.row], run.count);
         let idx = self.space.index(&v);
         let (space, restoration) = (self.space, self.restoration);
         let add = |acc: &mut [Acc], area: f64| {
             cube::add_pixels(&mut acc[idx], &v, area, n);
             if let Some(r) = restoration {
-                add_restoration(acc, space, r, &v, elig, best_j, area, n);
+                add_restoration(acc, space, r, &ev, area, n);
             }
         };
         add(&mut self.grid_acc, area_ha);
@@ -500,19 +317,35 @@ impl BlockSums<'_> {
     }
 }
 
+/// What every block of a run needs besides its own values.
+struct BlockContext<'a> {
+    model: &'a PixelModel,
+    restoration: Option<&'a RestorationModel>,
+    space: &'a CohortSpace,
+    age_shift_yr: i32,
+    grid: &'a Grid,
+    row_areas_ha: &'a [f64],
+    zones: Option<&'a ZoneSet>,
+}
+
 /// Evaluates one block: pure, no IO. Runs of equal pixels along a row are added to the
 /// cube once, times their length (exactly what adding them one by one gives).
-#[allow(clippy::too_many_arguments)]
+///
+/// This is the hot loop of a run (every pixel of the scene passes here once), hence one
+/// function: the run-length bookkeeping and the per-pixel evaluation share their state.
 fn compute_block(
-    model: &PixelModel,
-    restoration: Option<&RestorationModel>,
-    space: &CohortSpace,
-    age_shift_yr: i32,
-    grid: &Grid,
-    row_areas_ha: &[f64],
-    zones: Option<&ZoneSet>,
+    ctx: &BlockContext,
     b: &BlockInput,
 ) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
+    let BlockContext {
+        model,
+        restoration,
+        space,
+        age_shift_yr,
+        grid,
+        row_areas_ha,
+        zones,
+    } = *ctx;
     let w = b.window;
     let n = w.len();
     let mut stock = vec![writer::MAP_NODATA; n];
@@ -640,7 +473,9 @@ fn compute_block(
     })
 }
 
-pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<Inputs> {
+/// Opens the scene's layers (land cover, age, forest type, desert subtype, masks), aligned
+/// to `grid`, as engine sources.
+pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<SceneInputs> {
     let lc = &scene.landcover;
     let mut landcover = Layer::open(&lc.path, lc.band, LayerKind::Categorical, grid, &[])?;
     if let Some(nd) = models.scheme.nodata_value {
@@ -674,28 +509,433 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
     if masks.len() > 32 {
         return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
     }
-    Ok(Inputs {
-        landcover,
-        age,
-        forest_type,
-        desert,
-        masks,
+    let lc_path = landcover.path.clone();
+    let path_or_lc = |l: &Option<Layer>| {
+        l.as_ref()
+            .map(|l| l.path.clone())
+            .unwrap_or_else(|| lc_path.clone())
+    };
+    let paths = InputPaths {
+        landcover: lc_path.clone(),
+        age: path_or_lc(&age),
+        forest_type: path_or_lc(&forest_type),
+        desert: path_or_lc(&desert),
+    };
+    let landcover_has_nodata = landcover.has_declared_nodata();
+    let mut sources = vec![Source::Codes(landcover)];
+    let mut slot = |s: Option<Source>| {
+        s.map(|s| {
+            sources.push(s);
+            sources.len() - 1
+        })
+    };
+    let mut slots = Slots {
+        forest_type: slot(forest_type.map(Source::Codes)),
+        desert: slot(desert.map(Source::Codes)),
+        ..Slots::default()
+    };
+    let first_mask = sources.len();
+    sources.extend(masks.into_iter().map(Source::Codes));
+    slots.masks = first_mask..sources.len();
+    slots.age = age.map(|l| {
+        sources.push(Source::Values(l));
+        sources.len() - 1
+    });
+    Ok(SceneInputs {
+        sources,
+        slots,
+        paths,
+        landcover_has_nodata,
     })
 }
 
-/// A rayon pool of `threads` workers (default: all cores), and their number.
-pub(crate) fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool)> {
-    let n = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("compute-{i}"))
-        .build()
-        .map_err(|e| Error::Usage(format!("cannot start {n} threads: {e}")))?;
-    Ok((n, pool))
+/// Everything a run decides before it streams the blocks.
+struct RunSetup {
+    models: Models,
+    model: PixelModel,
+    restoration: Option<RestorationModel>,
+    space: CohortSpace,
+    /// The land cover's grid, and the part of it this run writes (a row band with `--tile`).
+    grid: Grid,
+    out_grid: Grid,
+    rows: Range<usize>,
+    block: usize,
+    out_dir: PathBuf,
+    format: MapFormat,
+    threads: usize,
+    pool: rayon::ThreadPool,
+}
+
+/// The maps of a run: as writers (`M`, `B`) or as their writer threads.
+struct RunMaps<M, B> {
+    stock: M,
+    sink: M,
+    /// Potential and best intervention, with a restoration catalogue.
+    restoration: Option<(M, B)>,
+}
+
+/// The maps being written.
+type Writers = RunMaps<MapWriter<Mean>, MapWriter<BestMode>>;
+
+/// Bounds GDAL's block cache (it defaults to 5 % of RAM) so memory stays flat with raster
+/// size; the user's `GDAL_CACHEMAX` wins.
+pub(crate) fn bound_gdal_cache() {
+    if std::env::var_os("GDAL_CACHEMAX").is_none() {
+        let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "128");
+    }
+}
+
+/// Loads the models, opens and checks the inputs, and fixes the run's grid, rows, block,
+/// output folder and threads.
+fn setup(
+    scene: &Scene,
+    opts: &RunOptions,
+    zones: Option<&ZoneSet>,
+) -> Result<(RunSetup, SceneInputs)> {
+    let models = Models::load(scene)?;
+    let model = models.pixel_model(scene)?;
+    let restoration = models.restoration_model(scene)?;
+    for w in restoration.iter().flat_map(|r| &r.warnings) {
+        eprintln!("warning: {}: {w}", scene.source_path.display());
+    }
+    let space = CohortSpace {
+        forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
+        desert_subtypes: models
+            .desert
+            .subtypes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        max_age_yr: model.max_age_yr(),
+        interventions: restoration
+            .as_ref()
+            .map(|r| r.names.clone())
+            .unwrap_or_default(),
+    };
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    let inputs = open_inputs(scene, &models, &grid)?;
+    if !inputs.landcover_has_nodata {
+        eprintln!(
+            "warning: {}: no nodata value declared and the scheme has none; every pixel is taken as data",
+            scene.landcover.path.display()
+        );
+    }
+    if let Some(z) = zones {
+        z.check_overlaps_grid(&grid)?;
+    }
+    let block = engine::check_block_size(opts.block_size_px.unwrap_or(scene.output.block_size_px))?;
+    let out_dir = opts
+        .output_dir
+        .clone()
+        .unwrap_or_else(|| scene.output_dir.clone());
+    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
+    writer::remove_stale_temp_files(&out_dir);
+    let rows = match opts.tile {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
+            grid.height * (i - 1) / n..grid.height * i / n
+        }
+        Some((i, n)) => return Err(Error::Usage(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"))),
+        None => 0..grid.height,
+    };
+    let out_grid = match opts.tile {
+        Some(_) => grid.row_band(rows.start, rows.end),
+        None => grid.clone(),
+    };
+    let (threads, pool) = thread_pool(opts.threads)?;
+    // Each map is written (and its tiles compressed) on a thread of its own while streaming;
+    // the final COG copies compress on `threads` threads each.
+    let format = MapFormat {
+        block_px: block,
+        compression: opts.compression.unwrap_or(scene.output.compression),
+        layout: opts.layout.unwrap_or(scene.output.layout),
+        write_threads: 1,
+        copy_threads: threads,
+    };
+    let setup = RunSetup {
+        models,
+        model,
+        restoration,
+        space,
+        grid,
+        out_grid,
+        rows,
+        block,
+        out_dir,
+        format,
+        threads,
+        pool,
+    };
+    Ok((setup, inputs))
+}
+
+/// Creates the run's maps under temporary names, with their metadata.
+fn create_maps(scene: &Scene, s: &RunSetup) -> Result<Writers> {
+    let metadata = provenance(scene, &s.models);
+    let float_map = |file: &str, description: String, unit: &str, md: &[(String, String)]| {
+        MapWriter::create(
+            &s.out_dir,
+            MapSpec {
+                file_name: file.into(),
+                description,
+                unit: unit.into(),
+                categorical: false,
+            },
+            &s.out_grid,
+            s.format,
+            md,
+        )
+    };
+    let stock = float_map(
+        MAP_FILES[0],
+        "carbon stock density".into(),
+        "t C/ha",
+        &metadata,
+    )?;
+    let sink = float_map(
+        MAP_FILES[1],
+        "annual net CO2 removal (positive = uptake)".into(),
+        "t CO2/ha/yr",
+        &metadata,
+    )?;
+    let restoration = match &s.restoration {
+        Some(r) => {
+            let (a, b) = scene.restoration_period();
+            let mut md = metadata.clone();
+            md.push(("SINKMAP_RESTORATION_PERIOD".into(), format!("{a}-{b}")));
+            let potential = float_map(
+                POTENTIAL_FILES[0],
+                format!(
+                    "mean additional annual CO2 removal of the best eligible intervention, {a}-{b}"
+                ),
+                "t CO2/ha/yr",
+                &md,
+            )?;
+            let legend = std::iter::once("0=none".to_string())
+                .chain(
+                    r.names
+                        .iter()
+                        .zip(&r.codes)
+                        .map(|(n, c)| format!("{c}={n}")),
+                )
+                .collect::<Vec<_>>()
+                .join(";");
+            md.push(("SINKMAP_LEGEND".into(), legend));
+            let best = MapWriter::<BestMode>::create_typed(
+                &s.out_dir,
+                MapSpec {
+                    file_name: POTENTIAL_FILES[1].into(),
+                    description:
+                        "best eligible restoration intervention (code; see SINKMAP_LEGEND)".into(),
+                    unit: String::new(),
+                    categorical: true,
+                },
+                &s.out_grid,
+                s.format,
+                &md,
+                BEST_NODATA as f64,
+            )?;
+            Some((potential, best))
+        }
+        None => None,
+    };
+    Ok(RunMaps {
+        stock,
+        sink,
+        restoration,
+    })
+}
+
+/// An empty cube that knows the names of the grid, the zones and the outside.
+fn new_cube(zones: Option<&ZoneSet>) -> Cube {
+    let mut cube = Cube::default();
+    cube.zone_names
+        .insert(GRID_ZONE.into(), "whole grid".into());
+    if let Some(z) = zones {
+        cube.zone_names
+            .insert(OUTSIDE_ZONE.into(), "outside every zone".into());
+        for zone in &z.zones {
+            cube.zone_names.insert(zone.id.clone(), zone.name.clone());
+        }
+    }
+    cube
+}
+
+/// What the streaming pass of a run returns.
+struct Streamed {
+    maps: Writers,
+    cube: Cube,
+    nodata_area: i128,
+    stages: StageSeconds,
+}
+
+/// The run on the engine: scene layers in; per block, the models evaluated, the cohort sums
+/// and the maps' overview levels; reduced in window order into the cube and the map writers.
+fn stream(
+    scene: &Scene,
+    s: &RunSetup,
+    inputs: SceneInputs,
+    maps: Writers,
+    zones: Option<&ZoneSet>,
+    progress: bool,
+) -> Result<Streamed> {
+    let SceneInputs {
+        sources,
+        slots,
+        paths,
+        ..
+    } = inputs;
+    let windows = s.grid.windows(s.block, s.rows.clone());
+    let batch = (s.threads * 2).max(2);
+    let bar = crate::progress::bar(progress, (s.grid.width * s.rows.len()) as u64, "pixels");
+    let row_areas = s.grid.row_areas_ha();
+    let ctx = BlockContext {
+        model: &s.model,
+        restoration: s.restoration.as_ref(),
+        space: &s.space,
+        age_shift_yr: scene.age_shift_yr(),
+        grid: &s.grid,
+        row_areas_ha: &row_areas,
+        zones,
+    };
+    let row0 = s.rows.start;
+    let plan = maps.stock.plan().clone();
+    let mut sinks = RunMaps {
+        stock: MapSink::start(maps.stock, batch)?,
+        sink: MapSink::start(maps.sink, batch)?,
+        restoration: match maps.restoration {
+            Some((p, b)) => Some((MapSink::start(p, batch)?, MapSink::start(b, batch)?)),
+            None => None,
+        },
+    };
+    let mut cube = new_cube(zones);
+    let mut nodata_area = 0i128;
+    let pass = Pass {
+        pool: &s.pool,
+        windows: &windows,
+        batch,
+        progress: Some(&bar),
+    };
+    let compute = |b: &Block| {
+        let out = compute_block(&ctx, &slots.view(b))
+            .map_err(|(col, row, e)| paths.pixel_error(col, row, e))?;
+        let levels = block_levels(&plan, row0, &out);
+        Ok((out, levels))
+    };
+    let reduce = |(out, l): (BlockOutput, MapLevels)| {
+        let local = Window {
+            row: out.window.row - row0,
+            ..out.window
+        };
+        sinks.stock.send(local, out.stock, l.stock)?;
+        sinks.sink.send(local, out.sink, l.sink)?;
+        if let (Some((tp, tb)), Some(lp), Some(lb)) =
+            (sinks.restoration.as_mut(), l.potential, l.best)
+        {
+            tp.send(local, out.potential, lp)?;
+            tb.send(local, out.best, lb)?;
+        }
+        cube.add_dense(&s.space, GRID_ZONE, &out.grid_acc);
+        if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
+            for (zi, acc) in &out.zone_acc {
+                cube.add_dense(&s.space, &z.zones[*zi].id, acc);
+            }
+            cube.add_dense(&s.space, OUTSIDE_ZONE, outside);
+        }
+        nodata_area += out.nodata_area;
+        Ok(())
+    };
+    let busy = engine::run(&pass, sources, compute, reduce)?;
+    bar.finish_and_clear();
+    let (stock, t_stock) = sinks.stock.finish()?;
+    let (sink, t_sink) = sinks.sink.finish()?;
+    let mut map_busy = t_stock + t_sink;
+    let restoration = match sinks.restoration {
+        Some((p, b)) => {
+            let ((p, t_p), (b, t_b)) = (p.finish()?, b.finish()?);
+            map_busy += t_p + t_b;
+            Some((p, b))
+        }
+        None => None,
+    };
+    Ok(Streamed {
+        maps: RunMaps {
+            stock,
+            sink,
+            restoration,
+        },
+        cube,
+        nodata_area,
+        stages: StageSeconds {
+            read: busy.read,
+            compute: busy.compute,
+            write: busy.reduce + map_busy,
+            finish: 0.0,
+        },
+    })
+}
+
+/// Finishes the maps side by side (each a separate GDAL dataset) into complete temporary
+/// files. Rayon halves the list between the threads: [stock, potential | sink, best] pairs a
+/// large map with a smaller one on each side.
+fn finish_maps(pool: &rayon::ThreadPool, maps: Writers) -> Result<Vec<(TempFile, PathBuf)>> {
+    type Finish = Box<dyn FnOnce() -> Result<(TempFile, PathBuf)> + Send>;
+    let RunMaps {
+        stock,
+        sink,
+        restoration,
+    } = maps;
+    let mut jobs: Vec<Finish> = vec![Box::new(move || stock.finish())];
+    let sink_job: Finish = Box::new(move || sink.finish());
+    match restoration {
+        Some((p, b)) => {
+            jobs.push(Box::new(move || p.finish()));
+            jobs.push(sink_job);
+            jobs.push(Box::new(move || b.finish()));
+        }
+        None => jobs.push(sink_job),
+    }
+    let finished: Vec<Result<(TempFile, PathBuf)>> =
+        pool.install(|| jobs.into_par_iter().map(|f| f()).collect());
+    finished.into_iter().collect()
+}
+
+/// Runs a scene end to end and publishes its outputs in the output directory.
+pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<RunOutcome> {
+    let started = Instant::now();
+    bound_gdal_cache();
+    let (s, inputs) = setup(scene, opts, zones)?;
+    let maps = create_maps(scene, &s)?;
+    let Streamed {
+        maps,
+        cube,
+        nodata_area,
+        mut stages,
+    } = stream(scene, &s, inputs, maps, zones, opts.progress)?;
+    // Everything computed: finish the files under temporary names, then publish.
+    let finish_started = Instant::now();
+    let pending = finish_maps(&s.pool, maps)?;
+    stages.finish = finish_started.elapsed().as_secs_f64();
+    let elapsed = started.elapsed().as_secs_f64();
+    let mut summary = summary::build(
+        scene,
+        &s.models,
+        &s.out_grid,
+        &cube,
+        zones,
+        cube::dequantize(nodata_area),
+        s.threads,
+        s.block,
+        elapsed,
+    );
+    summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
+    summary.run.stage_seconds = stages;
+    let outputs = publish(&s.out_dir, pending, &summary, &cube, zones, &s.models)?;
+    Ok(RunOutcome {
+        summary,
+        cube,
+        outputs,
+        output_dir: s.out_dir,
+    })
 }
 
 /// Metadata written into every map: units, provenance.
@@ -741,396 +981,6 @@ fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
     md
 }
 
-/// Runs a scene end to end and publishes its outputs in the output directory.
-pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<RunOutcome> {
-    let started = Instant::now();
-    // GDAL's block cache defaults to 5 % of RAM; bound it so memory stays flat with raster
-    // size (the user's GDAL_CACHEMAX wins).
-    if std::env::var_os("GDAL_CACHEMAX").is_none() {
-        let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "128");
-    }
-    let models = Models::load(scene)?;
-    let model = models.pixel_model(scene)?;
-    let space = CohortSpace {
-        forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
-        desert_subtypes: models
-            .desert
-            .subtypes
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        max_age_yr: model.max_age_yr(),
-        interventions: Vec::new(),
-    };
-    let restoration = models.restoration_model(scene)?;
-    for w in restoration.iter().flat_map(|r| &r.warnings) {
-        eprintln!("warning: {}: {w}", scene.source_path.display());
-    }
-    let space = CohortSpace {
-        interventions: restoration
-            .as_ref()
-            .map(|r| r.names.clone())
-            .unwrap_or_default(),
-        ..space
-    };
-    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    let inputs = open_inputs(scene, &models, &grid)?;
-    if !inputs.landcover.has_declared_nodata() {
-        eprintln!(
-            "warning: {}: no nodata value declared and the scheme has none; every pixel is taken as data",
-            scene.landcover.path.display()
-        );
-    }
-    if let Some(z) = zones {
-        z.check_overlaps_grid(&grid)?;
-    }
-    let block = opts.block_size_px.unwrap_or(scene.output.block_size_px);
-    if !(16..=4096).contains(&block) || block % 16 != 0 {
-        return Err(Error::Usage(format!(
-            "block size {block}: must be a multiple of 16 between 16 and 4096"
-        )));
-    }
-    let layout = opts.layout.unwrap_or(scene.output.layout);
-    let compression = opts.compression.unwrap_or(scene.output.compression);
-    let out_dir = opts
-        .output_dir
-        .clone()
-        .unwrap_or_else(|| scene.output_dir.clone());
-    std::fs::create_dir_all(&out_dir).map_err(|e| Error::io(&out_dir, e))?;
-    writer::remove_stale_temp_files(&out_dir);
-
-    let out_grid = match opts.tile {
-        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
-            grid.row_band(grid.height * (i - 1) / n, grid.height * i / n)
-        }
-        _ => grid.clone(),
-    };
-    let (threads, pool) = thread_pool(opts.threads)?;
-    // Each map is written (and its tiles compressed) on a thread of its own while streaming;
-    // the final COG copies compress on `threads` threads each.
-    let format = MapFormat {
-        block_px: block,
-        compression,
-        layout,
-        write_threads: 1,
-        copy_threads: threads,
-    };
-    let metadata = provenance(scene, &models);
-    let stock_w = MapWriter::create(
-        &out_dir,
-        MapSpec {
-            file_name: MAP_FILES[0].into(),
-            description: "carbon stock density".into(),
-            unit: "t C/ha".into(),
-            categorical: false,
-        },
-        &out_grid,
-        format,
-        &metadata,
-    )?;
-    let sink_w = MapWriter::create(
-        &out_dir,
-        MapSpec {
-            file_name: MAP_FILES[1].into(),
-            description: "annual net CO2 removal (positive = uptake)".into(),
-            unit: "t CO2/ha/yr".into(),
-            categorical: false,
-        },
-        &out_grid,
-        format,
-        &metadata,
-    )?;
-    let restoration_w = match &restoration {
-        Some(r) => {
-            let (a, b) = scene.restoration_period();
-            let mut md = metadata.clone();
-            md.push(("SINKMAP_RESTORATION_PERIOD".into(), format!("{a}-{b}")));
-            let potential = MapWriter::create(
-                &out_dir,
-                MapSpec {
-                    file_name: POTENTIAL_FILES[0].into(),
-                    description: format!("mean additional annual CO2 removal of the best eligible intervention, {a}-{b}"),
-                    unit: "t CO2/ha/yr".into(),
-                    categorical: false,
-                },
-                &out_grid,
-                format,
-                &md,
-            )?;
-            let legend = std::iter::once("0=none".to_string())
-                .chain(
-                    r.names
-                        .iter()
-                        .zip(&r.codes)
-                        .map(|(n, c)| format!("{c}={n}")),
-                )
-                .collect::<Vec<_>>()
-                .join(";");
-            md.push(("SINKMAP_LEGEND".into(), legend));
-            let best = MapWriter::<BestMode>::create_typed(
-                &out_dir,
-                MapSpec {
-                    file_name: POTENTIAL_FILES[1].into(),
-                    description:
-                        "best eligible restoration intervention (code; see SINKMAP_LEGEND)".into(),
-                    unit: String::new(),
-                    categorical: true,
-                },
-                &out_grid,
-                format,
-                &md,
-                BEST_NODATA as f64,
-            )?;
-            Some((potential, best))
-        }
-        None => None,
-    };
-
-    let row_areas = grid.row_areas_ha();
-    let rows = match opts.tile {
-        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
-            grid.height * (i - 1) / n..grid.height * i / n
-        }
-        Some((i, n)) => return Err(Error::Usage(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"))),
-        None => 0..grid.height,
-    };
-    let windows = grid.windows(block, rows.clone());
-    let batch = (threads * 2).max(2);
-    let bar = crate::progress::bar(opts.progress, (grid.width * rows.len()) as u64, "pixels");
-
-    let mut cube = Cube::default();
-    cube.zone_names
-        .insert(GRID_ZONE.into(), "whole grid".into());
-    if let Some(z) = zones {
-        cube.zone_names
-            .insert(OUTSIDE_ZONE.into(), "outside every zone".into());
-        for zone in &z.zones {
-            cube.zone_names.insert(zone.id.clone(), zone.name.clone());
-        }
-    }
-    let age_shift = scene.age_shift_yr();
-    // Which file a pixel error is about (the inputs move to the reader thread).
-    let paths = InputPaths::of(&inputs);
-    // Three stages overlap: reader threads (one per input layer), the compute pool, and the
-    // writers: one thread adding the block sums to the cube and handing each map's blocks to
-    // that map's own writer thread. Bounded channels keep at most a few batches in memory.
-    let row0 = rows.start;
-    let plan = &stock_w.plan().clone();
-    let (stock_w, sink_w, restoration_w, cube, nodata_area, mut stages) =
-        std::thread::scope(|sc| -> Result<_> {
-            let (tx_in, rx_in) = std::sync::mpsc::sync_channel::<Result<Vec<BlockInput>>>(1);
-            // Blocks are computed one by one on the pool and put back in window order by the
-            // collector; `in_flight` tokens bound how many are computed but not yet collected.
-            let (tx_out, rx_out) = std::sync::mpsc::channel::<(usize, Computed)>();
-            let in_flight = 2 * batch;
-            let (tx_token, rx_token) = std::sync::mpsc::sync_channel::<()>(in_flight);
-            for _ in 0..in_flight {
-                let _ = tx_token.send(());
-            }
-            let windows = &windows;
-            let reader = spawn_named(sc, "read".into(), move || {
-                read_parallel(inputs, windows, batch, tx_in)
-            });
-            let (tx_stock, stock_h) = spawn_map_writer(sc, stock_w, batch);
-            let (tx_sink, sink_h) = spawn_map_writer(sc, sink_w, batch);
-            let (tx_restoration, restoration_h) = match restoration_w {
-                Some((p, b)) => {
-                    let (tp, hp) = spawn_map_writer(sc, p, batch);
-                    let (tb, hb) = spawn_map_writer(sc, b, batch);
-                    (Some((tp, tb)), Some((hp, hb)))
-                }
-                None => (None, None),
-            };
-            let space_ref = &space;
-            let bar_w = bar.clone();
-            let collector = spawn_named(sc, "write".into(), move || {
-                let mut nodata_area = 0i128;
-                let mut busy = 0.0;
-                let mut waiting: std::collections::BTreeMap<usize, Computed> = Default::default();
-                let mut next = 0;
-                let mut pixel_failure = None;
-                'blocks: for (idx, computed) in rx_out {
-                    waiting.insert(idx, computed);
-                    let t = Instant::now();
-                    while let Some(computed) = waiting.remove(&next) {
-                        next += 1;
-                        // A slot for the next block (the feeder may be gone: ignore).
-                        let _ = tx_token.send(());
-                        let (out, l) = match computed {
-                            Ok(done) => done,
-                            Err(e) => {
-                                // The first bad pixel in window order, whatever the threads.
-                                pixel_failure = Some(e);
-                                break 'blocks;
-                            }
-                        };
-                        bar_w.inc(out.window.len() as u64);
-                        let local = Window {
-                            row: out.window.row - row0,
-                            ..out.window
-                        };
-                        // A send fails only when that map's writer stopped on an error,
-                        // which its join reports.
-                        let mut sent = tx_stock.send((local, out.stock, l.stock)).is_ok()
-                            && tx_sink.send((local, out.sink, l.sink)).is_ok();
-                        if let (Some((tp, tb)), Some(lp), Some(lb)) =
-                            (tx_restoration.as_ref(), l.potential, l.best)
-                        {
-                            sent = sent
-                                && tp.send((local, out.potential, lp)).is_ok()
-                                && tb.send((local, out.best, lb)).is_ok();
-                        }
-                        if !sent {
-                            break 'blocks;
-                        }
-                        cube.add_dense(space_ref, GRID_ZONE, &out.grid_acc);
-                        if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
-                            for (zi, acc) in &out.zone_acc {
-                                cube.add_dense(space_ref, &z.zones[*zi].id, acc);
-                            }
-                            cube.add_dense(space_ref, OUTSIDE_ZONE, outside);
-                        }
-                        nodata_area += out.nodata_area;
-                    }
-                    busy += t.elapsed().as_secs_f64();
-                }
-                (cube, nodata_area, busy, pixel_failure)
-            });
-            let mut failure: Option<Error> = None;
-            let compute_ns = std::sync::atomic::AtomicU64::new(0);
-            pool.in_place_scope(|s| {
-                let mut idx = 0;
-                'feed: for blocks in rx_in {
-                    let blocks = match blocks {
-                        Ok(b) => b,
-                        Err(e) => {
-                            failure = Some(e);
-                            break;
-                        }
-                    };
-                    for b in blocks {
-                        if rx_token.recv().is_err() {
-                            break 'feed; // the collector stopped: its reason is reported below
-                        }
-                        let (tx, i) = (tx_out.clone(), idx);
-                        idx += 1;
-                        let (model, restoration, space, grid) =
-                            (&model, restoration.as_ref(), &space, &grid);
-                        let (row_areas, compute_ns) = (&row_areas, &compute_ns);
-                        s.spawn(move |_| {
-                            let t = Instant::now();
-                            let computed = compute_block(
-                                model,
-                                restoration,
-                                space,
-                                age_shift,
-                                grid,
-                                row_areas,
-                                zones,
-                                &b,
-                            )
-                            .map(|out| {
-                                let levels = block_levels(plan, row0, &out);
-                                (out, levels)
-                            });
-                            compute_ns.fetch_add(
-                                t.elapsed().as_nanos() as u64,
-                                std::sync::atomic::Ordering::Relaxed,
-                            );
-                            let _ = tx.send((i, computed));
-                        });
-                    }
-                }
-            });
-            let compute_busy = compute_ns.into_inner() as f64 * 1e-9;
-            drop(tx_out);
-            let panicked = |what: &str| Error::Usage(format!("the {what} thread panicked"));
-            let (cube, nodata_area, write_busy, pixel_failure) =
-                collector.join().map_err(|_| panicked("writer"))?;
-            if let (None, Some((col, row, e))) = (&failure, pixel_failure) {
-                failure = Some(Error::Pixel {
-                    path: paths.for_error(&e).to_path_buf(),
-                    col,
-                    row,
-                    message: e.to_string(),
-                });
-            }
-            let stock_w = stock_h.join().map_err(|_| panicked("map writer"))?;
-            let sink_w = sink_h.join().map_err(|_| panicked("map writer"))?;
-            let restoration_w = match restoration_h {
-                Some((hp, hb)) => Some((
-                    hp.join().map_err(|_| panicked("map writer"))?,
-                    hb.join().map_err(|_| panicked("map writer"))?,
-                )),
-                None => None,
-            };
-            let read_busy = reader.join().map_err(|_| panicked("reader"))?;
-            if let Some(e) = failure {
-                return Err(e);
-            }
-            let ((stock_w, t_stock), (sink_w, t_sink)) = (stock_w?, sink_w?);
-            let mut map_busy = t_stock + t_sink;
-            let restoration_w = match restoration_w {
-                Some((p, b)) => {
-                    let ((p, t_p), (b, t_b)) = (p?, b?);
-                    map_busy += t_p + t_b;
-                    Some((p, b))
-                }
-                None => None,
-            };
-            let stages = StageSeconds {
-                read: read_busy,
-                compute: compute_busy,
-                write: write_busy + map_busy,
-                finish: 0.0,
-            };
-            Ok((stock_w, sink_w, restoration_w, cube, nodata_area, stages))
-        })?;
-    bar.finish_and_clear();
-
-    // Everything computed: finish the files under temporary names, then publish.
-    let finish_started = Instant::now();
-    // The maps are finished side by side (each a separate GDAL dataset). Rayon halves the
-    // list between the threads: [stock, potential | sink, best] pairs a large map with a
-    // smaller one on each side.
-    type Finish = Box<dyn FnOnce() -> Result<(TempFile, PathBuf)> + Send>;
-    let mut jobs: Vec<Finish> = vec![Box::new(move || stock_w.finish())];
-    let sink_job: Finish = Box::new(move || sink_w.finish());
-    match restoration_w {
-        Some((p, b)) => {
-            jobs.push(Box::new(move || p.finish()));
-            jobs.push(sink_job);
-            jobs.push(Box::new(move || b.finish()));
-        }
-        None => jobs.push(sink_job),
-    }
-    let finished: Vec<Result<(TempFile, PathBuf)>> =
-        pool.install(|| jobs.into_par_iter().map(|f| f()).collect());
-    let pending = finished.into_iter().collect::<Result<Vec<_>>>()?;
-    stages.finish = finish_started.elapsed().as_secs_f64();
-    let elapsed = started.elapsed().as_secs_f64();
-    let mut summary = summary::build(
-        scene,
-        &models,
-        &out_grid,
-        &cube,
-        zones,
-        cube::dequantize(nodata_area),
-        threads,
-        block,
-        elapsed,
-    );
-    summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
-    summary.run.stage_seconds = stages;
-    let outputs = publish(&out_dir, pending, &summary, &cube, zones, &models)?;
-    Ok(RunOutcome {
-        summary,
-        cube,
-        outputs,
-        output_dir: out_dir,
-    })
-}
-
 /// Writes the tables (summary, cube, zone tables) under temporary names, then renames every
 /// pending file to its final name. Nothing is renamed unless everything was written.
 pub(crate) fn publish(
@@ -1160,4 +1010,143 @@ pub(crate) fn publish(
         outputs.push(fin);
     }
     Ok(outputs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::model::pixel::test_model;
+    use crate::model::Pools;
+
+    /// A 1-degree-pixel grid (rows of different areas) of `w` × `h`.
+    fn grid(w: usize, h: usize) -> Grid {
+        Grid {
+            width: w,
+            height: h,
+            geo_transform: [80.0, 0.01, 0.0, 45.0, 0.0, -0.01],
+            crs_wkt: String::new(),
+            area: crate::grid::AreaModel::Geographic {
+                semi_major_m: 6_378_137.0,
+                semi_minor_m: 6_356_752.314_245,
+                radians_per_unit: std::f64::consts::PI / 180.0,
+            },
+        }
+    }
+
+    /// The cohorts of the test model.
+    fn space(model: &PixelModel) -> CohortSpace {
+        CohortSpace {
+            forest_types: vec!["spruce".into(), "poplar".into()],
+            desert_subtypes: vec!["dune".into(), "gobi".into()],
+            max_age_yr: model.max_age_yr(),
+            interventions: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn a_block_sums_exactly_what_its_pixels_sum_one_by_one() {
+        let model = test_model::model(Pools::default(), None);
+        let space = space(&model);
+        let (w, h) = (37, 23);
+        let g = grid(w, h);
+        let row_areas = g.row_areas_ha();
+        // Long runs of equal pixels (which the block adds at once) and changes between them.
+        let n = w * h;
+        let landcover: Vec<Option<i32>> = (0..n)
+            .map(|i| match (i / 5) % 6 {
+                0 => None,
+                k => Some(k.min(4) as i32),
+            })
+            .collect();
+        let age: Vec<Option<f64>> = (0..n)
+            .map(|i| ((i / 3) % 4 != 0).then_some(((i / 7) % 30) as f64 + 0.4))
+            .collect();
+        let forest_type: Vec<Option<i32>> =
+            (0..n).map(|i| ((i / 11) % 3 == 0).then_some(8)).collect();
+        let desert: Vec<Option<i32>> = (0..n).map(|i| Some(1 + ((i / 13) % 2) as i32)).collect();
+        let window = Window {
+            col: 0,
+            row: 0,
+            width: w,
+            height: h,
+        };
+        let input = BlockInput {
+            window,
+            landcover: &landcover,
+            age: &age,
+            forest_type: &forest_type,
+            desert: &desert,
+            masks: Vec::new(),
+        };
+        let ctx = BlockContext {
+            model: &model,
+            restoration: None,
+            space: &space,
+            age_shift_yr: 3,
+            grid: &g,
+            row_areas_ha: &row_areas,
+            zones: None,
+        };
+        let out = compute_block(&ctx, &input).unwrap();
+        // The naive version: every pixel evaluated and added on its own.
+        let mut acc = vec![[0i128; NQ]; space.len()];
+        let mut nodata = 0i128;
+        for i in 0..n {
+            let row = i / w;
+            let Some(code) = landcover[i] else {
+                nodata += cube::quantize(row_areas[row]);
+                assert!(out.stock[i].is_nan() && out.sink[i].is_nan());
+                continue;
+            };
+            let v = model
+                .evaluate_observed(code, age[i], 3.0, forest_type[i], desert[i])
+                .unwrap();
+            cube::add_pixels(&mut acc[space.index(&v)], &v, row_areas[row], 1);
+            assert_eq!(out.stock[i], v.stock_tc_per_ha as f32, "pixel {i}");
+            assert_eq!(out.sink[i], v.sink_tco2_per_ha_yr as f32, "pixel {i}");
+        }
+        assert!(
+            acc.iter().filter(|a| a[0] != 0).count() > 5,
+            "too few cohorts"
+        );
+        assert_eq!(out.grid_acc, acc);
+        assert_eq!(out.nodata_area, nodata);
+        assert!(out.zone_acc.is_empty() && out.outside_acc.is_none());
+    }
+
+    #[test]
+    fn a_bad_pixel_is_reported_with_its_grid_position() {
+        let model = test_model::model(Pools::default(), None);
+        let space = space(&model);
+        let g = grid(20, 20);
+        let row_areas = g.row_areas_ha();
+        let mut landcover = vec![Some(4); 16];
+        landcover[6] = Some(99);
+        let input = BlockInput {
+            window: Window {
+                col: 8,
+                row: 4,
+                width: 4,
+                height: 4,
+            },
+            landcover: &landcover,
+            age: &[],
+            forest_type: &[],
+            desert: &[],
+            masks: Vec::new(),
+        };
+        let ctx = BlockContext {
+            model: &model,
+            restoration: None,
+            space: &space,
+            age_shift_yr: 0,
+            grid: &g,
+            row_areas_ha: &row_areas,
+            zones: None,
+        };
+        let Err((col, row, e)) = compute_block(&ctx, &input) else {
+            panic!("accepted a bad code")
+        };
+        assert_eq!((col, row, e), (10, 5, PixelError::UnknownLandcoverCode(99)));
+    }
 }

@@ -11,9 +11,15 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{read_toml, Models, Scene};
+use crate::cube::{dequantize, quantize};
+use crate::engine::{self, Block, Pass, Tuning};
 use crate::error::{Error, Result};
+use crate::grid::Grid;
 use crate::model::forest::ForestModel;
+use crate::model::pixel::PixelModel;
 use crate::model::restoration::Intervention;
+use crate::model::restoration::RestorationModel;
+use crate::pipeline::{InputPaths, Slots};
 use crate::raster::reference_grid;
 use crate::raster::writer::{temp_path, TempFile};
 use crate::zones::{ZoneSet, ZoneSource};
@@ -311,13 +317,74 @@ pub fn totals(
     }
 }
 
-/// Eligible area (ha) of intervention `j` inside the polygon, and the baseline sink of that
-/// land (t CO₂/yr), from one pass over the windows that the polygon touches.
+/// Exact fixed-point sums of the polygon pass: (eligible area, baseline sink × area).
+type PolygonSums = (i128, i128);
+
+/// Sums one block of the polygon pass: the area of the pixels eligible for intervention `j`
+/// (weighted by the polygon's coverage) and their baseline sink, in exact fixed point.
+fn polygon_block(ctx: &PolygonContext, b: &Block) -> Result<PolygonSums> {
+    let w = b.window;
+    let cov = ctx.zones.block_coverage(ctx.grid, w);
+    if cov.is_empty() {
+        return Ok((0, 0));
+    }
+    let input = ctx.slots.view(b);
+    let (mut area, mut baseline) = (0i128, 0i128);
+    for i in 0..w.len() {
+        let f: f64 = cov.iter().map(|(_, c)| c.at(i)).sum::<f64>().min(1.0);
+        let Some(code) = input.landcover[i] else {
+            continue;
+        };
+        if f <= 0.0 {
+            continue;
+        }
+        let (col, row) = (w.col + i % w.width, w.row + i / w.width);
+        let v = ctx
+            .model
+            .evaluate_observed(
+                code,
+                input.age.get(i).copied().flatten(),
+                ctx.age_shift_yr,
+                input.forest_type.get(i).copied().flatten(),
+                input.desert.get(i).copied().flatten(),
+            )
+            .map_err(|e| ctx.paths.pixel_error(col, row, e))?;
+        let Some(class) = v.class else { continue };
+        let set = ctx.restoration.eligible(
+            class,
+            v.desert_subtype,
+            input.masks.get(i).copied().unwrap_or(0),
+        );
+        if set & (1 << ctx.intervention) != 0 {
+            let a = f * ctx.row_areas_ha[row];
+            area += quantize(a);
+            baseline += quantize(a * v.sink_tco2_per_ha_yr);
+        }
+    }
+    Ok((area, baseline))
+}
+
+/// What every block of the polygon pass needs besides its own values.
+struct PolygonContext<'a> {
+    model: &'a PixelModel,
+    restoration: &'a RestorationModel,
+    intervention: usize,
+    zones: &'a ZoneSet,
+    grid: &'a Grid,
+    row_areas_ha: &'a [f64],
+    age_shift_yr: f64,
+    slots: &'a Slots,
+    paths: &'a InputPaths,
+}
+
+/// Area (ha) eligible for intervention `j` inside the polygon, and its baseline sink
+/// (t CO₂/yr): a pass of the engine over the blocks that meet the polygon's envelope.
 fn eligible_in_polygon(
     scene: &Scene,
     models: &Models,
     zones: &ZoneSet,
     j: usize,
+    tuning: &Tuning,
 ) -> Result<(f64, f64)> {
     let model = models.pixel_model(scene)?;
     let restoration = models.restoration_model(scene)?.ok_or_else(|| {
@@ -329,64 +396,57 @@ fn eligible_in_polygon(
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     zones.check_overlaps_grid(&grid)?;
     let inputs = crate::pipeline::open_inputs(scene, models, &grid)?;
-    let paths = crate::pipeline::InputPaths::of(&inputs);
-    let row_areas = grid.row_areas_ha();
+    let block =
+        engine::check_block_size(tuning.block_size_px.unwrap_or(scene.output.block_size_px))?;
+    let (threads, pool) = engine::thread_pool(tuning.threads)?;
     let [x0, y0, x1, y1] = zones.zones[0].envelope;
     let c0 = x0.floor().max(0.0) as usize;
     let r0 = y0.floor().max(0.0) as usize;
     let c1 = (x1.ceil().max(0.0) as usize).min(grid.width);
     let r1 = (y1.ceil().max(0.0) as usize).min(grid.height);
-    let shift = scene.age_shift_yr() as f64;
-    let (mut area, mut baseline) = (0.0, 0.0);
-    for w in grid.windows(512, r0..r1) {
-        if w.col + w.width <= c0 || w.col >= c1 {
-            continue;
-        }
-        let cov = zones.block_coverage(&grid, w);
-        if cov.is_empty() {
-            continue;
-        }
-        let b = crate::pipeline::read_block(&inputs, w)?;
-        for i in 0..w.len() {
-            let f: f64 = cov.iter().map(|(_, c)| c.at(i)).sum::<f64>().min(1.0);
-            let Some(code) = b.landcover[i] else { continue };
-            if f <= 0.0 {
-                continue;
-            }
-            let (col, row) = (w.col + i % w.width, w.row + i / w.width);
-            let px_err = |e: crate::model::pixel::PixelError| Error::Pixel {
-                path: paths.for_error(&e).to_path_buf(),
-                col,
-                row,
-                message: e.to_string(),
-            };
-            let v = model
-                .evaluate_observed(
-                    code,
-                    b.age.get(i).copied().flatten(),
-                    shift,
-                    b.forest_type.get(i).copied().flatten(),
-                    b.desert.get(i).copied().flatten(),
-                )
-                .map_err(px_err)?;
-            let Some(class) = v.class else { continue };
-            let set = restoration.eligible(
-                class,
-                v.desert_subtype,
-                b.masks.get(i).copied().unwrap_or(0),
-            );
-            if set & (1 << j) != 0 {
-                let a = f * row_areas[row];
-                area += a;
-                baseline += a * v.sink_tco2_per_ha_yr;
-            }
-        }
-    }
-    Ok((area, baseline))
+    let windows: Vec<_> = grid
+        .windows(block, r0..r1)
+        .into_iter()
+        .filter(|w| w.col + w.width > c0 && w.col < c1)
+        .collect();
+    let row_areas = grid.row_areas_ha();
+    let ctx = PolygonContext {
+        model: &model,
+        restoration: &restoration,
+        intervention: j,
+        zones,
+        grid: &grid,
+        row_areas_ha: &row_areas,
+        age_shift_yr: scene.age_shift_yr() as f64,
+        slots: &inputs.slots,
+        paths: &inputs.paths,
+    };
+    let pass = Pass {
+        pool: &pool,
+        windows: &windows,
+        batch: (threads * 2).max(2),
+        progress: None,
+    };
+    let (mut area, mut baseline) = (0i128, 0i128);
+    engine::run(
+        &pass,
+        inputs.sources,
+        |b| polygon_block(&ctx, b),
+        |(a, s): PolygonSums| {
+            area += a;
+            baseline += s;
+            Ok(())
+        },
+    )?;
+    Ok((dequantize(area), dequantize(baseline)))
 }
 
 /// Runs a project file and writes `project.csv` and `project.json` into `out_dir`.
-pub fn run(spec: &ProjectSpec, out_dir: &Path) -> Result<(ProjectTotals, Vec<ProjectYear>)> {
+pub fn run(
+    spec: &ProjectSpec,
+    out_dir: &Path,
+    tuning: &Tuning,
+) -> Result<(ProjectTotals, Vec<ProjectYear>)> {
     let scene = Scene::load(&spec.scene)?;
     let models = Models::load(&scene)?;
     let cat = models.restoration.as_ref().ok_or_else(|| {
@@ -438,7 +498,7 @@ pub fn run(spec: &ProjectSpec, out_dir: &Path) -> Result<(ProjectTotals, Vec<Pro
         (None, None) => unreachable!("checked"),
     };
     let zones = zones.merged(&spec.name);
-    let (eligible, baseline_total) = eligible_in_polygon(&scene, &models, &zones, j)?;
+    let (eligible, baseline_total) = eligible_in_polygon(&scene, &models, &zones, j, tuning)?;
     if eligible <= 0.0 {
         return Err(Error::invalid(
             &spec.source_path,

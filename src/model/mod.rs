@@ -1,6 +1,7 @@
 //! Carbon models: pure data types and per-pixel functions. Nothing here touches GDAL or files.
 
 pub mod desert;
+pub mod error;
 pub mod forest;
 pub mod growth;
 pub mod other;
@@ -9,6 +10,8 @@ pub mod restoration;
 pub mod scheme;
 
 use serde::{Deserialize, Serialize};
+
+pub use error::ModelError;
 
 /// t CO₂ per t C (44/12).
 pub const CO2_PER_C: f64 = 44.0 / 12.0;

@@ -342,3 +342,263 @@ impl PixelModel {
         Ok(v)
     }
 }
+
+/// A small hand-made model for the unit tests of the model and of the passes.
+#[cfg(test)]
+pub(crate) mod test_model {
+    use super::*;
+
+    /// A small model: a tabulated forest curve (0 → 0, 10 → 10, 20 → 30 t C/ha), a second
+    /// above-ground type (root:shoot 0.25), two desert subtypes and a grassland class.
+    pub(crate) fn model(pools: Pools, pool_table: Option<&[PoolRow]>) -> PixelModel {
+        let scheme: Scheme = toml::from_str(
+            r#"name = "t"
+source = "test"
+nodata_value = 0
+[[code]]
+value = 1
+label = "forest"
+class = "forest"
+[[code]]
+value = 2
+label = "poplar forest"
+class = "forest"
+forest_type = "poplar"
+[[code]]
+value = 3
+label = "desert"
+class = "barren"
+[[code]]
+value = 4
+label = "grass"
+class = "grassland"
+"#,
+        )
+        .unwrap();
+        let forest: ForestModel = toml::from_str(
+            r#"default_forest_type = "spruce"
+max_plausible_age_yr = 100
+fallback_age_yr = 10
+fallback_age_source = "test"
+[[forest_type]]
+code = 7
+name = "spruce"
+label = "Spruce"
+curve = { form = "tabulated", ages_yr = [0.0, 10.0, 20.0], stock_tc_per_ha = [0.0, 10.0, 30.0] }
+curve_pools = "above_and_below_ground"
+dead_matter_tc_per_ha = 4.0
+soil_tc_per_ha = 90.0
+evidence = "placeholder"
+source = "test"
+[[forest_type]]
+code = 8
+name = "poplar"
+label = "Poplar"
+curve = { form = "tabulated", ages_yr = [0.0, 10.0], stock_tc_per_ha = [0.0, 20.0] }
+curve_pools = "above_ground"
+root_shoot_ratio = 0.25
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap();
+        let desert: DesertModel = toml::from_str(
+            r#"include_inorganic = false
+default_subtype = "gobi"
+[[subtype]]
+code = 1
+name = "dune"
+label = "Dune"
+biomass_tc_per_ha = 2.0
+soil_tc_per_ha = 20.0
+crust_fixation_gc_per_m2_yr = 3.0
+shrub_growth_gc_per_m2_yr = 6.0
+inorganic_gc_per_m2_yr = 1.0
+evidence = "placeholder"
+source = "test"
+[[subtype]]
+code = 2
+name = "gobi"
+label = "Gobi"
+biomass_tc_per_ha = 0.5
+soil_tc_per_ha = 5.0
+crust_fixation_gc_per_m2_yr = 1.0
+shrub_growth_gc_per_m2_yr = 0.0
+inorganic_gc_per_m2_yr = 1.0
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap();
+        let other: OtherClasses = toml::from_str(
+            r#"[[class]]
+class = "grassland"
+biomass_tc_per_ha = 3.0
+dead_matter_tc_per_ha = 0.5
+soil_tc_per_ha = 33.0
+sink_tc_per_ha_yr = 0.12
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap();
+        PixelModel::build(&scheme, &forest, &desert, &other, pools, pool_table).unwrap()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::test_model::model;
+    use super::*;
+    use crate::model::CO2_PER_C;
+
+    const BIOMASS: Pools = Pools {
+        dead_matter: false,
+        soil: false,
+    };
+
+    fn close(a: f64, b: f64) -> bool {
+        (a - b).abs() < 1e-12
+    }
+
+    #[test]
+    fn forest_pixels_follow_the_tabulated_curve() {
+        let m = model(BIOMASS, None);
+        // Age 5: half-way to 10 t C/ha; next year adds 1 t C/ha = 44/12 t CO2/ha.
+        let v = m.evaluate_observed(1, Some(5.0), 0.0, None, None).unwrap();
+        assert_eq!(v.class, Some(EcosystemClass::Forest));
+        assert!(close(v.stock_tc_per_ha, 5.0));
+        assert!(close(v.sink_tco2_per_ha_yr, CO2_PER_C));
+        assert!(close(v.forest_sink_tco2_per_ha_yr, CO2_PER_C));
+        assert_eq!(
+            (v.forest_type, v.age_yr, v.age_assumed),
+            (Some(0), Some(5), false)
+        );
+        // Age 15 (+ a 2-year shift = 17): 10 + 7 × 2 t C/ha, growing 2 t C/ha a year.
+        let v = m.evaluate_observed(1, Some(15.0), 2.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 24.0));
+        assert!(close(v.sink_tco2_per_ha_yr, 2.0 * CO2_PER_C));
+        // Beyond the last point: constant, no sink.
+        let v = m.evaluate_observed(1, Some(40.0), 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 30.0) && close(v.sink_tco2_per_ha_yr, 0.0));
+        // No age: the fallback age (10), flagged.
+        let v = m.evaluate_observed(1, None, 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 10.0) && v.age_assumed);
+        // A shift below zero stops at age 0.
+        let v = m.evaluate_observed(1, Some(1.0), -5.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 0.0) && v.age_yr == Some(0));
+    }
+
+    #[test]
+    fn forest_type_comes_from_the_layer_else_the_code_else_the_default() {
+        let m = model(BIOMASS, None);
+        // Code 2 is poplar (above-ground curve × 1.25): age 4 → 8 × 1.25 = 10 t C/ha.
+        let v = m.evaluate_observed(2, Some(4.0), 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 10.0) && v.forest_type == Some(1));
+        // The forest-type layer wins over the code (8 = poplar, 7 = spruce).
+        let v = m
+            .evaluate_observed(1, Some(4.0), 0.0, Some(8), None)
+            .unwrap();
+        assert!(close(v.stock_tc_per_ha, 10.0));
+        let v = m
+            .evaluate_observed(2, Some(4.0), 0.0, Some(7), None)
+            .unwrap();
+        assert!(close(v.stock_tc_per_ha, 4.0));
+    }
+
+    #[test]
+    fn pools_add_dead_matter_and_soil() {
+        let all = Pools {
+            dead_matter: true,
+            soil: true,
+        };
+        let m = model(all, None);
+        let v = m.evaluate_observed(1, Some(5.0), 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 5.0 + 4.0 + 90.0));
+        // The sink is the biomass change only.
+        assert!(close(v.sink_tco2_per_ha_yr, CO2_PER_C));
+        let v = m.evaluate_observed(4, None, 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 3.0 + 0.5 + 33.0));
+    }
+
+    #[test]
+    fn desert_and_other_classes_use_their_rates() {
+        let m = model(BIOMASS, None);
+        let k = 0.01 * CO2_PER_C; // g C/m²/yr → t CO2/ha/yr
+        let v = m.evaluate_observed(3, None, 0.0, None, Some(1)).unwrap();
+        assert_eq!(
+            (v.class, v.desert_subtype),
+            (Some(EcosystemClass::Barren), Some(0))
+        );
+        assert!(close(v.stock_tc_per_ha, 2.0));
+        assert!(close(v.desert_crust_tco2_per_ha_yr, 3.0 * k));
+        assert!(close(v.desert_shrub_tco2_per_ha_yr, 6.0 * k));
+        assert!(close(v.desert_inorganic_tco2_per_ha_yr, k));
+        // The inorganic term is reported but not counted.
+        assert!(close(v.sink_tco2_per_ha_yr, 9.0 * k));
+        // Without a subtype value: the default subtype (gobi).
+        let v = m.evaluate_observed(3, None, 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 0.5) && close(v.sink_tco2_per_ha_yr, k));
+        let v = m.evaluate_observed(4, None, 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 3.0));
+        assert!(close(v.sink_tco2_per_ha_yr, 0.12 * CO2_PER_C));
+        assert!(close(v.other_sink_tco2_per_ha_yr, 0.12 * CO2_PER_C));
+    }
+
+    #[test]
+    fn a_pool_table_replaces_the_stock_not_the_sink() {
+        let rows: Vec<PoolRow> = (1..=4)
+            .map(|c| PoolRow {
+                lucode: c,
+                c_above: 10.0 * c as f64,
+                c_below: 1.0,
+                c_soil: 2.0,
+                c_dead: 0.5,
+            })
+            .collect();
+        let m = model(BIOMASS, Some(&rows));
+        let v = m.evaluate_observed(4, None, 0.0, None, None).unwrap();
+        assert!(close(v.stock_tc_per_ha, 43.5));
+        assert!(close(v.sink_tco2_per_ha_yr, 0.12 * CO2_PER_C));
+    }
+
+    #[test]
+    fn bad_pixels_are_named() {
+        let m = model(BIOMASS, None);
+        let e = |r: Result<PixelValue, PixelError>| r.unwrap_err();
+        assert_eq!(
+            e(m.evaluate_observed(9, None, 0.0, None, None)),
+            PixelError::UnknownLandcoverCode(9)
+        );
+        assert_eq!(
+            e(m.evaluate_observed(-3, None, 0.0, None, None)),
+            PixelError::UnknownLandcoverCode(-3)
+        );
+        // A negative age is refused as observed, even when the shift would lift it above 0.
+        assert_eq!(
+            e(m.evaluate_observed(1, Some(-1.0), 5.0, None, None)),
+            PixelError::NegativeAge(-1.0)
+        );
+        assert_eq!(
+            e(m.evaluate_observed(1, Some(f64::NAN), 0.0, None, None)),
+            PixelError::NonFiniteAge
+        );
+        assert_eq!(
+            e(m.evaluate_observed(1, Some(101.0), 0.0, None, None)),
+            PixelError::AbsurdAge(101.0, 100)
+        );
+        // Checked wherever it occurs, also on non-forest land.
+        assert_eq!(
+            e(m.evaluate_observed(4, Some(-2.0), 0.0, None, None)),
+            PixelError::NegativeAge(-2.0)
+        );
+        assert_eq!(
+            e(m.evaluate_observed(1, Some(3.0), 0.0, Some(99), None)),
+            PixelError::UnknownForestType(99)
+        );
+        assert_eq!(
+            e(m.evaluate_observed(3, None, 0.0, None, Some(42))),
+            PixelError::UnknownDesertSubtype(42)
+        );
+    }
+}

@@ -127,6 +127,7 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         base_year: 2020,
         name: "test scene (SYNTHETIC)".into(),
         with_accounting: false,
+        field_texture: false,
     };
     sinkmap::synth::generate(&spec, false).unwrap()
 }

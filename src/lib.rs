@@ -24,6 +24,7 @@ pub mod progress;
 pub mod project;
 pub mod raster;
 pub mod report;
+pub mod styles;
 pub mod summary;
 pub mod synth;
 pub mod zones;

@@ -30,6 +30,10 @@ use sinkmap::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Report progress as JSON lines on standard error, for programs driving sinkmap (e.g.
+    /// {"progress":0.42,"done":420,"total":1000,"unit":"pixels"}); other lines are messages.
+    #[arg(long, global = true)]
+    progress_json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -340,6 +344,10 @@ struct AccountingArgs {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[arg(long)]
     uncertainty: Option<PathBuf>,
+    /// Compare the sink with the emissions of a region the scene is not part-for-part (e.g. a
+    /// few counties against the whole of Xinjiang); refused without this flag.
+    #[arg(long)]
+    allow_subregion_balance: bool,
 }
 
 impl AccountingArgs {
@@ -363,6 +371,8 @@ impl AccountingArgs {
             scenarios: self.scenarios.clone().or(s.scenarios),
             rollout: self.rollout.clone().or(s.rollout),
             uncertainty: self.uncertainty.clone().or(s.uncertainty),
+            region: s.region,
+            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
         })
     }
 }
@@ -541,11 +551,20 @@ fn run_and_report(
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());
     }
     Ok(outcome)
+}
+
+/// QGIS styles (.qml) beside the outputs in `dir`; the outputs are complete already, so a
+/// problem is only a warning.
+fn write_styles(dir: &std::path::Path) {
+    if let Err(e) = sinkmap::styles::write_all(dir) {
+        eprintln!("warning: QGIS styles not written: {e}");
+    }
 }
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
@@ -662,6 +681,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 tuning: a.tuning.tuning(),
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
+            write_styles(&a.out);
             if !a.quiet {
                 let g = &s.zones[0];
                 println!(
@@ -677,6 +697,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Report(a) => {
             let p = sinkmap::report::build(&a.out_dir)?;
+            write_styles(&a.out_dir);
             println!("wrote {}", p.display());
             Ok(())
         }
@@ -747,6 +768,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 a.layout.map(layout_of),
                 a.compression.map(compression_of),
             )?;
+            write_styles(&a.out);
             if !a.quiet {
                 print!("{}", sinkmap::summary::human(&summary));
                 println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
@@ -829,8 +851,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    sinkmap::progress::set_json(cli.progress_json);
     // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
-    match main_inner(cli) {
+    let result = main_inner(cli);
+    sinkmap::progress::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -73,20 +73,19 @@ pub struct BenchReport {
 }
 
 fn exe() -> Result<PathBuf> {
-    std::env::current_exe()
-        .map_err(|e| Error::Usage(format!("cannot find the sinkmap executable: {e}")))
+    std::env::current_exe().map_err(|e| Error::environment("the sinkmap executable", e))
 }
 
 fn run_child(cmd: &mut Command, what: &str) -> Result<f64> {
     let t = Instant::now();
     let out = cmd
         .output()
-        .map_err(|e| Error::Usage(format!("{what}: cannot start: {e}")))?;
+        .map_err(|e| Error::environment(what, format!("cannot start: {e}")))?;
     if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::environment(
+            what,
+            format!("failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
     }
     Ok(t.elapsed().as_secs_f64())
 }

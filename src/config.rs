@@ -10,7 +10,7 @@ use crate::model::desert::DesertModel;
 use crate::model::forest::ForestModel;
 use crate::model::other::OtherClasses;
 use crate::model::scheme::{PoolRow, Scheme};
-use crate::model::Pools;
+use crate::model::{ModelError, Pools};
 
 /// A raster input of the scene.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -213,22 +213,30 @@ pub struct Models {
     pub files: Vec<(PathBuf, String)>,
 }
 
+/// Reads a configuration file; a missing one is a configuration error (a scene or model
+/// file names it), other failures are the environment's.
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        },
+        _ => Error::io(path, e),
+    })
 }
 
 /// Parses a TOML file into `T`, reporting the line and column of any error.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_text(path)?;
     toml::from_str(&text).map_err(|e| {
-        let mut msg = e.message().to_string();
-        if let Some(span) = e.span() {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            msg = format!("line {line}: {msg}");
-        }
-        Error::Parse {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        Error::Config {
             path: path.to_path_buf(),
-            message: msg,
+            line,
+            message: e.message().to_string(),
         }
     })
 }
@@ -367,9 +375,9 @@ pub fn normalize(p: &Path) -> PathBuf {
 fn validated<T>(
     path: &Path,
     value: T,
-    check: impl Fn(&T) -> std::result::Result<(), String>,
+    check: impl Fn(&T) -> std::result::Result<(), ModelError>,
 ) -> Result<T> {
-    check(&value).map_err(|m| Error::invalid(path, m))?;
+    check(&value).map_err(|e| Error::model(path, e))?;
     Ok(value)
 }
 
@@ -461,7 +469,7 @@ impl Models {
             let cat: crate::model::restoration::RestorationCatalogue =
                 read_toml(&restoration_path)?;
             cat.validate(&forest, &desert_names)
-                .map_err(|m| Error::invalid(&restoration_path, m))?;
+                .map_err(|e| Error::model(&restoration_path, e))?;
             Some(cat)
         } else {
             None
@@ -508,7 +516,7 @@ impl Models {
             (b - a + 1) as u32,
         )
         .map(Some)
-        .map_err(|m| Error::invalid(&scene.source_path, m))
+        .map_err(|e| Error::model(&scene.source_path, e))
     }
 
     /// Builds the per-pixel lookup tables; errors name the scheme file.
@@ -521,7 +529,7 @@ impl Models {
             scene.pools,
             self.pool_table.as_deref(),
         )
-        .map_err(|m| Error::invalid(scene.scheme_path(), m))
+        .map_err(|e| Error::model(scene.scheme_path(), e))
     }
 }
 

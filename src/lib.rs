@@ -27,4 +27,4 @@ pub mod summary;
 pub mod synth;
 pub mod zones;
 
-pub use error::{Error, Result};
+pub use error::{Error, Fault, Result, Warning};

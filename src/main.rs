@@ -509,6 +509,7 @@ fn run_and_report(
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    print_warnings(&outcome.warnings);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());
@@ -518,7 +519,9 @@ fn run_and_report(
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
     let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    ZoneSet::read(src, &grid)
+    let zones = ZoneSet::read(src, &grid)?;
+    print_warnings(&zones.warnings());
+    Ok(zones)
 }
 
 /// The scene's own [zones], if it has some.
@@ -680,7 +683,14 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let plots = sinkmap::fit::plots::read_plots(&a.plots, &opts)?;
             let results = sinkmap::fit::plots::fit_all(&a.plots, &plots, &sinkmap::fit::Form::ALL)?;
-            sinkmap::fit::plots::write_outputs(&a.out, &results, Some(&plots), &a.plots, &opts)?;
+            let written = sinkmap::fit::plots::write_outputs(
+                &a.out,
+                &results,
+                Some(&plots),
+                &a.plots,
+                &opts,
+            )?;
+            print_warnings(&written.warnings);
             if !a.quiet {
                 for r in &results {
                     let best = r.fits.iter().find(|f| Some(f.form) == r.best);
@@ -784,6 +794,13 @@ fn main_inner(cli: Cli) -> Result<()> {
     }
 }
 
+/// Prints the warnings a library call returned (the library never prints).
+fn print_warnings(warnings: &[sinkmap::Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`sinkmap … | head`), as command-line tools do.
     #[cfg(unix)]
@@ -795,8 +812,14 @@ fn main() -> ExitCode {
     match main_inner(cli) {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let fault = e.fault();
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            eprintln!(
+                "  ({} error; exit code {})",
+                fault.name(),
+                fault.exit_code()
+            );
+            ExitCode::from(fault.exit_code())
         }
     }
 }

@@ -6,7 +6,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::CO2_PER_C;
+use super::{ModelError, CO2_PER_C};
 
 /// An age–carbon-density curve. The parameter names carry their units; the
 /// dimensionless shape parameters carry none.
@@ -104,13 +104,13 @@ impl Curve {
         }
     }
 
-    /// Checks that the parameters describe a physical curve; returns a message when not.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that the parameters describe a physical curve.
+    pub fn validate(&self) -> Result<(), ModelError> {
         let finite_pos = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{name} must be a positive finite number, got {v}"))
+                Err(ModelError::range("curve", name, v, "positive and finite"))
             }
         };
         match *self {
@@ -147,10 +147,13 @@ impl Curve {
                 ref stock_tc_per_ha,
             } => {
                 if ages_yr.is_empty() || ages_yr.len() != stock_tc_per_ha.len() {
-                    return Err(format!(
-                        "ages_yr ({}) and stock_tc_per_ha ({}) must be non-empty and of equal length",
-                        ages_yr.len(),
-                        stock_tc_per_ha.len()
+                    return Err(ModelError::inconsistent(
+                        "curve",
+                        format!(
+                            "ages_yr ({}) and stock_tc_per_ha ({}) must be non-empty and of equal length",
+                            ages_yr.len(),
+                            stock_tc_per_ha.len()
+                        ),
                     ));
                 }
                 if ages_yr
@@ -158,10 +161,18 @@ impl Curve {
                     .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
                     || ages_yr[0] < 0.0
                 {
-                    return Err("ages_yr must be non-negative and strictly increasing".into());
+                    return Err(ModelError::inconsistent(
+                        "curve",
+                        "ages_yr must be non-negative and strictly increasing",
+                    ));
                 }
-                if stock_tc_per_ha.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                    return Err("stock_tc_per_ha values must be finite and ≥ 0".into());
+                if let Some(v) = stock_tc_per_ha.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                    return Err(ModelError::range(
+                        "curve",
+                        "stock_tc_per_ha",
+                        *v,
+                        "finite and ≥ 0",
+                    ));
                 }
                 Ok(())
             }

@@ -32,7 +32,7 @@ pub fn load_font() -> Result<()> {
         Err("no font found: install fonts-dejavu-core (scripts/setup does) or set SINKMAP_FONT to a .ttf file".into())
     })
     .clone()
-    .map_err(Error::Usage)
+    .map_err(|m| Error::environment("fonts", m))
 }
 
 /// A colour ramp: stops at t ∈ [0, 1].

@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::synth::{self, SynthSpec};
+use sinkmap::synth::{self, SynthSpec};
+use sinkmap::{Error, Result};
 
 /// What to measure.
 #[derive(Debug, Clone)]

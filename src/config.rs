@@ -123,6 +123,44 @@ pub struct AccountingSpec {
     pub uncertainty: Option<PathBuf>,
 }
 
+impl AccountingSpec {
+    /// Projection horizon when neither the scene nor the command line gives one.
+    pub const DEFAULT_UNTIL_YEAR: i32 = 2060;
+    /// Monte Carlo draws by default.
+    pub const DEFAULT_DRAWS: usize = 1000;
+    /// Monte Carlo seed by default (the same seed gives byte-identical tables).
+    pub const DEFAULT_SEED: u64 = 42;
+
+    /// This spec with every setting that `over` gives replaced (e.g. command-line flags
+    /// over the scene's `[accounting]` table).
+    pub fn overridden_by(&self, over: &AccountingSpec) -> AccountingSpec {
+        AccountingSpec {
+            until_year: over.until_year.or(self.until_year),
+            draws: over.draws.or(self.draws),
+            seed: over.seed.or(self.seed),
+            rollout: over.rollout.clone().or_else(|| self.rollout.clone()),
+            scenarios: over.scenarios.clone().or_else(|| self.scenarios.clone()),
+            uncertainty: over
+                .uncertainty
+                .clone()
+                .or_else(|| self.uncertainty.clone()),
+        }
+    }
+
+    /// The accounting options, with the defaults (2060, 1000 draws, seed 42) filled in.
+    pub fn options(&self, threads: Option<usize>) -> crate::accounting::AccountingOptions {
+        crate::accounting::AccountingOptions {
+            until: self.until_year.unwrap_or(Self::DEFAULT_UNTIL_YEAR),
+            draws: self.draws.unwrap_or(Self::DEFAULT_DRAWS),
+            seed: self.seed.unwrap_or(Self::DEFAULT_SEED),
+            threads,
+            scenarios: self.scenarios.clone(),
+            rollout: self.rollout.clone(),
+            uncertainty: self.uncertainty.clone(),
+        }
+    }
+}
+
 /// The period over which restoration potential is averaged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
 use sinkmap::config::{Compression, Layout, Scene};
 use sinkmap::pipeline::{self, RunOptions};
 use sinkmap::synth::{self, SynthSpec};
@@ -40,7 +42,7 @@ enum Command {
     Run(RunArgs),
     /// Run the zonal accounting of a scene with another polygon layer.
     ///
-    /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
+    /// Example: sinkmap zonal rasters/sample/scene.toml --zones prefectures.geojson
     ///          --id adcode --name name_pinyin --out out/prefectures
     Zonal(ZonalArgs),
     /// Generate a SYNTHETIC scene of Xinjiang's kind (lon/lat) of any size, seeded and deterministic.
@@ -326,16 +328,15 @@ impl AccountingArgs {
         if self.until.is_none() && s.is_none() && !force {
             return None;
         }
-        let s = s.unwrap_or_default();
-        Some(sinkmap::accounting::AccountingOptions {
-            until: self.until.or(s.until_year).unwrap_or(2060),
-            draws: self.draws.or(s.draws).unwrap_or(1000),
-            seed: self.seed.or(s.seed).unwrap_or(42),
-            threads,
-            scenarios: self.scenarios.clone().or(s.scenarios),
-            rollout: self.rollout.clone().or(s.rollout),
-            uncertainty: self.uncertainty.clone().or(s.uncertainty),
-        })
+        let flags = sinkmap::config::AccountingSpec {
+            until_year: self.until,
+            draws: self.draws,
+            seed: self.seed,
+            rollout: self.rollout.clone(),
+            scenarios: self.scenarios.clone(),
+            uncertainty: self.uncertainty.clone(),
+        };
+        Some(s.unwrap_or_default().overridden_by(&flags).options(threads))
     }
 }
 
@@ -733,13 +734,13 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Bench(a) => {
             let spec = if a.xinjiang {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
-                    ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
+                    ..bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     dir: a.dir.clone(),
                     width: a.width,
                     height: a.height,
@@ -749,9 +750,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     lat0: 46.0,
                 }
             };
-            let report =
-                sinkmap::bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
-            print!("{}", sinkmap::bench::table(&report));
+            let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+            print!("{}", bench::table(&report));
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }

@@ -176,10 +176,12 @@ pub fn merge(
         &grid,
         &cube,
         zones,
-        nodata_area_ha,
-        threads,
-        block,
-        run_seconds + started.elapsed().as_secs_f64(),
+        &summary::RunFacts {
+            nodata_area_ha,
+            threads,
+            block_size_px: block,
+            seconds: run_seconds + started.elapsed().as_secs_f64(),
+        },
     );
     publish(out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(summary)

@@ -1,5 +1,5 @@
 //! The `run` (and `zonal`) pass: the scene's layers in, the per-pixel models evaluated block
-//! by block on the [`engine`](crate::engine), out the stock, sink and restoration maps
+//! by block on the block engine ([`crate::engine`]), out the stock, sink and restoration maps
 //! (each written on a thread of its own), the cohort cube with its zone sums, then every
 //! output published by renaming complete temporary files.
 
@@ -929,10 +929,12 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         &s.out_grid,
         &cube,
         zones,
-        cube::dequantize(nodata_area),
-        s.threads,
-        s.block,
-        elapsed,
+        &summary::RunFacts {
+            nodata_area_ha: cube::dequantize(nodata_area),
+            threads: s.threads,
+            block_size_px: s.block,
+            seconds: elapsed,
+        },
     );
     summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
     summary.run.stage_seconds = stages;

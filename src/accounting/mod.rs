@@ -70,12 +70,12 @@ pub struct Accounting {
     pub counted: Vec<bool>,
     /// (zone id, zone name); the last one is the region.
     pub zones: Vec<(String, String)>,
-    /// [zone][year][component]: nominal stock (t C) and sink (t CO₂/yr).
+    /// `[zone][year][component]`: nominal stock (t C) and sink (t CO₂/yr).
     pub stock: Vec<Vec<Vec<f64>>>,
     pub sink: Vec<Vec<Vec<f64>>>,
-    /// [zone][year][component]: the sink over the draws.
+    /// `[zone][year][component]`: the sink over the draws.
     pub bands: Vec<Vec<Vec<Band>>>,
-    /// [draw][zone][year]: the counted total, for checks.
+    /// `[draw][zone][year]`: the counted total, for checks.
     pub draw_totals: Vec<Vec<Vec<f64>>>,
     pub draws: usize,
     pub seed: u64,

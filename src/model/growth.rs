@@ -2,7 +2,7 @@
 //!
 //! All curves return carbon density in t C/ha for a stand age `t` in years.
 //! The annual sink of a stand of age `t` is `(C(t+1) − C(t)) × 44/12` t CO₂/ha/yr
-//! (design.md, "Definitions").
+//! (docs/design.md, "Units and conventions").
 
 use serde::{Deserialize, Serialize};
 

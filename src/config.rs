@@ -121,6 +121,13 @@ pub struct AccountingSpec {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[serde(default)]
     pub uncertainty: Option<PathBuf>,
+    /// The region the scene's sink belongs to (default: the scene's name); the balance
+    /// compares it with emissions of the same region only.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Compare the sink with the emissions of a region the scene is not (explicit opt-in).
+    #[serde(default)]
+    pub allow_subregion_balance: bool,
 }
 
 impl AccountingSpec {
@@ -144,6 +151,8 @@ impl AccountingSpec {
                 .uncertainty
                 .clone()
                 .or_else(|| self.uncertainty.clone()),
+            region: over.region.clone().or_else(|| self.region.clone()),
+            allow_subregion_balance: over.allow_subregion_balance || self.allow_subregion_balance,
         }
     }
 
@@ -157,6 +166,8 @@ impl AccountingSpec {
             scenarios: self.scenarios.clone(),
             rollout: self.rollout.clone(),
             uncertainty: self.uncertainty.clone(),
+            region: self.region.clone(),
+            allow_subregion_balance: self.allow_subregion_balance,
         }
     }
 }

@@ -43,6 +43,7 @@
 //! [`report`] the HTML report, [`error`] the errors sorted by whose fault they are.
 
 pub mod accounting;
+pub mod assess;
 pub mod change;
 pub mod config;
 pub mod coverage;
@@ -58,6 +59,7 @@ pub mod progress;
 pub mod project;
 pub mod raster;
 pub mod report;
+pub mod styles;
 pub mod summary;
 pub mod synth;
 pub mod zones;

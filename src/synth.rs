@@ -45,6 +45,10 @@ pub struct SynthSpec {
     /// Also write an example restoration rollout (`rollout.toml`) and an `[accounting]` table,
     /// so that `sinkmap run` projects the sink to 2060 and balances it against the scenarios.
     pub with_accounting: bool,
+    /// Texture land cover as 30-m classified imagery looks ([`field_pixel`]: ragged patch
+    /// edges, field parcels, 2 % speckle, forest ages by stand) and cut the grid into 26 zones,
+    /// as `sinkmap bench` does; `false` keeps the smooth sample texture and its 7 zones.
+    pub field_texture: bool,
 }
 
 /// The example rollout written with `with_accounting` (an assumed schedule, for illustration).
@@ -94,6 +98,7 @@ impl SynthSpec {
             base_year: 2020,
             name: "sample (SYNTHETIC)".into(),
             with_accounting: true,
+            field_texture: false,
         }
     }
 }
@@ -279,6 +284,103 @@ pub fn pixel(u: f64, v: f64, seed: u64, nx: f64, ny: f64) -> (u8, i16, u8, u8) {
     (7, -1, 0, 1)
 }
 
+/// Side of a field parcel in pixels (columns × rows): about 330 m × 210 m at 30 m, the size of
+/// the irrigated fields of Xinjiang's oases.
+const PARCEL_PX: (i64, i64) = (11, 7);
+/// Share of pixels whose class is replaced by another one (classification speckle).
+const SPECKLE_FRACTION: f64 = 0.02;
+/// Value-noise level above which natural land shows its neighbouring class (≈ 25 % of it).
+const MOSAIC_THRESHOLD: f64 = 0.68;
+/// Side of a forest stand in pixels: one age per stand.
+const STAND_PX: f64 = 15.0;
+
+/// The layers and masks of pixel (`col`, `row`) of a `nx` × `ny` grid, textured as 30-m classified
+/// imagery is: the smooth landscape of [`pixel`] seen through a domain warp of a few pixels
+/// (ragged patch edges), oasis land cut into field parcels of `PARCEL_PX` (cropland, fallow,
+/// orchards, grass and farmsteads), natural land in a mosaic of patches of a few pixels with
+/// its neighbouring class, forest ages constant within stands of about `STAND_PX`
+/// pixels, and `SPECKLE_FRACTION` of the pixels flipped to another class. Deterministic in
+/// (`col`, `row`, `seed`) alone, so any block layout generates the same raster.
+pub fn field_pixel(col: usize, row: usize, seed: u64, nx: f64, ny: f64) -> (Layers, Masks) {
+    let (c, r) = (col as f64 + 0.5, row as f64 + 0.5);
+    // Ragged edges: displace the sampling point by up to ±4 px with 6-px noise.
+    let dx = (value_noise(c / 6.0, r / 6.0, seed, 50) - 0.5) * 8.0;
+    let dy = (value_noise(c / 6.0, r / 6.0, seed, 51) - 0.5) * 8.0;
+    let (u, v) = ((c + dx) / nx, (r + dy) / ny);
+    let mut px = pixel(u, v, seed, nx, ny);
+    let m = masks(u, v, seed, nx);
+    if px.0 == 0 {
+        return (px, m);
+    }
+    let (ci, ri) = (col as i64, row as i64);
+    // Field parcels: rows of parcels shifted against each other, one use per parcel.
+    if px.0 == 1 {
+        let pr = ri / PARCEL_PX.1;
+        let pc = (ci + (hash(pr, 0, seed, 60) * PARCEL_PX.0 as f64) as i64) / PARCEL_PX.0;
+        let h = hash(pc, pr, seed, 61);
+        px = if h < 0.70 {
+            (1, -1, 0, 0)
+        } else if h < 0.80 {
+            (7, -1, 0, 4) // fallow, bare
+        } else if h < 0.88 {
+            (4, -1, 0, 0)
+        } else if h < 0.96 {
+            let age = 1.0 + 25.0 * hash(pc, pr, seed, 62);
+            (2, age.round() as i16, 5, 0) // orchard / poplar plot
+        } else {
+            (8, -1, 0, 0) // farmstead
+        };
+    }
+    // Natural mosaic: patches of a few pixels of the neighbouring class (desert vegetation on
+    // barren land, bare spots in grassland, canopy gaps), about a quarter of natural land.
+    if value_noise(c / 3.0, r / 3.0, seed, 66) > MOSAIC_THRESHOLD {
+        px = match px.0 {
+            7 => (3, -1, 0, 0),
+            4 => (7, -1, 0, 4),
+            3 => (4, -1, 0, 0),
+            2 => (4, -1, 0, 0),
+            _ => px,
+        };
+    }
+    // Stands: ages shifted by one draw per stand of about STAND_PX × STAND_PX pixels.
+    if px.0 == 2 && px.1 >= 0 {
+        let sx = ((c + 2.0 * dx) / STAND_PX).floor() as i64;
+        let sy = ((r + 2.0 * dy) / STAND_PX).floor() as i64;
+        let shift = (hash(sx, sy, seed, 63) - 0.5) * 30.0;
+        px.1 = (px.1 as f64 + shift).round().clamp(1.0, 400.0) as i16;
+    }
+    // Speckle: a few pixels misclassified as a neighbouring class.
+    if hash(ci, ri, seed, 64) < SPECKLE_FRACTION {
+        let pick = hash(ci, ri, seed, 65);
+        px = match px.0 {
+            1 => (4, -1, 0, 0),
+            2 => (3, -1, 0, 0),
+            7 if pick < 0.5 => (4, -1, 0, 0),
+            7 => (3, -1, 0, 0),
+            _ if pick < 0.5 => (1, -1, 0, 0),
+            _ => (7, -1, 0, 4),
+        };
+    }
+    (px, m)
+}
+
+/// Mean length (pixels) of the runs of equal land-cover codes along the rows of a block of
+/// `width` columns, where `left` holds the code just left of each row (None at the grid's left
+/// edge). Returns (pixels, runs) so that blocks add up.
+pub fn runs_along_rows(codes: &[u8], width: usize, left: &[Option<u8>]) -> (u64, u64) {
+    let mut runs = 0u64;
+    for (r, row) in codes.chunks(width).enumerate() {
+        let mut prev = left.get(r).copied().flatten();
+        for &c in row {
+            if prev != Some(c) {
+                runs += 1;
+            }
+            prev = Some(c);
+        }
+    }
+    (codes.len() as u64, runs)
+}
+
 fn create_band<T: gdal::raster::GdalType + Copy>(
     path: &Path,
     spec: &SynthSpec,
@@ -368,6 +470,48 @@ pub fn zone_polygons(spec: &SynthSpec) -> Vec<(String, String, String)> {
     ];
     let mut out = Vec::new();
     let mut n = 1;
+    if spec.field_texture {
+        // 5 × 5 slanted counties and the enclave city: 26 zones, as many as a real
+        // prefecture layer has edges to cross.
+        let k = 5;
+        let lattice = |i: usize, j: usize| -> (f64, f64) {
+            let fx = i as f64 / k as f64;
+            let fy = j as f64 / k as f64;
+            let edge_x = i == 0 || i == k;
+            let edge_y = j == 0 || j == k;
+            let x = x0 - m + (w + 2.0 * m) * fx + if edge_x { 0.0 } else { slant_x * (fy - 0.5) };
+            let y = y1 + m - (h + 2.0 * m) * fy + if edge_y { 0.0 } else { slant_y * (fx - 0.5) };
+            (x, y)
+        };
+        for j in 0..k {
+            for i in 0..k {
+                let quad = [
+                    lattice(i, j),
+                    lattice(i + 1, j),
+                    lattice(i + 1, j + 1),
+                    lattice(i, j + 1),
+                ];
+                let mut wkt = format!("POLYGON ({}", ring(&quad));
+                // The axis-aligned box inside the slanted quad: a hole inside it is valid.
+                let (x_lo, x_hi) = (quad[0].0.max(quad[3].0), quad[1].0.min(quad[2].0));
+                let (y_lo, y_hi) = (quad[2].1.max(quad[3].1), quad[0].1.min(quad[1].1));
+                let inside = |p: &(f64, f64)| p.0 > x_lo && p.0 < x_hi && p.1 > y_lo && p.1 < y_hi;
+                if city.iter().all(inside) {
+                    let hole: Vec<(f64, f64)> = city.iter().rev().copied().collect();
+                    wkt += &format!(", {}", ring(&hole));
+                }
+                wkt += ")";
+                out.push((format!("SYN{n:02}"), format!("Synthetic county {n}"), wkt));
+                n += 1;
+            }
+        }
+        out.push((
+            format!("SYN{n:02}"),
+            "Synthetic enclave city".into(),
+            format!("POLYGON ({})", ring(&city)),
+        ));
+        return out;
+    }
     for j in 0..2 {
         for i in 0..3 {
             let quad = [px(i, j), px(i + 1, j), px(i + 1, j + 1), px(i, j + 1)];
@@ -481,6 +625,15 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
         },
     };
     let bar = crate::progress::bar(progress, (spec.width * spec.height) as u64, "pixels");
+    let layers_at = |c: usize, r: usize| -> (Layers, Masks) {
+        if spec.field_texture {
+            field_pixel(c, r, spec.seed, nx, ny)
+        } else {
+            let (u, v) = ((c as f64 + 0.5) / nx, (r as f64 + 0.5) / ny);
+            (pixel(u, v, spec.seed, nx, ny), masks(u, v, spec.seed, nx))
+        }
+    };
+    let (mut run_pixels, mut runs) = (0u64, 0u64);
     for w in grid.windows(512, 0..spec.height) {
         let Window {
             col,
@@ -490,13 +643,16 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
         } = w;
         let values: Vec<(Layers, Masks)> = (0..width * height)
             .into_par_iter()
-            .map(|i| {
-                let (c, r) = (col + i % width, row + i / width);
-                let (u, v) = ((c as f64 + 0.5) / nx, (r as f64 + 0.5) / ny);
-                (pixel(u, v, spec.seed, nx, ny), masks(u, v, spec.seed, nx))
-            })
+            .map(|i| layers_at(col + i % width, row + i / width))
             .collect();
         let (values, mask_values): (Vec<_>, Vec<_>) = values.into_iter().unzip();
+        let left: Vec<Option<u8>> = (row..row + height)
+            .map(|r| (col > 0).then(|| layers_at(col - 1, r).0 .0))
+            .collect();
+        let codes: Vec<u8> = values.iter().map(|v| v.0).collect();
+        let (n, k) = runs_along_rows(&codes, width, &left);
+        run_pixels += n;
+        runs += k;
         let win = ((col as isize), (row as isize));
         let size = (width, height);
         let wr = |ds: &mut gdal::Dataset, path: &str, data: Vec<u8>| -> Result<()> {
@@ -505,11 +661,7 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
                 .and_then(|mut band| band.write(win, size, &mut b))
                 .map_err(|e| Error::output(p(path), e))
         };
-        wr(
-            &mut lc,
-            "landcover.tif",
-            values.iter().map(|v| v.0).collect(),
-        )?;
+        wr(&mut lc, "landcover.tif", codes)?;
         wr(
             &mut ft,
             "forest_type.tif",
@@ -539,6 +691,17 @@ pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
     bar.finish_and_clear();
     for d in [lc, age, ft, ds, water, degraded] {
         d.close().map_err(|e| Error::output(&spec.dir, e))?;
+    }
+    if spec.field_texture {
+        // What the bench reports about the texture it measured on.
+        let stats = serde_json::json!({
+            "landcover_mean_run_px": run_pixels as f64 / runs.max(1) as f64,
+            "speckle_fraction": SPECKLE_FRACTION,
+            "parcel_px": [PARCEL_PX.0, PARCEL_PX.1],
+            "stand_px": STAND_PX,
+        });
+        let sp = p("synth_stats.json");
+        std::fs::write(&sp, format!("{stats:#}\n")).map_err(|e| Error::io(&sp, e))?;
     }
     let zones_path = spec
         .zones_path
@@ -592,7 +755,7 @@ name_field = "name"
         out = spec.output_dir_in_scene,
         zones = zones_in_scene,
         accounting = if spec.with_accounting {
-            "\n[accounting]\nuntil_year = 2060\ndraws = 1000\nseed = 42\nrollout = \"rollout.toml\"\n"
+            "\n[accounting]\nuntil_year = 2060\ndraws = 1000\nseed = 42\nrollout = \"rollout.toml\"\n# The synthetic scene is a small piece of Xinjiang: its balance against Xinjiang's\n# emissions is a sub-region comparison, allowed here explicitly.\nallow_subregion_balance = true\n"
         } else {
             ""
         },
@@ -604,4 +767,80 @@ name_field = "name"
     let scene_path = p("scene.toml");
     std::fs::write(&scene_path, scene).map_err(|e| Error::io(&scene_path, e))?;
     Ok(scene_path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn runs_along_rows_counts_by_hand() {
+        // Rows [1 1 2] and [2 2 3]; the second row continues a run of 2 from the block on its left.
+        let codes = [1, 1, 2, 2, 2, 3];
+        assert_eq!(runs_along_rows(&codes, 3, &[None, Some(2)]), (6, 3));
+        // Without the left neighbour the second row starts a run of its own.
+        assert_eq!(runs_along_rows(&codes, 3, &[None, None]), (6, 4));
+    }
+
+    /// Mean run length of equal land-cover codes along every 7th row of a `nx` × `ny` scene.
+    fn texture_of(field: bool, nx: usize, ny: usize) -> f64 {
+        let (fx, fy) = (nx as f64, ny as f64);
+        let mut codes = Vec::with_capacity(nx * ny);
+        let rows: Vec<usize> = (0..ny).step_by(7).collect();
+        for &r in &rows {
+            for c in 0..nx {
+                let code = if field {
+                    field_pixel(c, r, 2060, fx, fy).0 .0
+                } else {
+                    let (u, v) = ((c as f64 + 0.5) / fx, (r as f64 + 0.5) / fy);
+                    pixel(u, v, 2060, fx, fy).0
+                };
+                codes.push(code);
+            }
+        }
+        let (n, k) = runs_along_rows(&codes, nx, &vec![None; rows.len()]);
+        n as f64 / k as f64
+    }
+
+    #[test]
+    fn field_texture_has_short_runs_and_two_percent_speckle() {
+        // A 30-m-like grid (the bench's pixel count per degree of texture is what matters:
+        // the field texture is defined in pixels, so any grid shows it).
+        let (nx, ny) = (1500, 1000);
+        let smooth = texture_of(false, nx, ny);
+        let field = texture_of(true, nx, ny);
+        eprintln!("mean run along rows: smooth {smooth:.2} px, field {field:.2} px");
+        assert!(field <= 8.0, "mean run {field:.2} px > 8");
+        assert!(
+            smooth > 2.0 * field,
+            "smooth {smooth:.1} vs field {field:.1}"
+        );
+        // Speckle is drawn per pixel with probability SPECKLE_FRACTION: count the draws.
+        let hits = (0..nx as i64 * ny as i64)
+            .filter(|i| hash(i % nx as i64, i / nx as i64, 7, 64) < SPECKLE_FRACTION)
+            .count() as f64
+            / (nx * ny) as f64;
+        assert!((hits - SPECKLE_FRACTION).abs() < 0.002, "speckle {hits}");
+    }
+
+    #[test]
+    fn field_pixel_is_deterministic_and_stand_ages_are_positive() {
+        let (nx, ny) = (800.0, 600.0);
+        let mut forest = 0;
+        for r in (0..600).step_by(7) {
+            for c in (0..800).step_by(5) {
+                let a = field_pixel(c, r, 11, nx, ny);
+                assert_eq!(a, field_pixel(c, r, 11, nx, ny));
+                let (lc, age, ft, _) = a.0;
+                if lc == 2 {
+                    forest += 1;
+                    assert!((1..=400).contains(&age), "age {age} at ({c}, {r})");
+                    assert!(ft > 0, "forest without a type at ({c}, {r})");
+                } else {
+                    assert_eq!(age, -1);
+                }
+            }
+        }
+        assert!(forest > 0, "no forest sampled");
+    }
 }

@@ -127,6 +127,7 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         base_year: 2020,
         name: "test scene (SYNTHETIC)".into(),
         with_accounting: false,
+        field_texture: false,
     };
     sinkmap::synth::generate(&spec, false).unwrap()
 }
@@ -223,4 +224,41 @@ pub fn column(h: &[String], rows: &[Vec<String>], name: &str) -> Vec<(String, f6
     rows.iter()
         .map(|r| (r[0].clone(), r[i].parse().unwrap()))
         .collect()
+}
+
+/// The shipped model files as the accounting's model set.
+pub fn shipped_models() -> sinkmap::accounting::uncertainty::ModelSet {
+    let m = root().join("models");
+    let read = |f: &str| m.join(f);
+    sinkmap::accounting::uncertainty::ModelSet {
+        forest: sinkmap::config::read_toml(&read("forest.toml")).unwrap(),
+        desert: sinkmap::config::read_toml(&read("desert.toml")).unwrap(),
+        other: sinkmap::config::read_toml(&read("other_classes.toml")).unwrap(),
+        restoration: Some(sinkmap::config::read_toml(&read("restoration.toml")).unwrap()),
+    }
+}
+
+/// Adds `area` ha to one cohort cell of a hand-made cube.
+#[allow(clippy::too_many_arguments)]
+pub fn cube_cell(
+    cube: &mut sinkmap::cube::Cube,
+    zone: &str,
+    class: sinkmap::model::EcosystemClass,
+    forest_type: Option<&str>,
+    age: Option<u16>,
+    desert_subtype: Option<&str>,
+    intervention: Option<&str>,
+    area: f64,
+) {
+    cube.zone_names.insert(zone.into(), zone.into());
+    let key = sinkmap::cube::CubeKey {
+        zone_id: zone.into(),
+        class,
+        forest_type: forest_type.map(String::from),
+        age_yr: age,
+        desert_subtype: desert_subtype.map(String::from),
+        intervention: intervention.map(String::from),
+    };
+    let e = cube.cells.entry(key).or_insert([0; sinkmap::cube::NQ]);
+    e[0] += sinkmap::cube::quantize(area);
 }

@@ -277,7 +277,7 @@ fn year_models(
                     .join(format!("{name}.toml"))
             };
             let scheme: Scheme = read_toml(&p)?;
-            scheme.validate().map_err(|m| Error::invalid(&p, m))?;
+            scheme.validate().map_err(|e| Error::model(&p, e))?;
             let m = PixelModel::build(
                 &scheme,
                 &models.forest,
@@ -286,7 +286,7 @@ fn year_models(
                 scene.pools,
                 models.pool_table.as_deref(),
             )
-            .map_err(|m| Error::invalid(&p, m))?;
+            .map_err(|e| Error::model(&p, e))?;
             (m, scheme.nodata_value)
         }
     };

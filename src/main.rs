@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
 use sinkmap::config::{Compression, Layout, Scene};
 use sinkmap::pipeline::{self, RunOptions};
 use sinkmap::synth::{self, SynthSpec};
@@ -44,7 +46,7 @@ enum Command {
     Run(RunArgs),
     /// Run the zonal accounting of a scene with another polygon layer.
     ///
-    /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
+    /// Example: sinkmap zonal rasters/sample/scene.toml --zones prefectures.geojson
     ///          --id adcode --name name_pinyin --out out/prefectures
     Zonal(ZonalArgs),
     /// Start a scene of your own: a commented starter scene.toml and a copy of the models.
@@ -368,18 +370,17 @@ impl AccountingArgs {
         if self.until.is_none() && s.is_none() && !force {
             return None;
         }
-        let s = s.unwrap_or_default();
-        Some(sinkmap::accounting::AccountingOptions {
-            until: self.until.or(s.until_year).unwrap_or(2060),
-            draws: self.draws.or(s.draws).unwrap_or(1000),
-            seed: self.seed.or(s.seed).unwrap_or(42),
-            threads,
-            scenarios: self.scenarios.clone().or(s.scenarios),
-            rollout: self.rollout.clone().or(s.rollout),
-            uncertainty: self.uncertainty.clone().or(s.uncertainty),
-            region: s.region,
-            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
-        })
+        let flags = sinkmap::config::AccountingSpec {
+            until_year: self.until,
+            draws: self.draws,
+            seed: self.seed,
+            rollout: self.rollout.clone(),
+            scenarios: self.scenarios.clone(),
+            uncertainty: self.uncertainty.clone(),
+            region: None,
+            allow_subregion_balance: self.allow_subregion_balance,
+        };
+        Some(s.unwrap_or_default().overridden_by(&flags).options(threads))
     }
 }
 
@@ -562,6 +563,7 @@ fn run_and_report(
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    print_warnings(&outcome.warnings);
     for w in sinkmap::summary::warnings(&outcome.summary) {
         eprintln!("warning: {w}");
     }
@@ -583,7 +585,9 @@ fn write_styles(dir: &std::path::Path) {
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
     let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    ZoneSet::read(src, &grid)
+    let zones = ZoneSet::read(src, &grid)?;
+    print_warnings(&zones.warnings());
+    Ok(zones)
 }
 
 /// The scene's own [zones], if it has some.
@@ -762,7 +766,14 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let plots = sinkmap::fit::plots::read_plots(&a.plots, &opts)?;
             let results = sinkmap::fit::plots::fit_all(&a.plots, &plots, &sinkmap::fit::Form::ALL)?;
-            sinkmap::fit::plots::write_outputs(&a.out, &results, Some(&plots), &a.plots, &opts)?;
+            let written = sinkmap::fit::plots::write_outputs(
+                &a.out,
+                &results,
+                Some(&plots),
+                &a.plots,
+                &opts,
+            )?;
+            print_warnings(&written.warnings);
             if !a.quiet {
                 for r in &results {
                     let best = r.fits.iter().find(|f| Some(f.form) == r.best);
@@ -806,14 +817,14 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Bench(a) => {
             let spec = if a.xinjiang {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
                     invest_venv: a.invest.clone(),
-                    ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
+                    ..bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     dir: a.dir.clone(),
                     width: a.width,
                     height: a.height,
@@ -824,9 +835,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     invest_venv: a.invest.clone(),
                 }
             };
-            let report =
-                sinkmap::bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
-            print!("{}", sinkmap::bench::table(&report));
+            let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+            print!("{}", bench::table(&report));
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
@@ -873,6 +883,13 @@ fn main_inner(cli: Cli) -> Result<()> {
     }
 }
 
+/// Prints the warnings a library call returned (the library never prints).
+fn print_warnings(warnings: &[sinkmap::Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
+}
+
 fn main() -> ExitCode {
     // Die quietly on a closed pipe (`sinkmap … | head`), as command-line tools do.
     #[cfg(unix)]
@@ -887,8 +904,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let fault = e.fault();
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            eprintln!(
+                "  ({} error; exit code {})",
+                fault.name(),
+                fault.exit_code()
+            );
+            ExitCode::from(fault.exit_code())
         }
     }
 }

@@ -257,18 +257,35 @@ fn file_name(p: &std::path::Path) -> String {
         .unwrap_or_default()
 }
 
-#[allow(clippy::too_many_arguments)]
+/// What a run (or a merge) knows besides the cube: nodata area and how it ran.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RunFacts {
+    /// Area of the pixels whose land cover is nodata (ha).
+    pub nodata_area_ha: f64,
+    /// Compute threads.
+    pub threads: usize,
+    /// Processing block edge (px).
+    pub block_size_px: usize,
+    /// Wall-clock time (s).
+    pub seconds: f64,
+}
+
+/// The summary of a run: totals by class and zone from the cube, desert components,
+/// restoration potential, provenance and run facts.
 pub fn build(
     scene: &Scene,
     models: &Models,
     grid: &Grid,
     cube: &Cube,
     zones: Option<&ZoneSet>,
-    nodata_area_ha: f64,
-    threads: usize,
-    block_size_px: usize,
-    seconds: f64,
+    facts: &RunFacts,
 ) -> Summary {
+    let RunFacts {
+        nodata_area_ha,
+        threads,
+        block_size_px,
+        seconds,
+    } = *facts;
     let totals = cube.totals(GRID_ZONE, None);
     // Desert components: every pixel of a subtype has the same rates, so area × rate is exact.
     let mut crust = 0.0;

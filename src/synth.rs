@@ -297,10 +297,10 @@ const STAND_PX: f64 = 15.0;
 
 /// The layers and masks of pixel (`col`, `row`) of a `nx` × `ny` grid, textured as 30-m classified
 /// imagery is: the smooth landscape of [`pixel`] seen through a domain warp of a few pixels
-/// (ragged patch edges), oasis land cut into field parcels of [`PARCEL_PX`] (cropland, fallow,
+/// (ragged patch edges), oasis land cut into field parcels of `PARCEL_PX` (cropland, fallow,
 /// orchards, grass and farmsteads), natural land in a mosaic of patches of a few pixels with
-/// its neighbouring class, forest ages constant within stands of about [`STAND_PX`]
-/// pixels, and [`SPECKLE_FRACTION`] of the pixels flipped to another class. Deterministic in
+/// its neighbouring class, forest ages constant within stands of about `STAND_PX`
+/// pixels, and `SPECKLE_FRACTION` of the pixels flipped to another class. Deterministic in
 /// (`col`, `row`, `seed`) alone, so any block layout generates the same raster.
 pub fn field_pixel(col: usize, row: usize, seed: u64, nx: f64, ny: f64) -> (Layers, Masks) {
     let (c, r) = (col as f64 + 0.5, row as f64 + 0.5);

@@ -207,7 +207,7 @@ fn fit_fails(body: &str, extra: &[&str], needle: &str) {
     args.extend_from_slice(extra);
     let o = sinkmap(&args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_handled_failure(&o);
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
     assert!(
         line.contains("plots.csv") && line.contains(needle),

@@ -21,7 +21,7 @@ use projection::{
 };
 use uncertainty::{percentile, uncertain_parameters, ModelSet, Uncertain};
 
-/// Values indexed [zone][year][component].
+/// Values indexed `[zone][year][component]`.
 type Table3 = Vec<Vec<Vec<f64>>>;
 
 /// Zone id of the region: the sum of all zones (and the outside), or the grid.
@@ -67,7 +67,7 @@ impl Band {
     }
 }
 
-/// The projection of every zone with its uncertainty. Every table is [zone][year][component];
+/// The projection of every zone with its uncertainty. Every table is `[zone][year][component]`;
 /// the definitions of the quantities are in docs/science.md §1.
 #[derive(Debug, Clone)]
 pub struct Accounting {
@@ -89,7 +89,7 @@ pub struct Accounting {
     pub gross_bands: Vec<Vec<Vec<Band>>>,
     pub emission_bands: Vec<Vec<Vec<Band>>>,
     pub bands: Vec<Vec<Vec<Band>>>,
-    /// [draw][zone][year]: the counted net total, for checks.
+    /// `[draw][zone][year]`: the counted net total, for checks.
     pub draw_totals: Vec<Vec<Vec<f64>>>,
     pub draws: usize,
     pub seed: u64,

@@ -42,7 +42,7 @@ pub fn load_font() -> Result<String> {
         Err("no font found: install fonts-noto-cjk or fonts-dejavu-core (scripts/setup does) or set SINKMAP_FONT to a .ttf/.otf file".into())
     })
     .clone()
-    .map_err(Error::Usage)
+    .map_err(|m| Error::environment("fonts", m))
 }
 
 /// A colour ramp: stops at t ∈ [0, 1].

@@ -132,6 +132,17 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
     sinkmap::synth::generate(&spec, false).unwrap()
 }
 
+/// Checks that a command failed with a handled error: one of the documented exit codes
+/// 2–6 (usage, input data, configuration, environment, internal), never 1 or a crash (101).
+pub fn assert_handled_failure(o: &Output) {
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(2..=6)),
+        "exit code {code:?}: {}",
+        stderr(o)
+    );
+}
+
 /// Files in a folder (names), sorted.
 pub fn list(dir: &Path) -> Vec<String> {
     let mut v: Vec<String> = match std::fs::read_dir(dir) {

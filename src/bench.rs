@@ -8,8 +8,8 @@ use std::time::Instant;
 
 use serde::Serialize;
 
-use crate::error::{Error, Result};
-use crate::synth::{self, SynthSpec};
+use sinkmap::synth::{self, SynthSpec};
+use sinkmap::{Error, Result};
 
 /// What to measure.
 #[derive(Debug, Clone)]
@@ -105,20 +105,19 @@ const BENCH_POOLS_CSV: &str = "lucode,c_above,c_below,c_soil,c_dead\n\
 1,5,1,60,0\n2,60,15,110,5\n3,8,4,50,1\n4,2,4,70,0\n5,0,0,0,0\n6,0,0,0,0\n7,0.5,0.3,15,0\n8,0,0,20,0\n9,3,2,90,1\n";
 
 fn exe() -> Result<PathBuf> {
-    std::env::current_exe()
-        .map_err(|e| Error::Usage(format!("cannot find the sinkmap executable: {e}")))
+    std::env::current_exe().map_err(|e| Error::environment("the sinkmap executable", e))
 }
 
 fn run_child(cmd: &mut Command, what: &str) -> Result<f64> {
     let t = Instant::now();
     let out = cmd
         .output()
-        .map_err(|e| Error::Usage(format!("{what}: cannot start: {e}")))?;
+        .map_err(|e| Error::environment(what, format!("cannot start: {e}")))?;
     if !out.status.success() {
-        return Err(Error::Usage(format!(
-            "{what} failed: {}",
-            String::from_utf8_lossy(&out.stderr).trim()
-        )));
+        return Err(Error::environment(
+            what,
+            format!("failed: {}", String::from_utf8_lossy(&out.stderr).trim()),
+        ));
     }
     Ok(t.elapsed().as_secs_f64())
 }
@@ -236,7 +235,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
                 lat0: spec.lat0,
                 pixel_deg: BENCH_PIXEL_DEG,
                 zones_path: None,
-                models_dir_in_scene: models.to_string_lossy().into_owned(),
+                models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
                 output_dir_in_scene: "../out".into(),
                 zones_path_in_scene: None,
                 base_year: 2020,

@@ -10,7 +10,7 @@ use crate::model::desert::DesertModel;
 use crate::model::forest::ForestModel;
 use crate::model::other::OtherClasses;
 use crate::model::scheme::{PoolRow, Scheme};
-use crate::model::Pools;
+use crate::model::{ModelError, Pools};
 
 /// A raster input of the scene.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -130,6 +130,48 @@ pub struct AccountingSpec {
     pub allow_subregion_balance: bool,
 }
 
+impl AccountingSpec {
+    /// Projection horizon when neither the scene nor the command line gives one.
+    pub const DEFAULT_UNTIL_YEAR: i32 = 2060;
+    /// Monte Carlo draws by default.
+    pub const DEFAULT_DRAWS: usize = 1000;
+    /// Monte Carlo seed by default (the same seed gives byte-identical tables).
+    pub const DEFAULT_SEED: u64 = 42;
+
+    /// This spec with every setting that `over` gives replaced (e.g. command-line flags
+    /// over the scene's `[accounting]` table).
+    pub fn overridden_by(&self, over: &AccountingSpec) -> AccountingSpec {
+        AccountingSpec {
+            until_year: over.until_year.or(self.until_year),
+            draws: over.draws.or(self.draws),
+            seed: over.seed.or(self.seed),
+            rollout: over.rollout.clone().or_else(|| self.rollout.clone()),
+            scenarios: over.scenarios.clone().or_else(|| self.scenarios.clone()),
+            uncertainty: over
+                .uncertainty
+                .clone()
+                .or_else(|| self.uncertainty.clone()),
+            region: over.region.clone().or_else(|| self.region.clone()),
+            allow_subregion_balance: over.allow_subregion_balance || self.allow_subregion_balance,
+        }
+    }
+
+    /// The accounting options, with the defaults (2060, 1000 draws, seed 42) filled in.
+    pub fn options(&self, threads: Option<usize>) -> crate::accounting::AccountingOptions {
+        crate::accounting::AccountingOptions {
+            until: self.until_year.unwrap_or(Self::DEFAULT_UNTIL_YEAR),
+            draws: self.draws.unwrap_or(Self::DEFAULT_DRAWS),
+            seed: self.seed.unwrap_or(Self::DEFAULT_SEED),
+            threads,
+            scenarios: self.scenarios.clone(),
+            rollout: self.rollout.clone(),
+            uncertainty: self.uncertainty.clone(),
+            region: self.region.clone(),
+            allow_subregion_balance: self.allow_subregion_balance,
+        }
+    }
+}
+
 /// The period over which restoration potential is averaged.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -175,6 +217,9 @@ pub struct ZonesSpec {
 pub struct Scene {
     pub name: String,
     pub base_year: i32,
+    /// The models folder; without it, the models embedded in the binary
+    /// ([`crate::embedded::EMBEDDED_MODELS_DIR`]).
+    #[serde(default = "crate::embedded::embedded_models_dir")]
     pub models_dir: PathBuf,
     pub output_dir: PathBuf,
     pub landcover: LandcoverSpec,
@@ -220,27 +265,46 @@ pub struct Models {
     pub files: Vec<(PathBuf, String)>,
 }
 
+/// Reads a configuration file; a missing one is a configuration error (a scene or model
+/// file names it), other failures are the environment's.
 fn read_text(path: &Path) -> Result<String> {
-    std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+    if let Some(text) = crate::embedded::model_text(path) {
+        return Ok(text.to_string());
+    }
+    std::fs::read_to_string(path).map_err(|e| match e.kind() {
+        std::io::ErrorKind::NotFound => Error::Config {
+            path: path.to_path_buf(),
+            line: None,
+            message: e.to_string(),
+        },
+        _ => Error::io(path, e),
+    })
+}
+
+/// Whether a model or input file exists (on the disk, or among the embedded models).
+pub fn file_exists(path: &Path) -> bool {
+    crate::embedded::model_text(path).is_some() || path.exists()
 }
 
 /// Parses a TOML file into `T`, reporting the line and column of any error.
 pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
     let text = read_text(path)?;
     toml::from_str(&text).map_err(|e| {
-        let mut msg = e.message().to_string();
-        if let Some(span) = e.span() {
-            let line = text[..span.start.min(text.len())].matches('\n').count() + 1;
-            msg = format!("line {line}: {msg}");
-        }
-        Error::Parse {
+        let line = e
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        Error::Config {
             path: path.to_path_buf(),
-            message: msg,
+            line,
+            message: e.message().to_string(),
         }
     })
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
+    if let Some(text) = crate::embedded::model_text(path) {
+        return Ok(format!("{:x}", Sha256::digest(text.as_bytes())));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
@@ -255,7 +319,9 @@ impl Scene {
                 *p = normalize(&base.join(&*p));
             }
         };
-        fix(&mut s.models_dir);
+        if !crate::embedded::is_embedded(&s.models_dir) {
+            fix(&mut s.models_dir);
+        }
         fix(&mut s.output_dir);
         fix(&mut s.landcover.path);
         if let Some(p) = s.landcover.pool_table.as_mut() {
@@ -374,9 +440,9 @@ pub fn normalize(p: &Path) -> PathBuf {
 fn validated<T>(
     path: &Path,
     value: T,
-    check: impl Fn(&T) -> std::result::Result<(), String>,
+    check: impl Fn(&T) -> std::result::Result<(), ModelError>,
 ) -> Result<T> {
-    check(&value).map_err(|m| Error::invalid(path, m))?;
+    check(&value).map_err(|e| Error::model(path, e))?;
     Ok(value)
 }
 
@@ -442,7 +508,7 @@ pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
 impl Models {
     pub fn load(scene: &Scene) -> Result<Models> {
         let dir = &scene.models_dir;
-        if !dir.is_dir() {
+        if !crate::embedded::is_embedded(dir) && !dir.is_dir() {
             return Err(Error::invalid(
                 &scene.source_path,
                 format!("models_dir {} is not a folder", dir.display()),
@@ -475,11 +541,11 @@ impl Models {
             .transpose()?;
         let restoration_path = dir.join("restoration.toml");
         let desert_names: Vec<String> = desert.subtypes.iter().map(|s| s.name.clone()).collect();
-        let restoration = if restoration_path.exists() {
+        let restoration = if file_exists(&restoration_path) {
             let cat: crate::model::restoration::RestorationCatalogue =
                 read_toml(&restoration_path)?;
             cat.validate(&forest, &desert_names)
-                .map_err(|m| Error::invalid(&restoration_path, m))?;
+                .map_err(|e| Error::model(&restoration_path, e))?;
             Some(cat)
         } else {
             None
@@ -526,7 +592,7 @@ impl Models {
             (b - a + 1) as u32,
         )
         .map(Some)
-        .map_err(|m| Error::invalid(&scene.source_path, m))
+        .map_err(|e| Error::model(&scene.source_path, e))
     }
 
     /// Builds the per-pixel lookup tables; errors name the scheme file.
@@ -539,7 +605,7 @@ impl Models {
             scene.pools,
             self.pool_table.as_deref(),
         )
-        .map_err(|m| Error::invalid(scene.scheme_path(), m))
+        .map_err(|e| Error::model(scene.scheme_path(), e))
     }
 }
 

@@ -55,6 +55,32 @@ impl Fault {
     }
 }
 
+/// Something the user should know that does not stop the work (the library returns these in
+/// its outcomes; only the command line prints them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Warning {
+    /// The file it is about.
+    pub path: PathBuf,
+    /// What happened.
+    pub message: String,
+}
+
+impl Warning {
+    /// A warning about `path`.
+    pub fn new(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Warning {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for Warning {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.path.display(), self.message)
+    }
+}
+
 /// Every failure of the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -139,6 +165,23 @@ impl Error {
         Error::Internal(message.into())
     }
 
+    /// An input table or file whose content is wrong (a plot table, a part folder's
+    /// summary): the user's data, not a configuration file.
+    pub fn data(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
+        Error::Parse {
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A model file whose values do not fit together.
+    pub fn model(path: impl Into<PathBuf>, source: crate::model::ModelError) -> Self {
+        Error::Model {
+            path: path.into(),
+            source,
+        }
+    }
+
     /// A resource of the machine that is missing or refuses (a font, a GDAL driver).
     pub fn environment(what: impl Into<String>, message: impl std::fmt::Display) -> Self {
         Error::Environment {
@@ -187,5 +230,77 @@ impl Error {
             },
             e => e,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_fault_has_its_own_exit_code_and_none_is_0_or_1() {
+        let codes: std::collections::BTreeSet<u8> =
+            Fault::ALL.iter().map(|f| f.exit_code()).collect();
+        assert_eq!(codes.len(), Fault::ALL.len());
+        assert!(!codes.contains(&0) && !codes.contains(&1));
+    }
+
+    #[test]
+    fn errors_are_sorted_by_whose_fault_they_are() {
+        let p = || PathBuf::from("x");
+        let cases = [
+            (Error::Usage("u".into()), Fault::Usage),
+            (Error::raster(p(), "r"), Fault::InputData),
+            (Error::vector(p(), "v"), Fault::InputData),
+            (Error::data(p(), "d"), Fault::InputData),
+            (
+                Error::Pixel {
+                    path: p(),
+                    col: 1,
+                    row: 2,
+                    message: "m".into(),
+                },
+                Fault::InputData,
+            ),
+            (Error::invalid(p(), "i"), Fault::Configuration),
+            (
+                Error::Config {
+                    path: p(),
+                    line: Some(3),
+                    message: "c".into(),
+                },
+                Fault::Configuration,
+            ),
+            (
+                Error::model(
+                    p(),
+                    crate::model::ModelError::Duplicate {
+                        what: "forest type code",
+                        key: "3".into(),
+                    },
+                ),
+                Fault::Configuration,
+            ),
+            (Error::output(p(), "disk full"), Fault::Environment),
+            (
+                Error::io(p(), std::io::Error::other("denied")),
+                Fault::Environment,
+            ),
+            (Error::environment("fonts", "none"), Fault::Environment),
+            (Error::internal("a thread panicked"), Fault::Internal),
+        ];
+        for (e, f) in cases {
+            assert_eq!(e.fault(), f, "{e}");
+        }
+    }
+
+    #[test]
+    fn a_configuration_error_names_its_line() {
+        let e = Error::Config {
+            path: PathBuf::from("scene.toml"),
+            line: Some(2),
+            message: "invalid type".into(),
+        };
+        assert_eq!(e.to_string(), "scene.toml, line 2: invalid type");
     }
 }

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
+
+mod bench;
 use sinkmap::config::{Compression, Layout, Scene};
 use sinkmap::manifest;
 use sinkmap::pipeline::{self, RunOptions};
@@ -46,9 +48,15 @@ enum Command {
     Run(RunArgs),
     /// Run the zonal accounting of a scene with another polygon layer.
     ///
-    /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
+    /// Example: sinkmap zonal rasters/sample/scene.toml --zones prefectures.geojson
     ///          --id adcode --name name_pinyin --out out/prefectures
     Zonal(ZonalArgs),
+    /// Start a scene of your own: a commented starter scene.toml and a copy of the models.
+    ///
+    /// Writes DIR/scene.toml (edit the paths of your rasters and zones) and DIR/models/ (the
+    /// models embedded in sinkmap, to read and edit; the scene points at them). Nothing is
+    /// overwritten. Example: sinkmap init my_region --scheme esa_worldcover
+    Init(InitArgs),
     /// Generate a SYNTHETIC scene of Xinjiang's kind (lon/lat) of any size, seeded and deterministic.
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
@@ -364,25 +372,24 @@ impl AccountingArgs {
         if self.until.is_none() && s.is_none() && !force {
             return None;
         }
-        let s = s.unwrap_or_default();
-        Some(sinkmap::accounting::AccountingOptions {
-            until: self.until.or(s.until_year).unwrap_or(2060),
-            draws: self.draws.or(s.draws).unwrap_or(1000),
-            seed: self.seed.or(s.seed).unwrap_or(42),
-            threads,
-            scenarios: self.scenarios.clone().or(s.scenarios),
-            rollout: self.rollout.clone().or(s.rollout),
-            uncertainty: self.uncertainty.clone().or(s.uncertainty),
-            region: s.region,
-            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
-        })
+        let flags = sinkmap::config::AccountingSpec {
+            until_year: self.until,
+            draws: self.draws,
+            seed: self.seed,
+            rollout: self.rollout.clone(),
+            scenarios: self.scenarios.clone(),
+            uncertainty: self.uncertainty.clone(),
+            region: None,
+            allow_subregion_balance: self.allow_subregion_balance,
+        };
+        Some(s.unwrap_or_default().overridden_by(&flags).options(threads))
     }
 }
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
-    /// generated on first use.
+    /// Scene file (TOML). Default: the synthetic sample scene embedded in sinkmap (unpacked
+    /// into the system's temporary folder), with outputs in out/sample under the current folder.
     scene: Option<PathBuf>,
     /// Skip the scene's [zones] even if it has one.
     #[arg(long)]
@@ -444,6 +451,23 @@ struct ZonalArgs {
 }
 
 #[derive(Args, Debug)]
+struct InitArgs {
+    /// Folder to create (or an empty one).
+    dir: PathBuf,
+    /// Land-cover scheme of your land-cover raster.
+    #[arg(long, value_enum, default_value = "clcd")]
+    scheme: SchemeArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[value(rename_all = "snake_case")]
+enum SchemeArg {
+    Clcd,
+    EsaWorldcover,
+    ModisIgbp,
+}
+
+#[derive(Args, Debug)]
 struct SynthArgs {
     /// Folder for the scene (rasters, zones.geojson, scene.toml).
     #[arg(long, default_value = "rasters/synth")]
@@ -466,9 +490,10 @@ struct SynthArgs {
     /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
     #[arg(long, default_value_t = 0.005)]
     pixel_deg: f64,
-    /// Models folder as written into scene.toml (relative to the scene folder).
-    #[arg(long, default_value = "../../models")]
-    models_dir: String,
+    /// Models folder as written into scene.toml (relative to the scene folder). Default: none,
+    /// so the scene uses the models embedded in sinkmap and runs wherever it is moved.
+    #[arg(long)]
+    models_dir: Option<String>,
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
@@ -534,19 +559,6 @@ fn parse_tile(s: &str) -> std::result::Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-const SAMPLE_SCENE: &str = "rasters/sample/scene.toml";
-
-fn sample_scene(quiet: bool) -> Result<PathBuf> {
-    let p = PathBuf::from(SAMPLE_SCENE);
-    if !p.exists() {
-        if !quiet {
-            eprintln!("{SAMPLE_SCENE} not found: generating the synthetic sample scene");
-        }
-        synth::generate(&SynthSpec::sample(Path::new(".")), false)?;
-    }
-    Ok(p)
-}
-
 fn run_and_report(
     scene: &Scene,
     tuning: &Tuning,
@@ -554,6 +566,10 @@ fn run_and_report(
     shown_dir: &Path,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    print_warnings(&outcome.warnings);
+    for w in sinkmap::summary::warnings(&outcome.summary) {
+        eprintln!("warning: {w}");
+    }
     write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
@@ -572,7 +588,9 @@ fn write_styles(dir: &std::path::Path) {
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
     let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    ZoneSet::read(src, &grid)
+    let zones = ZoneSet::read(src, &grid)?;
+    print_warnings(&zones.warnings());
+    Ok(zones)
 }
 
 /// The scene's own [zones], if it has some.
@@ -595,10 +613,17 @@ fn scene_zones(scene: &Scene) -> Result<Option<ZoneSet>> {
 
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(a) => {
+        Command::Run(mut a) => {
             let path = match a.scene {
                 Some(p) => p,
-                None => sample_scene(a.tuning.quiet)?,
+                None => {
+                    // The embedded sample: inputs unpacked outside the current folder, outputs
+                    // in out/sample under it (unless --out says otherwise).
+                    a.tuning
+                        .out
+                        .get_or_insert_with(|| PathBuf::from("out/sample"));
+                    sinkmap::embedded::sample_scene()?
+                }
             };
             let scene = Scene::load(&path)?;
             let zones = if a.no_zones {
@@ -789,16 +814,24 @@ fn main_inner(cli: Cli) -> Result<()> {
                 Ok(s)
             })?;
             if !a.quiet {
-                let g = &s.zones[0];
-                println!(
-                    "{}→{}: stock {:.4e} → {:.4e} t C (change {:.4e} t C, {:.4e} t CO2/yr); value {:.0}",
-                    s.year_before, s.year_after, g.stock_before_tc, g.stock_after_tc, g.stock_change_tc, g.mean_annual_change_tco2_yr, g.npv_yuan
-                );
-                if g.nodata_one_year_area_ha > 0.0 {
-                    println!("  note: {:.1} ha are nodata in one year only and are left out of the change", g.nodata_one_year_area_ha);
-                }
+                print!("{}", sinkmap::change::human(&s));
                 println!("  outputs in {}", a.out.display());
             }
+            Ok(())
+        }
+        Command::Init(a) => {
+            let scheme = match a.scheme {
+                SchemeArg::Clcd => "clcd",
+                SchemeArg::EsaWorldcover => "esa_worldcover",
+                SchemeArg::ModisIgbp => "modis_igbp",
+            };
+            let scene = sinkmap::init::init(&a.dir, scheme)?;
+            println!(
+                "wrote {} and {}: edit the paths, then `sinkmap run {}`",
+                scene.display(),
+                a.dir.join("models").display(),
+                scene.display()
+            );
             Ok(())
         }
         Command::Report(a) => {
@@ -886,9 +919,10 @@ fn main_inner(cli: Cli) -> Result<()> {
                 produces: manifest::FIT_OUTPUTS,
                 extend: None,
             };
-            publish::transact(&a.out, spec, |staging| {
+            let written = publish::transact(&a.out, spec, |staging| {
                 sinkmap::fit::plots::write_outputs(staging, &results, Some(&plots), &a.plots, &opts)
             })?;
+            print_warnings(&written.warnings);
             if !a.quiet {
                 for r in &results {
                     let best = r.fits.iter().find(|f| Some(f.form) == r.best);
@@ -948,14 +982,14 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Bench(a) => {
             let spec = if a.xinjiang {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     threads: a.threads,
                     block_size_px: a.block_size,
                     invest_venv: a.invest.clone(),
-                    ..sinkmap::bench::BenchSpec::xinjiang(a.dir.clone())
+                    ..bench::BenchSpec::xinjiang(a.dir.clone())
                 }
             } else {
-                sinkmap::bench::BenchSpec {
+                bench::BenchSpec {
                     dir: a.dir.clone(),
                     width: a.width,
                     height: a.height,
@@ -966,9 +1000,8 @@ fn main_inner(cli: Cli) -> Result<()> {
                     invest_venv: a.invest.clone(),
                 }
             };
-            let report =
-                sinkmap::bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
-            print!("{}", sinkmap::bench::table(&report));
+            let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+            print!("{}", bench::table(&report));
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
@@ -1197,6 +1230,11 @@ fn verified_parts(parts: &[PathBuf]) -> Result<(Vec<PathBuf>, Inputs)> {
         roots.push(root);
     }
     Ok((roots, inputs))
+/// Prints the warnings a library call returned (the library never prints).
+fn print_warnings(warnings: &[sinkmap::Warning]) {
+    for w in warnings {
+        eprintln!("warning: {w}");
+    }
 }
 
 fn main() -> ExitCode {
@@ -1213,8 +1251,14 @@ fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
+            let fault = e.fault();
             eprintln!("error: {e}");
-            ExitCode::FAILURE
+            eprintln!(
+                "  ({} error; exit code {})",
+                fault.name(),
+                fault.exit_code()
+            );
+            ExitCode::from(fault.exit_code())
         }
     }
 }

@@ -33,20 +33,20 @@ fn read_parts(
             message: e.to_string(),
         })?;
         let tile = v["tile"].as_str().ok_or_else(|| {
-            Error::invalid(&p, "not a tile result (no \"tile\"): run with --tile I/N")
+            Error::data(&p, "not a tile result (no \"tile\"): run with --tile I/N")
         })?;
         let (i, n) = tile
             .split_once('/')
             .and_then(|(i, n)| Some((i.parse::<usize>().ok()?, n.parse::<usize>().ok()?)))
-            .ok_or_else(|| Error::invalid(&p, format!("bad tile '{tile}'")))?;
+            .ok_or_else(|| Error::data(&p, format!("bad tile '{tile}'")))?;
         if *n_all.get_or_insert(n) != n {
-            return Err(Error::invalid(
+            return Err(Error::data(
                 &p,
                 format!("tile {tile} is not one of {} tiles", n_all.unwrap_or(0)),
             ));
         }
         if v["scene_sha256"].as_str() != Some(scene_sha) {
-            return Err(Error::invalid(
+            return Err(Error::data(
                 &p,
                 "this part was computed from another version of the scene file",
             ));
@@ -114,7 +114,7 @@ pub fn merge(
             Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}"))
         })?;
         if vrt.raster_size() != (grid.width, grid.height) {
-            return Err(Error::invalid(
+            return Err(Error::data(
                 &paths[0],
                 format!(
                     "the parts mosaic to {:?} pixels, the grid has {:?}",
@@ -182,10 +182,12 @@ pub fn merge(
         &grid,
         &cube,
         zones,
-        nodata_area_ha,
-        threads,
-        block,
-        run_seconds + started.elapsed().as_secs_f64(),
+        &summary::RunFacts {
+            nodata_area_ha,
+            threads,
+            block_size_px: block,
+            seconds: run_seconds + started.elapsed().as_secs_f64(),
+        },
     );
     publish(out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(summary)

@@ -1,5 +1,5 @@
 //! The `run` (and `zonal`) pass: the scene's layers in, the per-pixel models evaluated block
-//! by block on the [`engine`](crate::engine), out the stock, sink and restoration maps
+//! by block on the block engine ([`crate::engine`]), out the stock, sink and restoration maps
 //! (each written on a thread of its own), the cohort cube with its zone sums, then every
 //! output published by renaming complete temporary files.
 
@@ -13,7 +13,7 @@ use crate::config::{Compression, Layout, Models, Scene};
 use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapSink, Pass, Source};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, Warning};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelModel, PixelValue};
 use crate::model::restoration::RestorationModel;
@@ -52,6 +52,9 @@ pub struct RunOutcome {
     pub cube: Cube,
     pub outputs: Vec<PathBuf>,
     pub output_dir: PathBuf,
+    /// What the user should know (interventions without their masks, a land cover without
+    /// nodata); the command line prints them.
+    pub warnings: Vec<Warning>,
 }
 
 /// Where each of the scene's layers sits among the engine's sources (the land cover is
@@ -564,6 +567,7 @@ struct RunSetup {
     format: MapFormat,
     threads: usize,
     pool: rayon::ThreadPool,
+    warnings: Vec<Warning>,
 }
 
 /// The maps of a run: as writers (`M`, `B`) or as their writer threads.
@@ -595,9 +599,11 @@ fn setup(
     let models = Models::load(scene)?;
     let model = models.pixel_model(scene)?;
     let restoration = models.restoration_model(scene)?;
-    for w in restoration.iter().flat_map(|r| &r.warnings) {
-        eprintln!("warning: {}: {w}", scene.source_path.display());
-    }
+    let mut warnings: Vec<Warning> = restoration
+        .iter()
+        .flat_map(|r| &r.warnings)
+        .map(|w| Warning::new(&scene.source_path, w.as_str()))
+        .collect();
     let space = CohortSpace {
         forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
         desert_subtypes: models
@@ -615,10 +621,10 @@ fn setup(
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let inputs = open_inputs(scene, &models, &grid)?;
     if !inputs.landcover_has_nodata {
-        eprintln!(
-            "warning: {}: no nodata value declared and the scheme has none; every pixel is taken as data",
-            scene.landcover.path.display()
-        );
+        warnings.push(Warning::new(
+            &scene.landcover.path,
+            "no nodata value declared and the scheme has none; every pixel is taken as data",
+        ));
     }
     if let Some(z) = zones {
         z.check_overlaps_grid(&grid)?;
@@ -664,6 +670,7 @@ fn setup(
         format,
         threads,
         pool,
+        warnings,
     };
     Ok((setup, inputs))
 }
@@ -924,10 +931,12 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         &s.out_grid,
         &cube,
         zones,
-        cube::dequantize(nodata_area),
-        s.threads,
-        s.block,
-        elapsed,
+        &summary::RunFacts {
+            nodata_area_ha: cube::dequantize(nodata_area),
+            threads: s.threads,
+            block_size_px: s.block,
+            seconds: elapsed,
+        },
     );
     summary.tile = opts.tile.map(|(i, n)| format!("{i}/{n}"));
     summary.run.stage_seconds = stages;
@@ -937,6 +946,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
         cube,
         outputs,
         output_dir: s.out_dir,
+        warnings: s.warnings,
     })
 }
 
@@ -950,6 +960,10 @@ fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
         ("SINKMAP_SCENE".to_string(), scene.name.clone()),
         ("SINKMAP_SCENE_SHA256".to_string(), scene.sha256.clone()),
         ("SINKMAP_BASE_YEAR".to_string(), scene.base_year.to_string()),
+        (
+            "SINKMAP_MODELS_DIR".to_string(),
+            crate::embedded::models_dir_label(&scene.models_dir),
+        ),
         (
             "SINKMAP_POOLS".to_string(),
             format!(

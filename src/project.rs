@@ -204,22 +204,22 @@ pub fn price_at(points: &[PricePoint], year: i32) -> f64 {
     w[0].yuan_per_tco2 + f * (w[1].yuan_per_tco2 - w[0].yuan_per_tco2)
 }
 
-/// The yearly table. `planted_ha` is restored from `start_year` at `rollout_ha_per_yr` (all in
-/// the first year without a rollout); each cohort adds `survival × area_fraction × gain(k)`
-/// in its k-th year; the baseline is the baseline sink of the same land (constant).
-#[allow(clippy::too_many_arguments)]
+/// The yearly table from the project's start year to `end_year`. `planted_ha` is restored
+/// from the start year at the spec's `rollout_ha_per_yr` (all in the first year without a
+/// rollout); each cohort adds `survival × area_fraction × gain(k)` in its k-th year; the
+/// baseline is the baseline sink of the same land (constant); the spec's buffer, discount
+/// rate and price path value the credits.
 pub fn project_table(
+    spec: &ProjectSpec,
     iv: &Intervention,
     forest: &ForestModel,
+    end_year: i32,
     planted_ha: f64,
     baseline_tco2_per_ha_yr: f64,
-    start_year: i32,
-    end_year: i32,
-    rollout_ha_per_yr: Option<f64>,
-    buffer_percent: f64,
-    discount_rate: f64,
-    price: &[PricePoint],
 ) -> Vec<ProjectYear> {
+    let (start_year, rollout_ha_per_yr) = (spec.start_year, spec.rollout_ha_per_yr);
+    let (buffer_percent, discount_rate) = (spec.buffer_percent, spec.discount_rate);
+    let price = &spec.price;
     let mut cohorts: Vec<(i32, f64)> = Vec::new();
     let mut left = planted_ha;
     let mut year = start_year;
@@ -522,18 +522,7 @@ pub fn run(
         None => eligible,
     };
     let baseline_per_ha = baseline_total / eligible;
-    let rows = project_table(
-        iv,
-        &models.forest,
-        planted,
-        baseline_per_ha,
-        spec.start_year,
-        end_year,
-        spec.rollout_ha_per_yr,
-        spec.buffer_percent,
-        spec.discount_rate,
-        &spec.price,
-    );
+    let rows = project_table(spec, iv, &models.forest, end_year, planted, baseline_per_ha);
     let tot = totals(spec, iv, eligible, planted, baseline_per_ha, &rows);
 
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
@@ -558,24 +547,25 @@ pub fn run(
 
 /// A few lines for people.
 pub fn human(t: &ProjectTotals) -> String {
+    use crate::human::{engineering, hectares, sig_digits};
     format!(
-        "project '{}': {} on {:.1} ha ({:.1} ha eligible), {}–{}\n  additional {:.1} t CO2, buffer {:.0} % ({:.1} t), credited {:.1} t CO2\n  cost {:.0} yuan{} → {:.1} yuan/t CO2 (levelized {:.1}); value {:.0} yuan; NPV {:.0} yuan\n",
+        "project '{}': {} on {} ({} eligible), {}–{}\n  additional {}, buffer {} % ({}), credited {}\n  cost {}{} → {} yuan/t CO₂ (levelized {}); value {}; NPV {}\n",
         t.name,
         t.intervention,
-        t.planted_area_ha,
-        t.eligible_area_ha,
+        hectares(t.planted_area_ha),
+        hectares(t.eligible_area_ha),
         t.start_year,
         t.end_year,
-        t.additional_tco2,
-        t.buffer_percent,
-        t.buffer_tco2,
-        t.credited_tco2,
-        t.cost_yuan,
+        engineering(t.additional_tco2, "t CO₂"),
+        sig_digits(t.buffer_percent, 3),
+        engineering(t.buffer_tco2, "t CO₂"),
+        engineering(t.credited_tco2, "t CO₂"),
+        engineering(t.cost_yuan, "yuan"),
         if t.cost_is_placeholder { " (placeholder cost)" } else { "" },
-        t.cost_per_tco2_yuan,
-        t.levelized_cost_per_tco2_yuan,
-        t.value_yuan,
-        t.npv_yuan
+        sig_digits(t.cost_per_tco2_yuan, 4),
+        sig_digits(t.levelized_cost_per_tco2_yuan, 4),
+        engineering(t.value_yuan, "yuan"),
+        engineering(t.npv_yuan, "yuan")
     )
 }
 

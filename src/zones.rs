@@ -29,6 +29,8 @@ pub struct Zone {
     /// Envelope in pixel space: (min col, min row, max col, max row).
     pub envelope: [f64; 4],
     wkb_lonlat: Vec<u8>,
+    /// The polygon was invalid and repaired (`--repair-invalid`).
+    pub repaired: bool,
 }
 
 /// A polygon layer ready for zonal accounting on one grid.
@@ -117,6 +119,7 @@ fn prepare_zone(
     if geom.is_empty() {
         return Err(Error::vector(path, format!("{what}: empty geometry")));
     }
+    let mut repaired = false;
     if !geom.is_valid() {
         if !repair {
             return Err(Error::vector(
@@ -127,10 +130,7 @@ fn prepare_zone(
         geom = geom
             .make_valid(&gdal::cpl::CslStringList::new())
             .map_err(|e| Error::vector(path, format!("{what}: repair failed: {e}")))?;
-        eprintln!(
-            "warning: {}: {what}: invalid geometry repaired",
-            path.display()
-        );
+        repaired = true;
     }
     let g_grid = geom
         .transform(t.to_grid)
@@ -176,10 +176,25 @@ fn prepare_zone(
         edges,
         envelope: env,
         wkb_lonlat,
+        repaired,
     })
 }
 
 impl ZoneSet {
+    /// One warning per polygon that was invalid and repaired.
+    pub fn warnings(&self) -> Vec<crate::Warning> {
+        self.zones
+            .iter()
+            .filter(|z| z.repaired)
+            .map(|z| {
+                crate::Warning::new(
+                    &self.path,
+                    format!("zone '{}': invalid geometry repaired", z.id),
+                )
+            })
+            .collect()
+    }
+
     /// Reads the polygons of `src`, reprojects them to `grid`'s CRS and indexes them.
     pub fn read(src: &ZoneSource, grid: &Grid) -> Result<ZoneSet> {
         let path = src.path;
@@ -362,6 +377,7 @@ impl ZoneSet {
                 .first()
                 .map(|z| z.wkb_lonlat.clone())
                 .unwrap_or_default(),
+            repaired: self.zones.iter().any(|z| z.repaired),
         };
         ZoneSet::from_zones(&self.path, vec![zone])
     }

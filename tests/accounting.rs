@@ -386,7 +386,7 @@ fn balance_fails(dir: &Path, scene: &Path, body: &str, needle: &str) {
         "--quiet",
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_handled_failure(&o);
     let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
     assert!(
         line.contains("bad_scenarios.toml") && line.contains(needle),

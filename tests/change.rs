@@ -264,7 +264,7 @@ fn mismatched_schemes_need_the_after_scheme() {
     };
     let a = args(&[]);
     let o = sinkmap(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(3), "input data");
     let err = stderr(&o);
     assert!(
         err.contains("after.tif") && err.contains("land-cover code 10 is not in the scheme"),

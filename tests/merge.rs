@@ -163,7 +163,7 @@ fn merge_refuses_an_incomplete_set_of_tiles() {
         "--out",
         out.to_str().unwrap(),
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(2), "usage");
     assert!(
         stderr(&o).contains("need each of 1..=3 exactly once"),
         "{}",

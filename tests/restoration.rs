@@ -411,7 +411,7 @@ fn bad_projects_give_clear_errors() {
             out.to_str().unwrap(),
         ]);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{err}");
+        assert_handled_failure(&o);
         let line = err.lines().find(|l| l.starts_with("error:")).unwrap();
         assert!(line.contains(needle), "'{needle}' not in: {line}");
         assert!(list(&out).is_empty());

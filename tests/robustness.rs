@@ -51,7 +51,7 @@ fn a_full_disk_gives_a_clear_error_and_no_final_file() {
             out.to_str().unwrap(),
         ]);
         let err = stderr(&o);
-        assert_eq!(o.status.code(), Some(1), "{size}: {err}");
+        assert_handled_failure(&o);
         let line = err
             .lines()
             .find(|l| l.starts_with("error:"))

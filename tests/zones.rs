@@ -412,7 +412,7 @@ fn assert_zonal_fails(dir: &Path, scene: &Path, zones: &Path, extra: &[&str], ne
     args.extend_from_slice(extra);
     let o = sinkmap(&args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_handled_failure(&o);
     let line = err
         .lines()
         .find(|l| l.starts_with("error:"))

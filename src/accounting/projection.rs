@@ -178,7 +178,7 @@ pub fn inorganic_index(m: &ModelSet) -> usize {
     m.forest.types.len() + 2
 }
 
-/// One zone's projection, [year][component]: stocks (t C) on 1 January and 31 December, and
+/// One zone's projection, `[year][component]`: stocks (t C) on 1 January and 31 December, and
 /// the year's gross sink and emissions from disturbance (t CO₂/yr). The net flux is
 /// `gross − emissions` and equals `(stock_end − stock) × 44/12` (docs/science.md §1).
 #[derive(Debug, Clone, PartialEq)]
@@ -195,7 +195,7 @@ impl ZoneProjection {
         self.gross[y][c] - self.emissions[y][c]
     }
 
-    /// The net flux table, [year][component].
+    /// The net flux table, `[year][component]`.
     pub fn net_table(&self) -> Vec<Vec<f64>> {
         (0..self.gross.len())
             .map(|y| (0..self.gross[y].len()).map(|c| self.net(y, c)).collect())

@@ -43,7 +43,7 @@ impl PointArgs {
 /// Zones for per-zone results (shared).
 #[derive(Args, Debug, Clone)]
 pub struct ZoneArgs {
-    /// Polygons for per-zone results (any OGR format) [default: the scene's [zones]].
+    /// Polygons for per-zone results (any OGR format) [default: the scene's `[zones]`].
     #[arg(long)]
     pub zones: Option<PathBuf>,
     /// Id field of --zones (empty: feature numbers).

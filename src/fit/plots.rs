@@ -155,7 +155,7 @@ pub fn fit_all(path: &Path, plots: &Plots, forms: &[Form]) -> Result<Vec<TypeFit
     let mut out = Vec::new();
     for (ty, (ages, dens)) in plots {
         if ages.len() < MIN_PLOTS {
-            return Err(Error::invalid(
+            return Err(Error::data(
                 path,
                 format!("forest type '{ty}' has {} plots; a three-parameter curve needs at least {MIN_PLOTS}", ages.len()),
             ));
@@ -166,7 +166,7 @@ pub fn fit_all(path: &Path, plots: &Plots, forms: &[Form]) -> Result<Vec<TypeFit
                 (a.0.min(*v), a.1.max(*v))
             });
         if hi - lo <= 0.0 {
-            return Err(Error::invalid(path, format!("forest type '{ty}': all plots have the same age ({lo} yr); no curve can be fitted")));
+            return Err(Error::data(path, format!("forest type '{ty}': all plots have the same age ({lo} yr); no curve can be fitted")));
         }
         // Equal densities (all zero, say) carry no curve: R² would be 0/0.
         let (dlo, dhi) = dens
@@ -277,13 +277,14 @@ pub fn write_outputs(
     plots: Option<&Plots>,
     plots_path: &Path,
     o: &PlotOptions,
-) -> Result<Vec<PathBuf>> {
+) -> Result<FitOutputs> {
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let name = plots_path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let mut pending = Vec::new();
+    let mut warnings = Vec::new();
 
     let csv_tmp = TempFile::new(temp_path(out_dir, "fit_table.csv", "csv"));
     {
@@ -455,13 +456,16 @@ pub fn write_outputs(
                 480,
             ) {
                 Ok(()) => pending.push((tmp, out_dir.join(file))),
-                Err(e) => eprintln!("warning: {file} not drawn: {e}"),
+                Err(e) => warnings.push(crate::Warning::new(
+                    out_dir.join(file),
+                    format!("not drawn: {e}"),
+                )),
             }
         }
     }
     let model = forest_model(results, &name, o);
     if model.types.is_empty() {
-        return Err(Error::invalid(
+        return Err(Error::data(
             plots_path,
             "no forest type has a usable fit; see the problems in the fit table",
         ));
@@ -476,10 +480,19 @@ pub fn write_outputs(
         .map_err(|e| Error::output(out_dir.join("forest.toml"), e))?;
     pending.push((toml_tmp, out_dir.join("forest.toml")));
 
-    let mut out = Vec::new();
+    let mut files = Vec::new();
     for (tmp, fin) in pending {
         tmp.commit(&fin)?;
-        out.push(fin);
+        files.push(fin);
     }
-    Ok(out)
+    Ok(FitOutputs { files, warnings })
+}
+
+/// What [`write_outputs`] wrote, and the plots it could not draw.
+#[derive(Debug, Clone)]
+pub struct FitOutputs {
+    /// The files written.
+    pub files: Vec<PathBuf>,
+    /// Plots not drawn (e.g. no font), with the reason.
+    pub warnings: Vec<crate::Warning>,
 }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Evidence, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
+use super::{Evidence, ModelError, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 
 /// One desert subtype (mobile dune, semi-fixed dune, fixed dune, gobi, saline-alkali land, …).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -50,15 +50,18 @@ impl DesertSubtype {
         }
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the stocks (finite, ≥ 0) and the components (finite).
+    pub fn validate(&self) -> Result<(), ModelError> {
         for (n, v) in [
             ("biomass_tc_per_ha", self.biomass_tc_per_ha),
             ("soil_tc_per_ha", self.soil_tc_per_ha),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "desert subtype '{}': {n} must be finite and ≥ 0",
-                    self.name
+                return Err(ModelError::range(
+                    format!("desert subtype '{}'", self.name),
+                    n,
+                    v,
+                    "finite and ≥ 0",
                 ));
             }
         }
@@ -71,9 +74,11 @@ impl DesertSubtype {
             ("inorganic_gc_per_m2_yr", self.inorganic_gc_per_m2_yr),
         ] {
             if !v.is_finite() {
-                return Err(format!(
-                    "desert subtype '{}': {n} must be finite",
-                    self.name
+                return Err(ModelError::range(
+                    format!("desert subtype '{}'", self.name),
+                    n,
+                    v,
+                    "finite",
                 ));
             }
         }
@@ -154,7 +159,8 @@ pub const PLAUSIBLE: [(&str, f64, f64); 5] = [
 ];
 
 impl DesertModel {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every subtype, unique codes and the default subtype.
+    pub fn validate(&self) -> Result<(), ModelError> {
         let mut codes = std::collections::BTreeSet::new();
         for s in &self.subtypes {
             s.validate()?;
@@ -166,13 +172,17 @@ impl DesertModel {
                 s.check_within(&PLAUSIBLE, "outside the plausible range (a unit or sign slip?); if it is meant, set accept_implausible = true at the top of desert.toml")?;
             }
             if !codes.insert(s.code) {
-                return Err(format!("desert subtype code {} defined twice", s.code));
+                return Err(ModelError::Duplicate {
+                    what: "desert subtype code",
+                    key: s.code.to_string(),
+                });
             }
         }
         if self.subtype_index(&self.default_subtype).is_none() {
-            return Err(format!(
-                "default_subtype '{}' is not a defined subtype",
-                self.default_subtype
+            return Err(ModelError::undefined(
+                "default_subtype",
+                "desert subtype",
+                &self.default_subtype,
             ));
         }
         Ok(())

@@ -44,3 +44,65 @@ pub enum ModelError {
         message: String,
     },
 }
+
+impl ModelError {
+    /// A value of `item` that breaks `rule`.
+    pub fn range(
+        item: impl Into<String>,
+        field: impl Into<String>,
+        value: f64,
+        rule: &'static str,
+    ) -> Self {
+        ModelError::OutOfRange {
+            item: item.into(),
+            field: field.into(),
+            value,
+            rule,
+        }
+    }
+
+    /// A reference of `item` to an undefined `what` called `name`.
+    pub fn undefined(item: impl Into<String>, what: &'static str, name: impl ToString) -> Self {
+        ModelError::Undefined {
+            item: item.into(),
+            what,
+            name: name.to_string(),
+        }
+    }
+
+    /// Entries of `item` that do not fit together.
+    pub fn inconsistent(item: impl Into<String>, message: impl Into<String>) -> Self {
+        ModelError::Inconsistent {
+            item: item.into(),
+            message: message.into(),
+        }
+    }
+
+    /// The same problem, inside `outer` (e.g. a curve inside a forest type).
+    pub fn within(self, outer: &str) -> Self {
+        let nest = |item: String| format!("{outer}: {item}");
+        match self {
+            ModelError::OutOfRange {
+                item,
+                field,
+                value,
+                rule,
+            } => ModelError::OutOfRange {
+                item: nest(item),
+                field,
+                value,
+                rule,
+            },
+            ModelError::Undefined { item, what, name } => ModelError::Undefined {
+                item: nest(item),
+                what,
+                name,
+            },
+            ModelError::Inconsistent { item, message } => ModelError::Inconsistent {
+                item: nest(item),
+                message,
+            },
+            d @ ModelError::Duplicate { .. } => d,
+        }
+    }
+}

@@ -5,7 +5,7 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 
 use super::growth::Curve;
-use super::{Evidence, Pools};
+use super::{Evidence, ModelError, Pools};
 
 /// What the curve measures.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,31 +77,36 @@ impl ForestType {
         (self.biomass_tc_per_ha(t_yr + 1.0) - self.biomass_tc_per_ha(t_yr)) * super::CO2_PER_C
     }
 
-    pub fn validate(&self) -> Result<(), String> {
-        self.curve
-            .validate()
-            .map_err(|e| format!("forest type '{}': curve: {e}", self.name))?;
+    /// Checks the curve, the root:shoot ratio an above-ground curve needs, the standard
+    /// errors' parameter names and the constant pools.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let item = format!("forest type '{}'", self.name);
+        self.curve.validate().map_err(|e| e.within(&item))?;
         if self.curve_pools == CurvePools::AboveGround {
             match self.root_shoot_ratio {
                 Some(r) if r.is_finite() && r >= 0.0 => {}
-                _ => {
-                    return Err(format!(
-                    "forest type '{}': curve_pools = \"above_ground\" needs root_shoot_ratio ≥ 0",
-                    self.name
-                ))
+                r => {
+                    return Err(ModelError::range(
+                        item,
+                        "root_shoot_ratio (needed by curve_pools = \"above_ground\")",
+                        r.unwrap_or(f64::NAN),
+                        "given, finite and ≥ 0",
+                    ))
                 }
             }
         }
         for key in self.standard_errors.keys() {
             if !self.curve.parameter_names().contains(&key.as_str()) {
-                return Err(format!(
-                    "forest type '{}': standard error for unknown parameter '{key}' (the {} curve has {:?})",
-                    self.name,
-                    serde_json::to_value(&self.curve)
-                        .ok()
-                        .and_then(|v| v.get("form").and_then(|f| f.as_str().map(String::from)))
-                        .unwrap_or_default(),
-                    self.curve.parameter_names()
+                return Err(ModelError::inconsistent(
+                    item,
+                    format!(
+                        "standard error for unknown parameter '{key}' (the {} curve has {:?})",
+                        serde_json::to_value(&self.curve)
+                            .ok()
+                            .and_then(|v| v.get("form").and_then(|f| f.as_str().map(String::from)))
+                            .unwrap_or_default(),
+                        self.curve.parameter_names()
+                    ),
                 ));
             }
         }
@@ -112,9 +117,9 @@ impl ForestType {
                     && self.standard_errors.contains_key(q.trim())
             });
             if !ok || !(-1.0..=1.0).contains(r) {
-                return Err(format!(
-                    "forest type '{}': correlation '{key}' = {r} needs two different parameters with standard errors (\"P1,P2\") and a value in [-1, 1]",
-                    self.name
+                return Err(ModelError::inconsistent(
+                    format!("forest type '{}'", self.name),
+                    format!("correlation '{key}' = {r} needs two different parameters with standard errors (\"P1,P2\") and a value in [-1, 1]"),
                 ));
             }
         }
@@ -123,10 +128,7 @@ impl ForestType {
             ("soil_tc_per_ha", self.soil_tc_per_ha),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "forest type '{}': {n} must be finite and ≥ 0",
-                    self.name
-                ));
+                return Err(ModelError::range(item, n, v, "finite and ≥ 0"));
             }
         }
         Ok(())
@@ -149,29 +151,45 @@ pub struct ForestModel {
 }
 
 impl ForestModel {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks every type, unique names and codes, the default type and the ages.
+    pub fn validate(&self) -> Result<(), ModelError> {
         if self.types.is_empty() {
-            return Err("no [[forest_type]] defined".into());
+            return Err(ModelError::inconsistent(
+                "forest.toml",
+                "no [[forest_type]] defined",
+            ));
         }
         let mut names = std::collections::BTreeSet::new();
         let mut codes = std::collections::BTreeSet::new();
         for t in &self.types {
             t.validate()?;
             if !names.insert(&t.name) {
-                return Err(format!("forest type name '{}' defined twice", t.name));
+                return Err(ModelError::Duplicate {
+                    what: "forest type name",
+                    key: format!("'{}'", t.name),
+                });
             }
             if !codes.insert(t.code) {
-                return Err(format!("forest type code {} defined twice", t.code));
+                return Err(ModelError::Duplicate {
+                    what: "forest type code",
+                    key: t.code.to_string(),
+                });
             }
         }
         if self.type_index(&self.default_forest_type).is_none() {
-            return Err(format!(
-                "default_forest_type '{}' is not a defined forest type",
-                self.default_forest_type
+            return Err(ModelError::undefined(
+                "default_forest_type",
+                "forest type",
+                &self.default_forest_type,
             ));
         }
         if self.fallback_age_yr > self.max_plausible_age_yr {
-            return Err("fallback_age_yr exceeds max_plausible_age_yr".into());
+            return Err(ModelError::range(
+                "forest.toml",
+                "fallback_age_yr",
+                self.fallback_age_yr as f64,
+                "at most max_plausible_age_yr",
+            ));
         }
         Ok(())
     }
@@ -241,6 +259,9 @@ mod tests {
         t.standard_errors.insert("b_per_yr".into(), 0.002);
         assert!(t.validate().is_ok());
         t.standard_errors.insert("k".into(), 0.1);
-        assert!(t.validate().unwrap_err().contains("unknown parameter 'k'"));
+        assert!(matches!(
+            t.validate(),
+            Err(ModelError::Inconsistent { message, .. }) if message.contains("unknown parameter 'k'")
+        ));
     }
 }

@@ -2,11 +2,11 @@
 //!
 //! All curves return carbon density in t C/ha for a stand age `t` in years.
 //! The annual sink of a stand of age `t` is `(C(t+1) − C(t)) × 44/12` t CO₂/ha/yr
-//! (design.md, "Definitions").
+//! (docs/design.md, "Units and conventions").
 
 use serde::{Deserialize, Serialize};
 
-use super::CO2_PER_C;
+use super::{ModelError, CO2_PER_C};
 
 /// An age–carbon-density curve. The parameter names carry their units; the
 /// dimensionless shape parameters carry none.
@@ -105,13 +105,13 @@ impl Curve {
         }
     }
 
-    /// Checks that the parameters describe a physical curve; returns a message when not.
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that the parameters describe a physical curve.
+    pub fn validate(&self) -> Result<(), ModelError> {
         let finite_pos = |name: &str, v: f64| {
             if v.is_finite() && v > 0.0 {
                 Ok(())
             } else {
-                Err(format!("{name} must be a positive finite number, got {v}"))
+                Err(ModelError::range("curve", name, v, "positive and finite"))
             }
         };
         match *self {
@@ -140,8 +140,11 @@ impl Curve {
                 // With c < 1 the slope at age 0 is infinite (a = 45, b = 0.1, c = 0.5 gains
                 // 50.9 t CO2/ha in the first year): not a growth curve.
                 if c < 1.0 {
-                    return Err(format!(
-                        "Richards c = {c} < 1 gives an unbounded growth rate at age 0; use c ≥ 1"
+                    return Err(ModelError::range(
+                        "curve (Richards: c < 1 gives an unbounded growth rate at age 0)",
+                        "c",
+                        c,
+                        "≥ 1",
                     ));
                 }
                 Ok(())
@@ -156,10 +159,13 @@ impl Curve {
                 ref stock_tc_per_ha,
             } => {
                 if ages_yr.is_empty() || ages_yr.len() != stock_tc_per_ha.len() {
-                    return Err(format!(
-                        "ages_yr ({}) and stock_tc_per_ha ({}) must be non-empty and of equal length",
-                        ages_yr.len(),
-                        stock_tc_per_ha.len()
+                    return Err(ModelError::inconsistent(
+                        "curve",
+                        format!(
+                            "ages_yr ({}) and stock_tc_per_ha ({}) must be non-empty and of equal length",
+                            ages_yr.len(),
+                            stock_tc_per_ha.len()
+                        ),
                     ));
                 }
                 if ages_yr
@@ -167,10 +173,18 @@ impl Curve {
                     .any(|w| w[1].partial_cmp(&w[0]) != Some(std::cmp::Ordering::Greater))
                     || ages_yr[0] < 0.0
                 {
-                    return Err("ages_yr must be non-negative and strictly increasing".into());
+                    return Err(ModelError::inconsistent(
+                        "curve",
+                        "ages_yr must be non-negative and strictly increasing",
+                    ));
                 }
-                if stock_tc_per_ha.iter().any(|v| !v.is_finite() || *v < 0.0) {
-                    return Err("stock_tc_per_ha values must be finite and ≥ 0".into());
+                if let Some(v) = stock_tc_per_ha.iter().find(|v| !v.is_finite() || **v < 0.0) {
+                    return Err(ModelError::range(
+                        "curve",
+                        "stock_tc_per_ha",
+                        *v,
+                        "finite and ≥ 0",
+                    ));
                 }
                 Ok(())
             }
@@ -314,7 +328,9 @@ mod tests {
         };
         // 45·(1 − e^−0.1)^0.5 = 13.882 t C/ha in the first year = 50.90 t CO2/ha.
         assert!((bad.sink_tco2_per_ha_yr(0.0) - 50.90).abs() < 0.01);
-        assert!(bad.validate().unwrap_err().contains("c = 0.5 < 1"));
+        assert!(
+            matches!(bad.validate(), Err(ModelError::OutOfRange { field, value, .. }) if field == "c" && value == 0.5)
+        );
         let ok = Curve::Richards {
             a_tc_per_ha: 45.0,
             b_per_yr: 0.1,

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{EcosystemClass, Evidence, Pools, CO2_PER_C};
+use super::{EcosystemClass, Evidence, ModelError, Pools, CO2_PER_C};
 
 /// Carbon densities and net rate of one ecosystem class.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -37,23 +37,28 @@ impl ClassCarbon {
         self.sink_tc_per_ha_yr * CO2_PER_C
     }
 
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks the pools (finite, ≥ 0) and the rate (finite).
+    pub fn validate(&self) -> Result<(), ModelError> {
         for (n, v) in [
             ("biomass_tc_per_ha", self.biomass_tc_per_ha),
             ("dead_matter_tc_per_ha", self.dead_matter_tc_per_ha),
             ("soil_tc_per_ha", self.soil_tc_per_ha),
         ] {
             if !v.is_finite() || v < 0.0 {
-                return Err(format!(
-                    "class {}: {n} must be finite and ≥ 0, got {v}",
-                    self.class.name()
+                return Err(ModelError::range(
+                    format!("class {}", self.class.name()),
+                    n,
+                    v,
+                    "finite and ≥ 0",
                 ));
             }
         }
         if !self.sink_tc_per_ha_yr.is_finite() {
-            return Err(format!(
-                "class {}: sink_tc_per_ha_yr must be finite",
-                self.class.name()
+            return Err(ModelError::range(
+                format!("class {}", self.class.name()),
+                "sink_tc_per_ha_yr",
+                self.sink_tc_per_ha_yr,
+                "finite",
             ));
         }
         Ok(())

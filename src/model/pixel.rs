@@ -5,7 +5,7 @@ use super::desert::DesertModel;
 use super::forest::ForestModel;
 use super::other::OtherClasses;
 use super::scheme::{PoolRow, Scheme};
-use super::{EcosystemClass, Pools};
+use super::{EcosystemClass, ModelError, Pools};
 
 /// Inputs of one pixel, already decoded from the rasters (nodata → `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -34,6 +34,9 @@ pub struct PixelValue {
     pub age_yr: Option<u16>,
     /// True when the forest pixel had no age and the fallback age was used.
     pub age_assumed: bool,
+    /// True when a forest pixel got the default forest type: no type from the forest-type
+    /// layer (missing layer or nodata there) and none from its land-cover code.
+    pub type_assumed: bool,
     pub desert_subtype: Option<u16>,
 }
 
@@ -114,7 +117,7 @@ impl PixelModel {
         other: &OtherClasses,
         pools: Pools,
         pool_table: Option<&[PoolRow]>,
-    ) -> Result<PixelModel, String> {
+    ) -> Result<PixelModel, ModelError> {
         let max_code = scheme
             .codes
             .iter()
@@ -126,18 +129,20 @@ impl PixelModel {
         for c in &scheme.codes {
             let forest_type = match &c.forest_type {
                 Some(n) => Some(forest.type_index(n).ok_or_else(|| {
-                    format!(
-                        "scheme '{}', code {}: forest_type '{n}' is not defined in forest.toml",
-                        scheme.name, c.value
+                    ModelError::undefined(
+                        format!("scheme '{}', code {}", scheme.name, c.value),
+                        "forest type",
+                        n,
                     )
                 })? as u16),
                 None => None,
             };
             let desert_subtype = match &c.desert_subtype {
                 Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
-                    format!(
-                        "scheme '{}', code {}: desert_subtype '{n}' is not defined in desert.toml",
-                        scheme.name, c.value
+                    ModelError::undefined(
+                        format!("scheme '{}', code {}", scheme.name, c.value),
+                        "desert subtype",
+                        n,
                     )
                 })? as u16),
                 None => None,
@@ -158,9 +163,10 @@ impl PixelModel {
                 match entry {
                     Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
                     None => {
-                        return Err(format!(
-                            "pool table lucode {} is not a code of scheme '{}'",
-                            r.lucode, scheme.name
+                        return Err(ModelError::undefined(
+                            "pool table",
+                            "land-cover code (lucode)",
+                            r.lucode,
                         ))
                     }
                 }
@@ -170,9 +176,12 @@ impl PixelModel {
                 .iter()
                 .find(|c| !rows.iter().any(|r| r.lucode == c.value))
             {
-                return Err(format!(
-                    "pool table has no row for lucode {} ({})",
-                    missing.value, missing.label
+                return Err(ModelError::inconsistent(
+                    "pool table",
+                    format!(
+                        "no row for lucode {} ({}) of scheme '{}'",
+                        missing.value, missing.label, scheme.name
+                    ),
                 ));
             }
         }
@@ -211,9 +220,15 @@ impl PixelModel {
                 .enumerate()
                 .map(|(i, t)| (t.code, i as u16))
                 .collect(),
-            default_forest_type: forest
-                .type_index(&forest.default_forest_type)
-                .ok_or("default forest type undefined")? as u16,
+            default_forest_type: forest.type_index(&forest.default_forest_type).ok_or_else(
+                || {
+                    ModelError::undefined(
+                        "default_forest_type",
+                        "forest type",
+                        &forest.default_forest_type,
+                    )
+                },
+            )? as u16,
             max_age_yr: max_age,
             fallback_age_yr: forest.fallback_age_yr.min(u16::MAX as u32) as u16,
             desert_stock: desert
@@ -230,7 +245,13 @@ impl PixelModel {
                 .collect(),
             default_desert: desert
                 .subtype_index(&desert.default_subtype)
-                .ok_or("default desert subtype undefined")? as u16,
+                .ok_or_else(|| {
+                    ModelError::undefined(
+                        "default_subtype",
+                        "desert subtype",
+                        &desert.default_subtype,
+                    )
+                })? as u16,
             include_inorganic: desert.include_inorganic,
             other_stock,
             other_sink,
@@ -300,11 +321,16 @@ impl PixelModel {
         };
         match entry.class {
             EcosystemClass::Forest => {
-                let ft = match px.forest_type_code {
-                    Some(code) => Self::lookup(&self.forest_type_by_code, code)
-                        .ok_or(PixelError::UnknownForestType(code))?,
-                    None => entry.forest_type.unwrap_or(self.default_forest_type),
+                let (ft, type_assumed) = match (px.forest_type_code, entry.forest_type) {
+                    (Some(code), _) => (
+                        Self::lookup(&self.forest_type_by_code, code)
+                            .ok_or(PixelError::UnknownForestType(code))?,
+                        false,
+                    ),
+                    (None, Some(t)) => (t, false),
+                    (None, None) => (self.default_forest_type, true),
                 };
+                v.type_assumed = type_assumed;
                 let (a, assumed) = match age {
                     Some(a) => (a, false),
                     None => (self.fallback_age_yr, true),

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 
 use super::forest::ForestModel;
 use super::growth::Curve;
-use super::{EcosystemClass, Evidence, CO2_PER_C};
+use super::{EcosystemClass, Evidence, ModelError, CO2_PER_C};
 
 /// How a rate develops with the years since planting.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -108,7 +108,10 @@ impl Intervention {
     }
 
     /// The curve of a `Curve` trajectory, resolved against forest.toml.
-    fn resolved_curve<'a>(&'a self, forest: &'a ForestModel) -> Result<Option<&'a Curve>, String> {
+    fn resolved_curve<'a>(
+        &'a self,
+        forest: &'a ForestModel,
+    ) -> Result<Option<&'a Curve>, ModelError> {
         match &self.trajectory {
             Trajectory::Curve {
                 forest_type: Some(ft),
@@ -117,49 +120,56 @@ impl Intervention {
                 .forest_type(forest)
                 .map(|t| Some(&t.curve))
                 .ok_or_else(|| {
-                    format!(
-                        "intervention '{}': forest_type '{ft}' is not in forest.toml",
-                        self.name
+                    ModelError::undefined(
+                        format!("intervention '{}'", self.name),
+                        "forest type",
+                        ft,
                     )
                 }),
             Trajectory::Curve {
                 forest_type: None,
                 curve: Some(c),
             } => Ok(Some(c)),
-            Trajectory::Curve { .. } => Err(format!(
-                "intervention '{}': a curve trajectory needs exactly one of forest_type or curve",
-                self.name
+            Trajectory::Curve { .. } => Err(ModelError::inconsistent(
+                format!("intervention '{}'", self.name),
+                "a curve trajectory needs exactly one of forest_type or curve",
             )),
             Trajectory::Rate { .. } => Ok(None),
         }
     }
 
-    pub fn validate(&self, forest: &ForestModel) -> Result<(), String> {
-        let n = &self.name;
+    /// Checks the code, the eligibility, the fractions, the cost and the trajectory.
+    pub fn validate(&self, forest: &ForestModel) -> Result<(), ModelError> {
+        let item = format!("intervention '{}'", self.name);
         if self.code == 0 || self.code == 255 {
-            return Err(format!(
-                "intervention '{n}': code must be 1–254 (0 = none, 255 = nodata)"
+            return Err(ModelError::range(
+                item,
+                "code",
+                self.code as f64,
+                "within 1–254 (0 = none, 255 = nodata)",
             ));
         }
         if self.eligible_classes.is_empty() {
-            return Err(format!("intervention '{n}': eligible_classes is empty"));
+            return Err(ModelError::inconsistent(item, "eligible_classes is empty"));
         }
         for (what, v) in [
             ("survival_fraction", self.survival_fraction),
             ("area_fraction", self.area_fraction),
         ] {
             if !(0.0..=1.0).contains(&v) {
-                return Err(format!(
-                    "intervention '{n}': {what} must be in [0, 1], got {v}"
-                ));
+                return Err(ModelError::range(item, what, v, "in [0, 1]"));
             }
         }
         if !(self.cost_yuan_per_ha.is_finite() && self.cost_yuan_per_ha >= 0.0) {
-            return Err(format!("intervention '{n}': cost_yuan_per_ha must be ≥ 0"));
+            return Err(ModelError::range(
+                item,
+                "cost_yuan_per_ha",
+                self.cost_yuan_per_ha,
+                "finite and ≥ 0",
+            ));
         }
         if let Some(c) = self.resolved_curve(forest)? {
-            c.validate()
-                .map_err(|e| format!("intervention '{n}': curve: {e}"))?;
+            c.validate().map_err(|e| e.within(&item))?;
         }
         if let Trajectory::Rate {
             initial_rate_tc_per_ha_yr,
@@ -169,13 +179,19 @@ impl Intervention {
         } = &self.trajectory
         {
             if !initial_rate_tc_per_ha_yr.is_finite() {
-                return Err(format!(
-                    "intervention '{n}': initial_rate_tc_per_ha_yr must be finite"
+                return Err(ModelError::range(
+                    item,
+                    "initial_rate_tc_per_ha_yr",
+                    *initial_rate_tc_per_ha_yr,
+                    "finite",
                 ));
             }
             if *shape == RateShape::Exponential && !time_constant_yr.is_some_and(|t| t > 0.0) {
-                return Err(format!(
-                    "intervention '{n}': an exponential rate needs time_constant_yr > 0"
+                return Err(ModelError::range(
+                    item,
+                    "time_constant_yr (needed by an exponential rate)",
+                    time_constant_yr.unwrap_or(f64::NAN),
+                    "given and > 0",
                 ));
             }
         }
@@ -231,28 +247,46 @@ impl Intervention {
 }
 
 impl RestorationCatalogue {
-    pub fn validate(&self, forest: &ForestModel, desert_subtypes: &[String]) -> Result<(), String> {
+    /// Checks every intervention, unique names and codes, the desert subtypes named and the
+    /// number of interventions (at most 30: they are bits of a mask).
+    pub fn validate(
+        &self,
+        forest: &ForestModel,
+        desert_subtypes: &[String],
+    ) -> Result<(), ModelError> {
         let mut names = std::collections::BTreeSet::new();
         let mut codes = std::collections::BTreeSet::new();
         for i in &self.interventions {
             i.validate(forest)?;
             if !names.insert(&i.name) {
-                return Err(format!("intervention '{}' defined twice", i.name));
+                return Err(ModelError::Duplicate {
+                    what: "intervention",
+                    key: format!("'{}'", i.name),
+                });
             }
             if !codes.insert(i.code) {
-                return Err(format!("intervention code {} used twice", i.code));
+                return Err(ModelError::Duplicate {
+                    what: "intervention code",
+                    key: i.code.to_string(),
+                });
             }
             for d in &i.eligible_desert_subtypes {
                 if !desert_subtypes.contains(d) {
-                    return Err(format!(
-                        "intervention '{}': desert subtype '{d}' is not in desert.toml",
-                        i.name
+                    return Err(ModelError::undefined(
+                        format!("intervention '{}'", i.name),
+                        "desert subtype",
+                        d,
                     ));
                 }
             }
         }
         if self.interventions.len() > 30 {
-            return Err("at most 30 interventions".into());
+            return Err(ModelError::range(
+                "restoration.toml",
+                "number of interventions",
+                self.interventions.len() as f64,
+                "at most 30",
+            ));
         }
         Ok(())
     }
@@ -287,7 +321,7 @@ impl RestorationModel {
         desert_subtypes: &[String],
         mask_names: &[String],
         period_years: u32,
-    ) -> Result<RestorationModel, String> {
+    ) -> Result<RestorationModel, ModelError> {
         // Bits of the masks the scene defines; the names it does not define are returned apart.
         let bits = |names: &[String]| -> (u32, Vec<String>) {
             let mut b = 0u32;

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::EcosystemClass;
+use super::{EcosystemClass, ModelError};
 
 /// One land-cover code of a scheme.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -36,28 +36,32 @@ pub struct Scheme {
 pub const MAX_CODE: i32 = 65_535;
 
 impl Scheme {
-    pub fn validate(&self) -> Result<(), String> {
+    /// Checks that there are codes, each in range, unique and not the nodata value.
+    pub fn validate(&self) -> Result<(), ModelError> {
+        let item = format!("scheme '{}'", self.name);
         if self.codes.is_empty() {
-            return Err(format!("scheme '{}' has no [[code]] entries", self.name));
+            return Err(ModelError::inconsistent(item, "no [[code]] entries"));
         }
         let mut seen = std::collections::BTreeSet::new();
         for c in &self.codes {
             if !(0..=MAX_CODE).contains(&c.value) {
-                return Err(format!(
-                    "scheme '{}': code {} outside 0..={MAX_CODE}",
-                    self.name, c.value
+                return Err(ModelError::range(
+                    item,
+                    "code",
+                    c.value as f64,
+                    "within 0..=65535",
                 ));
             }
             if !seen.insert(c.value) {
-                return Err(format!(
-                    "scheme '{}': code {} defined twice",
-                    self.name, c.value
-                ));
+                return Err(ModelError::Duplicate {
+                    what: "land-cover code",
+                    key: c.value.to_string(),
+                });
             }
             if Some(c.value) == self.nodata_value {
-                return Err(format!(
-                    "scheme '{}': code {} is also the nodata_value",
-                    self.name, c.value
+                return Err(ModelError::inconsistent(
+                    item,
+                    format!("code {} is also the nodata_value", c.value),
                 ));
             }
         }

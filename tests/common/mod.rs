@@ -121,7 +121,7 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         lat0: 46.0,
         pixel_deg: 0.01,
         zones_path: None,
-        models_dir_in_scene: "../models".into(),
+        models_dir_in_scene: Some("../models".into()),
         output_dir_in_scene: "../out".into(),
         zones_path_in_scene: None,
         base_year: 2020,
@@ -130,6 +130,17 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         field_texture: false,
     };
     sinkmap::synth::generate(&spec, false).unwrap()
+}
+
+/// Checks that a command failed with a handled error: one of the documented exit codes
+/// 2–6 (usage, input data, configuration, environment, internal), never 1 or a crash (101).
+pub fn assert_handled_failure(o: &Output) {
+    let code = o.status.code();
+    assert!(
+        matches!(code, Some(2..=6)),
+        "exit code {code:?}: {}",
+        stderr(o)
+    );
 }
 
 /// Files in a folder (names), sorted — without sinkmap's hidden `.sinkmap` state folder

@@ -23,6 +23,7 @@ pub mod progress;
 pub mod project;
 pub mod raster;
 pub mod report;
+pub mod series;
 pub mod summary;
 pub mod synth;
 pub mod zones;

@@ -121,6 +121,13 @@ pub struct AccountingSpec {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[serde(default)]
     pub uncertainty: Option<PathBuf>,
+    /// The region the scene's sink belongs to (default: the scene's name); the balance
+    /// compares it with emissions of the same region only.
+    #[serde(default)]
+    pub region: Option<String>,
+    /// Compare the sink with the emissions of a region the scene is not (explicit opt-in).
+    #[serde(default)]
+    pub allow_subregion_balance: bool,
 }
 
 /// The period over which restoration potential is averaged.

@@ -7,6 +7,7 @@
 //! [`cube`] the cohort cube, [`summary`] the JSON summary, [`synth`] synthetic scenes.
 
 pub mod accounting;
+pub mod assess;
 pub mod bench;
 pub mod change;
 pub mod config;
@@ -24,6 +25,7 @@ pub mod project;
 pub mod raster;
 pub mod report;
 pub mod series;
+pub mod styles;
 pub mod summary;
 pub mod synth;
 pub mod zones;

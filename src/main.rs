@@ -30,6 +30,10 @@ use sinkmap::{Error, Result};
 struct Cli {
     #[command(subcommand)]
     command: Command,
+    /// Report progress as JSON lines on standard error, for programs driving sinkmap (e.g.
+    /// {"progress":0.42,"done":420,"total":1000,"unit":"pixels"}); other lines are messages.
+    #[arg(long, global = true)]
+    progress_json: bool,
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +110,29 @@ enum Command {
     /// project root. Examples: sinkmap bench · sinkmap bench --width 40000 --height 40000
     /// --dir rasters/bench40k · sinkmap bench --xinjiang --dir rasters/bench_xinjiang
     Bench(BenchArgs),
+    /// Accuracy assessment: a reference sample against the land-cover map → error matrix,
+    /// user's/producer's/overall accuracy, error-adjusted class areas with 95 % intervals
+    /// (Olofsson et al. 2014) and the carbon totals with adjusted areas, per zone.
+    ///
+    /// Writes error_matrix_counts.csv, error_matrix_area_proportions.csv, accuracy.csv,
+    /// adjusted_area.csv and assessment.json.
+    /// Example: sinkmap assess rasters/sample/scene.toml --reference points.gpkg --class-field reference
+    Assess(sinkmap::assess::cli::AssessArgs),
+    /// Draw a reproducible stratified random sample of map pixels for reference
+    /// interpretation (e.g. in QGIS), with Olofsson et al. (2014) allocation rules.
+    ///
+    /// Writes sample_points.gpkg and sample_points.csv (map class, empty 'reference' column)
+    /// and allocation.csv. Example: sinkmap sample rasters/sample/scene.toml --n 600
+    ///     --allocation olofsson --min-per-class 50 --seed 7
+    Sample(sinkmap::assess::cli::SampleArgs),
+    /// Field plots against the stock map: the map's prediction over each plot, residuals
+    /// (bias, RMSE) by class and forest type, and model-assisted (difference, GREG)
+    /// estimates of mean density and total stock per zone with 95 % intervals.
+    ///
+    /// Writes calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json.
+    /// Example: sinkmap calibrate rasters/sample/scene.toml --plots plots.csv
+    ///     --density-field carbon_tc_ha --plot-area-m2 600 --classes 2
+    Calibrate(sinkmap::assess::cli::CalibrateArgs),
 }
 
 /// Speed-only options of a raster pass.
@@ -349,6 +376,10 @@ struct AccountingArgs {
     /// Parameter distributions (default: models/uncertainty.toml when present).
     #[arg(long)]
     uncertainty: Option<PathBuf>,
+    /// Compare the sink with the emissions of a region the scene is not part-for-part (e.g. a
+    /// few counties against the whole of Xinjiang); refused without this flag.
+    #[arg(long)]
+    allow_subregion_balance: bool,
 }
 
 impl AccountingArgs {
@@ -372,6 +403,8 @@ impl AccountingArgs {
             scenarios: self.scenarios.clone().or(s.scenarios),
             rollout: self.rollout.clone().or(s.rollout),
             uncertainty: self.uncertainty.clone().or(s.uncertainty),
+            region: s.region,
+            allow_subregion_balance: self.allow_subregion_balance || s.allow_subregion_balance,
         })
     }
 }
@@ -563,11 +596,20 @@ fn run_and_report(
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
         println!("  outputs in {}", outcome.output_dir.display());
     }
     Ok(outcome)
+}
+
+/// QGIS styles (.qml) beside the outputs in `dir`; the outputs are complete already, so a
+/// problem is only a warning.
+fn write_styles(dir: &std::path::Path) {
+    if let Err(e) = sinkmap::styles::write_all(dir) {
+        eprintln!("warning: QGIS styles not written: {e}");
+    }
 }
 
 fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
@@ -684,6 +726,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 tuning: a.tuning.tuning(),
             };
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
+            write_styles(&a.out);
             if !a.quiet {
                 let g = &s.zones[0];
                 println!(
@@ -721,6 +764,7 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
         Command::Report(a) => {
             let p = sinkmap::report::build(&a.out_dir)?;
+            write_styles(&a.out_dir);
             println!("wrote {}", p.display());
             Ok(())
         }
@@ -791,6 +835,7 @@ fn main_inner(cli: Cli) -> Result<()> {
                 a.layout.map(layout_of),
                 a.compression.map(compression_of),
             )?;
+            write_styles(&a.out);
             if !a.quiet {
                 print!("{}", sinkmap::summary::human(&summary));
                 println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
@@ -823,6 +868,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())
         }
+        Command::Assess(a) => sinkmap::assess::cli::assess(a),
+        Command::Sample(a) => sinkmap::assess::cli::sample(a),
+        Command::Calibrate(a) => sinkmap::assess::cli::calibrate(a),
         Command::Synth(a) => {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))
@@ -873,8 +921,11 @@ fn main() -> ExitCode {
         libc::signal(libc::SIGPIPE, libc::SIG_DFL);
     }
     let cli = Cli::parse();
+    sinkmap::progress::set_json(cli.progress_json);
     // GDAL prints its own warnings to stderr; keep them, but our errors carry the context.
-    match main_inner(cli) {
+    let result = main_inner(cli);
+    sinkmap::progress::flush();
+    match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(e) => {
             eprintln!("error: {e}");

@@ -155,9 +155,15 @@ pub fn merge(
         // Streamed through the run's own writer, so that the overviews are built exactly
         // as a single run builds them.
         let tmp = if categorical {
-            target.stream::<BestMode>(&vrt, spec, nodata)?
+            let legend = metadata
+                .iter()
+                .find(|(k, _)| k == "SINKMAP_LEGEND")
+                .map(|(_, v)| v.as_str())
+                .unwrap_or_default();
+            let classes = crate::raster::categories::from_legend(legend);
+            target.stream::<BestMode>(&vrt, spec, nodata, |w| w.with_categories(classes, &grid))?
         } else {
-            target.stream::<Mean>(&vrt, spec, nodata)?
+            target.stream::<Mean>(&vrt, spec, nodata, |w| w)?
         };
         pending.push(tmp);
     }
@@ -200,9 +206,10 @@ impl MergeTarget<'_> {
         src: &Dataset,
         spec: MapSpec,
         nodata: f64,
+        prepare: impl FnOnce(MapWriter<C>) -> MapWriter<C>,
     ) -> Result<(TempFile, PathBuf)> {
         let path = self.out_dir.join(&spec.file_name);
-        let mut w = MapWriter::<C>::create_typed(
+        let w = MapWriter::<C>::create_typed(
             self.out_dir,
             spec,
             self.grid,
@@ -210,6 +217,7 @@ impl MergeTarget<'_> {
             self.metadata,
             nodata,
         )?;
+        let mut w = prepare(w);
         let band = src.rasterband(1).map_err(|e| Error::raster(&path, e))?;
         for win in self.grid.windows(self.format.block_px, 0..self.grid.height) {
             let buf = band

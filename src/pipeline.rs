@@ -719,6 +719,7 @@ fn create_maps(scene: &Scene, s: &RunSetup) -> Result<Writers> {
                 )
                 .collect::<Vec<_>>()
                 .join(";");
+            let classes = crate::raster::categories::from_legend(&legend);
             md.push(("SINKMAP_LEGEND".into(), legend));
             let best = MapWriter::<BestMode>::create_typed(
                 &s.out_dir,
@@ -733,7 +734,8 @@ fn create_maps(scene: &Scene, s: &RunSetup) -> Result<Writers> {
                 s.format,
                 &md,
                 BEST_NODATA as f64,
-            )?;
+            )?
+            .with_categories(classes, &s.out_grid);
             Some((potential, best))
         }
         None => None,

@@ -1,9 +1,86 @@
-//! Progress bars for long runs (hidden when not asked for or not on a terminal).
+//! Progress for long runs: a bar on a terminal (hidden when not asked for or not on a
+//! terminal), or, with `--progress-json`, one JSON object a line on standard error for
+//! programs that drive sinkmap (the QGIS plugin):
+//! `{"progress":0.42,"done":420,"total":1000,"unit":"pixels"}`.
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
+static JSON: AtomicBool = AtomicBool::new(false);
+
+/// Reports progress as JSON lines on standard error (whether or not bars are asked for).
+pub fn set_json(on: bool) {
+    JSON.store(on, Ordering::Relaxed);
+}
+
+/// One progress line: the fraction done (0 when the total is 0), counts and unit.
+pub fn json_line(done: u64, total: u64, unit: &str) -> String {
+    let fraction = if total == 0 {
+        0.0
+    } else {
+        (done as f64 / total as f64).clamp(0.0, 1.0)
+    };
+    serde_json::json!({
+        "progress": (fraction * 1e4).round() / 1e4,
+        "done": done,
+        "total": total,
+        "unit": unit,
+    })
+    .to_string()
+}
+
+/// How often the JSON reporter looks at the bars.
+const JSON_PERIOD: Duration = Duration::from_millis(250);
+
+/// Bars reported as JSON: the bar, its unit and the last position printed.
+type Tracked = Vec<(ProgressBar, String, Option<u64>)>;
+
+fn tracked() -> &'static Mutex<Tracked> {
+    static T: OnceLock<Mutex<Tracked>> = OnceLock::new();
+    T.get_or_init(|| {
+        // One reporter thread for the life of the process.
+        let _ = std::thread::Builder::new()
+            .name("progress".into())
+            .spawn(|| loop {
+                std::thread::sleep(JSON_PERIOD);
+                flush();
+            });
+        Mutex::new(Vec::new())
+    })
+}
+
+/// Prints a JSON line for every tracked bar that moved since its last line, and forgets the
+/// finished ones. The reporter calls it periodically; call it before exiting so that the last
+/// state is printed.
+pub fn flush() {
+    if !JSON.load(Ordering::Relaxed) {
+        return;
+    }
+    let Ok(mut bars) = tracked().lock() else {
+        return;
+    };
+    for (b, unit, last) in bars.iter_mut() {
+        let done = b.position();
+        if *last != Some(done) {
+            eprintln!("{}", json_line(done, b.length().unwrap_or(0), unit));
+            *last = Some(done);
+        }
+    }
+    bars.retain(|(b, _, _)| !b.is_finished());
+}
+
 pub fn bar(show: bool, total: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
+    if JSON.load(Ordering::Relaxed) {
+        bar.set_draw_target(ProgressDrawTarget::hidden());
+        if let Ok(mut bars) = tracked().lock() {
+            bars.push((bar.clone(), unit.to_string(), None));
+        }
+        return bar;
+    }
     if !show {
         bar.set_draw_target(ProgressDrawTarget::hidden());
         return bar;
@@ -14,4 +91,22 @@ pub fn bar(show: bool, total: u64, unit: &str) -> ProgressBar {
         bar.set_style(style);
     }
     bar
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_lines_carry_the_fraction_and_counts() {
+        let v: serde_json::Value = serde_json::from_str(&json_line(1, 3, "pixels")).unwrap();
+        assert_eq!(v["progress"], 0.3333);
+        assert_eq!(
+            (v["done"].as_u64(), v["total"].as_u64()),
+            (Some(1), Some(3))
+        );
+        assert_eq!(v["unit"], "pixels");
+        let z: serde_json::Value = serde_json::from_str(&json_line(0, 0, "px")).unwrap();
+        assert_eq!(z["progress"], 0.0);
+    }
 }

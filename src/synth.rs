@@ -755,7 +755,7 @@ name_field = "name"
         out = spec.output_dir_in_scene,
         zones = zones_in_scene,
         accounting = if spec.with_accounting {
-            "\n[accounting]\nuntil_year = 2060\ndraws = 1000\nseed = 42\nrollout = \"rollout.toml\"\n"
+            "\n[accounting]\nuntil_year = 2060\ndraws = 1000\nseed = 42\nrollout = \"rollout.toml\"\n# The synthetic scene is a small piece of Xinjiang: its balance against Xinjiang's\n# emissions is a sub-region comparison, allowed here explicitly.\nallow_subregion_balance = true\n"
         } else {
             ""
         },

@@ -49,12 +49,12 @@ pub struct ZoneSource<'a> {
     pub repair_invalid: bool,
 }
 
-fn traditional(mut srs: SpatialRef) -> SpatialRef {
+pub(crate) fn traditional(mut srs: SpatialRef) -> SpatialRef {
     srs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
     srs
 }
 
-fn field_text(v: Option<FieldValue>) -> Option<String> {
+pub(crate) fn field_text(v: Option<FieldValue>) -> Option<String> {
     match v? {
         FieldValue::StringValue(s) => Some(s),
         FieldValue::IntegerValue(i) => Some(i.to_string()),

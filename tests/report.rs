@@ -47,6 +47,7 @@ fn run_sample(dir: &Path) -> std::path::PathBuf {
         "2060",
         "--draws",
         "50",
+        "--allow-subregion-balance",
     ]);
     assert!(o.status.success(), "{}", stderr(&o));
     dir.join("out")

@@ -24,14 +24,14 @@ fn rainfed() -> f64 {
     0.15 * K * 0.5 * 30.0 / YEARS
 }
 fn shelterbelt() -> f64 {
-    // Σ_{k=0}^{40} (C(k+1) − C(k)) = C(41) for the plantation curve 45·(1 − e^(−0.1 t))².
-    45.0 * (1.0 - (-4.1f64).exp()).powi(2) * K * 0.9 * 0.07 / YEARS
+    // Σ_{k=0}^{40} (C(k+1) − C(k)) = C(41) for the plantation curve 100·(1 − e^(−0.1 t))².
+    100.0 * (1.0 - (-4.1f64).exp()).powi(2) * K * 0.9 * 0.07 / YEARS
 }
 fn grazing_gain(k: u32) -> f64 {
     if k >= 20 {
         0.0
     } else {
-        0.45 * (1.0 - (k as f64 + 0.5) / 20.0) * K
+        0.6 * (1.0 - (k as f64 + 0.5) / 20.0) * K
     }
 }
 fn grazing() -> f64 {
@@ -374,7 +374,7 @@ fn project_tables_follow_the_hand_computed_trajectories() {
     let col = |r: &Vec<String>, n: &str| -> f64 {
         r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
     };
-    let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+    let c = |t: f64| 100.0 * (1.0 - (-0.1 * t).exp()).powi(2);
     let gain = |k: i32| (c(k as f64 + 1.0) - c(k as f64)) * K * 0.9 * 0.07;
     let cohorts = [(0, 0.1), (1, 0.1), (2, 0.07)];
     for (k, r) in rows.iter().enumerate() {
@@ -461,7 +461,7 @@ fn bad_projects_give_clear_errors() {
 fn every_intervention_project_table_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     scene(tmp.path());
-    let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+    let c = |t: f64| 100.0 * (1.0 - (-0.1 * t).exp()).powi(2);
     type Gain = Box<dyn Fn(u32) -> f64>;
     let gains: [(&str, Gain); 5] = [
         (
@@ -522,6 +522,160 @@ fn every_intervention_project_table_by_hand() {
         assert!(
             (t["eligible_area_ha"].as_f64().unwrap() - area).abs() < 1e-12,
             "{name}"
+        );
+    }
+}
+
+/// The raster attribute table of band 1 as (column names, rows of strings).
+fn attribute_table(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
+    use std::ffi::CStr;
+    let ds = gdal::Dataset::open(path).unwrap();
+    let band = ds.rasterband(1).unwrap();
+    unsafe {
+        let rat = gdal_sys::GDALGetDefaultRAT(band.c_rasterband());
+        assert!(
+            !rat.is_null(),
+            "{}: no raster attribute table",
+            path.display()
+        );
+        let (nc, nr) = (
+            gdal_sys::GDALRATGetColumnCount(rat),
+            gdal_sys::GDALRATGetRowCount(rat),
+        );
+        let s = |p: *const std::os::raw::c_char| CStr::from_ptr(p).to_string_lossy().into_owned();
+        let cols = (0..nc)
+            .map(|c| s(gdal_sys::GDALRATGetNameOfCol(rat, c)))
+            .collect();
+        let rows = (0..nr)
+            .map(|r| {
+                (0..nc)
+                    .map(|c| s(gdal_sys::GDALRATGetValueAsString(rat, r, c)))
+                    .collect()
+            })
+            .collect();
+        (cols, rows)
+    }
+}
+
+/// Category names of band 1 (index = pixel value).
+fn category_names(path: &Path) -> Vec<String> {
+    let ds = gdal::Dataset::open(path).unwrap();
+    let band = ds.rasterband(1).unwrap();
+    let mut out = Vec::new();
+    unsafe {
+        // GDAL 3.6's GeoTIFF driver reads the .aux.xml lazily, and asking for category names
+        // alone does not trigger it (gdalinfo asks for other things first): ask for the table.
+        gdal_sys::GDALGetDefaultRAT(band.c_rasterband());
+        let p = gdal_sys::GDALGetRasterCategoryNames(band.c_rasterband());
+        let mut i = 0;
+        while !p.is_null() && !(*p.add(i)).is_null() {
+            out.push(
+                std::ffi::CStr::from_ptr(*p.add(i))
+                    .to_string_lossy()
+                    .into_owned(),
+            );
+            i += 1;
+        }
+    }
+    out
+}
+
+/// Checks the colour table, category names and attribute table of a best-intervention map of
+/// the hand-made scene: names from the catalogue, the report's palette, areas counted by hand.
+fn check_classes(map: &Path) {
+    let px = pixels();
+    let palette = sinkmap::report::render::CATEGORIES;
+    let names: Vec<&str> = std::iter::once("none").chain(NAMES).collect();
+    assert_eq!(category_names(map), names, "{}", map.display());
+    let ds = gdal::Dataset::open(map).unwrap();
+    let band = ds.rasterband(1).unwrap();
+    let table = band.color_table().expect("a colour table");
+    for (code, c) in palette.iter().enumerate().take(names.len()) {
+        let e = table.entry_as_rgb(code).unwrap();
+        assert_eq!(
+            [e.r, e.g, e.b],
+            [c[0] as i16, c[1] as i16, c[2] as i16],
+            "colour of code {code}"
+        );
+    }
+    let (cols, rows) = attribute_table(map);
+    assert_eq!(
+        cols,
+        ["value", "name", "colour", "red", "green", "blue", "alpha", "area_ha"]
+    );
+    assert_eq!(rows.len(), names.len());
+    for (code, row) in rows.iter().enumerate() {
+        let c = palette[code];
+        assert_eq!(row[0], code.to_string());
+        assert_eq!(row[1], names[code]);
+        assert_eq!(row[2], format!("#{:02x}{:02x}{:02x}", c[0], c[1], c[2]));
+        assert_eq!(row[3..6], [c[0], c[1], c[2]].map(|v| v.to_string()));
+        let pixels = px.iter().filter(|p| p.4 as usize == code).count() as f64;
+        let area: f64 = row[7].parse().unwrap();
+        assert!(
+            (area - pixels * HA).abs() < 1e-9,
+            "code {code}: {area} ha, {pixels} pixels of {HA} ha by hand"
+        );
+    }
+}
+
+#[test]
+fn best_intervention_map_carries_colours_names_and_areas() {
+    let tmp = tempfile::tempdir().unwrap();
+    let s = scene(tmp.path());
+    let s = s.to_str().unwrap();
+    let o = sinkmap(&["run", s, "--quiet", "--no-report"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_classes(&tmp.path().join("out/best_intervention.tif"));
+    // In tiles and merged (areas summed over the merged map's own rows), and in tiled layout.
+    let (a, b, m) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("m"),
+    );
+    for (tile, dir) in [("1/2", &a), ("2/2", &b)] {
+        let d = dir.to_str().unwrap();
+        let o = sinkmap(&[
+            "run",
+            s,
+            "--quiet",
+            "--no-report",
+            "--tile",
+            tile,
+            "--out",
+            d,
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let o = sinkmap(&[
+        "merge",
+        s,
+        a.to_str().unwrap(),
+        b.to_str().unwrap(),
+        "--out",
+        m.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_classes(&m.join("best_intervention.tif"));
+    let t = tmp.path().join("t");
+    let o = sinkmap(&[
+        "run",
+        s,
+        "--quiet",
+        "--no-report",
+        "--layout",
+        "tiled",
+        "--out",
+        t.to_str().unwrap(),
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    check_classes(&t.join("best_intervention.tif"));
+    // No temporary side-car file is left behind.
+    for dir in [tmp.path().join("out"), m, t] {
+        assert!(
+            !list(&dir).iter().any(|f| f.starts_with(".sinkmap-partial")),
+            "{:?}",
+            list(&dir)
         );
     }
 }

@@ -36,7 +36,12 @@ pub struct Series {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EmissionFile {
+    /// The region the emissions belong to.
     pub region: String,
+    /// Its extent, [west, south, east, north] in degrees (WGS 84). Required when a series is
+    /// about the whole region (a series with `zone_id` names its own region).
+    #[serde(default)]
+    pub extent_lonlat: Option<[f64; 4]>,
     pub unit: String,
     #[serde(rename = "series")]
     pub series: Vec<Series>,
@@ -67,6 +72,19 @@ impl Series {
     }
 }
 
+/// The fraction of the rectangle `region` ([west, south, east, north], degrees) that the
+/// rectangle `scene` covers (plain degree areas: a rough test of "is this the same region").
+pub fn covered_fraction(region: &[f64; 4], scene: &[f64; 4]) -> f64 {
+    let w = (region[2].min(scene[2]) - region[0].max(scene[0])).max(0.0);
+    let h = (region[3].min(scene[3]) - region[1].max(scene[1])).max(0.0);
+    let area = (region[2] - region[0]) * (region[3] - region[1]);
+    if area > 0.0 {
+        w * h / area
+    } else {
+        0.0
+    }
+}
+
 impl EmissionFile {
     /// Reads and validates the file against the projection years `first..=last`.
     pub fn load(path: &Path, first: i32, last: i32) -> Result<EmissionFile> {
@@ -81,6 +99,23 @@ impl EmissionFile {
     pub fn validate(&self, first: i32, last: i32) -> std::result::Result<(), String> {
         if self.series.is_empty() {
             return Err("no [[series]]".into());
+        }
+        if self.region.trim().is_empty() {
+            return Err("region is empty: say which region the emissions belong to".into());
+        }
+        if let Some(e) = self.extent_lonlat {
+            let ok = e.iter().all(|v| v.is_finite())
+                && (-180.0..=180.0).contains(&e[0])
+                && (-180.0..=180.0).contains(&e[2])
+                && (-90.0..=90.0).contains(&e[1])
+                && (-90.0..=90.0).contains(&e[3])
+                && e[0] < e[2]
+                && e[1] < e[3];
+            if !ok {
+                return Err(format!(
+                    "extent_lonlat {e:?} is not [west, south, east, north] in degrees"
+                ));
+            }
         }
         let mut names = std::collections::BTreeSet::new();
         for s in &self.series {
@@ -130,6 +165,12 @@ impl EmissionFile {
                 }
             }
         }
+        if self.extent_lonlat.is_none() && self.series.iter().any(|s| s.zone_id.is_none()) {
+            return Err(format!(
+                "region '{}' has no extent_lonlat = [west, south, east, north]: a series about the whole region needs the region's extent",
+                self.region
+            ));
+        }
         Ok(())
     }
 
@@ -178,6 +219,7 @@ mod tests {
     fn bad_files_are_rejected() {
         let f = |series: Vec<Series>| EmissionFile {
             region: "r".into(),
+            extent_lonlat: Some([80.0, 40.0, 90.0, 45.0]),
             unit: "Mt CO2".into(),
             series,
         };
@@ -201,5 +243,29 @@ mod tests {
         let outside =
             f(vec![s(SeriesKind::Scenario, &[(2025, 1.0), (2070, 2.0)])]).validate(2020, 2060);
         assert!(outside.unwrap_err().contains("outside the projection"));
+        let mut no_extent = f(vec![s(SeriesKind::Scenario, &[(2025, 1.0), (2060, 2.0)])]);
+        no_extent.extent_lonlat = None;
+        assert!(no_extent
+            .validate(2020, 2060)
+            .unwrap_err()
+            .contains("extent_lonlat"));
+        no_extent.series[0].zone_id = Some("Z1".into());
+        assert!(
+            no_extent.validate(2020, 2060).is_ok(),
+            "a zone names its region"
+        );
+        no_extent.extent_lonlat = Some([90.0, 40.0, 80.0, 45.0]);
+        assert!(no_extent.validate(2020, 2060).is_err(), "west > east");
+    }
+
+    #[test]
+    fn covered_fraction_by_hand() {
+        let r = [80.0, 40.0, 90.0, 50.0];
+        assert_eq!(covered_fraction(&r, &r), 1.0);
+        // A 1° × 2° scene inside a 10° × 10° region: 2 %.
+        assert!((covered_fraction(&r, &[85.0, 44.0, 86.0, 46.0]) - 0.02).abs() < 1e-12);
+        // Half outside: only the inside half counts.
+        assert!((covered_fraction(&r, &[89.0, 44.0, 91.0, 46.0]) - 0.02).abs() < 1e-12);
+        assert_eq!(covered_fraction(&r, &[0.0, 0.0, 1.0, 1.0]), 0.0);
     }
 }

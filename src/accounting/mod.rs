@@ -37,11 +37,17 @@ pub struct AccountingOptions {
     pub scenarios: Option<PathBuf>,
     pub rollout: Option<PathBuf>,
     pub uncertainty: Option<PathBuf>,
+    /// The region the scene's sink belongs to (default: the scene name).
+    pub region: Option<String>,
+    /// Compare the sink with the emissions of a region the scene is not (explicit opt-in).
+    pub allow_subregion_balance: bool,
 }
 
-/// Percentiles of one quantity over the draws.
+/// A quantity's nominal value (the deterministic run with the model files' values) and its
+/// distribution over the draws.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Band {
+    pub nominal: f64,
     pub mean: f64,
     pub p05: f64,
     pub p50: f64,
@@ -49,9 +55,10 @@ pub struct Band {
 }
 
 impl Band {
-    pub fn of(values: &mut [f64]) -> Band {
+    pub fn of(nominal: f64, values: &mut [f64]) -> Band {
         values.sort_by(|a, b| a.total_cmp(b));
         Band {
+            nominal,
             mean: values.iter().sum::<f64>() / values.len().max(1) as f64,
             p05: percentile(values, 0.05),
             p50: percentile(values, 0.50),
@@ -60,7 +67,8 @@ impl Band {
     }
 }
 
-/// The projection of every zone with its uncertainty.
+/// The projection of every zone with its uncertainty. Every table is [zone][year][component];
+/// the definitions of the quantities are in docs/science.md §1.
 #[derive(Debug, Clone)]
 pub struct Accounting {
     pub years: Vec<i32>,
@@ -70,12 +78,18 @@ pub struct Accounting {
     pub counted: Vec<bool>,
     /// (zone id, zone name); the last one is the region.
     pub zones: Vec<(String, String)>,
-    /// [zone][year][component]: nominal stock (t C) and sink (t CO₂/yr).
-    pub stock: Vec<Vec<Vec<f64>>>,
-    pub sink: Vec<Vec<Vec<f64>>>,
-    /// [zone][year][component]: the sink over the draws.
+    /// Nominal stocks (t C) on 1 January and on 31 December.
+    pub stock: Table3,
+    pub stock_end: Table3,
+    /// Nominal gross sink, emissions from disturbance and net flux (t CO₂/yr).
+    pub gross: Table3,
+    pub emissions: Table3,
+    pub net: Table3,
+    /// The same three fluxes over the draws (with their nominal values).
+    pub gross_bands: Vec<Vec<Vec<Band>>>,
+    pub emission_bands: Vec<Vec<Vec<Band>>>,
     pub bands: Vec<Vec<Vec<Band>>>,
-    /// [draw][zone][year]: the counted total, for checks.
+    /// [draw][zone][year]: the counted net total, for checks.
     pub draw_totals: Vec<Vec<Vec<f64>>>,
     pub draws: usize,
     pub seed: u64,
@@ -88,13 +102,20 @@ fn draw_models(nominal: &ModelSet, params: &[Uncertain], seed: u64, draw: usize)
     }
     let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(seed);
     rng.set_stream(draw as u64);
-    for p in params {
-        let v = p.dist.sample(p.nominal, &mut rng);
-        if let Ok(slot) = m.slot(&p.target) {
+    for (target, v) in uncertainty::draw(params, &mut rng) {
+        if let Ok(slot) = m.slot(&target) {
             *slot = v;
         }
     }
     m
+}
+
+/// Nominal (or one draw's) tables of every zone, the region appended.
+struct Tables {
+    stock: Table3,
+    stock_end: Table3,
+    gross: Table3,
+    emissions: Table3,
 }
 
 /// Projects every zone of the cube for the nominal models and `draws` Monte Carlo draws.
@@ -150,57 +171,114 @@ pub fn account(
     components.push("total".into());
     counted.push(true);
     let nc = components.len();
+    let nf = nominal.forest.types.len();
 
     // One run: per zone, [year][component + total]; the region appended as the sum.
-    let run = |m: &ModelSet| -> (Table3, Table3) {
-        let mut stock = Vec::new();
-        let mut sink = Vec::new();
-        for (c, p) in cohorts.iter().zip(&plans) {
-            let zp = project(m, pools, c, p, &disturbance, base_year, until);
-            let with_total = |rows: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
-                rows.into_iter()
-                    .map(|mut r| {
-                        let t = counted_total(m, &r);
-                        r.push(t);
-                        r
-                    })
-                    .collect()
-            };
-            stock.push(with_total(zp.stock));
-            sink.push(with_total(zp.sink));
-        }
-        let sum = |v: &Vec<Vec<Vec<f64>>>| -> Vec<Vec<f64>> {
-            (0..years.len())
-                .map(|y| (0..nc).map(|c| v.iter().map(|z| z[y][c]).sum()).collect())
+    let run = |m: &ModelSet| -> Tables {
+        let mut t = Tables {
+            stock: Vec::new(),
+            stock_end: Vec::new(),
+            gross: Vec::new(),
+            emissions: Vec::new(),
+        };
+        let with_total = |rows: Vec<Vec<f64>>| -> Vec<Vec<f64>> {
+            rows.into_iter()
+                .map(|mut r| {
+                    let x = counted_total(m, &r);
+                    r.push(x);
+                    r
+                })
                 .collect()
         };
-        let (rs, rk) = (sum(&stock), sum(&sink));
-        stock.push(rs);
-        sink.push(rk);
-        (stock, sink)
+        for (c, p) in cohorts.iter().zip(&plans) {
+            let zp = project(m, pools, c, p, &disturbance, base_year, until);
+            t.stock.push(with_total(zp.stock));
+            t.stock_end.push(with_total(zp.stock_end));
+            t.gross.push(with_total(zp.gross));
+            t.emissions.push(with_total(zp.emissions));
+        }
+        let sum = |v: &mut Table3| {
+            let r: Vec<Vec<f64>> = (0..years.len())
+                .map(|y| (0..nc).map(|c| v.iter().map(|z| z[y][c]).sum()).collect())
+                .collect();
+            v.push(r);
+        };
+        sum(&mut t.stock);
+        sum(&mut t.stock_end);
+        sum(&mut t.gross);
+        sum(&mut t.emissions);
+        t
     };
-    let (stock, sink) = run(nominal);
-    let per_draw: Vec<Vec<Vec<Vec<f64>>>> = (0..draws)
+    let net_of = |t: &Tables| -> Table3 {
+        t.gross
+            .iter()
+            .zip(&t.emissions)
+            .map(|(gz, ez)| {
+                gz.iter()
+                    .zip(ez)
+                    .map(|(g, e)| g.iter().zip(e).map(|(g, e)| g - e).collect())
+                    .collect()
+            })
+            .collect()
+    };
+    // Emissions exist only for forest types (and the total): keep just those columns per draw.
+    let emission_cols: Vec<usize> = (0..nf).chain([nc - 1]).collect();
+    let nominal_tables = run(nominal);
+    let net = net_of(&nominal_tables);
+    let per_draw: Vec<(Table3, Table3)> = (0..draws)
         .into_par_iter()
-        .map(|d| run(&draw_models(nominal, params, seed, d)).1)
+        .map(|d| {
+            let t = run(&draw_models(nominal, params, seed, d));
+            let e = t
+                .emissions
+                .iter()
+                .map(|z| {
+                    z.iter()
+                        .map(|row| emission_cols.iter().map(|&c| row[c]).collect())
+                        .collect()
+                })
+                .collect();
+            (net_of(&t), e)
+        })
         .collect();
     zones.push((REGION.into(), "region (all zones)".into()));
     let nz = zones.len();
-    let mut bands = vec![vec![Vec::with_capacity(nc); years.len()]; nz];
+    let empty = || vec![vec![Vec::with_capacity(nc); years.len()]; nz];
+    let (mut bands, mut gross_bands, mut emission_bands) = (empty(), empty(), empty());
     let mut buf = vec![0.0; draws];
     for z in 0..nz {
         for y in 0..years.len() {
             for c in 0..nc {
-                for (d, v) in per_draw.iter().enumerate() {
+                let k = emission_cols.iter().position(|&e| e == c);
+                for (d, (v, _)) in per_draw.iter().enumerate() {
                     buf[d] = v[z][y][c];
                 }
-                bands[z][y].push(Band::of(&mut buf));
+                bands[z][y].push(Band::of(net[z][y][c], &mut buf));
+                let nominal_e = nominal_tables.emissions[z][y][c];
+                match k {
+                    Some(k) => {
+                        for (d, (_, e)) in per_draw.iter().enumerate() {
+                            buf[d] = e[z][y][k];
+                        }
+                        emission_bands[z][y].push(Band::of(nominal_e, &mut buf));
+                        for (d, (v, e)) in per_draw.iter().enumerate() {
+                            buf[d] = v[z][y][c] + e[z][y][k];
+                        }
+                        gross_bands[z][y].push(Band::of(nominal_tables.gross[z][y][c], &mut buf));
+                    }
+                    None => {
+                        emission_bands[z][y].push(Band::of(nominal_e, &mut vec![0.0; draws]));
+                        let mut b = bands[z][y][c];
+                        b.nominal = nominal_tables.gross[z][y][c];
+                        gross_bands[z][y].push(b);
+                    }
+                }
             }
         }
     }
     let draw_totals = per_draw
         .iter()
-        .map(|d| {
+        .map(|(d, _)| {
             d.iter()
                 .map(|z| z.iter().map(|row| row[nc - 1]).collect())
                 .collect()
@@ -211,8 +289,13 @@ pub fn account(
         components,
         counted,
         zones,
-        stock,
-        sink,
+        stock: nominal_tables.stock,
+        stock_end: nominal_tables.stock_end,
+        gross: nominal_tables.gross,
+        emissions: nominal_tables.emissions,
+        net,
+        gross_bands,
+        emission_bands,
         bands,
         draw_totals,
         draws,
@@ -220,18 +303,39 @@ pub fn account(
     }
 }
 
-/// The balance of one scenario in one year (Mt CO₂).
+/// Which land the sink belongs to and which region the emissions belong to.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Regions {
+    /// The scene's region (its `[accounting] region`, else the scene name).
+    pub sink_region: String,
+    /// The emission file's region.
+    pub emissions_region: String,
+    /// True when the scene is not the emission file's region and the comparison was allowed
+    /// explicitly (`allow_subregion_balance`).
+    pub subregion_comparison: bool,
+}
+
+/// The balance of one scenario in one year (Mt CO₂). The sink is the net flux.
 #[derive(Debug, Clone, Serialize)]
 pub struct BalanceRow {
     pub year: i32,
     pub scenario: String,
+    /// The land whose sink is compared: the scene's region, or one of its zones.
+    pub sink_region: String,
     /// `__region__`, or the zone a per-zone scenario is about.
     pub zone_id: String,
+    /// The region the emissions belong to (a zone id for per-zone scenarios).
+    pub emissions_region: String,
+    pub subregion_comparison: bool,
     pub emissions_mt_co2: f64,
-    pub sink_mt_co2_p05: f64,
-    pub sink_mt_co2_p50: f64,
-    pub sink_mt_co2_p95: f64,
+    pub net_flux_mt_co2: f64,
+    pub net_flux_mt_co2_p05: f64,
+    pub net_flux_mt_co2_p50: f64,
+    pub net_flux_mt_co2_p95: f64,
+    /// Emissions minus the nominal net flux.
     pub net_emissions_mt_co2: f64,
+    /// Nominal net flux over the emissions.
+    pub share_offset: f64,
     pub share_offset_p50: f64,
 }
 
@@ -240,10 +344,13 @@ pub struct ScenarioHeadline {
     pub scenario: String,
     pub zone_id: String,
     pub emissions_at_horizon_mt_co2: f64,
-    pub sink_at_horizon_mt_co2_p50: f64,
-    /// First year the median sink covers the scenario's emissions (none: never by the horizon).
+    pub net_flux_at_horizon_mt_co2: f64,
+    pub net_flux_at_horizon_mt_co2_p50: f64,
+    /// First year the nominal net flux covers the scenario's emissions (none: never by the
+    /// horizon).
+    pub covered_from_year: Option<i32>,
+    /// The same with the median and with the low (5th percentile) net flux.
     pub covered_from_year_p50: Option<i32>,
-    /// The same with the low (5th percentile) sink.
     pub covered_from_year_p05: Option<i32>,
 }
 
@@ -253,11 +360,18 @@ pub struct Headline {
     pub until_year: i32,
     pub draws: usize,
     pub seed: u64,
-    pub region_sink_base_year_tco2: Band,
-    pub region_sink_horizon_tco2: Band,
+    #[serde(flatten)]
+    pub regions: Regions,
+    /// The region's base-year gross sink (= the map's sink), emissions from disturbance and
+    /// net flux, t CO₂/yr, nominal with their bands (docs/science.md §1).
+    pub region_gross_sink_base_year_tco2: Band,
+    pub region_emissions_base_year_tco2: Band,
+    pub region_net_flux_base_year_tco2: Band,
+    pub region_net_flux_horizon_tco2: Band,
     pub reference_year: i32,
     pub reference_emissions_mt_co2: Option<f64>,
-    /// Base-year sink over the reference year's emissions (median, and the 5–95 % range).
+    /// Base-year net flux over the reference year's emissions (nominal, median, 5–95 %).
+    pub share_of_reference_emissions_offset: Option<f64>,
     pub share_of_reference_emissions_offset_p50: Option<f64>,
     pub share_of_reference_emissions_offset_p05: Option<f64>,
     pub share_of_reference_emissions_offset_p95: Option<f64>,
@@ -268,6 +382,7 @@ pub struct Headline {
 pub fn balance(
     acc: &Accounting,
     em: &EmissionFile,
+    regions: &Regions,
     reference_year: i32,
 ) -> (Vec<BalanceRow>, Headline) {
     let region = acc.zones.len() - 1;
@@ -288,29 +403,51 @@ pub fn balance(
                 None => continue,
             },
         };
-        let zone_id = acc.zones[z].0.clone();
+        let (zone_id, zone_name) = acc.zones[z].clone();
+        let (sink_region, emissions_region, sub) = if z == region {
+            (
+                regions.sink_region.clone(),
+                regions.emissions_region.clone(),
+                regions.subregion_comparison,
+            )
+        } else {
+            (
+                format!("{} / {zone_name}", regions.sink_region),
+                zone_id.clone(),
+                false,
+            )
+        };
         let zband = |y: usize| acc.bands[z][y][total];
-        let (mut p50, mut p05) = (None, None);
+        let (mut nom, mut p50, mut p05) = (None, None, None);
         for (yi, year) in acc.years.iter().enumerate() {
             let Some(e) = s.at(*year) else { continue };
             let b = zband(yi);
-            let (lo, mid, hi) = (b.p05 / 1e6, b.p50 / 1e6, b.p95 / 1e6);
+            let (lo, mid, hi, n) = (b.p05 / 1e6, b.p50 / 1e6, b.p95 / 1e6, b.nominal / 1e6);
+            if nom.is_none() && n >= e {
+                nom = Some(*year);
+            }
             if p50.is_none() && mid >= e {
                 p50 = Some(*year);
             }
             if p05.is_none() && lo >= e {
                 p05 = Some(*year);
             }
+            let share = |v: f64| if e > 0.0 { v / e } else { f64::INFINITY };
             rows.push(BalanceRow {
                 year: *year,
                 scenario: s.name.clone(),
+                sink_region: sink_region.clone(),
                 zone_id: zone_id.clone(),
+                emissions_region: emissions_region.clone(),
+                subregion_comparison: sub,
                 emissions_mt_co2: e,
-                sink_mt_co2_p05: lo,
-                sink_mt_co2_p50: mid,
-                sink_mt_co2_p95: hi,
-                net_emissions_mt_co2: e - mid,
-                share_offset_p50: if e > 0.0 { mid / e } else { f64::INFINITY },
+                net_flux_mt_co2: n,
+                net_flux_mt_co2_p05: lo,
+                net_flux_mt_co2_p50: mid,
+                net_flux_mt_co2_p95: hi,
+                net_emissions_mt_co2: e - n,
+                share_offset: share(n),
+                share_offset_p50: share(mid),
             });
         }
         let last = acc.years.len() - 1;
@@ -318,7 +455,9 @@ pub fn balance(
             scenario: s.name.clone(),
             zone_id,
             emissions_at_horizon_mt_co2: s.at(acc.years[last]).unwrap_or(f64::NAN),
-            sink_at_horizon_mt_co2_p50: zband(last).p50 / 1e6,
+            net_flux_at_horizon_mt_co2: zband(last).nominal / 1e6,
+            net_flux_at_horizon_mt_co2_p50: zband(last).p50 / 1e6,
+            covered_from_year: nom,
             covered_from_year_p50: p50,
             covered_from_year_p05: p05,
         });
@@ -331,10 +470,14 @@ pub fn balance(
         until_year: *acc.years.last().unwrap_or(&acc.years[0]),
         draws: acc.draws,
         seed: acc.seed,
-        region_sink_base_year_tco2: b0,
-        region_sink_horizon_tco2: band(acc.years.len() - 1),
+        regions: regions.clone(),
+        region_gross_sink_base_year_tco2: acc.gross_bands[region][0][total],
+        region_emissions_base_year_tco2: acc.emission_bands[region][0][total],
+        region_net_flux_base_year_tco2: b0,
+        region_net_flux_horizon_tco2: band(acc.years.len() - 1),
         reference_year,
         reference_emissions_mt_co2: reference,
+        share_of_reference_emissions_offset: share(b0.nominal),
         share_of_reference_emissions_offset_p50: share(b0.p50),
         share_of_reference_emissions_offset_p05: share(b0.p05),
         share_of_reference_emissions_offset_p95: share(b0.p95),
@@ -366,26 +509,161 @@ struct TrajectoryRow<'a> {
     component: &'a str,
     counted: bool,
     stock_tc: f64,
-    sink_tco2_yr: f64,
-    sink_tco2_yr_mean: f64,
-    sink_tco2_yr_p05: f64,
-    sink_tco2_yr_p50: f64,
-    sink_tco2_yr_p95: f64,
+    stock_end_tc: f64,
+    gross_sink_tco2_yr: f64,
+    emissions_tco2_yr: f64,
+    net_flux_tco2_yr: f64,
+    net_flux_tco2_yr_mean: f64,
+    net_flux_tco2_yr_p05: f64,
+    net_flux_tco2_yr_p50: f64,
+    net_flux_tco2_yr_p95: f64,
+    emissions_tco2_yr_p05: f64,
+    emissions_tco2_yr_p95: f64,
 }
 
-#[derive(Serialize)]
-struct SinkInputRow<'a> {
-    region: &'a str,
-    zone_id: &'a str,
-    zone_name: &'a str,
-    year: i32,
-    component: &'a str,
-    sink_tco2_p05: f64,
-    sink_tco2_p50: f64,
-    sink_tco2_p95: f64,
-    unit: &'a str,
-    method: &'a str,
-    version: &'a str,
+/// One flux row of `sink_inputs.csv` (docs/schemas/sink_inputs.schema.json).
+#[derive(Debug, Clone, Serialize)]
+pub struct SinkInputRow {
+    /// `zone`, `outside` (land outside every zone) or `region` (the sum of the other two).
+    pub level: &'static str,
+    pub region: String,
+    pub zone_id: String,
+    pub zone_name: String,
+    pub year: i32,
+    pub ipcc_category: &'static str,
+    pub component: String,
+    /// `gross_removal` or `disturbance_emission`.
+    pub flux: &'static str,
+    /// Signed: removals positive, emissions negative; rounded to 0.1 t CO₂/yr.
+    pub net_removal_tco2_yr: f64,
+    pub net_removal_tco2_yr_p05: f64,
+    pub net_removal_tco2_yr_p50: f64,
+    pub net_removal_tco2_yr_p95: f64,
+    pub unit: &'static str,
+    pub method: String,
+    pub version: &'static str,
+}
+
+/// IPCC AFOLU land category (2006 Guidelines Vol. 4; CRF sector 4) of a component.
+pub fn ipcc_category(component: &str, models: &ModelSet) -> &'static str {
+    use crate::model::restoration::Trajectory;
+    let class_category = |c: crate::model::EcosystemClass| -> &'static str {
+        use crate::model::EcosystemClass as E;
+        match c {
+            E::Forest => "4.A Forest land",
+            E::Cropland => "4.B Cropland",
+            // IPCC grassland includes rangeland and shrubland below the forest thresholds.
+            E::Grassland | E::Shrub => "4.C Grassland",
+            E::Wetland | E::Water => "4.D Wetlands",
+            E::BuiltUp => "4.E Settlements",
+            E::Barren | E::SnowIce => "4.F Other land",
+        }
+    };
+    let (kind, name) = component.split_once(':').unwrap_or((component, ""));
+    match kind {
+        "forest" | "disturbance" => "4.A Forest land",
+        "desert" => "4.F Other land",
+        "other" => crate::model::EcosystemClass::ALL
+            .iter()
+            .find(|c| c.name() == name)
+            .map(|c| class_category(*c))
+            .unwrap_or("4.F Other land"),
+        "restoration" => {
+            let Some(iv) = models.restoration.as_ref().and_then(|r| r.get(name)) else {
+                return "4.F Other land";
+            };
+            let from = iv
+                .eligible_classes
+                .first()
+                .map(|c| class_category(*c))
+                .unwrap_or("4.F Other land");
+            // New woody stands on non-cropland are land converted to forest land; trees on
+            // cropland (shelterbelts) stay cropland (agroforestry).
+            match iv.trajectory {
+                Trajectory::Curve { .. } if from != "4.B Cropland" => "4.A Forest land",
+                _ => from,
+            }
+        }
+        _ => "4.F Other land",
+    }
+}
+
+/// Rounds to 0.1 t CO₂/yr (the cube's own precision is far finer; a tenth of a tonne is
+/// below every parameter's uncertainty and keeps the table readable).
+fn round_tenth(v: f64) -> f64 {
+    (v * 10.0).round() / 10.0
+}
+
+/// The rows of `sink_inputs.csv`: flux rows only (no stocks, no totals), one level per zone
+/// kind. The rows of one level and year add up to that level's net flux, and the `zone` plus
+/// `outside` rows to the `region` rows.
+pub fn sink_inputs(
+    acc: &Accounting,
+    models: &ModelSet,
+    region: &str,
+    method: &str,
+) -> Vec<SinkInputRow> {
+    let total = acc.components.len() - 1;
+    let last = acc.zones.len() - 1;
+    let mut out = Vec::new();
+    for (z, (id, name)) in acc.zones.iter().enumerate() {
+        let level = if z == last {
+            "region"
+        } else if id == OUTSIDE_ZONE {
+            "outside"
+        } else {
+            "zone"
+        };
+        for (c, comp) in acc.components.iter().enumerate() {
+            if c == total || !acc.counted[c] {
+                continue;
+            }
+            let flux_rows = [
+                ("gross_removal", comp.clone(), &acc.gross_bands, 1.0),
+                (
+                    "disturbance_emission",
+                    comp.replacen("forest:", "disturbance:", 1),
+                    &acc.emission_bands,
+                    -1.0,
+                ),
+            ];
+            for (flux, component, bands, sign) in flux_rows {
+                let all_zero = acc.years.iter().enumerate().all(|(y, _)| {
+                    let b = bands[z][y][c];
+                    b.nominal == 0.0 && b.p05 == 0.0 && b.p95 == 0.0
+                });
+                if all_zero {
+                    continue;
+                }
+                for (y, year) in acc.years.iter().enumerate() {
+                    let b = bands[z][y][c];
+                    let (lo, hi) = if sign > 0.0 {
+                        (b.p05, b.p95)
+                    } else {
+                        (b.p95, b.p05)
+                    };
+                    out.push(SinkInputRow {
+                        level,
+                        region: region.to_string(),
+                        zone_id: id.clone(),
+                        zone_name: name.clone(),
+                        year: *year,
+                        ipcc_category: ipcc_category(&component, models),
+                        component: component.clone(),
+                        flux,
+                        net_removal_tco2_yr: round_tenth(sign * b.nominal),
+                        net_removal_tco2_yr_p05: round_tenth(sign * lo),
+                        net_removal_tco2_yr_p50: round_tenth(sign * b.p50),
+                        net_removal_tco2_yr_p95: round_tenth(sign * hi),
+                        unit: "t CO2/yr",
+                        method: method.to_string(),
+                        version: env!("CARGO_PKG_VERSION"),
+                    });
+                }
+            }
+        }
+    }
+    out
 }
 
 /// Loads what the accounting needs, runs it and writes `trajectory.csv`, `sink_inputs.csv`,
@@ -412,6 +690,15 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         .clone()
         .or_else(|| Some(scene.models_dir.join("uncertainty.toml")).filter(|p| p.exists()));
     let params = uncertain_parameters(unc_path.as_deref(), &nominal)?;
+    for w in uncertainty::prior_warnings(&params) {
+        eprintln!(
+            "warning: {}: {w}",
+            unc_path
+                .as_deref()
+                .map(|p| p.display().to_string())
+                .unwrap_or_else(|| "forest.toml".into())
+        );
+    }
     let rollout: RolloutFile = match &o.rollout {
         Some(p) => read_toml(p)?,
         None => RolloutFile::default(),
@@ -477,13 +764,13 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             o.seed,
         )
     });
-    let (rows, head) = balance(&acc, &em, 2024);
+    let regions = regions(scene, &em, &scen_path, out_dir, o)?;
+    let (rows, head) = balance(&acc, &em, &regions, 2024);
 
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut traj = Vec::new();
-    let mut inputs = Vec::new();
     let method = format!(
-        "sinkmap cohort projection from the cube; Monte Carlo {} draws, seed {}, {} uncertain parameters; p05/p50/p95 by R type-7 quantiles",
+        "sinkmap cohort projection from the cube (docs/science.md §1); Monte Carlo {} draws, seed {}, {} uncertain parameters; p05/p50/p95 by R type-7 quantiles",
         o.draws,
         o.seed,
         params.len()
@@ -492,6 +779,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         for (y, year) in acc.years.iter().enumerate() {
             for (c, comp) in acc.components.iter().enumerate() {
                 let b = acc.bands[z][y][c];
+                let e = acc.emission_bands[z][y][c];
                 traj.push(TrajectoryRow {
                     zone_id: id,
                     zone_name: name,
@@ -499,30 +787,21 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
                     component: comp,
                     counted: acc.counted[c],
                     stock_tc: acc.stock[z][y][c],
-                    sink_tco2_yr: acc.sink[z][y][c],
-                    sink_tco2_yr_mean: b.mean,
-                    sink_tco2_yr_p05: b.p05,
-                    sink_tco2_yr_p50: b.p50,
-                    sink_tco2_yr_p95: b.p95,
+                    stock_end_tc: acc.stock_end[z][y][c],
+                    gross_sink_tco2_yr: acc.gross[z][y][c],
+                    emissions_tco2_yr: acc.emissions[z][y][c],
+                    net_flux_tco2_yr: acc.net[z][y][c],
+                    net_flux_tco2_yr_mean: b.mean,
+                    net_flux_tco2_yr_p05: b.p05,
+                    net_flux_tco2_yr_p50: b.p50,
+                    net_flux_tco2_yr_p95: b.p95,
+                    emissions_tco2_yr_p05: e.p05,
+                    emissions_tco2_yr_p95: e.p95,
                 });
-                if acc.counted[c] {
-                    inputs.push(SinkInputRow {
-                        region: &em.region,
-                        zone_id: id,
-                        zone_name: name,
-                        year: *year,
-                        component: comp,
-                        sink_tco2_p05: b.p05,
-                        sink_tco2_p50: b.p50,
-                        sink_tco2_p95: b.p95,
-                        unit: "t CO2/yr",
-                        method: &method,
-                        version: env!("CARGO_PKG_VERSION"),
-                    });
-                }
             }
         }
     }
+    let inputs = sink_inputs(&acc, &nominal, &regions.sink_region, &method);
     let mut pending = vec![
         (
             write_csv(out_dir, "trajectory.csv", traj.into_iter())?,
@@ -563,35 +842,107 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     Ok(head)
 }
 
+/// The regions of the balance: refuses to compare a scene's sink with the emissions of a
+/// region it is not, unless `allow_subregion_balance` says so explicitly.
+fn regions(
+    scene: &Scene,
+    em: &EmissionFile,
+    scen_path: &Path,
+    out_dir: &Path,
+    o: &AccountingOptions,
+) -> Result<Regions> {
+    let sink_region = o.region.clone().unwrap_or_else(|| scene.name.clone());
+    let same = sink_region.trim().eq_ignore_ascii_case(em.region.trim());
+    // The scene's extent, when the map run left it in summary.json (geographic grids only).
+    let scene_extent = std::fs::read_to_string(out_dir.join("summary.json"))
+        .ok()
+        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+        .filter(|v| v["grid"]["geographic"].as_bool() == Some(true))
+        .and_then(|v| {
+            let e = v["grid"]["extent"].as_array()?;
+            let f: Vec<f64> = e.iter().filter_map(|x| x.as_f64()).collect();
+            (f.len() == 4).then(|| [f[0], f[1], f[2], f[3]])
+        });
+    let covered = match (em.extent_lonlat, scene_extent) {
+        (Some(r), Some(s)) => Some(emissions::covered_fraction(&r, &s)),
+        _ => None,
+    };
+    if same && covered.is_some_and(|f| f < 0.5) {
+        return Err(Error::invalid(
+            scen_path,
+            format!(
+                "the scene says it is region '{}', but its grid covers only {:.1} % of the region's extent_lonlat; set [accounting] region to the scene's own region",
+                em.region,
+                covered.unwrap_or(0.0) * 100.0
+            ),
+        ));
+    }
+    if !same && !o.allow_subregion_balance {
+        return Err(Error::invalid(
+            scen_path,
+            format!(
+                "the emissions are region '{}' but the scene's sink is region '{sink_region}'{}: comparing a sub-region's sink with another region's emissions is refused; give `--allow-subregion-balance` (or [accounting] allow_subregion_balance = true) to compare anyway, or [accounting] region = \"{}\" if the scene covers that region",
+                em.region,
+                covered
+                    .map(|f| format!(" (covering {:.2} % of its extent)", f * 100.0))
+                    .unwrap_or_default(),
+                em.region
+            ),
+        ));
+    }
+    Ok(Regions {
+        sink_region,
+        emissions_region: em.region.clone(),
+        subregion_comparison: !same,
+    })
+}
+
 /// A few lines for people.
 pub fn human(h: &Headline) -> String {
+    let (g, e, n) = (
+        h.region_gross_sink_base_year_tco2,
+        h.region_emissions_base_year_tco2,
+        h.region_net_flux_base_year_tco2,
+    );
     let mut s = format!(
-        "sink {}: {:.3} Mt CO2/yr (5–95 %: {:.3}–{:.3}); {}: {:.3} Mt CO2/yr ({} draws)\n",
+        "{}: net flux {}: {:.4} Mt CO2/yr (5–95 %: {:.4}–{:.4}) = gross sink {:.4} − disturbance emissions {:.4}; {}: {:.4} Mt CO2/yr ({} draws)\n",
+        h.regions.sink_region,
         h.base_year,
-        h.region_sink_base_year_tco2.p50 / 1e6,
-        h.region_sink_base_year_tco2.p05 / 1e6,
-        h.region_sink_base_year_tco2.p95 / 1e6,
+        n.nominal / 1e6,
+        n.p05 / 1e6,
+        n.p95 / 1e6,
+        g.nominal / 1e6,
+        e.nominal / 1e6,
         h.until_year,
-        h.region_sink_horizon_tco2.p50 / 1e6,
+        h.region_net_flux_horizon_tco2.nominal / 1e6,
         h.draws
     );
-    if let (Some(e), Some(sh)) = (
+    if let (Some(em), Some(sh)) = (
         h.reference_emissions_mt_co2,
-        h.share_of_reference_emissions_offset_p50,
+        h.share_of_reference_emissions_offset,
     ) {
         s += &format!(
-            "  offsets {:.3} % of the {} emissions ({e} Mt CO2)\n",
+            "  offsets {:.3} % of {}'s {} emissions ({em} Mt CO2){}\n",
             sh * 100.0,
-            h.reference_year
+            h.regions.emissions_region,
+            h.reference_year,
+            if h.regions.subregion_comparison {
+                format!(
+                    " — {} is only part of {} (allowed explicitly)",
+                    h.regions.sink_region, h.regions.emissions_region
+                )
+            } else {
+                String::new()
+            }
         );
     }
     for sc in &h.scenarios {
         s += &format!(
-            "  {}: {} emissions {:.0} Mt; sink covers them {}\n",
+            "  {}: {} emissions {:.0} Mt; net flux covers them {}\n",
             sc.scenario,
             h.until_year,
             sc.emissions_at_horizon_mt_co2,
-            sc.covered_from_year_p50
+            sc.covered_from_year
                 .map(|y| format!("from {y}"))
                 .unwrap_or_else(|| "never by the horizon".into())
         );

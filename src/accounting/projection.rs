@@ -146,7 +146,8 @@ pub fn component_names(m: &ModelSet) -> Vec<String> {
         .iter()
         .map(|t| format!("forest:{}", t.name))
         .collect();
-    // desert:land carries the desert stock (its sink is in the three components).
+    // desert:land carries the desert's base-year stock (no flux); crust, shrub and inorganic
+    // carry their fluxes and the stocks these accumulate (docs/science.md §1.2).
     c.extend(
         [
             "desert:crust",
@@ -177,16 +178,47 @@ pub fn inorganic_index(m: &ModelSet) -> usize {
     m.forest.types.len() + 2
 }
 
-/// Stock (t C) and sink (t CO₂/yr) per year and component of one zone.
+/// One zone's projection, [year][component]: stocks (t C) on 1 January and 31 December, and
+/// the year's gross sink and emissions from disturbance (t CO₂/yr). The net flux is
+/// `gross − emissions` and equals `(stock_end − stock) × 44/12` (docs/science.md §1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneProjection {
     pub stock: Vec<Vec<f64>>,
-    pub sink: Vec<Vec<f64>>,
+    pub stock_end: Vec<Vec<f64>>,
+    pub gross: Vec<Vec<f64>>,
+    pub emissions: Vec<Vec<f64>>,
+}
+
+impl ZoneProjection {
+    /// Net flux (t CO₂/yr) of year index `y`, component `c`.
+    pub fn net(&self, y: usize, c: usize) -> f64 {
+        self.gross[y][c] - self.emissions[y][c]
+    }
+
+    /// The net flux table, [year][component].
+    pub fn net_table(&self) -> Vec<Vec<f64>> {
+        (0..self.gross.len())
+            .map(|y| (0..self.gross[y].len()).map(|c| self.net(y, c)).collect())
+            .collect()
+    }
+}
+
+/// Fills `stock`/`stock_end` of a component whose stock starts at `start_tc` and changes only
+/// by its (emission-free) flux `gross[y][c]`.
+fn accumulate(p: &mut ZoneProjection, c: usize, start_tc: f64) {
+    let mut s = start_tc;
+    for y in 0..p.gross.len() {
+        p.stock[y][c] = s;
+        s += p.gross[y][c] / CO2_PER_C;
+        p.stock_end[y][c] = s;
+    }
 }
 
 /// Projects `z` from `base_year` to `until` (inclusive). `disturbance[t]` is the annual
-/// stand-replacing fraction of forest type t (its biomass carbon is emitted, the area restarts
-/// at age 0).
+/// stand-replacing fraction of forest type t. Timing (docs/science.md §1.1): every cohort grows
+/// through the year; at the end of the year the disturbed fraction emits its biomass above the
+/// curve's C(0) and restarts at age 0 on the next 1 January; restoration planted in a year
+/// starts that year with no carbon of its own.
 pub fn project(
     m: &ModelSet,
     pools: Pools,
@@ -198,8 +230,13 @@ pub fn project(
 ) -> ZoneProjection {
     let years = (until - base_year + 1).max(0) as usize;
     let nc = component_names(m).len();
-    let mut stock = vec![vec![0.0; nc]; years];
-    let mut sink = vec![vec![0.0; nc]; years];
+    let table = || vec![vec![0.0; nc]; years];
+    let mut p = ZoneProjection {
+        stock: table(),
+        stock_end: table(),
+        gross: table(),
+        emissions: table(),
+    };
     // Forests: biomass tables long enough for the oldest cohort at the horizon.
     for (t, ft) in m.forest.types.iter().enumerate() {
         let mut cohorts = z.forest[t].clone();
@@ -211,17 +248,21 @@ pub fn project(
             .map(|a| ft.biomass_tc_per_ha(a as f64))
             .collect();
         let extra = ft.stock_tc_per_ha(0.0, pools) - ft.biomass_tc_per_ha(0.0);
+        let stock_of = |cs: &[(u32, f64)]| -> f64 {
+            cs.iter()
+                .map(|(a, area)| area * (bio[*a as usize] + extra))
+                .sum()
+        };
         let d = disturbance.get(t).copied().unwrap_or(0.0);
         for y in 0..years {
-            let (mut s, mut k) = (0.0, 0.0);
-            let mut reborn = 0.0;
+            let (mut g, mut e, mut reborn) = (0.0, 0.0, 0.0);
+            p.stock[y][t] = stock_of(&cohorts);
             for c in cohorts.iter_mut() {
                 let a = c.0 as usize;
-                s += c.1 * (bio[a] + extra);
-                k += c.1 * (bio[a + 1] - bio[a]) * CO2_PER_C;
+                g += c.1 * (bio[a + 1] - bio[a]);
                 if d > 0.0 {
                     let lost = c.1 * d;
-                    k -= lost * bio[a] * CO2_PER_C;
+                    e += lost * (bio[a + 1] - bio[0]);
                     reborn += lost;
                     c.1 -= lost;
                 }
@@ -230,22 +271,30 @@ pub fn project(
             if reborn > 0.0 {
                 cohorts.push((0, reborn));
             }
-            stock[y][t] = s;
-            sink[y][t] = k;
+            p.gross[y][t] = g * CO2_PER_C;
+            p.emissions[y][t] = e * CO2_PER_C;
+            p.stock_end[y][t] = stock_of(&cohorts);
         }
     }
-    // Desert and other land: constant rates and stocks.
+    // Desert: the land keeps its base-year stock; crust, shrub and inorganic carbon accumulate
+    // in stocks of their own from 0 on the base year's 1 January.
     let nf = m.forest.types.len();
     let g = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
+    let mut land_tc = 0.0;
     for (i, st) in m.desert.subtypes.iter().enumerate() {
         let a = z.desert[i];
-        for y in 0..years {
-            sink[y][nf] += a * st.crust_fixation_gc_per_m2_yr * g;
-            sink[y][nf + 1] += a * st.shrub_growth_gc_per_m2_yr * g;
-            sink[y][nf + 2] += a * st.inorganic_gc_per_m2_yr * g;
-            stock[y][nf + 3] += a * st.stock_tc_per_ha(pools);
+        for row in p.gross.iter_mut() {
+            row[nf] += a * st.crust_fixation_gc_per_m2_yr * g;
+            row[nf + 1] += a * st.shrub_growth_gc_per_m2_yr * g;
+            row[nf + 2] += a * st.inorganic_gc_per_m2_yr * g;
         }
+        land_tc += a * st.stock_tc_per_ha(pools);
     }
+    for c in nf..nf + 3 {
+        accumulate(&mut p, c, 0.0);
+    }
+    accumulate(&mut p, nf + 3, land_tc);
+    // Other land: base-year stock plus what the class's rate accumulates.
     let others: Vec<EcosystemClass> = EcosystemClass::ALL
         .iter()
         .copied()
@@ -253,38 +302,36 @@ pub fn project(
         .collect();
     for (i, class) in others.iter().enumerate() {
         let a = z.other[class.index()];
-        if let Some(c) = m.other.classes.iter().find(|c| c.class == *class) {
-            for y in 0..years {
-                sink[y][nf + 4 + i] = a * c.sink_tco2_per_ha_yr();
-                stock[y][nf + 4 + i] = a * c.stock_tc_per_ha(pools);
+        let c = nf + 4 + i;
+        if let Some(oc) = m.other.classes.iter().find(|oc| oc.class == *class) {
+            for row in p.gross.iter_mut() {
+                row[c] = a * oc.sink_tco2_per_ha_yr();
             }
+            accumulate(&mut p, c, a * oc.stock_tc_per_ha(pools));
         }
     }
-    // Restoration cohorts.
+    // Restoration cohorts: the additional carbon accumulated since planting.
     if let Some(r) = &m.restoration {
         let base = nf + 4 + others.len();
         for (j, iv) in r.interventions.iter().enumerate() {
             let gains: Vec<f64> = (0..years as u32)
                 .map(|k| iv.gain_tco2_per_ha_yr(&m.forest, k))
                 .collect();
-            let mut cumulative_c = 0.0;
             for y in 0..years {
                 let year = base_year + y as i32;
-                let add: f64 = planting
+                p.gross[y][base + j] = planting
                     .get(j)
-                    .map(|p| {
-                        p.iter()
+                    .map(|pl| {
+                        pl.iter()
                             .filter(|(s, _)| *s <= year)
                             .fold(0.0, |acc, (s, a)| acc + a * gains[(year - s) as usize])
                     })
                     .unwrap_or(0.0);
-                sink[y][base + j] = add;
-                cumulative_c += add / CO2_PER_C;
-                stock[y][base + j] = cumulative_c;
             }
+            accumulate(&mut p, base + j, 0.0);
         }
     }
-    ZoneProjection { stock, sink }
+    p
 }
 
 /// The counted total of a year's components (the inorganic term only when switched on).

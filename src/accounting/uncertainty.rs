@@ -5,6 +5,7 @@ use std::path::Path;
 use rand::Rng;
 use rand_distr::{Distribution, Normal, Triangular};
 use serde::{Deserialize, Serialize};
+use statrs::distribution::{Continuous, ContinuousCDF};
 
 use crate::config::read_toml;
 use crate::error::{Error, Result};
@@ -53,16 +54,21 @@ pub enum Dist {
 }
 
 impl Dist {
-    /// Draws a value; `nominal` is the model's value (the mean of a normal).
-    /// Normal draws are truncated at 0 (every parameter here is non-negative).
+    /// Draws a value; `nominal` is the model's value (the centre of a normal). Normals are
+    /// truncated at 0 (every parameter here is non-negative): redrawn, not clamped.
     pub fn sample<R: Rng>(&self, nominal: f64, rng: &mut R) -> f64 {
         match *self {
             Dist::Normal { se } => {
                 if se == 0.0 {
                     return nominal;
                 }
-                let z: f64 = Normal::new(0.0, 1.0).map(|n| n.sample(rng)).unwrap_or(0.0);
-                (nominal + se * z).max(0.0)
+                for _ in 0..MAX_REDRAWS {
+                    let v = nominal + se * standard_normal(rng);
+                    if v >= 0.0 {
+                        return v;
+                    }
+                }
+                nominal
             }
             Dist::Uniform { min, max } => {
                 let u: f64 = rng.random();
@@ -84,14 +90,43 @@ impl Dist {
         }
     }
 
-    /// The mean of the distribution (for a normal: the nominal value).
+    /// The mean of the distribution (for a normal truncated at 0: μ + σ·φ(α)/(1 − Φ(α)),
+    /// α = −μ/σ).
     pub fn mean(&self, nominal: f64) -> f64 {
         match *self {
-            Dist::Normal { .. } => nominal,
+            Dist::Normal { se } => {
+                if se <= 0.0 {
+                    return nominal;
+                }
+                let n = statrs::distribution::Normal::new(0.0, 1.0).expect("standard normal");
+                let alpha = -nominal / se;
+                let tail = 1.0 - n.cdf(alpha);
+                if tail > 0.0 {
+                    nominal + se * n.pdf(alpha) / tail
+                } else {
+                    nominal
+                }
+            }
             Dist::Uniform { min, max } => 0.5 * (min + max),
             Dist::Triangular { min, mode, max } => (min + mode + max) / 3.0,
         }
     }
+
+    /// The support [low, high] of the distribution.
+    pub fn support(&self) -> (f64, f64) {
+        match *self {
+            Dist::Normal { .. } => (0.0, f64::INFINITY),
+            Dist::Uniform { min, max } | Dist::Triangular { min, max, .. } => (min, max),
+        }
+    }
+}
+
+/// How often a truncated draw is retried before falling back to the nominal value (only
+/// reachable when the nominal sits many standard errors below 0, which the load check refuses).
+const MAX_REDRAWS: usize = 10_000;
+
+fn standard_normal<R: Rng>(rng: &mut R) -> f64 {
+    Normal::new(0.0, 1.0).map(|n| n.sample(rng)).unwrap_or(0.0)
 }
 
 impl ParamSpec {
@@ -260,6 +295,18 @@ pub struct Uncertain {
     pub target: String,
     pub dist: Dist,
     pub nominal: f64,
+    /// For normals drawn jointly (fitted curve parameters with correlations): the group and
+    /// this parameter's row of the group's Cholesky factor of the correlation matrix.
+    pub correlated: Option<Correlated>,
+}
+
+/// A parameter's place in a correlated multivariate normal.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Correlated {
+    pub group: usize,
+    /// Row of the lower-triangular Cholesky factor L (length = group size), so that
+    /// `nominal + se × (L z)_i` with z iid standard normal has the wanted correlations.
+    pub cholesky_row: Vec<f64>,
 }
 
 /// Reads the uncertainty file (if any) and adds a normal for every curve parameter whose
@@ -277,10 +324,21 @@ pub fn uncertain_parameters(path: Option<&Path>, models: &ModelSet) -> Result<Ve
         let v = *nominal
             .slot(&p.target)
             .map_err(|m| Error::invalid(&label, m))?;
+        let (lo, hi) = dist.support();
+        if !(lo..=hi).contains(&v) {
+            return Err(Error::invalid(
+                &label,
+                format!(
+                    "parameter '{}': the model's nominal value {v} is outside the {} distribution's support [{lo}, {hi}]; centre the distribution on the model file's value",
+                    p.target, p.distribution
+                ),
+            ));
+        }
         out.push(Uncertain {
             target: p.target.clone(),
             dist,
             nominal: v,
+            correlated: None,
         });
     }
     for t in &models.forest.types {
@@ -296,10 +354,144 @@ pub fn uncertain_parameters(path: Option<&Path>, models: &ModelSet) -> Result<Ve
                 target,
                 dist: Dist::Normal { se: *se },
                 nominal: v,
+                correlated: None,
             });
         }
+        correlate(&mut out, t).map_err(|m| Error::invalid("forest.toml", m))?;
     }
     Ok(out)
+}
+
+/// Groups the normals of forest type `t` that forest.toml correlates, with the Cholesky
+/// factor of their correlation matrix (nalgebra).
+fn correlate(
+    out: &mut [Uncertain],
+    t: &crate::model::forest::ForestType,
+) -> std::result::Result<(), String> {
+    if t.correlations.is_empty() {
+        return Ok(());
+    }
+    let names: Vec<&String> = t.standard_errors.keys().collect();
+    let idx: Vec<usize> = names
+        .iter()
+        .filter_map(|n| {
+            let target = format!("forest.{}.{n}", t.name);
+            out.iter()
+                .position(|u| u.target == target && matches!(u.dist, Dist::Normal { .. }))
+        })
+        .collect();
+    if idx.len() != names.len() {
+        return Err(format!(
+            "forest type '{}': correlated parameters must all be drawn as normals from standard_errors",
+            t.name
+        ));
+    }
+    let n = names.len();
+    let mut r = nalgebra::DMatrix::<f64>::identity(n, n);
+    for (key, rho) in &t.correlations {
+        let Some((p, q)) = key.split_once(',') else {
+            continue;
+        };
+        let (Some(i), Some(j)) = (
+            names.iter().position(|x| x.as_str() == p.trim()),
+            names.iter().position(|x| x.as_str() == q.trim()),
+        ) else {
+            continue;
+        };
+        r[(i, j)] = *rho;
+        r[(j, i)] = *rho;
+    }
+    let l = nalgebra::linalg::Cholesky::new(r)
+        .ok_or_else(|| {
+            format!(
+                "forest type '{}': the correlations do not form a positive-definite matrix",
+                t.name
+            )
+        })?
+        .unpack();
+    let group = out
+        .iter()
+        .filter_map(|u| u.correlated.as_ref())
+        .map(|c| c.group + 1)
+        .max()
+        .unwrap_or(0);
+    for (row, &k) in idx.iter().enumerate() {
+        out[k].correlated = Some(Correlated {
+            group,
+            cholesky_row: (0..n).map(|c| l[(row, c)]).collect(),
+        });
+    }
+    Ok(())
+}
+
+/// Warnings about priors whose mean is more than 1 % away from the model's nominal value
+/// (the nominal value is each distribution's centre: docs/science.md).
+pub fn prior_warnings(params: &[Uncertain]) -> Vec<String> {
+    params
+        .iter()
+        .filter_map(|p| {
+            let m = p.dist.mean(p.nominal);
+            ((m - p.nominal).abs() > 0.01 * p.nominal.abs()).then(|| {
+                format!(
+                    "parameter '{}': the distribution's mean {m:.6} differs from the model's nominal value {} by more than 1 %; the Monte Carlo median will be biased",
+                    p.target, p.nominal
+                )
+            })
+        })
+        .collect()
+}
+
+/// One draw of every uncertain parameter: (target, value).
+/// Independent parameters are drawn one by one; a correlated group is drawn jointly as a
+/// multivariate normal, truncated at 0 by redrawing the whole vector.
+pub fn draw<R: Rng>(params: &[Uncertain], rng: &mut R) -> Vec<(String, f64)> {
+    let mut values = vec![f64::NAN; params.len()];
+    for (i, p) in params.iter().enumerate() {
+        match &p.correlated {
+            None => values[i] = p.dist.sample(p.nominal, rng),
+            Some(c) if values[i].is_nan() => {
+                let members: Vec<usize> = params
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, q)| q.correlated.as_ref().is_some_and(|d| d.group == c.group))
+                    .map(|(k, _)| k)
+                    .collect();
+                let n = c.cholesky_row.len();
+                let joint = |z: &[f64]| -> Vec<f64> {
+                    members
+                        .iter()
+                        .map(|&k| {
+                            let q = &params[k];
+                            let se = match q.dist {
+                                Dist::Normal { se } => se,
+                                _ => 0.0,
+                            };
+                            let row = &q.correlated.as_ref().expect("member").cholesky_row;
+                            q.nominal + se * row.iter().zip(z).map(|(l, z)| l * z).sum::<f64>()
+                        })
+                        .collect()
+                };
+                let mut v = members.iter().map(|&k| params[k].nominal).collect();
+                for _ in 0..MAX_REDRAWS {
+                    let z: Vec<f64> = (0..n).map(|_| standard_normal(rng)).collect();
+                    let w = joint(&z);
+                    if w.iter().all(|x| *x >= 0.0) {
+                        v = w;
+                        break;
+                    }
+                }
+                for (&k, x) in members.iter().zip(v) {
+                    values[k] = x;
+                }
+            }
+            Some(_) => {}
+        }
+    }
+    params
+        .iter()
+        .zip(values)
+        .map(|(p, v)| (p.target.clone(), v))
+        .collect()
 }
 
 /// Percentile by linear interpolation between order statistics (R type 7) of sorted data.
@@ -367,5 +559,126 @@ mod tests {
             .dist()
             .unwrap_err()
             .contains("unknown distribution"));
+    }
+
+    fn forest_with(se_a: f64, se_b: f64, rho: Option<f64>) -> ModelSet {
+        let text = format!(
+            r#"
+default_forest_type = "p"
+max_plausible_age_yr = 300
+fallback_age_yr = 20
+fallback_age_source = "t"
+[[forest_type]]
+code = 1
+name = "p"
+label = "p"
+curve = {{ form = "richards", a_tc_per_ha = 40.0, b_per_yr = 0.05, c = 2.0 }}
+curve_pools = "above_and_below_ground"
+standard_errors = {{ a_tc_per_ha = {se_a}, b_per_yr = {se_b} }}
+{}
+evidence = "placeholder"
+source = "t"
+"#,
+            rho.map(|r| format!("correlations = {{ \"a_tc_per_ha,b_per_yr\" = {r} }}"))
+                .unwrap_or_default()
+        );
+        let forest: ForestModel = toml::from_str(&text).unwrap();
+        forest.validate().unwrap();
+        ModelSet {
+            forest,
+            desert: toml::from_str(
+                "include_inorganic = false\ndefault_subtype = \"x\"\nsubtype = []",
+            )
+            .unwrap(),
+            other: toml::from_str("class = []").unwrap(),
+            restoration: None,
+        }
+    }
+
+    #[test]
+    fn normals_are_truncated_not_clamped() {
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(5);
+        let d = Dist::Normal { se: 1.0 };
+        let n = 200_000;
+        let v: Vec<f64> = (0..n).map(|_| d.sample(0.5, &mut rng)).collect();
+        assert!(v.iter().all(|x| *x >= 0.0));
+        // Clamping would put Φ(−0.5) = 30.9 % of the draws at exactly 0.
+        assert!(v.iter().filter(|x| **x == 0.0).count() < 5);
+        // Truncated mean by hand: 0.5 + φ(0.5)/Φ(0.5) = 0.5 + 0.352065/0.691462 = 1.009160.
+        let m = v.iter().sum::<f64>() / n as f64;
+        assert!((d.mean(0.5) - 1.009160).abs() < 1e-5, "{}", d.mean(0.5));
+        assert!((m - 1.009160).abs() < 0.01, "{m}");
+    }
+
+    #[test]
+    fn priors_are_checked_against_the_nominal_values() {
+        let m = forest_with(4.0, 0.005, None);
+        let dir = tempfile::tempdir().unwrap();
+        let write = |body: &str| {
+            let p = dir.path().join("u.toml");
+            std::fs::write(&p, body).unwrap();
+            p
+        };
+        // Nominal a = 40 outside U(45, 60): an error naming the file and the parameter.
+        let p = write("[[parameter]]\ntarget = \"forest.p.a_tc_per_ha\"\ndistribution = \"uniform\"\nmin = 45.0\nmax = 60.0\nsource = \"t\"\n");
+        let e = uncertain_parameters(Some(&p), &m).unwrap_err().to_string();
+        assert!(
+            e.contains("u.toml") && e.contains("outside") && e.contains("a_tc_per_ha"),
+            "{e}"
+        );
+        // Inside, but the mean 41 is 2.5 % above 40: a warning.
+        let p = write("[[parameter]]\ntarget = \"forest.p.a_tc_per_ha\"\ndistribution = \"triangular\"\nmin = 30.0\nmode = 40.0\nmax = 53.0\nsource = \"t\"\n");
+        let u = uncertain_parameters(Some(&p), &m).unwrap();
+        let w = prior_warnings(&u);
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(w[0].contains("41"), "{w:?}");
+        // Centred: no warning.
+        let p = write("[[parameter]]\ntarget = \"forest.p.a_tc_per_ha\"\ndistribution = \"triangular\"\nmin = 30.0\nmode = 40.0\nmax = 50.0\nsource = \"t\"\n");
+        assert!(prior_warnings(&uncertain_parameters(Some(&p), &m).unwrap()).is_empty());
+    }
+
+    #[test]
+    fn the_shipped_priors_are_centred() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let m = ModelSet {
+            forest: read_toml(&root.join("forest.toml")).unwrap(),
+            desert: read_toml(&root.join("desert.toml")).unwrap(),
+            other: read_toml(&root.join("other_classes.toml")).unwrap(),
+            restoration: Some(read_toml(&root.join("restoration.toml")).unwrap()),
+        };
+        let u = uncertain_parameters(Some(&root.join("uncertainty.toml")), &m).unwrap();
+        assert!(u.len() >= 13);
+        assert_eq!(prior_warnings(&u), Vec::<String>::new());
+    }
+
+    #[test]
+    fn correlated_parameters_are_drawn_jointly() {
+        let m = forest_with(4.0, 0.005, Some(-0.8));
+        let u = uncertain_parameters(None, &m).unwrap();
+        assert_eq!(u.len(), 2);
+        assert!(u.iter().all(|p| p.correlated.is_some()));
+        let mut rng = rand_chacha::ChaCha8Rng::seed_from_u64(9);
+        let n = 50_000;
+        let draws: Vec<(f64, f64)> = (0..n)
+            .map(|_| {
+                let d = draw(&u, &mut rng);
+                let get = |t: &str| d.iter().find(|(k, _)| k.ends_with(t)).unwrap().1;
+                (get("a_tc_per_ha"), get("b_per_yr"))
+            })
+            .collect();
+        let mean = |f: &dyn Fn(&(f64, f64)) -> f64| draws.iter().map(f).sum::<f64>() / n as f64;
+        let (ma, mb) = (mean(&|d| d.0), mean(&|d| d.1));
+        let cov = mean(&|d| (d.0 - ma) * (d.1 - mb));
+        let (sa, sb) = (
+            mean(&|d| (d.0 - ma).powi(2)).sqrt(),
+            mean(&|d| (d.1 - mb).powi(2)).sqrt(),
+        );
+        assert!((ma - 40.0).abs() < 0.1 && (mb - 0.05).abs() < 1e-4);
+        assert!((sa - 4.0).abs() < 0.1 && (sb - 0.005).abs() < 1e-4);
+        assert!((cov / (sa * sb) + 0.8).abs() < 0.02, "{}", cov / (sa * sb));
+        // A correlation that is not a correlation is refused by forest.toml validation.
+        let mut bad = m.forest.types[0].clone();
+        bad.correlations.insert("a_tc_per_ha,c".into(), 0.5);
+        assert!(bad.validate().is_err());
     }
 }

@@ -227,6 +227,13 @@ pub fn forest_model(results: &[TypeFits], plots_name: &str, o: &PlotOptions) -> 
             soil_tc_per_ha: 0.0,
             r_squared: Some(f.r_squared),
             standard_errors: names.iter().zip(f.standard_errors).map(|(n, s)| (n.to_string(), s)).collect(),
+            // Correlations (a,b), (a,c), (b,c) of the fit, so the Monte Carlo draws them jointly.
+            correlations: [(0, 1), (0, 2), (1, 2)]
+                .iter()
+                .zip(f.correlations)
+                .filter(|(_, r)| r.is_finite())
+                .map(|((i, j), r)| (format!("{},{}", names[*i], names[*j]), r))
+                .collect(),
             evidence: Evidence::Derived,
             source: format!(
                 "fitted by sinkmap fit to {plots_name}: {} form chosen by AIC, n = {}, R² = {:.3}, RMSE = {:.3} t C/ha ({conv}{rs}); densities taken as above + below ground",

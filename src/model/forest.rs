@@ -41,6 +41,10 @@ pub struct ForestType {
     /// Standard errors of the curve parameters, keyed by parameter name.
     #[serde(default)]
     pub standard_errors: BTreeMap<String, f64>,
+    /// Correlations between curve parameters with standard errors, keyed `"P1,P2"` (as
+    /// `sinkmap fit` estimates them); the Monte Carlo draws such parameters jointly.
+    #[serde(default)]
+    pub correlations: BTreeMap<String, f64>,
     pub evidence: Evidence,
     pub source: String,
 }
@@ -98,6 +102,19 @@ impl ForestType {
                         .and_then(|v| v.get("form").and_then(|f| f.as_str().map(String::from)))
                         .unwrap_or_default(),
                     self.curve.parameter_names()
+                ));
+            }
+        }
+        for (key, r) in &self.correlations {
+            let ok = key.split_once(',').is_some_and(|(p, q)| {
+                p != q
+                    && self.standard_errors.contains_key(p.trim())
+                    && self.standard_errors.contains_key(q.trim())
+            });
+            if !ok || !(-1.0..=1.0).contains(r) {
+                return Err(format!(
+                    "forest type '{}': correlation '{key}' = {r} needs two different parameters with standard errors (\"P1,P2\") and a value in [-1, 1]",
+                    self.name
                 ));
             }
         }
@@ -184,6 +201,7 @@ mod tests {
             soil_tc_per_ha: 90.0,
             r_squared: None,
             standard_errors: BTreeMap::new(),
+            correlations: BTreeMap::new(),
             evidence: Evidence::Placeholder,
             source: "test".into(),
         }

@@ -34,7 +34,8 @@ pub enum Curve {
     /// Korf: C = a·e^(−b·t^(−c)), C(0) = 0 (c > 0).
     Korf { a_tc_per_ha: f64, b: f64, c: f64 },
     /// Tabulated: linear interpolation between (age, density) points; constant
-    /// beyond the last point; linear from (0, first value) before the first.
+    /// beyond the last point; linear from (0, 0) before the first point (unless the table
+    /// starts at age 0), so a new stand starts with no carbon.
     Tabulated {
         ages_yr: Vec<f64>,
         stock_tc_per_ha: Vec<f64>,
@@ -135,7 +136,15 @@ impl Curve {
             } => {
                 finite_pos("a_tc_per_ha", a_tc_per_ha)?;
                 finite_pos("b_per_yr", b_per_yr)?;
-                finite_pos("c", c)
+                finite_pos("c", c)?;
+                // With c < 1 the slope at age 0 is infinite (a = 45, b = 0.1, c = 0.5 gains
+                // 50.9 t CO2/ha in the first year): not a growth curve.
+                if c < 1.0 {
+                    return Err(format!(
+                        "Richards c = {c} < 1 gives an unbounded growth rate at age 0; use c ≥ 1"
+                    ));
+                }
+                Ok(())
             }
             Curve::Korf { a_tc_per_ha, b, c } => {
                 finite_pos("a_tc_per_ha", a_tc_per_ha)?;
@@ -169,15 +178,19 @@ impl Curve {
     }
 }
 
-/// Piecewise-linear interpolation; before the first point the line runs from
-/// (0, first value) — i.e. the curve is flat at the first value — and beyond the
-/// last point it stays constant.
+/// Piecewise-linear interpolation; before the first point the line runs from (0, 0)
+/// (a table starting at age 0 gives its own value there), and beyond the last point it
+/// stays constant.
 fn interpolate(xs: &[f64], ys: &[f64], x: f64) -> f64 {
     if xs.is_empty() {
         return 0.0;
     }
     if x <= xs[0] {
-        return ys[0];
+        return if xs[0] > 0.0 {
+            ys[0] * x / xs[0]
+        } else {
+            ys[0]
+        };
     }
     for i in 1..xs.len() {
         if x <= xs[i] {
@@ -277,6 +290,37 @@ mod tests {
             45.0 * ((1.0 - (-1.3f64).exp()).powi(2) - (1.0 - (-1.2f64).exp()).powi(2)) * 44.0
                 / 12.0;
         assert!(close(c.sink_tco2_per_ha_yr(t), by_hand));
+    }
+
+    #[test]
+    fn tabulated_curves_start_from_zero() {
+        let c = Curve::Tabulated {
+            ages_yr: vec![10.0, 20.0],
+            stock_tc_per_ha: vec![20.0, 30.0],
+        };
+        assert_eq!(c.carbon_tc_per_ha(0.0), 0.0);
+        assert!(close(c.carbon_tc_per_ha(5.0), 10.0));
+        // The first year's gain is 2 t C/ha (×44/12), not 0.
+        assert!(close(c.sink_tco2_per_ha_yr(0.0), 2.0 * 44.0 / 12.0));
+        assert!(close(c.carbon_tc_per_ha(15.0), 25.0));
+    }
+
+    #[test]
+    fn richards_with_c_below_one_is_refused() {
+        let bad = Curve::Richards {
+            a_tc_per_ha: 45.0,
+            b_per_yr: 0.1,
+            c: 0.5,
+        };
+        // 45·(1 − e^−0.1)^0.5 = 13.882 t C/ha in the first year = 50.90 t CO2/ha.
+        assert!((bad.sink_tco2_per_ha_yr(0.0) - 50.90).abs() < 0.01);
+        assert!(bad.validate().unwrap_err().contains("c = 0.5 < 1"));
+        let ok = Curve::Richards {
+            a_tc_per_ha: 45.0,
+            b_per_yr: 0.1,
+            c: 1.0,
+        };
+        assert!(ok.validate().is_ok());
     }
 
     #[test]

@@ -93,16 +93,28 @@ pub struct RestorationCatalogue {
 }
 
 impl Intervention {
+    /// The forest type a `Curve` trajectory names (none for an inline curve or a rate).
+    fn forest_type<'a>(
+        &self,
+        forest: &'a ForestModel,
+    ) -> Option<&'a crate::model::forest::ForestType> {
+        match &self.trajectory {
+            Trajectory::Curve {
+                forest_type: Some(ft),
+                curve: None,
+            } => forest.types.iter().find(|t| &t.name == ft),
+            _ => None,
+        }
+    }
+
     /// The curve of a `Curve` trajectory, resolved against forest.toml.
     fn resolved_curve<'a>(&'a self, forest: &'a ForestModel) -> Result<Option<&'a Curve>, String> {
         match &self.trajectory {
             Trajectory::Curve {
                 forest_type: Some(ft),
                 curve: None,
-            } => forest
-                .types
-                .iter()
-                .find(|t| &t.name == ft)
+            } => self
+                .forest_type(forest)
                 .map(|t| Some(&t.curve))
                 .ok_or_else(|| {
                     format!(
@@ -173,10 +185,15 @@ impl Intervention {
     /// Additional removal (t CO₂ per eligible ha per yr) `k` years after planting.
     pub fn gain_tco2_per_ha_yr(&self, forest: &ForestModel, k: u32) -> f64 {
         let per_planted_ha = match &self.trajectory {
-            Trajectory::Curve { .. } => match self.resolved_curve(forest) {
-                Ok(Some(c)) => c.sink_tco2_per_ha_yr(k as f64),
-                _ => 0.0,
-            },
+            // A forest type's increments honour its `curve_pools` (an above-ground-only curve
+            // gains its roots too); an inline curve is total living biomass.
+            Trajectory::Curve { .. } => {
+                match (self.forest_type(forest), self.resolved_curve(forest)) {
+                    (Some(t), _) => t.sink_tco2_per_ha_yr(k as f64),
+                    (None, Ok(Some(c))) => c.sink_tco2_per_ha_yr(k as f64),
+                    _ => 0.0,
+                }
+            }
             Trajectory::Rate {
                 initial_rate_tc_per_ha_yr,
                 duration_yr,
@@ -438,6 +455,22 @@ source = "t"
         let e = rate(RateShape::Exponential, Some(10.0));
         assert!((e.gain_tco2_per_ha_yr(&f, 10) - 0.3 * (-1.0f64).exp() * k).abs() < 1e-12);
         assert!(rate(RateShape::Exponential, None).validate(&f).is_err());
+    }
+
+    #[test]
+    fn curve_trajectory_of_an_above_ground_type_gains_its_roots_too() {
+        let mut f = forest();
+        f.types[0].curve_pools = crate::model::forest::CurvePools::AboveGround;
+        f.types[0].root_shoot_ratio = Some(0.25);
+        let mut i = rate(RateShape::Constant, None);
+        i.trajectory = Trajectory::Curve {
+            forest_type: Some("p".into()),
+            curve: None,
+        };
+        let c = |t: f64| 45.0 * (1.0 - (-0.1 * t).exp()).powi(2);
+        // (C(4) − C(3)) × 1.25 × 44/12 × survival 0.5
+        let want = (c(4.0) - c(3.0)) * 1.25 * 44.0 / 12.0 * 0.5;
+        assert!((i.gain_tco2_per_ha_yr(&f, 3) - want).abs() < 1e-12);
     }
 
     #[test]

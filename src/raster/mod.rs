@@ -1,6 +1,7 @@
 //! Raster IO at the edges: open layers, align them to the reference grid, read windows,
 //! write maps. No model formulas here.
 
+pub mod categories;
 pub mod overview;
 pub mod writer;
 

@@ -10,6 +10,7 @@ use gdal::{DriverManager, Metadata};
 use crate::config::{Compression, Layout};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
+use crate::raster::categories::{self, AreaTally, Category};
 use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan, Upper};
 
 /// An output error about `path`. GDAL's own message on a full disk is often only "IO
@@ -111,12 +112,26 @@ pub struct TempFile {
     keep: bool,
 }
 
+/// GDAL's side-car file of `path` (`NAME.aux.xml`: category names, attribute tables).
+pub fn aux_xml(path: &Path) -> PathBuf {
+    let mut s = path.as_os_str().to_os_string();
+    s.push(".aux.xml");
+    PathBuf::from(s)
+}
+
 impl TempFile {
     pub fn new(path: PathBuf) -> Self {
         TempFile { path, keep: false }
     }
-    /// Renames the file to `final_path` (atomic on one file system).
+    /// Renames the file to `final_path` (atomic on one file system), with its GDAL side-car
+    /// file when it has one (an earlier run's side-car of `final_path` is removed otherwise).
     pub fn commit(mut self, final_path: &Path) -> Result<()> {
+        let (aux, final_aux) = (aux_xml(&self.path), aux_xml(final_path));
+        if aux.exists() {
+            std::fs::rename(&aux, &final_aux).map_err(|e| output_error(&final_aux, e))?;
+        } else if final_aux.exists() {
+            let _ = std::fs::remove_file(&final_aux);
+        }
         std::fs::rename(&self.path, final_path).map_err(|e| output_error(final_path, e))?;
         self.keep = true;
         Ok(())
@@ -127,6 +142,7 @@ impl Drop for TempFile {
     fn drop(&mut self) {
         if !self.keep {
             let _ = std::fs::remove_file(&self.path);
+            let _ = std::fs::remove_file(aux_xml(&self.path));
         }
     }
 }
@@ -229,6 +245,29 @@ pub struct MapWriter<C: Cell> {
     format: MapFormat,
     plan: Plan,
     upper: Option<Upper<C>>,
+    nodata: f64,
+    /// Class maps: their categories and the area of each code (see [`MapWriter::with_categories`]).
+    classes: Option<Classes<C>>,
+}
+
+struct Classes<C: Cell> {
+    list: Vec<Category>,
+    tally: AreaTally,
+    code: fn(C::Value) -> u8,
+}
+
+impl<C: Cell<Value = u8>> MapWriter<C> {
+    /// Makes a Byte class map self-describing: when finished it carries a colour table,
+    /// category names and a raster attribute table (value, name, colour, area_ha), the areas
+    /// summed from the pixels written (see [`categories`]).
+    pub fn with_categories(mut self, list: Vec<Category>, grid: &Grid) -> Self {
+        self.classes = Some(Classes {
+            list,
+            tally: AreaTally::new(grid.row_areas_ha()),
+            code: |v| v,
+        });
+        self
+    }
 }
 
 impl MapWriter<Mean> {
@@ -314,6 +353,8 @@ impl<C: Cell> MapWriter<C> {
             format,
             plan,
             upper,
+            nodata,
+            classes: None,
         })
     }
 
@@ -342,6 +383,10 @@ impl<C: Cell> MapWriter<C> {
         levels: BlockLevels<C>,
     ) -> Result<()> {
         let path = self.final_path();
+        if let Some(c) = self.classes.as_mut() {
+            let code = c.code;
+            c.tally.add(w.row, w.width, data.iter().map(|&v| code(v)));
+        }
         reset_gdal_errors();
         let mut band = self
             .dataset
@@ -383,9 +428,20 @@ impl<C: Cell> MapWriter<C> {
             format,
             dir,
             spec,
+            classes,
+            nodata,
             ..
         } = self;
         reset_gdal_errors();
+        if let Some(c) = classes {
+            let nodata =
+                (nodata.fract() == 0.0 && (0.0..=255.0).contains(&nodata)).then_some(nodata as u8);
+            let mut band = dataset
+                .rasterband(1)
+                .map_err(|e| output_error(&final_path, e))?;
+            categories::describe(&mut band, &c.list, nodata, &c.tally)
+                .map_err(|e| output_error(&final_path, e))?;
+        }
         dataset.close().map_err(|e| output_error(&final_path, e))?;
         check_gdal_errors(&final_path)?;
         match format.layout {

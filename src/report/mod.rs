@@ -17,7 +17,7 @@ use charts::{Line, ZoneShape};
 use render::{Legend, GREENS, ORANGES};
 
 /// Side (px) of the raster read for a map: the COG overview closest above it is used.
-const MAP_READ_SIDE: usize = 1400;
+pub const MAP_READ_SIDE: usize = 1400;
 
 fn read_json(p: &Path) -> Result<serde_json::Value> {
     let text = std::fs::read_to_string(p).map_err(|e| Error::io(p, e))?;
@@ -285,12 +285,12 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
             col(&h, "zone_id"),
             col(&h, "year"),
             col(&h, "component"),
-            col(&h, "sink_tco2_yr"),
+            col(&h, "net_flux_tco2_yr"),
         );
         let (p05, p50, p95) = (
-            col(&h, "sink_tco2_yr_p05"),
-            col(&h, "sink_tco2_yr_p50"),
-            col(&h, "sink_tco2_yr_p95"),
+            col(&h, "net_flux_tco2_yr_p05"),
+            col(&h, "net_flux_tco2_yr_p50"),
+            col(&h, "net_flux_tco2_yr_p95"),
         );
         if let (Some(zi), Some(yi), Some(ci), Some(si), Some(p05), Some(p50), Some(p95)) =
             (zi, yi, ci, si, p05, p50, p95)
@@ -312,7 +312,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
             let total: Vec<&&Vec<String>> = region.iter().filter(|r| r[ci] == "total").collect();
             let lines = vec![
                 Line {
-                    name: "total (median, band 5–95 %)".into(),
+                    name: "net flux (median, band 5–95 %)".into(),
                     points: total.iter().map(|r| (num(&r[yi]), num(&r[p50]))).collect(),
                     band: Some(
                         total
@@ -413,6 +413,13 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     }
 
     let html = html(&s, &figures, &zone_table)?;
+    // The accuracy section (issue 19) goes before the sources when an assessment exists.
+    let accuracy = crate::assess::report::section(out_dir)?;
+    let html = html.replacen(
+        "<h2>Assumptions and sources</h2>",
+        &format!("{accuracy}<h2>Assumptions and sources</h2>"),
+        1,
+    );
     let tmp = TempFile::new(temp_path(out_dir, "report.html", "html"));
     std::fs::write(&tmp.path, html).map_err(|e| Error::output(out_dir.join("report.html"), e))?;
     let fin = out_dir.join("report.html");
@@ -467,7 +474,7 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
         s["base_year"],
         esc(s["sinkmap_version"].as_str().unwrap_or(""))
     );
-    h += "<h2>Headline</h2><table id=\"headline\">\n";
+    h += "<h2>Headline</h2><p class=\"definitions\">Gross sink: carbon taken up by growth in a year; emissions from disturbance: carbon that harvest and stand-replacing disturbance remove that year; net flux: gross sink minus those emissions, equal to the year's stock change × 44/12 (stocks are taken on 1 January). The map shows the base year's gross sink.</p><table id=\"headline\">\n";
     for (id, label, ptr, unit) in HEADLINE {
         if let Some(v) = s.pointer(ptr).and_then(|v| v.as_f64()) {
             h += &format!("<tr><td>{label}</td><td class=\"num\" id=\"{id}\" data-value=\"{v}\">{}</td><td>{unit}</td></tr>\n", render::fmt_num(v));
@@ -491,13 +498,13 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
         .and_then(|a| a.get("scenarios"))
         .and_then(|v| v.as_array())
     {
-        h += "<h3>Scenarios</h3><table><tr><th>scenario</th><th>emissions at horizon (Mt CO₂)</th><th>sink at horizon, median (Mt CO₂)</th><th>sink covers emissions from</th></tr>\n";
+        h += "<h3>Scenarios</h3><table><tr><th>scenario</th><th>emissions at horizon (Mt CO₂)</th><th>net flux at horizon, median (Mt CO₂)</th><th>median net flux covers emissions from</th></tr>\n";
         for sc in a {
             h += &format!(
                 "<tr><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>\n",
                 esc(sc["scenario"].as_str().unwrap_or("")),
                 sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN),
-                sc["sink_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN),
+                sc["net_flux_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN),
                 sc["covered_from_year_p50"].as_i64().map(|y| y.to_string()).unwrap_or_else(|| "never by the horizon".into())
             );
         }

@@ -214,3 +214,40 @@ pub fn column(h: &[String], rows: &[Vec<String>], name: &str) -> Vec<(String, f6
         .map(|r| (r[0].clone(), r[i].parse().unwrap()))
         .collect()
 }
+
+/// The shipped model files as the accounting's model set.
+pub fn shipped_models() -> sinkmap::accounting::uncertainty::ModelSet {
+    let m = root().join("models");
+    let read = |f: &str| m.join(f);
+    sinkmap::accounting::uncertainty::ModelSet {
+        forest: sinkmap::config::read_toml(&read("forest.toml")).unwrap(),
+        desert: sinkmap::config::read_toml(&read("desert.toml")).unwrap(),
+        other: sinkmap::config::read_toml(&read("other_classes.toml")).unwrap(),
+        restoration: Some(sinkmap::config::read_toml(&read("restoration.toml")).unwrap()),
+    }
+}
+
+/// Adds `area` ha to one cohort cell of a hand-made cube.
+#[allow(clippy::too_many_arguments)]
+pub fn cube_cell(
+    cube: &mut sinkmap::cube::Cube,
+    zone: &str,
+    class: sinkmap::model::EcosystemClass,
+    forest_type: Option<&str>,
+    age: Option<u16>,
+    desert_subtype: Option<&str>,
+    intervention: Option<&str>,
+    area: f64,
+) {
+    cube.zone_names.insert(zone.into(), zone.into());
+    let key = sinkmap::cube::CubeKey {
+        zone_id: zone.into(),
+        class,
+        forest_type: forest_type.map(String::from),
+        age_yr: age,
+        desert_subtype: desert_subtype.map(String::from),
+        intervention: intervention.map(String::from),
+    };
+    let e = cube.cells.entry(key).or_insert([0; sinkmap::cube::NQ]);
+    e[0] += sinkmap::cube::quantize(area);
+}

@@ -1,0 +1,694 @@
+//! `sinkmap assess`: a reference sample against the scene's land-cover map (or another
+//! categorical map), with error matrices, accuracies, error-adjusted areas and their carbon
+//! consequence, for the region and per zone.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+
+use serde::Serialize;
+
+use super::estimate::{self, Assessment, DesignError, Est, Unit};
+use super::io::{self, PointSource};
+use crate::config::{Models, Scene};
+use crate::error::{Error, Result};
+use crate::raster::reference_grid;
+use crate::zones::ZoneSet;
+
+/// The sampling design of the reference sample.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum Design {
+    /// Stratified random: strata are the map classes, or the codes of --strata.
+    Stratified,
+    /// Simple random over the whole map.
+    SimpleRandom,
+    /// Systematic (a regular grid with a random start); analysed as simple random.
+    Systematic,
+}
+
+#[derive(Debug, Clone)]
+pub struct AssessSpec {
+    pub reference: PointSource,
+    /// Field holding the observed (reference) class: a code or a label of the scheme.
+    pub class_field: String,
+    pub design: Design,
+    /// A raster of strata codes when the strata are not the map classes.
+    pub strata: Option<PathBuf>,
+    /// Optional field with each point's stratum as recorded at sampling time (checked).
+    pub stratum_field: Option<String>,
+    /// Assess this categorical map (e.g. a change map) instead of the scene's land cover.
+    pub map: Option<PathBuf>,
+    /// Folder with the run's stock_tc_per_ha.tif and sink_tco2_per_ha_yr.tif (default: the
+    /// scene's output folder).
+    pub maps_dir: Option<PathBuf>,
+    pub out: PathBuf,
+}
+
+/// One class of the assessed map.
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassInfo {
+    pub code: i32,
+    pub label: String,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct Interval {
+    pub value: f64,
+    pub se: f64,
+    pub ci95_low: f64,
+    pub ci95_high: f64,
+}
+
+impl From<Est> for Interval {
+    fn from(e: Est) -> Self {
+        let (lo, hi) = e.ci95();
+        Interval {
+            value: e.value,
+            se: e.se,
+            ci95_low: lo,
+            ci95_high: hi,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct ClassResult {
+    pub code: i32,
+    pub label: String,
+    pub mapped_area_ha: f64,
+    pub sample_mapped: usize,
+    pub sample_reference: usize,
+    pub users_accuracy: Option<Interval>,
+    pub producers_accuracy: Option<Interval>,
+    pub adjusted_area_ha: Interval,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct CarbonResult {
+    /// Map-based totals (Σ over the map's pixels).
+    pub map_stock_tc: f64,
+    pub map_sink_tco2_yr: f64,
+    /// Class mean densities × error-adjusted areas, with the area uncertainty.
+    pub adjusted_stock_tc: Interval,
+    pub adjusted_sink_tco2_yr: Interval,
+    pub class_mean_stock_tc_per_ha: Vec<f64>,
+    pub class_mean_sink_tco2_per_ha_yr: Vec<f64>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct RegionResult {
+    pub zone_id: String,
+    pub zone_name: String,
+    pub sample_size: usize,
+    pub total_area_ha: f64,
+    /// Why this region has no estimate (too few points, a stratum without sample, …).
+    pub note: Option<String>,
+    pub overall_accuracy: Option<Interval>,
+    pub classes: Vec<ClassResult>,
+    pub error_matrix_counts: Vec<Vec<usize>>,
+    pub error_matrix_area_proportions: Vec<Vec<f64>>,
+    pub carbon: Option<CarbonResult>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct AssessmentReport {
+    pub sinkmap_version: String,
+    pub scene: String,
+    pub map: String,
+    pub reference: String,
+    pub design: Design,
+    pub strata: String,
+    pub confidence_level: f64,
+    pub classes: Vec<ClassInfo>,
+    pub regions: Vec<RegionResult>,
+    pub notes: Vec<String>,
+}
+
+/// The whole assessment: reads, estimates, writes the tables; returns the report.
+pub fn assess(
+    scene: &Scene,
+    spec: &AssessSpec,
+    zones: Option<&ZoneSet>,
+) -> Result<AssessmentReport> {
+    let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
+    let models = Models::load(scene)?;
+    let mut notes = Vec::new();
+    let map_path = spec.map.clone().unwrap_or(scene.landcover.path.clone());
+    let mut map = io::open_categorical(&map_path, &grid)?;
+    let own_map = spec.map.is_none();
+    if own_map {
+        if let Some(nd) = models.scheme.nodata_value {
+            map.add_nodata(nd as f64);
+        }
+    }
+    if spec.strata.is_some() && spec.design != Design::Stratified {
+        return Err(Error::Usage(
+            "--strata is only meaningful with --design stratified".into(),
+        ));
+    }
+    let strata = spec
+        .strata
+        .as_ref()
+        .map(|p| io::open_categorical(p, &grid))
+        .transpose()?;
+    let maps_dir = spec.maps_dir.clone().unwrap_or(scene.output_dir.clone());
+    let stock_path = maps_dir.join("stock_tc_per_ha.tif");
+    let sink_path = maps_dir.join("sink_tco2_per_ha_yr.tif");
+    let value_layers = if own_map && stock_path.exists() && sink_path.exists() {
+        vec![
+            io::open_continuous(&stock_path, &grid)?,
+            io::open_continuous(&sink_path, &grid)?,
+        ]
+    } else {
+        if own_map {
+            notes.push(format!(
+                "no carbon consequence: {} and {} not found (run `sinkmap run` on the scene first)",
+                stock_path.display(),
+                sink_path.display()
+            ));
+        } else {
+            notes.push(
+                "no carbon consequence: the assessed map is not the scene's land cover".into(),
+            );
+        }
+        Vec::new()
+    };
+    let vrefs: Vec<&crate::raster::Layer> = value_layers.iter().collect();
+    let pass = io::raster_pass(&grid, &map, strata.as_ref(), &vrefs, zones)?;
+
+    // The class list: the scheme's codes, or the codes found in another map.
+    let classes: Vec<ClassInfo> = if own_map {
+        let c: Vec<ClassInfo> = models
+            .scheme
+            .codes
+            .iter()
+            .map(|c| ClassInfo {
+                code: c.value,
+                label: c.label.clone(),
+            })
+            .collect();
+        for code in pass.by_class[0].keys() {
+            if !c.iter().any(|x| x.code == *code) {
+                return Err(Error::raster(
+                    &map_path,
+                    format!("code {code} is not in the scheme '{}'", models.scheme.name),
+                ));
+            }
+        }
+        c
+    } else {
+        let mut codes: Vec<i32> = pass.by_class[0].keys().copied().collect();
+        codes.sort_unstable();
+        codes
+            .into_iter()
+            .map(|code| ClassInfo {
+                code,
+                label: format!("code {code}"),
+            })
+            .collect()
+    };
+    let k = classes.len();
+    let class_of_code: HashMap<i32, usize> = classes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (c.code, i))
+        .collect();
+
+    // Strata: the map classes, the codes of the strata map, or one stratum.
+    let stratum_codes: Vec<i32> = match (&spec.design, &strata) {
+        (Design::Stratified, None) => classes.iter().map(|c| c.code).collect(),
+        (Design::Stratified, Some(_)) => {
+            let mut v: Vec<i32> = pass.by_stratum[0].keys().copied().collect();
+            v.sort_unstable();
+            v
+        }
+        _ => vec![0],
+    };
+    let stratum_of_code: HashMap<i32, usize> = stratum_codes
+        .iter()
+        .enumerate()
+        .map(|(i, c)| (*c, i))
+        .collect();
+    let slots = pass.by_class.len();
+    let strata_area = |slot: usize| -> Vec<f64> {
+        match (&spec.design, &strata) {
+            (Design::Stratified, None) => classes
+                .iter()
+                .map(|c| pass.by_class[slot].get(&c.code).map_or(0.0, |s| s.area_ha))
+                .collect(),
+            (Design::Stratified, Some(_)) => stratum_codes
+                .iter()
+                .map(|c| pass.by_stratum[slot].get(c).copied().unwrap_or(0.0))
+                .collect(),
+            _ => vec![pass.by_class[slot].values().map(|s| s.area_ha).sum()],
+        }
+    };
+
+    // The reference points.
+    let rpath = &spec.reference.path;
+    let mut fields = vec![spec.class_field.as_str()];
+    if let Some(f) = &spec.stratum_field {
+        fields.push(f);
+    }
+    let points = io::read_points(&spec.reference, &grid, &fields)?;
+    let mut units = Vec::with_capacity(points.len());
+    let mut unit_slot = Vec::with_capacity(points.len());
+    for p in &points {
+        let (col, row) = p.pixel(&grid).ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!(
+                    "{}: point ({:.6}, {:.6}) lies outside the map grid",
+                    p.label, p.x, p.y
+                ),
+            )
+        })?;
+        let code = io::code_at(&map, col, row)?.ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!(
+                    "{}: the map has no data at the point (pixel col {col}, row {row})",
+                    p.label
+                ),
+            )
+        })?;
+        let map_class = class_of_code[&code];
+        let text = p.fields[0].as_deref().ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!(
+                    "{}: field '{}' (the reference class) is empty",
+                    p.label, spec.class_field
+                ),
+            )
+        })?;
+        let ref_class = parse_class(text, &classes).ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!(
+                    "{}: reference class '{text}' is not in the map's classes ({})",
+                    p.label,
+                    classes
+                        .iter()
+                        .map(|c| format!("{}={}", c.code, c.label))
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            )
+        })?;
+        let stratum_code = match (&spec.design, &strata) {
+            (Design::Stratified, None) => code,
+            (Design::Stratified, Some(s)) => io::code_at(s, col, row)?.ok_or_else(|| {
+                Error::vector(
+                    rpath,
+                    format!("{}: the strata map has no data at the point", p.label),
+                )
+            })?,
+            _ => 0,
+        };
+        if let (Some(f), Some(declared)) = (&spec.stratum_field, p.fields.get(1)) {
+            let declared = declared.as_deref().unwrap_or("");
+            let ok = match spec.design {
+                Design::Stratified => {
+                    parse_class(declared, &classes)
+                        .map(|i| classes[i].code)
+                        .or_else(|| declared.trim().parse::<i32>().ok())
+                        == Some(stratum_code)
+                }
+                _ => true,
+            };
+            if !ok {
+                return Err(Error::vector(
+                    rpath,
+                    format!(
+                        "{}: field '{f}' says stratum '{declared}' but the {} has {stratum_code} there: the sample does not match the declared stratified design (wrong strata map, or a sample drawn from another map version?)",
+                        p.label,
+                        if strata.is_some() { "strata map" } else { "map" }
+                    ),
+                ));
+            }
+        }
+        units.push(Unit {
+            stratum: stratum_of_code[&stratum_code],
+            map_class,
+            ref_class,
+        });
+        unit_slot.push(zones.and_then(|z| io::zone_at(z, &grid, col, row)));
+    }
+    if spec.design != Design::Stratified {
+        notes.push(format!(
+            "{} design: one stratum over the whole map{}",
+            if spec.design == Design::Systematic {
+                "systematic"
+            } else {
+                "simple random"
+            },
+            if spec.design == Design::Systematic {
+                "; variance estimated as for a simple random sample (usually conservative)"
+            } else {
+                ""
+            }
+        ));
+    }
+
+    let stratum_name = |h: usize| -> String {
+        match (&spec.design, &strata) {
+            (Design::Stratified, None) => {
+                format!("map class {} ({})", classes[h].code, classes[h].label)
+            }
+            (Design::Stratified, Some(_)) => format!("strata code {}", stratum_codes[h]),
+            _ => "the whole map".into(),
+        }
+    };
+    let explain = |e: DesignError| -> String {
+        match e {
+            DesignError::EmptyStratum { stratum } => format!("{} has mapped area but no reference point; a stratified sample needs ≥ 2 points in every stratum", stratum_name(stratum)),
+            DesignError::SingleUnit { stratum } => format!("{} has a single reference point: its variance cannot be estimated (≥ 2 per stratum)", stratum_name(stratum)),
+            DesignError::UnitsWithoutArea { stratum, units } => format!("{units} point(s) fall in {}, which has no mapped area: the sample does not match the declared design", stratum_name(stratum)),
+            other => other.to_string(),
+        }
+    };
+
+    let densities = |slot: usize, v: usize| -> Vec<f64> {
+        classes
+            .iter()
+            .map(|c| {
+                pass.by_class[slot]
+                    .get(&c.code)
+                    .filter(|s| s.covered_ha[v] > 0.0)
+                    .map_or(0.0, |s| s.weighted[v] / s.covered_ha[v])
+            })
+            .collect()
+    };
+
+    let region = |slot: usize, id: String, name: String| -> Result<RegionResult> {
+        let sel: Vec<Unit> = units
+            .iter()
+            .zip(&unit_slot)
+            .filter(|(_, z)| slot == 0 || **z == Some(slot - 1))
+            .map(|(u, _)| *u)
+            .collect();
+        let areas = strata_area(slot);
+        let total: f64 = areas.iter().sum();
+        let mut counts = vec![vec![0usize; k]; k];
+        for u in &sel {
+            counts[u.map_class][u.ref_class] += 1;
+        }
+        let mapped: Vec<f64> = classes
+            .iter()
+            .map(|c| pass.by_class[slot].get(&c.code).map_or(0.0, |s| s.area_ha))
+            .collect();
+        let mut out = RegionResult {
+            zone_id: id,
+            zone_name: name,
+            sample_size: sel.len(),
+            total_area_ha: total,
+            note: None,
+            overall_accuracy: None,
+            classes: Vec::new(),
+            error_matrix_counts: counts.clone(),
+            error_matrix_area_proportions: Vec::new(),
+            carbon: None,
+        };
+        let a: Assessment = match estimate::assess(&sel, &areas, k) {
+            Ok(a) => a,
+            Err(e) if slot > 0 => {
+                out.note = Some(format!("no estimate for this zone: {}", explain(e)));
+                return Ok(out);
+            }
+            Err(e) => return Err(Error::invalid(rpath, explain(e))),
+        };
+        out.overall_accuracy = Some(a.overall.into());
+        out.error_matrix_area_proportions = a.proportions.clone();
+        out.classes = (0..k)
+            .map(|i| ClassResult {
+                code: classes[i].code,
+                label: classes[i].label.clone(),
+                mapped_area_ha: mapped[i],
+                sample_mapped: counts[i].iter().sum(),
+                sample_reference: counts.iter().map(|r| r[i]).sum(),
+                users_accuracy: a.users[i].map(Into::into),
+                producers_accuracy: a.producers[i].map(Into::into),
+                adjusted_area_ha: a.adjusted_area(i).into(),
+            })
+            .collect();
+        if !value_layers.is_empty() {
+            let (ds, dk) = (densities(slot, 0), densities(slot, 1));
+            let total_of =
+                |v: usize| -> f64 { pass.by_class[slot].values().map(|s| s.weighted[v]).sum() };
+            let ms = estimate::mean_of_class_values(&sel, &areas, k, &ds)
+                .map_err(|e| Error::invalid(rpath, explain(e)))?;
+            let mk = estimate::mean_of_class_values(&sel, &areas, k, &dk)
+                .map_err(|e| Error::invalid(rpath, explain(e)))?;
+            out.carbon = Some(CarbonResult {
+                map_stock_tc: total_of(0),
+                map_sink_tco2_yr: total_of(1),
+                adjusted_stock_tc: ms.scaled(total).into(),
+                adjusted_sink_tco2_yr: mk.scaled(total).into(),
+                class_mean_stock_tc_per_ha: ds,
+                class_mean_sink_tco2_per_ha_yr: dk,
+            });
+        }
+        Ok(out)
+    };
+
+    let mut regions = vec![region(0, "all".into(), "whole map".into())?];
+    if let Some(zs) = zones {
+        for (z, zone) in zs.zones.iter().enumerate() {
+            if 1 + z < slots {
+                regions.push(region(1 + z, zone.id.clone(), zone.name.clone())?);
+            }
+        }
+        notes.push("per-zone estimates treat the points inside a zone as a stratified sample of that zone (the zone's own mapped areas as strata weights); zones with a stratum lacking 2 points get a note instead".into());
+    }
+    // Reference classes with no mapped pixels: their density in the carbon consequence is 0.
+    if !value_layers.is_empty() {
+        for (i, c) in classes.iter().enumerate() {
+            let seen = units.iter().any(|u| u.ref_class == i);
+            if seen && !pass.by_class[0].contains_key(&c.code) {
+                notes.push(format!("class {} ({}) is observed in the reference but never mapped: it has no map density, so its adjusted area carries 0 t C/ha in the carbon consequence", c.code, c.label));
+            }
+        }
+    }
+    let report = AssessmentReport {
+        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
+        scene: scene.source_path.display().to_string(),
+        map: map_path.display().to_string(),
+        reference: rpath.display().to_string(),
+        design: spec.design,
+        strata: match (&spec.design, &spec.strata) {
+            (Design::Stratified, Some(p)) => p.display().to_string(),
+            (Design::Stratified, None) => "map classes".into(),
+            _ => "none".into(),
+        },
+        confidence_level: 0.95,
+        classes,
+        regions,
+        notes,
+    };
+    write_outputs(&spec.out, &report)?;
+    Ok(report)
+}
+
+/// A reference class given as a code ("21", "21.0") or a label (case-insensitive).
+pub fn parse_class(text: &str, classes: &[ClassInfo]) -> Option<usize> {
+    let t = text.trim();
+    if let Ok(v) = t.parse::<f64>() {
+        if v.fract() == 0.0 {
+            return classes.iter().position(|c| c.code as f64 == v);
+        }
+    }
+    classes.iter().position(|c| c.label.eq_ignore_ascii_case(t))
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).map_err(|e| Error::output(path, e))
+}
+
+fn opt(v: Option<f64>) -> String {
+    v.map_or(String::new(), |x| format!("{x}"))
+}
+
+/// Writes the CSV tables and assessment.json into `out`.
+pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
+    std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    let labels: Vec<String> = r
+        .classes
+        .iter()
+        .map(|c| format!("{} {}", c.code, c.label))
+        .collect();
+    // Error matrices: one block per region, rows = map class, columns = reference class.
+    for (file, counts) in [
+        ("error_matrix_counts.csv", true),
+        ("error_matrix_area_proportions.csv", false),
+    ] {
+        let p = out.join(file);
+        let mut w = csv_writer(&p)?;
+        let mut head = vec![
+            "zone_id".to_string(),
+            "map_class \\ reference_class".to_string(),
+        ];
+        head.extend(labels.iter().cloned());
+        head.push("total".into());
+        w.write_record(&head).map_err(|e| Error::output(&p, e))?;
+        for g in &r.regions {
+            if !counts && g.error_matrix_area_proportions.is_empty() {
+                continue;
+            }
+            for (i, l) in labels.iter().enumerate() {
+                let mut rec = vec![g.zone_id.clone(), l.clone()];
+                if counts {
+                    let row = &g.error_matrix_counts[i];
+                    rec.extend(row.iter().map(|n| n.to_string()));
+                    rec.push(row.iter().sum::<usize>().to_string());
+                } else {
+                    let row = &g.error_matrix_area_proportions[i];
+                    rec.extend(row.iter().map(|x| format!("{x:.6}")));
+                    rec.push(format!("{:.6}", row.iter().sum::<f64>()));
+                }
+                w.write_record(&rec).map_err(|e| Error::output(&p, e))?;
+            }
+        }
+        w.flush().map_err(|e| Error::io(&p, e))?;
+    }
+    let p = out.join("accuracy.csv");
+    let mut w = csv_writer(&p)?;
+    w.write_record([
+        "zone_id",
+        "measure",
+        "class_code",
+        "class_label",
+        "estimate",
+        "se",
+        "ci95_low",
+        "ci95_high",
+    ])
+    .map_err(|e| Error::output(&p, e))?;
+    for g in &r.regions {
+        let mut put = |measure: &str, code: String, label: &str, i: Option<&Interval>| {
+            w.write_record([
+                g.zone_id.clone(),
+                measure.to_string(),
+                code,
+                label.to_string(),
+                opt(i.map(|x| x.value)),
+                opt(i.map(|x| x.se)),
+                opt(i.map(|x| x.ci95_low)),
+                opt(i.map(|x| x.ci95_high)),
+            ])
+        };
+        if let Some(o) = &g.overall_accuracy {
+            put("overall", String::new(), "", Some(o)).map_err(|e| Error::output(&p, e))?;
+        }
+        for c in &g.classes {
+            put(
+                "users",
+                c.code.to_string(),
+                &c.label,
+                c.users_accuracy.as_ref(),
+            )
+            .map_err(|e| Error::output(&p, e))?;
+            put(
+                "producers",
+                c.code.to_string(),
+                &c.label,
+                c.producers_accuracy.as_ref(),
+            )
+            .map_err(|e| Error::output(&p, e))?;
+        }
+    }
+    w.flush().map_err(|e| Error::io(&p, e))?;
+    let p = out.join("adjusted_area.csv");
+    let mut w = csv_writer(&p)?;
+    w.write_record([
+        "zone_id",
+        "class_code",
+        "class_label",
+        "mapped_area_ha",
+        "adjusted_area_ha",
+        "se_ha",
+        "ci95_low_ha",
+        "ci95_high_ha",
+        "sample_mapped",
+        "sample_reference",
+        "note",
+    ])
+    .map_err(|e| Error::output(&p, e))?;
+    for g in &r.regions {
+        if let Some(n) = &g.note {
+            let mut rec = vec![g.zone_id.clone()];
+            rec.extend(std::iter::repeat_n(String::new(), 9));
+            rec.push(n.clone());
+            w.write_record(&rec).map_err(|e| Error::output(&p, e))?;
+        }
+        for c in &g.classes {
+            let a = &c.adjusted_area_ha;
+            w.write_record([
+                g.zone_id.clone(),
+                c.code.to_string(),
+                c.label.clone(),
+                format!("{:.4}", c.mapped_area_ha),
+                format!("{:.4}", a.value),
+                format!("{:.4}", a.se),
+                format!("{:.4}", a.ci95_low),
+                format!("{:.4}", a.ci95_high),
+                c.sample_mapped.to_string(),
+                c.sample_reference.to_string(),
+                String::new(),
+            ])
+            .map_err(|e| Error::output(&p, e))?;
+        }
+    }
+    w.flush().map_err(|e| Error::io(&p, e))?;
+    let p = out.join("assessment.json");
+    let text = serde_json::to_string_pretty(r).map_err(|e| Error::output(&p, e))?;
+    std::fs::write(&p, text).map_err(|e| Error::output(&p, e))
+}
+
+/// A short human summary.
+pub fn human(r: &AssessmentReport) -> String {
+    let mut s = String::new();
+    let g = &r.regions[0];
+    if let Some(o) = &g.overall_accuracy {
+        s += &format!(
+            "overall accuracy {:.3} ± {:.3} (95 % CI), n = {}\n",
+            o.value,
+            o.ci95_high - o.value,
+            g.sample_size
+        );
+    }
+    for c in &g.classes {
+        if c.mapped_area_ha == 0.0 && c.sample_reference == 0 {
+            continue;
+        }
+        let a = &c.adjusted_area_ha;
+        s += &format!(
+            "  {:>4} {:<24} mapped {:>12.1} ha  adjusted {:>12.1} ± {:>10.1} ha\n",
+            c.code,
+            c.label,
+            c.mapped_area_ha,
+            a.value,
+            a.ci95_high - a.value
+        );
+    }
+    if let Some(c) = &g.carbon {
+        s += &format!(
+            "stock: map {:.4e} t C, area-adjusted {:.4e} ± {:.2e} t C\nsink: map {:.4e} t CO2/yr, area-adjusted {:.4e} ± {:.2e} t CO2/yr\n",
+            c.map_stock_tc,
+            c.adjusted_stock_tc.value,
+            c.adjusted_stock_tc.ci95_high - c.adjusted_stock_tc.value,
+            c.map_sink_tco2_yr,
+            c.adjusted_sink_tco2_yr.value,
+            c.adjusted_sink_tco2_yr.ci95_high - c.adjusted_sink_tco2_yr.value
+        );
+    }
+    for z in &r.regions[1..] {
+        if let Some(n) = &z.note {
+            s += &format!("  zone {}: {n}\n", z.zone_id);
+        }
+    }
+    for n in &r.notes {
+        s += &format!("note: {n}\n");
+    }
+    s
+}

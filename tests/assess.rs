@@ -1,0 +1,821 @@
+//! `sinkmap sample` and `sinkmap assess` on the sample scene: reproducible samples, a
+//! perfect reference returns the map, a planted confusion returns the hand-computed
+//! adjusted areas, OGR input in another CRS gives the same result as CSV, and bad
+//! reference data gets clear errors.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use common::*;
+use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+use gdal::vector::{
+    FieldValue, Geometry, LayerAccess, LayerOptions, OGRFieldType, OGRwkbGeometryType,
+};
+use gdal::{Dataset, DriverManager};
+
+const SCENE: &str = "rasters/sample/scene.toml";
+
+/// One run of the sample scene and one sample of 200 points, shared by the tests.
+fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
+    static F: OnceLock<(tempfile::TempDir, PathBuf, PathBuf)> = OnceLock::new();
+    F.get_or_init(|| {
+        let t = tempfile::tempdir().unwrap();
+        let run = t.path().join("run");
+        let o = sinkmap(&[
+            "run",
+            SCENE,
+            "--out",
+            run.to_str().unwrap(),
+            "-q",
+            "--no-report",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        let s = t.path().join("s");
+        let o = sinkmap(&[
+            "sample",
+            SCENE,
+            "--n",
+            "200",
+            "--min-per-class",
+            "10",
+            "--seed",
+            "3",
+            "--out",
+            s.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        (t, run, s)
+    })
+}
+
+/// The sample's rows with the reference column set by `f(index, row)` (None keeps it).
+fn write_reference(
+    dir: &Path,
+    name: &str,
+    f: impl Fn(usize, &[String]) -> Option<String>,
+) -> PathBuf {
+    let (h, rows) = read_csv(&fixture().2.join("sample_points.csv"));
+    let ri = h.iter().position(|x| x == "reference").unwrap();
+    let p = dir.join(name);
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    w.write_record(&h).unwrap();
+    for (i, r) in rows.iter().enumerate() {
+        let mut r = r.clone();
+        if let Some(v) = f(i, &r) {
+            r[ri] = v;
+        }
+        w.write_record(&r).unwrap();
+    }
+    w.flush().unwrap();
+    p
+}
+
+fn assess(reference: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let run = fixture().1.to_str().unwrap().to_string();
+    let mut args = vec![
+        "assess",
+        SCENE,
+        "--reference",
+        reference.to_str().unwrap(),
+        "--maps-dir",
+        &run,
+        "--out",
+        out.to_str().unwrap(),
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    sinkmap(&args)
+}
+
+fn region<'a>(j: &'a serde_json::Value, id: &str) -> &'a serde_json::Value {
+    j["regions"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|r| r["zone_id"] == id)
+        .unwrap()
+}
+
+fn class(r: &serde_json::Value, code: i64) -> &serde_json::Value {
+    r["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["code"] == code)
+        .unwrap()
+}
+
+#[test]
+fn sample_is_reproducible_allocated_and_on_the_map() {
+    let (t, _, s) = fixture();
+    let (h, rows) = read_csv(&s.join("allocation.csv"));
+    let n: Vec<(String, f64)> = column(&h, &rows, "n");
+    assert_eq!(n.iter().map(|x| x.1).sum::<f64>(), 200.0);
+    assert!(n.iter().all(|x| x.1 >= 10.0), "{n:?}");
+    // The same seed gives the same points; another seed other points.
+    let again = t.path().join("s_again");
+    let other = t.path().join("s_other");
+    for (dir, seed) in [(&again, "3"), (&other, "4")] {
+        let o = sinkmap(&[
+            "sample",
+            SCENE,
+            "--n",
+            "200",
+            "--min-per-class",
+            "10",
+            "--seed",
+            seed,
+            "--out",
+            dir.to_str().unwrap(),
+            "-q",
+        ]);
+        assert!(o.status.success(), "{}", stderr(&o));
+    }
+    let read = |d: &Path| std::fs::read_to_string(d.join("sample_points.csv")).unwrap();
+    assert_eq!(read(s), read(&again));
+    assert_ne!(read(s), read(&other));
+    // Every point's map class is the land cover under it.
+    let lc = Dataset::open(root().join("rasters/sample/landcover.tif")).unwrap();
+    let gt = lc.geo_transform().unwrap();
+    let band = lc.rasterband(1).unwrap();
+    let (h, rows) = read_csv(&s.join("sample_points.csv"));
+    let xi = h.iter().position(|x| x == "x").unwrap();
+    let ci = h.iter().position(|x| x == "map_code").unwrap();
+    assert_eq!(rows.len(), 200);
+    for r in &rows {
+        let (x, y): (f64, f64) = (r[xi].parse().unwrap(), r[xi + 1].parse().unwrap());
+        let col = ((x - gt[0]) / gt[1]).floor() as isize;
+        let row = ((y - gt[3]) / gt[5]).floor() as isize;
+        let v = band
+            .read_as::<i32>((col, row), (1, 1), (1, 1), None)
+            .unwrap();
+        assert_eq!(v.data()[0].to_string(), r[ci]);
+    }
+    // The GeoPackage holds the same points.
+    let g = Dataset::open(s.join("sample_points.gpkg")).unwrap();
+    assert_eq!(g.layer(0).unwrap().feature_count(), 200);
+}
+
+#[test]
+fn perfect_reference_returns_the_map_and_its_totals() {
+    let t = tempfile::tempdir().unwrap();
+    let refp = write_reference(t.path(), "perfect.csv", |_, r| Some(r[3].clone()));
+    let out = t.path().join("a");
+    let o = assess(&refp, &out, &["--stratum-field", "stratum", "--no-zones"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    assert_eq!(all["overall_accuracy"]["value"].as_f64().unwrap(), 1.0);
+    for c in all["classes"].as_array().unwrap() {
+        let mapped = c["mapped_area_ha"].as_f64().unwrap();
+        let adj = c["adjusted_area_ha"]["value"].as_f64().unwrap();
+        assert!(
+            rel_close(adj, mapped, 1e-9) || (adj == 0.0 && mapped == 0.0),
+            "{c}"
+        );
+        assert!(c["adjusted_area_ha"]["se"].as_f64().unwrap() < 1e-6 * mapped.max(1.0));
+    }
+    // Map totals equal the run's summary; perfect areas leave them unchanged.
+    let summary = json(&fixture().1.join("summary.json"));
+    let carbon = &all["carbon"];
+    let map_stock = carbon["map_stock_tc"].as_f64().unwrap();
+    assert!(rel_close(
+        map_stock,
+        summary["totals"]["stock_tc"].as_f64().unwrap(),
+        1e-6
+    ));
+    assert!(rel_close(
+        carbon["adjusted_stock_tc"]["value"].as_f64().unwrap(),
+        map_stock,
+        1e-9
+    ));
+    // Another categorical map (here the same raster by its path): classes are its codes,
+    // and there is no carbon consequence.
+    let out_map = t.path().join("m");
+    let lc = root().join("rasters/sample/landcover.tif");
+    let o = assess(
+        &refp,
+        &out_map,
+        &["--no-zones", "--map", lc.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let jm = json(&out_map.join("assessment.json"));
+    assert_eq!(
+        region(&jm, "all")["overall_accuracy"]["value"]
+            .as_f64()
+            .unwrap(),
+        1.0
+    );
+    assert_eq!(class(region(&jm, "all"), 7)["label"], "code 7");
+    assert!(region(&jm, "all")["carbon"].is_null());
+    assert!(jm["notes"]
+        .to_string()
+        .contains("not the scene's land cover"));
+    // Tables are written.
+    for f in [
+        "error_matrix_counts.csv",
+        "error_matrix_area_proportions.csv",
+        "accuracy.csv",
+        "adjusted_area.csv",
+    ] {
+        assert!(out.join(f).exists(), "{f}");
+    }
+}
+
+#[test]
+fn planted_confusion_gives_the_hand_computed_adjusted_areas() {
+    let t = tempfile::tempdir().unwrap();
+    // Every 4th barren (7) point is called grassland (4) in the reference.
+    let refp = write_reference(t.path(), "confused.csv", |i, r| {
+        Some(if r[3] == "7" && i % 4 == 0 {
+            "Grassland".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let (h, rows) = read_csv(&refp);
+    let ri = h.iter().position(|x| x == "reference").unwrap();
+    let barren: Vec<&Vec<String>> = rows.iter().filter(|r| r[3] == "7").collect();
+    let nb = barren.len() as f64;
+    let moved = barren.iter().filter(|r| r[ri] == "Grassland").count() as f64;
+    assert!(moved >= 2.0);
+    let out = t.path().join("a");
+    let o = assess(&refp, &out, &["--no-zones"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    let a_barren = class(all, 7)["mapped_area_ha"].as_f64().unwrap();
+    let a_grass = class(all, 4)["mapped_area_ha"].as_f64().unwrap();
+    let f = moved / nb;
+    // Olofsson 2014 eqs. 9–10 by hand: only the barren stratum is impure.
+    let g = &class(all, 4)["adjusted_area_ha"];
+    assert!(rel_close(
+        g["value"].as_f64().unwrap(),
+        a_grass + a_barren * f,
+        1e-9
+    ));
+    let se = a_barren * (f * (1.0 - f) / (nb - 1.0)).sqrt();
+    assert!(rel_close(g["se"].as_f64().unwrap(), se, 1e-9));
+    let b = &class(all, 7)["adjusted_area_ha"];
+    assert!(rel_close(
+        b["value"].as_f64().unwrap(),
+        a_barren * (1.0 - f),
+        1e-9
+    ));
+    assert!(rel_close(
+        class(all, 7)["users_accuracy"]["value"].as_f64().unwrap(),
+        1.0 - f,
+        1e-12
+    ));
+    assert_eq!(
+        all["error_matrix_counts"][6][3].as_u64().unwrap() as f64,
+        moved
+    );
+    // The carbon consequence moves barren area to grassland density, with an interval.
+    let c = &all["carbon"];
+    let d = |k: usize, v: &str| c[v][k].as_f64().unwrap();
+    let shift =
+        a_barren * f * (d(3, "class_mean_stock_tc_per_ha") - d(6, "class_mean_stock_tc_per_ha"));
+    let adj = c["adjusted_stock_tc"]["value"].as_f64().unwrap();
+    assert!(rel_close(
+        adj,
+        c["map_stock_tc"].as_f64().unwrap() + shift,
+        1e-9
+    ));
+    assert!(c["adjusted_stock_tc"]["se"].as_f64().unwrap() > 0.0);
+}
+
+/// The same reference as a GeoJSON layer in UTM 45N gives the same assessment as the CSV.
+#[test]
+fn ogr_points_in_another_crs_match_the_csv() {
+    let t = tempfile::tempdir().unwrap();
+    let refp = write_reference(t.path(), "perfect.csv", |i, r| {
+        Some(if i % 5 == 0 {
+            "Barren".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let (h, rows) = read_csv(&refp);
+    let gj = t.path().join("ref.geojson");
+    let drv = DriverManager::get_driver_by_name("GeoJSON").unwrap();
+    let mut ds = drv.create_vector_only(&gj).unwrap();
+    let mut utm = SpatialRef::from_epsg(32645).unwrap();
+    utm.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut wgs = SpatialRef::from_epsg(4326).unwrap();
+    wgs.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let tr = CoordTransform::new(&wgs, &utm).unwrap();
+    let layer = ds
+        .create_layer(LayerOptions {
+            name: "ref",
+            srs: Some(&utm),
+            ty: OGRwkbGeometryType::wkbPoint,
+            options: None,
+        })
+        .unwrap();
+    layer
+        .create_defn_fields(&[("observed", OGRFieldType::OFTString)])
+        .unwrap();
+    for r in &rows {
+        let (mut x, mut y) = (
+            [r[1].parse::<f64>().unwrap()],
+            [r[2].parse::<f64>().unwrap()],
+        );
+        tr.transform_coords(&mut x, &mut y, &mut [0.0]).unwrap();
+        let mut g = Geometry::empty(OGRwkbGeometryType::wkbPoint).unwrap();
+        g.add_point_2d((x[0], y[0]));
+        let mut f = gdal::vector::Feature::new(layer.defn()).unwrap();
+        f.set_geometry(g).unwrap();
+        f.set_field(0, &FieldValue::StringValue(r[h.len() - 1].clone()))
+            .unwrap();
+        f.create(&layer).unwrap();
+    }
+    ds.close().unwrap();
+    let (a, b) = (t.path().join("csv"), t.path().join("ogr"));
+    let o = assess(&refp, &a, &["--no-zones"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = assess(&gj, &b, &["--no-zones", "--class-field", "observed"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let ja = json(&a.join("assessment.json"));
+    let jb = json(&b.join("assessment.json"));
+    assert_eq!(
+        region(&ja, "all")["error_matrix_counts"],
+        region(&jb, "all")["error_matrix_counts"]
+    );
+    assert!(
+        region(&ja, "all")["overall_accuracy"]["value"]
+            .as_f64()
+            .unwrap()
+            < 1.0
+    );
+}
+
+#[test]
+fn zones_get_estimates_or_a_note() {
+    let t = tempfile::tempdir().unwrap();
+    let refp = write_reference(t.path(), "perfect.csv", |_, r| Some(r[3].clone()));
+    let out = t.path().join("a");
+    let o = assess(&refp, &out, &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let regions = j["regions"].as_array().unwrap();
+    assert!(regions.len() > 1, "the sample scene has zones");
+    let mut n_zone_points = 0;
+    for r in &regions[1..] {
+        n_zone_points += r["sample_size"].as_u64().unwrap();
+        if r["note"].is_null() {
+            assert_eq!(r["overall_accuracy"]["value"].as_f64().unwrap(), 1.0);
+        } else {
+            assert!(
+                r["note"].as_str().unwrap().contains("reference point"),
+                "{r}"
+            );
+        }
+    }
+    assert!(n_zone_points <= 200);
+}
+
+#[test]
+fn bad_reference_data_gets_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let dir = t.path();
+    let run_err = |p: &Path, extra: &[&str]| {
+        let o = assess(p, &dir.join("x"), extra);
+        assert!(!o.status.success());
+        stderr(&o)
+    };
+    // A point outside the grid (line 6 of the file: header + 4 rows before it).
+    let p = write_reference(dir, "outside.csv", |i, r| {
+        Some(if i == 4 { "x".into() } else { r[3].clone() })
+    });
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[5].split(',').map(String::from).collect();
+    cells[1] = "10.0".into();
+    lines[5] = cells.join(",");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    let e = run_err(&p, &[]);
+    assert!(
+        e.contains("line 6") && e.contains("outside the map grid"),
+        "{e}"
+    );
+    // A class not in the scheme.
+    let p = write_reference(dir, "savanna.csv", |i, r| {
+        Some(if i == 9 {
+            "Savanna".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let e = run_err(&p, &[]);
+    assert!(
+        e.contains("line 11") && e.contains("'Savanna'") && e.contains("not in the map's classes"),
+        "{e}"
+    );
+    // A stratum with a single point (keep one water point, drop the others).
+    let src = write_reference(dir, "all.csv", |_, r| Some(r[3].clone()));
+    let text = std::fs::read_to_string(&src).unwrap();
+    let mut seen = 0;
+    let kept: Vec<&str> = text
+        .lines()
+        .filter(|l| {
+            if l.split(',').nth(3) == Some("5") {
+                seen += 1;
+                seen == 1
+            } else {
+                true
+            }
+        })
+        .collect();
+    let p = dir.join("one_water.csv");
+    std::fs::write(&p, kept.join("\n")).unwrap();
+    let e = run_err(&p, &["--no-zones"]);
+    assert!(
+        e.contains("Water") && e.contains("single reference point"),
+        "{e}"
+    );
+    // A stratum column that disagrees with the map: the sample does not match the design.
+    let p = write_reference(dir, "mismatch.csv", |_, r| Some(r[3].clone()));
+    let text = std::fs::read_to_string(&p).unwrap();
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut cells: Vec<String> = lines[3].split(',').map(String::from).collect();
+    cells[5] = if cells[5] == "2" {
+        "3".into()
+    } else {
+        "2".into()
+    };
+    lines[3] = cells.join(",");
+    std::fs::write(&p, lines.join("\n")).unwrap();
+    let e = run_err(&p, &["--stratum-field", "stratum"]);
+    assert!(
+        e.contains("line 4") && e.contains("does not match the declared stratified design"),
+        "{e}"
+    );
+    // An empty reference class, a missing field, strata with a non-stratified design.
+    let p = write_reference(dir, "empty.csv", |i, r| {
+        Some(if i == 0 { String::new() } else { r[3].clone() })
+    });
+    let e = run_err(&p, &[]);
+    assert!(e.contains("line 2") && e.contains("is empty"), "{e}");
+    let e = run_err(&p, &["--class-field", "observed"]);
+    assert!(e.contains("no column 'observed'"), "{e}");
+    let lc = root().join("rasters/sample/landcover.tif");
+    let e = run_err(
+        &p,
+        &[
+            "--design",
+            "simple-random",
+            "--strata",
+            lc.to_str().unwrap(),
+        ],
+    );
+    assert!(e.contains("--strata"), "{e}");
+}
+
+/// Forest plots at sample points (1 m² footprint: the pixel under the plot), their measured
+/// density set to the map's pixel value + 5 t C/ha.
+fn write_plots(dir: &Path, name: &str, f: impl Fn(usize, f64) -> String) -> PathBuf {
+    let (h, rows) = read_csv(&fixture().2.join("sample_points.csv"));
+    let stock = Dataset::open(fixture().1.join("stock_tc_per_ha.tif")).unwrap();
+    let gt = stock.geo_transform().unwrap();
+    let band = stock.rasterband(1).unwrap();
+    let ci = h.iter().position(|x| x == "map_code").unwrap();
+    let p = dir.join(name);
+    let mut w = csv::Writer::from_path(&p).unwrap();
+    w.write_record(["lon", "lat", "value", "species"]).unwrap();
+    for (i, r) in rows.iter().filter(|r| r[ci] == "2").enumerate() {
+        let (x, y): (f64, f64) = (r[1].parse().unwrap(), r[2].parse().unwrap());
+        let col = ((x - gt[0]) / gt[1]).floor() as isize;
+        let row = ((y - gt[3]) / gt[5]).floor() as isize;
+        let v = band
+            .read_as::<f64>((col, row), (1, 1), (1, 1), None)
+            .unwrap()
+            .data()[0];
+        let species = if i % 2 == 0 { "spruce" } else { "poplar" };
+        w.write_record([r[1].clone(), r[2].clone(), f(i, v), species.into()])
+            .unwrap();
+    }
+    w.flush().unwrap();
+    p
+}
+
+fn calibrate(plots: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let run = fixture().1.to_str().unwrap().to_string();
+    let mut args = vec![
+        "calibrate",
+        SCENE,
+        "--plots",
+        plots.to_str().unwrap(),
+        "--maps-dir",
+        &run,
+        "--out",
+        out.to_str().unwrap(),
+        "--plot-area-m2",
+        "1",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    sinkmap(&args)
+}
+
+#[test]
+fn calibrate_recovers_a_known_map_bias() {
+    let t = tempfile::tempdir().unwrap();
+    let plots = write_plots(t.path(), "plots.csv", |_, v| format!("{}", v + 5.0));
+    let out = t.path().join("c");
+    let o = calibrate(
+        &plots,
+        &out,
+        &[
+            "--density-field",
+            "value",
+            "--type-field",
+            "species",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("calibration.json"));
+    let res = &j["residuals"][0];
+    assert!((res["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6, "{res}");
+    assert!((res["rmse"].as_f64().unwrap() - 5.0).abs() < 1e-6);
+    assert!(j["residuals"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|r| r["group_by"] == "forest_type"));
+    // The map's own total is the run's forest stock; difference and GREG add 5 t C/ha × area
+    // with no sampling error (the residuals are constant).
+    let summary = json(&fixture().1.join("summary.json"));
+    let forest = summary["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["class"] == "forest")
+        .unwrap();
+    let (stock, area) = (
+        forest["stock_tc"].as_f64().unwrap(),
+        forest["area_ha"].as_f64().unwrap(),
+    );
+    let total = |e: &str| {
+        j["totals"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|t| t["zone_id"] == "all" && t["estimator"] == e)
+            .unwrap()["total_tc"]
+            .clone()
+    };
+    assert!(rel_close(
+        total("map")["value"].as_f64().unwrap(),
+        stock,
+        1e-6
+    ));
+    for e in ["difference", "greg"] {
+        let tt = total(e);
+        assert!(
+            rel_close(tt["value"].as_f64().unwrap(), stock + 5.0 * area, 1e-6),
+            "{e}: {tt}"
+        );
+        assert!(tt["se"].as_f64().unwrap() < 1e-6 * stock, "{e}: {tt}");
+    }
+    // Biomass with a carbon fraction of 0.5 gives the same densities.
+    let bio = write_plots(t.path(), "bio.csv", |_, v| format!("{}", (v + 5.0) / 0.5));
+    let out2 = t.path().join("c2");
+    let o = calibrate(
+        &bio,
+        &out2,
+        &[
+            "--biomass-field",
+            "value",
+            "--carbon-fraction",
+            "0.5",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j2 = json(&out2.join("calibration.json"));
+    assert!((j2["residuals"][0]["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6);
+}
+
+#[test]
+fn bad_plots_get_clear_errors() {
+    let t = tempfile::tempdir().unwrap();
+    let err = |p: &Path, extra: &[&str]| {
+        let o = calibrate(p, &t.path().join("x"), extra);
+        assert!(!o.status.success(), "{extra:?} succeeded");
+        stderr(&o)
+    };
+    let neg = write_plots(t.path(), "neg.csv", |i, v| {
+        if i == 2 {
+            "-3".into()
+        } else {
+            v.to_string()
+        }
+    });
+    let e = err(&neg, &["--density-field", "value"]);
+    assert!(e.contains("line 4") && e.contains("'-3'"), "{e}");
+    // The same with Windows line ends names the same line.
+    let crlf = t.path().join("neg_crlf.csv");
+    std::fs::write(
+        &crlf,
+        std::fs::read_to_string(&neg).unwrap().replace('\n', "\r\n"),
+    )
+    .unwrap();
+    let e = err(&crlf, &["--density-field", "value"]);
+    assert!(e.contains("line 4") && e.contains("'-3'"), "{e}");
+    let e = err(&neg, &[]);
+    assert!(e.contains("--density-field"), "{e}");
+    let good = write_plots(t.path(), "good.csv", |_, v| v.to_string());
+    let e = err(
+        &good,
+        &["--density-field", "value", "--classes", "1,3,4,5,6,7"],
+    );
+    assert!(e.contains("outside the population"), "{e}");
+    let text = std::fs::read_to_string(&good)
+        .unwrap()
+        .replacen("\n8", "\n-170", 1);
+    let far = t.path().join("far.csv");
+    std::fs::write(&far, text).unwrap();
+    let e = err(&far, &["--density-field", "value"]);
+    assert!(
+        e.contains("line 2") && e.contains("outside the map grid"),
+        "{e}"
+    );
+}
+
+/// The README's worked example runs on the committed (SYNTHETIC) reference points and plots.
+#[test]
+fn readme_example_files_run() {
+    let t = tempfile::tempdir().unwrap();
+    let out = t.path().join("a");
+    let o = assess(
+        &root().join("vectors/sample_reference.csv"),
+        &out,
+        &["--stratum-field", "stratum"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    assert_eq!(all["sample_size"], 150);
+    let n: u64 = all["error_matrix_counts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .flat_map(|r| r.as_array().unwrap())
+        .map(|x| x.as_u64().unwrap())
+        .sum();
+    assert_eq!(n, 150);
+    // Adjusted areas add up to the mapped total.
+    let classes = all["classes"].as_array().unwrap();
+    let mapped: f64 = classes
+        .iter()
+        .map(|c| c["mapped_area_ha"].as_f64().unwrap())
+        .sum();
+    let adjusted: f64 = classes
+        .iter()
+        .map(|c| c["adjusted_area_ha"]["value"].as_f64().unwrap())
+        .sum();
+    assert!(rel_close(mapped, adjusted, 1e-9));
+    let out = t.path().join("c");
+    let o = calibrate(
+        &root().join("vectors/sample_plots.csv"),
+        &out,
+        &[
+            "--biomass-field",
+            "agb_t_per_ha",
+            "--plot-area-field",
+            "plot_area_m2",
+            "--type-field",
+            "forest_type",
+            "--classes",
+            "2",
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("calibration.json"));
+    assert_eq!(j["plots"].as_array().unwrap().len(), 40);
+}
+
+/// Strata that are not the map classes (Stehman 2014): two halves of the map. The adjusted
+/// area of each class is Σₕ Wₕ nₕₖ/nₕ × A, computed here independently from the points.
+/// A simple random analysis of the same points gives A nₖ/n.
+#[test]
+fn strata_raster_and_simple_random_designs() {
+    let t = tempfile::tempdir().unwrap();
+    let lc = Dataset::open(root().join("rasters/sample/landcover.tif")).unwrap();
+    let gt = lc.geo_transform().unwrap();
+    let (w, h) = lc.raster_size();
+    let half = w / 2;
+    let data: Vec<u8> = (0..w * h)
+        .map(|i| if i % w < half { 1 } else { 2 })
+        .collect();
+    let strata = t.path().join("halves.tif");
+    write_raster(&strata, w, h, gt, Some(4326), None, data);
+    let refp = write_reference(t.path(), "ref.csv", |i, r| {
+        Some(if i % 6 == 0 && r[3] != "7" {
+            "Barren".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let out = t.path().join("st");
+    let o = assess(
+        &refp,
+        &out,
+        &["--no-zones", "--strata", strata.to_str().unwrap()],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let all = region(&j, "all");
+    // Stratum areas: the map's area in each half, from the per-class areas would need a raster
+    // pass; instead use the pixel areas of the grid rows (geographic grid) directly.
+    let a = 6_378_137.0f64;
+    let b = 6_356_752.314_245f64;
+    let e2 = 1.0 - (b / a).powi(2);
+    let e = e2.sqrt();
+    // Authalic-latitude form of the ellipsoidal band area (per radian of longitude).
+    let q = |phi: f64| {
+        let s = phi.sin();
+        (1.0 - e2)
+            * (s / (1.0 - e2 * s * s) + (1.0 / (2.0 * e)) * ((1.0 + e * s) / (1.0 - e * s)).ln())
+    };
+    let band_ha = |row: usize| {
+        let top = (gt[3] + row as f64 * gt[5]).to_radians();
+        let bot = (gt[3] + (row + 1) as f64 * gt[5]).to_radians();
+        0.5 * a * a * (q(top) - q(bot)).abs() * gt[1].to_radians() / 1e4
+    };
+    // Mapped (non-nodata) pixels per half and row.
+    let band = lc.rasterband(1).unwrap();
+    let codes = band.read_as::<u8>((0, 0), (w, h), (w, h), None).unwrap();
+    let mut area = [0.0f64; 2];
+    for row in 0..h {
+        let ba = band_ha(row);
+        for col in 0..w {
+            if codes.data()[row * w + col] != 0 {
+                area[usize::from(col >= half)] += ba;
+            }
+        }
+    }
+    let total = area[0] + area[1];
+    let (hd, rows) = read_csv(&refp);
+    let ri = hd.iter().position(|x| x == "reference").unwrap();
+    let mut n = [0.0f64; 2];
+    let mut barren = [0.0f64; 2];
+    for r in &rows {
+        let x: f64 = r[1].parse().unwrap();
+        let s = usize::from(((x - gt[0]) / gt[1]).floor() as usize >= half);
+        n[s] += 1.0;
+        if r[ri] == "Barren" || r[ri] == "7" {
+            barren[s] += 1.0;
+        }
+    }
+    let want = area[0] * barren[0] / n[0] + area[1] * barren[1] / n[1];
+    let got = class(all, 7)["adjusted_area_ha"]["value"].as_f64().unwrap();
+    assert!(rel_close(got, want, 1e-6), "{got} vs {want}");
+    assert!(rel_close(
+        all["total_area_ha"].as_f64().unwrap(),
+        total,
+        1e-6
+    ));
+    assert_eq!(j["strata"], strata.to_str().unwrap());
+    // Simple random analysis: A × n_k / n.
+    let out = t.path().join("srs");
+    let o = assess(&refp, &out, &["--no-zones", "--design", "systematic"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let j = json(&out.join("assessment.json"));
+    let got = class(region(&j, "all"), 7)["adjusted_area_ha"]["value"]
+        .as_f64()
+        .unwrap();
+    let nb = barren[0] + barren[1];
+    assert!(rel_close(got, total * nb / (n[0] + n[1]), 1e-6));
+    assert!(j["notes"].to_string().contains("systematic"));
+}
+
+/// An assessment saved beside a run's outputs adds an accuracy section to report.html.
+#[test]
+fn report_gains_an_accuracy_section() {
+    let run = &fixture().1;
+    let o = assess(
+        &root().join("vectors/sample_reference.csv"),
+        &run.join("assessment"),
+        &["--no-zones"],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sinkmap(&["report", run.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let html = std::fs::read_to_string(run.join("report.html")).unwrap();
+    let j = json(&run.join("assessment").join("assessment.json"));
+    let overall = region(&j, "all")["overall_accuracy"]["value"]
+        .as_f64()
+        .unwrap();
+    assert!(html.contains(&format!("id=\"overall_accuracy\" data-value=\"{overall}\"")));
+    assert!(html.contains("id=\"error_matrix\"") && html.contains("id=\"accuracy_carbon\""));
+    let at = html.find("Map accuracy").unwrap();
+    assert!(at < html.find("Assumptions and sources").unwrap());
+}

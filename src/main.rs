@@ -77,8 +77,8 @@ enum Command {
     /// models/events.toml: fire, harvest, thinning). Stands age, are planted, cleared or
     /// burned; every pixel's stock, gross sink, emissions by cause and transfers are summed
     /// per zone and year. Writes series.csv, series_transitions.csv and forest_age_LAST.tif
-    /// (the state to continue from). Example: sinkmap synth --sample --years 2018..2022 &&
-    /// sinkmap series rasters/sample/scene.toml --out out/series
+    /// (the state to continue from). Example: sinkmap synth --out rasters/series --years
+    /// 2018..2022 && sinkmap series rasters/series/scene.toml --out out/series
     Series(SeriesArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///

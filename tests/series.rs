@@ -224,10 +224,23 @@ fn synthetic_series(name: &str) -> (PathBuf, PathBuf) {
 fn results_do_not_depend_on_block_size_or_threads() {
     let (dir, scene_path) = synthetic_series("invariance");
     let scene = Scene::load(&scene_path).unwrap();
+    let z = scene.zones.as_ref().unwrap();
+    let grid = sinkmap::raster::reference_grid(&scene.landcover.path, 1).unwrap();
+    let zones = sinkmap::zones::ZoneSet::read(
+        &sinkmap::zones::ZoneSource {
+            path: &z.path,
+            layer: z.layer.as_deref(),
+            id_field: &z.id_field,
+            name_field: z.name_field.as_deref(),
+            repair_invalid: z.repair_invalid,
+        },
+        &grid,
+    )
+    .unwrap();
     let mut outs = Vec::new();
     for (b, t) in [(16, 1), (48, 3), (512, 2)] {
         let out = dir.join(format!("o{b}"));
-        series::run(&scene, &opts(b, t), None, &out).unwrap();
+        series::run(&scene, &opts(b, t), Some(&zones), &out).unwrap();
         outs.push(out);
     }
     let text = |p: &Path| std::fs::read_to_string(p).unwrap();
@@ -239,12 +252,39 @@ fn results_do_not_depend_on_block_size_or_threads() {
         let (b, _, _) = read_raster(&o.join("forest_age_2022.tif"));
         assert!(same_bits(&a, &b));
     }
-    // The synthetic series has fires, clearing and planting.
+    // The zones and the outside add up to the grid (exact sums, tiny rounding at most).
     let (h, rows) = read_csv(&outs[0].join("series.csv"));
-    // The first year of each zone has no fluxes (empty cells).
+    let stock = column(&h, &rows, "stock_tc");
+    let grid_2022: f64 = stock
+        .iter()
+        .filter(|r| r.0 == "__grid__")
+        .map(|r| r.1)
+        .last()
+        .unwrap();
     let i_year = h.iter().position(|c| c == "year").unwrap();
+    let parts_2022: f64 = rows
+        .iter()
+        .zip(&stock)
+        .filter(|(r, s)| s.0 != "__grid__" && r[i_year] == "2022")
+        .map(|(_, s)| s.1)
+        .sum();
+    assert!(
+        rel_close(grid_2022, parts_2022, 1e-9),
+        "{grid_2022} vs {parts_2022}"
+    );
+    assert!(stock
+        .iter()
+        .any(|r| r.0 != "__grid__" && r.0 != "__outside__"));
+    // The synthetic series has fires, clearing and planting.
+    // The first year of each zone has no fluxes (empty cells).
     let later: Vec<Vec<String>> = rows.into_iter().filter(|r| r[i_year] != "2018").collect();
-    let sum = |c: &str| column(&h, &later, c).iter().map(|x| x.1).sum::<f64>();
+    let sum = |c: &str| {
+        column(&h, &later, c)
+            .iter()
+            .filter(|x| x.0 == "__grid__")
+            .map(|x| x.1)
+            .sum::<f64>()
+    };
     assert!(sum("emissions_fire_tc") > 0.0);
     assert!(sum("emissions_clearing_tc") > 0.0);
     assert!(sum("gross_sink_tc") > 0.0);

@@ -259,7 +259,7 @@ fn results_do_not_depend_on_block_size_or_threads() {
         .iter()
         .filter(|r| r.0 == "__grid__")
         .map(|r| r.1)
-        .last()
+        .next_back()
         .unwrap();
     let i_year = h.iter().position(|c| c == "year").unwrap();
     let parts_2022: f64 = rows

@@ -236,7 +236,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
                 lat0: spec.lat0,
                 pixel_deg: BENCH_PIXEL_DEG,
                 zones_path: None,
-                models_dir_in_scene: models.to_string_lossy().into_owned(),
+                models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
                 output_dir_in_scene: "../out".into(),
                 zones_path_in_scene: None,
                 base_year: 2020,

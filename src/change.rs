@@ -84,6 +84,31 @@ pub struct ChangeSummary {
     pub zones: Vec<ZoneChange>,
 }
 
+/// The console lines of a change run (whole grid), in engineering units.
+pub fn human(s: &ChangeSummary) -> String {
+    use crate::human::{engineering, hectares, tonnes_c, tonnes_co2_yr};
+    let Some(g) = s.zones.first() else {
+        return String::new();
+    };
+    let mut out = format!(
+        "{}→{}: stock {} → {} (change {}, {}); value {}\n",
+        s.year_before,
+        s.year_after,
+        tonnes_c(g.stock_before_tc),
+        tonnes_c(g.stock_after_tc),
+        tonnes_c(g.stock_change_tc),
+        tonnes_co2_yr(g.mean_annual_change_tco2_yr),
+        engineering(g.npv_yuan, "yuan")
+    );
+    if g.nodata_one_year_area_ha > 0.0 {
+        out += &format!(
+            "  note: {} are nodata in one year only and are left out of the change\n",
+            hectares(g.nodata_one_year_area_ha)
+        );
+    }
+    out
+}
+
 /// What one block of a change pass adds up, in exact fixed point (see
 /// [`crate::cube::quantize`]): integer sums do not depend on the block layout or the order
 /// in which blocks arrive.

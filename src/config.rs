@@ -175,6 +175,9 @@ pub struct ZonesSpec {
 pub struct Scene {
     pub name: String,
     pub base_year: i32,
+    /// The models folder; without it, the models embedded in the binary
+    /// ([`crate::embedded::EMBEDDED_MODELS_DIR`]).
+    #[serde(default = "crate::embedded::embedded_models_dir")]
     pub models_dir: PathBuf,
     pub output_dir: PathBuf,
     pub landcover: LandcoverSpec,
@@ -224,7 +227,15 @@ pub struct Models {
 }
 
 fn read_text(path: &Path) -> Result<String> {
+    if let Some(text) = crate::embedded::model_text(path) {
+        return Ok(text.to_string());
+    }
     std::fs::read_to_string(path).map_err(|e| Error::io(path, e))
+}
+
+/// Whether a model or input file exists (on the disk, or among the embedded models).
+pub fn file_exists(path: &Path) -> bool {
+    crate::embedded::model_text(path).is_some() || path.exists()
 }
 
 /// Parses a TOML file into `T`, reporting the line and column of any error.
@@ -244,6 +255,9 @@ pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
 }
 
 pub fn sha256_file(path: &Path) -> Result<String> {
+    if let Some(text) = crate::embedded::model_text(path) {
+        return Ok(format!("{:x}", Sha256::digest(text.as_bytes())));
+    }
     let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
     Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
@@ -258,7 +272,9 @@ impl Scene {
                 *p = normalize(&base.join(&*p));
             }
         };
-        fix(&mut s.models_dir);
+        if !crate::embedded::is_embedded(&s.models_dir) {
+            fix(&mut s.models_dir);
+        }
         fix(&mut s.output_dir);
         fix(&mut s.landcover.path);
         if let Some(p) = s.landcover.pool_table.as_mut() {
@@ -434,7 +450,7 @@ pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
 impl Models {
     pub fn load(scene: &Scene) -> Result<Models> {
         let dir = &scene.models_dir;
-        if !dir.is_dir() {
+        if !crate::embedded::is_embedded(dir) && !dir.is_dir() {
             return Err(Error::invalid(
                 &scene.source_path,
                 format!("models_dir {} is not a folder", dir.display()),
@@ -467,7 +483,7 @@ impl Models {
             .transpose()?;
         let restoration_path = dir.join("restoration.toml");
         let desert_names: Vec<String> = desert.subtypes.iter().map(|s| s.name.clone()).collect();
-        let restoration = if restoration_path.exists() {
+        let restoration = if file_exists(&restoration_path) {
             let cat: crate::model::restoration::RestorationCatalogue =
                 read_toml(&restoration_path)?;
             cat.validate(&forest, &desert_names)

@@ -6,7 +6,7 @@
 //!
 //! File format (`cube.csv`, one row per zone × cohort with non-zero area):
 //! `zone_id,zone_name,class,forest_type,age_yr,desert_subtype,intervention,area_ha,stock_tc,
-//! sink_tco2_yr,inorganic_tco2_yr,assumed_age_area_ha` — empty cells where a dimension does not
+//! sink_tco2_yr,inorganic_tco2_yr,assumed_age_area_ha,assumed_type_area_ha` — empty cells where a dimension does not
 //! apply. Rows with an `intervention` are eligibility rows: `area_ha` is the area where that
 //! intervention is possible and `sink_tco2_yr` its potential (mean additional removal over the
 //! restoration period); `__best__` holds the best eligible intervention of each pixel.
@@ -31,13 +31,15 @@ pub const OUTSIDE_ZONE: &str = "__outside__";
 const SCALE: f64 = 4_503_599_627_370_496.0; // 2^52
 
 /// Number of accumulated quantities per cohort.
-pub const NQ: usize = 5;
+pub const NQ: usize = 6;
 /// Index of each quantity.
 pub const AREA: usize = 0;
 pub const STOCK: usize = 1;
 pub const SINK: usize = 2;
 pub const INORGANIC: usize = 3;
 pub const ASSUMED_AGE_AREA: usize = 4;
+/// Forest area that got the default forest type (no type layer value, none from the code).
+pub const ASSUMED_TYPE_AREA: usize = 5;
 
 /// Exact sums of the quantities of one cohort.
 pub type Acc = [i128; NQ];
@@ -191,6 +193,9 @@ pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
     if v.age_assumed {
         acc[ASSUMED_AGE_AREA] += n * q_area;
     }
+    if v.type_assumed {
+        acc[ASSUMED_TYPE_AREA] += n * q_area;
+    }
 }
 
 /// One cube cell's coordinates.
@@ -234,6 +239,9 @@ struct CubeRow {
     sink_tco2_yr: f64,
     inorganic_tco2_yr: f64,
     assumed_age_area_ha: f64,
+    /// Absent in cubes written before this column existed.
+    #[serde(default)]
+    assumed_type_area_ha: f64,
 }
 
 /// Totals of one zone (or any selection of cells).
@@ -247,6 +255,8 @@ pub struct Totals {
     pub other_sink_tco2_yr: f64,
     pub desert_inorganic_tco2_yr: f64,
     pub forest_area_assumed_age_ha: f64,
+    /// Forest area that got the default forest type of forest.toml.
+    pub forest_area_assumed_type_ha: f64,
 }
 
 impl Cube {
@@ -304,6 +314,7 @@ impl Cube {
             other_sink_tco2_yr: dequantize(t[SINK] - forest - desert),
             desert_inorganic_tco2_yr: dequantize(t[INORGANIC]),
             forest_area_assumed_age_ha: dequantize(t[ASSUMED_AGE_AREA]),
+            forest_area_assumed_type_ha: dequantize(t[ASSUMED_TYPE_AREA]),
         }
     }
 
@@ -345,6 +356,7 @@ impl Cube {
                 sink_tco2_yr: dequantize(acc[SINK]),
                 inorganic_tco2_yr: dequantize(acc[INORGANIC]),
                 assumed_age_area_ha: dequantize(acc[ASSUMED_AGE_AREA]),
+                assumed_type_area_ha: dequantize(acc[ASSUMED_TYPE_AREA]),
             })
             .map_err(|e| Error::output(path, e))?;
         }
@@ -378,6 +390,7 @@ impl Cube {
                 quantize(row.sink_tco2_yr),
                 quantize(row.inorganic_tco2_yr),
                 quantize(row.assumed_age_area_ha),
+                quantize(row.assumed_type_area_ha),
             ];
             let cell = cube.cells.entry(key).or_insert([0; NQ]);
             for q in 0..NQ {

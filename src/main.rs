@@ -47,6 +47,12 @@ enum Command {
     /// Example: sinkmap zonal rasters/sample/scene.toml --zones ../shared/data/xinjiang_prefectures.geojson
     ///          --id adcode --name name_pinyin --out out/prefectures
     Zonal(ZonalArgs),
+    /// Start a scene of your own: a commented starter scene.toml and a copy of the models.
+    ///
+    /// Writes DIR/scene.toml (edit the paths of your rasters and zones) and DIR/models/ (the
+    /// models embedded in sinkmap, to read and edit; the scene points at them). Nothing is
+    /// overwritten. Example: sinkmap init my_region --scheme esa_worldcover
+    Init(InitArgs),
     /// Generate a SYNTHETIC scene of Xinjiang's kind (lon/lat) of any size, seeded and deterministic.
     ///
     /// Example: sinkmap synth --out rasters/big --width 20000 --height 20000
@@ -411,8 +417,8 @@ impl AccountingArgs {
 
 #[derive(Args, Debug)]
 struct RunArgs {
-    /// Scene file (TOML). Default: the embedded sample scene rasters/sample/scene.toml,
-    /// generated on first use.
+    /// Scene file (TOML). Default: the synthetic sample scene embedded in sinkmap (unpacked
+    /// into the system's temporary folder), with outputs in out/sample under the current folder.
     scene: Option<PathBuf>,
     /// Skip the scene's [zones] even if it has one.
     #[arg(long)]
@@ -474,6 +480,23 @@ struct ZonalArgs {
 }
 
 #[derive(Args, Debug)]
+struct InitArgs {
+    /// Folder to create (or an empty one).
+    dir: PathBuf,
+    /// Land-cover scheme of your land-cover raster.
+    #[arg(long, value_enum, default_value = "clcd")]
+    scheme: SchemeArg,
+}
+
+#[derive(ValueEnum, Debug, Clone, Copy)]
+#[value(rename_all = "snake_case")]
+enum SchemeArg {
+    Clcd,
+    EsaWorldcover,
+    ModisIgbp,
+}
+
+#[derive(Args, Debug)]
 struct SynthArgs {
     /// Folder for the scene (rasters, zones.geojson, scene.toml).
     #[arg(long, default_value = "rasters/synth")]
@@ -496,9 +519,10 @@ struct SynthArgs {
     /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
     #[arg(long, default_value_t = 0.005)]
     pixel_deg: f64,
-    /// Models folder as written into scene.toml (relative to the scene folder).
-    #[arg(long, default_value = "../../models")]
-    models_dir: String,
+    /// Models folder as written into scene.toml (relative to the scene folder). Default: none,
+    /// so the scene uses the models embedded in sinkmap and runs wherever it is moved.
+    #[arg(long)]
+    models_dir: Option<String>,
     /// Output folder as written into scene.toml (relative to the scene folder).
     #[arg(long, default_value = "out")]
     output_dir: String,
@@ -577,25 +601,15 @@ fn parse_tile(s: &str) -> std::result::Result<(usize, usize), String> {
     Ok((i, n))
 }
 
-const SAMPLE_SCENE: &str = "rasters/sample/scene.toml";
-
-fn sample_scene(quiet: bool) -> Result<PathBuf> {
-    let p = PathBuf::from(SAMPLE_SCENE);
-    if !p.exists() {
-        if !quiet {
-            eprintln!("{SAMPLE_SCENE} not found: generating the synthetic sample scene");
-        }
-        synth::generate(&SynthSpec::sample(Path::new(".")), false)?;
-    }
-    Ok(p)
-}
-
 fn run_and_report(
     scene: &Scene,
     tuning: &Tuning,
     zones: Option<&ZoneSet>,
 ) -> Result<pipeline::RunOutcome> {
     let outcome = pipeline::run(scene, &tuning.options(), zones)?;
+    for w in sinkmap::summary::warnings(&outcome.summary) {
+        eprintln!("warning: {w}");
+    }
     write_styles(&outcome.output_dir);
     if !tuning.quiet {
         print!("{}", sinkmap::summary::human(&outcome.summary));
@@ -637,10 +651,17 @@ fn scene_zones(scene: &Scene) -> Result<Option<ZoneSet>> {
 
 fn main_inner(cli: Cli) -> Result<()> {
     match cli.command {
-        Command::Run(a) => {
+        Command::Run(mut a) => {
             let path = match a.scene {
                 Some(p) => p,
-                None => sample_scene(a.tuning.quiet)?,
+                None => {
+                    // The embedded sample: inputs unpacked outside the current folder, outputs
+                    // in out/sample under it (unless --out says otherwise).
+                    a.tuning
+                        .out
+                        .get_or_insert_with(|| PathBuf::from("out/sample"));
+                    sinkmap::embedded::sample_scene()?
+                }
             };
             let scene = Scene::load(&path)?;
             let zones = if a.no_zones {
@@ -728,14 +749,7 @@ fn main_inner(cli: Cli) -> Result<()> {
             let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), &a.out)?;
             write_styles(&a.out);
             if !a.quiet {
-                let g = &s.zones[0];
-                println!(
-                    "{}→{}: stock {:.4e} → {:.4e} t C (change {:.4e} t C, {:.4e} t CO2/yr); value {:.0}",
-                    s.year_before, s.year_after, g.stock_before_tc, g.stock_after_tc, g.stock_change_tc, g.mean_annual_change_tco2_yr, g.npv_yuan
-                );
-                if g.nodata_one_year_area_ha > 0.0 {
-                    println!("  note: {:.1} ha are nodata in one year only and are left out of the change", g.nodata_one_year_area_ha);
-                }
+                print!("{}", sinkmap::change::human(&s));
                 println!("  outputs in {}", a.out.display());
             }
             Ok(())
@@ -760,6 +774,21 @@ fn main_inner(cli: Cli) -> Result<()> {
                     a.out.display()
                 );
             }
+            Ok(())
+        }
+        Command::Init(a) => {
+            let scheme = match a.scheme {
+                SchemeArg::Clcd => "clcd",
+                SchemeArg::EsaWorldcover => "esa_worldcover",
+                SchemeArg::ModisIgbp => "modis_igbp",
+            };
+            let scene = sinkmap::init::init(&a.dir, scheme)?;
+            println!(
+                "wrote {} and {}: edit the paths, then `sinkmap run {}`",
+                scene.display(),
+                a.dir.join("models").display(),
+                scene.display()
+            );
             Ok(())
         }
         Command::Report(a) => {

@@ -951,6 +951,10 @@ fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
         ("SINKMAP_SCENE_SHA256".to_string(), scene.sha256.clone()),
         ("SINKMAP_BASE_YEAR".to_string(), scene.base_year.to_string()),
         (
+            "SINKMAP_MODELS_DIR".to_string(),
+            crate::embedded::models_dir_label(&scene.models_dir),
+        ),
+        (
             "SINKMAP_POOLS".to_string(),
             format!(
                 "biomass{}{}",

@@ -558,24 +558,25 @@ pub fn run(
 
 /// A few lines for people.
 pub fn human(t: &ProjectTotals) -> String {
+    use crate::human::{engineering, hectares, sig_digits};
     format!(
-        "project '{}': {} on {:.1} ha ({:.1} ha eligible), {}–{}\n  additional {:.1} t CO2, buffer {:.0} % ({:.1} t), credited {:.1} t CO2\n  cost {:.0} yuan{} → {:.1} yuan/t CO2 (levelized {:.1}); value {:.0} yuan; NPV {:.0} yuan\n",
+        "project '{}': {} on {} ({} eligible), {}–{}\n  additional {}, buffer {} % ({}), credited {}\n  cost {}{} → {} yuan/t CO₂ (levelized {}); value {}; NPV {}\n",
         t.name,
         t.intervention,
-        t.planted_area_ha,
-        t.eligible_area_ha,
+        hectares(t.planted_area_ha),
+        hectares(t.eligible_area_ha),
         t.start_year,
         t.end_year,
-        t.additional_tco2,
-        t.buffer_percent,
-        t.buffer_tco2,
-        t.credited_tco2,
-        t.cost_yuan,
+        engineering(t.additional_tco2, "t CO₂"),
+        sig_digits(t.buffer_percent, 3),
+        engineering(t.buffer_tco2, "t CO₂"),
+        engineering(t.credited_tco2, "t CO₂"),
+        engineering(t.cost_yuan, "yuan"),
         if t.cost_is_placeholder { " (placeholder cost)" } else { "" },
-        t.cost_per_tco2_yuan,
-        t.levelized_cost_per_tco2_yuan,
-        t.value_yuan,
-        t.npv_yuan
+        sig_digits(t.cost_per_tco2_yuan, 4),
+        sig_digits(t.levelized_cost_per_tco2_yuan, 4),
+        engineering(t.value_yuan, "yuan"),
+        engineering(t.npv_yuan, "yuan")
     )
 }
 

@@ -166,6 +166,8 @@ pub struct Summary {
     pub scene: String,
     pub scene_sha256: String,
     pub base_year: i32,
+    /// Where the model files were read from: a folder, or `embedded in sinkmap X.Y.Z`.
+    pub models_dir: String,
     pub models: Vec<ModelFile>,
     pub pools: String,
     pub grid: GridInfo,
@@ -183,9 +185,70 @@ pub struct Summary {
     pub run: RunInfo,
     /// The source and evidence of every model entry used.
     pub model_sources: Vec<ModelSource>,
+    /// The input files: layer, path, size and SHA-256 (for the report's "Inputs and
+    /// parameters").
+    #[serde(default)]
+    pub inputs: Vec<InputFile>,
+    /// The scene as read (paths resolved), for the report.
+    #[serde(default)]
+    pub scene_settings: serde_json::Value,
     /// `I/N` when this is the partial result of row band I of N (see `sinkmap merge`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tile: Option<String>,
+}
+
+/// One input file of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct InputFile {
+    /// Which input: `landcover`, `forest_age`, `mask:NAME`, `zones`, …
+    pub layer: String,
+    pub path: String,
+    pub size_bytes: Option<u64>,
+    /// SHA-256 of the file (None above [`HASH_LIMIT_BYTES`], or when it cannot be read).
+    pub sha256: Option<String>,
+}
+
+/// Inputs larger than this are listed with their size but not hashed (hashing a mosaic of
+/// tens of GB would take longer than the run).
+pub const HASH_LIMIT_BYTES: u64 = 1 << 30;
+
+/// The input files of a scene, with sizes and hashes.
+pub fn input_files(scene: &Scene) -> Vec<InputFile> {
+    let mut v: Vec<(String, &std::path::Path)> =
+        vec![("scene".into(), scene.source_path.as_path())];
+    v.push(("landcover".into(), &scene.landcover.path));
+    if let Some(p) = &scene.landcover.pool_table {
+        v.push(("pool_table".into(), p));
+    }
+    if let Some(a) = &scene.forest_age {
+        v.push(("forest_age".into(), &a.path));
+    }
+    if let Some(l) = &scene.forest_type {
+        v.push(("forest_type".into(), &l.path));
+    }
+    if let Some(l) = &scene.desert_subtype {
+        v.push(("desert_subtype".into(), &l.path));
+    }
+    for (name, m) in &scene.masks {
+        v.push((format!("mask:{name}"), &m.path));
+    }
+    if let Some(z) = &scene.zones {
+        v.push(("zones".into(), &z.path));
+    }
+    v.into_iter()
+        .map(|(layer, p)| {
+            let size = std::fs::metadata(p).ok().map(|m| m.len());
+            let sha256 = size
+                .filter(|s| *s <= HASH_LIMIT_BYTES)
+                .and_then(|_| crate::config::sha256_file(p).ok());
+            InputFile {
+                layer,
+                path: p.display().to_string(),
+                size_bytes: size,
+                sha256,
+            }
+        })
+        .collect()
 }
 
 fn file_name(p: &std::path::Path) -> String {
@@ -251,6 +314,17 @@ pub fn build(
         scene: scene.name.clone(),
         scene_sha256: scene.sha256.clone(),
         base_year: scene.base_year,
+        models_dir: crate::embedded::models_dir_label(&scene.models_dir),
+        inputs: input_files(scene),
+        // The output folder is where summary.json sits (`--out` may differ from the scene's).
+        scene_settings: serde_json::to_value(scene)
+            .map(|mut v| {
+                if let Some(o) = v.as_object_mut() {
+                    o.remove("output_dir");
+                }
+                v
+            })
+            .unwrap_or_default(),
         models: models
             .files
             .iter()
@@ -347,42 +421,80 @@ pub fn build(
 }
 
 /// A few lines for people.
+/// What the run assumed instead of reading it, in words (empty when nothing was assumed):
+/// printed as warnings on the console and shown in the report.
+pub fn warnings(s: &Summary) -> Vec<String> {
+    let t = &s.totals;
+    let mut w = Vec::new();
+    if t.forest_area_assumed_type_ha > 0.0 {
+        let share = if s.classes.is_empty() {
+            String::new()
+        } else {
+            let forest: f64 = s
+                .classes
+                .iter()
+                .filter(|c| c.class == crate::model::EcosystemClass::Forest)
+                .map(|c| c.area_ha)
+                .sum();
+            if forest > 0.0 {
+                format!(
+                    " ({} % of the forest)",
+                    crate::human::sig_digits(100.0 * t.forest_area_assumed_type_ha / forest, 3)
+                )
+            } else {
+                String::new()
+            }
+        };
+        w.push(format!(
+            "{} of forest{share} had no forest type (no [forest_type] layer, or nodata in it) and was given the default type of forest.toml",
+            crate::human::hectares(t.forest_area_assumed_type_ha)
+        ));
+    }
+    w
+}
+
 pub fn human(s: &Summary) -> String {
+    use crate::human::{hectares, per_ha, tonnes_c, tonnes_co2_yr};
     let t = &s.totals;
     let mut out = format!(
-        "scene '{}' (base year {}): {} × {} px, {:.0} ha of data\n  stock {:.4e} t C  ({:.2} t C/ha)\n  sink  {:.4e} t CO2/yr = forest {:.4e} + desert {:.4e} + other {:.4e}\n  desert inorganic term {:.4e} t CO2/yr ({})\n",
+        "scene '{}' (base year {}): {} × {} px, {} of data\n  stock {}  ({})\n  sink  {} = forest {} + desert {} + other {}\n  desert inorganic term {} ({})\n",
         s.scene,
         s.base_year,
         s.grid.width_px,
         s.grid.height_px,
-        t.area_ha,
-        t.stock_tc,
-        if t.area_ha > 0.0 { t.stock_tc / t.area_ha } else { 0.0 },
-        t.sink_tco2_yr,
-        t.forest_sink_tco2_yr,
-        t.desert_sink_tco2_yr,
-        t.other_sink_tco2_yr,
-        s.desert_components.inorganic_tco2_yr,
+        hectares(t.area_ha),
+        tonnes_c(t.stock_tc),
+        per_ha(if t.area_ha > 0.0 { t.stock_tc / t.area_ha } else { 0.0 }, "t C/ha"),
+        tonnes_co2_yr(t.sink_tco2_yr),
+        tonnes_co2_yr(t.forest_sink_tco2_yr),
+        tonnes_co2_yr(t.desert_sink_tco2_yr),
+        tonnes_co2_yr(t.other_sink_tco2_yr),
+        tonnes_co2_yr(s.desert_components.inorganic_tco2_yr),
         if s.desert_components.inorganic_counted { "counted" } else { "reported only, not counted" },
     );
     if t.forest_area_assumed_age_ha > 0.0 {
         out += &format!(
-            "  note: {:.0} ha of forest had no age; the fallback age was used\n",
-            t.forest_area_assumed_age_ha
+            "  note: {} of forest had no age; the fallback age was used\n",
+            hectares(t.forest_area_assumed_age_ha)
         );
     }
     if let Some(r) = &s.restoration {
         out += &format!(
-            "  restoration potential {:.4e} t CO2/yr on {:.0} ha (best intervention per pixel, mean {}–{})\n",
-            r.potential_best_tco2_yr, r.eligible_area_ha_any, r.period_start_year, r.period_end_year
+            "  restoration potential {} on {} (best intervention per pixel, mean {}–{})\n",
+            tonnes_co2_yr(r.potential_best_tco2_yr),
+            hectares(r.eligible_area_ha_any),
+            r.period_start_year,
+            r.period_end_year
         );
     }
     if !s.zones.is_empty() {
         out += &format!("  {} zones (+ outside) in zones.csv\n", s.zones.len() - 1);
     }
     out += &format!(
-        "  {:.1} s, {:.1} Mpx/s on {} threads\n",
-        s.run.seconds, s.run.megapixels_per_second, s.run.threads
+        "  {:.1} s, {} Mpx/s on {} threads\n",
+        s.run.seconds,
+        crate::human::sig_digits(s.run.megapixels_per_second, 3),
+        s.run.threads
     );
     out
 }

@@ -118,6 +118,27 @@ fn every_figure_has_content_and_the_numbers_match_the_outputs() {
             r[0]
         );
     }
+    // "Inputs and parameters": every input file with its SHA-256, and the scene settings.
+    let inputs = &html[html.find("id=\"inputs\"").expect("inputs table")..];
+    let inputs = &inputs[..inputs.find("</table>").unwrap()];
+    for f in s["inputs"].as_array().unwrap() {
+        let p = std::path::PathBuf::from(f["path"].as_str().unwrap());
+        let sha = sinkmap::config::sha256_file(&p).unwrap();
+        assert!(
+            inputs.contains(&sha),
+            "{} not listed with its hash",
+            p.display()
+        );
+    }
+    for layer in ["landcover", "forest_age", "forest_type", "zones", "scene"] {
+        assert!(
+            inputs.contains(&format!("<td>{layer}</td>")),
+            "{layer} missing from the inputs"
+        );
+    }
+    assert!(html.contains("id=\"settings\"") && html.contains("base_year"));
+    // A print stylesheet.
+    assert!(html.contains("@media print") && html.contains("break-inside:avoid"));
     // Units travel with every map and chart title / legend.
     for unit in ["t C/ha", "t CO₂/ha/yr", "t CO₂/yr", "ha"] {
         assert!(html.contains(unit), "{unit}");

@@ -685,10 +685,9 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         other: models.other.clone(),
         restoration: models.restoration.clone(),
     };
-    let unc_path = o
-        .uncertainty
-        .clone()
-        .or_else(|| Some(scene.models_dir.join("uncertainty.toml")).filter(|p| p.exists()));
+    let unc_path = o.uncertainty.clone().or_else(|| {
+        Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::config::file_exists(p))
+    });
     let params = uncertain_parameters(unc_path.as_deref(), &nominal)?;
     for w in uncertainty::prior_warnings(&params) {
         eprintln!(
@@ -899,22 +898,23 @@ fn regions(
 
 /// A few lines for people.
 pub fn human(h: &Headline) -> String {
+    use crate::human::{sig_digits, tonnes_co2_yr};
     let (g, e, n) = (
         h.region_gross_sink_base_year_tco2,
         h.region_emissions_base_year_tco2,
         h.region_net_flux_base_year_tco2,
     );
     let mut s = format!(
-        "{}: net flux {}: {:.4} Mt CO2/yr (5–95 %: {:.4}–{:.4}) = gross sink {:.4} − disturbance emissions {:.4}; {}: {:.4} Mt CO2/yr ({} draws)\n",
+        "{}: net flux {}: {} (5–95 %: {} to {}) = gross sink {} − disturbance emissions {}; {}: {} ({} draws)\n",
         h.regions.sink_region,
         h.base_year,
-        n.nominal / 1e6,
-        n.p05 / 1e6,
-        n.p95 / 1e6,
-        g.nominal / 1e6,
-        e.nominal / 1e6,
+        tonnes_co2_yr(n.nominal),
+        tonnes_co2_yr(n.p05),
+        tonnes_co2_yr(n.p95),
+        tonnes_co2_yr(g.nominal),
+        tonnes_co2_yr(e.nominal),
         h.until_year,
-        h.region_net_flux_horizon_tco2.nominal / 1e6,
+        tonnes_co2_yr(h.region_net_flux_horizon_tco2.nominal),
         h.draws
     );
     if let (Some(em), Some(sh)) = (
@@ -922,10 +922,11 @@ pub fn human(h: &Headline) -> String {
         h.share_of_reference_emissions_offset,
     ) {
         s += &format!(
-            "  offsets {:.3} % of {}'s {} emissions ({em} Mt CO2){}\n",
-            sh * 100.0,
+            "  offsets {} % of {}'s {} emissions ({} Mt CO₂){}\n",
+            sig_digits(sh * 100.0, 3),
             h.regions.emissions_region,
             h.reference_year,
+            sig_digits(em, 4),
             if h.regions.subregion_comparison {
                 format!(
                     " — {} is only part of {} (allowed explicitly)",
@@ -938,10 +939,10 @@ pub fn human(h: &Headline) -> String {
     }
     for sc in &h.scenarios {
         s += &format!(
-            "  {}: {} emissions {:.0} Mt; net flux covers them {}\n",
+            "  {}: {} emissions {} Mt CO₂; net flux covers them {}\n",
             sc.scenario,
             h.until_year,
-            sc.emissions_at_horizon_mt_co2,
+            sig_digits(sc.emissions_at_horizon_mt_co2, 3),
             sc.covered_from_year
                 .map(|y| format!("from {y}"))
                 .unwrap_or_else(|| "never by the horizon".into())

@@ -34,6 +34,9 @@ pub struct PixelValue {
     pub age_yr: Option<u16>,
     /// True when the forest pixel had no age and the fallback age was used.
     pub age_assumed: bool,
+    /// True when a forest pixel got the default forest type: no type from the forest-type
+    /// layer (missing layer or nodata there) and none from its land-cover code.
+    pub type_assumed: bool,
     pub desert_subtype: Option<u16>,
 }
 
@@ -300,11 +303,16 @@ impl PixelModel {
         };
         match entry.class {
             EcosystemClass::Forest => {
-                let ft = match px.forest_type_code {
-                    Some(code) => Self::lookup(&self.forest_type_by_code, code)
-                        .ok_or(PixelError::UnknownForestType(code))?,
-                    None => entry.forest_type.unwrap_or(self.default_forest_type),
+                let (ft, type_assumed) = match (px.forest_type_code, entry.forest_type) {
+                    (Some(code), _) => (
+                        Self::lookup(&self.forest_type_by_code, code)
+                            .ok_or(PixelError::UnknownForestType(code))?,
+                        false,
+                    ),
+                    (None, Some(t)) => (t, false),
+                    (None, None) => (self.default_forest_type, true),
                 };
+                v.type_assumed = type_assumed;
                 let (a, assumed) = match age {
                     Some(a) => (a, false),
                     None => (self.fallback_age_yr, true),

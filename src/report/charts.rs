@@ -4,7 +4,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::render::{fmt_num, load_font, Ramp, FIG_W};
+use super::render::{glyph_safe, label_num, legend_labels, load_font, Breaks, Frame, Ramp, FIG_W};
 use crate::error::{Error, Result};
 
 /// A zone polygon in lon/lat with its name and value.
@@ -15,7 +15,8 @@ pub struct ZoneShape {
     pub value: f64,
 }
 
-/// A choropleth of `zones` (lon/lat) coloured by value, with names and a legend with units.
+/// A choropleth of `zones` (lon/lat) coloured by value, with names, zone outlines,
+/// coordinate ticks, scale bar, north arrow and a legend with units.
 pub fn choropleth(
     out: &Path,
     title: &str,
@@ -41,50 +42,74 @@ pub fn choropleth(
     if !x0.is_finite() {
         return Err(Error::output(out, "no zone geometry to draw"));
     }
-    // Keep the map's aspect (degrees of longitude shrink by cos(latitude)).
+    // A margin of 3 % around the zones, and the map's aspect (degrees of longitude shrink by
+    // cos(latitude)).
+    let (dx, dy) = ((x1 - x0) * 0.03, (y1 - y0) * 0.03);
+    let (x0, x1, y0, y1) = (x0 - dx, x1 + dx, y0 - dy, y1 + dy);
     let k = ((y0 + y1) / 2.0).to_radians().cos().max(0.1);
-    let plot_w = FIG_W - 80;
-    let plot_h = (((y1 - y0) / ((x1 - x0) * k)) * plot_w as f64).clamp(200.0, 700.0) as u32;
-    let h = plot_h + 150;
-    let (lo, hi) = zones
+    let (lm, top) = (90i32, 50i32);
+    let mut plot_w = FIG_W as i32 - lm - 30;
+    let mut plot_h = (((y1 - y0) / ((x1 - x0) * k)) * plot_w as f64) as i32;
+    if plot_h > 620 {
+        plot_w = (plot_w as f64 * 620.0 / plot_h as f64) as i32;
+        plot_h = 620;
+    }
+    let h = (top + plot_h + 40 + 40 + 40) as u32;
+    let frame = Frame {
+        x0: lm,
+        y0: top,
+        w: plot_w,
+        h: plot_h,
+        extent: (x0, x1, y0, y1),
+        geographic: true,
+        metres_per_unit: 1.0,
+    };
+    let values: Vec<f64> = zones.iter().map(|z| z.value).collect();
+    let (lo, hi) = values
         .iter()
-        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, z| {
-            (a.0.min(z.value), a.1.max(z.value))
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
+            (a.0.min(*v), a.1.max(*v))
         });
-    let (lo, hi) = (
-        lo.min(0.0),
-        if hi > lo.min(0.0) {
-            hi
-        } else {
-            lo.min(0.0) + 1.0
-        },
-    );
+    let lo = lo.min(0.0);
+    let hi = if hi > lo { hi } else { lo + 1.0 };
+    let br = Breaks {
+        lo,
+        hi,
+        clipped_low: false,
+        clipped_high: false,
+    };
     let path = out.to_path_buf();
     let root = BitMapBackend::new(&path, (FIG_W, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| err(x.to_string()))?;
-    let (upper, _) = root.split_vertically(h - 90);
-    let mut chart = ChartBuilder::on(&upper)
-        .caption(title, ("sans-serif", 22))
-        .margin(20)
-        .build_cartesian_2d(x0..x1, y0..y1)
-        .map_err(|x| err(x.to_string()))?;
+    root.draw_text(
+        &glyph_safe(title),
+        &("sans-serif", 24).into_text_style(&root),
+        (20, 12),
+    )
+    .map_err(|x| err(x.to_string()))?;
+    let px = |r: &[(f64, f64)]| -> Vec<(i32, i32)> {
+        r.iter().map(|(x, y)| frame.to_px(*x, *y)).collect()
+    };
     for z in zones {
         let c = ramp.at((z.value - lo) / (hi - lo));
-        for ring in &z.rings {
-            chart
-                .draw_series(std::iter::once(Polygon::new(
-                    ring.clone(),
-                    RGBColor(c[0], c[1], c[2]).filled(),
-                )))
-                .map_err(|x| err(x.to_string()))?;
-            chart
-                .draw_series(std::iter::once(PathElement::new(
-                    ring.clone(),
-                    BLACK.stroke_width(1),
-                )))
+        // Exterior first, holes over it in white (the ring order of every part).
+        for (i, ring) in z.rings.iter().enumerate() {
+            let fill = if i == 0 || is_exterior(ring, &z.rings[0]) {
+                RGBColor(c[0], c[1], c[2])
+            } else {
+                WHITE
+            };
+            root.draw(&Polygon::new(px(ring), fill.filled()))
                 .map_err(|x| err(x.to_string()))?;
         }
     }
+    for z in zones {
+        for ring in &z.rings {
+            root.draw(&PathElement::new(px(ring), BLACK.stroke_width(1)))
+                .map_err(|x| err(x.to_string()))?;
+        }
+    }
+    let name_style = ("sans-serif", 15).into_text_style(&root);
     for z in zones {
         let ext = z.rings.first().map(|r| r.as_slice()).unwrap_or(&[]);
         if ext.is_empty() {
@@ -92,15 +117,21 @@ pub fn choropleth(
         }
         let cx = ext.iter().map(|p| p.0).sum::<f64>() / ext.len() as f64;
         let cy = ext.iter().map(|p| p.1).sum::<f64>() / ext.len() as f64;
-        chart
-            .draw_series(std::iter::once(Text::new(
-                z.name.clone(),
-                (cx, cy),
-                ("sans-serif", 12).into_font().color(&BLACK),
-            )))
+        let (qx, qy) = frame.to_px(cx, cy);
+        let (w, th) = root
+            .estimate_text_size(&z.name, &name_style)
+            .unwrap_or((60, 14));
+        let (w, th) = (w as i32, th as i32);
+        root.draw(&Rectangle::new(
+            [(qx - w / 2 - 3, qy - 2), (qx + w / 2 + 3, qy + th + 2)],
+            WHITE.mix(0.7).filled(),
+        ))
+        .map_err(|x| err(x.to_string()))?;
+        root.draw_text(&z.name, &name_style, (qx - w / 2, qy))
             .map_err(|x| err(x.to_string()))?;
     }
-    let ly = (h - 60) as i32;
+    frame.draw(&root).map_err(&err)?;
+    let ly = top + plot_h + 40;
     for i in 0..400 {
         let c = ramp.at(i as f64 / 399.0);
         root.draw(&Rectangle::new(
@@ -109,18 +140,34 @@ pub fn choropleth(
         ))
         .map_err(|x| err(x.to_string()))?;
     }
-    let st = ("sans-serif", 14).into_text_style(&root);
-    for i in 0..=4 {
-        root.draw_text(
-            &fmt_num(lo + (hi - lo) * i as f64 / 4.0),
-            &st,
-            (32 + i * 100, ly + 20),
-        )
-        .map_err(|x| err(x.to_string()))?;
+    let st = ("sans-serif", 15).into_text_style(&root);
+    for (i, t) in legend_labels(&br, 4).iter().enumerate() {
+        let (w, _) = root.estimate_text_size(t, &st).unwrap_or((30, 12));
+        root.draw_text(t, &st, (40 + i as i32 * 100 - w as i32 / 2, ly + 20))
+            .map_err(|x| err(x.to_string()))?;
     }
-    root.draw_text(unit, &st, (460, ly))
+    root.draw_text(&glyph_safe(unit), &st, (460, ly))
         .map_err(|x| err(x.to_string()))?;
     root.present().map_err(|x| err(x.to_string()))
+}
+
+/// Whether `ring` is an exterior ring (same orientation as the first ring of its polygon is
+/// not known across parts, so: a ring is a hole when its first point lies inside `first`).
+fn is_exterior(ring: &[(f64, f64)], first: &[(f64, f64)]) -> bool {
+    let Some(&(px, py)) = ring.first() else {
+        return true;
+    };
+    // Even–odd point-in-polygon test.
+    let mut inside = false;
+    let n = first.len();
+    for i in 0..n {
+        let (xi, yi) = first[i];
+        let (xj, yj) = first[(i + n - 1) % n];
+        if (yi > py) != (yj > py) && px < (xj - xi) * (py - yi) / (yj - yi) + xi {
+            inside = !inside;
+        }
+    }
+    !inside
 }
 
 /// A named line with an optional band.
@@ -169,7 +216,7 @@ pub fn line_chart(
     let root = BitMapBackend::new(&path, (FIG_W, height)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| err(x.to_string()))?;
     let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
+        .caption(glyph_safe(title), ("sans-serif", 22))
         .margin(15)
         .x_label_area_size(40)
         .y_label_area_size(80)
@@ -177,10 +224,12 @@ pub fn line_chart(
         .map_err(|x| err(x.to_string()))?;
     chart
         .configure_mesh()
-        .x_desc(x_label)
-        .y_desc(y_label)
+        .x_desc(glyph_safe(x_label))
+        .y_desc(glyph_safe(y_label))
+        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", 14))
         .x_label_formatter(&|x| format!("{x:.0}"))
-        .y_label_formatter(&|y| fmt_num(*y))
+        .y_label_formatter(&|y| label_num(*y))
         .draw()
         .map_err(|x| err(x.to_string()))?;
     for l in lines {
@@ -206,20 +255,22 @@ pub fn line_chart(
         chart
             .draw_series(LineSeries::new(l.points.clone(), c.stroke_width(2)))
             .map_err(|x| err(x.to_string()))?
-            .label(l.name.clone())
+            .label(glyph_safe(&l.name))
             .legend(move |(x, y)| PathElement::new(vec![(x, y), (x + 20, y)], c.stroke_width(2)));
     }
     chart
         .configure_series_labels()
         .background_style(WHITE.mix(0.85))
         .border_style(BLACK)
-        .label_font(("sans-serif", 13))
+        .label_font(("sans-serif", 15))
         .draw()
         .map_err(|x| err(x.to_string()))?;
     root.present().map_err(|x| err(x.to_string()))
 }
 
-/// Grouped horizontal-free bar chart: per zone, one bar per series.
+/// Grouped bar chart: per zone, one bar per series. The y axis starts at 0 (or the lowest
+/// negative value) with labelled ticks; zone names sit under the plot, rotated; the legend
+/// sits above the plot, never over a bar.
 pub fn bar_chart(
     out: &Path,
     title: &str,
@@ -230,61 +281,93 @@ pub fn bar_chart(
     load_font()?;
     let err = super::render::err(out);
     let n = names.len().max(1);
-    let ymax = series
+    let vals = series
         .iter()
         .flat_map(|s| s.1.iter())
         .copied()
-        .fold(0.0, f64::max)
-        .max(1e-9);
+        .filter(|v| v.is_finite());
+    let (ymin, ymax) = vals.fold((0.0f64, 0.0f64), |a, v| (a.0.min(v), a.1.max(v)));
+    let ymax = if ymax > ymin { ymax } else { ymin + 1.0 };
+    let longest = names
+        .iter()
+        .map(|s| {
+            s.chars()
+                .map(|c| if c.is_ascii() { 1 } else { 2 })
+                .sum::<usize>()
+        })
+        .max()
+        .unwrap_or(4)
+        .min(30);
+    let label_h = (longest as u32 * 9 + 16).max(40);
+    let h = 440 + label_h;
     let path = out.to_path_buf();
-    let root = BitMapBackend::new(&path, (FIG_W, 480)).into_drawing_area();
+    let root = BitMapBackend::new(&path, (FIG_W, h)).into_drawing_area();
     root.fill(&WHITE).map_err(|x| err(x.to_string()))?;
-    // Zone names are written under the bars, inside the chart (y below 0).
-    let floor = -0.45 * ymax;
-    let mut chart = ChartBuilder::on(&root)
-        .caption(title, ("sans-serif", 20))
-        .margin(15)
-        .x_label_area_size(10)
-        .y_label_area_size(80)
-        .build_cartesian_2d(0f64..n as f64, floor..ymax * 1.1)
+    root.draw_text(
+        &glyph_safe(title),
+        &("sans-serif", 22).into_text_style(&root),
+        (20, 12),
+    )
+    .map_err(|x| err(x.to_string()))?;
+    // Legend in a row above the plot.
+    let lst = ("sans-serif", 15).into_text_style(&root);
+    let mut lx = 100;
+    for (name, _, c) in series {
+        root.draw(&Rectangle::new([(lx, 44), (lx + 14, 58)], c.filled()))
+            .map_err(|x| err(x.to_string()))?;
+        root.draw_text(name, &lst, (lx + 20, 44))
+            .map_err(|x| err(x.to_string()))?;
+        lx += 40
+            + root
+                .estimate_text_size(name, &lst)
+                .map(|s| s.0 as i32)
+                .unwrap_or(100);
+    }
+    let (_, body) = root.split_vertically(66);
+    let mut chart = ChartBuilder::on(&body)
+        .margin_left(15)
+        .margin_right(20)
+        .margin_top(5)
+        .x_label_area_size(label_h)
+        .y_label_area_size(90)
+        .build_cartesian_2d(0f64..n as f64, ymin * 1.05..ymax * 1.08)
         .map_err(|x| err(x.to_string()))?;
     chart
         .configure_mesh()
         .disable_x_mesh()
-        .disable_x_axis()
-        .y_desc(y_label)
-        .y_label_formatter(&|y| if *y < 0.0 { String::new() } else { fmt_num(*y) })
+        .x_labels(0)
+        .y_labels(8)
+        .y_desc(glyph_safe(y_label))
+        .y_label_formatter(&|y| label_num(*y))
+        .axis_desc_style(("sans-serif", 15))
+        .label_style(("sans-serif", 14))
         .draw()
         .map_err(|x| err(x.to_string()))?;
-    let label_style = ("sans-serif", 12)
-        .into_font()
-        .transform(FontTransform::Rotate90)
-        .color(&BLACK);
-    chart
-        .draw_series(names.iter().enumerate().map(|(i, name)| {
-            let short: String = name.chars().take(28).collect();
-            Text::new(short, (i as f64 + 0.55, -0.02 * ymax), label_style.clone())
-        }))
-        .map_err(|x| err(x.to_string()))?;
     let k = series.len().max(1) as f64;
-    for (si, (name, vals, color)) in series.iter().enumerate() {
+    for (si, (_, vals, color)) in series.iter().enumerate() {
         let c = *color;
         chart
             .draw_series(vals.iter().enumerate().map(|(i, v)| {
                 let x = i as f64 + 0.1 + 0.8 * si as f64 / k;
                 Rectangle::new([(x, 0.0), (x + 0.8 / k, *v)], c.filled())
             }))
-            .map_err(|x| err(x.to_string()))?
-            .label(*name)
-            .legend(move |(x, y)| Rectangle::new([(x, y - 5), (x + 12, y + 5)], c.filled()));
+            .map_err(|x| err(x.to_string()))?;
     }
-    chart
-        .configure_series_labels()
-        .position(SeriesLabelPosition::UpperLeft)
-        .background_style(WHITE.mix(0.85))
-        .border_style(BLACK)
-        .label_font(("sans-serif", 13))
-        .draw()
+    // Zone names under the axis, rotated, in the label area (outside the plot).
+    let label_style = ("sans-serif", 15)
+        .into_font()
+        .transform(FontTransform::Rotate90)
+        .color(&BLACK);
+    let base = chart.backend_coord(&(0.0, ymin * 1.05));
+    for (i, name) in names.iter().enumerate() {
+        let short: String = name.chars().take(30).collect();
+        let (px, _) = chart.backend_coord(&(i as f64 + 0.5, 0.0));
+        root.draw_text(
+            &short,
+            &label_style.clone().into_text_style(&root),
+            (px + 8, base.1 + 6),
+        )
         .map_err(|x| err(x.to_string()))?;
+    }
     root.present().map_err(|x| err(x.to_string()))
 }

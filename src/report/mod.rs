@@ -7,7 +7,7 @@ pub mod render;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
-use gdal::vector::{Geometry, LayerAccess, OGRwkbGeometryType};
+use gdal::vector::LayerAccess;
 use gdal::Metadata;
 use plotters::style::RGBColor;
 
@@ -68,7 +68,8 @@ fn esc(s: &str) -> String {
         .replace('"', "&quot;")
 }
 
-fn zone_shapes(geojson: &Path, field: &str) -> Result<Vec<ZoneShape>> {
+/// Zone polygons with `field` (divided by `per` when given: e.g. a total per hectare).
+fn zone_shapes(geojson: &Path, field: &str, per: Option<&str>) -> Result<Vec<ZoneShape>> {
     let ds = gdal::Dataset::open(geojson).map_err(|e| Error::vector(geojson, e))?;
     let mut layer = ds.layer(0).map_err(|e| Error::vector(geojson, e))?;
     let mut out = Vec::new();
@@ -83,24 +84,23 @@ fn zone_shapes(geojson: &Path, field: &str) -> Result<Vec<ZoneShape>> {
             .ok()
             .and_then(|i| f.field_as_double(i).ok().flatten())
             .unwrap_or(0.0);
-        let Some(g) = f.geometry() else { continue };
-        let mut rings = Vec::new();
-        let mut add_polygon = |p: &Geometry| {
-            for i in 0..p.geometry_count() {
-                let mut pts = Vec::new();
-                p.get_geometry(i).get_points(&mut pts);
-                rings.push(pts.into_iter().map(|(x, y, _)| (x, y)).collect());
-            }
-        };
-        match gdal::vector::geometry_type_flatten(g.geometry_type()) {
-            OGRwkbGeometryType::wkbPolygon => add_polygon(g),
-            OGRwkbGeometryType::wkbMultiPolygon => {
-                for i in 0..g.geometry_count() {
-                    add_polygon(&g.get_geometry(i));
+        let value = match per {
+            Some(d) => {
+                let d = f
+                    .field_index(d)
+                    .ok()
+                    .and_then(|i| f.field_as_double(i).ok().flatten())
+                    .unwrap_or(0.0);
+                if d > 0.0 {
+                    value / d
+                } else {
+                    0.0
                 }
             }
-            _ => {}
-        }
+            None => value,
+        };
+        let Some(g) = f.geometry() else { continue };
+        let rings = render::polygon_rings(g);
         out.push(ZoneShape { name, rings, value });
     }
     Ok(out)
@@ -127,6 +127,9 @@ fn group_color(i: usize) -> RGBColor {
     C[i % C.len()]
 }
 
+/// A zone-table column: (column of zones.csv, label, formatter).
+type ZoneColumn = (&'static str, &'static str, fn(f64) -> String);
+
 /// Builds `report/*.png` and `report.html` in `out_dir` from the outputs there.
 pub fn build(out_dir: &Path) -> Result<PathBuf> {
     let summary_path = out_dir.join("summary.json");
@@ -135,6 +138,13 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
     crate::raster::writer::remove_stale_temp_files(&dir);
     let mut figures: Vec<(String, PathBuf)> = Vec::new();
+    let zones_gj = out_dir.join("zones.geojson");
+    let outlines = zones_gj.exists().then_some(zones_gj.as_path());
+    let outline_note = if outlines.is_some() {
+        "; zone outlines in grey"
+    } else {
+        ""
+    };
 
     // Maps.
     for (file, title, unit, ramp) in [
@@ -161,9 +171,19 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         if p.exists() {
             let name = file.replace(".tif", ".png");
             let f = png(&dir, &name, |o| {
-                render::map_png(&p, o, title, Legend::Ramp { ramp, unit }, MAP_READ_SIDE)
+                render::map_png(
+                    &p,
+                    o,
+                    title,
+                    Legend::Ramp { ramp, unit },
+                    MAP_READ_SIDE,
+                    outlines,
+                )
             })?;
-            figures.push((format!("{title} ({unit})"), f));
+            figures.push((
+                format!("{title}, {unit}; colours span the 2nd–98th percentile, ends marked ≤ / ≥ when clipped{outline_note}"),
+                f,
+            ));
         }
     }
     let best = out_dir.join("best_intervention.tif");
@@ -180,38 +200,52 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         drop(ds);
         let title = "Best eligible restoration intervention";
         let f = png(&dir, "best_intervention.png", |o| {
-            render::map_png(&best, o, title, Legend::Categories(&cats), MAP_READ_SIDE)
+            render::map_png(
+                &best,
+                o,
+                title,
+                Legend::Categories(&cats),
+                MAP_READ_SIDE,
+                outlines,
+            )
         })?;
-        figures.push((format!("{title} (intervention code, legend in the map)"), f));
+        figures.push((
+            format!("{title} per pixel (legend under the map){outline_note}"),
+            f,
+        ));
     }
 
-    // Zones: choropleths and bars.
-    let zones_gj = out_dir.join("zones.geojson");
+    // Zones: choropleths (per hectare, so zones of different size compare fairly) and bars.
     let zones_csv = out_dir.join("zones.csv");
     let mut zone_table = String::new();
     if zones_gj.exists() && zones_csv.exists() {
-        for (field, title, unit, ramp, name) in [
+        for (field, per, title, unit, ramp, name) in [
             (
                 "sink_tco2_yr",
-                "Annual sink by zone",
-                "t CO₂/yr",
+                Some("area_ha"),
+                "Annual sink per hectare by zone",
+                "t CO₂/ha/yr",
                 GREENS,
                 "zones_sink.png",
             ),
             (
                 "potential_best_tco2_yr",
-                "Restoration potential by zone",
-                "t CO₂/yr",
+                Some("area_ha"),
+                "Restoration potential per hectare of zone",
+                "t CO₂/ha/yr",
                 ORANGES,
                 "zones_potential.png",
             ),
         ] {
-            let shapes = zone_shapes(&zones_gj, field)?;
+            let shapes = zone_shapes(&zones_gj, field, per)?;
             if shapes.iter().any(|z| z.value != 0.0) || field == "sink_tco2_yr" {
                 let f = png(&dir, name, |o| {
                     charts::choropleth(o, title, unit, &shapes, ramp)
                 })?;
-                figures.push((format!("{title} ({unit})"), f));
+                figures.push((
+                    format!("{title}, {unit} (zone total ÷ zone area; the totals are in the zone table)"),
+                    f,
+                ));
             }
         }
         let (h, rows) = read_csv(&zones_csv)?;
@@ -237,39 +271,57 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         let f = png(&dir, "zones_bars.png", |o| {
             charts::bar_chart(
                 o,
-                "Sink and restoration potential by zone",
+                "Annual sink and restoration potential by zone (totals)",
                 "t CO₂/yr",
                 &names,
                 &series,
             )
         })?;
         figures.push((
-            "Sink and restoration potential by zone (t CO₂/yr)".into(),
+            "Annual sink and restoration potential by zone, totals in t CO₂/yr".into(),
             f,
         ));
-        // The table.
-        let cols = [
-            "area_ha",
-            "stock_tc",
-            "sink_tco2_yr",
-            "forest_sink_tco2_yr",
-            "desert_sink_tco2_yr",
-            "potential_best_tco2_yr",
+        // The table: totals in engineering units, the exact values in data-value.
+        let cols: [ZoneColumn; 7] = [
+            ("area_ha", "area", crate::human::hectares),
+            ("stock_tc", "carbon stock", crate::human::tonnes_c),
+            ("sink_tco2_yr", "annual sink", crate::human::tonnes_co2_yr),
+            (
+                "forest_sink_tco2_yr",
+                "… forest",
+                crate::human::tonnes_co2_yr,
+            ),
+            (
+                "desert_sink_tco2_yr",
+                "… desert",
+                crate::human::tonnes_co2_yr,
+            ),
+            ("mean_sink_tco2_per_ha_yr", "sink per ha", |v| {
+                crate::human::per_ha(v, "t CO₂/ha/yr")
+            }),
+            (
+                "potential_best_tco2_yr",
+                "restoration potential",
+                crate::human::tonnes_co2_yr,
+            ),
         ];
         zone_table += "<table id=\"zones\"><tr><th>zone</th>";
-        for c in cols.iter().filter(|c| col(&h, c).is_some()) {
-            zone_table += &format!("<th>{c}</th>");
+        for (c, label, _) in cols.iter().filter(|c| col(&h, c.0).is_some()) {
+            zone_table += &format!("<th title=\"{c}\">{label}</th>");
         }
         zone_table += "</tr>\n";
         for r in &rows {
             zone_table += &format!("<tr data-zone=\"{}\"><td>{}</td>", esc(&r[0]), esc(&r[1]));
-            for c in cols.iter().filter_map(|c| col(&h, c).map(|i| (c, i))) {
-                let v = num(&r[c.1]);
+            for (c, i, f) in cols
+                .iter()
+                .filter_map(|c| col(&h, c.0).map(|i| (c.0, i, c.2)))
+            {
+                let v = num(&r[i]);
                 zone_table += &format!(
                     "<td class=\"num\" data-col=\"{}\" data-value=\"{}\">{}</td>",
-                    c.0,
-                    r[c.1],
-                    render::fmt_num(v)
+                    c,
+                    r[i],
+                    f(v)
                 );
             }
             zone_table += "</tr>\n";
@@ -458,12 +510,81 @@ pub const HEADLINE: [(&str, &str, &str, &str); 7] = [
     ),
 ];
 
+/// The "Inputs and parameters" section: input files (size, SHA-256), the models folder and
+/// its files, and the scene's settings as read.
+fn inputs_and_parameters(s: &serde_json::Value) -> String {
+    let mut h = String::from("<h2>Inputs and parameters</h2>\n<table id=\"inputs\"><tr><th>input</th><th>file</th><th>size</th><th>SHA-256</th></tr>\n");
+    for f in s["inputs"].as_array().into_iter().flatten() {
+        let size = f["size_bytes"]
+            .as_f64()
+            .map(|b| crate::human::engineering(b, "B"))
+            .unwrap_or_else(|| "—".into());
+        h +=
+            &format!(
+            "<tr><td>{}</td><td>{}</td><td class=\"num\">{}</td><td class=\"hash\">{}</td></tr>\n",
+            esc(f["layer"].as_str().unwrap_or("")),
+            esc(f["path"].as_str().unwrap_or("")),
+            size,
+            esc(f["sha256"].as_str().unwrap_or("not hashed (larger than 1 GiB)"))
+        );
+    }
+    h += &format!(
+        "<tr><td>models</td><td>{}</td><td></td><td></td></tr>\n",
+        esc(s["models_dir"].as_str().unwrap_or(""))
+    );
+    for m in s["models"].as_array().into_iter().flatten() {
+        h += &format!(
+            "<tr><td>model file</td><td>{}</td><td></td><td class=\"hash\">{}</td></tr>\n",
+            esc(m["file"].as_str().unwrap_or("")),
+            esc(m["sha256"].as_str().unwrap_or(""))
+        );
+    }
+    h += "</table>\n";
+    if let Some(obj) = s["scene_settings"].as_object() {
+        h += "<h3>Scene settings</h3><table id=\"settings\">\n";
+        let mut rows = Vec::new();
+        flatten_json("", &serde_json::Value::Object(obj.clone()), &mut rows);
+        for (k, v) in rows {
+            h += &format!("<tr><td>{}</td><td>{}</td></tr>\n", esc(&k), esc(&v));
+        }
+        h += "</table>\n";
+    }
+    h
+}
+
+/// Flattens a JSON value into (dotted key, value) rows; empty values are left out.
+fn flatten_json(prefix: &str, v: &serde_json::Value, out: &mut Vec<(String, String)>) {
+    match v {
+        serde_json::Value::Object(m) => {
+            for (k, x) in m {
+                let key = if prefix.is_empty() {
+                    k.clone()
+                } else {
+                    format!("{prefix}.{k}")
+                };
+                flatten_json(&key, x, out);
+            }
+        }
+        serde_json::Value::Null => {}
+        serde_json::Value::Array(a) if a.is_empty() => {}
+        serde_json::Value::String(x) => out.push((prefix.to_string(), x.clone())),
+        other => out.push((prefix.to_string(), other.to_string())),
+    }
+}
+
 fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) -> Result<String> {
     let mut h = String::from(
         "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\"><title>sinkmap report</title>\n<style>\
-         body{font-family:sans-serif;max-width:1000px;margin:2em auto;color:#222}table{border-collapse:collapse;margin:1em 0}\
-         td,th{border:1px solid #ccc;padding:3px 8px}td.num{text-align:right}img{max-width:100%;border:1px solid #eee}\
-         .warn{color:#a33}</style></head><body>\n",
+         body{font-family:'Noto Sans CJK SC','Noto Sans',sans-serif;max-width:1000px;margin:2em auto;color:#222}\
+         table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #ccc;padding:3px 8px;vertical-align:top}\
+         td.num{text-align:right;white-space:nowrap}img{max-width:100%;border:1px solid #eee}\
+         figcaption{font-size:0.9em;color:#444;margin-top:0.3em}.warn{color:#a33}.hash{font-family:monospace;font-size:0.8em;word-break:break-all}\
+         pre{background:#f6f6f6;padding:0.6em;white-space:pre-wrap;font-size:0.85em}\
+         @page{size:A4;margin:14mm}\
+         @media print{body{max-width:none;margin:0;font-size:10pt}figure{break-inside:avoid;margin:0 0 1em 0}\
+         img{max-width:100%;max-height:118mm;width:auto;border:none}figure{text-align:center}figcaption{text-align:left}h2{break-after:avoid}tr{break-inside:avoid}\
+         table{font-size:8.5pt}.hash{font-size:7pt}a{color:inherit;text-decoration:none}}\
+         </style></head><body>\n",
     );
     h += &format!(
         "<h1>Carbon sink — {}</h1>\n",
@@ -477,7 +598,7 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
     h += "<h2>Headline</h2><p class=\"definitions\">Gross sink: carbon taken up by growth in a year; emissions from disturbance: carbon that harvest and stand-replacing disturbance remove that year; net flux: gross sink minus those emissions, equal to the year's stock change × 44/12 (stocks are taken on 1 January). The map shows the base year's gross sink.</p><table id=\"headline\">\n";
     for (id, label, ptr, unit) in HEADLINE {
         if let Some(v) = s.pointer(ptr).and_then(|v| v.as_f64()) {
-            h += &format!("<tr><td>{label}</td><td class=\"num\" id=\"{id}\" data-value=\"{v}\">{}</td><td>{unit}</td></tr>\n", render::fmt_num(v));
+            h += &format!("<tr><td>{label}</td><td class=\"num\" id=\"{id}\" data-value=\"{v}\">{}</td></tr>\n", crate::human::engineering(v, unit));
         }
     }
     if let Some(a) = s.get("accounting") {
@@ -493,6 +614,24 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
         }
     }
     h += "</table>\n";
+    let assumed_type = s
+        .pointer("/totals/forest_area_assumed_type_ha")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    let assumed_age = s
+        .pointer("/totals/forest_area_assumed_age_ha")
+        .and_then(|v| v.as_f64())
+        .unwrap_or(0.0);
+    if assumed_type > 0.0 || assumed_age > 0.0 {
+        h += "<h3 class=\"warn\">Assumed, not observed</h3><ul id=\"assumptions\">\n";
+        if assumed_type > 0.0 {
+            h += &format!("<li class=\"warn\" id=\"h_assumed_type\" data-value=\"{assumed_type}\">{} of forest had no forest type (no forest-type layer, or nodata in it) and was given the default type of forest.toml.</li>\n", crate::human::hectares(assumed_type));
+        }
+        if assumed_age > 0.0 {
+            h += &format!("<li class=\"warn\" id=\"h_assumed_age\" data-value=\"{assumed_age}\">{} of forest had no age and was given the fallback age of forest.toml.</li>\n", crate::human::hectares(assumed_age));
+        }
+        h += "</ul>\n";
+    }
     if let Some(a) = s
         .get("accounting")
         .and_then(|a| a.get("scenarios"))
@@ -501,10 +640,10 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
         h += "<h3>Scenarios</h3><table><tr><th>scenario</th><th>emissions at horizon (Mt CO₂)</th><th>net flux at horizon, median (Mt CO₂)</th><th>median net flux covers emissions from</th></tr>\n";
         for sc in a {
             h += &format!(
-                "<tr><td>{}</td><td class=\"num\">{:.1}</td><td class=\"num\">{:.4}</td><td>{}</td></tr>\n",
+                "<tr><td>{}</td><td class=\"num\">{}</td><td class=\"num\">{}</td><td>{}</td></tr>\n",
                 esc(sc["scenario"].as_str().unwrap_or("")),
-                sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN),
-                sc["net_flux_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN),
+                crate::human::sig_digits(sc["emissions_at_horizon_mt_co2"].as_f64().unwrap_or(f64::NAN), 4),
+                crate::human::sig_digits(sc["net_flux_at_horizon_mt_co2_p50"].as_f64().unwrap_or(f64::NAN), 4),
                 sc["covered_from_year_p50"].as_i64().map(|y| y.to_string()).unwrap_or_else(|| "never by the horizon".into())
             );
         }
@@ -540,7 +679,9 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
             esc(m["source"].as_str().unwrap_or(""))
         );
     }
-    h += "</table>\n<h2>Provenance</h2><table>\n";
+    h += "</table>\n";
+    h += &inputs_and_parameters(s);
+    h += "<h2>Provenance</h2><table>\n";
     h += &format!(
         "<tr><td>scene</td><td>{} (sha256 {})</td></tr>\n",
         esc(s["scene"].as_str().unwrap_or("")),

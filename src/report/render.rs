@@ -11,25 +11,35 @@ use crate::error::{Error, Result};
 /// Width of every figure (px).
 pub const FIG_W: u32 = 960;
 
-/// Registers a sans-serif font from the system (Debian's fonts-dejavu-core, which
-/// `scripts/setup` installs), or from `SINKMAP_FONT`.
-pub fn load_font() -> Result<()> {
-    static DONE: std::sync::OnceLock<std::result::Result<(), String>> = std::sync::OnceLock::new();
+/// Fonts tried in order: `SINKMAP_FONT`, then Noto Sans CJK (Debian's fonts-noto-cjk, which
+/// `scripts/setup` installs: Latin and Chinese in one face, so zone names like 阿克苏地区
+/// draw), then DejaVu Sans (Latin only: Chinese would draw as missing-glyph boxes).
+pub const FONT_CANDIDATES: [&str; 5] = [
+    "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
+    "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
+    "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf",
+    "/usr/share/fonts/dejavu/DejaVuSans.ttf",
+];
+
+/// Registers the font every figure is drawn with (see [`FONT_CANDIDATES`]); returns its path.
+pub fn load_font() -> Result<String> {
+    static DONE: std::sync::OnceLock<std::result::Result<String, String>> =
+        std::sync::OnceLock::new();
     DONE.get_or_init(|| {
-        let candidates = [
-            std::env::var("SINKMAP_FONT").unwrap_or_default(),
-            "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf".into(),
-            "/usr/share/fonts/dejavu/DejaVuSans.ttf".into(),
-        ];
-        for c in candidates.iter().filter(|c| !c.is_empty()) {
+        let env = std::env::var("SINKMAP_FONT").unwrap_or_default();
+        for c in std::iter::once(env.as_str())
+            .chain(FONT_CANDIDATES)
+            .filter(|c| !c.is_empty())
+        {
             if let Ok(bytes) = std::fs::read(c) {
                 let bytes: &'static [u8] = Box::leak(bytes.into_boxed_slice());
                 if plotters::style::register_font("sans-serif", FontStyle::Normal, bytes).is_ok() {
-                    return Ok(());
+                    return Ok(c.to_string());
                 }
             }
         }
-        Err("no font found: install fonts-dejavu-core (scripts/setup does) or set SINKMAP_FONT to a .ttf file".into())
+        Err("no font found: install fonts-noto-cjk or fonts-dejavu-core (scripts/setup does) or set SINKMAP_FONT to a .ttf/.otf file".into())
     })
     .clone()
     .map_err(Error::Usage)
@@ -153,6 +163,141 @@ pub fn robust_range(values: &[f64], nd: Option<f64>) -> (f64, f64) {
     (lo, hi)
 }
 
+/// The colour scale of a map or choropleth: the ramp spans `lo..hi`; values beyond are drawn
+/// with the end colours, and the legend marks those ends "≤ lo" / "≥ hi".
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Breaks {
+    pub lo: f64,
+    pub hi: f64,
+    /// Some valid value is below `lo` (the low end is clipped).
+    pub clipped_low: bool,
+    /// Some valid value is above `hi` (the high end is clipped).
+    pub clipped_high: bool,
+}
+
+/// The breaks of [`robust_range`] with their clipped ends.
+pub fn breaks(values: &[f64], nd: Option<f64>) -> Breaks {
+    let (lo, hi) = robust_range(values, nd);
+    let valid = values.iter().copied().filter(|x| !is_nodata(*x, nd));
+    let (min, max) = valid.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| {
+        (a.0.min(x), a.1.max(x))
+    });
+    Breaks {
+        lo,
+        hi,
+        clipped_low: min < lo,
+        clipped_high: max > hi,
+    }
+}
+
+/// The labels of a ramp legend at `n + 1` evenly spaced values, the clipped ends marked.
+pub fn legend_labels(b: &Breaks, n: usize) -> Vec<String> {
+    (0..=n)
+        .map(|k| {
+            let v = b.lo + (b.hi - b.lo) * k as f64 / n as f64;
+            let t = label_num(v);
+            match k {
+                0 if b.clipped_low => format!("≤ {t}"),
+                k if k == n && b.clipped_high => format!("≥ {t}"),
+                _ => t,
+            }
+        })
+        .collect()
+}
+
+/// A number for a label: 3 significant digits without trailing zeros, engineering prefix
+/// (k, M, G) from 10 000 up: 150000 → "150k", 0.06571 → "0.0657", 50 → "50".
+pub fn label_num(v: f64) -> String {
+    let (x, prefix) = match v.abs() {
+        a if a >= 1e10 => (v / 1e9, "G"),
+        a if a >= 1e7 => (v / 1e6, "M"),
+        a if a >= 1e4 => (v / 1e3, "k"),
+        _ => (v, ""),
+    };
+    let mut t = crate::human::sig_digits(x, 3);
+    if t.contains('.') {
+        t = t.trim_end_matches('0').trim_end_matches('.').to_string();
+    }
+    format!("{t}{prefix}")
+}
+
+/// Text for the figures: the font may lack subscript digits (Noto Sans CJK has no "₂"), so
+/// they are written as plain digits ("CO₂" → "CO2").
+pub fn glyph_safe(s: &str) -> String {
+    s.chars()
+        .map(|c| match c {
+            '₀'..='₉' => char::from(b'0' + (c as u32 - '₀' as u32) as u8),
+            c => c,
+        })
+        .collect()
+}
+
+/// A round step (1, 2 or 5 × 10ᵏ) giving about `n` intervals over `span`.
+pub fn nice_step(span: f64, n: f64) -> f64 {
+    if span.is_nan() || span <= 0.0 || !span.is_finite() {
+        return 1.0;
+    }
+    let raw = span / n;
+    let p = 10f64.powf(raw.log10().floor());
+    let m = raw / p;
+    p * if m < 1.5 {
+        1.0
+    } else if m < 3.5 {
+        2.0
+    } else if m < 7.5 {
+        5.0
+    } else {
+        10.0
+    }
+}
+
+/// The rings (exterior and holes of every part) of a polygon or multipolygon, in its own
+/// coordinates; other geometry types have none.
+pub fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
+    use gdal::vector::{Geometry, OGRwkbGeometryType};
+    let mut rings = Vec::new();
+    let mut add = |p: &Geometry| {
+        for i in 0..p.geometry_count() {
+            let mut pts = Vec::new();
+            p.get_geometry(i).get_points(&mut pts);
+            rings.push(pts.into_iter().map(|(x, y, _)| (x, y)).collect());
+        }
+    };
+    match gdal::vector::geometry_type_flatten(g.geometry_type()) {
+        OGRwkbGeometryType::wkbPolygon => add(g),
+        OGRwkbGeometryType::wkbMultiPolygon => {
+            for i in 0..g.geometry_count() {
+                add(&g.get_geometry(i));
+            }
+        }
+        _ => {}
+    }
+    rings
+}
+
+/// Zone rings (exterior and holes of every part) of a polygon layer in the CRS `wkt`, in
+/// that CRS's units. Features without a polygon geometry are skipped.
+pub fn rings_in_crs(layer_path: &Path, wkt: &str) -> Result<Vec<Vec<(f64, f64)>>> {
+    use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
+    use gdal::vector::LayerAccess;
+    let ds = Dataset::open(layer_path).map_err(|e| Error::vector(layer_path, e))?;
+    let mut layer = ds.layer(0).map_err(|e| Error::vector(layer_path, e))?;
+    let mut src = layer
+        .spatial_ref()
+        .unwrap_or(SpatialRef::from_epsg(4326).map_err(|e| Error::vector(layer_path, e))?);
+    src.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let mut dst = SpatialRef::from_wkt(wkt).map_err(|e| Error::vector(layer_path, e))?;
+    dst.set_axis_mapping_strategy(AxisMappingStrategy::TraditionalGisOrder);
+    let ct = CoordTransform::new(&src, &dst).map_err(|e| Error::vector(layer_path, e))?;
+    let mut rings = Vec::new();
+    for f in layer.features() {
+        let Some(g) = f.geometry() else { continue };
+        let Ok(g) = g.transform(&ct) else { continue };
+        rings.extend(polygon_rings(&g));
+    }
+    Ok(rings)
+}
+
 /// Turns a drawing error into an output error naming `path`.
 pub(super) fn err(path: &Path) -> impl Fn(String) -> Error + '_ {
     move |m| Error::output(path, m)
@@ -166,30 +311,205 @@ pub enum Legend<'a> {
     Categories(&'a [(u8, String)]),
 }
 
-/// Renders a raster map to `out` (RGBA PNG; nodata transparent), with title, legend with
-/// units, and an extent / scale note.
+/// How map coordinates become figure pixels, for the frame furniture.
+pub struct Frame {
+    /// Figure pixels of the map's upper-left corner and size.
+    pub x0: i32,
+    pub y0: i32,
+    pub w: i32,
+    pub h: i32,
+    /// Extent in CRS units: (min x, max x, min y, max y).
+    pub extent: (f64, f64, f64, f64),
+    pub geographic: bool,
+    /// Metres per CRS unit for projected CRSs.
+    pub metres_per_unit: f64,
+}
+
+impl Frame {
+    pub fn to_px(&self, x: f64, y: f64) -> (i32, i32) {
+        let (ax, bx, ay, by) = self.extent;
+        (
+            self.x0 + ((x - ax) / (bx - ax) * self.w as f64).round() as i32,
+            self.y0 + ((by - y) / (by - ay) * self.h as f64).round() as i32,
+        )
+    }
+
+    /// Metres per figure pixel along x at the middle of the map.
+    pub fn metres_per_px(&self) -> f64 {
+        let (ax, bx, ay, by) = self.extent;
+        let units = (bx - ax) / self.w as f64;
+        if self.geographic {
+            units * 111_320.0 * ((ay + by) / 2.0).to_radians().cos()
+        } else {
+            units * self.metres_per_unit
+        }
+    }
+
+    fn coord_label(&self, v: f64, is_x: bool, step: f64) -> String {
+        let decimals = (-step.log10().floor()).max(0.0) as usize;
+        if self.geographic {
+            let hemi = match (is_x, v < 0.0) {
+                (true, false) => "E",
+                (true, true) => "W",
+                (false, false) => "N",
+                (false, true) => "S",
+            };
+            format!("{:.*}°{hemi}", decimals, v.abs())
+        } else {
+            format!("{} km", label_num(v * self.metres_per_unit / 1000.0))
+        }
+    }
+
+    /// Draws the frame, coordinate ticks with labels, a scale bar and a north arrow.
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+    ) -> std::result::Result<(), String> {
+        let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+        let black = BLACK.stroke_width(1);
+        root.draw(&Rectangle::new(
+            [(self.x0, self.y0), (self.x0 + self.w, self.y0 + self.h)],
+            black,
+        ))
+        .map_err(e)?;
+        let st = ("sans-serif", 14).into_text_style(root);
+        let (ax, bx, ay, by) = self.extent;
+        let step_x = nice_step(bx - ax, 5.0);
+        let mut x = (ax / step_x).ceil() * step_x;
+        while x <= bx {
+            let (px, _) = self.to_px(x, by);
+            root.draw(&PathElement::new(
+                vec![(px, self.y0 + self.h), (px, self.y0 + self.h + 5)],
+                black,
+            ))
+            .map_err(e)?;
+            let t = self.coord_label(x, true, step_x);
+            let (tw, _) = root.estimate_text_size(&t, &st).unwrap_or((40, 12));
+            root.draw_text(&t, &st, (px - tw as i32 / 2, self.y0 + self.h + 7))
+                .map_err(e)?;
+            x += step_x;
+        }
+        let step_y = nice_step(by - ay, 4.0);
+        let mut y = (ay / step_y).ceil() * step_y;
+        while y <= by {
+            let (_, py) = self.to_px(ax, y);
+            root.draw(&PathElement::new(
+                vec![(self.x0 - 5, py), (self.x0, py)],
+                black,
+            ))
+            .map_err(e)?;
+            let t = self.coord_label(y, false, step_y);
+            let (tw, _) = root.estimate_text_size(&t, &st).unwrap_or((40, 12));
+            root.draw_text(&t, &st, (self.x0 - 8 - tw as i32, py - 7))
+                .map_err(e)?;
+            y += step_y;
+        }
+        // Scale bar, lower left inside the map, on a white box.
+        let mpp = self.metres_per_px();
+        if mpp.is_finite() && mpp > 0.0 {
+            let target = mpp * self.w as f64 / 5.0;
+            let len_m = {
+                let p = 10f64.powf(target.log10().floor());
+                let m = target / p;
+                p * if m >= 5.0 {
+                    5.0
+                } else if m >= 2.0 {
+                    2.0
+                } else {
+                    1.0
+                }
+            };
+            let len_px = (len_m / mpp).round() as i32;
+            let (bx0, by0) = (self.x0 + 10, self.y0 + self.h - 34);
+            root.draw(&Rectangle::new(
+                [(bx0 - 4, by0 - 4), (bx0 + len_px + 60, by0 + 26)],
+                WHITE.mix(0.85).filled(),
+            ))
+            .map_err(e)?;
+            root.draw(&Rectangle::new(
+                [(bx0, by0 + 14), (bx0 + len_px / 2, by0 + 20)],
+                BLACK.filled(),
+            ))
+            .map_err(e)?;
+            root.draw(&Rectangle::new(
+                [(bx0, by0 + 14), (bx0 + len_px, by0 + 20)],
+                black,
+            ))
+            .map_err(e)?;
+            let label = if len_m >= 1000.0 {
+                format!("{} km", label_num(len_m / 1000.0))
+            } else {
+                format!("{len_m:.0} m")
+            };
+            root.draw_text("0", &st, (bx0 - 3, by0)).map_err(e)?;
+            root.draw_text(&label, &st, (bx0 + len_px - 6, by0))
+                .map_err(e)?;
+        }
+        // North arrow, upper right inside the map.
+        let (nx, ny) = (self.x0 + self.w - 26, self.y0 + 10);
+        root.draw(&Rectangle::new(
+            [(nx - 12, ny - 4), (nx + 12, ny + 44)],
+            WHITE.mix(0.85).filled(),
+        ))
+        .map_err(e)?;
+        root.draw(&Polygon::new(
+            vec![(nx, ny + 16), (nx - 8, ny + 40), (nx, ny + 34)],
+            BLACK.filled(),
+        ))
+        .map_err(e)?;
+        root.draw(&Polygon::new(
+            vec![(nx, ny + 16), (nx + 8, ny + 40), (nx, ny + 34)],
+            BLACK.stroke_width(1),
+        ))
+        .map_err(e)?;
+        root.draw_text(
+            "N",
+            &("sans-serif", 14).into_text_style(root),
+            (nx - 5, ny - 2),
+        )
+        .map_err(e)?;
+        Ok(())
+    }
+}
+
+/// Renders a raster map to `out` (RGBA PNG; nodata transparent), with title, zone outlines
+/// (`zones`: any polygon layer, reprojected to the raster's CRS), coordinate ticks, scale
+/// bar, north arrow, a legend with units whose clipped ends are marked, and a resolution
+/// note.
 pub fn map_png(
     raster: &Path,
     out: &Path,
     title: &str,
     legend: Legend,
     max_side: usize,
+    zones: Option<&Path>,
 ) -> Result<()> {
     load_font()?;
     let s = read_small(raster, max_side)?;
-    let map_w = (FIG_W - 40) as usize;
+    let (lm, top) = (90u32, 50u32);
+    let map_w = (FIG_W - lm - 30) as usize;
     let scale = (map_w as f64 / s.width as f64).min(560.0 / s.height as f64);
     let (mw, mh) = (
         ((s.width as f64) * scale) as u32,
         ((s.height as f64) * scale) as u32,
     );
-    let (x0, y0) = (20u32, 50u32);
-    let fig_h = y0 + mh + 110;
-    let mut buf = vec![255u8; (FIG_W * fig_h * 3) as usize];
-    let (lo, hi) = match &legend {
-        Legend::Ramp { .. } => robust_range(&s.values, s.nodata),
-        Legend::Categories(_) => (0.0, 1.0),
+    let (x0, y0) = (lm, top);
+    let legend_rows = match &legend {
+        Legend::Categories(c) => c.len().div_ceil(3) as u32,
+        Legend::Ramp { .. } => 2,
     };
+    let fig_h = y0 + mh + 40 + legend_rows * 20 + 50;
+    let mut buf = vec![255u8; (FIG_W * fig_h * 3) as usize];
+    let br = match &legend {
+        Legend::Ramp { .. } => breaks(&s.values, s.nodata),
+        Legend::Categories(_) => Breaks {
+            lo: 0.0,
+            hi: 1.0,
+            clipped_low: false,
+            clipped_high: false,
+        },
+    };
+    let (lo, hi) = (br.lo, br.hi);
     let color_of = |v: f64| -> [u8; 3] {
         match &legend {
             Legend::Ramp { ramp, .. } => ramp.at((v - lo) / (hi - lo)),
@@ -213,12 +533,61 @@ pub fn map_png(
             buf[idx..idx + 3].copy_from_slice(&color_of(v));
         }
     }
+    let gt = s.geo_transform;
+    let (fw, fh) = s.full_size;
+    let ds = Dataset::open(raster).map_err(|e| Error::raster(raster, e))?;
+    let srs = ds.spatial_ref().ok();
+    let wkt = srs.as_ref().and_then(|r| r.to_wkt().ok());
+    let geographic = srs.as_ref().is_some_and(|r| r.is_geographic());
+    let frame = Frame {
+        x0: x0 as i32,
+        y0: y0 as i32,
+        w: mw as i32,
+        h: mh as i32,
+        // The shown part: whole small pixels only.
+        extent: (
+            gt[0],
+            gt[0] + gt[1] * fw as f64 * (mw as f64 / (s.width as f64 * scale)),
+            gt[3] + gt[5] * fh as f64 * (mh as f64 / (s.height as f64 * scale)),
+            gt[3],
+        ),
+        geographic,
+        metres_per_unit: srs
+            .as_ref()
+            .map(|r| r.linear_units())
+            .filter(|u| *u > 0.0)
+            .unwrap_or(1.0),
+    };
+    // Drawn beyond the map, transparent pixels stay opaque white: only map pixels may be clear.
     {
         let root = BitMapBackend::with_buffer(&mut buf, (FIG_W, fig_h)).into_drawing_area();
         let e = err(out);
-        root.draw_text(title, &("sans-serif", 22).into_text_style(&root), (20, 15))
-            .map_err(|x| e(x.to_string()))?;
-        let ly = (y0 + mh + 20) as i32;
+        root.draw_text(
+            &glyph_safe(title),
+            &("sans-serif", 24).into_text_style(&root),
+            (20, 12),
+        )
+        .map_err(|x| e(x.to_string()))?;
+        if let (Some(z), Some(wkt)) = (zones, wkt.as_deref()) {
+            let map_area = root.clone().shrink((x0, y0), (mw, mh));
+            for ring in rings_in_crs(z, wkt)? {
+                let pts: Vec<(i32, i32)> = ring
+                    .iter()
+                    .map(|(x, y)| {
+                        let (px, py) = frame.to_px(*x, *y);
+                        (px - x0 as i32, py - y0 as i32)
+                    })
+                    .collect();
+                map_area
+                    .draw(&PathElement::new(pts.clone(), WHITE.stroke_width(3)))
+                    .map_err(|x| e(x.to_string()))?;
+                map_area
+                    .draw(&PathElement::new(pts, RGBColor(40, 40, 40).stroke_width(1)))
+                    .map_err(|x| e(x.to_string()))?;
+            }
+        }
+        frame.draw(&root).map_err(&e)?;
+        let ly = (y0 + mh + 40) as i32;
         match &legend {
             Legend::Ramp { ramp, unit } => {
                 for i in 0..400 {
@@ -229,17 +598,17 @@ pub fn map_png(
                     ))
                     .map_err(|x| e(x.to_string()))?;
                 }
-                let st = ("sans-serif", 14).into_text_style(&root);
-                for k in 0..=4 {
-                    let v = lo + (hi - lo) * k as f64 / 4.0;
-                    root.draw_text(&fmt_num(v), &st, (32 + k * 100, ly + 22))
+                let st = ("sans-serif", 15).into_text_style(&root);
+                for (k, t) in legend_labels(&br, 4).iter().enumerate() {
+                    let (w, _) = root.estimate_text_size(t, &st).unwrap_or((30, 12));
+                    root.draw_text(t, &st, (40 + k as i32 * 100 - w as i32 / 2, ly + 22))
                         .map_err(|x| e(x.to_string()))?;
                 }
-                root.draw_text(unit, &st, (460, ly + 2))
+                root.draw_text(&glyph_safe(unit), &st, (460, ly + 2))
                     .map_err(|x| e(x.to_string()))?;
             }
             Legend::Categories(cats) => {
-                let st = ("sans-serif", 13).into_text_style(&root);
+                let st = ("sans-serif", 15).into_text_style(&root);
                 for (i, (_, label)) in cats.iter().enumerate() {
                     let (cx, cy) = (40 + (i as i32 % 3) * 300, ly + (i as i32 / 3) * 20);
                     let c = CATEGORIES[i % CATEGORIES.len()];
@@ -253,23 +622,29 @@ pub fn map_png(
                 }
             }
         }
-        let gt = s.geo_transform;
-        let (fw, fh) = s.full_size;
+        // Map pixels per figure pixel along x (below 1: the map is enlarged).
+        let per = fw as f64 / mw as f64;
+        let shown = if per > 1.0 {
+            format!(
+                "each figure pixel shows about {} × {} map pixels",
+                crate::human::sig_digits(per, 3),
+                crate::human::sig_digits(per, 3)
+            )
+        } else {
+            format!(
+                "map pixels enlarged {}×",
+                crate::human::sig_digits(1.0 / per, 3)
+            )
+        };
         let note = format!(
-            "extent x {:.4}…{:.4}, y {:.4}…{:.4} (CRS units); {} × {} px at {:.6} × {:.6}, shown at 1:{:.0} of the pixels",
-            gt[0],
-            gt[0] + fw as f64 * gt[1],
-            gt[3] + fh as f64 * gt[5],
-            gt[3],
-            fw,
-            fh,
-            gt[1],
-            gt[5].abs(),
-            (fw as f64 / mw as f64).max(1.0)
+            "{fw} × {fh} px of {} × {} {}; {shown}",
+            crate::human::sig_digits(gt[1], 3),
+            crate::human::sig_digits(gt[5].abs(), 3),
+            if geographic { "degrees" } else { "CRS units" },
         );
         root.draw_text(
             &note,
-            &("sans-serif", 12).into_text_style(&root),
+            &("sans-serif", 13).into_text_style(&root),
             (20, (fig_h - 22) as i32),
         )
         .map_err(|x| e(x.to_string()))?;
@@ -293,20 +668,94 @@ pub fn save_rgba(out: &Path, rgb: &[u8], w: u32, h: u32, transparent: &[usize]) 
         .map_err(|e| Error::output(out, e))
 }
 
-/// A number for a label: few digits, SI-like.
+/// A number for a label (kept for callers of the old name): see [`label_num`].
 pub fn fmt_num(v: f64) -> String {
-    let a = v.abs();
-    if a == 0.0 {
-        "0".into()
-    } else if a >= 1e6 {
-        format!("{:.2}M", v / 1e6)
-    } else if a >= 1e3 {
-        format!("{:.1}k", v / 1e3)
-    } else if a >= 10.0 {
-        format!("{v:.0}")
-    } else if a >= 0.1 {
-        format!("{v:.2}")
-    } else {
-        format!("{v:.3}")
+    label_num(v)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Renders `text` alone in the report's font and returns the bitmap (RGB).
+    fn render_text(text: &str) -> Vec<u8> {
+        load_font().unwrap();
+        let (w, h) = (64u32, 48u32);
+        let mut buf = vec![255u8; (w * h * 3) as usize];
+        {
+            let root = BitMapBackend::with_buffer(&mut buf, (w, h)).into_drawing_area();
+            root.draw_text(text, &("sans-serif", 32).into_text_style(&root), (4, 4))
+                .unwrap();
+            root.present().unwrap();
+        }
+        buf
+    }
+
+    /// The zone name 阿克苏地区 draws with real glyphs: every character leaves ink, and the
+    /// five characters differ from each other and from a character no font has (U+10FFFD,
+    /// which draws as the missing-glyph box or nothing). Missing glyphs would all draw alike.
+    #[test]
+    fn chinese_zone_names_draw_real_glyphs() {
+        let font = load_font().unwrap();
+        let blank = render_text(" ");
+        let missing = render_text("\u{10FFFD}");
+        let glyphs: Vec<Vec<u8>> = "阿克苏地区"
+            .chars()
+            .map(|c| render_text(&c.to_string()))
+            .collect();
+        let cjk_font = font.contains("CJK") || std::env::var("SINKMAP_FONT").is_ok();
+        if !cjk_font {
+            // The documented fallback (DejaVu) has no Chinese: say so instead of passing.
+            panic!("the report font {font} has no Chinese glyphs: install fonts-noto-cjk (scripts/setup does)");
+        }
+        for (i, g) in glyphs.iter().enumerate() {
+            assert!(g != &blank, "character {i} left no ink");
+            assert!(g != &missing, "character {i} is the missing-glyph box");
+            assert!(
+                glyphs[..i].iter().all(|h| h != g),
+                "character {i} drew the same glyph as an earlier one"
+            );
+        }
+        // And the whole name renders in a map label (the path the report uses).
+        assert!(render_text("阿克苏地区") != blank);
+    }
+
+    #[test]
+    fn legends_mark_clipped_ends() {
+        // 100 values 0..99 and one outlier: the 98th percentile clips the top.
+        let mut v: Vec<f64> = (0..100).map(|i| i as f64).collect();
+        v.push(1000.0);
+        let b = breaks(&v, None);
+        assert!(b.clipped_high && !b.clipped_low);
+        let l = legend_labels(&b, 4);
+        assert!(l[4].starts_with("≥ "), "{l:?}");
+        assert_eq!(l[0], "0");
+        // Nothing clipped: plain labels.
+        let b = Breaks {
+            lo: 0.0,
+            hi: 2.0,
+            clipped_low: false,
+            clipped_high: false,
+        };
+        assert_eq!(legend_labels(&b, 4), vec!["0", "0.5", "1", "1.5", "2"]);
+        let b = Breaks {
+            lo: -1.0,
+            hi: 1.0,
+            clipped_low: true,
+            clipped_high: true,
+        };
+        let l = legend_labels(&b, 2);
+        assert_eq!(l, vec!["≤ -1", "0", "≥ 1"]);
+    }
+
+    #[test]
+    fn label_numbers_and_steps() {
+        assert_eq!(label_num(150_000.0), "150k");
+        assert_eq!(label_num(50_000.0), "50k");
+        assert_eq!(label_num(0.065_71), "0.0657");
+        assert_eq!(label_num(2.5e7), "25M");
+        assert_eq!(nice_step(1.5, 5.0), 0.2);
+        assert_eq!(nice_step(100_000.0, 5.0), 20_000.0);
+        assert_eq!(glyph_safe("t CO₂/yr"), "t CO2/yr");
     }
 }

@@ -121,7 +121,7 @@ pub fn synth_scene(dir: &Path, w: usize, h: usize, seed: u64) -> PathBuf {
         lat0: 46.0,
         pixel_deg: 0.01,
         zones_path: None,
-        models_dir_in_scene: "../models".into(),
+        models_dir_in_scene: Some("../models".into()),
         output_dir_in_scene: "../out".into(),
         zones_path_in_scene: None,
         base_year: 2020,

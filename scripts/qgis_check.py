@@ -217,9 +217,8 @@ try:
     processing.run("sinkmap:run", {"SCENE": "rasters/sample/scene.toml", "NO_REPORT": True, "OUTPUT": cancel_dir}, context=ctx, feedback=fb)
     check(False, "cancelling stops the run")
 except QgsProcessingException as e:
-    # Maps under their final names (temporary .sinkmap-partial-* files are removed by the next run).
-    left = [f for f in os.listdir(cancel_dir) if f.endswith(".tif") and not f.startswith(".")] if os.path.isdir(cancel_dir) else []
-    check("cancelled" in str(e) and not left, f"cancelling stops sinkmap, no map under a final name ({e})")
+    left = [f for f in os.listdir(cancel_dir) if f.endswith(".tif") or f.startswith(".sinkmap-partial")] if os.path.isdir(cancel_dir) else []
+    check("cancelled" in str(e) and not left, f"cancelling stops sinkmap: no map left, final or partial ({e}; {left})")
 
 
 # 4. Render: each styled raster alone, then the project (zones over the maps).

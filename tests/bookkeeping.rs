@@ -72,6 +72,65 @@ fn a_disturbed_cohort_by_hand() {
     assert_eq!(q.gross[0][t], p.gross[0][t]);
 }
 
+/// A logistic curve starts at C(0) = a/(1 + b) > 0: a restarting stand keeps C(0) and emits
+/// only what lies above it; a planting along it gains C(k) − C(0) by year k.
+#[test]
+fn curves_above_zero_at_age_zero_create_no_carbon() {
+    let mut m = models();
+    let t = 4;
+    m.forest.types[t].curve = sinkmap::model::growth::Curve::Logistic {
+        a_tc_per_ha: 60.0,
+        b: 9.0,
+        c_per_yr: 0.1,
+    };
+    let c = |a: f64| 60.0 / (1.0 + 9.0 * (-0.1 * a).exp());
+    let mut cube = Cube::default();
+    let name = m.forest.types[t].name.clone();
+    cell(
+        &mut cube,
+        "Z",
+        EcosystemClass::Forest,
+        Some(&name),
+        Some(30),
+        None,
+        None,
+        50.0,
+    );
+    cell(
+        &mut cube,
+        "Z",
+        EcosystemClass::Cropland,
+        None,
+        None,
+        None,
+        Some("oasis_shelterbelt"),
+        1000.0,
+    );
+    let z = ZoneCohorts::from_cube(&cube, "Z", &m);
+    let mut d = vec![0.0; m.forest.types.len()];
+    d[t] = 0.2;
+    let r = m.restoration.as_ref().unwrap();
+    let j = r
+        .interventions
+        .iter()
+        .position(|i| i.name == "oasis_shelterbelt")
+        .unwrap();
+    let mut plan = vec![Vec::new(); r.interventions.len()];
+    plan[j] = vec![(2020, 1000.0)];
+    let p = project(&m, Pools::default(), &z, &plan, &d, 2020, 2025);
+    // 10 ha disturbed at the end of 2020 emit C(31) − C(0) each.
+    assert!((p.emissions[0][t] - 10.0 * (c(31.0) - c(0.0)) * K).abs() < 1e-9);
+    assert!((p.stock_end[0][t] - (40.0 * c(31.0) + 10.0 * c(0.0))).abs() < 1e-9);
+    // The shelterbelt (survival 0.9, area fraction 0.07) holds (C(3) − C(0)) on 1 Jan 2023.
+    let col = m.forest.types.len() + 4 + 7 + j;
+    let want = 1000.0 * 0.9 * 0.07 * (c(3.0) - c(0.0));
+    assert!(
+        (p.stock[3][col] - want).abs() < 1e-9,
+        "{} vs {want}",
+        p.stock[3][col]
+    );
+}
+
 /// Desert components accumulate stocks of their own; the land keeps its base stock.
 #[test]
 fn desert_components_accumulate_by_hand() {
@@ -256,8 +315,13 @@ proptest! {
         grass_rate in -0.2f64..0.4,
         inorganic in any::<bool>(),
         soil in any::<bool>(),
+        logistic in any::<bool>(),
     ) {
         let mut m = models();
+        if logistic {
+            // A form with C(0) > 0: restarts and plantings must not create carbon.
+            m.forest.types[4].curve = sinkmap::model::growth::Curve::Logistic { a_tc_per_ha: 60.0, b: 9.0, c_per_yr: 0.1 };
+        }
         m.desert.include_inorganic = inorganic;
         if let Some(g) = m.other.classes.iter_mut().find(|c| c.class == EcosystemClass::Grassland) {
             g.sink_tc_per_ha_yr = grass_rate;
@@ -384,4 +448,164 @@ fn nominal_values_lie_inside_their_bands() {
             }
         }
     }
+}
+
+fn schema(name: &str) -> jsonschema::Validator {
+    let s: serde_json::Value = serde_json::from_str(
+        &std::fs::read_to_string(root().join("docs/schemas").join(name)).unwrap(),
+    )
+    .unwrap();
+    jsonschema::validator_for(&s).unwrap()
+}
+
+fn assert_valid(v: &jsonschema::Validator, doc: &serde_json::Value, what: &str) {
+    let errors: Vec<String> = v.iter_errors(doc).map(|e| e.to_string()).collect();
+    assert!(errors.is_empty(), "{what}: {errors:?}");
+}
+
+/// `balance` refuses a sub-region comparison unless asked; then its tables name both regions,
+/// `sink_inputs.csv` has flux rows by level that add up, and both exports follow their schemas.
+#[test]
+fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
+    let tmp = tempfile::tempdir().unwrap();
+    let scene = synth_scene(tmp.path(), 120, 90, 4);
+    let s = scene.to_str().unwrap();
+    let o = sinkmap(&["run", s, "--quiet"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let rollout = root().join("rasters/sample/rollout.toml");
+    let r = rollout.to_str().unwrap();
+    // A few counties' sink against all of Xinjiang: refused without the explicit flag.
+    let o = sinkmap(&["balance", s, "--draws", "20", "--rollout", r, "--quiet"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("xinjiang.toml")
+            && err.contains("sub-region")
+            && err.contains("--allow-subregion-balance"),
+        "{err}"
+    );
+    // Claiming to be Xinjiang does not help a scene that covers a sliver of it.
+    let text = std::fs::read_to_string(&scene).unwrap();
+    let claim = scene.with_file_name("claims_xinjiang.toml");
+    std::fs::write(&claim, text + "\n[accounting]\nregion = \"Xinjiang\"\n").unwrap();
+    let o = sinkmap(&[
+        "balance",
+        claim.to_str().unwrap(),
+        "--draws",
+        "20",
+        "--quiet",
+    ]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("covers only"), "{}", stderr(&o));
+
+    let o = sinkmap(&[
+        "balance",
+        s,
+        "--draws",
+        "60",
+        "--rollout",
+        r,
+        "--allow-subregion-balance",
+        "--quiet",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = tmp.path().join("out");
+    let summary = json(&out.join("summary.json"));
+    assert_valid(&schema("summary.schema.json"), &summary, "summary.json");
+    let acc = &summary["accounting"];
+    assert_eq!(acc["sink_region"], "test scene (SYNTHETIC)");
+    assert_eq!(acc["emissions_region"], "Xinjiang");
+    assert_eq!(acc["subregion_comparison"], true);
+    // The headline's nominal gross sink is the map's.
+    let g = acc["region_gross_sink_base_year_tco2"]["nominal"]
+        .as_f64()
+        .unwrap();
+    let m = summary["totals"]["sink_tco2_yr"].as_f64().unwrap();
+    assert!((g - m).abs() <= 1e-9 * m, "{g} vs {m}");
+
+    let (bh, brows) = read_csv(&out.join("balance.csv"));
+    let bc = |n: &str| bh.iter().position(|c| c == n).unwrap();
+    assert!(!brows.is_empty());
+    for row in &brows {
+        assert_eq!(row[bc("sink_region")], "test scene (SYNTHETIC)");
+        assert_eq!(row[bc("emissions_region")], "Xinjiang");
+        assert_eq!(row[bc("subregion_comparison")], "true");
+    }
+
+    let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
+    let v = schema("sink_inputs.schema.json");
+    let numeric = |c: &str| c == "year" || c.starts_with("net_removal");
+    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    for row in &rows {
+        let doc: serde_json::Map<String, serde_json::Value> = h
+            .iter()
+            .zip(row)
+            .map(|(c, x)| {
+                let val = if numeric(c) {
+                    serde_json::from_str(x).unwrap()
+                } else {
+                    serde_json::Value::String(x.clone())
+                };
+                (c.clone(), val)
+            })
+            .collect();
+        assert_valid(&v, &serde_json::Value::Object(doc), "sink_inputs row");
+    }
+    let get = |r: &Vec<String>, n: &str| r[col(n)].clone();
+    let val = |r: &Vec<String>| get(r, "net_removal_tco2_yr").parse::<f64>().unwrap();
+    // Zone + outside rows add up to the region rows (within the 0.1 t rounding of each row),
+    // and the region rows to the region's net flux of trajectory.csv.
+    let (th, trows) = read_csv(&out.join("trajectory.csv"));
+    let tc = |n: &str| th.iter().position(|c| c == n).unwrap();
+    for year in ["2020", "2040", "2060"] {
+        let of = |lvl: &[&str]| -> (f64, usize) {
+            let sel: Vec<&Vec<String>> = rows
+                .iter()
+                .filter(|r| get(r, "year") == year && lvl.contains(&get(r, "level").as_str()))
+                .collect();
+            (sel.iter().map(|r| val(r)).sum(), sel.len())
+        };
+        let (parts, np) = of(&["zone", "outside"]);
+        let (region, nr) = of(&["region"]);
+        assert!(np > 0 && nr > 0);
+        assert!(
+            (parts - region).abs() <= 0.05 * (np + nr) as f64,
+            "{year}: {parts} vs {region}"
+        );
+        let net: f64 = trows
+            .iter()
+            .find(|t| {
+                t[tc("zone_id")] == "__region__"
+                    && t[tc("year")] == year
+                    && t[tc("component")] == "total"
+            })
+            .map(|t| t[tc("net_flux_tco2_yr")].parse().unwrap())
+            .unwrap();
+        assert!(
+            (region - net).abs() <= 0.05 * nr as f64,
+            "{year}: {region} vs {net}"
+        );
+    }
+    // Categories and the disturbance rows.
+    let cat = |comp: &str| {
+        rows.iter()
+            .find(|r| get(r, "component") == comp)
+            .map(|r| get(r, "ipcc_category"))
+            .unwrap_or_else(|| panic!("no row for {comp}"))
+    };
+    assert_eq!(cat("forest:tianshan_spruce"), "4.A Forest land");
+    assert_eq!(cat("desert:crust"), "4.F Other land");
+    assert_eq!(cat("restoration:grazing_exclusion"), "4.C Grassland");
+    assert_eq!(cat("restoration:oasis_shelterbelt"), "4.B Cropland");
+    let dist: Vec<&Vec<String>> = rows
+        .iter()
+        .filter(|r| get(r, "flux") == "disturbance_emission")
+        .collect();
+    assert!(!dist.is_empty());
+    assert!(dist
+        .iter()
+        .all(|r| get(r, "component") == "disturbance:plantation_poplar_elm" && val(r) <= 0.0));
+    assert!(rows
+        .iter()
+        .all(|r| get(r, "component") != "total" && get(r, "component") != "desert:land"));
 }

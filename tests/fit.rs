@@ -171,6 +171,23 @@ fn cli_writes_a_forest_model_that_runs() {
         .unwrap();
     assert!(spruce.r_squared.unwrap() > 0.9);
     assert_eq!(spruce.standard_errors.len(), 3);
+    // The fit's parameter correlations reach forest.toml, and the Monte Carlo draws the three
+    // parameters jointly from them.
+    assert_eq!(spruce.correlations.len(), 3, "{:?}", spruce.correlations);
+    let names = spruce.curve.parameter_names();
+    for (i, j) in [(0, 1), (0, 2), (1, 2)] {
+        let r = spruce.correlations[&format!("{},{}", names[i], names[j])];
+        assert!(r.is_finite() && r.abs() <= 1.0, "{r}");
+    }
+    let mut set = shipped_models();
+    set.forest = model.clone();
+    let params = sinkmap::accounting::uncertainty::uncertain_parameters(None, &set).unwrap();
+    let spruce_params: Vec<_> = params
+        .iter()
+        .filter(|p| p.target.starts_with("forest.tianshan_spruce."))
+        .collect();
+    assert_eq!(spruce_params.len(), 3);
+    assert!(spruce_params.iter().all(|p| p.correlated.is_some()));
     // The spruce carbon fraction was applied: the asymptote comes back near 80 t C/ha.
     assert!(
         (spruce.curve.max_tc_per_ha() - 80.0).abs() < 8.0,

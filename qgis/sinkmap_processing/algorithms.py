@@ -214,10 +214,18 @@ class SinkmapAlgorithm(QgsProcessingAlgorithm):
         os.makedirs(folder, exist_ok=True)
         return folder
 
-    def run_sinkmap(self, args, feedback):
+    def run_sinkmap(self, args, feedback, folder=None):
         try:
             return runner.run(args, feedback)
         except RuntimeError as e:
+            if folder and feedback is not None and feedback.isCanceled():
+                # A stopped sinkmap leaves its temporary files (the next run would remove them).
+                for name in os.listdir(folder):
+                    if name.startswith(runner.TEMP_PREFIX):
+                        try:
+                            os.remove(os.path.join(folder, name))
+                        except OSError:
+                            pass
             raise QgsProcessingException(str(e))
 
     def postProcessAlgorithm(self, context, feedback):  # noqa: N802
@@ -266,7 +274,7 @@ class RunAlgorithm(SinkmapAlgorithm):
         if threads > 0:
             args += ["--threads", threads]
         args += ["--layout", ["cog", "tiled"][self.parameterAsEnum(parameters, "LAYOUT", context)]]
-        self.run_sinkmap(args, feedback)
+        self.run_sinkmap(args, feedback, folder)
         self._folder = folder
         report = os.path.join(folder, "report.html")
         return {self.OUTPUT: folder, "REPORT": report if os.path.exists(report) else None}
@@ -290,7 +298,7 @@ class ZonalAlgorithm(SinkmapAlgorithm):
         if not zone_args:
             raise QgsProcessingException("Pick a zone layer")
         scene = self.scene_path(parameters, context, folder, feedback, None)
-        self.run_sinkmap(["zonal", scene] + zone_args + ["--out", folder, "--quiet"], feedback)
+        self.run_sinkmap(["zonal", scene] + zone_args + ["--out", folder, "--quiet"], feedback, folder)
         self._folder = folder
         return {self.OUTPUT: folder}
 
@@ -330,7 +338,7 @@ class ChangeAlgorithm(SinkmapAlgorithm):
             "--discount-rate", self.parameterAsDouble(parameters, "DISCOUNT", context),
             "--out", folder, "--quiet",
         ]
-        self.run_sinkmap(args, feedback)
+        self.run_sinkmap(args, feedback, folder)
         self._folder = folder
         return {self.OUTPUT: folder}
 

@@ -14,6 +14,8 @@ import time
 
 SETTING_BINARY = "SINKMAP_BINARY"
 SETTING_MODELS = "SINKMAP_MODELS"
+# Prefix of sinkmap's temporary output names (renamed to the final names only when complete).
+TEMP_PREFIX = ".sinkmap-partial-"
 
 
 def _setting(key):

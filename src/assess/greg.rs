@@ -400,6 +400,7 @@ mod tests {
                 }
             }
         }
+        eprintln!("coverage per 1000 [srs, stratified] × [difference, greg]: {covered:?}");
         for (d, row) in covered.iter().enumerate() {
             for (k, &c) in row.iter().enumerate() {
                 assert!(

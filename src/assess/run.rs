@@ -272,7 +272,15 @@ pub fn assess(
                 ),
             )
         })?;
-        let map_class = class_of_code[&code];
+        let map_class = *class_of_code.get(&code).ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!(
+                    "{}: map code {code} is not one of the map's classes",
+                    p.label
+                ),
+            )
+        })?;
         let text = p.fields[0].as_deref().ok_or_else(|| {
             Error::vector(
                 rpath,
@@ -328,8 +336,14 @@ pub fn assess(
                 ));
             }
         }
+        let stratum = *stratum_of_code.get(&stratum_code).ok_or_else(|| {
+            Error::vector(
+                rpath,
+                format!("{}: stratum {stratum_code} has no mapped area", p.label),
+            )
+        })?;
         units.push(Unit {
-            stratum: stratum_of_code[&stratum_code],
+            stratum,
             map_class,
             ref_class,
         });

@@ -607,9 +607,9 @@ fn html(s: &serde_json::Value, figures: &[(String, PathBuf)], zone_table: &str) 
             .and_then(|v| v.as_f64())
         {
             h += &format!(
-                "<tr><td>Share of {} emissions offset by the base-year sink (median)</td><td class=\"num\" id=\"h_share\" data-value=\"{v}\">{:.4} %</td><td></td></tr>\n",
+                "<tr><td>Share of {} emissions offset by the base-year sink (median)</td><td class=\"num\" id=\"h_share\" data-value=\"{v}\">{} %</td></tr>\n",
                 a["reference_year"],
-                v * 100.0
+                crate::human::sig_digits(v * 100.0, 3)
             );
         }
     }

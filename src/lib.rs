@@ -62,6 +62,7 @@ pub mod progress;
 pub mod project;
 pub mod raster;
 pub mod report;
+pub mod series;
 pub mod styles;
 pub mod summary;
 pub mod synth;

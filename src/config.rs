@@ -243,6 +243,9 @@ pub struct Scene {
     /// When present, `sinkmap run` also projects the sink and balances it against emissions.
     #[serde(default)]
     pub accounting: Option<AccountingSpec>,
+    /// An annual land-cover series for `sinkmap series` (paths relative to the scene file).
+    #[serde(default)]
+    pub series: Option<crate::series::SeriesSpec>,
     /// Where the scene was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,

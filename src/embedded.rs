@@ -22,6 +22,7 @@ pub const MODEL_FILES: &[(&str, &str)] = &[
         "emissions/xinjiang.toml",
         include_str!("../models/emissions/xinjiang.toml"),
     ),
+    ("events.toml", include_str!("../models/events.toml")),
     ("forest.toml", include_str!("../models/forest.toml")),
     (
         "other_classes.toml",

@@ -65,6 +65,7 @@ pub mod project;
 pub mod publish;
 pub mod raster;
 pub mod report;
+pub mod series;
 pub mod styles;
 pub mod summary;
 pub mod synth;

@@ -80,6 +80,16 @@ enum Command {
     /// Example: sinkmap change scene.toml --before clcd_2000.tif --after clcd_2020.tif
     ///          --years 2000 2020 --price-per-tc 200 --discount-rate 3 --out out/change
     Change(ChangeArgs),
+    /// Annual history: run a land-cover series year by year with per-pixel stand ages.
+    ///
+    /// The scene's [series] table names the land cover of every year (landcover_pattern with
+    /// {year}, or landcover_by_year) and optional event rasters by year (codes of
+    /// models/events.toml: fire, harvest, thinning). Stands age, are planted, cleared or
+    /// burned; every pixel's stock, gross sink, emissions by cause and transfers are summed
+    /// per zone and year. Writes series.csv, series_transitions.csv and forest_age_LAST.tif
+    /// (the state to continue from). Example: sinkmap synth --out rasters/series --years
+    /// 2018..2022 && sinkmap series rasters/series/scene.toml --out out/series
+    Series(SeriesArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
     /// The project file names a scene, an intervention of models/restoration.toml, a polygon
@@ -191,6 +201,28 @@ struct ChangeArgs {
     #[arg(long)]
     no_zones: bool,
     #[arg(long, default_value = "out/change")]
+    out: PathBuf,
+    #[command(flatten)]
+    tuning: TuningArgs,
+    #[arg(long, short)]
+    quiet: bool,
+}
+
+#[derive(Args, Debug)]
+struct SeriesArgs {
+    /// Scene file (TOML) with a [series] table.
+    scene: PathBuf,
+    /// First year to run (a year of the series; its events are then not applied).
+    #[arg(long)]
+    from: Option<i32>,
+    /// Last year to run (a year of the series).
+    #[arg(long)]
+    to: Option<i32>,
+    /// Skip the scene's [zones].
+    #[arg(long)]
+    no_zones: bool,
+    /// Output folder.
+    #[arg(long, default_value = "out/series")]
     out: PathBuf,
     #[command(flatten)]
     tuning: TuningArgs,
@@ -501,8 +533,21 @@ struct SynthArgs {
     /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
     #[arg(long)]
     field_texture: bool,
+    /// Also write a SYNTHETIC annual series Y0..Y1 (land cover per year with a few per cent
+    /// of pixels changing class once, fire rasters) and add a [series] table to scene.toml,
+    /// for `sinkmap series`. Example: --years 2018..2022
+    #[arg(long, value_parser = parse_years)]
+    years: Option<(i32, i32)>,
     #[arg(long, short)]
     quiet: bool,
+}
+
+fn parse_years(s: &str) -> std::result::Result<(i32, i32), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or("expected Y0..Y1, e.g. 2018..2022")?;
+    let y = |t: &str| t.trim().parse::<i32>().map_err(|e| format!("'{t}': {e}"));
+    Ok((y(a)?, y(b)?))
 }
 
 #[derive(ValueEnum, Debug, Clone, Copy)]
@@ -819,6 +864,28 @@ fn main_inner(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Series(a) => {
+            let scene = Scene::load(&a.scene)?;
+            let zones = if a.no_zones {
+                None
+            } else {
+                scene_zones(&scene)?
+            };
+            let opts = sinkmap::series::SeriesOptions {
+                from: a.from,
+                to: a.to,
+                tuning: a.tuning.tuning(),
+            };
+            let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), &a.out)?;
+            if !a.quiet {
+                print!("{}", sinkmap::series::human(&o));
+                println!(
+                    "  series.csv, series_transitions.csv and the age map in {}",
+                    a.out.display()
+                );
+            }
+            Ok(())
+        }
         Command::Init(a) => {
             let scheme = match a.scheme {
                 SchemeArg::Clcd => "clcd",
@@ -1040,6 +1107,9 @@ fn main_inner(cli: Cli) -> Result<()> {
             };
             let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
             let scene = synth::generate(&spec, progress)?;
+            if let Some((y0, y1)) = a.years {
+                sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+            }
             if !a.quiet {
                 println!("wrote {}", scene.display());
             }

@@ -1,0 +1,360 @@
+//! `sinkmap series`: agreement with `run` and `change`, block/thread invariance, bad inputs.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::*;
+use gdal::raster::{Buffer, RasterCreationOptions};
+use gdal::{Dataset, DriverManager};
+use sinkmap::config::Scene;
+use sinkmap::cube::GRID_ZONE;
+use sinkmap::engine::Tuning;
+use sinkmap::pipeline::{self, RunOptions};
+use sinkmap::series::{self, SeriesOptions};
+
+/// Copies a single-band raster, changing its values with `f(index, value)`.
+fn copy_with(src: &Path, dst: &Path, mut f: impl FnMut(usize, i32) -> i32) {
+    let ds = Dataset::open(src).unwrap();
+    let (w, h) = ds.raster_size();
+    let driver = DriverManager::get_driver_by_name("GTiff").unwrap();
+    let out = ds
+        .create_copy(&driver, dst, &RasterCreationOptions::new())
+        .unwrap();
+    let v = ds
+        .rasterband(1)
+        .unwrap()
+        .read_as::<i32>((0, 0), (w, h), (w, h), None)
+        .unwrap();
+    let data: Vec<i32> = v.data().iter().enumerate().map(|(i, x)| f(i, *x)).collect();
+    let mut b = Buffer::new((w, h), data);
+    out.rasterband(1)
+        .unwrap()
+        .write((0, 0), (w, h), &mut b)
+        .unwrap();
+}
+
+/// Appends a `[series]` table to a scene file.
+fn add_series(scene: &Path, table: &str) {
+    let mut s = std::fs::read_to_string(scene).unwrap();
+    s.push_str("\n[series]\n");
+    s.push_str(table);
+    std::fs::write(scene, s).unwrap();
+}
+
+fn opts(block: usize, threads: usize) -> SeriesOptions {
+    SeriesOptions {
+        tuning: Tuning {
+            block_size_px: Some(block),
+            threads: Some(threads),
+        },
+        ..SeriesOptions::default()
+    }
+}
+
+fn tmp(name: &str) -> PathBuf {
+    let d = std::env::temp_dir().join(format!("sinkmap-series-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&d);
+    std::fs::create_dir_all(&d).unwrap();
+    d
+}
+
+#[test]
+fn constant_land_cover_gives_run_stocks_every_year_and_net_flux_equals_gross_sink() {
+    let dir = tmp("constant");
+    let scene_path = synth_scene(&dir, 70, 45, 11);
+    // The same land cover 2017..2021 around the ages' reference year 2020 (back-cast before).
+    add_series(
+        &scene_path,
+        "landcover_pattern = \"landcover.tif{year}\"\nfirst_year = 2017\nlast_year = 2021\n",
+    );
+    let sdir = scene_path.parent().unwrap();
+    for y in 2017..=2021 {
+        std::fs::copy(
+            sdir.join("landcover.tif"),
+            sdir.join(format!("landcover.tif{y}")),
+        )
+        .unwrap();
+    }
+    let scene = Scene::load(&scene_path).unwrap();
+    let out = dir.join("series");
+    let o = series::run(&scene, &opts(32, 2), None, &out).unwrap();
+    assert_eq!(o.years, (2017..=2021).collect::<Vec<_>>());
+    let mut total_gross = 0.0;
+    for (k, y) in o.years.iter().enumerate() {
+        let mut s = scene.clone();
+        s.base_year = *y;
+        let r = pipeline::run(
+            &s,
+            &RunOptions {
+                output_dir: Some(dir.join(format!("run{y}"))),
+                threads: Some(1),
+                ..RunOptions::default()
+            },
+            None,
+        )
+        .unwrap();
+        let t = r.cube.totals(GRID_ZONE, None);
+        // Every forest pixel has an age here (else run keeps the fallback age every year
+        // while the series ages it).
+        assert_eq!(t.forest_area_assumed_age_ha, 0.0);
+        assert_eq!(o.stock_tc(0, k), t.stock_tc, "{y}: series vs run stock");
+    }
+    let (h, rows) = read_csv(&out.join("series.csv"));
+    let gross = column(&h, &rows[1..5], "gross_sink_tc");
+    let net = column(&h, &rows[1..5], "net_flux_tc");
+    for (g, n) in gross.iter().zip(&net) {
+        assert_eq!(g.1, n.1);
+        total_gross += g.1;
+    }
+    assert!(total_gross > 0.0, "the stands grow");
+    // No transition other than class → same class.
+    let (th, trows) = read_csv(&out.join("series_transitions.csv"));
+    let (fi, ti) = (
+        th.iter().position(|c| c == "from_class").unwrap(),
+        th.iter().position(|c| c == "to_class").unwrap(),
+    );
+    assert!(trows.iter().all(|r| r[fi] == r[ti]));
+}
+
+#[test]
+fn two_years_give_the_stock_difference_of_change() {
+    let dir = tmp("pair");
+    let scene_path = synth_scene(&dir, 60, 40, 5);
+    let sdir = scene_path.parent().unwrap().to_path_buf();
+    // 2021: every 7th forest pixel (CLCD 2) cleared to grassland (4), every 5th grassland
+    // pixel planted to forest.
+    copy_with(
+        &sdir.join("landcover.tif"),
+        &sdir.join("lc2021.tif"),
+        |i, c| match c {
+            2 if i % 7 == 0 => 4,
+            4 if i % 5 == 0 => 2,
+            c => c,
+        },
+    );
+    add_series(
+        &scene_path,
+        "[series.landcover_by_year]\n2020 = \"landcover.tif\"\n2021 = \"lc2021.tif\"\n",
+    );
+    let scene = Scene::load(&scene_path).unwrap();
+    let out = dir.join("series");
+    let o = series::run(&scene, &opts(16, 1), None, &out).unwrap();
+    // The series' ages of 2021: the raster's + 1 where forest stayed, 0 on new stands.
+    let (lc0, _, _) = read_raster(&sdir.join("landcover.tif"));
+    let (lc1, _, _) = read_raster(&sdir.join("lc2021.tif"));
+    let (age0, _, _) = read_raster(&sdir.join("forest_age.tif"));
+    let (age1, _, _) = read_raster(&out.join("forest_age_2021.tif"));
+    let mut new_stands = 0;
+    for i in 0..lc0.len() {
+        match (lc0[i] as i32, lc1[i] as i32) {
+            (2, 2) if age0[i] >= 0.0 => assert_eq!(age1[i], age0[i] + 1.0, "pixel {i}"),
+            (4, 2) => {
+                assert_eq!(age1[i], 0.0, "pixel {i}");
+                new_stands += 1;
+            }
+            (_, c) if c != 2 && !lc0[i].is_nan() => assert!(age1[i].is_nan(), "pixel {i}"),
+            _ => {}
+        }
+    }
+    assert!(new_stands > 0);
+    // change with the same pair and ages.
+    let cout = dir.join("change");
+    let a = |p: &Path| p.to_string_lossy().into_owned();
+    let r = sinkmap(&[
+        "change",
+        &a(&scene_path),
+        "--before",
+        &a(&sdir.join("landcover.tif")),
+        "--after",
+        &a(&sdir.join("lc2021.tif")),
+        "--age-before",
+        &a(&sdir.join("forest_age.tif")),
+        "--age-after",
+        &a(&out.join("forest_age_2021.tif")),
+        "--years",
+        "2020",
+        "2021",
+        "--no-zones",
+        "--out",
+        &a(&cout),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let (h, rows) = read_csv(&cout.join("change_zones.csv"));
+    let before = column(&h, &rows, "stock_before_tc")[0].1;
+    let after = column(&h, &rows, "stock_after_tc")[0].1;
+    assert_eq!(o.stock_tc(0, 0), before);
+    assert_eq!(o.stock_tc(0, 1), after);
+    // The series splits that difference into sink, clearing and conversion.
+    let (sh, srows) = read_csv(&out.join("series.csv"));
+    let net = column(&sh, &srows[1..], "net_flux_tc")[0].1;
+    assert!(
+        rel_close(net, after - before, 1e-9),
+        "{net} vs {}",
+        after - before
+    );
+    assert!(column(&sh, &srows[1..], "emissions_clearing_tc")[0].1 > 0.0);
+}
+
+/// A synthetic series with transitions and fires (`synth --years`).
+fn synthetic_series(name: &str) -> (PathBuf, PathBuf) {
+    let dir = tmp(name);
+    let scene = dir.join("scene");
+    let models = root().join("models");
+    let r = sinkmap(&[
+        "synth",
+        "--out",
+        &scene.to_string_lossy(),
+        "--width",
+        "90",
+        "--height",
+        "70",
+        "--years",
+        "2018..2022",
+        "--models-dir",
+        &models.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    (dir, scene.join("scene.toml"))
+}
+
+#[test]
+fn results_do_not_depend_on_block_size_or_threads() {
+    let (dir, scene_path) = synthetic_series("invariance");
+    let scene = Scene::load(&scene_path).unwrap();
+    let z = scene.zones.as_ref().unwrap();
+    let grid = sinkmap::raster::reference_grid(&scene.landcover.path, 1).unwrap();
+    let zones = sinkmap::zones::ZoneSet::read(
+        &sinkmap::zones::ZoneSource {
+            path: &z.path,
+            layer: z.layer.as_deref(),
+            id_field: &z.id_field,
+            name_field: z.name_field.as_deref(),
+            repair_invalid: z.repair_invalid,
+        },
+        &grid,
+    )
+    .unwrap();
+    let mut outs = Vec::new();
+    for (b, t) in [(16, 1), (48, 3), (512, 2)] {
+        let out = dir.join(format!("o{b}"));
+        series::run(&scene, &opts(b, t), Some(&zones), &out).unwrap();
+        outs.push(out);
+    }
+    let text = |p: &Path| std::fs::read_to_string(p).unwrap();
+    for o in &outs[1..] {
+        for f in ["series.csv", "series_transitions.csv"] {
+            assert_eq!(text(&outs[0].join(f)), text(&o.join(f)), "{f}");
+        }
+        let (a, _, _) = read_raster(&outs[0].join("forest_age_2022.tif"));
+        let (b, _, _) = read_raster(&o.join("forest_age_2022.tif"));
+        assert!(same_bits(&a, &b));
+    }
+    // The zones and the outside add up to the grid (exact sums, tiny rounding at most).
+    let (h, rows) = read_csv(&outs[0].join("series.csv"));
+    let stock = column(&h, &rows, "stock_tc");
+    let grid_2022: f64 = stock
+        .iter()
+        .filter(|r| r.0 == "__grid__")
+        .map(|r| r.1)
+        .next_back()
+        .unwrap();
+    let i_year = h.iter().position(|c| c == "year").unwrap();
+    let parts_2022: f64 = rows
+        .iter()
+        .zip(&stock)
+        .filter(|(r, s)| s.0 != "__grid__" && r[i_year] == "2022")
+        .map(|(_, s)| s.1)
+        .sum();
+    assert!(
+        rel_close(grid_2022, parts_2022, 1e-9),
+        "{grid_2022} vs {parts_2022}"
+    );
+    assert!(stock
+        .iter()
+        .any(|r| r.0 != "__grid__" && r.0 != "__outside__"));
+    // The synthetic series has fires, clearing and planting.
+    // The first year of each zone has no fluxes (empty cells).
+    let later: Vec<Vec<String>> = rows.into_iter().filter(|r| r[i_year] != "2018").collect();
+    let sum = |c: &str| {
+        column(&h, &later, c)
+            .iter()
+            .filter(|x| x.0 == "__grid__")
+            .map(|x| x.1)
+            .sum::<f64>()
+    };
+    assert!(sum("emissions_fire_tc") > 0.0);
+    assert!(sum("emissions_clearing_tc") > 0.0);
+    assert!(sum("gross_sink_tc") > 0.0);
+}
+
+#[test]
+fn bad_inputs_are_named_before_anything_is_written() {
+    let (dir, scene_path) = synthetic_series("bad");
+    let sdir = scene_path.parent().unwrap().to_path_buf();
+    let run = |name: &str| {
+        let out = dir.join(name);
+        let r = sinkmap(&[
+            "series",
+            &scene_path.to_string_lossy(),
+            "--out",
+            &out.to_string_lossy(),
+            "-q",
+        ]);
+        assert!(!r.status.success(), "{name}: should fail");
+        assert!(!out.join("series.csv").exists(), "{name}: nothing written");
+        stderr(&r)
+    };
+    // A missing year.
+    std::fs::rename(sdir.join("landcover_2020.tif"), sdir.join("x.tif")).unwrap();
+    let e = run("missing");
+    assert!(
+        e.contains("landcover_2020.tif") && e.contains("missing"),
+        "{e}"
+    );
+    // A year on another grid (cropped by one column).
+    let r = std::process::Command::new("gdal_translate")
+        .args(["-q", "-srcwin", "0", "0", "89", "70"])
+        .arg(sdir.join("x.tif"))
+        .arg(sdir.join("landcover_2020.tif"))
+        .status()
+        .unwrap();
+    assert!(r.success());
+    let e = run("grid");
+    assert!(
+        e.contains("landcover_2020.tif") && e.contains("grid"),
+        "{e}"
+    );
+    std::fs::rename(sdir.join("x.tif"), sdir.join("landcover_2020.tif")).unwrap();
+    // An unknown event code.
+    let ev = sdir.join("events_2021.tif");
+    let bad = sdir.join("events_bad.tif");
+    copy_with(&ev, &bad, |i, c| if i == 75 { 9 } else { c });
+    std::fs::rename(&bad, &ev).unwrap();
+    let e = run("code");
+    assert!(
+        e.contains("events_2021.tif") && e.contains("event code 9"),
+        "{e}"
+    );
+    // Overlapping events: a second raster for 2021 with a harvest where the first has one.
+    copy_with(&ev, &bad, |_, c| if c == 9 { 0 } else { c });
+    std::fs::rename(&bad, &ev).unwrap();
+    copy_with(&ev, &sdir.join("harvest_2021.tif"), |i, _| {
+        i32::from(i == 75) * 2
+    });
+    copy_with(&ev, &bad, |i, c| if i == 75 { 1 } else { c });
+    std::fs::rename(&bad, &ev).unwrap();
+    let s = std::fs::read_to_string(&scene_path).unwrap().replace(
+        "2021 = [\"events_2021.tif\"]",
+        "2021 = [\"events_2021.tif\", \"harvest_2021.tif\"]",
+    );
+    std::fs::write(&scene_path, s).unwrap();
+    let e = run("overlap");
+    assert!(e.contains("overlapping events"), "{e}");
+    assert!(
+        e.contains("harvest_2021.tif") && e.contains("events_2021.tif"),
+        "{e}"
+    );
+}

@@ -1300,6 +1300,8 @@ fn verified_parts(parts: &[PathBuf]) -> Result<(Vec<PathBuf>, Inputs)> {
         roots.push(root);
     }
     Ok((roots, inputs))
+}
+
 /// Prints the warnings a library call returned (the library never prints).
 fn print_warnings(warnings: &[sinkmap::Warning]) {
     for w in warnings {

@@ -88,7 +88,11 @@ impl DesertSubtype {
 
 impl DesertSubtype {
     /// Every parameter inside the (name, low, high) `ranges`, else `why`.
-    pub fn check_within(&self, ranges: &[(&str, f64, f64); 5], why: &str) -> Result<(), String> {
+    pub fn check_within(
+        &self,
+        ranges: &[(&str, f64, f64); 5],
+        why: &str,
+    ) -> Result<(), ModelError> {
         let values = [
             self.biomass_tc_per_ha,
             self.soil_tc_per_ha,
@@ -98,10 +102,10 @@ impl DesertSubtype {
         ];
         for ((name, lo, hi), v) in ranges.iter().zip(values) {
             if !(*lo..=*hi).contains(&v) {
-                return Err(format!(
-                    "desert subtype '{}': {name} = {v} is {why} ({lo}..{hi})",
-                    self.name
-                ));
+                return Err(ModelError::Inconsistent {
+                    item: format!("desert subtype '{}'", self.name),
+                    message: format!("{name} = {v} is {why} ({lo}..{hi})"),
+                });
             }
         }
         Ok(())

@@ -525,7 +525,11 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     // A few counties' sink against all of Xinjiang: refused without the explicit flag.
     let o = sinkmap(&["balance", s, "--draws", "20", "--rollout", r, "--quiet"]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert_eq!(
+        o.status.code(),
+        Some(4),
+        "configuration error expected: {err}"
+    );
     assert!(
         err.contains("xinjiang.toml")
             && err.contains("sub-region")
@@ -543,7 +547,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
         "20",
         "--quiet",
     ]);
-    assert_eq!(o.status.code(), Some(1));
+    assert_eq!(o.status.code(), Some(4), "configuration error expected");
     assert!(stderr(&o).contains("covers only"), "{}", stderr(&o));
 
     let o = sinkmap(&[

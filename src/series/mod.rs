@@ -581,6 +581,7 @@ pub fn run(
                 pools,
                 models.pool_table.as_deref(),
             )
+            .map_err(|e| e.to_string())
         },
         scene.pools,
         events,

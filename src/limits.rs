@@ -126,7 +126,13 @@ pub fn check_input_path(path: &Path) -> Result<()> {
                 Some(libc::EACCES) => "permission denied: make it readable".to_string(),
                 _ => e.to_string(),
             };
-            Err(Error::invalid(path, words))
+            // A configuration file (scene, models) is the configuration's fault; any other
+            // file (rasters, zones, tables) is input data.
+            if path.extension().is_some_and(|x| x == "toml") {
+                Err(Error::invalid(path, words))
+            } else {
+                Err(Error::data(path, words))
+            }
         }
     }
 }

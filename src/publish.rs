@@ -449,7 +449,11 @@ pub struct Spec<'a> {
 /// Runs `work` on a staging folder of `out` and publishes what it wrote whole, with a
 /// manifest: the lock is taken, every input is checked (readable, not replaced by the
 /// result) and fingerprinted before `work` starts.
-pub fn transact<T>(out: &Path, spec: Spec, work: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Result<T>) -> Result<T> {
+    // Model files embedded in the binary are not on disk: their hashes travel in the
+    // summary and the maps' metadata instead.
+    spec.inputs
+        .retain(|(_, p)| !crate::embedded::is_embedded(p));
     for (_, p) in &spec.inputs {
         crate::limits::check_input_path(p)?;
     }

@@ -68,7 +68,6 @@ fn every_fault_a_user_can_cause_has_its_exit_code() {
         sample,
         "--out",
         out.to_str().unwrap(),
-        "--no-zones",
         "--no-report",
         "--quiet",
     ]);

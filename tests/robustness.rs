@@ -113,7 +113,11 @@ fn a_disk_filling_up_during_a_rerun_leaves_the_earlier_result_intact() {
         out.to_str().unwrap(),
     ]);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        matches!(o.status.code(), Some(2..=5)),
+        "exit code {:?}: {err}",
+        o.status.code()
+    );
     assert!(err.contains("No space left on device"), "{err}");
     assert!(
         !err.contains(".sinkmap/sets"),

@@ -122,12 +122,11 @@ fn accounting_note(out_dir: &Path) -> String {
     let sources: Option<Vec<String>> = headline("accounting.json", "/uncertainty_sources")
         .or_else(|| headline("summary.json", "/accounting/uncertainty_sources"))
         .and_then(|v| {
-            v.as_array()
-                .map(|a| {
-                    a.iter()
-                        .filter_map(|x| x.as_str().map(String::from))
-                        .collect()
-                })
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
         });
     let Some(sources) = sources else {
         return String::new();

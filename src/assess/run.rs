@@ -189,12 +189,21 @@ fn ecosystem_areas(
     })
 }
 
-/// The whole assessment: reads, estimates, writes the tables; returns the report.
-pub fn assess(
-    scene: &Scene,
-    spec: &AssessSpec,
-    zones: Option<&ZoneSet>,
-) -> Result<AssessmentReport> {
+/// The rasters an assessment reads, opened on the scene's grid.
+struct Layers {
+    grid: crate::grid::Grid,
+    models: Models,
+    map_path: PathBuf,
+    map: crate::raster::Layer,
+    /// The assessed map is the scene's land cover (not `--map`).
+    own_map: bool,
+    strata: Option<crate::raster::Layer>,
+    /// stock_tc_per_ha and sink_tco2_per_ha_yr of the run (empty: no carbon consequence).
+    values: Vec<crate::raster::Layer>,
+    notes: Vec<String>,
+}
+
+fn open_layers(scene: &Scene, spec: &AssessSpec) -> Result<Layers> {
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let models = Models::load(scene)?;
     let mut notes = Vec::new();
@@ -219,7 +228,7 @@ pub fn assess(
     let maps_dir = spec.maps_dir.clone().unwrap_or(scene.output_dir.clone());
     let stock_path = maps_dir.join("stock_tc_per_ha.tif");
     let sink_path = maps_dir.join("sink_tco2_per_ha_yr.tif");
-    let value_layers = if own_map && stock_path.exists() && sink_path.exists() {
+    let values = if own_map && stock_path.exists() && sink_path.exists() {
         vec![
             io::open_continuous(&stock_path, &grid)?,
             io::open_continuous(&sink_path, &grid)?,
@@ -238,152 +247,207 @@ pub fn assess(
         }
         Vec::new()
     };
-    let vrefs: Vec<&crate::raster::Layer> = value_layers.iter().collect();
-    let pass = io::raster_pass(&grid, &map, strata.as_ref(), &vrefs, zones)?;
+    Ok(Layers {
+        grid,
+        models,
+        map_path,
+        map,
+        own_map,
+        strata,
+        values,
+        notes,
+    })
+}
 
-    // The class list: the scheme's codes, or the codes found in another map.
-    let classes: Vec<ClassInfo> = if own_map {
-        let c: Vec<ClassInfo> = models
-            .scheme
-            .codes
-            .iter()
-            .map(|c| ClassInfo {
-                code: c.value,
-                label: c.label.clone(),
-            })
-            .collect();
-        for code in pass.by_class[0].keys() {
-            if !c.iter().any(|x| x.code == *code) {
-                return Err(Error::raster(
-                    &map_path,
-                    format!("code {code} is not in the scheme '{}'", models.scheme.name),
-                ));
-            }
-        }
-        c
-    } else {
+/// The class list: the scheme's codes, or the codes found in another map.
+fn class_list(l: &Layers, pass: &io::Pass) -> Result<Vec<ClassInfo>> {
+    if !l.own_map {
         let mut codes: Vec<i32> = pass.by_class[0].keys().copied().collect();
         codes.sort_unstable();
-        codes
+        return Ok(codes
             .into_iter()
             .map(|code| ClassInfo {
                 code,
                 label: format!("code {code}"),
             })
-            .collect()
-    };
-    let k = classes.len();
-    let class_of_code: HashMap<i32, usize> = classes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (c.code, i))
-        .collect();
-
-    // Strata: the map classes, the codes of the strata map, or one stratum.
-    let stratum_codes: Vec<i32> = match (&spec.design, &strata) {
-        (Design::Stratified, None) => classes.iter().map(|c| c.code).collect(),
-        (Design::Stratified, Some(_)) => {
-            let mut v: Vec<i32> = pass.by_stratum[0].keys().copied().collect();
-            v.sort_unstable();
-            v
-        }
-        _ => vec![0],
-    };
-    let stratum_of_code: HashMap<i32, usize> = stratum_codes
-        .iter()
-        .enumerate()
-        .map(|(i, c)| (*c, i))
-        .collect();
-    let slots = pass.by_class.len();
-    let strata_area = |slot: usize| -> Vec<f64> {
-        match (&spec.design, &strata) {
-            (Design::Stratified, None) => classes
-                .iter()
-                .map(|c| pass.by_class[slot].get(&c.code).map_or(0.0, |s| s.area_ha))
-                .collect(),
-            (Design::Stratified, Some(_)) => stratum_codes
-                .iter()
-                .map(|c| pass.by_stratum[slot].get(c).copied().unwrap_or(0.0))
-                .collect(),
-            _ => vec![pass.by_class[slot].values().map(|s| s.area_ha).sum()],
-        }
-    };
-
-    // The reference points.
-    let rpath = &spec.reference.path;
-    let mut fields = vec![spec.class_field.as_str()];
-    if let Some(f) = &spec.stratum_field {
-        fields.push(f);
+            .collect());
     }
-    let points = io::read_points(&spec.reference, &grid, &fields)?;
-    let mut units = Vec::with_capacity(points.len());
-    let mut unit_slot = Vec::with_capacity(points.len());
-    for p in &points {
-        let (col, row) = p.pixel(&grid).ok_or_else(|| {
-            Error::vector(
-                rpath,
+    let c: Vec<ClassInfo> = l
+        .models
+        .scheme
+        .codes
+        .iter()
+        .map(|c| ClassInfo {
+            code: c.value,
+            label: c.label.clone(),
+        })
+        .collect();
+    for code in pass.by_class[0].keys() {
+        if !c.iter().any(|x| x.code == *code) {
+            return Err(Error::raster(
+                &l.map_path,
                 format!(
-                    "{}: point ({:.6}, {:.6}) lies outside the map grid",
-                    p.label, p.x, p.y
+                    "code {code} is not in the scheme '{}'",
+                    l.models.scheme.name
                 ),
-            )
+            ));
+        }
+    }
+    Ok(c)
+}
+
+/// Everything the per-region estimates share: the classes, the strata, the raster sums and
+/// the reference units with their zone slots.
+struct Ctx<'a> {
+    spec: &'a AssessSpec,
+    layers: &'a Layers,
+    pass: &'a io::Pass,
+    classes: Vec<ClassInfo>,
+    class_of_code: HashMap<i32, usize>,
+    stratum_codes: Vec<i32>,
+    stratum_of_code: HashMap<i32, usize>,
+    units: Vec<Unit>,
+    /// Zone slot of every unit (None: outside every zone, or no zones).
+    unit_slot: Vec<Option<usize>>,
+}
+
+impl<'a> Ctx<'a> {
+    fn new(
+        spec: &'a AssessSpec,
+        layers: &'a Layers,
+        pass: &'a io::Pass,
+        classes: Vec<ClassInfo>,
+    ) -> Ctx<'a> {
+        let class_of_code = classes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (c.code, i))
+            .collect();
+        // Strata: the map classes, the codes of the strata map, or one stratum.
+        let stratum_codes: Vec<i32> = match (&spec.design, &layers.strata) {
+            (Design::Stratified, None) => classes.iter().map(|c| c.code).collect(),
+            (Design::Stratified, Some(_)) => {
+                let mut v: Vec<i32> = pass.by_stratum[0].keys().copied().collect();
+                v.sort_unstable();
+                v
+            }
+            _ => vec![0],
+        };
+        let stratum_of_code = stratum_codes
+            .iter()
+            .enumerate()
+            .map(|(i, c)| (*c, i))
+            .collect();
+        Ctx {
+            spec,
+            layers,
+            pass,
+            classes,
+            class_of_code,
+            stratum_codes,
+            stratum_of_code,
+            units: Vec::new(),
+            unit_slot: Vec::new(),
+        }
+    }
+
+    fn rpath(&self) -> &Path {
+        &self.spec.reference.path
+    }
+
+    /// Area of every stratum in zone slot `slot` (0: the whole map).
+    fn strata_area(&self, slot: usize) -> Vec<f64> {
+        let by_class = &self.pass.by_class[slot];
+        match (&self.spec.design, &self.layers.strata) {
+            (Design::Stratified, None) => self
+                .classes
+                .iter()
+                .map(|c| by_class.get(&c.code).map_or(0.0, |s| s.area_ha))
+                .collect(),
+            (Design::Stratified, Some(_)) => self
+                .stratum_codes
+                .iter()
+                .map(|c| self.pass.by_stratum[slot].get(c).copied().unwrap_or(0.0))
+                .collect(),
+            _ => vec![by_class.values().map(|s| s.area_ha).sum()],
+        }
+    }
+
+    fn mapped(&self, slot: usize) -> Vec<f64> {
+        self.classes
+            .iter()
+            .map(|c| {
+                self.pass.by_class[slot]
+                    .get(&c.code)
+                    .map_or(0.0, |s| s.area_ha)
+            })
+            .collect()
+    }
+
+    /// Reads the reference points into units (stratum, map class, reference class).
+    fn read_units(&mut self, zones: Option<&ZoneSet>) -> Result<()> {
+        let spec = self.spec;
+        let mut fields = vec![spec.class_field.as_str()];
+        if let Some(f) = &spec.stratum_field {
+            fields.push(f);
+        }
+        let points = io::read_points(&spec.reference, &self.layers.grid, &fields)?;
+        for p in &points {
+            let (unit, col, row) = self.unit_of(p)?;
+            self.units.push(unit);
+            self.unit_slot
+                .push(zones.and_then(|z| io::zone_at(z, &self.layers.grid, col, row)));
+        }
+        Ok(())
+    }
+
+    /// One point as a unit, with its pixel; errors name the file and the point.
+    fn unit_of(&self, p: &io::GridPoint) -> Result<(Unit, usize, usize)> {
+        let (spec, rpath, classes) = (self.spec, self.rpath(), &self.classes);
+        let bad = |m: String| Error::vector(rpath, format!("{}: {m}", p.label));
+        let (col, row) = p.pixel(&self.layers.grid).ok_or_else(|| {
+            bad(format!(
+                "point ({:.6}, {:.6}) lies outside the map grid",
+                p.x, p.y
+            ))
         })?;
-        let code = io::code_at(&map, col, row)?.ok_or_else(|| {
-            Error::vector(
-                rpath,
-                format!(
-                    "{}: the map has no data at the point (pixel col {col}, row {row})",
-                    p.label
-                ),
-            )
+        let code = io::code_at(&self.layers.map, col, row)?.ok_or_else(|| {
+            bad(format!(
+                "the map has no data at the point (pixel col {col}, row {row})"
+            ))
         })?;
-        let map_class = *class_of_code.get(&code).ok_or_else(|| {
-            Error::vector(
-                rpath,
-                format!(
-                    "{}: map code {code} is not one of the map's classes",
-                    p.label
-                ),
-            )
-        })?;
+        let map_class = *self
+            .class_of_code
+            .get(&code)
+            .ok_or_else(|| bad(format!("map code {code} is not one of the map's classes")))?;
         let text = p.fields[0].as_deref().ok_or_else(|| {
-            Error::vector(
-                rpath,
-                format!(
-                    "{}: field '{}' (the reference class) is empty",
-                    p.label, spec.class_field
-                ),
-            )
+            bad(format!(
+                "field '{}' (the reference class) is empty",
+                spec.class_field
+            ))
         })?;
-        let ref_class = parse_class(text, &classes).ok_or_else(|| {
-            Error::vector(
-                rpath,
-                format!(
-                    "{}: reference class '{text}' is not in the map's classes ({})",
-                    p.label,
-                    classes
-                        .iter()
-                        .map(|c| format!("{}={}", c.code, c.label))
-                        .collect::<Vec<_>>()
-                        .join(", ")
-                ),
-            )
+        let ref_class = parse_class(text, classes).ok_or_else(|| {
+            bad(format!(
+                "reference class '{text}' is not in the map's classes ({})",
+                classes
+                    .iter()
+                    .map(|c| format!("{}={}", c.code, c.label))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))
         })?;
-        let stratum_code = match (&spec.design, &strata) {
+        let strata = &self.layers.strata;
+        let stratum_code = match (&spec.design, strata) {
             (Design::Stratified, None) => code,
-            (Design::Stratified, Some(s)) => io::code_at(s, col, row)?.ok_or_else(|| {
-                Error::vector(
-                    rpath,
-                    format!("{}: the strata map has no data at the point", p.label),
-                )
-            })?,
+            (Design::Stratified, Some(s)) => io::code_at(s, col, row)?
+                .ok_or_else(|| bad("the strata map has no data at the point".into()))?,
             _ => 0,
         };
         if let (Some(f), Some(declared)) = (&spec.stratum_field, p.fields.get(1)) {
             let declared = declared.as_deref().unwrap_or("");
             let ok = match spec.design {
                 Design::Stratified => {
-                    parse_class(declared, &classes)
+                    parse_class(declared, classes)
                         .map(|i| classes[i].code)
                         .or_else(|| declared.trim().parse::<i32>().ok())
                         == Some(stratum_code)
@@ -391,92 +455,80 @@ pub fn assess(
                 _ => true,
             };
             if !ok {
-                return Err(Error::vector(
-                    rpath,
-                    format!(
-                        "{}: field '{f}' says stratum '{declared}' but the {} has {stratum_code} there: the sample does not match the declared stratified design (wrong strata map, or a sample drawn from another map version?)",
-                        p.label,
-                        if strata.is_some() { "strata map" } else { "map" }
-                    ),
-                ));
+                return Err(bad(format!(
+                    "field '{f}' says stratum '{declared}' but the {} has {stratum_code} there: the sample does not match the declared stratified design (wrong strata map, or a sample drawn from another map version?)",
+                    if strata.is_some() { "strata map" } else { "map" }
+                )));
             }
         }
-        let stratum = *stratum_of_code.get(&stratum_code).ok_or_else(|| {
-            Error::vector(
-                rpath,
-                format!("{}: stratum {stratum_code} has no mapped area", p.label),
-            )
-        })?;
-        units.push(Unit {
-            stratum,
-            map_class,
-            ref_class,
-        });
-        unit_slot.push(zones.and_then(|z| io::zone_at(z, &grid, col, row)));
-    }
-    if spec.design != Design::Stratified {
-        notes.push(format!(
-            "{} design: one stratum over the whole map{}",
-            if spec.design == Design::Systematic {
-                "systematic"
-            } else {
-                "simple random"
+        let stratum = *self
+            .stratum_of_code
+            .get(&stratum_code)
+            .ok_or_else(|| bad(format!("stratum {stratum_code} has no mapped area")))?;
+        Ok((
+            Unit {
+                stratum,
+                map_class,
+                ref_class,
             },
-            if spec.design == Design::Systematic {
-                "; variance estimated as for a simple random sample (usually conservative)"
-            } else {
-                ""
-            }
-        ));
+            col,
+            row,
+        ))
     }
 
-    let stratum_name = |h: usize| -> String {
-        match (&spec.design, &strata) {
+    fn stratum_name(&self, h: usize) -> String {
+        match (&self.spec.design, &self.layers.strata) {
             (Design::Stratified, None) => {
-                format!("map class {} ({})", classes[h].code, classes[h].label)
+                format!(
+                    "map class {} ({})",
+                    self.classes[h].code, self.classes[h].label
+                )
             }
-            (Design::Stratified, Some(_)) => format!("strata code {}", stratum_codes[h]),
+            (Design::Stratified, Some(_)) => format!("strata code {}", self.stratum_codes[h]),
             _ => "the whole map".into(),
         }
-    };
-    let explain = |e: DesignError| -> String {
+    }
+
+    fn explain(&self, e: DesignError) -> String {
         match e {
-            DesignError::EmptyStratum { stratum } => format!("{} has mapped area but no reference point; a stratified sample needs ≥ 2 points in every stratum", stratum_name(stratum)),
-            DesignError::SingleUnit { stratum } => format!("{} has a single reference point: its variance cannot be estimated (≥ 2 per stratum)", stratum_name(stratum)),
-            DesignError::UnitsWithoutArea { stratum, units } => format!("{units} point(s) fall in {}, which has no mapped area: the sample does not match the declared design", stratum_name(stratum)),
+            DesignError::EmptyStratum { stratum } => format!("{} has mapped area but no reference point; a stratified sample needs ≥ 2 points in every stratum", self.stratum_name(stratum)),
+            DesignError::SingleUnit { stratum } => format!("{} has a single reference point: its variance cannot be estimated (≥ 2 per stratum)", self.stratum_name(stratum)),
+            DesignError::UnitsWithoutArea { stratum, units } => format!("{units} point(s) fall in {}, which has no mapped area: the sample does not match the declared design", self.stratum_name(stratum)),
             other => other.to_string(),
         }
-    };
+    }
 
-    let densities = |slot: usize, v: usize| -> Vec<f64> {
-        classes
+    /// The map's mean of value layer `v` over each class in zone slot `slot`.
+    fn densities(&self, slot: usize, v: usize) -> Vec<f64> {
+        self.classes
             .iter()
             .map(|c| {
-                pass.by_class[slot]
+                self.pass.by_class[slot]
                     .get(&c.code)
                     .filter(|s| s.covered_ha[v] > 0.0)
                     .map_or(0.0, |s| s.weighted[v] / s.covered_ha[v])
             })
             .collect()
-    };
+    }
 
-    let region = |slot: usize, id: String, name: String| -> Result<RegionResult> {
-        let sel: Vec<Unit> = units
+    /// The estimates of zone slot `slot` (0: the whole map), or a note for a zone whose
+    /// sample cannot support them.
+    fn region(&self, slot: usize, id: String, name: String) -> Result<RegionResult> {
+        let k = self.classes.len();
+        let sel: Vec<Unit> = self
+            .units
             .iter()
-            .zip(&unit_slot)
+            .zip(&self.unit_slot)
             .filter(|(_, z)| slot == 0 || **z == Some(slot - 1))
             .map(|(u, _)| *u)
             .collect();
-        let areas = strata_area(slot);
+        let areas = self.strata_area(slot);
         let total: f64 = areas.iter().sum();
         let mut counts = vec![vec![0usize; k]; k];
         for u in &sel {
             counts[u.map_class][u.ref_class] += 1;
         }
-        let mapped: Vec<f64> = classes
-            .iter()
-            .map(|c| pass.by_class[slot].get(&c.code).map_or(0.0, |s| s.area_ha))
-            .collect();
+        let mapped = self.mapped(slot);
         let mut out = RegionResult {
             zone_id: id,
             zone_name: name,
@@ -492,17 +544,17 @@ pub fn assess(
         let a: Assessment = match estimate::assess(&sel, &areas, k) {
             Ok(a) => a,
             Err(e) if slot > 0 => {
-                out.note = Some(format!("no estimate for this zone: {}", explain(e)));
+                out.note = Some(format!("no estimate for this zone: {}", self.explain(e)));
                 return Ok(out);
             }
-            Err(e) => return Err(Error::invalid(rpath, explain(e))),
+            Err(e) => return Err(Error::invalid(self.rpath(), self.explain(e))),
         };
         out.overall_accuracy = Some(a.overall.into());
         out.error_matrix_area_proportions = a.proportions.clone();
         out.classes = (0..k)
             .map(|i| ClassResult {
-                code: classes[i].code,
-                label: classes[i].label.clone(),
+                code: self.classes[i].code,
+                label: self.classes[i].label.clone(),
                 mapped_area_ha: mapped[i],
                 sample_mapped: counts[i].iter().sum(),
                 sample_reference: counts.iter().map(|r| r[i]).sum(),
@@ -511,52 +563,105 @@ pub fn assess(
                 adjusted_area_ha: a.adjusted_area(i).into(),
             })
             .collect();
-        if !value_layers.is_empty() {
-            let (ds, dk) = (densities(slot, 0), densities(slot, 1));
-            let total_of =
-                |v: usize| -> f64 { pass.by_class[slot].values().map(|s| s.weighted[v]).sum() };
-            let ms = estimate::mean_of_class_values(&sel, &areas, k, &ds)
-                .map_err(|e| Error::invalid(rpath, explain(e)))?;
-            let mk = estimate::mean_of_class_values(&sel, &areas, k, &dk)
-                .map_err(|e| Error::invalid(rpath, explain(e)))?;
-            out.carbon = Some(CarbonResult {
-                map_stock_tc: total_of(0),
-                map_sink_tco2_yr: total_of(1),
-                adjusted_stock_tc: ms.scaled(total).into(),
-                adjusted_sink_tco2_yr: mk.scaled(total).into(),
-                class_mean_stock_tc_per_ha: ds,
-                class_mean_sink_tco2_per_ha_yr: dk,
-            });
+        if !self.layers.values.is_empty() {
+            out.carbon = Some(self.carbon(slot, &sel, &areas)?);
         }
         Ok(out)
-    };
+    }
 
-    let mut regions = vec![region(0, "all".into(), "whole map".into())?];
+    /// Map-based and area-adjusted stock and sink of one region (docs/science.md §6.4).
+    fn carbon(&self, slot: usize, sel: &[Unit], areas: &[f64]) -> Result<CarbonResult> {
+        let k = self.classes.len();
+        let total: f64 = areas.iter().sum();
+        let (ds, dk) = (self.densities(slot, 0), self.densities(slot, 1));
+        let total_of = |v: usize| -> f64 {
+            self.pass.by_class[slot]
+                .values()
+                .map(|s| s.weighted[v])
+                .sum()
+        };
+        let mean = |d: &[f64]| {
+            estimate::mean_of_class_values(sel, areas, k, d)
+                .map_err(|e| Error::invalid(self.rpath(), self.explain(e)))
+        };
+        let (ms, mk) = (mean(&ds)?, mean(&dk)?);
+        Ok(CarbonResult {
+            map_stock_tc: total_of(0),
+            map_sink_tco2_yr: total_of(1),
+            adjusted_stock_tc: ms.scaled(total).into(),
+            adjusted_sink_tco2_yr: mk.scaled(total).into(),
+            class_mean_stock_tc_per_ha: ds,
+            class_mean_sink_tco2_per_ha_yr: dk,
+        })
+    }
+}
+
+/// The whole assessment: reads, estimates, writes the tables; returns the report.
+pub fn assess(
+    scene: &Scene,
+    spec: &AssessSpec,
+    zones: Option<&ZoneSet>,
+) -> Result<AssessmentReport> {
+    let layers = open_layers(scene, spec)?;
+    let vrefs: Vec<&crate::raster::Layer> = layers.values.iter().collect();
+    let pass = io::raster_pass(
+        &layers.grid,
+        &layers.map,
+        layers.strata.as_ref(),
+        &vrefs,
+        zones,
+    )?;
+    let classes = class_list(&layers, &pass)?;
+    let mut ctx = Ctx::new(spec, &layers, &pass, classes);
+    ctx.read_units(zones)?;
+    let mut notes = layers.notes.clone();
+    if spec.design != Design::Stratified {
+        let systematic = spec.design == Design::Systematic;
+        notes.push(format!(
+            "{} design: one stratum over the whole map{}",
+            if systematic {
+                "systematic"
+            } else {
+                "simple random"
+            },
+            if systematic {
+                "; variance estimated as for a simple random sample (usually conservative)"
+            } else {
+                ""
+            }
+        ));
+    }
+    let mut regions = vec![ctx.region(0, "all".into(), "whole map".into())?];
     if let Some(zs) = zones {
         for (z, zone) in zs.zones.iter().enumerate() {
-            if 1 + z < slots {
-                regions.push(region(1 + z, zone.id.clone(), zone.name.clone())?);
+            if 1 + z < pass.by_class.len() {
+                regions.push(ctx.region(1 + z, zone.id.clone(), zone.name.clone())?);
             }
         }
         notes.push("per-zone estimates treat the points inside a zone as a stratified sample of that zone (the zone's own mapped areas as strata weights); zones with a stratum lacking 2 points get a note instead".into());
     }
     // Reference classes with no mapped pixels: their density in the carbon consequence is 0.
-    if !value_layers.is_empty() {
-        for (i, c) in classes.iter().enumerate() {
-            let seen = units.iter().any(|u| u.ref_class == i);
+    if !layers.values.is_empty() {
+        for (i, c) in ctx.classes.iter().enumerate() {
+            let seen = ctx.units.iter().any(|u| u.ref_class == i);
             if seen && !pass.by_class[0].contains_key(&c.code) {
                 notes.push(format!("class {} ({}) is observed in the reference but never mapped: it has no map density, so its adjusted area carries 0 t C/ha in the carbon consequence", c.code, c.label));
             }
         }
     }
-    let (map_identity, eco) = if own_map {
-        let mapped: Vec<f64> = classes
-            .iter()
-            .map(|c| pass.by_class[0].get(&c.code).map_or(0.0, |s| s.area_ha))
-            .collect();
-        let eco = ecosystem_areas(&models, &classes, &units, &strata_area(0), &mapped)
-            .map_err(|e| Error::invalid(rpath, explain(e)))?;
-        (Some(MapIdentity::of_scene(scene, &models)?), Some(eco))
+    let (map_identity, eco) = if layers.own_map {
+        let eco = ecosystem_areas(
+            &layers.models,
+            &ctx.classes,
+            &ctx.units,
+            &ctx.strata_area(0),
+            &ctx.mapped(0),
+        )
+        .map_err(|e| Error::invalid(ctx.rpath(), ctx.explain(e)))?;
+        (
+            Some(MapIdentity::of_scene(scene, &layers.models)?),
+            Some(eco),
+        )
     } else {
         (None, None)
     };
@@ -565,8 +670,8 @@ pub fn assess(
         ecosystem_areas: eco,
         sinkmap_version: env!("CARGO_PKG_VERSION").into(),
         scene: scene.source_path.display().to_string(),
-        map: map_path.display().to_string(),
-        reference: rpath.display().to_string(),
+        map: layers.map_path.display().to_string(),
+        reference: ctx.rpath().display().to_string(),
         design: spec.design,
         strata: match (&spec.design, &spec.strata) {
             (Design::Stratified, Some(p)) => p.display().to_string(),
@@ -574,7 +679,7 @@ pub fn assess(
             _ => "none".into(),
         },
         confidence_level: 0.95,
-        classes,
+        classes: ctx.classes,
         regions,
         notes,
     };
@@ -604,6 +709,16 @@ fn opt(v: Option<f64>) -> String {
 /// Writes the CSV tables and assessment.json into `out`.
 pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
+    write_error_matrices(out, r)?;
+    write_accuracy(out, r)?;
+    write_adjusted_area(out, r)?;
+    let p = out.join("assessment.json");
+    let text = serde_json::to_string_pretty(r).map_err(|e| Error::output(&p, e))?;
+    std::fs::write(&p, text).map_err(|e| Error::output(&p, e))
+}
+
+/// error_matrix_counts.csv and error_matrix_area_proportions.csv.
+fn write_error_matrices(out: &Path, r: &AssessmentReport) -> Result<()> {
     let labels: Vec<String> = r
         .classes
         .iter()
@@ -643,6 +758,11 @@ pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
         }
         w.flush().map_err(|e| Error::io(&p, e))?;
     }
+    Ok(())
+}
+
+/// accuracy.csv: overall, user's and producer's accuracy per region.
+fn write_accuracy(out: &Path, r: &AssessmentReport) -> Result<()> {
     let p = out.join("accuracy.csv");
     let mut w = csv_writer(&p)?;
     w.write_record([
@@ -690,6 +810,11 @@ pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
         }
     }
     w.flush().map_err(|e| Error::io(&p, e))?;
+    Ok(())
+}
+
+/// adjusted_area.csv: mapped and error-adjusted area per class and region.
+fn write_adjusted_area(out: &Path, r: &AssessmentReport) -> Result<()> {
     let p = out.join("adjusted_area.csv");
     let mut w = csv_writer(&p)?;
     w.write_record([
@@ -732,9 +857,7 @@ pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
         }
     }
     w.flush().map_err(|e| Error::io(&p, e))?;
-    let p = out.join("assessment.json");
-    let text = serde_json::to_string_pretty(r).map_err(|e| Error::output(&p, e))?;
-    std::fs::write(&p, text).map_err(|e| Error::output(&p, e))
+    Ok(())
 }
 
 /// A short human summary.

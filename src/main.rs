@@ -87,8 +87,10 @@ enum Command {
     /// models/events.toml: fire, harvest, thinning). Stands age, are planted, cleared or
     /// burned; every pixel's stock, gross sink, emissions by cause and transfers are summed
     /// per zone and year. Writes series.csv, series_transitions.csv and forest_age_LAST.tif
-    /// (the state to continue from). Example: sinkmap synth --out rasters/series --years
-    /// 2018..2022 && sinkmap series rasters/series/scene.toml --out out/series
+    /// (the state to continue from); --maps stock,net,age adds per-year maps; --tile I/N
+    /// and `sinkmap merge` split a large series like `run`. Example: sinkmap synth --out
+    /// rasters/series --years 2018..2022 && sinkmap series rasters/series/scene.toml
+    /// --maps stock,net --out out/series
     Series(SeriesArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
@@ -224,6 +226,15 @@ struct SeriesArgs {
     /// Output folder.
     #[arg(long, default_value = "out/series")]
     out: PathBuf,
+    /// Per-year maps besides the last year's age map, comma-separated: stock
+    /// (stock_tc_per_ha_YEAR.tif), net (net_flux_tco2_per_ha_YEAR.tif, from the second
+    /// year), age (forest_age_YEAR.tif). Each gets a QGIS style (.qml) beside it.
+    #[arg(long, value_parser = parse_series_maps)]
+    maps: Option<SeriesMapList>,
+    /// Compute only row band I of N (e.g. 2/8) into --out; `sinkmap merge SCENE PARTS…`
+    /// combines the N parts into the result of a single run.
+    #[arg(long, value_parser = parse_tile)]
+    tile: Option<(usize, usize)>,
     #[command(flatten)]
     tuning: TuningArgs,
     #[arg(long, short)]
@@ -291,7 +302,8 @@ fn parse_type_fraction(s: &str) -> std::result::Result<(String, f64), String> {
 struct MergeArgs {
     /// Scene file (TOML) the tiles were computed from.
     scene: PathBuf,
-    /// Output folders of the tiles (`run --tile I/N --out DIR`), all N of them.
+    /// Output folders of the tiles (`run --tile I/N --out DIR`, or `series --tile I/N --out
+    /// DIR`), all N of them.
     #[arg(required = true)]
     parts: Vec<PathBuf>,
     /// Output folder of the merged result.
@@ -327,6 +339,11 @@ struct BenchArgs {
     /// Threads of the runs (default: all cores).
     #[arg(long)]
     threads: Option<usize>,
+    /// Benchmark `sinkmap series` instead: YEARS synthetic years from 2000 on the textured
+    /// scene (in DIR/series), timed against GDAL decoding the same rasters (goal ≤ 2×), with
+    /// its peak RSS; writes DIR/bench_series.json. Example: --series 23 --width 2000 --height 2000
+    #[arg(long, value_name = "YEARS")]
+    series: Option<u32>,
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     block_size: Option<usize>,
@@ -592,6 +609,14 @@ impl Tuning {
             tile: self.tile,
         }
     }
+}
+
+/// The per-year maps of `series --maps` (one argument, a comma-separated list).
+#[derive(Debug, Clone)]
+struct SeriesMapList(Vec<sinkmap::series::SeriesMap>);
+
+fn parse_series_maps(s: &str) -> std::result::Result<SeriesMapList, String> {
+    sinkmap::series::SeriesMap::parse_list(s).map(SeriesMapList)
 }
 
 fn parse_tile(s: &str) -> std::result::Result<(usize, usize), String> {
@@ -875,8 +900,11 @@ fn main_inner(cli: Cli) -> Result<()> {
                 from: a.from,
                 to: a.to,
                 tuning: a.tuning.tuning(),
+                maps: a.maps.map(|m| m.0).unwrap_or_default(),
+                tile: a.tile,
             };
             let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), &a.out)?;
+            write_styles(&a.out);
             if !a.quiet {
                 print!("{}", sinkmap::series::human(&o));
                 println!(
@@ -1009,6 +1037,20 @@ fn main_inner(cli: Cli) -> Result<()> {
             }
             Ok(())
         }
+        Command::Merge(a) if a.parts[0].join(sinkmap::series::PART_FILE).is_file() => {
+            let scene = Scene::load(&a.scene)?;
+            let o = sinkmap::series::merge(&scene, &a.parts, &a.out)?;
+            write_styles(&a.out);
+            if !a.quiet {
+                print!("{}", sinkmap::series::human(&o));
+                println!(
+                    "  merged {} series tiles into {}",
+                    a.parts.len(),
+                    a.out.display()
+                );
+            }
+            Ok(())
+        }
         Command::Merge(a) => {
             let scene = Scene::load(&a.scene)?;
             let zones = if a.no_zones {
@@ -1067,7 +1109,14 @@ fn main_inner(cli: Cli) -> Result<()> {
                     invest_venv: a.invest.clone(),
                 }
             };
-            let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+            let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+            if let Some(years) = a.series {
+                let report = bench::bench_series(&spec, years, progress)?;
+                print!("{}", bench::series_table(&report));
+                println!("written to {}", a.dir.join("bench_series.json").display());
+                return Ok(());
+            }
+            let report = bench::bench(&spec, progress)?;
             print!("{}", bench::table(&report));
             println!("written to {}", a.dir.join("bench.json").display());
             Ok(())

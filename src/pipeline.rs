@@ -185,8 +185,28 @@ impl InputPaths {
     }
 }
 
+/// Opens the scene's masks (restoration eligibility) in bit order, aligned to `grid`.
+pub(crate) fn open_masks(scene: &Scene, grid: &Grid) -> Result<Vec<Layer>> {
+    if scene.masks.len() > 32 {
+        return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
+    }
+    scene
+        .masks
+        .values()
+        .map(|m| {
+            Layer::open(
+                &m.path,
+                m.band,
+                LayerKind::Categorical,
+                grid,
+                &m.nodata_values,
+            )
+        })
+        .collect()
+}
+
 /// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
-fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
+pub(crate) fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
     for (dst, c) in bits.iter_mut().zip(codes) {
         if matches!(c, Some(v) if *v != 0) {
             *dst |= 1 << bit;
@@ -496,22 +516,7 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
     };
     let forest_type = Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, grid)?;
     let desert = Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, grid)?;
-    let masks = scene
-        .masks
-        .values()
-        .map(|m| {
-            Layer::open(
-                &m.path,
-                m.band,
-                LayerKind::Categorical,
-                grid,
-                &m.nodata_values,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if masks.len() > 32 {
-        return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
-    }
+    let masks = open_masks(scene, grid)?;
     let lc_path = landcover.path.clone();
     let path_or_lc = |l: &Option<Layer>| {
         l.as_ref()
@@ -951,7 +956,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
 }
 
 /// Metadata written into every map: units, provenance.
-fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
+pub(crate) fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
     let mut md = vec![
         (
             "SINKMAP_VERSION".to_string(),

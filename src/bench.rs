@@ -508,6 +508,7 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
             "--series {years}: expected 2 to 200 years"
         )));
     }
+    let report_path = spec.dir.join("bench_series.json");
     let spec = BenchSpec {
         dir: spec.dir.join("series"),
         ..spec.clone()
@@ -561,7 +562,7 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         floor_decode_seconds,
         series_over_decode_floor: series_seconds / floor_decode_seconds,
     };
-    let p = spec.dir.join("bench_series.json");
+    let p = report_path;
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
     std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
     Ok(report)

@@ -512,3 +512,57 @@ fn the_committed_sample_series_runs_as_the_readme_says() {
         .iter()
         .any(|x| x.1 > 0.0));
 }
+
+#[test]
+fn bad_series_options_are_refused_before_anything_is_written() {
+    let (dir, scene_path) = synthetic_series("options");
+    let scene = scene_path.to_string_lossy().into_owned();
+    let fails = |args: &[&str], out: &Path| {
+        let mut a = vec!["series", scene.as_str(), "--out"];
+        let o = out.to_string_lossy().into_owned();
+        a.push(&o);
+        a.extend_from_slice(args);
+        let r = sinkmap(&a);
+        assert!(!r.status.success(), "{args:?}: should fail");
+        assert!(!out.exists(), "{args:?}: nothing written");
+        stderr(&r)
+    };
+    let e = fails(&["--maps", "stock,carbon"], &dir.join("maps"));
+    assert!(e.contains("unknown map 'carbon'"), "{e}");
+    let e = fails(&["--tile", "3/2"], &dir.join("tile"));
+    assert!(e.contains("3/2"), "{e}");
+    // An unknown plantation type names the scene and the type.
+    let text = std::fs::read_to_string(&scene_path).unwrap();
+    std::fs::write(
+        &scene_path,
+        text.replace("[series]\n", "[series]\nnew_stand_forest_type = \"oak\"\n"),
+    )
+    .unwrap();
+    let e = fails(&[], &dir.join("type"));
+    assert!(e.contains("'oak'") && e.contains("scene.toml"), "{e}");
+    std::fs::write(&scene_path, text).unwrap();
+    // A merge of an incomplete set of series parts.
+    let part = dir.join("p1");
+    let r = sinkmap(&[
+        "series",
+        &scene,
+        "--tile",
+        "1/2",
+        "--out",
+        &part.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let merged = dir.join("merged");
+    let r = sinkmap(&[
+        "merge",
+        &scene,
+        &part.to_string_lossy(),
+        "--out",
+        &merged.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(!r.status.success());
+    assert!(stderr(&r).contains("1..=2"), "{}", stderr(&r));
+    assert!(!merged.join("series.csv").exists());
+}

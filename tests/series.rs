@@ -99,6 +99,15 @@ fn constant_land_cover_gives_run_stocks_every_year_and_net_flux_equals_gross_sin
         // while the series ages it).
         assert_eq!(t.forest_area_assumed_age_ha, 0.0);
         assert_eq!(o.stock_tc(0, k), t.stock_tc, "{y}: series vs run stock");
+        if *y == 2021 {
+            // The last year's cohort cube (what the projection starts from) is run's.
+            let text = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+            assert_eq!(
+                text(out.join("cube.csv")),
+                text(dir.join("run2021").join("cube.csv")),
+                "the series' last-year cube differs from run's"
+            );
+        }
     }
     let (h, rows) = read_csv(&out.join("series.csv"));
     let gross = column(&h, &rows[1..5], "gross_sink_tc");
@@ -412,6 +421,20 @@ fn per_year_maps_and_tiles_merged_equal_a_single_run() {
     let text = |p: &Path| std::fs::read_to_string(p).unwrap();
     for f in ["series.csv", "series_transitions.csv"] {
         assert_eq!(text(&single.join(f)), text(&merged.join(f)), "{f}");
+    }
+    // The last year's cube as `run`'s merge gives it: equal to 1e-9 (read back from text).
+    let (ha, ra) = read_csv(&single.join("cube.csv"));
+    let (hb, rb) = read_csv(&merged.join("cube.csv"));
+    assert_eq!((ha, ra.len()), (hb, rb.len()));
+    for (x, y) in ra.iter().zip(&rb) {
+        for (a, b) in x.iter().zip(y) {
+            match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(a), Ok(b)) => {
+                    assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{x:?} vs {y:?}")
+                }
+                _ => assert_eq!(a, b),
+            }
+        }
     }
     let mut maps = Vec::new();
     for y in 2018..=2021 {

@@ -20,11 +20,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{normalize, Models, Scene};
-use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
+use crate::cube::{dequantize, quantize, Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::model::{EcosystemClass, CO2_PER_C};
+use crate::pipeline::{BlockContext, BlockInput, BlockOutput};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
@@ -70,7 +71,14 @@ pub const DEFAULT_SOIL_TRANSITION_YR: u32 = 20;
 
 /// The rules of a series from its scene: the plantation type, the soil transition period,
 /// and restoration eligibility with the forest type of every forest-curve intervention.
-fn rules(scene: &Scene, spec: &SeriesSpec, models: &Models) -> Result<state::Rules> {
+/// The restoration tables are those of a `run` with base year `last_year` (the restoration
+/// period starts there unless the scene fixes it), so the last year's cube is that run's.
+fn rules(
+    scene: &Scene,
+    spec: &SeriesSpec,
+    models: &Models,
+    last_year: i32,
+) -> Result<state::Rules> {
     let type_code = |name: &str| {
         models
             .forest
@@ -88,7 +96,11 @@ fn rules(scene: &Scene, spec: &SeriesSpec, models: &Models) -> Result<state::Rul
         })?),
         None => None,
     };
-    let restoration = match (models.restoration_model(scene)?, &models.restoration) {
+    let at_last = Scene {
+        base_year: last_year,
+        ..scene.clone()
+    };
+    let restoration = match (models.restoration_model(&at_last)?, &models.restoration) {
         (Some(rm), Some(cat)) => {
             let types = cat
                 .interventions
@@ -498,6 +510,9 @@ fn zone_weights(
     }
 }
 
+/// What a block adds up: the series' sums and the last year's cohort sums.
+type BlockSums = (SeriesSums, BlockOutput);
+
 /// Runs one block through every year: the maps of `layout` and the sums. Pure, no IO.
 // Pixel `i` indexes every map of the block (maps[j][i]), not one slice.
 #[allow(clippy::needless_range_loop)]
@@ -505,10 +520,11 @@ fn series_block(
     m: &SeriesModel,
     s: &Slots,
     layout: &MapLayout,
-    row_areas_ha: &[f64],
-    zones: Option<(&ZoneSet, &Grid)>,
+    last: &BlockContext,
     b: &Block,
-) -> Result<(Vec<Vec<f32>>, SeriesSums)> {
+) -> Result<(Vec<Vec<f32>>, BlockSums)> {
+    let row_areas_ha = last.row_areas_ha;
+    let zones = last.zones.map(|z| (z, last.grid));
     let win = b.window;
     let cov = zones
         .map(|(z, grid)| z.block_coverage(grid, win))
@@ -521,6 +537,9 @@ fn series_block(
     let codes: Vec<&[Option<i32>]> = (0..ny).map(|k| b.codes(Some(k))).collect();
     let (v_age, v_ft, v_ds) = (b.values(s.age), b.codes(s.forest_type), b.codes(s.desert));
     let mut masks = vec![0u32; if s.masks.is_empty() { 0 } else { win.len() }];
+    // The last year as `run` would read it: its land cover, the series' ages and stand types.
+    let mut last_age: Vec<Option<f64>> = vec![None; win.len()];
+    let mut last_type: Vec<Option<i32>> = vec![None; win.len()];
     for (bit, k) in s.masks.clone().enumerate() {
         crate::pipeline::set_mask_bit(&mut masks, b.codes(Some(k)), bit);
     }
@@ -591,11 +610,30 @@ fn series_block(
             }
             prev = Some(y);
         }
-        if let Some(a) = prev.and_then(|y| y.class.and(y.age_yr)) {
-            maps[0][i] = a as f32;
+        if let Some(y) = prev {
+            if let Some(a) = y.class.and(y.age_yr) {
+                maps[0][i] = a as f32;
+                last_age[i] = Some(f64::from(a));
+            }
+            last_type[i] = st.forest_type_code.or(y.state.stand_type_code);
         }
     }
-    Ok((maps, acc))
+    let input = BlockInput {
+        window: win,
+        landcover: codes[ny - 1],
+        age: &last_age,
+        forest_type: &last_type,
+        desert: v_ds,
+        masks,
+    };
+    let cube =
+        crate::pipeline::compute_block(last, &input).map_err(|(col, row, e)| Error::Pixel {
+            path: s.landcover[ny - 1].clone(),
+            col,
+            row,
+            message: e.to_string(),
+        })?;
+    Ok((maps, (acc, cube)))
 }
 
 /// Checks that a land-cover year lies on the first year's grid (transitions between
@@ -771,7 +809,8 @@ pub fn run(
         .as_ref()
         .and_then(|a| a.reference_year)
         .unwrap_or(scene.base_year);
-    let rules = rules(scene, spec, &models)?;
+    let last_year = inputs.years[inputs.years.len() - 1];
+    let rules = rules(scene, spec, &models, last_year)?;
     let m = SeriesModel::new(
         |pools| {
             crate::model::pixel::PixelModel::build(
@@ -849,6 +888,19 @@ pub fn run(
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
     let mut acc = SeriesSums::new(nz, inputs.years.len(), m.events.events.len());
     let row_areas = grid.row_areas_ha();
+    let restoration = m.rules.restoration.as_ref().map(|r| &r.0);
+    let space = crate::pipeline::cohort_space(&models, &m.scene, restoration);
+    let mut cube = crate::pipeline::new_cube(zones);
+    let last = BlockContext {
+        model: &m.scene,
+        restoration,
+        space: &space,
+        // The series' ages are already those of its last year.
+        age_shift_yr: 0,
+        grid: &grid,
+        row_areas_ha: &row_areas,
+        zones,
+    };
     let windows = grid.windows(block, rows.clone());
     let pass = Pass {
         pool: &pool,
@@ -856,7 +908,6 @@ pub fn run(
         batch: (threads * 2).max(2),
         progress: None,
     };
-    let zones_grid = zones.map(|z| (z, &grid));
     let maps = engine::map_pass(
         &pass,
         sources,
@@ -864,9 +915,10 @@ pub fn run(
             writers,
             row0: rows.start,
         },
-        |b| series_block(&m, &slots, &layout, &row_areas, zones_grid, b),
-        |sums: SeriesSums| {
+        |b| series_block(&m, &slots, &layout, &last, b),
+        |(sums, out): BlockSums| {
             acc.add(&sums);
+            crate::pipeline::add_block_to_cube(&mut cube, &space, zones, &out);
             Ok(())
         },
     )?;
@@ -894,7 +946,7 @@ pub fn run(
             .map(|((z, k, f, t), q)| (*z, *k, *f, *t, q.to_string()))
             .collect(),
     });
-    publish(out_dir, &outcome, maps, part.as_ref())?;
+    publish(out_dir, &outcome, &cube, maps, part.as_ref())?;
     Ok(outcome)
 }
 
@@ -914,9 +966,14 @@ fn zone_names(zones: Option<&ZoneSet>) -> Vec<(String, String)> {
 fn publish(
     out_dir: &Path,
     o: &SeriesOutcome,
+    cube: &Cube,
     mut pending: Vec<(TempFile, PathBuf)>,
     part: Option<&Part>,
 ) -> Result<Vec<PathBuf>> {
+    let named = out_dir.join("cube.csv");
+    let tmp = TempFile::new(writer::temp_path(out_dir, "cube.csv", "csv"));
+    cube.write_csv(&tmp.path).map_err(|e| e.at(named.clone()))?;
+    pending.push((tmp, named));
     let named = out_dir.join("series.csv");
     let table = TempFile::new(writer::temp_path(out_dir, "series.csv", "csv"));
     write_series_csv(o, &table.path, &named)?;
@@ -986,6 +1043,10 @@ pub fn merge(scene: &Scene, parts: &[PathBuf], out_dir: &Path) -> Result<SeriesO
                 q.parse::<i128>().map_err(|_| bad_sum(dir))?;
         }
     }
+    let mut cube = Cube::default();
+    for (dir, _) in &parsed {
+        cube.merge(&Cube::read_csv(&dir.join("cube.csv"))?);
+    }
     let grid = reference_grid(&resolve_first_landcover(scene)?, 1)?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     writer::remove_stale_temp_files(out_dir);
@@ -1007,7 +1068,7 @@ pub fn merge(scene: &Scene, parts: &[PathBuf], out_dir: &Path) -> Result<SeriesO
         zones: p0.zones.clone(),
         sums,
     };
-    publish(out_dir, &outcome, pending, None)?;
+    publish(out_dir, &outcome, &cube, pending, None)?;
     Ok(outcome)
 }
 

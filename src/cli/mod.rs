@@ -256,6 +256,15 @@ pub struct AccountingArgs {
     /// few counties against the whole of Xinjiang); refused without this flag.
     #[arg(long)]
     pub allow_subregion_balance: bool,
+    /// Put map error into the Monte Carlo: a `sinkmap assess` output folder (or its
+    /// assessment.json) of this scene's land cover. The error-adjusted class areas become the
+    /// central estimate and their sampling distribution widens the bands (docs/science.md §6.8).
+    #[arg(long, value_name = "DIR")]
+    pub assessment: Option<PathBuf>,
+    /// Put forest density error into the Monte Carlo: a `sinkmap calibrate --classes FOREST…`
+    /// output folder (or its calibration.json); the GREG/map density ratio with its SE.
+    #[arg(long, value_name = "DIR")]
+    pub calibration: Option<PathBuf>,
 }
 
 impl AccountingArgs {
@@ -267,7 +276,12 @@ impl AccountingArgs {
         force: bool,
     ) -> Option<sinkmap::accounting::AccountingOptions> {
         let s = scene.accounting.clone();
-        if self.until.is_none() && s.is_none() && !force {
+        if self.until.is_none()
+            && s.is_none()
+            && !force
+            && self.assessment.is_none()
+            && self.calibration.is_none()
+        {
             return None;
         }
         let flags = sinkmap::config::AccountingSpec {
@@ -279,6 +293,8 @@ impl AccountingArgs {
             uncertainty: self.uncertainty.clone(),
             region: None,
             allow_subregion_balance: self.allow_subregion_balance,
+            assessment: self.assessment.clone(),
+            calibration: self.calibration.clone(),
         };
         Some(s.unwrap_or_default().overridden_by(&flags).options(threads))
     }
@@ -348,6 +364,10 @@ pub fn accounting_inputs(
     if unc.is_file() || o.uncertainty.is_some() {
         v.push(("uncertainty".to_string(), unc));
     }
+    v.extend(sinkmap::accounting::maperror::input_files(
+        o.assessment.as_deref(),
+        o.calibration.as_deref(),
+    ));
     v
 }
 

@@ -107,9 +107,11 @@ pub enum Command {
     /// {year}, or landcover_by_year) and optional event rasters by year (codes of
     /// models/events.toml: fire, harvest, thinning). Stands age, are planted, cleared or
     /// burned; every pixel's stock, gross sink, emissions by cause and transfers are summed
-    /// per zone and year. Writes series.csv, series_transitions.csv and forest_age_LAST.tif
-    /// (the state to continue from). Example: sinkmap synth --out rasters/series --years
-    /// 2018..2022 && sinkmap series rasters/series/scene.toml --out out/series
+    /// per zone and year. Writes series.csv, series_transitions.csv, forest_age_LAST.tif
+    /// (the state to continue from) and cube.csv (the last year's cohort cube, for balance
+    /// --cube); --maps stock,net,age adds per-year maps; --tile I/N and `sinkmap merge`
+    /// split a large series like `run`. Example: sinkmap series
+    /// rasters/sample_series/scene.toml --maps stock,net --out out/series
     Series(SeriesArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
@@ -127,7 +129,7 @@ pub enum Command {
     /// Example: sinkmap fit plots.csv --type-field species --age-field age --density-field agb
     ///          --biomass --carbon-fraction-type "Tianshan spruce=0.4619" --root-shoot 0.25 --out fit
     Fit(FitArgs),
-    /// Combine the partial outputs of `run --tile I/N` into the result of a single run.
+    /// Combine the partial outputs of `run --tile I/N` (or `series --tile I/N`) into the result of a single run.
     ///
     /// Maps are mosaicked (VRT) and copied to a COG; cubes are added; summary.json and the zone
     /// tables are recomputed from the merged cube.

@@ -1,16 +1,18 @@
-//! Scene and model files (TOML/CSV via serde), resolved and validated with clear errors.
+//! The scene file (TOML via serde): layers, outputs, accounting, restoration and zones,
+//! resolved against the scene's folder and checked with clear errors. The model set is
+//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`
+//! and re-exported here for the callers that read scene-side files.
 
 use std::path::{Path, PathBuf};
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::desert::DesertModel;
-use crate::model::forest::ForestModel;
-use crate::model::other::OtherClasses;
-use crate::model::scheme::{PoolRow, Scheme};
-use crate::model::{ModelError, Pools};
+use crate::model::Pools;
+
+pub use crate::io::files::{file_exists, read_toml, sha256_file};
+pub use crate::io::pool_table::read_pool_table;
+pub use crate::model::Models;
 
 /// A raster input of the scene.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -254,64 +256,6 @@ pub struct Scene {
     pub sha256: String,
 }
 
-/// All model files, loaded and cross-checked.
-#[derive(Debug, Clone)]
-pub struct Models {
-    pub scheme: Scheme,
-    pub forest: ForestModel,
-    pub desert: DesertModel,
-    pub other: OtherClasses,
-    pub pool_table: Option<Vec<PoolRow>>,
-    /// `models/restoration.toml`, when the models folder has one.
-    pub restoration: Option<crate::model::restoration::RestorationCatalogue>,
-    /// (file, sha256) of every model file read, for provenance.
-    pub files: Vec<(PathBuf, String)>,
-}
-
-/// Reads a configuration file; a missing one is a configuration error (a scene or model
-/// file names it), other failures are the environment's.
-fn read_text(path: &Path) -> Result<String> {
-    if let Some(text) = crate::embedded::model_text(path) {
-        return Ok(text.to_string());
-    }
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Config {
-            path: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
-        },
-        _ => Error::io(path, e),
-    })
-}
-
-/// Whether a model or input file exists (on the disk, or among the embedded models).
-pub fn file_exists(path: &Path) -> bool {
-    crate::embedded::model_text(path).is_some() || path.exists()
-}
-
-/// Parses a TOML file into `T`, reporting the line and column of any error.
-pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = read_text(path)?;
-    toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-        Error::Config {
-            path: path.to_path_buf(),
-            line,
-            message: e.message().to_string(),
-        }
-    })
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    if let Some(text) = crate::embedded::model_text(path) {
-        return Ok(format!("{:x}", Sha256::digest(text.as_bytes())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
-}
-
 impl Scene {
     /// Reads a scene; relative paths inside are taken relative to the scene file's folder.
     pub fn load(path: &Path) -> Result<Scene> {
@@ -437,178 +381,6 @@ pub fn normalize(p: &Path) -> PathBuf {
         PathBuf::from(".")
     } else {
         out.iter().collect()
-    }
-}
-
-fn validated<T>(
-    path: &Path,
-    value: T,
-    check: impl Fn(&T) -> std::result::Result<(), ModelError>,
-) -> Result<T> {
-    check(&value).map_err(|e| Error::model(path, e))?;
-    Ok(value)
-}
-
-/// Reads an InVEST carbon pool table.
-pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .clone();
-    for need in ["lucode", "c_above", "c_below", "c_soil", "c_dead"] {
-        if !headers.iter().any(|h| h.eq_ignore_ascii_case(need)) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!("missing column '{need}'"),
-            });
-        }
-    }
-    let mut rows = Vec::new();
-    for (i, rec) in rdr.deserialize::<PoolRow>().enumerate() {
-        let row = rec.map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: format!("line {}: {e}", i + 2),
-        })?;
-        let vals = [row.c_above, row.c_below, row.c_soil, row.c_dead];
-        if vals.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!("line {}: pools must be finite and ≥ 0 t C/ha", i + 2),
-            });
-        }
-        if let Some(j) = rows.iter().position(|r: &PoolRow| r.lucode == row.lucode) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!(
-                    "line {}: lucode {} already given on line {}; one row per code",
-                    i + 2,
-                    row.lucode,
-                    j + 2
-                ),
-            });
-        }
-        rows.push(row);
-    }
-    if rows.is_empty() {
-        return Err(Error::Parse {
-            path: path.to_path_buf(),
-            message: "no rows".into(),
-        });
-    }
-    Ok(rows)
-}
-
-impl Models {
-    pub fn load(scene: &Scene) -> Result<Models> {
-        let dir = &scene.models_dir;
-        if !crate::embedded::is_embedded(dir) && !dir.is_dir() {
-            return Err(Error::invalid(
-                &scene.source_path,
-                format!("models_dir {} is not a folder", dir.display()),
-            ));
-        }
-        let scheme_path = scene.scheme_path();
-        let forest_path = dir.join("forest.toml");
-        let desert_path = dir.join("desert.toml");
-        let other_path = dir.join("other_classes.toml");
-        let scheme: Scheme = validated(&scheme_path, read_toml(&scheme_path)?, Scheme::validate)?;
-        let forest: ForestModel = validated(
-            &forest_path,
-            read_toml(&forest_path)?,
-            ForestModel::validate,
-        )?;
-        let desert: DesertModel = validated(
-            &desert_path,
-            read_toml(&desert_path)?,
-            DesertModel::validate,
-        )?;
-        let other: OtherClasses =
-            validated(&other_path, read_toml(&other_path)?, |o: &OtherClasses| {
-                o.classes.iter().try_for_each(|c| c.validate())
-            })?;
-        let pool_table = scene
-            .landcover
-            .pool_table
-            .as_deref()
-            .map(read_pool_table)
-            .transpose()?;
-        let restoration_path = dir.join("restoration.toml");
-        let desert_names: Vec<String> = desert.subtypes.iter().map(|s| s.name.clone()).collect();
-        let restoration = if file_exists(&restoration_path) {
-            let cat: crate::model::restoration::RestorationCatalogue =
-                read_toml(&restoration_path)?;
-            cat.validate(&forest, &desert_names)
-                .map_err(|e| Error::model(&restoration_path, e))?;
-            Some(cat)
-        } else {
-            None
-        };
-        let mut files = Vec::new();
-        for p in [&scheme_path, &forest_path, &desert_path, &other_path]
-            .into_iter()
-            .chain(scene.landcover.pool_table.as_ref())
-            .chain(restoration.is_some().then_some(&restoration_path))
-        {
-            files.push((p.clone(), sha256_file(p)?));
-        }
-        Ok(Models {
-            scheme,
-            forest,
-            desert,
-            other,
-            pool_table,
-            restoration,
-            files,
-        })
-    }
-
-    /// The restoration tables for this scene (its masks and period), if there is a catalogue.
-    pub fn restoration_model(
-        &self,
-        scene: &Scene,
-    ) -> Result<Option<crate::model::restoration::RestorationModel>> {
-        let Some(cat) = &self.restoration else {
-            return Ok(None);
-        };
-        let (a, b) = scene.restoration_period();
-        let desert_names: Vec<String> = self
-            .desert
-            .subtypes
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
-        crate::model::restoration::RestorationModel::build(
-            cat,
-            &self.forest,
-            &desert_names,
-            &scene.mask_names(),
-            (b - a + 1) as u32,
-        )
-        .map(Some)
-        .map_err(|e| Error::model(&scene.source_path, e))
-    }
-
-    /// Builds the per-pixel lookup tables; errors name the scheme file.
-    pub fn pixel_model(&self, scene: &Scene) -> Result<crate::model::pixel::PixelModel> {
-        crate::model::pixel::PixelModel::build(
-            &self.scheme,
-            &self.forest,
-            &self.desert,
-            &self.other,
-            scene.pools,
-            self.pool_table.as_deref(),
-        )
-        .map_err(|e| Error::model(scene.scheme_path(), e))
     }
 }
 

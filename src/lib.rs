@@ -55,6 +55,7 @@ pub mod fit;
 pub mod grid;
 pub mod human;
 pub mod init;
+pub mod io;
 pub mod limits;
 pub mod manifest;
 pub mod merge;

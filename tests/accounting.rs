@@ -7,12 +7,12 @@ use std::path::Path;
 
 use common::*;
 use sinkmap::accounting::projection::{plan, project, Rollout, RolloutFile, ZoneCohorts};
-use sinkmap::accounting::uncertainty::{Dist, ModelSet, Uncertain};
-use sinkmap::accounting::{account, emissions::EmissionFile};
+use sinkmap::accounting::uncertainty::{Dist, Uncertain};
+use sinkmap::accounting::{account, emissions::EmissionFile, AccountSpec};
 use sinkmap::cube::{Cube, GRID_ZONE};
-use sinkmap::model::{EcosystemClass, Pools};
+use sinkmap::model::{EcosystemClass, Models, Pools};
 
-fn models() -> ModelSet {
+fn models() -> Models {
     shipped_models()
 }
 
@@ -139,7 +139,7 @@ fn sample_cube() -> Cube {
     Cube::read_csv(&tmp.path().join("out/cube.csv")).unwrap()
 }
 
-fn uncertain(m: &ModelSet) -> Vec<Uncertain> {
+fn uncertain(m: &Models) -> Vec<Uncertain> {
     let mut n = m.clone();
     [
         (
@@ -191,12 +191,14 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
         &cube,
         &m,
         &params,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        200,
-        7,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &proportional_rollout(),
+            base_year: 2020,
+            until: 2060,
+            draws: 200,
+            seed: 7,
+        },
     );
     for z in &acc.bands {
         for y in z {
@@ -216,12 +218,14 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
         &grid_only,
         &m,
         &params,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        200,
-        7,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &proportional_rollout(),
+            base_year: 2020,
+            until: 2060,
+            draws: 200,
+            seed: 7,
+        },
     );
     let region = acc.zones.len() - 1;
     for d in 0..200 {
@@ -251,12 +255,14 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
         &cube,
         &m,
         &zero,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        20,
-        7,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &proportional_rollout(),
+            base_year: 2020,
+            until: 2060,
+            draws: 20,
+            seed: 7,
+        },
     );
     let total = z.components.len() - 1;
     for d in 0..20 {
@@ -290,12 +296,14 @@ fn monte_carlo_mean_converges_to_the_analytic_mean_of_a_linear_model() {
         &cube,
         &m,
         &p,
-        Pools::default(),
-        &RolloutFile::default(),
-        2020,
-        2022,
-        20_000,
-        3,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &RolloutFile::default(),
+            base_year: 2020,
+            until: 2022,
+            draws: 20_000,
+            seed: 3,
+        },
     );
     let total = acc.components.len() - 1;
     let mean = acc.bands[0][0][total].mean;

@@ -7,15 +7,15 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
-use sinkmap::accounting::uncertainty::{uncertain_parameters, ModelSet};
-use sinkmap::accounting::{account, Accounting};
+use sinkmap::accounting::uncertainty::uncertain_parameters;
+use sinkmap::accounting::{account, AccountSpec, Accounting};
 use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
-use sinkmap::model::{EcosystemClass, Pools};
+use sinkmap::model::{EcosystemClass, Models, Pools};
 
 const K: f64 = 44.0 / 12.0;
 
-fn models() -> ModelSet {
+fn models() -> Models {
     shipped_models()
 }
 
@@ -237,7 +237,7 @@ fn random_cube(
     desert: &[(usize, f64, usize)],
     other: &[(usize, f64, usize)],
     eligible: &[(usize, f64, usize)],
-    m: &ModelSet,
+    m: &Models,
 ) -> Cube {
     let mut cube = Cube::default();
     let zone = |i: usize| format!("Z{}", i % 3);
@@ -339,7 +339,7 @@ proptest! {
             disturbance: m.forest.types.iter().zip(&dist).map(|(t, d)| (t.name.clone(), *d)).collect(),
         };
         let pools = Pools { dead_matter: soil, soil };
-        let acc = account(&cube, &m, &[], pools, &rollout, 2020, 2045, 1, 1);
+        let acc = account(&cube, &m, &[], &AccountSpec { pools, rollout: &rollout, base_year: 2020, until: 2045, draws: 1, seed: 1 });
         assert_mass_balance(&acc);
     }
 }
@@ -371,7 +371,19 @@ fn the_base_year_agrees_with_the_map() {
     let total = |a: &Accounting| a.components.len() - 1;
     let region = |a: &Accounting| a.zones.len() - 1;
     let none = RolloutFile::default();
-    let a = account(&cube, &m, &[], Pools::default(), &none, 2020, 2022, 1, 1);
+    let a = account(
+        &cube,
+        &m,
+        &[],
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &none,
+            base_year: 2020,
+            until: 2022,
+            draws: 1,
+            seed: 1,
+        },
+    );
     let (r, t) = (region(&a), total(&a));
     let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
     assert!(
@@ -385,12 +397,14 @@ fn the_base_year_agrees_with_the_map() {
         &cube,
         &m,
         &[],
-        Pools::default(),
-        &sample_rollout(),
-        2020,
-        2022,
-        1,
-        1,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &sample_rollout(),
+            base_year: 2020,
+            until: 2022,
+            draws: 1,
+            seed: 1,
+        },
     );
     assert!(rel(b.gross[r][0][t], map_sink) < 1e-9);
     let e = b.emissions[r][0][t];
@@ -418,12 +432,14 @@ fn nominal_values_lie_inside_their_bands() {
         &cube,
         &m,
         &params,
-        Pools::default(),
-        &sample_rollout(),
-        2020,
-        2060,
-        400,
-        42,
+        &AccountSpec {
+            pools: Pools::default(),
+            rollout: &sample_rollout(),
+            base_year: 2020,
+            until: 2060,
+            draws: 400,
+            seed: 42,
+        },
     );
     for z in 0..acc.zones.len() {
         for y in 0..acc.years.len() {

@@ -19,7 +19,7 @@ use emissions::EmissionFile;
 use projection::{
     component_names, counted_total, inorganic_index, plan, project, RolloutFile, ZoneCohorts,
 };
-use uncertainty::{percentile, uncertain_parameters, ModelSet, Uncertain};
+use uncertainty::{percentile, uncertain_parameters, Uncertain};
 
 /// Values indexed `[zone][year][component]`.
 type Table3 = Vec<Vec<Vec<f64>>>;
@@ -140,7 +140,7 @@ pub struct Accounting {
     pub seed: u64,
 }
 
-fn draw_models(nominal: &ModelSet, params: &[Uncertain], seed: u64, draw: usize) -> ModelSet {
+fn draw_models(nominal: &Models, params: &[Uncertain], seed: u64, draw: usize) -> Models {
     let mut m = nominal.clone();
     if params.is_empty() {
         return m;
@@ -163,19 +163,38 @@ struct Tables {
     emissions: Table3,
 }
 
+/// What a projection runs with besides the cube, the models and the uncertain parameters.
+#[derive(Debug, Clone, Copy)]
+pub struct AccountSpec<'a> {
+    /// Which pools the stocks count (the scene's `[pools]`).
+    pub pools: crate::model::Pools,
+    /// Restoration rollout rules and disturbance rates.
+    pub rollout: &'a RolloutFile,
+    /// First year of the projection (the cube's year).
+    pub base_year: i32,
+    /// Last year of the projection.
+    pub until: i32,
+    /// Monte Carlo draws.
+    pub draws: usize,
+    /// Seed of the draws: the same seed gives the same tables.
+    pub seed: u64,
+}
+
 /// Projects every zone of the cube for the nominal models and `draws` Monte Carlo draws.
-#[allow(clippy::too_many_arguments)]
 pub fn account(
     cube: &Cube,
-    nominal: &ModelSet,
+    nominal: &Models,
     params: &[Uncertain],
-    pools: crate::model::Pools,
-    rollout: &RolloutFile,
-    base_year: i32,
-    until: i32,
-    draws: usize,
-    seed: u64,
+    spec: &AccountSpec,
 ) -> Accounting {
+    let AccountSpec {
+        pools,
+        rollout,
+        base_year,
+        until,
+        draws,
+        seed,
+    } = *spec;
     let mut zones: Vec<(String, String)> = cube
         .zone_ids()
         .into_iter()
@@ -219,7 +238,7 @@ pub fn account(
     let nf = nominal.forest.types.len();
 
     // One run: per zone, [year][component + total]; the region appended as the sum.
-    let run = |m: &ModelSet| -> Tables {
+    let run = |m: &Models| -> Tables {
         let mut t = Tables {
             stock: Vec::new(),
             stock_end: Vec::new(),
@@ -590,7 +609,7 @@ pub struct SinkInputRow {
 }
 
 /// IPCC AFOLU land category (2006 Guidelines Vol. 4; CRF sector 4) of a component.
-pub fn ipcc_category(component: &str, models: &ModelSet) -> &'static str {
+pub fn ipcc_category(component: &str, models: &Models) -> &'static str {
     use crate::model::restoration::Trajectory;
     let class_category = |c: crate::model::EcosystemClass| -> &'static str {
         use crate::model::EcosystemClass as E;
@@ -644,7 +663,7 @@ fn round_tenth(v: f64) -> f64 {
 /// `outside` rows to the `region` rows.
 pub fn sink_inputs(
     acc: &Accounting,
-    models: &ModelSet,
+    models: &Models,
     region: &str,
     method: &str,
 ) -> Vec<SinkInputRow> {
@@ -713,7 +732,7 @@ pub fn sink_inputs(
 
 /// Everything the accounting reads besides the cube, loaded and cross-checked.
 pub struct Prepared {
-    nominal: ModelSet,
+    nominal: Models,
     params: Vec<Uncertain>,
     rollout: RolloutFile,
     em: EmissionFile,
@@ -735,13 +754,7 @@ pub fn prepare(
     }
     crate::limits::check_until(o.until, scene.base_year)?;
     crate::limits::check_draws(o.draws, 1, 1, 1)?;
-    let models = Models::load(scene)?;
-    let nominal = ModelSet {
-        forest: models.forest.clone(),
-        desert: models.desert.clone(),
-        other: models.other.clone(),
-        restoration: models.restoration.clone(),
-    };
+    let nominal = Models::load(scene)?;
     let unc_path = o.uncertainty.clone().or_else(|| {
         Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::config::file_exists(p))
     });
@@ -832,12 +845,14 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             cube,
             &nominal,
             &params,
-            scene.pools,
-            &rollout,
-            scene.base_year,
-            o.until,
-            o.draws,
-            o.seed,
+            &AccountSpec {
+                pools: scene.pools,
+                rollout: &rollout,
+                base_year: scene.base_year,
+                until: o.until,
+                draws: o.draws,
+                seed: o.seed,
+            },
         )
     });
     let regions = regions(scene, &em, &scen_path, out_dir, o)?;

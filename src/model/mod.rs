@@ -8,10 +8,12 @@ pub mod other;
 pub mod pixel;
 pub mod restoration;
 pub mod scheme;
+pub mod set;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::ModelError;
+pub use set::Models;
 
 /// t CO₂ per t C (44/12).
 pub const CO2_PER_C: f64 = 44.0 / 12.0;

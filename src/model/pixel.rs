@@ -107,6 +107,91 @@ pub struct PixelModel {
     other_sink: [f64; 9],
 }
 
+/// The dense table of land-cover codes: class, forest type and desert subtype of each code
+/// of the scheme (indices into the forest and desert models).
+fn code_table(
+    scheme: &Scheme,
+    forest: &ForestModel,
+    desert: &DesertModel,
+) -> Result<Vec<Option<CodeEntry>>, ModelError> {
+    let max_code = scheme
+        .codes
+        .iter()
+        .map(|c| c.value)
+        .max()
+        .unwrap_or(0)
+        .max(0) as usize;
+    let mut codes = vec![None; max_code + 1];
+    for c in &scheme.codes {
+        let forest_type = match &c.forest_type {
+            Some(n) => Some(forest.type_index(n).ok_or_else(|| {
+                ModelError::undefined(
+                    format!("scheme '{}', code {}", scheme.name, c.value),
+                    "forest type",
+                    n,
+                )
+            })? as u16),
+            None => None,
+        };
+        let desert_subtype = match &c.desert_subtype {
+            Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
+                ModelError::undefined(
+                    format!("scheme '{}', code {}", scheme.name, c.value),
+                    "desert subtype",
+                    n,
+                )
+            })? as u16),
+            None => None,
+        };
+        codes[c.value as usize] = Some(CodeEntry {
+            class: c.class,
+            forest_type,
+            desert_subtype,
+            pool_stock_tc_per_ha: None,
+        });
+    }
+    Ok(codes)
+}
+
+/// Sets the pool-table stock of every code the table lists; every code of the scheme needs a
+/// row and every row a code of the scheme.
+fn apply_pool_table(
+    codes: &mut [Option<CodeEntry>],
+    rows: &[PoolRow],
+    scheme: &Scheme,
+) -> Result<(), ModelError> {
+    for r in rows {
+        let entry = usize::try_from(r.lucode)
+            .ok()
+            .and_then(|i| codes.get_mut(i))
+            .and_then(|e| e.as_mut());
+        match entry {
+            Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
+            None => {
+                return Err(ModelError::undefined(
+                    "pool table",
+                    "land-cover code (lucode)",
+                    r.lucode,
+                ))
+            }
+        }
+    }
+    if let Some(missing) = scheme
+        .codes
+        .iter()
+        .find(|c| !rows.iter().any(|r| r.lucode == c.value))
+    {
+        return Err(ModelError::inconsistent(
+            "pool table",
+            format!(
+                "no row for lucode {} ({}) of scheme '{}'",
+                missing.value, missing.label, scheme.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl PixelModel {
     /// Builds the tables. `pool_table`, when given, replaces the stock of every code it lists
     /// (the InVEST carbon model's definition: c_above + c_below + c_soil + c_dead).
@@ -118,72 +203,9 @@ impl PixelModel {
         pools: Pools,
         pool_table: Option<&[PoolRow]>,
     ) -> Result<PixelModel, ModelError> {
-        let max_code = scheme
-            .codes
-            .iter()
-            .map(|c| c.value)
-            .max()
-            .unwrap_or(0)
-            .max(0) as usize;
-        let mut codes = vec![None; max_code + 1];
-        for c in &scheme.codes {
-            let forest_type = match &c.forest_type {
-                Some(n) => Some(forest.type_index(n).ok_or_else(|| {
-                    ModelError::undefined(
-                        format!("scheme '{}', code {}", scheme.name, c.value),
-                        "forest type",
-                        n,
-                    )
-                })? as u16),
-                None => None,
-            };
-            let desert_subtype = match &c.desert_subtype {
-                Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
-                    ModelError::undefined(
-                        format!("scheme '{}', code {}", scheme.name, c.value),
-                        "desert subtype",
-                        n,
-                    )
-                })? as u16),
-                None => None,
-            };
-            codes[c.value as usize] = Some(CodeEntry {
-                class: c.class,
-                forest_type,
-                desert_subtype,
-                pool_stock_tc_per_ha: None,
-            });
-        }
+        let mut codes = code_table(scheme, forest, desert)?;
         if let Some(rows) = pool_table {
-            for r in rows {
-                let entry = usize::try_from(r.lucode)
-                    .ok()
-                    .and_then(|i| codes.get_mut(i))
-                    .and_then(|e| e.as_mut());
-                match entry {
-                    Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
-                    None => {
-                        return Err(ModelError::undefined(
-                            "pool table",
-                            "land-cover code (lucode)",
-                            r.lucode,
-                        ))
-                    }
-                }
-            }
-            if let Some(missing) = scheme
-                .codes
-                .iter()
-                .find(|c| !rows.iter().any(|r| r.lucode == c.value))
-            {
-                return Err(ModelError::inconsistent(
-                    "pool table",
-                    format!(
-                        "no row for lucode {} ({}) of scheme '{}'",
-                        missing.value, missing.label, scheme.name
-                    ),
-                ));
-            }
+            apply_pool_table(&mut codes, rows, scheme)?;
         }
         let max_age = forest.max_plausible_age_yr;
         let forest_stock = forest

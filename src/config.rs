@@ -18,6 +18,7 @@ pub use crate::model::Models;
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSpec {
+    /// The raster file.
     pub path: PathBuf,
     /// Band number (1-based).
     #[serde(default = "one")]
@@ -31,10 +32,13 @@ fn one() -> usize {
     1
 }
 
+/// The land-cover raster of the scene and its scheme.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LandcoverSpec {
+    /// The raster file.
     pub path: PathBuf,
+    /// Band number (1-based).
     #[serde(default = "one")]
     pub band: usize,
     /// A scheme name (`clcd`, `esa_worldcover`, `modis_igbp`: `models/schemes/NAME.toml`)
@@ -46,12 +50,16 @@ pub struct LandcoverSpec {
     pub pool_table: Option<PathBuf>,
 }
 
+/// The forest-age raster (yr).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForestAgeSpec {
+    /// The raster file.
     pub path: PathBuf,
+    /// Band number (1-based).
     #[serde(default = "one")]
     pub band: usize,
+    /// Values meaning "no age" besides the one the raster declares (e.g. −1).
     #[serde(default)]
     pub nodata_values: Vec<f64>,
     /// Year the ages refer to; ages are shifted by `base_year − reference_year`.
@@ -59,16 +67,22 @@ pub struct ForestAgeSpec {
     pub reference_year: Option<i32>,
 }
 
+/// Compression of the output maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Zstandard (the default).
     #[default]
     Zstd,
+    /// Deflate (zlib), readable by older software.
     Deflate,
+    /// LZW.
     Lzw,
+    /// Uncompressed.
     None,
 }
 
+/// File layout of the output maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
@@ -79,13 +93,17 @@ pub enum Layout {
     Tiled,
 }
 
+/// The scene's `[output]` table: how maps are written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
+    /// Processing block and tile edge (px; default 512).
     #[serde(default = "default_block")]
     pub block_size_px: usize,
+    /// Map compression.
     #[serde(default)]
     pub compression: Compression,
+    /// Map layout.
     #[serde(default)]
     pub layout: Layout,
 }
@@ -108,10 +126,13 @@ impl Default for OutputSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountingSpec {
+    /// Last year of the projection (default 2060).
     #[serde(default)]
     pub until_year: Option<i32>,
+    /// Monte Carlo draws (default 1000).
     #[serde(default)]
     pub draws: Option<usize>,
+    /// Monte Carlo seed (default 42).
     #[serde(default)]
     pub seed: Option<u64>,
     /// Rollout rules of restoration (and forest disturbance).
@@ -199,13 +220,18 @@ impl Default for RestorationSpec {
     }
 }
 
+/// The scene's `[zones]`: a polygon layer for per-zone tables.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZonesSpec {
+    /// The polygon file (any format OGR reads).
     pub path: PathBuf,
+    /// Layer name (default: the first layer).
     #[serde(default)]
     pub layer: Option<String>,
+    /// Field with the zone id (unique).
     pub id_field: String,
+    /// Field with the zone name.
     #[serde(default)]
     pub name_field: Option<String>,
     /// Repair invalid polygons (with a warning) instead of stopping.
@@ -217,29 +243,40 @@ pub struct ZonesSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scene {
+    /// Scene name (shown in outputs; the default balance region).
     pub name: String,
+    /// The year the land cover shows.
     pub base_year: i32,
     /// The models folder; without it, the models embedded in the binary
     /// ([`crate::embedded::EMBEDDED_MODELS_DIR`]).
     #[serde(default = "crate::embedded::embedded_models_dir")]
     pub models_dir: PathBuf,
+    /// Output folder.
     pub output_dir: PathBuf,
+    /// The land-cover raster and its scheme.
     pub landcover: LandcoverSpec,
+    /// The forest-age raster.
     #[serde(default)]
     pub forest_age: Option<ForestAgeSpec>,
+    /// The forest-type raster (codes of forest.toml).
     #[serde(default)]
     pub forest_type: Option<LayerSpec>,
+    /// The desert-subtype raster (codes of desert.toml).
     #[serde(default)]
     pub desert_subtype: Option<LayerSpec>,
+    /// Which pools the stock includes besides living biomass.
     #[serde(default)]
     pub pools: Pools,
+    /// How maps are written.
     #[serde(default)]
     pub output: OutputSpec,
+    /// Zones for per-zone tables.
     #[serde(default)]
     pub zones: Option<ZonesSpec>,
     /// Mask rasters by name (non-zero = set), used by restoration eligibility.
     #[serde(default)]
     pub masks: std::collections::BTreeMap<String, LayerSpec>,
+    /// The restoration period.
     #[serde(default)]
     pub restoration: RestorationSpec,
     /// When present, `sinkmap run` also projects the sink and balances it against emissions.
@@ -352,6 +389,7 @@ impl Scene {
         }
     }
 
+    /// The scheme file: a path ending in `.toml`, else `models_dir/schemes/NAME.toml`.
     pub fn scheme_path(&self) -> PathBuf {
         if self.landcover.scheme.ends_with(".toml") {
             PathBuf::from(&self.landcover.scheme)

@@ -25,12 +25,17 @@ use crate::grid::Window;
 /// What to generate.
 #[derive(Debug, Clone)]
 pub struct SynthSpec {
+    /// Folder of the scene.
     pub dir: PathBuf,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Seed: the same seed gives the same scene.
     pub seed: u64,
     /// Upper-left corner (degrees).
     pub lon0: f64,
+    /// Latitude of the upper-left corner (degrees).
     pub lat0: f64,
     /// Pixel size (degrees).
     pub pixel_deg: f64,
@@ -39,9 +44,13 @@ pub struct SynthSpec {
     /// Paths written into scene.toml, relative to the scene's folder. Without a models folder
     /// the scene uses the models embedded in sinkmap, so it runs wherever it is.
     pub models_dir_in_scene: Option<String>,
+    /// Output folder written into scene.toml.
     pub output_dir_in_scene: String,
+    /// Zones path written into scene.toml (default: `zones.geojson`).
     pub zones_path_in_scene: Option<String>,
+    /// Base year of the scene.
     pub base_year: i32,
+    /// Scene name.
     pub name: String,
     /// Also write an example restoration rollout (`rollout.toml`) and an `[accounting]` table,
     /// so that `sinkmap run` projects the sink to 2060 and balances it against the scenarios.

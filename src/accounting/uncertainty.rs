@@ -22,14 +22,19 @@ pub struct ParamSpec {
     /// `normal` (around the nominal value, `se`), `uniform` (`min`, `max`) or
     /// `triangular` (`min`, `mode`, `max`).
     pub distribution: String,
+    /// Standard error (normal).
     #[serde(default)]
     pub se: Option<f64>,
+    /// Lower bound (uniform, triangular).
     #[serde(default)]
     pub min: Option<f64>,
+    /// Mode (triangular).
     #[serde(default)]
     pub mode: Option<f64>,
+    /// Upper bound (uniform, triangular).
     #[serde(default)]
     pub max: Option<f64>,
+    /// Where the distribution comes from.
     pub source: String,
 }
 
@@ -37,6 +42,7 @@ pub struct ParamSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UncertaintyFile {
+    /// The parameters (`[[parameter]]` tables).
     #[serde(default, rename = "parameter")]
     pub parameters: Vec<ParamSpec>,
 }
@@ -44,9 +50,27 @@ pub struct UncertaintyFile {
 /// A checked distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
-    Normal { se: f64 },
-    Uniform { min: f64, max: f64 },
-    Triangular { min: f64, mode: f64, max: f64 },
+    /// Normal around the nominal value, truncated at 0.
+    Normal {
+        /// Standard error.
+        se: f64,
+    },
+    /// Uniform between two bounds.
+    Uniform {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Triangular between two bounds.
+    Triangular {
+        /// Lower bound.
+        min: f64,
+        /// Mode.
+        mode: f64,
+        /// Upper bound.
+        max: f64,
+    },
 }
 
 impl Dist {
@@ -126,6 +150,7 @@ fn standard_normal<R: Rng>(rng: &mut R) -> f64 {
 }
 
 impl ParamSpec {
+    /// The checked distribution; an error says which of its numbers is missing or wrong.
     pub fn dist(&self) -> std::result::Result<Dist, String> {
         let need = |v: Option<f64>, what: &str| {
             v.filter(|x| x.is_finite()).ok_or_else(|| {
@@ -174,8 +199,11 @@ impl ParamSpec {
 /// A parameter ready to draw: target, distribution, nominal value.
 #[derive(Debug, Clone)]
 pub struct Uncertain {
+    /// The parameter (see [`ParamSpec::target`]).
     pub target: String,
+    /// Its distribution.
     pub dist: Dist,
+    /// Its value in the model files.
     pub nominal: f64,
     /// For normals drawn jointly (fitted curve parameters with correlations): the group and
     /// this parameter's row of the group's Cholesky factor of the correlation matrix.
@@ -185,6 +213,7 @@ pub struct Uncertain {
 /// A parameter's place in a correlated multivariate normal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Correlated {
+    /// Which correlated group.
     pub group: usize,
     /// Row of the lower-triangular Cholesky factor L (length = group size), so that
     /// `nominal + se × (L z)_i` with z iid standard normal has the wanted correlations.

@@ -15,8 +15,11 @@ use crate::raster::writer::{temp_path, TempFile};
 /// How to read the plot table.
 #[derive(Debug, Clone)]
 pub struct PlotOptions {
+    /// Column with the forest type.
     pub type_field: String,
+    /// Column with the stand age (yr).
     pub age_field: String,
+    /// Column with the density.
     pub density_field: String,
     /// The density column holds dry biomass (t/ha), not carbon (t C/ha).
     pub biomass: bool,
@@ -145,8 +148,11 @@ pub fn read_plots(path: &Path, o: &PlotOptions) -> Result<Plots> {
 /// All fits of one forest type.
 #[derive(Debug, Clone)]
 pub struct TypeFits {
+    /// The forest type.
     pub forest_type: String,
+    /// One fit per form.
     pub fits: Vec<Fit>,
+    /// The usable form with the lowest AIC.
     pub best: Option<Form>,
 }
 

@@ -10,44 +10,62 @@ use super::{EcosystemClass, ModelError, Pools};
 /// Inputs of one pixel, already decoded from the rasters (nodata → `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PixelInput {
+    /// Land-cover code (of the scene's scheme).
     pub landcover_code: i32,
+    /// Stand age (yr).
     pub forest_age_yr: Option<f64>,
+    /// Forest-type raster value.
     pub forest_type_code: Option<i32>,
+    /// Desert-subtype raster value.
     pub desert_subtype_code: Option<i32>,
 }
 
 /// What the model says of one pixel. Sinks in t CO₂/ha/yr, stock in t C/ha.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PixelValue {
+    /// Ecosystem class of the code; `None` for a code the scheme maps to no class.
     pub class: Option<EcosystemClass>,
+    /// Carbon stock (t C/ha).
     pub stock_tc_per_ha: f64,
     /// Headline sink: forest + counted desert components + other classes.
     pub sink_tco2_per_ha_yr: f64,
+    /// Forest growth.
     pub forest_sink_tco2_per_ha_yr: f64,
+    /// Desert biological soil crusts.
     pub desert_crust_tco2_per_ha_yr: f64,
+    /// Desert shrub growth.
     pub desert_shrub_tco2_per_ha_yr: f64,
     /// Always filled, counted in the headline only when switched on.
     pub desert_inorganic_tco2_per_ha_yr: f64,
+    /// Classes without a model of their own.
     pub other_sink_tco2_per_ha_yr: f64,
     /// Forest type index and integer age for the cohort cube.
     pub forest_type: Option<u16>,
+    /// Integer stand age (yr), capped at the model's maximum.
     pub age_yr: Option<u16>,
     /// True when the forest pixel had no age and the fallback age was used.
     pub age_assumed: bool,
     /// True when a forest pixel got the default forest type: no type from the forest-type
     /// layer (missing layer or nodata there) and none from its land-cover code.
     pub type_assumed: bool,
+    /// Desert subtype index, for the cohort cube.
     pub desert_subtype: Option<u16>,
 }
 
 /// Why a pixel cannot be evaluated: always a problem of the input data.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PixelError {
+    /// A land-cover code the scheme does not define.
     UnknownLandcoverCode(i32),
+    /// A negative forest age (yr).
     NegativeAge(f64),
+    /// A forest age (yr) above `max_plausible_age_yr` (the second value).
     AbsurdAge(f64, u32),
+    /// A forest age that is NaN or infinite.
     NonFiniteAge,
+    /// A forest-type code forest.toml does not define.
     UnknownForestType(i32),
+    /// A desert-subtype code desert.toml does not define.
     UnknownDesertSubtype(i32),
 }
 
@@ -280,6 +298,7 @@ impl PixelModel {
         })
     }
 
+    /// Largest age of the forest tables (`max_plausible_age_yr`).
     pub fn max_age_yr(&self) -> u32 {
         self.max_age_yr
     }

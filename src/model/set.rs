@@ -17,10 +17,15 @@ use crate::model::scheme::{PoolRow, Scheme};
 /// The model set of a scene: every model file, parsed, validated and cross-checked.
 #[derive(Debug, Clone)]
 pub struct Models {
+    /// The land-cover scheme of the scene's land-cover raster.
     pub scheme: Scheme,
+    /// `forest.toml`.
     pub forest: ForestModel,
+    /// `desert.toml`.
     pub desert: DesertModel,
+    /// `other_classes.toml`.
     pub other: OtherClasses,
+    /// The scene's InVEST pool table, when it names one.
     pub pool_table: Option<Vec<PoolRow>>,
     /// `models/restoration.toml`, when the models folder has one.
     pub restoration: Option<RestorationCatalogue>,

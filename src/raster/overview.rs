@@ -167,14 +167,20 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
 /// A rectangle of one level, at (col, row) of that level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tile<T> {
+    /// First column (of the level).
     pub col: usize,
+    /// First row (of the level).
     pub row: usize,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Row-major values.
     pub data: Vec<T>,
 }
 
 impl<T> Tile<T> {
+    /// The tile's rectangle as a window.
     pub fn window(&self) -> Window {
         Window {
             col: self.col,
@@ -319,6 +325,7 @@ pub struct Upper<C: Cell> {
 pub type Emit<'a, T> = dyn FnMut(usize, usize, Vec<T>) -> Result<()> + 'a;
 
 impl<C: Cell> Upper<C> {
+    /// The upper levels of `plan`, empty.
     pub fn new(plan: Plan) -> Upper<C> {
         let n = plan.levels();
         Upper {

@@ -8,7 +8,7 @@ use common::*;
 use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
 use sinkmap::accounting::uncertainty::uncertain_parameters;
-use sinkmap::accounting::{account, AccountSpec, Accounting};
+use sinkmap::accounting::{Accounting, Projection};
 use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
 use sinkmap::model::{EcosystemClass, Models, Pools};
@@ -339,7 +339,7 @@ proptest! {
             disturbance: m.forest.types.iter().zip(&dist).map(|(t, d)| (t.name.clone(), *d)).collect(),
         };
         let pools = Pools { dead_matter: soil, soil };
-        let acc = account(&cube, &m, &[], &AccountSpec { pools, rollout: &rollout, base_year: 2020, until: 2045, draws: 1, seed: 1 });
+        let acc = account(&cube, &m, &[], pools, &rollout, 2020, 2045, 1, 1);
         assert_mass_balance(&acc);
     }
 }
@@ -371,19 +371,7 @@ fn the_base_year_agrees_with_the_map() {
     let total = |a: &Accounting| a.components.len() - 1;
     let region = |a: &Accounting| a.zones.len() - 1;
     let none = RolloutFile::default();
-    let a = account(
-        &cube,
-        &m,
-        &[],
-        &AccountSpec {
-            pools: Pools::default(),
-            rollout: &none,
-            base_year: 2020,
-            until: 2022,
-            draws: 1,
-            seed: 1,
-        },
-    );
+    let a = account(&cube, &m, &[], Pools::default(), &none, 2020, 2022, 1, 1);
     let (r, t) = (region(&a), total(&a));
     let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
     assert!(
@@ -397,14 +385,12 @@ fn the_base_year_agrees_with_the_map() {
         &cube,
         &m,
         &[],
-        &AccountSpec {
-            pools: Pools::default(),
-            rollout: &sample_rollout(),
-            base_year: 2020,
-            until: 2022,
-            draws: 1,
-            seed: 1,
-        },
+        Pools::default(),
+        &sample_rollout(),
+        2020,
+        2022,
+        1,
+        1,
     );
     assert!(rel(b.gross[r][0][t], map_sink) < 1e-9);
     let e = b.emissions[r][0][t];
@@ -432,14 +418,12 @@ fn nominal_values_lie_inside_their_bands() {
         &cube,
         &m,
         &params,
-        &AccountSpec {
-            pools: Pools::default(),
-            rollout: &sample_rollout(),
-            base_year: 2020,
-            until: 2060,
-            draws: 400,
-            seed: 42,
-        },
+        Pools::default(),
+        &sample_rollout(),
+        2020,
+        2060,
+        400,
+        42,
     );
     for z in 0..acc.zones.len() {
         for y in 0..acc.years.len() {
@@ -676,4 +660,32 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     assert!(rows
         .iter()
         .all(|r| get(r, "component") != "total" && get(r, "component") != "desert:land"));
+}
+
+/// The accounting of `cube` without map error (the call the tests above share).
+#[allow(clippy::too_many_arguments)]
+fn account(
+    cube: &sinkmap::cube::Cube,
+    nominal: &sinkmap::model::Models,
+    params: &[sinkmap::accounting::uncertainty::Uncertain],
+    pools: sinkmap::model::Pools,
+    rollout: &sinkmap::accounting::projection::RolloutFile,
+    base_year: i32,
+    until: i32,
+    draws: usize,
+    seed: u64,
+) -> Accounting {
+    Projection {
+        cube,
+        nominal,
+        params,
+        pools,
+        rollout,
+        base_year,
+        until,
+        draws,
+        seed,
+        map_error: None,
+    }
+    .account()
 }

@@ -68,6 +68,7 @@ impl Plan {
 pub trait Cell: Copy + Default + Send + 'static {
     /// The map's pixel type.
     type Value: Copy + Send + gdal::raster::GdalType;
+    /// The cell of one map pixel.
     fn leaf(v: Self::Value) -> Self;
     /// Combines the pixels below one overview pixel, given top-left, top-right, bottom-left,
     /// bottom-right (those beyond the map's edge left out).
@@ -77,6 +78,7 @@ pub trait Cell: Copy + Default + Send + 'static {
     fn reduce4(a: Self, b: Self, c: Self, d: Self) -> Self {
         Self::reduce(&[a, b, c, d])
     }
+    /// The pixel value the overview stores.
     fn value(self) -> Self::Value;
 }
 

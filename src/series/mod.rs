@@ -46,6 +46,7 @@ pub struct SeriesSpec {
     /// First and last year (inclusive).
     #[serde(default)]
     pub first_year: Option<i32>,
+    /// Last year (inclusive).
     #[serde(default)]
     pub last_year: Option<i32>,
     /// Event rasters by year (`2005 = ["fire_2005.tif"]`); codes of the event table, 0 or
@@ -125,7 +126,9 @@ fn rules(
 pub struct SeriesOptions {
     /// Restrict the years to `from..=to`.
     pub from: Option<i32>,
+    /// Last year to run.
     pub to: Option<i32>,
+    /// Block size and threads (speed only).
     pub tuning: Tuning,
     /// Per-year maps to write besides the last year's age map.
     pub maps: Vec<SeriesMap>,
@@ -230,10 +233,13 @@ impl MapLayout {
 /// The resolved inputs of a series: years in order, their land cover and events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInputs {
+    /// The years, increasing.
     pub years: Vec<i32>,
+    /// The land cover of each year.
     pub landcover: Vec<PathBuf>,
     /// Per year, its event rasters.
     pub events: Vec<Vec<PathBuf>>,
+    /// The event table file.
     pub event_table: PathBuf,
 }
 
@@ -771,10 +777,13 @@ fn open_sources(
 /// What a series produced.
 #[derive(Debug, Clone)]
 pub struct SeriesOutcome {
+    /// The years run.
     pub years: Vec<i32>,
+    /// Names of the event types, in the order of the sums.
     pub event_names: Vec<String>,
     /// (zone id, zone name) in the order of the sums.
     pub zones: Vec<(String, String)>,
+    /// The per-(zone, year) sums.
     pub sums: SeriesSums,
 }
 

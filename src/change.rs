@@ -27,17 +27,25 @@ use crate::zones::ZoneSet;
 /// What to compare.
 #[derive(Debug, Clone)]
 pub struct ChangeSpec {
+    /// Land cover of the first year (the reference grid).
     pub before: PathBuf,
+    /// Land cover of the second year.
     pub after: PathBuf,
     /// Scheme of the after raster (default: the scene's).
     pub after_scheme: Option<String>,
+    /// Forest age (yr) in the first year.
     pub age_before: Option<PathBuf>,
+    /// Forest age (yr) in the second year.
     pub age_after: Option<PathBuf>,
+    /// The first year.
     pub year_before: i32,
+    /// The second year.
     pub year_after: i32,
     /// InVEST valuation: price per t C, discount rate and annual price change (percent).
     pub price_per_tc: f64,
+    /// Discount rate (percent per year).
     pub discount_rate_percent: f64,
+    /// Annual change of the price (percent per year).
     pub rate_change_percent: f64,
     /// Block size and threads (speed only: the results do not depend on them).
     pub tuning: Tuning,
@@ -61,25 +69,42 @@ pub fn invest_valuation_constant(
 /// Per-zone results.
 #[derive(Debug, Clone, Serialize)]
 pub struct ZoneChange {
+    /// Zone id.
     pub zone_id: String,
+    /// Zone name.
     pub zone_name: String,
+    /// Area with data in both years.
     pub area_ha: f64,
+    /// Stock in the first year.
     pub stock_before_tc: f64,
+    /// Stock in the second year.
     pub stock_after_tc: f64,
+    /// After − before.
     pub stock_change_tc: f64,
+    /// The change per year of the period, in t CO₂.
     pub mean_annual_change_tco2_yr: f64,
+    /// Value of the change (InVEST's formula, [`invest_valuation_constant`]).
     pub npv_yuan: f64,
+    /// Area with data in one year only (no change counted).
     pub nodata_one_year_area_ha: f64,
 }
 
+/// `change.json`: the settings and the per-zone results (the whole grid included).
 #[derive(Debug, Clone, Serialize)]
 pub struct ChangeSummary {
+    /// The first year.
     pub year_before: i32,
+    /// The second year.
     pub year_after: i32,
+    /// Price per t C (yuan).
     pub price_per_tc: f64,
+    /// Discount rate (percent per year).
     pub discount_rate_percent: f64,
+    /// Annual change of the price (percent per year).
     pub rate_change_percent: f64,
+    /// [`invest_valuation_constant`] of these settings (yuan per t C of change).
     pub valuation_constant: f64,
+    /// One entry per zone.
     pub zones: Vec<ZoneChange>,
 }
 

@@ -1,21 +1,24 @@
-//! Scene and model files (TOML/CSV via serde), resolved and validated with clear errors.
+//! The scene file (TOML via serde): layers, outputs, accounting, restoration and zones,
+//! resolved against the scene's folder and checked with clear errors. The model set is
+//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`
+//! and re-exported here for the callers that read scene-side files.
 
 use std::path::{Path, PathBuf};
 
-use serde::{de::DeserializeOwned, Deserialize, Serialize};
-use sha2::{Digest, Sha256};
+use serde::{Deserialize, Serialize};
 
 use crate::error::{Error, Result};
-use crate::model::desert::DesertModel;
-use crate::model::forest::ForestModel;
-use crate::model::other::OtherClasses;
-use crate::model::scheme::{PoolRow, Scheme};
-use crate::model::{ModelError, Pools};
+use crate::model::Pools;
+
+pub use crate::io::files::{file_exists, read_toml, sha256_file};
+pub use crate::io::pool_table::read_pool_table;
+pub use crate::model::Models;
 
 /// A raster input of the scene.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LayerSpec {
+    /// The raster file.
     pub path: PathBuf,
     /// Band number (1-based).
     #[serde(default = "one")]
@@ -29,10 +32,13 @@ fn one() -> usize {
     1
 }
 
+/// The land-cover raster of the scene and its scheme.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LandcoverSpec {
+    /// The raster file.
     pub path: PathBuf,
+    /// Band number (1-based).
     #[serde(default = "one")]
     pub band: usize,
     /// A scheme name (`clcd`, `esa_worldcover`, `modis_igbp`: `models/schemes/NAME.toml`)
@@ -44,12 +50,16 @@ pub struct LandcoverSpec {
     pub pool_table: Option<PathBuf>,
 }
 
+/// The forest-age raster (yr).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ForestAgeSpec {
+    /// The raster file.
     pub path: PathBuf,
+    /// Band number (1-based).
     #[serde(default = "one")]
     pub band: usize,
+    /// Values meaning "no age" besides the one the raster declares (e.g. −1).
     #[serde(default)]
     pub nodata_values: Vec<f64>,
     /// Year the ages refer to; ages are shifted by `base_year − reference_year`.
@@ -57,16 +67,22 @@ pub struct ForestAgeSpec {
     pub reference_year: Option<i32>,
 }
 
+/// Compression of the output maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Compression {
+    /// Zstandard (the default).
     #[default]
     Zstd,
+    /// Deflate (zlib), readable by older software.
     Deflate,
+    /// LZW.
     Lzw,
+    /// Uncompressed.
     None,
 }
 
+/// File layout of the output maps.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default)]
 #[serde(rename_all = "lowercase")]
 pub enum Layout {
@@ -77,13 +93,17 @@ pub enum Layout {
     Tiled,
 }
 
+/// The scene's `[output]` table: how maps are written.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OutputSpec {
+    /// Processing block and tile edge (px; default 512).
     #[serde(default = "default_block")]
     pub block_size_px: usize,
+    /// Map compression.
     #[serde(default)]
     pub compression: Compression,
+    /// Map layout.
     #[serde(default)]
     pub layout: Layout,
 }
@@ -106,10 +126,13 @@ impl Default for OutputSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct AccountingSpec {
+    /// Last year of the projection (default 2060).
     #[serde(default)]
     pub until_year: Option<i32>,
+    /// Monte Carlo draws (default 1000).
     #[serde(default)]
     pub draws: Option<usize>,
+    /// Monte Carlo seed (default 42).
     #[serde(default)]
     pub seed: Option<u64>,
     /// Rollout rules of restoration (and forest disturbance).
@@ -213,13 +236,18 @@ impl Default for RestorationSpec {
     }
 }
 
+/// The scene's `[zones]`: a polygon layer for per-zone tables.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ZonesSpec {
+    /// The polygon file (any format OGR reads).
     pub path: PathBuf,
+    /// Layer name (default: the first layer).
     #[serde(default)]
     pub layer: Option<String>,
+    /// Field with the zone id (unique).
     pub id_field: String,
+    /// Field with the zone name.
     #[serde(default)]
     pub name_field: Option<String>,
     /// Repair invalid polygons (with a warning) instead of stopping.
@@ -231,29 +259,40 @@ pub struct ZonesSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scene {
+    /// Scene name (shown in outputs; the default balance region).
     pub name: String,
+    /// The year the land cover shows.
     pub base_year: i32,
     /// The models folder; without it, the models embedded in the binary
     /// ([`crate::embedded::EMBEDDED_MODELS_DIR`]).
     #[serde(default = "crate::embedded::embedded_models_dir")]
     pub models_dir: PathBuf,
+    /// Output folder.
     pub output_dir: PathBuf,
+    /// The land-cover raster and its scheme.
     pub landcover: LandcoverSpec,
+    /// The forest-age raster.
     #[serde(default)]
     pub forest_age: Option<ForestAgeSpec>,
+    /// The forest-type raster (codes of forest.toml).
     #[serde(default)]
     pub forest_type: Option<LayerSpec>,
+    /// The desert-subtype raster (codes of desert.toml).
     #[serde(default)]
     pub desert_subtype: Option<LayerSpec>,
+    /// Which pools the stock includes besides living biomass.
     #[serde(default)]
     pub pools: Pools,
+    /// How maps are written.
     #[serde(default)]
     pub output: OutputSpec,
+    /// Zones for per-zone tables.
     #[serde(default)]
     pub zones: Option<ZonesSpec>,
     /// Mask rasters by name (non-zero = set), used by restoration eligibility.
     #[serde(default)]
     pub masks: std::collections::BTreeMap<String, LayerSpec>,
+    /// The restoration period.
     #[serde(default)]
     pub restoration: RestorationSpec,
     /// When present, `sinkmap run` also projects the sink and balances it against emissions.
@@ -268,64 +307,6 @@ pub struct Scene {
     /// SHA-256 of the scene file as read (provenance; not part of the file).
     #[serde(skip)]
     pub sha256: String,
-}
-
-/// All model files, loaded and cross-checked.
-#[derive(Debug, Clone)]
-pub struct Models {
-    pub scheme: Scheme,
-    pub forest: ForestModel,
-    pub desert: DesertModel,
-    pub other: OtherClasses,
-    pub pool_table: Option<Vec<PoolRow>>,
-    /// `models/restoration.toml`, when the models folder has one.
-    pub restoration: Option<crate::model::restoration::RestorationCatalogue>,
-    /// (file, sha256) of every model file read, for provenance.
-    pub files: Vec<(PathBuf, String)>,
-}
-
-/// Reads a configuration file; a missing one is a configuration error (a scene or model
-/// file names it), other failures are the environment's.
-fn read_text(path: &Path) -> Result<String> {
-    if let Some(text) = crate::embedded::model_text(path) {
-        return Ok(text.to_string());
-    }
-    std::fs::read_to_string(path).map_err(|e| match e.kind() {
-        std::io::ErrorKind::NotFound => Error::Config {
-            path: path.to_path_buf(),
-            line: None,
-            message: e.to_string(),
-        },
-        _ => Error::io(path, e),
-    })
-}
-
-/// Whether a model or input file exists (on the disk, or among the embedded models).
-pub fn file_exists(path: &Path) -> bool {
-    crate::embedded::model_text(path).is_some() || path.exists()
-}
-
-/// Parses a TOML file into `T`, reporting the line and column of any error.
-pub fn read_toml<T: DeserializeOwned>(path: &Path) -> Result<T> {
-    let text = read_text(path)?;
-    toml::from_str(&text).map_err(|e| {
-        let line = e
-            .span()
-            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
-        Error::Config {
-            path: path.to_path_buf(),
-            line,
-            message: e.message().to_string(),
-        }
-    })
-}
-
-pub fn sha256_file(path: &Path) -> Result<String> {
-    if let Some(text) = crate::embedded::model_text(path) {
-        return Ok(format!("{:x}", Sha256::digest(text.as_bytes())));
-    }
-    let bytes = std::fs::read(path).map_err(|e| Error::io(path, e))?;
-    Ok(format!("{:x}", Sha256::digest(&bytes)))
 }
 
 impl Scene {
@@ -430,6 +411,7 @@ impl Scene {
         }
     }
 
+    /// The scheme file: a path ending in `.toml`, else `models_dir/schemes/NAME.toml`.
     pub fn scheme_path(&self) -> PathBuf {
         if self.landcover.scheme.ends_with(".toml") {
             PathBuf::from(&self.landcover.scheme)
@@ -459,178 +441,6 @@ pub fn normalize(p: &Path) -> PathBuf {
         PathBuf::from(".")
     } else {
         out.iter().collect()
-    }
-}
-
-fn validated<T>(
-    path: &Path,
-    value: T,
-    check: impl Fn(&T) -> std::result::Result<(), ModelError>,
-) -> Result<T> {
-    check(&value).map_err(|e| Error::model(path, e))?;
-    Ok(value)
-}
-
-/// Reads an InVEST carbon pool table.
-pub fn read_pool_table(path: &Path) -> Result<Vec<PoolRow>> {
-    let mut rdr = csv::ReaderBuilder::new()
-        .trim(csv::Trim::All)
-        .from_path(path)
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?;
-    let headers = rdr
-        .headers()
-        .map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: e.to_string(),
-        })?
-        .clone();
-    for need in ["lucode", "c_above", "c_below", "c_soil", "c_dead"] {
-        if !headers.iter().any(|h| h.eq_ignore_ascii_case(need)) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!("missing column '{need}'"),
-            });
-        }
-    }
-    let mut rows = Vec::new();
-    for (i, rec) in rdr.deserialize::<PoolRow>().enumerate() {
-        let row = rec.map_err(|e| Error::Parse {
-            path: path.to_path_buf(),
-            message: format!("line {}: {e}", i + 2),
-        })?;
-        let vals = [row.c_above, row.c_below, row.c_soil, row.c_dead];
-        if vals.iter().any(|v| !v.is_finite() || *v < 0.0) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!("line {}: pools must be finite and ≥ 0 t C/ha", i + 2),
-            });
-        }
-        if let Some(j) = rows.iter().position(|r: &PoolRow| r.lucode == row.lucode) {
-            return Err(Error::Parse {
-                path: path.to_path_buf(),
-                message: format!(
-                    "line {}: lucode {} already given on line {}; one row per code",
-                    i + 2,
-                    row.lucode,
-                    j + 2
-                ),
-            });
-        }
-        rows.push(row);
-    }
-    if rows.is_empty() {
-        return Err(Error::Parse {
-            path: path.to_path_buf(),
-            message: "no rows".into(),
-        });
-    }
-    Ok(rows)
-}
-
-impl Models {
-    pub fn load(scene: &Scene) -> Result<Models> {
-        let dir = &scene.models_dir;
-        if !crate::embedded::is_embedded(dir) && !dir.is_dir() {
-            return Err(Error::invalid(
-                &scene.source_path,
-                format!("models_dir {} is not a folder", dir.display()),
-            ));
-        }
-        let scheme_path = scene.scheme_path();
-        let forest_path = dir.join("forest.toml");
-        let desert_path = dir.join("desert.toml");
-        let other_path = dir.join("other_classes.toml");
-        let scheme: Scheme = validated(&scheme_path, read_toml(&scheme_path)?, Scheme::validate)?;
-        let forest: ForestModel = validated(
-            &forest_path,
-            read_toml(&forest_path)?,
-            ForestModel::validate,
-        )?;
-        let desert: DesertModel = validated(
-            &desert_path,
-            read_toml(&desert_path)?,
-            DesertModel::validate,
-        )?;
-        let other: OtherClasses =
-            validated(&other_path, read_toml(&other_path)?, |o: &OtherClasses| {
-                o.classes.iter().try_for_each(|c| c.validate())
-            })?;
-        let pool_table = scene
-            .landcover
-            .pool_table
-            .as_deref()
-            .map(read_pool_table)
-            .transpose()?;
-        let restoration_path = dir.join("restoration.toml");
-        let desert_names: Vec<String> = desert.subtypes.iter().map(|s| s.name.clone()).collect();
-        let restoration = if file_exists(&restoration_path) {
-            let cat: crate::model::restoration::RestorationCatalogue =
-                read_toml(&restoration_path)?;
-            cat.validate(&forest, &desert_names)
-                .map_err(|e| Error::model(&restoration_path, e))?;
-            Some(cat)
-        } else {
-            None
-        };
-        let mut files = Vec::new();
-        for p in [&scheme_path, &forest_path, &desert_path, &other_path]
-            .into_iter()
-            .chain(scene.landcover.pool_table.as_ref())
-            .chain(restoration.is_some().then_some(&restoration_path))
-        {
-            files.push((p.clone(), sha256_file(p)?));
-        }
-        Ok(Models {
-            scheme,
-            forest,
-            desert,
-            other,
-            pool_table,
-            restoration,
-            files,
-        })
-    }
-
-    /// The restoration tables for this scene (its masks and period), if there is a catalogue.
-    pub fn restoration_model(
-        &self,
-        scene: &Scene,
-    ) -> Result<Option<crate::model::restoration::RestorationModel>> {
-        let Some(cat) = &self.restoration else {
-            return Ok(None);
-        };
-        let (a, b) = scene.restoration_period();
-        let desert_names: Vec<String> = self
-            .desert
-            .subtypes
-            .iter()
-            .map(|s| s.name.clone())
-            .collect();
-        crate::model::restoration::RestorationModel::build(
-            cat,
-            &self.forest,
-            &desert_names,
-            &scene.mask_names(),
-            (b - a + 1) as u32,
-        )
-        .map(Some)
-        .map_err(|e| Error::model(&scene.source_path, e))
-    }
-
-    /// Builds the per-pixel lookup tables; errors name the scheme file.
-    pub fn pixel_model(&self, scene: &Scene) -> Result<crate::model::pixel::PixelModel> {
-        crate::model::pixel::PixelModel::build(
-            &self.scheme,
-            &self.forest,
-            &self.desert,
-            &self.other,
-            scene.pools,
-            self.pool_table.as_deref(),
-        )
-        .map_err(|e| Error::model(scene.scheme_path(), e))
     }
 }
 

@@ -12,10 +12,15 @@
 /// already corrected for the ring's orientation).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Edge {
+    /// Start column coordinate (pixels).
     pub x0: f64,
+    /// Start row coordinate (pixels).
     pub y0: f64,
+    /// End column coordinate (pixels).
     pub x1: f64,
+    /// End row coordinate (pixels).
     pub y1: f64,
+    /// +1 for an exterior ring, −1 for a hole.
     pub sign: f64,
 }
 
@@ -103,6 +108,7 @@ pub struct Accumulator {
 }
 
 impl Accumulator {
+    /// An empty accumulator for the block of `width` × `height` pixels at (`col0`, `row0`).
     pub fn new(col0: usize, row0: usize, width: usize, height: usize) -> Self {
         Accumulator {
             col0: col0 as i64,
@@ -199,6 +205,7 @@ impl Accumulator {
 pub enum Coverage {
     /// The same fraction for every pixel (no zone edge touches the block).
     Uniform(f64),
+    /// A fraction per pixel of the block (row-major).
     PerPixel(Vec<f64>),
 }
 

@@ -84,28 +84,67 @@ impl std::fmt::Display for Warning {
 /// Every failure of the library.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
+    /// A file-system operation that failed (environment fault).
     #[error("{}: {source}", path.display())]
     Io {
+        /// The file or folder.
         path: PathBuf,
+        /// The operating system's error.
         source: std::io::Error,
     },
+    /// An input file whose content cannot be used (input-data fault).
     #[error("{}: {message}", path.display())]
-    Parse { path: PathBuf, message: String },
-    #[error("{}: {message}", path.display())]
-    Invalid { path: PathBuf, message: String },
-    #[error("{}: {message}", path.display())]
-    Raster { path: PathBuf, message: String },
-    #[error("{}: pixel (col {col}, row {row}): {message}", path.display())]
-    Pixel {
+    Parse {
+        /// The file.
         path: PathBuf,
-        col: usize,
-        row: usize,
+        /// What is wrong.
         message: String,
     },
+    /// A file or setting the scene names that is refused (configuration fault).
     #[error("{}: {message}", path.display())]
-    Vector { path: PathBuf, message: String },
+    Invalid {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A raster that cannot be read as needed (input-data fault).
+    #[error("{}: {message}", path.display())]
+    Raster {
+        /// The raster.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// A pixel value the models cannot evaluate (input-data fault).
+    #[error("{}: pixel (col {col}, row {row}): {message}", path.display())]
+    Pixel {
+        /// The raster.
+        path: PathBuf,
+        /// Column of the pixel in the reference grid.
+        col: usize,
+        /// Row of the pixel in the reference grid.
+        row: usize,
+        /// What is wrong with the value.
+        message: String,
+    },
+    /// A vector layer that cannot be read as needed (input-data fault).
+    #[error("{}: {message}", path.display())]
+    Vector {
+        /// The layer's file.
+        path: PathBuf,
+        /// What is wrong.
+        message: String,
+    },
+    /// An output that cannot be written (environment fault).
     #[error("{}: could not write output: {message}", path.display())]
-    Output { path: PathBuf, message: String },
+    Output {
+        /// The output file.
+        path: PathBuf,
+        /// What went wrong.
+        message: String,
+    },
+    /// A command line that asks for something impossible (usage fault).
     #[error("{0}")]
     Usage(String),
     /// A configuration file (TOML) that cannot be read as its type: the line when known.
@@ -139,6 +178,7 @@ pub enum Error {
     Internal(String),
 }
 
+/// The result of every fallible library call.
 pub type Result<T> = std::result::Result<T, Error>;
 
 impl Error {
@@ -189,30 +229,35 @@ impl Error {
             message: message.to_string(),
         }
     }
+    /// A file-system error on `path`.
     pub fn io(path: impl Into<PathBuf>, source: std::io::Error) -> Self {
         Error::Io {
             path: path.into(),
             source,
         }
     }
+    /// A file or setting the scene names that is refused (a configuration fault).
     pub fn invalid(path: impl Into<PathBuf>, message: impl Into<String>) -> Self {
         Error::Invalid {
             path: path.into(),
             message: message.into(),
         }
     }
+    /// A raster that GDAL cannot read as needed.
     pub fn raster(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
         Error::Raster {
             path: path.into(),
             message: message.to_string(),
         }
     }
+    /// A vector layer that OGR cannot read as needed.
     pub fn vector(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
         Error::Vector {
             path: path.into(),
             message: message.to_string(),
         }
     }
+    /// An output that cannot be written.
     pub fn output(path: impl Into<PathBuf>, message: impl std::fmt::Display) -> Self {
         Error::Output {
             path: path.into(),

@@ -7,11 +7,17 @@ pub const M2_PER_HA: f64 = 10_000.0;
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum AreaModel {
     /// Projected CRS: every pixel has the same area, |dx × dy| in the CRS's linear unit² × scale².
-    Projected { metres_per_unit: f64 },
+    Projected {
+        /// Metres per unit of the CRS.
+        metres_per_unit: f64,
+    },
     /// Geographic CRS: the ellipsoidal area of each row's cells.
     Geographic {
+        /// Semi-major axis of the ellipsoid (m).
         semi_major_m: f64,
+        /// Semi-minor axis of the ellipsoid (m).
         semi_minor_m: f64,
+        /// Radians per unit of the CRS (π/180 for degrees).
         radians_per_unit: f64,
     },
 }
@@ -19,26 +25,37 @@ pub enum AreaModel {
 /// A north-up grid. `geo_transform` follows GDAL: x = gt0 + col·gt1, y = gt3 + row·gt5.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Grid {
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// GDAL geotransform of the grid.
     pub geo_transform: [f64; 6],
+    /// Coordinate reference system as WKT (empty when unknown).
     pub crs_wkt: String,
+    /// How pixel areas are computed.
     pub area: AreaModel,
 }
 
 /// A rectangular window of the grid, in pixels.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
 pub struct Window {
+    /// First column.
     pub col: usize,
+    /// First row.
     pub row: usize,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
 }
 
 impl Window {
+    /// Number of pixels.
     pub fn len(&self) -> usize {
         self.width * self.height
     }
+    /// True for a window without pixels.
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }

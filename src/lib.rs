@@ -42,11 +42,20 @@
 //! cube, [`summary`] the JSON summary, [`accounting`] the projection and balance,
 //! [`report`] the HTML report, [`error`] the errors sorted by whose fault they are.
 
+#![warn(missing_docs)]
+
+// Every public item is documented, except in the five modules marked
+// `#[allow(missing_docs)]` below (accounting, assess, cube, report, summary): they are not yet
+// documented item by item (issue #14).
+
+#[allow(missing_docs)]
 pub mod accounting;
+#[allow(missing_docs)]
 pub mod assess;
 pub mod change;
 pub mod config;
 pub mod coverage;
+#[allow(missing_docs)]
 pub mod cube;
 pub mod embedded;
 pub mod engine;
@@ -55,6 +64,7 @@ pub mod fit;
 pub mod grid;
 pub mod human;
 pub mod init;
+pub mod io;
 pub mod limits;
 pub mod manifest;
 pub mod merge;
@@ -64,9 +74,11 @@ pub mod progress;
 pub mod project;
 pub mod publish;
 pub mod raster;
+#[allow(missing_docs)]
 pub mod report;
 pub mod series;
 pub mod styles;
+#[allow(missing_docs)]
 pub mod summary;
 pub mod synth;
 pub mod zones;

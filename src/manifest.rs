@@ -12,7 +12,9 @@ use sha2::{Digest, Sha256};
 
 use crate::error::{Error, Result};
 
+/// Name of the manifest in a result folder.
 pub const FILE_NAME: &str = "manifest.json";
+/// Format tag of the manifest.
 pub const FORMAT: &str = "sinkmap-manifest/1";
 
 /// Names the run writes at the top of its output folder.
@@ -32,6 +34,7 @@ pub const RUN_OUTPUTS: &[&str] = &[
     "report.html",
     "report",
 ];
+/// Names `balance` (and the accounting of `run`) writes.
 pub const ACCOUNTING_OUTPUTS: &[&str] = &[
     "trajectory.csv",
     "sink_inputs.csv",
@@ -39,14 +42,18 @@ pub const ACCOUNTING_OUTPUTS: &[&str] = &[
     "accounting.json",
     "summary.json",
 ];
+/// Names `report` writes.
 pub const REPORT_OUTPUTS: &[&str] = &["report.html", "report"];
+/// Names `change` writes.
 pub const CHANGE_OUTPUTS: &[&str] = &[
     "stock_change_tc_per_ha.tif",
     "transition.csv",
     "change_zones.csv",
     "change.json",
 ];
+/// Names `project` writes.
 pub const PROJECT_OUTPUTS: &[&str] = &["project.csv", "project.json"];
+/// Names `fit` writes (besides its charts).
 pub const FIT_OUTPUTS: &[&str] = &["fit_table.csv", "fit_table.md", "forest.toml"];
 
 /// Whether `name` is one a sinkmap command writes at the top of an output folder (plain files
@@ -65,35 +72,50 @@ pub fn is_known_output(name: &str) -> bool {
         || (name.starts_with("fit_") && name.ends_with(".png"))
 }
 
+/// An input file as the command read it.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct Fingerprint {
     /// What the file is to the command: scene, landcover, forest_age, zones, model, rollout, …
     pub role: String,
+    /// Absolute path.
     pub path: String,
+    /// Size.
     pub size_bytes: u64,
+    /// Modification time, seconds since 1970.
     pub mtime_unix_s: i64,
+    /// Nanoseconds of the modification time.
     pub mtime_ns: u32,
+    /// SHA-256 of the content.
     pub sha256: String,
 }
 
+/// An output file of the result.
 #[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 pub struct OutputEntry {
     /// Path inside the result folder, `/`-separated.
     pub name: String,
+    /// Size.
     pub size_bytes: u64,
+    /// SHA-256 of the content.
     pub sha256: String,
     /// Data rows (lines after the header) of a CSV file.
     pub rows: Option<u64>,
 }
 
+/// `manifest.json`: what made a result folder and what it holds.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct Manifest {
+    /// [`FORMAT`].
     pub format: String,
+    /// Unique id of the publication.
     pub run_id: String,
     /// The command that made the set (`run`, `balance`, …).
     pub command: String,
+    /// The full command line.
     pub command_line: Vec<String>,
+    /// sinkmap version.
     pub version: String,
+    /// Creation time, seconds since 1970.
     pub created_unix_s: u64,
     /// The run this set extends (`balance`, `report` keep the files of the set they read).
     #[serde(default)]
@@ -104,11 +126,14 @@ pub struct Manifest {
     /// `I/N` for a partial result of `run --tile I/N`.
     #[serde(default)]
     pub tile: Option<String>,
+    /// Every input file.
     pub inputs: Vec<Fingerprint>,
+    /// Every output file.
     pub outputs: Vec<OutputEntry>,
 }
 
 impl Manifest {
+    /// An empty manifest for `command`, stamped with this process's command line, version and time.
     pub fn new(command: &str) -> Manifest {
         Manifest {
             format: FORMAT.into(),
@@ -172,6 +197,7 @@ pub fn sha256_of(path: &Path) -> Result<(String, u64)> {
     Ok((format!("{:x}", h.finalize()), n))
 }
 
+/// Size, modification time and SHA-256 of the input `path`.
 pub fn fingerprint(role: &str, path: &Path) -> Result<Fingerprint> {
     let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
     let (mtime_unix_s, mtime_ns) = match md

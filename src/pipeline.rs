@@ -34,10 +34,15 @@ pub const POTENTIAL_FILES: [&str; 2] = ["potential_tco2_per_ha_yr.tif", "best_in
 /// Run-time choices that are not part of the scene (they change speed, never numbers).
 #[derive(Debug, Clone, Default)]
 pub struct RunOptions {
+    /// Processing block edge (px; default: the scene's).
     pub block_size_px: Option<usize>,
+    /// Compute threads (default: all cores).
     pub threads: Option<usize>,
+    /// Output folder (default: the scene's).
     pub output_dir: Option<PathBuf>,
+    /// Map layout (default: the scene's).
     pub layout: Option<Layout>,
+    /// Map compression (default: the scene's).
     pub compression: Option<Compression>,
     /// Show a progress bar on standard error.
     pub progress: bool,
@@ -48,9 +53,13 @@ pub struct RunOptions {
 /// What a run produced.
 #[derive(Debug)]
 pub struct RunOutcome {
+    /// The run's summary (also in summary.json).
     pub summary: Summary,
+    /// The cohort cube (also in cube.csv).
     pub cube: Cube,
+    /// Files written.
     pub outputs: Vec<PathBuf>,
+    /// The folder they were written to.
     pub output_dir: PathBuf,
     /// What the user should know (interventions without their masks, a land cover without
     /// nodata); the command line prints them.

@@ -87,6 +87,7 @@ pub fn flush() {
     bars.retain(|(b, _, _)| !b.is_finished());
 }
 
+/// A progress bar over `total` units (hidden unless `show`).
 pub fn bar(show: bool, total: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if JSON.load(Ordering::Relaxed) {

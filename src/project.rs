@@ -28,7 +28,9 @@ use crate::zones::{ZoneSet, ZoneSource};
 #[derive(Debug, Clone, Copy, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PricePoint {
+    /// Year.
     pub year: i32,
+    /// Price in this year (yuan/t CO₂); linear between points, constant beyond the ends.
     pub yuan_per_tco2: f64,
 }
 
@@ -36,10 +38,13 @@ pub struct PricePoint {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct PolygonSpec {
+    /// A polygon file (all its features).
     #[serde(default)]
     pub path: Option<PathBuf>,
+    /// Layer of the file (default: the first).
     #[serde(default)]
     pub layer: Option<String>,
+    /// Or an inline WKT polygon.
     #[serde(default)]
     pub wkt: Option<String>,
     /// CRS of `wkt` (default EPSG:4326, longitude first).
@@ -51,9 +56,13 @@ pub struct PolygonSpec {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ProjectSpec {
+    /// Project name.
     pub name: String,
+    /// The scene whose maps and models the project uses.
     pub scene: PathBuf,
+    /// The intervention (a name of the restoration catalogue).
     pub intervention: String,
+    /// First year of planting.
     pub start_year: i32,
     /// Last year evaluated, inclusive (default: the scene's restoration period end, 2060).
     #[serde(default)]
@@ -70,8 +79,11 @@ pub struct ProjectSpec {
     /// Share of the additional removal set aside against reversal (percent).
     #[serde(default)]
     pub buffer_percent: f64,
+    /// The carbon price path.
     pub price: Vec<PricePoint>,
+    /// Where the project is.
     pub polygon: PolygonSpec,
+    /// Where the project file was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,
 }
@@ -79,49 +91,81 @@ pub struct ProjectSpec {
 /// One year of the project table.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct ProjectYear {
+    /// Year.
     pub year: i32,
+    /// Hectares planted this year.
     pub planted_in_year_ha: f64,
+    /// Hectares planted so far.
     pub planted_cumulative_ha: f64,
+    /// Sink of the project land without the project.
     pub baseline_sink_tco2: f64,
+    /// Baseline plus the additional sink.
     pub project_sink_tco2: f64,
+    /// Additional removal of the planted cohorts.
     pub additional_tco2: f64,
+    /// Set aside against reversal.
     pub buffer_tco2: f64,
+    /// Additional minus buffer.
     pub credited_tco2: f64,
+    /// Credited so far.
     pub cumulative_credited_tco2: f64,
+    /// Carbon price of the year.
     pub price_yuan_per_tco2: f64,
+    /// Credited × price.
     pub value_yuan: f64,
+    /// Establishment cost of this year's planting.
     pub cost_yuan: f64,
+    /// 1 / (1 + rate)^(year − start year).
     pub discount_factor: f64,
 }
 
 /// Totals of `project.json`.
 #[derive(Debug, Clone, Serialize)]
 pub struct ProjectTotals {
+    /// Project name.
     pub name: String,
+    /// The intervention.
     pub intervention: String,
+    /// First year.
     pub start_year: i32,
+    /// Last year.
     pub end_year: i32,
+    /// Eligible land in the polygon.
     pub eligible_area_ha: f64,
+    /// Land restored.
     pub planted_area_ha: f64,
+    /// Mean baseline sink of the eligible land.
     pub baseline_sink_tco2_per_ha_yr: f64,
+    /// Additional removal over the years.
     pub additional_tco2: f64,
+    /// Buffer share (percent).
     pub buffer_percent: f64,
+    /// Set aside against reversal over the years.
     pub buffer_tco2: f64,
+    /// Credited over the years.
     pub credited_tco2: f64,
+    /// Undiscounted cost.
     pub cost_yuan: f64,
+    /// True when the intervention's cost is a placeholder.
     pub cost_is_placeholder: bool,
+    /// Undiscounted value of the credits.
     pub value_yuan: f64,
+    /// Discounted cost.
     pub pv_cost_yuan: f64,
+    /// Discounted value.
     pub pv_value_yuan: f64,
+    /// Discounted value − discounted cost.
     pub npv_yuan: f64,
     /// Undiscounted cost over credited t CO₂.
     pub cost_per_tco2_yuan: f64,
     /// Discounted cost over discounted credited t CO₂.
     pub levelized_cost_per_tco2_yuan: f64,
+    /// Irrigation water once everything is planted (m³/yr), when the intervention gives a need.
     pub water_need_m3_per_yr_at_full_planting: Option<f64>,
 }
 
 impl ProjectSpec {
+    /// Reads and checks a project file; relative paths are taken from its folder.
     pub fn load(path: &Path) -> Result<ProjectSpec> {
         let mut p: ProjectSpec = read_toml(path)?;
         let base = path.parent().unwrap_or(Path::new("."));

@@ -297,10 +297,12 @@ impl Publication {
         &self.staging
     }
 
+    /// The final output folder.
     pub fn out(&self) -> &Path {
         &self.out
     }
 
+    /// This publication's run id.
     pub fn run_id(&self) -> &str {
         &self.run_id
     }
@@ -312,6 +314,7 @@ impl Publication {
         }
     }
 
+    /// (role, path) of the inputs recorded so far.
     pub fn inputs(&self) -> &[(String, PathBuf)] {
         &self.inputs
     }
@@ -437,7 +440,9 @@ pub struct Spec<'a> {
     pub command: &'a str,
     /// (role, path) of every file the command reads.
     pub inputs: Vec<(String, PathBuf)>,
+    /// SHA-256 of the scene file, when the command reads one.
     pub scene_sha256: Option<String>,
+    /// `I/N` for a tile of `run --tile`.
     pub tile: Option<String>,
     /// Top-level names the command may write (checked against the inputs before any work).
     pub produces: &'a [&'a str],

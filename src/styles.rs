@@ -23,9 +23,13 @@ use crate::report::render::{self, Ramp, DIVERGING, GREENS, ORANGES};
 /// How a quantity map is styled.
 #[derive(Debug, Clone, Copy)]
 pub struct MapStyle {
+    /// The map file.
     pub file_name: &'static str,
+    /// Layer title.
     pub title: &'static str,
+    /// Unit of the values.
     pub unit: &'static str,
+    /// Colour ramp.
     pub ramp: Ramp,
     /// A range symmetric around 0 (changes that may go either way).
     pub symmetric: bool,
@@ -108,9 +112,13 @@ pub const CLASS_MAP_TITLE: &str = "Best eligible restoration intervention";
 
 /// The zone layer and the field its choropleth shows.
 pub const ZONES_TITLE: &str = "Mean annual sink by zone";
+/// The zone layer file.
 pub const ZONES_FILE: &str = "zones.geojson";
+/// The field the choropleth shows.
 pub const ZONES_FIELD: &str = "mean_sink_tco2_per_ha_yr";
+/// Its unit.
 pub const ZONES_UNIT: &str = "t CO₂/ha/yr";
+/// The field that labels the zones.
 pub const ZONES_LABEL_FIELD: &str = "zone_name";
 /// Classes of the zone choropleth.
 pub const ZONES_CLASSES: usize = 5;
@@ -228,8 +236,11 @@ pub fn paletted_qml(title: &str, cats: &[Category]) -> String {
 /// One class of a choropleth: `[lower, upper]` and its colour.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct ZoneClass {
+    /// Lower bound.
     pub lower: f64,
+    /// Upper bound.
     pub upper: f64,
+    /// Colour.
     pub rgb: [u8; 3],
 }
 

@@ -23,7 +23,9 @@ use crate::raster::writer::{temp_path, TempFile};
 /// WGS84 longitude/latitude (WKB) for the GeoJSON output.
 #[derive(Debug, Clone)]
 pub struct Zone {
+    /// Value of the id field (unique).
     pub id: String,
+    /// Value of the name field (the id when no name field is given).
     pub name: String,
     edges: RTree<GeomWithData<Rectangle<[f64; 2]>, Edge>>,
     /// Envelope in pixel space: (min col, min row, max col, max row).
@@ -36,7 +38,9 @@ pub struct Zone {
 /// A polygon layer ready for zonal accounting on one grid.
 #[derive(Debug, Clone)]
 pub struct ZoneSet {
+    /// The polygon file.
     pub path: PathBuf,
+    /// The zones, in layer order.
     pub zones: Vec<Zone>,
     tree: RTree<GeomWithData<Rectangle<[f64; 2]>, usize>>,
 }
@@ -44,10 +48,15 @@ pub struct ZoneSet {
 /// How to read a zone layer.
 #[derive(Debug, Clone)]
 pub struct ZoneSource<'a> {
+    /// The polygon file.
     pub path: &'a Path,
+    /// Layer name (default: the first layer).
     pub layer: Option<&'a str>,
+    /// Field with the zone id.
     pub id_field: &'a str,
+    /// Field with the zone name.
     pub name_field: Option<&'a str>,
+    /// Repair invalid polygons (with a warning) instead of refusing them.
     pub repair_invalid: bool,
 }
 

@@ -7,12 +7,12 @@ use std::path::Path;
 
 use common::*;
 use sinkmap::accounting::projection::{plan, project, Rollout, RolloutFile, ZoneCohorts};
-use sinkmap::accounting::uncertainty::{Dist, ModelSet, Uncertain};
+use sinkmap::accounting::uncertainty::{Dist, Uncertain};
 use sinkmap::accounting::{emissions::EmissionFile, Projection};
 use sinkmap::cube::{Cube, GRID_ZONE};
-use sinkmap::model::{EcosystemClass, Pools};
+use sinkmap::model::{EcosystemClass, Models, Pools};
 
-fn models() -> ModelSet {
+fn models() -> Models {
     shipped_models()
 }
 
@@ -139,7 +139,7 @@ fn sample_cube() -> Cube {
     Cube::read_csv(&tmp.path().join("out/cube.csv")).unwrap()
 }
 
-fn uncertain(m: &ModelSet) -> Vec<Uncertain> {
+fn uncertain(m: &Models) -> Vec<Uncertain> {
     let mut n = m.clone();
     [
         (

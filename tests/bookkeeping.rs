@@ -7,15 +7,15 @@ mod common;
 use common::*;
 use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
-use sinkmap::accounting::uncertainty::{uncertain_parameters, ModelSet};
+use sinkmap::accounting::uncertainty::uncertain_parameters;
 use sinkmap::accounting::{Accounting, Projection};
 use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
-use sinkmap::model::{EcosystemClass, Pools};
+use sinkmap::model::{EcosystemClass, Models, Pools};
 
 const K: f64 = 44.0 / 12.0;
 
-fn models() -> ModelSet {
+fn models() -> Models {
     shipped_models()
 }
 
@@ -237,7 +237,7 @@ fn random_cube(
     desert: &[(usize, f64, usize)],
     other: &[(usize, f64, usize)],
     eligible: &[(usize, f64, usize)],
-    m: &ModelSet,
+    m: &Models,
 ) -> Cube {
     let mut cube = Cube::default();
     let zone = |i: usize| format!("Z{}", i % 3);
@@ -666,7 +666,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
 #[allow(clippy::too_many_arguments)]
 fn account(
     cube: &sinkmap::cube::Cube,
-    nominal: &sinkmap::accounting::uncertainty::ModelSet,
+    nominal: &sinkmap::model::Models,
     params: &[sinkmap::accounting::uncertainty::Uncertain],
     pools: sinkmap::model::Pools,
     rollout: &sinkmap::accounting::projection::RolloutFile,

@@ -8,11 +8,15 @@ use serde::{Deserialize, Serialize};
 use crate::config::read_toml;
 use crate::error::{Error, Result};
 
+/// What an emission series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum SeriesKind {
+    /// Reported emissions of past years.
     Historical,
+    /// A policy target.
     Target,
+    /// A projected pathway.
     Scenario,
 }
 
@@ -20,9 +24,13 @@ pub enum SeriesKind {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Series {
+    /// Series name.
     pub name: String,
+    /// What the series is.
     pub kind: SeriesKind,
+    /// Where the numbers come from.
     pub source: String,
+    /// (year, emissions) points in the file's unit, by increasing year.
     pub points: Vec<(i32, f64)>,
     /// Other indicators given with the series (same layout of points), reported as given.
     #[serde(default)]
@@ -42,7 +50,9 @@ pub struct EmissionFile {
     /// about the whole region (a series with `zone_id` names its own region).
     #[serde(default)]
     pub extent_lonlat: Option<[f64; 4]>,
+    /// Unit of the points (e.g. `Mt CO2`, per year).
     pub unit: String,
+    /// The series (`[[series]]` tables).
     #[serde(rename = "series")]
     pub series: Vec<Series>,
 }
@@ -63,10 +73,12 @@ impl Series {
         Some(p[0].1)
     }
 
+    /// Year of the first point (0 for an empty series).
     pub fn first_year(&self) -> i32 {
         self.points.first().map(|p| p.0).unwrap_or(0)
     }
 
+    /// Year of the last point (0 for an empty series).
     pub fn last_year(&self) -> i32 {
         self.points.last().map(|p| p.0).unwrap_or(0)
     }

@@ -457,15 +457,12 @@ mod tests {
         assert_eq!(m.draw(1, 5), UNIT);
     }
 
-    fn shipped_models() -> crate::accounting::uncertainty::ModelSet {
+    fn shipped_models() -> crate::model::Models {
         let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let read = |f: &str| root.join(f);
-        crate::accounting::uncertainty::ModelSet {
-            forest: crate::config::read_toml(&read("forest.toml")).unwrap(),
-            desert: crate::config::read_toml(&read("desert.toml")).unwrap(),
-            other: crate::config::read_toml(&read("other_classes.toml")).unwrap(),
-            restoration: None,
-        }
+        let mut m =
+            crate::model::Models::load_dir(&root, &root.join("schemes/clcd.toml"), None).unwrap();
+        m.restoration = None;
+        m
     }
 
     #[test]

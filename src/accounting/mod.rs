@@ -21,7 +21,7 @@ use maperror::{MapError, Multipliers};
 use projection::{
     component_names, counted_total, inorganic_index, plan, project, RolloutFile, ZoneCohorts,
 };
-use uncertainty::{percentile, uncertain_parameters, ModelSet, Uncertain};
+use uncertainty::{percentile, uncertain_parameters, Uncertain};
 
 /// Values indexed `[zone][year][component]`.
 type Table3 = Vec<Vec<Vec<f64>>>;
@@ -155,7 +155,7 @@ pub struct Accounting {
     pub uncertainty_sources: Vec<String>,
 }
 
-fn draw_models(nominal: &ModelSet, params: &[Uncertain], seed: u64, draw: usize) -> ModelSet {
+fn draw_models(nominal: &Models, params: &[Uncertain], seed: u64, draw: usize) -> Models {
     let mut m = nominal.clone();
     if params.is_empty() {
         return m;
@@ -198,7 +198,7 @@ impl Tables {
 /// parameters, the rollout, the years, the Monte Carlo draws and (optionally) the map error.
 pub struct Projection<'a> {
     pub cube: &'a Cube,
-    pub nominal: &'a ModelSet,
+    pub nominal: &'a Models,
     pub params: &'a [Uncertain],
     pub pools: crate::model::Pools,
     pub rollout: &'a RolloutFile,
@@ -291,7 +291,7 @@ impl Projection<'_> {
 
     /// One run: per zone, [year][component + total]; the region appended as the sum. The
     /// cohorts' areas are scaled by `areas` (map error), when given.
-    fn run(&self, s: &Setup, m: &ModelSet, areas: Option<&Multipliers>) -> Tables {
+    fn run(&self, s: &Setup, m: &Models, areas: Option<&Multipliers>) -> Tables {
         let mut t = Tables {
             stock: Vec::new(),
             stock_end: Vec::new(),
@@ -727,7 +727,7 @@ pub struct SinkInputRow {
 }
 
 /// IPCC AFOLU land category (2006 Guidelines Vol. 4; CRF sector 4) of a component.
-pub fn ipcc_category(component: &str, models: &ModelSet) -> &'static str {
+pub fn ipcc_category(component: &str, models: &Models) -> &'static str {
     use crate::model::restoration::Trajectory;
     let class_category = |c: crate::model::EcosystemClass| -> &'static str {
         use crate::model::EcosystemClass as E;
@@ -781,7 +781,7 @@ fn round_tenth(v: f64) -> f64 {
 /// `outside` rows to the `region` rows.
 pub fn sink_inputs(
     acc: &Accounting,
-    models: &ModelSet,
+    models: &Models,
     region: &str,
     method: &str,
 ) -> Vec<SinkInputRow> {
@@ -860,7 +860,7 @@ pub fn sink_inputs(
 
 /// Everything the accounting reads besides the cube, loaded and cross-checked.
 pub struct Prepared {
-    nominal: ModelSet,
+    nominal: Models,
     params: Vec<Uncertain>,
     rollout: RolloutFile,
     em: EmissionFile,
@@ -883,13 +883,7 @@ pub fn prepare(
     }
     crate::limits::check_until(o.until, scene.base_year)?;
     crate::limits::check_draws(o.draws, 1, 1, 1)?;
-    let models = Models::load(scene)?;
-    let nominal = ModelSet {
-        forest: models.forest.clone(),
-        desert: models.desert.clone(),
-        other: models.other.clone(),
-        restoration: models.restoration.clone(),
-    };
+    let nominal = Models::load(scene)?;
     let unc_path = o.uncertainty.clone().or_else(|| {
         Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::config::file_exists(p))
     });
@@ -944,7 +938,7 @@ pub fn prepare(
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
     let map_error = MapError::load(
         scene,
-        &models,
+        &nominal,
         o.assessment.as_deref(),
         o.calibration.as_deref(),
     )?;

@@ -6,7 +6,7 @@ use serde::{Deserialize, Serialize};
 use crate::cube::{dequantize, Cube, AREA};
 use crate::model::{EcosystemClass, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 
-use super::uncertainty::ModelSet;
+use crate::model::Models as ModelSet;
 
 /// One zone's starting state, read from the cube.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -9,11 +9,7 @@ use statrs::distribution::{Continuous, ContinuousCDF};
 
 use crate::config::read_toml;
 use crate::error::{Error, Result};
-use crate::model::desert::DesertModel;
-use crate::model::forest::ForestModel;
-use crate::model::growth::Curve;
-use crate::model::other::OtherClasses;
-use crate::model::restoration::{RestorationCatalogue, Trajectory};
+use crate::model::Models;
 
 /// One uncertain parameter.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -26,14 +22,19 @@ pub struct ParamSpec {
     /// `normal` (around the nominal value, `se`), `uniform` (`min`, `max`) or
     /// `triangular` (`min`, `mode`, `max`).
     pub distribution: String,
+    /// Standard error (normal).
     #[serde(default)]
     pub se: Option<f64>,
+    /// Lower bound (uniform, triangular).
     #[serde(default)]
     pub min: Option<f64>,
+    /// Mode (triangular).
     #[serde(default)]
     pub mode: Option<f64>,
+    /// Upper bound (uniform, triangular).
     #[serde(default)]
     pub max: Option<f64>,
+    /// Where the distribution comes from.
     pub source: String,
 }
 
@@ -41,6 +42,7 @@ pub struct ParamSpec {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct UncertaintyFile {
+    /// The parameters (`[[parameter]]` tables).
     #[serde(default, rename = "parameter")]
     pub parameters: Vec<ParamSpec>,
 }
@@ -48,9 +50,27 @@ pub struct UncertaintyFile {
 /// A checked distribution.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum Dist {
-    Normal { se: f64 },
-    Uniform { min: f64, max: f64 },
-    Triangular { min: f64, mode: f64, max: f64 },
+    /// Normal around the nominal value, truncated at 0.
+    Normal {
+        /// Standard error.
+        se: f64,
+    },
+    /// Uniform between two bounds.
+    Uniform {
+        /// Lower bound.
+        min: f64,
+        /// Upper bound.
+        max: f64,
+    },
+    /// Triangular between two bounds.
+    Triangular {
+        /// Lower bound.
+        min: f64,
+        /// Mode.
+        mode: f64,
+        /// Upper bound.
+        max: f64,
+    },
 }
 
 impl Dist {
@@ -130,6 +150,7 @@ fn standard_normal<R: Rng>(rng: &mut R) -> f64 {
 }
 
 impl ParamSpec {
+    /// The checked distribution; an error says which of its numbers is missing or wrong.
     pub fn dist(&self) -> std::result::Result<Dist, String> {
         let need = |v: Option<f64>, what: &str| {
             v.filter(|x| x.is_finite()).ok_or_else(|| {
@@ -175,125 +196,14 @@ impl ParamSpec {
     }
 }
 
-/// The models a draw perturbs.
-#[derive(Debug, Clone)]
-pub struct ModelSet {
-    pub forest: ForestModel,
-    pub desert: DesertModel,
-    pub other: OtherClasses,
-    pub restoration: Option<RestorationCatalogue>,
-}
-
-fn curve_param<'a>(c: &'a mut Curve, name: &str) -> Option<&'a mut f64> {
-    match c {
-        Curve::Logistic {
-            a_tc_per_ha,
-            b,
-            c_per_yr,
-        }
-        | Curve::Gompertz {
-            a_tc_per_ha,
-            b,
-            c_per_yr,
-        } => match name {
-            "a_tc_per_ha" => Some(a_tc_per_ha),
-            "b" => Some(b),
-            "c_per_yr" => Some(c_per_yr),
-            _ => None,
-        },
-        Curve::Richards {
-            a_tc_per_ha,
-            b_per_yr,
-            c,
-        } => match name {
-            "a_tc_per_ha" => Some(a_tc_per_ha),
-            "b_per_yr" => Some(b_per_yr),
-            "c" => Some(c),
-            _ => None,
-        },
-        Curve::Korf { a_tc_per_ha, b, c } => match name {
-            "a_tc_per_ha" => Some(a_tc_per_ha),
-            "b" => Some(b),
-            "c" => Some(c),
-            _ => None,
-        },
-        Curve::Tabulated { .. } => None,
-    }
-}
-
-impl ModelSet {
-    /// The value a target points at, mutably; an error names an unknown target.
-    pub fn slot(&mut self, target: &str) -> std::result::Result<&mut f64, String> {
-        let parts: Vec<&str> = target.split('.').collect();
-        let unknown = || format!("unknown parameter target '{target}'");
-        let [group, item, field] = parts[..] else {
-            return Err(unknown());
-        };
-        match group {
-            "forest" => {
-                let t = self
-                    .forest
-                    .types
-                    .iter_mut()
-                    .find(|t| t.name == item)
-                    .ok_or_else(unknown)?;
-                curve_param(&mut t.curve, field).ok_or_else(unknown)
-            }
-            "desert" => {
-                let s = self
-                    .desert
-                    .subtypes
-                    .iter_mut()
-                    .find(|s| s.name == item)
-                    .ok_or_else(unknown)?;
-                match field {
-                    "crust_fixation_gc_per_m2_yr" => Ok(&mut s.crust_fixation_gc_per_m2_yr),
-                    "shrub_growth_gc_per_m2_yr" => Ok(&mut s.shrub_growth_gc_per_m2_yr),
-                    "inorganic_gc_per_m2_yr" => Ok(&mut s.inorganic_gc_per_m2_yr),
-                    _ => Err(unknown()),
-                }
-            }
-            "other" => {
-                let c = self
-                    .other
-                    .classes
-                    .iter_mut()
-                    .find(|c| c.class.name() == item)
-                    .ok_or_else(unknown)?;
-                match field {
-                    "sink_tc_per_ha_yr" => Ok(&mut c.sink_tc_per_ha_yr),
-                    _ => Err(unknown()),
-                }
-            }
-            "restoration" => {
-                let cat = self.restoration.as_mut().ok_or_else(unknown)?;
-                let i = cat
-                    .interventions
-                    .iter_mut()
-                    .find(|i| i.name == item)
-                    .ok_or_else(unknown)?;
-                match (field, &mut i.trajectory) {
-                    ("survival_fraction", _) => Ok(&mut i.survival_fraction),
-                    (
-                        "initial_rate_tc_per_ha_yr",
-                        Trajectory::Rate {
-                            initial_rate_tc_per_ha_yr,
-                            ..
-                        },
-                    ) => Ok(initial_rate_tc_per_ha_yr),
-                    _ => Err(unknown()),
-                }
-            }
-            _ => Err(unknown()),
-        }
-    }
-}
-
 /// A parameter ready to draw: target, distribution, nominal value.
 #[derive(Debug, Clone)]
 pub struct Uncertain {
+    /// The parameter (see [`ParamSpec::target`]).
     pub target: String,
+    /// Its distribution.
     pub dist: Dist,
+    /// Its value in the model files.
     pub nominal: f64,
     /// For normals drawn jointly (fitted curve parameters with correlations): the group and
     /// this parameter's row of the group's Cholesky factor of the correlation matrix.
@@ -303,6 +213,7 @@ pub struct Uncertain {
 /// A parameter's place in a correlated multivariate normal.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Correlated {
+    /// Which correlated group.
     pub group: usize,
     /// Row of the lower-triangular Cholesky factor L (length = group size), so that
     /// `nominal + se × (L z)_i` with z iid standard normal has the wanted correlations.
@@ -311,7 +222,7 @@ pub struct Correlated {
 
 /// Reads the uncertainty file (if any) and adds a normal for every curve parameter whose
 /// standard error forest.toml gives (unless the file already names it).
-pub fn uncertain_parameters(path: Option<&Path>, models: &ModelSet) -> Result<Vec<Uncertain>> {
+pub fn uncertain_parameters(path: Option<&Path>, models: &Models) -> Result<Vec<Uncertain>> {
     let file: UncertaintyFile = match path {
         Some(p) => read_toml(p)?,
         None => UncertaintyFile::default(),
@@ -517,6 +428,7 @@ pub fn percentile(sorted: &[f64], p: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::model::forest::ForestModel;
     use rand::SeedableRng;
 
     #[test]
@@ -570,7 +482,7 @@ mod tests {
             .contains("unknown distribution"));
     }
 
-    fn forest_with(se_a: f64, se_b: f64, rho: Option<f64>) -> ModelSet {
+    fn forest_with(se_a: f64, se_b: f64, rho: Option<f64>) -> Models {
         let text = format!(
             r#"
 default_forest_type = "p"
@@ -593,8 +505,11 @@ source = "t"
         );
         let forest: ForestModel = toml::from_str(&text).unwrap();
         forest.validate().unwrap();
-        ModelSet {
+        Models {
+            scheme: toml::from_str("name = \"t\"\nsource = \"t\"\ncode = []").unwrap(),
             forest,
+            pool_table: None,
+            files: Vec::new(),
             desert: toml::from_str(
                 "include_inorganic = false\ndefault_subtype = \"x\"\nsubtype = []",
             )
@@ -649,12 +564,7 @@ source = "t"
     #[test]
     fn the_shipped_priors_are_centred() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let m = ModelSet {
-            forest: read_toml(&root.join("forest.toml")).unwrap(),
-            desert: read_toml(&root.join("desert.toml")).unwrap(),
-            other: read_toml(&root.join("other_classes.toml")).unwrap(),
-            restoration: Some(read_toml(&root.join("restoration.toml")).unwrap()),
-        };
+        let m = Models::load_dir(&root, &root.join("schemes/clcd.toml"), None).unwrap();
         let u = uncertain_parameters(Some(&root.join("uncertainty.toml")), &m).unwrap();
         assert!(u.len() >= 13);
         assert_eq!(prior_warnings(&u), Vec::<String>::new());

@@ -111,7 +111,9 @@ impl<C: Cell> Drop for MapSink<C> {
 /// Float maps written by a pass: their writers and the first grid row of their pixels (0
 /// for a whole-grid map, the band's first row for a `--tile` part).
 pub struct MapOutputs {
+    /// One writer per map, in the order of the pass's bands.
     pub writers: Vec<MapWriter<Mean>>,
+    /// Grid row of the maps' first row.
     pub row0: usize,
 }
 

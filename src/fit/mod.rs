@@ -14,15 +14,21 @@ use crate::model::growth::Curve;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "lowercase")]
 pub enum Form {
+    /// C(t) = a / (1 + b e^(−c t)).
     Logistic,
+    /// Chapman–Richards: C(t) = a (1 − e^(−b t))^c.
     Richards,
+    /// C(t) = a e^(−b e^(−c t)).
     Gompertz,
+    /// C(t) = a e^(−b t^(−c)).
     Korf,
 }
 
 impl Form {
+    /// Every form, in the order they are fitted and reported.
     pub const ALL: [Form; 4] = [Form::Logistic, Form::Richards, Form::Gompertz, Form::Korf];
 
+    /// The form's name in tables and in `models/forest.toml`.
     pub fn name(self) -> &'static str {
         match self {
             Form::Logistic => "logistic",
@@ -41,6 +47,7 @@ impl Form {
         }
     }
 
+    /// The curve of this form with parameters `p` (in [`Form::parameter_names`] order).
     pub fn curve(self, p: [f64; 3]) -> Curve {
         match self {
             Form::Logistic => Curve::Logistic {
@@ -107,20 +114,31 @@ impl Form {
 /// One fit of one form.
 #[derive(Debug, Clone, Serialize)]
 pub struct Fit {
+    /// The curve form.
     pub form: Form,
+    /// Number of plots.
     pub n: usize,
+    /// Fitted parameters (in [`Form::parameter_names`] order).
     pub params: [f64; 3],
+    /// Their asymptotic standard errors.
     pub standard_errors: [f64; 3],
     /// Correlations (a,b), (a,c), (b,c).
     pub correlations: [f64; 3],
     /// Half-widths of the 95 % intervals (Student t with n − 3 degrees of freedom).
     pub ci95_half_width: [f64; 3],
+    /// Sum of squared residuals ((t C/ha)²).
     pub sse: f64,
+    /// Root mean squared error (t C/ha).
     pub rmse: f64,
+    /// Coefficient of determination.
     pub r_squared: f64,
+    /// Akaike information criterion.
     pub aic: f64,
+    /// Bayesian information criterion.
     pub bic: f64,
+    /// Iterations of the least-squares solver.
     pub iterations: usize,
+    /// Whether the solver converged.
     pub converged: bool,
     /// Condition number of the scaled normal matrix at the optimum.
     pub condition_number: f64,
@@ -129,6 +147,7 @@ pub struct Fit {
 }
 
 impl Fit {
+    /// True when the fit has no problem.
     pub fn usable(&self) -> bool {
         self.problem.is_none()
     }

@@ -15,8 +15,11 @@ use crate::raster::writer::{temp_path, TempFile};
 /// How to read the plot table.
 #[derive(Debug, Clone)]
 pub struct PlotOptions {
+    /// Column with the forest type.
     pub type_field: String,
+    /// Column with the stand age (yr).
     pub age_field: String,
+    /// Column with the density.
     pub density_field: String,
     /// The density column holds dry biomass (t/ha), not carbon (t C/ha).
     pub biomass: bool,
@@ -145,8 +148,11 @@ pub fn read_plots(path: &Path, o: &PlotOptions) -> Result<Plots> {
 /// All fits of one forest type.
 #[derive(Debug, Clone)]
 pub struct TypeFits {
+    /// The forest type.
     pub forest_type: String,
+    /// One fit per form.
     pub fits: Vec<Fit>,
+    /// The usable form with the lowest AIC.
     pub best: Option<Form>,
 }
 
@@ -286,6 +292,44 @@ pub fn write_outputs(
     let mut pending = Vec::new();
     let mut warnings = Vec::new();
 
+    pending.push((
+        write_fit_csv(out_dir, results)?,
+        out_dir.join("fit_table.csv"),
+    ));
+
+    let md = fit_markdown(results, &name);
+    let md_tmp = TempFile::new(temp_path(out_dir, "fit_table.md", "md"));
+    std::fs::write(&md_tmp.path, md).map_err(|e| Error::output(out_dir.join("fit_table.md"), e))?;
+    pending.push((md_tmp, out_dir.join("fit_table.md")));
+
+    draw_fit_charts(out_dir, results, plots, &mut pending, &mut warnings);
+    let model = forest_model(results, &name, o);
+    if model.types.is_empty() {
+        return Err(Error::data(
+            plots_path,
+            "no forest type has a usable fit; see the problems in the fit table",
+        ));
+    }
+    let text = toml::to_string_pretty(&model)
+        .map_err(|e| Error::output(out_dir.join("forest.toml"), e))?;
+    let header = format!(
+        "# Age–carbon-density curves fitted by `sinkmap fit` to {name}.\n# Copy into models/forest.toml (check codes against your forest-type raster).\n\n"
+    );
+    let toml_tmp = TempFile::new(temp_path(out_dir, "forest.toml", "toml"));
+    std::fs::write(&toml_tmp.path, header + &text)
+        .map_err(|e| Error::output(out_dir.join("forest.toml"), e))?;
+    pending.push((toml_tmp, out_dir.join("forest.toml")));
+
+    let mut files = Vec::new();
+    for (tmp, fin) in pending {
+        tmp.commit(&fin)?;
+        files.push(fin);
+    }
+    Ok(FitOutputs { files, warnings })
+}
+
+/// fit_table.csv, written to a temporary file of `out_dir`.
+fn write_fit_csv(out_dir: &Path, results: &[TypeFits]) -> Result<TempFile> {
     let csv_tmp = TempFile::new(temp_path(out_dir, "fit_table.csv", "csv"));
     {
         let p = out_dir.join("fit_table.csv");
@@ -366,8 +410,11 @@ pub fn write_outputs(
         }
         w.flush().map_err(|e| Error::output(&p, e))?;
     }
-    pending.push((csv_tmp, out_dir.join("fit_table.csv")));
+    Ok(csv_tmp)
+}
 
+/// fit_table.md: every fit of every type as a Markdown table.
+fn fit_markdown(results: &[TypeFits], name: &str) -> String {
     let mut md = format!("# Curve fits to {name}\n\nParameters ± standard error (95 % interval half-width); flagged fits show no numbers.\n\n");
     md += "| forest type | form | n | parameters | R² | RMSE (t C/ha) | AIC | chosen | problem |\n|---|---|---|---|---|---|---|---|---|\n";
     for r in results {
@@ -402,11 +449,18 @@ pub fn write_outputs(
             );
         }
     }
-    let md_tmp = TempFile::new(temp_path(out_dir, "fit_table.md", "md"));
-    std::fs::write(&md_tmp.path, md).map_err(|e| Error::output(out_dir.join("fit_table.md"), e))?;
-    pending.push((md_tmp, out_dir.join("fit_table.md")));
+    md
+}
 
-    // One chart per forest type: the plots and every usable fitted curve.
+/// One chart per forest type: the plots and every usable fitted curve, added to `pending`;
+/// a chart that cannot be drawn is a warning.
+fn draw_fit_charts(
+    out_dir: &Path,
+    results: &[TypeFits],
+    plots: Option<&Plots>,
+    pending: &mut Vec<(TempFile, PathBuf)>,
+    warnings: &mut Vec<crate::Warning>,
+) {
     for r in results {
         if let Some((a, d)) = plots.and_then(|p| p.get(&r.forest_type)) {
             let tmax = a.iter().copied().fold(0.0, f64::max) * 1.1;
@@ -463,29 +517,6 @@ pub fn write_outputs(
             }
         }
     }
-    let model = forest_model(results, &name, o);
-    if model.types.is_empty() {
-        return Err(Error::data(
-            plots_path,
-            "no forest type has a usable fit; see the problems in the fit table",
-        ));
-    }
-    let text = toml::to_string_pretty(&model)
-        .map_err(|e| Error::output(out_dir.join("forest.toml"), e))?;
-    let header = format!(
-        "# Age–carbon-density curves fitted by `sinkmap fit` to {name}.\n# Copy into models/forest.toml (check codes against your forest-type raster).\n\n"
-    );
-    let toml_tmp = TempFile::new(temp_path(out_dir, "forest.toml", "toml"));
-    std::fs::write(&toml_tmp.path, header + &text)
-        .map_err(|e| Error::output(out_dir.join("forest.toml"), e))?;
-    pending.push((toml_tmp, out_dir.join("forest.toml")));
-
-    let mut files = Vec::new();
-    for (tmp, fin) in pending {
-        tmp.commit(&fin)?;
-        files.push(fin);
-    }
-    Ok(FitOutputs { files, warnings })
 }
 
 /// What [`write_outputs`] wrote, and the plots it could not draw.

@@ -11,7 +11,9 @@ use super::{Evidence, ModelError, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 pub struct DesertSubtype {
     /// Value in the desert-subtype raster.
     pub code: i32,
+    /// Identifier used in tables and parameter targets (snake_case).
     pub name: String,
+    /// Human-readable name.
     pub label: String,
     /// Living biomass carbon (shrubs, crusts; t C/ha).
     pub biomass_tc_per_ha: f64,
@@ -24,23 +26,30 @@ pub struct DesertSubtype {
     pub shrub_growth_gc_per_m2_yr: f64,
     /// Soil inorganic carbon accumulation (g C/m²/yr) — contested.
     pub inorganic_gc_per_m2_yr: f64,
+    /// How sure the numbers of this subtype are.
     pub evidence: Evidence,
+    /// Where the numbers come from.
     pub source: String,
 }
 
 /// Sink components of one pixel (t CO₂/ha/yr).
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct DesertSink {
+    /// Biological soil crusts.
     pub crust_tco2_per_ha_yr: f64,
+    /// Desert shrub growth.
     pub shrub_tco2_per_ha_yr: f64,
+    /// Soil inorganic carbon (counted in the headline only when switched on).
     pub inorganic_tco2_per_ha_yr: f64,
 }
 
 impl DesertSubtype {
+    /// Stock of one hectare (t C/ha): biomass, plus soil organic carbon when `pools.soil`.
     pub fn stock_tc_per_ha(&self, pools: Pools) -> f64 {
         self.biomass_tc_per_ha + if pools.soil { self.soil_tc_per_ha } else { 0.0 }
     }
 
+    /// The subtype's sink components converted from g C/m²/yr to t CO₂/ha/yr.
     pub fn sink(&self) -> DesertSink {
         let k = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
         DesertSink {
@@ -133,6 +142,7 @@ pub struct DesertModel {
     pub include_inorganic: bool,
     /// Subtype used for barren pixels without a desert-subtype value.
     pub default_subtype: String,
+    /// The subtypes (`[[subtype]]` tables).
     #[serde(rename = "subtype")]
     pub subtypes: Vec<DesertSubtype>,
     /// Accept values outside [`PLAUSIBLE`] (a deliberate, recorded choice in the file).
@@ -140,10 +150,6 @@ pub struct DesertModel {
     pub accept_implausible: bool,
 }
 
-/// Plausible ranges of desert parameters: (name, low, high). Measured desert values lie well
-/// inside (crust fixation ~5–15 g C/m²/yr, saline-soil inorganic input up to ~30, shrub NPP a
-/// few tens); a value outside is taken for a unit or sign slip. `accept_implausible = true`
-/// in desert.toml overrides.
 /// Bounds no file may pass, overridden or not: far beyond any land, and small enough that the
 /// exact fixed-point sums of the cube cannot overflow.
 pub const HARD_LIMITS: [(&str, f64, f64); 5] = [
@@ -154,6 +160,10 @@ pub const HARD_LIMITS: [(&str, f64, f64); 5] = [
     ("inorganic_gc_per_m2_yr", -100_000.0, 100_000.0),
 ];
 
+/// Plausible ranges of desert parameters: (name, low, high). Measured desert values lie well
+/// inside (crust fixation ~5–15 g C/m²/yr, saline-soil inorganic input up to ~30, shrub NPP a
+/// few tens); a value outside is taken for a unit or sign slip. `accept_implausible = true`
+/// in desert.toml overrides.
 pub const PLAUSIBLE: [(&str, f64, f64); 5] = [
     ("biomass_tc_per_ha", 0.0, 100.0),
     ("soil_tc_per_ha", 0.0, 500.0),
@@ -192,6 +202,7 @@ impl DesertModel {
         Ok(())
     }
 
+    /// Position of the subtype called `name`.
     pub fn subtype_index(&self, name: &str) -> Option<usize> {
         self.subtypes.iter().position(|t| t.name == name)
     }

@@ -25,14 +25,19 @@ pub struct ForestType {
     pub code: i32,
     /// Identifier used in tables (snake_case).
     pub name: String,
+    /// Human-readable name.
     pub label: String,
+    /// Age–carbon-density curve.
     pub curve: Curve,
+    /// Which pools the curve's densities include.
     pub curve_pools: CurvePools,
     /// Root:shoot ratio used when the curve is above-ground only (dimensionless).
     #[serde(default)]
     pub root_shoot_ratio: Option<f64>,
+    /// Dead wood and litter (t C/ha), added when the scene counts dead matter.
     #[serde(default)]
     pub dead_matter_tc_per_ha: f64,
+    /// Soil organic carbon (t C/ha), added when the scene counts soil.
     #[serde(default)]
     pub soil_tc_per_ha: f64,
     /// Coefficient of determination of the published or fitted curve, if known.
@@ -45,7 +50,9 @@ pub struct ForestType {
     /// `sinkmap fit` estimates them); the Monte Carlo draws such parameters jointly.
     #[serde(default)]
     pub correlations: BTreeMap<String, f64>,
+    /// How sure the curve is.
     pub evidence: Evidence,
+    /// Where the curve comes from.
     pub source: String,
 }
 
@@ -145,7 +152,9 @@ pub struct ForestModel {
     pub max_plausible_age_yr: u32,
     /// Age assumed for forest pixels that have no age value (yr).
     pub fallback_age_yr: u32,
+    /// Where the fallback age comes from.
     pub fallback_age_source: String,
+    /// The forest types (`[[forest_type]]` tables).
     #[serde(rename = "forest_type")]
     pub types: Vec<ForestType>,
 }
@@ -194,6 +203,7 @@ impl ForestModel {
         Ok(())
     }
 
+    /// Position of the forest type called `name`.
     pub fn type_index(&self, name: &str) -> Option<usize> {
         self.types.iter().position(|t| t.name == name)
     }

@@ -15,29 +15,47 @@ use super::{ModelError, CO2_PER_C};
 pub enum Curve {
     /// Logistic: C = a / (1 + b·e^(−c·t)).
     Logistic {
+        /// Asymptote (t C/ha).
         a_tc_per_ha: f64,
+        /// Shape.
         b: f64,
+        /// Rate (1/yr).
         c_per_yr: f64,
     },
     /// Chapman–Richards: C = a·(1 − e^(−b·t))^c.
     Richards {
+        /// Asymptote (t C/ha).
         a_tc_per_ha: f64,
+        /// Rate (1/yr).
         b_per_yr: f64,
+        /// Shape.
         c: f64,
     },
     /// Gompertz: C = a·e^(−b·e^(−c·t)).
     Gompertz {
+        /// Asymptote (t C/ha).
         a_tc_per_ha: f64,
+        /// Shape.
         b: f64,
+        /// Rate (1/yr).
         c_per_yr: f64,
     },
     /// Korf: C = a·e^(−b·t^(−c)), C(0) = 0 (c > 0).
-    Korf { a_tc_per_ha: f64, b: f64, c: f64 },
+    Korf {
+        /// Asymptote (t C/ha).
+        a_tc_per_ha: f64,
+        /// Scale.
+        b: f64,
+        /// Shape.
+        c: f64,
+    },
     /// Tabulated: linear interpolation between (age, density) points; constant
     /// beyond the last point; linear from (0, 0) before the first point (unless the table
     /// starts at age 0), so a new stand starts with no carbon.
     Tabulated {
+        /// Ages of the points (yr), increasing.
         ages_yr: Vec<f64>,
+        /// Densities at those ages (t C/ha).
         stock_tc_per_ha: Vec<f64>,
     },
 }

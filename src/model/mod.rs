@@ -8,10 +8,12 @@ pub mod other;
 pub mod pixel;
 pub mod restoration;
 pub mod scheme;
+pub mod set;
 
 use serde::{Deserialize, Serialize};
 
 pub use error::ModelError;
+pub use set::Models;
 
 /// t CO₂ per t C (44/12).
 pub const CO2_PER_C: f64 = 44.0 / 12.0;
@@ -22,18 +24,28 @@ pub const TC_PER_HA_PER_GC_PER_M2: f64 = 0.01;
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EcosystemClass {
+    /// Forest land (age–carbon curves by forest type).
     Forest,
+    /// Shrubland.
     Shrub,
+    /// Grassland.
     Grassland,
+    /// Cropland.
     Cropland,
+    /// Wetland.
     Wetland,
+    /// Open water.
     Water,
+    /// Permanent snow and ice.
     SnowIce,
+    /// Barren land and desert (desert subtype models).
     Barren,
+    /// Built-up land.
     BuiltUp,
 }
 
 impl EcosystemClass {
+    /// Every class, in index order.
     pub const ALL: [EcosystemClass; 9] = [
         EcosystemClass::Forest,
         EcosystemClass::Shrub,
@@ -61,10 +73,12 @@ impl EcosystemClass {
         }
     }
 
+    /// The class of a snake_case name (the inverse of [`EcosystemClass::name`]).
     pub fn from_name(s: &str) -> Option<Self> {
         Self::ALL.into_iter().find(|c| c.name() == s)
     }
 
+    /// Position in [`EcosystemClass::ALL`] (0–8), for per-class arrays.
     pub fn index(self) -> usize {
         self as usize
     }

@@ -8,20 +8,26 @@ use super::{EcosystemClass, Evidence, ModelError, Pools, CO2_PER_C};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ClassCarbon {
+    /// The class these numbers are for.
     pub class: EcosystemClass,
     /// Living biomass carbon, above + below ground (t C/ha).
     pub biomass_tc_per_ha: f64,
+    /// Dead wood and litter (t C/ha), added when the scene counts dead matter.
     #[serde(default)]
     pub dead_matter_tc_per_ha: f64,
+    /// Soil organic carbon (t C/ha), added when the scene counts soil.
     #[serde(default)]
     pub soil_tc_per_ha: f64,
     /// Net annual change of the carbon stock (t C/ha/yr; positive = uptake).
     pub sink_tc_per_ha_yr: f64,
+    /// How sure the numbers are.
     pub evidence: Evidence,
+    /// Where the numbers come from.
     pub source: String,
 }
 
 impl ClassCarbon {
+    /// Stock of one hectare (t C/ha): biomass plus the pools the scene counts.
     pub fn stock_tc_per_ha(&self, pools: Pools) -> f64 {
         let mut s = self.biomass_tc_per_ha;
         if pools.dead_matter {
@@ -33,6 +39,7 @@ impl ClassCarbon {
         s
     }
 
+    /// The sink in t CO₂/ha/yr.
     pub fn sink_tco2_per_ha_yr(&self) -> f64 {
         self.sink_tc_per_ha_yr * CO2_PER_C
     }
@@ -69,6 +76,7 @@ impl ClassCarbon {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OtherClasses {
+    /// One entry per class (`[[class]]` tables).
     #[serde(rename = "class")]
     pub classes: Vec<ClassCarbon>,
 }

@@ -10,44 +10,62 @@ use super::{EcosystemClass, ModelError, Pools};
 /// Inputs of one pixel, already decoded from the rasters (nodata → `None`).
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct PixelInput {
+    /// Land-cover code (of the scene's scheme).
     pub landcover_code: i32,
+    /// Stand age (yr).
     pub forest_age_yr: Option<f64>,
+    /// Forest-type raster value.
     pub forest_type_code: Option<i32>,
+    /// Desert-subtype raster value.
     pub desert_subtype_code: Option<i32>,
 }
 
 /// What the model says of one pixel. Sinks in t CO₂/ha/yr, stock in t C/ha.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
 pub struct PixelValue {
+    /// Ecosystem class of the code; `None` for a code the scheme maps to no class.
     pub class: Option<EcosystemClass>,
+    /// Carbon stock (t C/ha).
     pub stock_tc_per_ha: f64,
     /// Headline sink: forest + counted desert components + other classes.
     pub sink_tco2_per_ha_yr: f64,
+    /// Forest growth.
     pub forest_sink_tco2_per_ha_yr: f64,
+    /// Desert biological soil crusts.
     pub desert_crust_tco2_per_ha_yr: f64,
+    /// Desert shrub growth.
     pub desert_shrub_tco2_per_ha_yr: f64,
     /// Always filled, counted in the headline only when switched on.
     pub desert_inorganic_tco2_per_ha_yr: f64,
+    /// Classes without a model of their own.
     pub other_sink_tco2_per_ha_yr: f64,
     /// Forest type index and integer age for the cohort cube.
     pub forest_type: Option<u16>,
+    /// Integer stand age (yr), capped at the model's maximum.
     pub age_yr: Option<u16>,
     /// True when the forest pixel had no age and the fallback age was used.
     pub age_assumed: bool,
     /// True when a forest pixel got the default forest type: no type from the forest-type
     /// layer (missing layer or nodata there) and none from its land-cover code.
     pub type_assumed: bool,
+    /// Desert subtype index, for the cohort cube.
     pub desert_subtype: Option<u16>,
 }
 
 /// Why a pixel cannot be evaluated: always a problem of the input data.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub enum PixelError {
+    /// A land-cover code the scheme does not define.
     UnknownLandcoverCode(i32),
+    /// A negative forest age (yr).
     NegativeAge(f64),
+    /// A forest age (yr) above `max_plausible_age_yr` (the second value).
     AbsurdAge(f64, u32),
+    /// A forest age that is NaN or infinite.
     NonFiniteAge,
+    /// A forest-type code forest.toml does not define.
     UnknownForestType(i32),
+    /// A desert-subtype code desert.toml does not define.
     UnknownDesertSubtype(i32),
 }
 
@@ -107,6 +125,91 @@ pub struct PixelModel {
     other_sink: [f64; 9],
 }
 
+/// The dense table of land-cover codes: class, forest type and desert subtype of each code
+/// of the scheme (indices into the forest and desert models).
+fn code_table(
+    scheme: &Scheme,
+    forest: &ForestModel,
+    desert: &DesertModel,
+) -> Result<Vec<Option<CodeEntry>>, ModelError> {
+    let max_code = scheme
+        .codes
+        .iter()
+        .map(|c| c.value)
+        .max()
+        .unwrap_or(0)
+        .max(0) as usize;
+    let mut codes = vec![None; max_code + 1];
+    for c in &scheme.codes {
+        let forest_type = match &c.forest_type {
+            Some(n) => Some(forest.type_index(n).ok_or_else(|| {
+                ModelError::undefined(
+                    format!("scheme '{}', code {}", scheme.name, c.value),
+                    "forest type",
+                    n,
+                )
+            })? as u16),
+            None => None,
+        };
+        let desert_subtype = match &c.desert_subtype {
+            Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
+                ModelError::undefined(
+                    format!("scheme '{}', code {}", scheme.name, c.value),
+                    "desert subtype",
+                    n,
+                )
+            })? as u16),
+            None => None,
+        };
+        codes[c.value as usize] = Some(CodeEntry {
+            class: c.class,
+            forest_type,
+            desert_subtype,
+            pool_stock_tc_per_ha: None,
+        });
+    }
+    Ok(codes)
+}
+
+/// Sets the pool-table stock of every code the table lists; every code of the scheme needs a
+/// row and every row a code of the scheme.
+fn apply_pool_table(
+    codes: &mut [Option<CodeEntry>],
+    rows: &[PoolRow],
+    scheme: &Scheme,
+) -> Result<(), ModelError> {
+    for r in rows {
+        let entry = usize::try_from(r.lucode)
+            .ok()
+            .and_then(|i| codes.get_mut(i))
+            .and_then(|e| e.as_mut());
+        match entry {
+            Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
+            None => {
+                return Err(ModelError::undefined(
+                    "pool table",
+                    "land-cover code (lucode)",
+                    r.lucode,
+                ))
+            }
+        }
+    }
+    if let Some(missing) = scheme
+        .codes
+        .iter()
+        .find(|c| !rows.iter().any(|r| r.lucode == c.value))
+    {
+        return Err(ModelError::inconsistent(
+            "pool table",
+            format!(
+                "no row for lucode {} ({}) of scheme '{}'",
+                missing.value, missing.label, scheme.name
+            ),
+        ));
+    }
+    Ok(())
+}
+
 impl PixelModel {
     /// Builds the tables. `pool_table`, when given, replaces the stock of every code it lists
     /// (the InVEST carbon model's definition: c_above + c_below + c_soil + c_dead).
@@ -118,72 +221,9 @@ impl PixelModel {
         pools: Pools,
         pool_table: Option<&[PoolRow]>,
     ) -> Result<PixelModel, ModelError> {
-        let max_code = scheme
-            .codes
-            .iter()
-            .map(|c| c.value)
-            .max()
-            .unwrap_or(0)
-            .max(0) as usize;
-        let mut codes = vec![None; max_code + 1];
-        for c in &scheme.codes {
-            let forest_type = match &c.forest_type {
-                Some(n) => Some(forest.type_index(n).ok_or_else(|| {
-                    ModelError::undefined(
-                        format!("scheme '{}', code {}", scheme.name, c.value),
-                        "forest type",
-                        n,
-                    )
-                })? as u16),
-                None => None,
-            };
-            let desert_subtype = match &c.desert_subtype {
-                Some(n) => Some(desert.subtype_index(n).ok_or_else(|| {
-                    ModelError::undefined(
-                        format!("scheme '{}', code {}", scheme.name, c.value),
-                        "desert subtype",
-                        n,
-                    )
-                })? as u16),
-                None => None,
-            };
-            codes[c.value as usize] = Some(CodeEntry {
-                class: c.class,
-                forest_type,
-                desert_subtype,
-                pool_stock_tc_per_ha: None,
-            });
-        }
+        let mut codes = code_table(scheme, forest, desert)?;
         if let Some(rows) = pool_table {
-            for r in rows {
-                let entry = usize::try_from(r.lucode)
-                    .ok()
-                    .and_then(|i| codes.get_mut(i))
-                    .and_then(|e| e.as_mut());
-                match entry {
-                    Some(e) => e.pool_stock_tc_per_ha = Some(r.total_tc_per_ha()),
-                    None => {
-                        return Err(ModelError::undefined(
-                            "pool table",
-                            "land-cover code (lucode)",
-                            r.lucode,
-                        ))
-                    }
-                }
-            }
-            if let Some(missing) = scheme
-                .codes
-                .iter()
-                .find(|c| !rows.iter().any(|r| r.lucode == c.value))
-            {
-                return Err(ModelError::inconsistent(
-                    "pool table",
-                    format!(
-                        "no row for lucode {} ({}) of scheme '{}'",
-                        missing.value, missing.label, scheme.name
-                    ),
-                ));
-            }
+            apply_pool_table(&mut codes, rows, scheme)?;
         }
         let max_age = forest.max_plausible_age_yr;
         let forest_stock = forest
@@ -258,6 +298,7 @@ impl PixelModel {
         })
     }
 
+    /// Largest age of the forest tables (`max_plausible_age_yr`).
     pub fn max_age_yr(&self) -> u32 {
         self.max_age_yr
     }

@@ -31,16 +31,22 @@ pub enum Trajectory {
     /// Woody planting: biomass carbon grows along a curve from age 0 (a forest type of
     /// forest.toml, or a curve given here).
     Curve {
+        /// A forest type of forest.toml whose curve applies.
         #[serde(default)]
         forest_type: Option<String>,
+        /// Or a curve of its own.
         #[serde(default)]
         curve: Option<Curve>,
     },
     /// Soil / grassland gains: a rate (t C/ha/yr) that stops or decays.
     Rate {
+        /// Rate in the first year (t C/ha/yr).
         initial_rate_tc_per_ha_yr: f64,
+        /// Years the gain lasts.
         duration_yr: u32,
+        /// How the rate changes over those years.
         shape: RateShape,
+        /// τ of the exponential shape (yr).
         #[serde(default)]
         time_constant_yr: Option<f64>,
     },
@@ -52,8 +58,11 @@ pub enum Trajectory {
 pub struct Intervention {
     /// Value in `best_intervention.tif` (1–254).
     pub code: u8,
+    /// Identifier used in tables, rollouts and parameter targets.
     pub name: String,
+    /// Human-readable name.
     pub label: String,
+    /// Classes the intervention may be applied on.
     pub eligible_classes: Vec<EcosystemClass>,
     /// Desert subtypes allowed (for barren land); empty = any.
     #[serde(default)]
@@ -64,6 +73,7 @@ pub struct Intervention {
     /// Scene masks that must not be set.
     #[serde(default)]
     pub excludes_masks: Vec<String>,
+    /// How the additional carbon accumulates after planting.
     pub trajectory: Trajectory,
     /// Fraction of planted area that establishes (0–1).
     pub survival_fraction: f64,
@@ -73,10 +83,14 @@ pub struct Intervention {
     pub area_fraction: f64,
     /// Cost of establishing one hectare of eligible land (yuan/ha), with its evidence.
     pub cost_yuan_per_ha: f64,
+    /// How sure the cost is.
     pub cost_evidence: Evidence,
+    /// Irrigation water needed (m³/ha/yr), if known.
     #[serde(default)]
     pub water_need_m3_per_ha_yr: Option<f64>,
+    /// How sure the carbon numbers are.
     pub evidence: Evidence,
+    /// Where the numbers come from.
     pub source: String,
 }
 
@@ -88,6 +102,7 @@ fn one() -> f64 {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RestorationCatalogue {
+    /// The interventions (`[[intervention]]` tables).
     #[serde(rename = "intervention")]
     pub interventions: Vec<Intervention>,
 }
@@ -291,6 +306,7 @@ impl RestorationCatalogue {
         Ok(())
     }
 
+    /// The intervention called `name`.
     pub fn get(&self, name: &str) -> Option<&Intervention> {
         self.interventions.iter().find(|i| i.name == name)
     }
@@ -299,7 +315,9 @@ impl RestorationCatalogue {
 /// Eligibility and period-mean potential of every intervention, as tables for the pixel loop.
 #[derive(Debug, Clone)]
 pub struct RestorationModel {
+    /// Intervention names, in catalogue order.
     pub names: Vec<String>,
+    /// Their codes in `best_intervention.tif`.
     pub codes: Vec<u8>,
     /// Mean additional removal over the period (t CO₂/ha/yr) per intervention.
     pub mean_gain: Vec<f64>,
@@ -381,10 +399,12 @@ impl RestorationModel {
         Ok(m)
     }
 
+    /// Number of interventions.
     pub fn len(&self) -> usize {
         self.names.len()
     }
 
+    /// True when there is no intervention.
     pub fn is_empty(&self) -> bool {
         self.names.is_empty()
     }

@@ -8,8 +8,11 @@ use super::{EcosystemClass, ModelError};
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct SchemeCode {
+    /// Raster value.
     pub value: i32,
+    /// What the code means in the scheme's own words.
     pub label: String,
+    /// Ecosystem class the code is mapped to.
     pub class: EcosystemClass,
     /// Forest type for this code where no forest-type layer says otherwise (e.g. MODIS ENF).
     #[serde(default)]
@@ -23,11 +26,14 @@ pub struct SchemeCode {
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Scheme {
+    /// Scheme name (e.g. `clcd`).
     pub name: String,
+    /// Where the code list comes from.
     pub source: String,
     /// Code that means "no data" when the raster declares none.
     #[serde(default)]
     pub nodata_value: Option<i32>,
+    /// The codes (`[[code]]` tables).
     #[serde(rename = "code")]
     pub codes: Vec<SchemeCode>,
 }
@@ -72,10 +78,15 @@ impl Scheme {
 /// One row of an InVEST carbon pool table (all pools in t C/ha).
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct PoolRow {
+    /// Land-cover code.
     pub lucode: i32,
+    /// Above-ground biomass carbon.
     pub c_above: f64,
+    /// Below-ground biomass carbon.
     pub c_below: f64,
+    /// Soil organic carbon.
     pub c_soil: f64,
+    /// Dead organic matter carbon.
     pub c_dead: f64,
 }
 

@@ -12,8 +12,11 @@ use gdal_sys::{GDALRATFieldType, GDALRATFieldUsage};
 /// One class of a coded map.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Category {
+    /// Pixel value.
     pub code: u8,
+    /// Class name.
     pub name: String,
+    /// Colour.
     pub rgb: [u8; 3],
 }
 
@@ -60,6 +63,7 @@ pub struct AreaTally {
 }
 
 impl AreaTally {
+    /// An empty tally for a grid whose rows have these pixel areas (ha).
     pub fn new(row_areas_ha: Vec<f64>) -> AreaTally {
         AreaTally {
             row_areas_ha,

@@ -27,6 +27,7 @@ pub enum LayerKind {
 
 /// An input layer, aligned to the reference grid (directly, or through a warped VRT).
 pub struct Layer {
+    /// The file it was opened from.
     pub path: PathBuf,
     dataset: Dataset,
     /// The source of a warped VRT: it must outlive `dataset` (fields drop in order).
@@ -297,10 +298,12 @@ impl Layer {
         }
     }
 
+    /// True when the layer (or the scene) declares a nodata value.
     pub fn has_declared_nodata(&self) -> bool {
         !self.nodata.is_empty() || self.nodata_nan
     }
 
+    /// True when `v` is one of the layer's nodata values.
     #[inline]
     pub fn is_nodata(&self, v: f64) -> bool {
         (self.nodata_nan && v.is_nan()) || self.nodata.contains(&v)

@@ -68,6 +68,7 @@ impl Plan {
 pub trait Cell: Copy + Default + Send + 'static {
     /// The map's pixel type.
     type Value: Copy + Send + gdal::raster::GdalType;
+    /// The cell of one map pixel.
     fn leaf(v: Self::Value) -> Self;
     /// Combines the pixels below one overview pixel, given top-left, top-right, bottom-left,
     /// bottom-right (those beyond the map's edge left out).
@@ -77,6 +78,7 @@ pub trait Cell: Copy + Default + Send + 'static {
     fn reduce4(a: Self, b: Self, c: Self, d: Self) -> Self {
         Self::reduce(&[a, b, c, d])
     }
+    /// The pixel value the overview stores.
     fn value(self) -> Self::Value;
 }
 
@@ -167,14 +169,20 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
 /// A rectangle of one level, at (col, row) of that level.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Tile<T> {
+    /// First column (of the level).
     pub col: usize,
+    /// First row (of the level).
     pub row: usize,
+    /// Columns.
     pub width: usize,
+    /// Rows.
     pub height: usize,
+    /// Row-major values.
     pub data: Vec<T>,
 }
 
 impl<T> Tile<T> {
+    /// The tile's rectangle as a window.
     pub fn window(&self) -> Window {
         Window {
             col: self.col,
@@ -319,6 +327,7 @@ pub struct Upper<C: Cell> {
 pub type Emit<'a, T> = dyn FnMut(usize, usize, Vec<T>) -> Result<()> + 'a;
 
 impl<C: Cell> Upper<C> {
+    /// The upper levels of `plan`, empty.
     pub fn new(plan: Plan) -> Upper<C> {
         let n = plan.levels();
         Upper {

@@ -89,6 +89,7 @@ pub const MAP_NODATA: f32 = f32::NAN;
 pub struct MapSpec {
     /// File name, e.g. `stock_tc_per_ha.tif`.
     pub file_name: String,
+    /// Band description.
     pub description: String,
     /// Unit string, e.g. `t C/ha`.
     pub unit: String,
@@ -108,6 +109,7 @@ pub fn resampling(categorical: bool) -> &'static str {
 /// A temporary file that is deleted unless committed.
 #[derive(Debug)]
 pub struct TempFile {
+    /// Where the temporary file is.
     pub path: PathBuf,
     keep: bool,
 }
@@ -120,6 +122,7 @@ pub fn aux_xml(path: &Path) -> PathBuf {
 }
 
 impl TempFile {
+    /// A temporary file at `path`, deleted on drop unless committed.
     pub fn new(path: PathBuf) -> Self {
         TempFile { path, keep: false }
     }
@@ -150,6 +153,7 @@ impl Drop for TempFile {
 /// Prefix and suffix of every temporary output name, so stale ones can be found and removed.
 pub const TEMP_PREFIX: &str = ".sinkmap-partial-";
 
+/// A temporary name in `dir` for the output `file_name` at `stage`, unique to this process.
 pub fn temp_path(dir: &Path, file_name: &str, stage: &str) -> PathBuf {
     dir.join(format!(
         "{TEMP_PREFIX}{stage}-{}-{file_name}",
@@ -173,7 +177,9 @@ pub fn remove_stale_temp_files(dir: &Path) {
 pub struct MapFormat {
     /// Tile edge of the file written while streaming (the processing block).
     pub block_px: usize,
+    /// Compression of the tiles.
     pub compression: Compression,
+    /// COG or plain tiled GeoTIFF.
     pub layout: Layout,
     /// GDAL threads compressing tiles while the map is written (1: in the writing thread).
     pub write_threads: usize,
@@ -368,6 +374,7 @@ impl<C: Cell> MapWriter<C> {
         })
     }
 
+    /// Where the finished map goes.
     pub fn final_path(&self) -> PathBuf {
         self.dir.join(&self.spec.file_name)
     }

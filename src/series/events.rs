@@ -17,6 +17,7 @@ pub struct EventType {
     pub code: i32,
     /// snake_case name, used in column names (`emissions_NAME_tc`).
     pub name: String,
+    /// Human-readable name.
     pub label: String,
     /// Fraction of the above- and below-ground biomass present at the start of the year that
     /// is emitted in the year.
@@ -31,7 +32,9 @@ pub struct EventType {
     /// removed); the stand continues at the youngest age whose biomass reaches the rest.
     #[serde(default)]
     pub biomass_lost_fraction: Option<f64>,
+    /// How sure the fractions are.
     pub evidence: Evidence,
+    /// Where the fractions come from.
     pub source: String,
 }
 
@@ -39,6 +42,7 @@ pub struct EventType {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EventCatalogue {
+    /// The event types (`[[event]]` tables).
     #[serde(rename = "event")]
     pub events: Vec<EventType>,
 }
@@ -62,6 +66,8 @@ impl EventCatalogue {
         Ok(c)
     }
 
+    /// Checks codes (1–65535, unique), names (snake_case, unique) and fractions (in
+    /// [0, 1]); the message names the event.
     pub fn validate(&self) -> std::result::Result<(), String> {
         let mut codes = std::collections::BTreeSet::new();
         let mut names = std::collections::BTreeSet::new();

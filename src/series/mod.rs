@@ -46,6 +46,7 @@ pub struct SeriesSpec {
     /// First and last year (inclusive).
     #[serde(default)]
     pub first_year: Option<i32>,
+    /// Last year (inclusive).
     #[serde(default)]
     pub last_year: Option<i32>,
     /// Event rasters by year (`2005 = ["fire_2005.tif"]`); codes of the event table, 0 or
@@ -125,7 +126,9 @@ fn rules(
 pub struct SeriesOptions {
     /// Restrict the years to `from..=to`.
     pub from: Option<i32>,
+    /// Last year to run.
     pub to: Option<i32>,
+    /// Block size and threads (speed only).
     pub tuning: Tuning,
     /// Per-year maps to write besides the last year's age map.
     pub maps: Vec<SeriesMap>,
@@ -230,10 +233,13 @@ impl MapLayout {
 /// The resolved inputs of a series: years in order, their land cover and events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInputs {
+    /// The years, increasing.
     pub years: Vec<i32>,
+    /// The land cover of each year.
     pub landcover: Vec<PathBuf>,
     /// Per year, its event rasters.
     pub events: Vec<Vec<PathBuf>>,
+    /// The event table file.
     pub event_table: PathBuf,
 }
 
@@ -262,37 +268,7 @@ pub fn resolve(scene: &Scene, spec: &SeriesSpec, opts: &SeriesOptions) -> Result
         }
     };
     let bad = |m: String| Error::invalid(&scene.source_path, m);
-    let mut by_year: BTreeMap<i32, PathBuf> = BTreeMap::new();
-    match (&spec.landcover_pattern, spec.landcover_by_year.is_empty()) {
-        (Some(pat), true) => {
-            if !pat.contains("{year}") {
-                return Err(bad(format!(
-                    "[series] landcover_pattern '{pat}' has no {{year}}"
-                )));
-            }
-            let (Some(a), Some(b)) = (spec.first_year, spec.last_year) else {
-                return Err(bad(
-                    "[series] landcover_pattern needs first_year and last_year".into(),
-                ));
-            };
-            for y in a..=b {
-                by_year.insert(y, fix(Path::new(&pat.replace("{year}", &y.to_string()))));
-            }
-        }
-        (None, false) => {
-            for (k, p) in &spec.landcover_by_year {
-                let y = year_key(scene, "landcover_by_year", k)?;
-                if spec.first_year.is_none_or(|a| y >= a) && spec.last_year.is_none_or(|b| y <= b) {
-                    by_year.insert(y, fix(p));
-                }
-            }
-        }
-        _ => {
-            return Err(bad(
-                "[series] needs exactly one of landcover_pattern and landcover_by_year".into(),
-            ))
-        }
-    }
+    let mut by_year = landcover_by_year(scene, spec, &fix)?;
     let from = opts.from.unwrap_or(i32::MIN);
     let to = opts.to.unwrap_or(i32::MAX);
     for (flag, y) in [("--from", opts.from), ("--to", opts.to)] {
@@ -328,6 +304,77 @@ pub fn resolve(scene: &Scene, spec: &SeriesSpec, opts: &SeriesOptions) -> Result
             ));
         }
     }
+    let mut ev = event_files(scene, spec, opts, &by_year, &fix)?;
+    let years: Vec<i32> = by_year.keys().copied().collect();
+    Ok(SeriesInputs {
+        events: years
+            .iter()
+            .map(|y| ev.remove(y).unwrap_or_default())
+            .collect(),
+        landcover: by_year.into_values().collect(),
+        years,
+        event_table: spec
+            .event_table
+            .as_deref()
+            .map(fix)
+            .unwrap_or_else(|| scene.models_dir.join("events.toml")),
+    })
+}
+
+/// The land cover of every year the `[series]` names (pattern or table, within its
+/// first/last year), paths resolved by `fix`.
+fn landcover_by_year(
+    scene: &Scene,
+    spec: &SeriesSpec,
+    fix: &dyn Fn(&Path) -> PathBuf,
+) -> Result<BTreeMap<i32, PathBuf>> {
+    let bad = |m: String| Error::invalid(&scene.source_path, m);
+    let mut by_year: BTreeMap<i32, PathBuf> = BTreeMap::new();
+    match (&spec.landcover_pattern, spec.landcover_by_year.is_empty()) {
+        (Some(pat), true) => {
+            if !pat.contains("{year}") {
+                return Err(bad(format!(
+                    "[series] landcover_pattern '{pat}' has no {{year}}"
+                )));
+            }
+            let (Some(a), Some(b)) = (spec.first_year, spec.last_year) else {
+                return Err(bad(
+                    "[series] landcover_pattern needs first_year and last_year".into(),
+                ));
+            };
+            for y in a..=b {
+                by_year.insert(y, fix(Path::new(&pat.replace("{year}", &y.to_string()))));
+            }
+        }
+        (None, false) => {
+            for (k, p) in &spec.landcover_by_year {
+                let y = year_key(scene, "landcover_by_year", k)?;
+                if spec.first_year.is_none_or(|a| y >= a) && spec.last_year.is_none_or(|b| y <= b) {
+                    by_year.insert(y, fix(p));
+                }
+            }
+        }
+        _ => {
+            return Err(bad(
+                "[series] needs exactly one of landcover_pattern and landcover_by_year".into(),
+            ))
+        }
+    }
+    Ok(by_year)
+}
+
+/// The event rasters of the years run (`by_year`, already within `--from`/`--to`); every file
+/// must exist, and the first year can have none (unless the run starts there with --from).
+fn event_files(
+    scene: &Scene,
+    spec: &SeriesSpec,
+    opts: &SeriesOptions,
+    by_year: &BTreeMap<i32, PathBuf>,
+    fix: &dyn Fn(&Path) -> PathBuf,
+) -> Result<BTreeMap<i32, Vec<PathBuf>>> {
+    let bad = |m: String| Error::invalid(&scene.source_path, m);
+    let from = opts.from.unwrap_or(i32::MIN);
+    let to = opts.to.unwrap_or(i32::MAX);
     let mut ev: BTreeMap<i32, Vec<PathBuf>> = BTreeMap::new();
     for (k, ps) in &spec.events {
         let y = year_key(scene, "events", k)?;
@@ -364,20 +411,7 @@ pub fn resolve(scene: &Scene, spec: &SeriesSpec, opts: &SeriesOptions) -> Result
             ev.entry(y).or_default().push(p);
         }
     }
-    let years: Vec<i32> = by_year.keys().copied().collect();
-    Ok(SeriesInputs {
-        events: years
-            .iter()
-            .map(|y| ev.remove(y).unwrap_or_default())
-            .collect(),
-        landcover: by_year.into_values().collect(),
-        years,
-        event_table: spec
-            .event_table
-            .as_deref()
-            .map(fix)
-            .unwrap_or_else(|| scene.models_dir.join("events.toml")),
-    })
+    Ok(ev)
 }
 
 /// Column layout of the per-(zone, year) sums.
@@ -743,10 +777,13 @@ fn open_sources(
 /// What a series produced.
 #[derive(Debug, Clone)]
 pub struct SeriesOutcome {
+    /// The years run.
     pub years: Vec<i32>,
+    /// Names of the event types, in the order of the sums.
     pub event_names: Vec<String>,
     /// (zone id, zone name) in the order of the sums.
     pub zones: Vec<(String, String)>,
+    /// The per-(zone, year) sums.
     pub sums: SeriesSums,
 }
 

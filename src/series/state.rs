@@ -71,7 +71,9 @@ pub struct PixelState {
     /// Soil above the land cover's own soil when the transition began (t C/ha; negative:
     /// below it), the year the land cover changed, and the cause.
     pub soil_offset_tc_per_ha: f64,
+    /// The year the land cover changed.
     pub soil_since_year: i32,
+    /// What changed it.
     pub soil_cause: Cause,
 }
 
@@ -92,7 +94,9 @@ impl PixelState {
 pub struct Static {
     /// The age raster's value (yr) at its reference year.
     pub age_yr: Option<f64>,
+    /// The forest-type raster's value.
     pub forest_type_code: Option<i32>,
+    /// The desert-subtype raster's value.
     pub desert_subtype_code: Option<i32>,
     /// Bit j set where the scene's mask j is set (restoration eligibility).
     pub masks: u32,
@@ -127,15 +131,19 @@ impl Fluxes {
 /// One pixel in one year.
 #[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct Year {
+    /// The pixel's state at the end of the year.
     pub state: PixelState,
     /// Class this year (None: no data this year; then nothing is counted).
     pub class: Option<EcosystemClass>,
     /// Class the year before (None in the first year or after a nodata year's first sight).
     pub class_before: Option<EcosystemClass>,
+    /// Stock at the start of the year.
     pub stock_start_tc_per_ha: f64,
+    /// Stock at the end of the year.
     pub stock_end_tc_per_ha: f64,
     /// Stand age this year (forest only).
     pub age_yr: Option<u16>,
+    /// The year's gains, emissions and transfers.
     pub fluxes: Fluxes,
     /// Land cover says forest before the age raster's origin.
     pub conflict: bool,
@@ -159,15 +167,18 @@ pub struct Rules {
 /// a time (to split a stock into biomass, dead matter and soil for the event fractions).
 #[derive(Debug, Clone)]
 pub struct SeriesModel {
+    /// The scene's pixel model.
     pub scene: PixelModel,
     biomass: PixelModel,
     dead: PixelModel,
     soil: PixelModel,
     pools: Pools,
+    /// The event types.
     pub events: EventCatalogue,
     /// The age raster's reference year.
     pub reference_year: i32,
     fallback_age_yr: u32,
+    /// The series' own rules.
     pub rules: Rules,
 }
 

@@ -260,16 +260,10 @@ pub fn assert_still_holds(out: &Path, before: &[(String, Vec<u8>)], run_id: &str
     assert_eq!(sets, 1, "staging sets left");
 }
 
-/// The shipped model files as the accounting's model set.
-pub fn shipped_models() -> sinkmap::accounting::uncertainty::ModelSet {
+/// The shipped model files (CLCD scheme) as one model set.
+pub fn shipped_models() -> sinkmap::model::Models {
     let m = root().join("models");
-    let read = |f: &str| m.join(f);
-    sinkmap::accounting::uncertainty::ModelSet {
-        forest: sinkmap::config::read_toml(&read("forest.toml")).unwrap(),
-        desert: sinkmap::config::read_toml(&read("desert.toml")).unwrap(),
-        other: sinkmap::config::read_toml(&read("other_classes.toml")).unwrap(),
-        restoration: Some(sinkmap::config::read_toml(&read("restoration.toml")).unwrap()),
-    }
+    sinkmap::model::Models::load_dir(&m, &m.join("schemes/clcd.toml"), None).unwrap()
 }
 
 /// Adds `area` ha to one cohort cell of a hand-made cube.

@@ -69,6 +69,8 @@ pub mod series;
 pub mod styles;
 pub mod summary;
 pub mod synth;
+pub mod tables;
+pub mod zone_table;
 pub mod zones;
 
 pub use error::{Error, Fault, Result, Warning};

@@ -18,21 +18,21 @@ use crate::raster::writer::{remove_stale_temp_files, MapFormat, MapSpec, MapWrit
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
+/// One part folder of a tiled run: its tile number and its summary.
+struct Part {
+    tile: usize,
+    dir: PathBuf,
+    summary: Summary,
+}
+
 /// The part folders, checked: every tile 1..=N exactly once, all from the same scene.
-fn read_parts(
-    parts: &[PathBuf],
-    scene_sha: &str,
-) -> Result<Vec<(usize, PathBuf, serde_json::Value)>> {
+fn read_parts(parts: &[PathBuf], scene_sha: &str) -> Result<Vec<Part>> {
     let mut out = Vec::new();
     let mut n_all = None;
     for dir in parts {
         let p = dir.join("summary.json");
-        let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
-        let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
-            path: p.clone(),
-            message: e.to_string(),
-        })?;
-        let tile = v["tile"].as_str().ok_or_else(|| {
+        let summary = Summary::read(&p)?;
+        let tile = summary.tile.as_deref().ok_or_else(|| {
             Error::data(&p, "not a tile result (no \"tile\"): run with --tile I/N")
         })?;
         let (i, n) = tile
@@ -45,17 +45,21 @@ fn read_parts(
                 format!("tile {tile} is not one of {} tiles", n_all.unwrap_or(0)),
             ));
         }
-        if v["scene_sha256"].as_str() != Some(scene_sha) {
+        if summary.scene_sha256 != scene_sha {
             return Err(Error::data(
                 &p,
                 "this part was computed from another version of the scene file",
             ));
         }
-        out.push((i, dir.clone(), v));
+        out.push(Part {
+            tile: i,
+            dir: dir.clone(),
+            summary,
+        });
     }
-    out.sort_by_key(|(i, _, _)| *i);
+    out.sort_by_key(|p| p.tile);
     let n = n_all.ok_or_else(|| Error::Usage("no part folders given".into()))?;
-    let have: Vec<usize> = out.iter().map(|(i, _, _)| *i).collect();
+    let have: Vec<usize> = out.iter().map(|p| p.tile).collect();
     if have != (1..=n).collect::<Vec<_>>() {
         return Err(Error::Usage(format!(
             "parts cover tiles {have:?}; need each of 1..={n} exactly once"
@@ -82,17 +86,15 @@ pub fn merge(
 
     let mut cube = Cube::default();
     let mut nodata_area_ha = 0.0;
-    for (_, dir, v) in &parts {
-        cube.merge(&Cube::read_csv(&dir.join("cube.csv"))?);
-        nodata_area_ha += v["nodata_area_ha"].as_f64().unwrap_or(0.0);
+    for part in &parts {
+        cube.merge(&Cube::read_csv(&part.dir.join("cube.csv"))?);
+        nodata_area_ha += part.summary.nodata_area_ha;
     }
     let mut pending = Vec::new();
-    let block = parts[0].2["run"]["block_size_px"]
-        .as_u64()
-        .map(|b| b as usize)
+    let block = Some(parts[0].summary.run.block_size_px)
         .filter(|b| (16..=4096).contains(b))
         .unwrap_or(512);
-    let first_dir = &parts[0].1;
+    let first_dir = &parts[0].dir;
     let names: Vec<&str> = MAP_FILES
         .iter()
         .chain(
@@ -103,7 +105,7 @@ pub fn merge(
         .copied()
         .collect();
     for name in names {
-        let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
+        let paths: Vec<PathBuf> = parts.iter().map(|p| p.dir.join(name)).collect();
         let datasets: Vec<Dataset> = paths
             .iter()
             .map(|p| {
@@ -167,13 +169,10 @@ pub fn merge(
         };
         pending.push(tmp);
     }
-    let run_seconds: f64 = parts
-        .iter()
-        .map(|(_, _, v)| v["run"]["seconds"].as_f64().unwrap_or(0.0))
-        .sum();
+    let run_seconds: f64 = parts.iter().map(|p| p.summary.run.seconds).sum();
     let threads = parts
         .iter()
-        .map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize)
+        .map(|p| p.summary.run.threads)
         .max()
         .unwrap_or(1);
     let summary = summary::build(

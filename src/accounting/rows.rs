@@ -45,6 +45,9 @@ pub struct TrajectoryRow {
     pub emissions_tco2_yr_p05: f64,
     /// 95th percentile of the emissions.
     pub emissions_tco2_yr_p95: f64,
+    /// Map-based nominal net flux (= `net_flux_tco2_yr` without an assessment or
+    /// calibration).
+    pub net_flux_tco2_yr_map: f64,
 }
 
 /// The columns a trajectory must have.
@@ -75,6 +78,7 @@ pub fn trajectory_rows(acc: &Accounting) -> Vec<TrajectoryRow> {
                     net_flux_tco2_yr_p95: b.p95,
                     emissions_tco2_yr_p05: e.p05,
                     emissions_tco2_yr_p95: e.p95,
+                    net_flux_tco2_yr_map: acc.map_net[z][y][c],
                 });
             }
         }
@@ -118,6 +122,7 @@ mod tests {
             net_flux_tco2_yr_p95: 1e21,
             emissions_tco2_yr_p05: 0.0,
             emissions_tco2_yr_p95: 2.0,
+            net_flux_tco2_yr_map: -0.0,
         }
     }
 

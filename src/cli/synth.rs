@@ -1,0 +1,101 @@
+//! `sinkmap synth`: a synthetic scene of any size, seeded and deterministic.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+
+use sinkmap::synth::{self, SynthSpec};
+use sinkmap::{Error, Result};
+
+#[derive(Args, Debug)]
+pub struct SynthArgs {
+    /// Folder for the scene (rasters, zones.geojson, scene.toml).
+    #[arg(long, default_value = "rasters/synth")]
+    pub out: PathBuf,
+    /// Regenerate the embedded sample scene under rasters/sample and vectors/ (run from the project root).
+    #[arg(long)]
+    pub sample: bool,
+    #[arg(long, default_value_t = 2000)]
+    pub width: usize,
+    #[arg(long, default_value_t = 1500)]
+    pub height: usize,
+    #[arg(long, default_value_t = 2060)]
+    pub seed: u64,
+    /// Longitude of the upper-left corner (degrees).
+    #[arg(long, default_value_t = 80.0)]
+    pub lon0: f64,
+    /// Latitude of the upper-left corner (degrees).
+    #[arg(long, default_value_t = 48.0)]
+    pub lat0: f64,
+    /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
+    #[arg(long, default_value_t = 0.005)]
+    pub pixel_deg: f64,
+    /// Models folder as written into scene.toml (relative to the scene folder). Default: none,
+    /// so the scene uses the models embedded in sinkmap and runs wherever it is moved.
+    #[arg(long)]
+    pub models_dir: Option<String>,
+    /// Output folder as written into scene.toml (relative to the scene folder).
+    #[arg(long, default_value = "out")]
+    pub output_dir: String,
+    /// Texture of 30-m classified imagery (ragged edges, 11 × 7 px field parcels, 2 % speckle,
+    /// ages by stand) and 26 zones, as `sinkmap bench` uses, instead of the smooth sample look.
+    #[arg(long)]
+    pub field_texture: bool,
+    /// Also write a SYNTHETIC annual series Y0..Y1 (land cover per year with a few per cent
+    /// of pixels changing class once, fire rasters) and add a [series] table to scene.toml,
+    /// for `sinkmap series`. Example: --years 2018..2022
+    #[arg(long, value_parser = parse_years)]
+    pub years: Option<(i32, i32)>,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+pub fn parse_years(s: &str) -> std::result::Result<(i32, i32), String> {
+    let (a, b) = s
+        .split_once("..")
+        .ok_or("expected Y0..Y1, e.g. 2018..2022")?;
+    let y = |t: &str| t.trim().parse::<i32>().map_err(|e| format!("'{t}': {e}"));
+    Ok((y(a)?, y(b)?))
+}
+
+/// Runs `sinkmap synth`: the sample scene or a synthetic scene of any size.
+pub fn cmd_synth(a: SynthArgs) -> Result<()> {
+    let spec = if a.sample {
+        SynthSpec::sample(Path::new("."))
+    } else {
+        if a.width == 0 || a.height == 0 || a.pixel_deg.is_nan() || a.pixel_deg <= 0.0 {
+            return Err(Error::Usage(
+                "width, height and pixel-deg must be positive".into(),
+            ));
+        }
+        SynthSpec {
+            dir: a.out.clone(),
+            width: a.width,
+            height: a.height,
+            seed: a.seed,
+            lon0: a.lon0,
+            lat0: a.lat0,
+            pixel_deg: a.pixel_deg,
+            zones_path: None,
+            models_dir_in_scene: a.models_dir.clone(),
+            output_dir_in_scene: a.output_dir.clone(),
+            zones_path_in_scene: None,
+            base_year: 2020,
+            with_accounting: false,
+            field_texture: a.field_texture,
+            name: format!(
+                "synthetic {}x{} seed {} (SYNTHETIC)",
+                a.width, a.height, a.seed
+            ),
+        }
+    };
+    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let scene = synth::generate(&spec, progress)?;
+    if let Some((y0, y1)) = a.years {
+        sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+    }
+    if !a.quiet {
+        println!("wrote {}", scene.display());
+    }
+    Ok(())
+}

@@ -30,19 +30,98 @@ pub const OUTSIDE_ZONE: &str = "__outside__";
 /// 2^52: resolution 2.2e-16 (t, ha); a sum of 2^34 pixels of up to 2^30 each still fits an i128.
 const SCALE: f64 = 4_503_599_627_370_496.0; // 2^52
 
-/// Number of accumulated quantities per cohort.
-pub const NQ: usize = 6;
-/// Index of each quantity.
-pub const AREA: usize = 0;
-pub const STOCK: usize = 1;
-pub const SINK: usize = 2;
-pub const INORGANIC: usize = 3;
-pub const ASSUMED_AGE_AREA: usize = 4;
-/// Forest area that got the default forest type (no type layer value, none from the code).
-pub const ASSUMED_TYPE_AREA: usize = 5;
+/// Exact sums (fixed point, see [`quantize`]) of the quantities of one cohort.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub struct CubeSums {
+    /// Area (ha).
+    pub area: i128,
+    /// Carbon stock (t C).
+    pub stock: i128,
+    /// Annual sink (t CO₂/yr); for eligibility rows the restoration potential.
+    pub sink: i128,
+    /// Desert soil inorganic carbon (t CO₂/yr), reported apart.
+    pub inorganic: i128,
+    /// Forest area that got the fallback age (ha).
+    pub assumed_age_area: i128,
+    /// Forest area that got the default forest type (no type layer value, none from the
+    /// code) (ha).
+    pub assumed_type_area: i128,
+}
 
-/// Exact sums of the quantities of one cohort.
-pub type Acc = [i128; NQ];
+impl CubeSums {
+    /// All zero.
+    pub const ZERO: CubeSums = CubeSums {
+        area: 0,
+        stock: 0,
+        sink: 0,
+        inorganic: 0,
+        assumed_age_area: 0,
+        assumed_type_area: 0,
+    };
+
+    /// Whether every sum is zero (such cells are not kept).
+    #[inline]
+    pub fn is_zero(&self) -> bool {
+        *self == CubeSums::ZERO
+    }
+
+    /// Area (ha).
+    pub fn area_ha(&self) -> f64 {
+        dequantize(self.area)
+    }
+
+    /// Carbon stock (t C).
+    pub fn stock_tc(&self) -> f64 {
+        dequantize(self.stock)
+    }
+
+    /// Annual sink, or an eligibility row's potential (t CO₂/yr).
+    pub fn sink_tco2_yr(&self) -> f64 {
+        dequantize(self.sink)
+    }
+
+    /// Every quantity with its `cube.csv` column name, in column order.
+    pub fn named(&self) -> [(&'static str, f64); 6] {
+        [
+            ("area_ha", self.area_ha()),
+            ("stock_tc", self.stock_tc()),
+            ("sink_tco2_yr", self.sink_tco2_yr()),
+            ("inorganic_tco2_yr", self.inorganic_tco2_yr()),
+            ("assumed_age_area_ha", self.assumed_age_area_ha()),
+            ("assumed_type_area_ha", self.assumed_type_area_ha()),
+        ]
+    }
+
+    /// Desert soil inorganic carbon (t CO₂/yr).
+    pub fn inorganic_tco2_yr(&self) -> f64 {
+        dequantize(self.inorganic)
+    }
+
+    /// Forest area with the fallback age (ha).
+    pub fn assumed_age_area_ha(&self) -> f64 {
+        dequantize(self.assumed_age_area)
+    }
+
+    /// Forest area with the default forest type (ha).
+    pub fn assumed_type_area_ha(&self) -> f64 {
+        dequantize(self.assumed_type_area)
+    }
+}
+
+impl std::ops::AddAssign<&CubeSums> for CubeSums {
+    #[inline]
+    fn add_assign(&mut self, o: &CubeSums) {
+        self.area += o.area;
+        self.stock += o.stock;
+        self.sink += o.sink;
+        self.inorganic += o.inorganic;
+        self.assumed_age_area += o.assumed_age_area;
+        self.assumed_type_area += o.assumed_type_area;
+    }
+}
+
+/// The per-cohort sums under the name the block code uses.
+pub type Acc = CubeSums;
 
 #[inline]
 pub fn quantize(x: f64) -> i128 {
@@ -184,17 +263,17 @@ pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
 #[inline]
 pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
     let q_area = quantize(area_ha);
-    acc[AREA] += n * q_area;
-    acc[STOCK] += n * quantize(area_ha * v.stock_tc_per_ha);
-    acc[SINK] += n * quantize(area_ha * v.sink_tco2_per_ha_yr);
+    acc.area += n * q_area;
+    acc.stock += n * quantize(area_ha * v.stock_tc_per_ha);
+    acc.sink += n * quantize(area_ha * v.sink_tco2_per_ha_yr);
     if v.desert_inorganic_tco2_per_ha_yr != 0.0 {
-        acc[INORGANIC] += n * quantize(area_ha * v.desert_inorganic_tco2_per_ha_yr);
+        acc.inorganic += n * quantize(area_ha * v.desert_inorganic_tco2_per_ha_yr);
     }
     if v.age_assumed {
-        acc[ASSUMED_AGE_AREA] += n * q_area;
+        acc.assumed_age_area += n * q_area;
     }
     if v.type_assumed {
-        acc[ASSUMED_TYPE_AREA] += n * q_area;
+        acc.assumed_type_area += n * q_area;
     }
 }
 
@@ -213,8 +292,8 @@ pub struct CubeKey {
 /// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
 #[inline]
 pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
-    acc[AREA] += n * quantize(area_ha);
-    acc[SINK] += n * quantize(area_ha * potential_tco2_per_ha_yr);
+    acc.area += n * quantize(area_ha);
+    acc.sink += n * quantize(area_ha * potential_tco2_per_ha_yr);
 }
 
 /// The cohort cube, keyed by names so that it can be written, read back and merged.
@@ -222,30 +301,45 @@ pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, 
 pub struct Cube {
     /// zone id → zone name (includes the grid and outside pseudo-zones).
     pub zone_names: BTreeMap<String, String>,
-    pub cells: BTreeMap<CubeKey, Acc>,
+    pub cells: BTreeMap<CubeKey, CubeSums>,
 }
 
-#[derive(Debug, Serialize, Deserialize)]
-struct CubeRow {
-    zone_id: String,
-    zone_name: String,
-    class: EcosystemClass,
-    forest_type: Option<String>,
-    age_yr: Option<u16>,
-    desert_subtype: Option<String>,
-    intervention: Option<String>,
-    area_ha: f64,
-    stock_tc: f64,
-    sink_tco2_yr: f64,
-    inorganic_tco2_yr: f64,
-    assumed_age_area_ha: f64,
-    /// Absent in cubes written before this column existed.
+/// One row of `cube.csv`: a cell's coordinates, its zone's name and its sums (see the module
+/// documentation for the columns).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct CubeRow {
+    /// Zone id ([`GRID_ZONE`] for the whole grid, [`OUTSIDE_ZONE`] outside every zone).
+    pub zone_id: String,
+    /// Zone name.
+    pub zone_name: String,
+    /// Ecosystem class.
+    pub class: EcosystemClass,
+    /// Forest type (forest cohorts).
+    pub forest_type: Option<String>,
+    /// Stand age (forest cohorts), yr.
+    pub age_yr: Option<u16>,
+    /// Desert subtype (barren land with a subtype).
+    pub desert_subtype: Option<String>,
+    /// Intervention of an eligibility row.
+    pub intervention: Option<String>,
+    /// Area (ha); eligible area for eligibility rows.
+    pub area_ha: f64,
+    /// Carbon stock (t C).
+    pub stock_tc: f64,
+    /// Annual sink (t CO₂/yr); the potential for eligibility rows.
+    pub sink_tco2_yr: f64,
+    /// Desert soil inorganic carbon (t CO₂/yr).
+    pub inorganic_tco2_yr: f64,
+    /// Forest area with the fallback age (ha).
+    pub assumed_age_area_ha: f64,
+    /// Forest area with the default forest type (ha); absent in cubes written before this
+    /// column existed.
     #[serde(default)]
-    assumed_type_area_ha: f64,
+    pub assumed_type_area_ha: f64,
 }
 
 /// Totals of one zone (or any selection of cells).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
     pub area_ha: f64,
     pub stock_tc: f64,
@@ -263,13 +357,10 @@ impl Cube {
     /// Adds the dense per-block sums of `zone_id` into the cube.
     pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
         for (idx, acc) in dense.iter().enumerate() {
-            if acc.iter().all(|q| *q == 0) {
+            if acc.is_zero() {
                 continue;
             }
-            let cell = self.cells.entry(space.key(zone_id, idx)).or_insert([0; NQ]);
-            for q in 0..NQ {
-                cell[q] += acc[q];
-            }
+            *self.cells.entry(space.key(zone_id, idx)).or_default() += acc;
         }
     }
 
@@ -281,40 +372,35 @@ impl Cube {
                 .or_insert_with(|| v.clone());
         }
         for (k, acc) in &other.cells {
-            let cell = self.cells.entry(k.clone()).or_insert([0; NQ]);
-            for q in 0..NQ {
-                cell[q] += acc[q];
-            }
+            *self.cells.entry(k.clone()).or_default() += acc;
         }
     }
 
     /// Totals of the cells of one zone, optionally of one class only.
     pub fn totals(&self, zone_id: &str, class: Option<EcosystemClass>) -> Totals {
-        let mut t = [0i128; NQ];
+        let mut t = CubeSums::ZERO;
         let mut forest = 0i128;
         let mut desert = 0i128;
         for (k, acc) in self.cells.iter().filter(|(k, _)| {
             k.zone_id == zone_id && k.intervention.is_none() && class.is_none_or(|c| c == k.class)
         }) {
-            for q in 0..NQ {
-                t[q] += acc[q];
-            }
+            t += acc;
             match k.class {
-                EcosystemClass::Forest => forest += acc[SINK],
-                EcosystemClass::Barren => desert += acc[SINK],
+                EcosystemClass::Forest => forest += acc.sink,
+                EcosystemClass::Barren => desert += acc.sink,
                 _ => {}
             }
         }
         Totals {
-            area_ha: dequantize(t[AREA]),
-            stock_tc: dequantize(t[STOCK]),
-            sink_tco2_yr: dequantize(t[SINK]),
+            area_ha: t.area_ha(),
+            stock_tc: t.stock_tc(),
+            sink_tco2_yr: t.sink_tco2_yr(),
             forest_sink_tco2_yr: dequantize(forest),
             desert_sink_tco2_yr: dequantize(desert),
-            other_sink_tco2_yr: dequantize(t[SINK] - forest - desert),
-            desert_inorganic_tco2_yr: dequantize(t[INORGANIC]),
-            forest_area_assumed_age_ha: dequantize(t[ASSUMED_AGE_AREA]),
-            forest_area_assumed_type_ha: dequantize(t[ASSUMED_TYPE_AREA]),
+            other_sink_tco2_yr: dequantize(t.sink - forest - desert),
+            desert_inorganic_tco2_yr: t.inorganic_tco2_yr(),
+            forest_area_assumed_age_ha: t.assumed_age_area_ha(),
+            forest_area_assumed_type_ha: t.assumed_type_area_ha(),
         }
     }
 
@@ -324,8 +410,8 @@ impl Cube {
         let (mut a, mut p) = (0i128, 0i128);
         for (k, acc) in &self.cells {
             if k.zone_id == zone_id && k.intervention.as_deref() == Some(intervention) {
-                a += acc[AREA];
-                p += acc[SINK];
+                a += acc.area;
+                p += acc.sink;
             }
         }
         (dequantize(a), dequantize(p))
@@ -351,12 +437,12 @@ impl Cube {
                 age_yr: k.age_yr,
                 desert_subtype: k.desert_subtype.clone(),
                 intervention: k.intervention.clone(),
-                area_ha: dequantize(acc[AREA]),
-                stock_tc: dequantize(acc[STOCK]),
-                sink_tco2_yr: dequantize(acc[SINK]),
-                inorganic_tco2_yr: dequantize(acc[INORGANIC]),
-                assumed_age_area_ha: dequantize(acc[ASSUMED_AGE_AREA]),
-                assumed_type_area_ha: dequantize(acc[ASSUMED_TYPE_AREA]),
+                area_ha: acc.area_ha(),
+                stock_tc: acc.stock_tc(),
+                sink_tco2_yr: acc.sink_tco2_yr(),
+                inorganic_tco2_yr: acc.inorganic_tco2_yr(),
+                assumed_age_area_ha: acc.assumed_age_area_ha(),
+                assumed_type_area_ha: acc.assumed_type_area_ha(),
             })
             .map_err(|e| Error::output(path, e))?;
         }
@@ -470,14 +556,14 @@ impl Cube {
             lines.insert(key.clone(), line);
             cube.cells.insert(
                 key,
-                [
-                    quantize(row.area_ha),
-                    quantize(row.stock_tc),
-                    quantize(row.sink_tco2_yr),
-                    quantize(row.inorganic_tco2_yr),
-                    quantize(row.assumed_age_area_ha),
-                    quantize(row.assumed_type_area_ha),
-                ],
+                CubeSums {
+                    area: quantize(row.area_ha),
+                    stock: quantize(row.stock_tc),
+                    sink: quantize(row.sink_tco2_yr),
+                    inorganic: quantize(row.inorganic_tco2_yr),
+                    assumed_age_area: quantize(row.assumed_age_area_ha),
+                    assumed_type_area: quantize(row.assumed_type_area_ha),
+                },
             );
         }
         Ok(cube)

@@ -81,6 +81,8 @@ pub mod styles;
 #[allow(missing_docs)]
 pub mod summary;
 pub mod synth;
+pub mod tables;
+pub mod zone_table;
 pub mod zones;
 
 pub use error::{Error, Fault, Result, Warning};

@@ -78,23 +78,25 @@ pub fn merge(
     let started = std::time::Instant::now();
     let models = Models::load(scene)?;
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    let parts = read_parts(parts, &scene.sha256, "summary.json")?;
+    // The parts' summaries, read back as the type the runs wrote.
+    let parts: Vec<(PathBuf, Summary)> = read_parts(parts, &scene.sha256, "summary.json")?
+        .into_iter()
+        .map(|(_, dir, _)| Ok((dir.clone(), Summary::read(&dir.join("summary.json"))?)))
+        .collect::<Result<_>>()?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     remove_stale_temp_files(out_dir);
 
     let mut cube = Cube::default();
     let mut nodata_area_ha = 0.0;
-    for (_, dir, v) in &parts {
+    for (dir, s) in &parts {
         cube.merge(&Cube::read_csv(&dir.join("cube.csv"))?);
-        nodata_area_ha += v["nodata_area_ha"].as_f64().unwrap_or(0.0);
+        nodata_area_ha += s.nodata_area_ha;
     }
     let mut pending = Vec::new();
-    let block = parts[0].2["run"]["block_size_px"]
-        .as_u64()
-        .map(|b| b as usize)
+    let block = Some(parts[0].1.run.block_size_px)
         .filter(|b| (16..=4096).contains(b))
         .unwrap_or(512);
-    let first_dir = &parts[0].1;
+    let first_dir = &parts[0].0;
     let names: Vec<&str> = MAP_FILES
         .iter()
         .chain(
@@ -105,7 +107,7 @@ pub fn merge(
         .copied()
         .collect();
     for name in names {
-        let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
+        let paths: Vec<PathBuf> = parts.iter().map(|(d, _)| d.join(name)).collect();
         let format = MapFormat::on_all_cores(
             block,
             compression.unwrap_or(scene.output.compression),
@@ -121,15 +123,8 @@ pub fn merge(
             format,
         )?);
     }
-    let run_seconds: f64 = parts
-        .iter()
-        .map(|(_, _, v)| v["run"]["seconds"].as_f64().unwrap_or(0.0))
-        .sum();
-    let threads = parts
-        .iter()
-        .map(|(_, _, v)| v["run"]["threads"].as_u64().unwrap_or(1) as usize)
-        .max()
-        .unwrap_or(1);
+    let run_seconds: f64 = parts.iter().map(|(_, s)| s.run.seconds).sum();
+    let threads = parts.iter().map(|(_, s)| s.run.threads).max().unwrap_or(1);
     let summary = summary::build(
         scene,
         &models,

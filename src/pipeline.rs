@@ -11,7 +11,7 @@ use rayon::prelude::*;
 
 use crate::config::{Compression, Layout, Models, Scene};
 use crate::coverage::Coverage;
-use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, NQ, OUTSIDE_ZONE};
+use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapSink, Pass, Source};
 use crate::error::{Error, Result, Warning};
 use crate::grid::{Grid, Window};
@@ -394,12 +394,12 @@ pub(crate) fn compute_block(
         row_areas_ha,
         coverage: &coverage,
         full: &full,
-        grid_acc: vec![[0i128; NQ]; space.len()],
+        grid_acc: vec![Acc::ZERO; space.len()],
         zone_acc: coverage
             .iter()
-            .map(|(z, _)| (*z, vec![[0i128; NQ]; space.len()]))
+            .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
             .collect(),
-        outside_acc: zones.map(|_| vec![[0i128; NQ]; space.len()]),
+        outside_acc: zones.map(|_| vec![Acc::ZERO; space.len()]),
     };
     let mut nodata_area = 0i128;
     let mut run: Option<Run> = None;
@@ -1135,7 +1135,7 @@ mod tests {
         };
         let out = compute_block(&ctx, &input).unwrap();
         // The naive version: every pixel evaluated and added on its own.
-        let mut acc = vec![[0i128; NQ]; space.len()];
+        let mut acc = vec![Acc::ZERO; space.len()];
         let mut nodata = 0i128;
         for i in 0..n {
             let row = i / w;
@@ -1152,7 +1152,7 @@ mod tests {
             assert_eq!(out.sink[i], v.sink_tco2_per_ha_yr as f32, "pixel {i}");
         }
         assert!(
-            acc.iter().filter(|a| a[0] != 0).count() > 5,
+            acc.iter().filter(|a| a.area != 0).count() > 5,
             "too few cohorts"
         );
         assert_eq!(out.grid_acc, acc);

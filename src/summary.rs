@@ -1,6 +1,6 @@
 //! `summary.json`: area by class, totals of stock and sink with their split, provenance.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{Models, Scene};
 use crate::cube::{Cube, Totals, GRID_ZONE, OUTSIDE_ZONE};
@@ -8,7 +8,7 @@ use crate::grid::{AreaModel, Grid};
 use crate::model::{EcosystemClass, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 use crate::zones::ZoneSet;
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassTotals {
     pub class: EcosystemClass,
     pub area_ha: f64,
@@ -16,7 +16,7 @@ pub struct ClassTotals {
     pub sink_tco2_yr: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesertComponents {
     pub crust_tco2_yr: f64,
     pub shrub_tco2_yr: f64,
@@ -25,7 +25,7 @@ pub struct DesertComponents {
     pub inorganic_counted: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridInfo {
     pub width_px: usize,
     pub height_px: usize,
@@ -36,14 +36,14 @@ pub struct GridInfo {
     pub crs_wkt: String,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
     pub file: String,
     pub sha256: String,
 }
 
 /// Where a model value comes from and how sure it is.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSource {
     pub model: String,
     pub item: String,
@@ -92,7 +92,7 @@ fn model_sources(models: &Models) -> Vec<ModelSource> {
     v
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneSummary {
     pub zone_id: String,
     pub zone_name: String,
@@ -100,7 +100,7 @@ pub struct ZoneSummary {
     pub totals: Totals,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InterventionSummary {
     pub name: String,
     pub code: u8,
@@ -114,7 +114,7 @@ pub struct InterventionSummary {
     pub cost_is_placeholder: bool,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestorationSummary {
     pub period_start_year: i32,
     pub period_end_year: i32,
@@ -124,7 +124,7 @@ pub struct RestorationSummary {
     pub potential_best_tco2_yr: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
     pub threads: usize,
     pub block_size_px: usize,
@@ -138,7 +138,7 @@ pub struct RunInfo {
 }
 
 /// Busy time of each pipeline stage, in seconds.
-#[derive(Debug, Clone, Default, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct StageSeconds {
     /// Reading and decoding the input windows (reader threads, summed).
     pub read: f64,
@@ -160,7 +160,7 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
     pub sinkmap_version: String,
     pub scene: String,
@@ -176,11 +176,11 @@ pub struct Summary {
     pub nodata_area_ha: f64,
     pub desert_components: DesertComponents,
     pub classes: Vec<ClassTotals>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restoration: Option<RestorationSummary>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones_file: Option<String>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneSummary>,
     pub run: RunInfo,
     /// The source and evidence of every model entry used.
@@ -193,12 +193,34 @@ pub struct Summary {
     #[serde(default)]
     pub scene_settings: serde_json::Value,
     /// `I/N` when this is the partial result of row band I of N (see `sinkmap merge`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tile: Option<String>,
+    /// The accounting's headline, added by `sinkmap balance` (and `run`, which runs it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accounting: Option<crate::accounting::Headline>,
+}
+
+impl Summary {
+    /// Reads `summary.json` back (a file that is not a summary is named with the line).
+    pub fn read(path: &std::path::Path) -> crate::Result<Summary> {
+        crate::tables::read_json(path)
+    }
+
+    /// Writes the summary as `summary.json` text. Without the accounting's headline the
+    /// fields are in declaration order; with it (`sinkmap balance` adds it to a summary read
+    /// back) in alphabetical order, as the files written so far have them.
+    pub fn to_json(&self) -> std::result::Result<String, serde_json::Error> {
+        let text = if self.accounting.is_some() {
+            serde_json::to_string_pretty(&serde_json::to_value(self)?)?
+        } else {
+            serde_json::to_string_pretty(self)?
+        };
+        Ok(text + "\n")
+    }
 }
 
 /// One input file of a run.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InputFile {
     /// Which input: `landcover`, `forest_age`, `mask:NAME`, `zones`, …
     pub layer: String,
@@ -302,7 +324,7 @@ pub fn build(
         else {
             continue;
         };
-        let area = crate::cube::dequantize(acc[crate::cube::AREA]);
+        let area = acc.area_ha();
         crust += area * st.crust_fixation_gc_per_m2_yr * k;
         shrub += area * st.shrub_growth_gc_per_m2_yr * k;
         inorganic += area * st.inorganic_gc_per_m2_yr * k;
@@ -434,6 +456,7 @@ pub fn build(
         },
         model_sources: model_sources(models),
         tile: None,
+        accounting: None,
     }
 }
 

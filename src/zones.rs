@@ -16,8 +16,8 @@ use crate::coverage::{ring_edges, Accumulator, Coverage, Edge};
 use crate::cube::{Cube, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
-use crate::model::EcosystemClass;
 use crate::raster::writer::{temp_path, TempFile};
+pub use crate::zone_table::ZoneTable;
 
 /// One zone: its id and name, its edges in the grid's pixel space, and its geometry in
 /// WGS84 longitude/latitude (WKB) for the GeoJSON output.
@@ -522,102 +522,8 @@ pub fn add_feature<L: LayerAccess>(
     f.create(layer)
 }
 
-/// The per-zone table: one row per zone (layer order) and one for the outside.
-#[derive(Debug, Clone)]
-pub struct ZoneTable {
-    /// Names of the numeric columns, in order (units in the names).
-    pub columns: Vec<String>,
-    /// (zone id, zone name, values aligned with `columns`).
-    pub rows: Vec<(String, String, Vec<f64>)>,
-}
-
-/// Builds the zone table from the cube. `interventions` adds, per intervention, the eligible
-/// area and the potential, and the potential of the best intervention per pixel.
-pub fn zone_table(zones: &ZoneSet, cube: &Cube, interventions: &[String]) -> ZoneTable {
-    let mut columns: Vec<String> = [
-        "area_ha",
-        "stock_tc",
-        "sink_tco2_yr",
-        "forest_sink_tco2_yr",
-        "desert_sink_tco2_yr",
-        "other_sink_tco2_yr",
-        "desert_inorganic_tco2_yr",
-        "mean_stock_tc_per_ha",
-        "mean_sink_tco2_per_ha_yr",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .collect();
-    columns.extend(
-        EcosystemClass::ALL
-            .iter()
-            .map(|c| format!("area_ha_{}", c.name())),
-    );
-    if !interventions.is_empty() {
-        columns.push("eligible_area_ha_any".into());
-        columns.push("potential_best_tco2_yr".into());
-        for n in interventions {
-            columns.push(format!("eligible_area_ha_{n}"));
-            columns.push(format!("potential_tco2_yr_{n}"));
-        }
-    }
-    let ids = zones
-        .zones
-        .iter()
-        .map(|z| (z.id.clone(), z.name.clone()))
-        .chain(std::iter::once((
-            OUTSIDE_ZONE.to_string(),
-            "outside every zone".to_string(),
-        )));
-    let rows = ids
-        .map(|(id, name)| {
-            let t = cube.totals(&id, None);
-            let mean = |x: f64| if t.area_ha > 0.0 { x / t.area_ha } else { 0.0 };
-            let mut v = vec![
-                t.area_ha,
-                t.stock_tc,
-                t.sink_tco2_yr,
-                t.forest_sink_tco2_yr,
-                t.desert_sink_tco2_yr,
-                t.other_sink_tco2_yr,
-                t.desert_inorganic_tco2_yr,
-                mean(t.stock_tc),
-                mean(t.sink_tco2_yr),
-            ];
-            v.extend(
-                EcosystemClass::ALL
-                    .iter()
-                    .map(|c| cube.totals(&id, Some(*c)).area_ha),
-            );
-            if !interventions.is_empty() {
-                let (a, p) = cube.restoration(&id, crate::cube::BEST_INTERVENTION);
-                v.extend([a, p]);
-                for n in interventions {
-                    let (a, p) = cube.restoration(&id, n);
-                    v.extend([a, p]);
-                }
-            }
-            (id, name, v)
-        })
-        .collect();
-    ZoneTable { columns, rows }
-}
-
-fn write_zones_csv(path: &Path, t: &ZoneTable) -> Result<()> {
-    let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
-    let mut header = vec!["zone_id".to_string(), "zone_name".to_string()];
-    header.extend(t.columns.iter().cloned());
-    w.write_record(&header)
-        .map_err(|e| Error::output(path, e))?;
-    for (id, name, values) in &t.rows {
-        let mut rec = vec![id.clone(), name.clone()];
-        rec.extend(values.iter().map(|v| v.to_string()));
-        w.write_record(rec).map_err(|e| Error::output(path, e))?;
-    }
-    w.flush().map_err(|e| Error::output(path, e))
-}
-
 fn write_zones_geojson(path: &Path, zones: &ZoneSet, t: &ZoneTable) -> Result<()> {
+    let columns = t.columns();
     let err = |e: gdal::errors::GdalError| Error::output(path, e);
     let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;
     let mut ds = driver.create_vector_only(path).map_err(err)?;
@@ -635,19 +541,15 @@ fn write_zones_geojson(path: &Path, zones: &ZoneSet, t: &ZoneTable) -> Result<()
         ("zone_id", OGRFieldType::OFTString),
         ("zone_name", OGRFieldType::OFTString),
     ];
-    fields.extend(
-        t.columns
-            .iter()
-            .map(|c| (c.as_str(), OGRFieldType::OFTReal)),
-    );
+    fields.extend(columns.iter().map(|c| (c.as_str(), OGRFieldType::OFTReal)));
     layer.create_defn_fields(&fields).map_err(err)?;
-    for (z, (id, name, v)) in zones.zones.iter().zip(&t.rows) {
+    for (z, row) in zones.zones.iter().zip(&t.rows) {
         let geom = Geometry::from_wkb(&z.wkb_lonlat).map_err(err)?;
         let mut values = vec![
-            FieldValue::StringValue(id.clone()),
-            FieldValue::StringValue(name.clone()),
+            FieldValue::StringValue(row.zone_id.clone()),
+            FieldValue::StringValue(row.zone_name.clone()),
         ];
-        values.extend(v.iter().map(|x| FieldValue::RealValue(*x)));
+        values.extend(row.values().into_iter().map(FieldValue::RealValue));
         add_feature(&layer, geom, &values).map_err(err)?;
     }
     ds.close().map_err(err)
@@ -665,9 +567,20 @@ pub fn write_zone_tables(
         .as_ref()
         .map(|c| c.interventions.iter().map(|i| i.name.clone()).collect())
         .unwrap_or_default();
-    let table = zone_table(zones, cube, &names);
+    let ids: Vec<(String, String)> = zones
+        .zones
+        .iter()
+        .map(|z| (z.id.clone(), z.name.clone()))
+        .chain(std::iter::once((
+            OUTSIDE_ZONE.to_string(),
+            "outside every zone".to_string(),
+        )))
+        .collect();
+    let table = ZoneTable::from_cube(&ids, cube, &names);
     let csv_tmp = TempFile::new(temp_path(out_dir, "zones.csv", "csv"));
-    write_zones_csv(&csv_tmp.path, &table).map_err(|e| e.at(out_dir.join("zones.csv")))?;
+    table
+        .write_csv(&csv_tmp.path)
+        .map_err(|e| e.at(out_dir.join("zones.csv")))?;
     let gj_tmp = TempFile::new(temp_path(out_dir, "zones.geojson", "geojson"));
     write_zones_geojson(&gj_tmp.path, zones, &table)
         .map_err(|e| e.at(out_dir.join("zones.geojson")))?;

@@ -276,11 +276,7 @@ fn cubes_of_disjoint_tiles_add_up_to_the_whole() {
             .cells
             .get(k)
             .unwrap_or_else(|| panic!("missing {k:?}"));
-        for q in 0..sinkmap::cube::NQ {
-            let (a, b) = (
-                sinkmap::cube::dequantize(v[q]),
-                sinkmap::cube::dequantize(m[q]),
-            );
+        for ((q, a), (_, b)) in v.named().into_iter().zip(m.named()) {
             assert!(
                 (a - b).abs() <= 1e-12 * a.abs().max(1.0),
                 "{k:?}[{q}]: {a} vs {b}"

@@ -495,8 +495,10 @@ mod tests {
             desert_subtype: None,
             intervention: None,
         };
-        let mut q = [0; crate::cube::NQ];
-        q[0] = crate::cube::quantize(1000.0);
+        let q = crate::cube::CubeSums {
+            area: crate::cube::quantize(1000.0),
+            ..Default::default()
+        };
         cube.cells.insert(key, q);
         let rate = models
             .other

@@ -1,26 +1,28 @@
 //! Sink accounting to 2060 from the cohort cube (never from the rasters again): projection,
 //! Monte Carlo over the model parameters, and the balance against emission scenarios.
 
+pub mod component;
 pub mod emissions;
 pub mod maperror;
 pub mod projection;
+pub mod rows;
 pub mod uncertainty;
 
 use std::path::{Path, PathBuf};
 
 use rand::SeedableRng;
 use rayon::prelude::*;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use crate::config::{read_toml, Models, Scene};
 use crate::cube::{Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::raster::writer::{temp_path, TempFile};
+use component::{Component, Components, DesertPart};
 use emissions::EmissionFile;
 use maperror::{MapError, Multipliers};
-use projection::{
-    component_names, counted_total, inorganic_index, plan, project, RolloutFile, ZoneCohorts,
-};
+use projection::{counted_total, plan, project, RolloutFile, ZoneCohorts};
+use rows::trajectory_rows;
 use uncertainty::{percentile, uncertain_parameters, Uncertain};
 
 /// Values indexed `[zone][year][component]`.
@@ -98,7 +100,7 @@ pub struct AccountingOptions {
 
 /// A quantity's nominal value (the deterministic run with the model files' values) and its
 /// distribution over the draws.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Band {
     pub nominal: f64,
     pub mean: f64,
@@ -125,8 +127,8 @@ impl Band {
 #[derive(Debug, Clone)]
 pub struct Accounting {
     pub years: Vec<i32>,
-    /// Components, then `total` (counted).
-    pub components: Vec<String>,
+    /// Components, then [`Component::Total`] (counted).
+    pub components: Vec<Component>,
     /// Which components count in the total.
     pub counted: Vec<bool>,
     /// (zone id, zone name); the last one is the region.
@@ -217,7 +219,7 @@ struct Setup {
     plans: Vec<Vec<Vec<(i32, f64)>>>,
     disturbance: Vec<f64>,
     years: Vec<i32>,
-    components: Vec<String>,
+    components: Vec<Component>,
     counted: Vec<bool>,
     /// Columns with emissions: the forest types and the total.
     emission_cols: Vec<usize>,
@@ -269,14 +271,14 @@ impl Projection<'_> {
                     .unwrap_or(0.0)
             })
             .collect();
-        let mut components = component_names(nominal);
-        let inorg = inorganic_index(nominal);
+        let cols = Components::of(nominal);
+        let mut components = cols.list.clone();
+        let inorg = cols.desert(DesertPart::Inorganic);
         let mut counted: Vec<bool> = (0..components.len())
             .map(|c| c != inorg || nominal.desert.include_inorganic)
             .collect();
-        components.push("total".into());
+        components.push(Component::Total);
         counted.push(true);
-        let nc = components.len();
         Setup {
             zones,
             cohorts,
@@ -285,7 +287,11 @@ impl Projection<'_> {
             years: (self.base_year..=self.until).collect(),
             components,
             counted,
-            emission_cols: (0..nominal.forest.types.len()).chain([nc - 1]).collect(),
+            // Emissions exist only for forest types (and the total).
+            emission_cols: (0..nominal.forest.types.len())
+                .map(|t| cols.forest(t))
+                .chain([cols.total()])
+                .collect(),
         }
     }
 
@@ -466,7 +472,7 @@ fn bands_of(
 }
 
 /// Which land the sink belongs to and which region the emissions belong to.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Regions {
     /// The scene's region (its `[accounting] region`, else the scene name).
     pub sink_region: String,
@@ -478,7 +484,7 @@ pub struct Regions {
 }
 
 /// The balance of one scenario in one year (Mt CO₂). The sink is the net flux.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BalanceRow {
     pub year: i32,
     pub scenario: String,
@@ -501,10 +507,12 @@ pub struct BalanceRow {
     pub share_offset_p50: f64,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioHeadline {
     pub scenario: String,
     pub zone_id: String,
+    /// NaN (`null` in JSON) when the scenario has no value at the horizon.
+    #[serde(deserialize_with = "crate::tables::f64_or_nan")]
     pub emissions_at_horizon_mt_co2: f64,
     pub net_flux_at_horizon_mt_co2: f64,
     pub net_flux_at_horizon_mt_co2_p50: f64,
@@ -516,7 +524,7 @@ pub struct ScenarioHeadline {
     pub covered_from_year_p05: Option<i32>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {
     pub base_year: i32,
     pub until_year: i32,
@@ -673,28 +681,6 @@ fn write_csv<T: Serialize>(
     Ok(tmp)
 }
 
-#[derive(Serialize)]
-struct TrajectoryRow<'a> {
-    zone_id: &'a str,
-    zone_name: &'a str,
-    year: i32,
-    component: &'a str,
-    counted: bool,
-    stock_tc: f64,
-    stock_end_tc: f64,
-    gross_sink_tco2_yr: f64,
-    emissions_tco2_yr: f64,
-    net_flux_tco2_yr: f64,
-    net_flux_tco2_yr_mean: f64,
-    net_flux_tco2_yr_p05: f64,
-    net_flux_tco2_yr_p50: f64,
-    net_flux_tco2_yr_p95: f64,
-    emissions_tco2_yr_p05: f64,
-    emissions_tco2_yr_p95: f64,
-    /// Map-based nominal net flux (= net_flux_tco2_yr without an assessment/calibration).
-    net_flux_tco2_yr_map: f64,
-}
-
 /// One flux row of `sink_inputs.csv` (docs/schemas/sink_inputs.schema.json).
 #[derive(Debug, Clone, Serialize)]
 pub struct SinkInputRow {
@@ -801,6 +787,7 @@ pub fn sink_inputs(
             if c == total || !acc.counted[c] {
                 continue;
             }
+            let comp = &comp.to_string();
             let flux_rows = [
                 (
                     "gross_removal",
@@ -1001,7 +988,6 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     let (rows, head) = balance(&acc, &em, &regions, 2024);
 
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
-    let mut traj = Vec::new();
     let method = format!(
         "sinkmap cohort projection from the cube (docs/science.md §1); Monte Carlo {} draws, seed {}, {} uncertain parameters{}; p05/p50/p95 by R type-7 quantiles",
         o.draws,
@@ -1013,37 +999,10 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             ""
         }
     );
-    for (z, (id, name)) in acc.zones.iter().enumerate() {
-        for (y, year) in acc.years.iter().enumerate() {
-            for (c, comp) in acc.components.iter().enumerate() {
-                let b = acc.bands[z][y][c];
-                let e = acc.emission_bands[z][y][c];
-                traj.push(TrajectoryRow {
-                    zone_id: id,
-                    zone_name: name,
-                    year: *year,
-                    component: comp,
-                    counted: acc.counted[c],
-                    stock_tc: acc.stock[z][y][c],
-                    stock_end_tc: acc.stock_end[z][y][c],
-                    gross_sink_tco2_yr: acc.gross[z][y][c],
-                    emissions_tco2_yr: acc.emissions[z][y][c],
-                    net_flux_tco2_yr: acc.net[z][y][c],
-                    net_flux_tco2_yr_mean: b.mean,
-                    net_flux_tco2_yr_p05: b.p05,
-                    net_flux_tco2_yr_p50: b.p50,
-                    net_flux_tco2_yr_p95: b.p95,
-                    emissions_tco2_yr_p05: e.p05,
-                    emissions_tco2_yr_p95: e.p95,
-                    net_flux_tco2_yr_map: acc.map_net[z][y][c],
-                });
-            }
-        }
-    }
     let inputs = sink_inputs(&acc, &nominal, &regions.sink_region, &method);
     let mut pending = vec![
         (
-            write_csv(out_dir, "trajectory.csv", traj.into_iter())?,
+            write_csv(out_dir, "trajectory.csv", trajectory_rows(&acc).into_iter())?,
             out_dir.join("trajectory.csv"),
         ),
         (
@@ -1063,17 +1022,13 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     pending.push((json_tmp, out_dir.join("accounting.json")));
     // The headline also goes into summary.json, when there is one.
     let summary = out_dir.join("summary.json");
-    if let Ok(text) = std::fs::read_to_string(&summary) {
-        if let Ok(mut v) = serde_json::from_str::<serde_json::Value>(&text) {
-            v["accounting"] = serde_json::to_value(&head).unwrap_or_default();
-            let tmp = TempFile::new(temp_path(out_dir, "summary.json", "json"));
-            std::fs::write(
-                &tmp.path,
-                serde_json::to_string_pretty(&v).unwrap_or_default() + "\n",
-            )
-            .map_err(|e| Error::output(&summary, e))?;
-            pending.push((tmp, summary));
-        }
+    if crate::config::file_exists(&summary) {
+        let mut s = crate::summary::Summary::read(&summary)?;
+        s.accounting = Some(head.clone());
+        let text = s.to_json().map_err(|e| Error::output(&summary, e))?;
+        let tmp = TempFile::new(temp_path(out_dir, "summary.json", "json"));
+        std::fs::write(&tmp.path, text).map_err(|e| Error::output(&summary, e))?;
+        pending.push((tmp, summary));
     }
     for (t, f) in pending {
         t.commit(&f)?;
@@ -1093,15 +1048,10 @@ fn regions(
     let sink_region = o.region.clone().unwrap_or_else(|| scene.name.clone());
     let same = sink_region.trim().eq_ignore_ascii_case(em.region.trim());
     // The scene's extent, when the map run left it in summary.json (geographic grids only).
-    let scene_extent = std::fs::read_to_string(out_dir.join("summary.json"))
+    let scene_extent = crate::summary::Summary::read(&out_dir.join("summary.json"))
         .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .filter(|v| v["grid"]["geographic"].as_bool() == Some(true))
-        .and_then(|v| {
-            let e = v["grid"]["extent"].as_array()?;
-            let f: Vec<f64> = e.iter().filter_map(|x| x.as_f64()).collect();
-            (f.len() == 4).then(|| [f[0], f[1], f[2], f[3]])
-        });
+        .filter(|s| s.grid.geographic)
+        .map(|s| s.grid.extent);
     let covered = match (em.extent_lonlat, scene_extent) {
         (Some(r), Some(s)) => Some(emissions::covered_fraction(&r, &s)),
         _ => None,

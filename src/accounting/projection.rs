@@ -3,10 +3,11 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::cube::{dequantize, Cube, AREA};
+use crate::cube::Cube;
 use crate::model::{EcosystemClass, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 
 use crate::model::Models as ModelSet;
+use super::component::{other_classes, Components, DesertPart};
 
 /// One zone's starting state, read from the cube.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -37,7 +38,7 @@ impl ZoneCohorts {
             ],
         };
         for (k, acc) in cube.cells.iter().filter(|(k, _)| k.zone_id == zone_id) {
-            let area = dequantize(acc[AREA]);
+            let area = acc.area_ha();
             if let Some(name) = &k.intervention {
                 if let Some(j) = models
                     .restoration
@@ -163,42 +164,16 @@ pub fn plan(
 
 /// Names of the components, in table order.
 pub fn component_names(m: &ModelSet) -> Vec<String> {
-    let mut c: Vec<String> = m
-        .forest
-        .types
+    Components::of(m)
+        .list
         .iter()
-        .map(|t| format!("forest:{}", t.name))
-        .collect();
-    // desert:land carries the desert's base-year stock (no flux); crust, shrub and inorganic
-    // carry their fluxes and the stocks these accumulate (docs/science.md §1.2).
-    c.extend(
-        [
-            "desert:crust",
-            "desert:shrub",
-            "desert:inorganic",
-            "desert:land",
-        ]
-        .map(String::from),
-    );
-    c.extend(
-        EcosystemClass::ALL
-            .iter()
-            .filter(|k| !matches!(k, EcosystemClass::Forest | EcosystemClass::Barren))
-            .map(|k| format!("other:{}", k.name())),
-    );
-    if let Some(r) = &m.restoration {
-        c.extend(
-            r.interventions
-                .iter()
-                .map(|i| format!("restoration:{}", i.name)),
-        );
-    }
-    c
+        .map(|c| c.to_string())
+        .collect()
 }
 
 /// Index of the soil inorganic component (reported, counted only when switched on).
 pub fn inorganic_index(m: &ModelSet) -> usize {
-    m.forest.types.len() + 2
+    Components::of(m).desert(DesertPart::Inorganic)
 }
 
 /// One zone's projection, `[year][component]`: stocks (t C) on 1 January and 31 December, and
@@ -252,7 +227,8 @@ pub fn project(
     until: i32,
 ) -> ZoneProjection {
     let years = (until - base_year + 1).max(0) as usize;
-    let nc = component_names(m).len();
+    let cols = Components::of(m);
+    let nc = cols.len();
     let table = || vec![vec![0.0; nc]; years];
     let mut p = ZoneProjection {
         stock: table(),
@@ -262,6 +238,7 @@ pub fn project(
     };
     // Forests: biomass tables long enough for the oldest cohort at the horizon.
     for (t, ft) in m.forest.types.iter().enumerate() {
+        let col = cols.forest(t);
         let mut cohorts = z.forest[t].clone();
         if cohorts.is_empty() {
             continue;
@@ -279,7 +256,7 @@ pub fn project(
         let d = disturbance.get(t).copied().unwrap_or(0.0);
         for y in 0..years {
             let (mut g, mut e, mut reborn) = (0.0, 0.0, 0.0);
-            p.stock[y][t] = stock_of(&cohorts);
+            p.stock[y][col] = stock_of(&cohorts);
             for c in cohorts.iter_mut() {
                 let a = c.0 as usize;
                 g += c.1 * (bio[a + 1] - bio[a]);
@@ -294,39 +271,38 @@ pub fn project(
             if reborn > 0.0 {
                 cohorts.push((0, reborn));
             }
-            p.gross[y][t] = g * CO2_PER_C;
-            p.emissions[y][t] = e * CO2_PER_C;
-            p.stock_end[y][t] = stock_of(&cohorts);
+            p.gross[y][col] = g * CO2_PER_C;
+            p.emissions[y][col] = e * CO2_PER_C;
+            p.stock_end[y][col] = stock_of(&cohorts);
         }
     }
     // Desert: the land keeps its base-year stock; crust, shrub and inorganic carbon accumulate
     // in stocks of their own from 0 on the base year's 1 January.
-    let nf = m.forest.types.len();
     let g = TC_PER_HA_PER_GC_PER_M2 * CO2_PER_C;
     let mut land_tc = 0.0;
+    let (crust, shrub, inorganic) = (
+        cols.desert(DesertPart::Crust),
+        cols.desert(DesertPart::Shrub),
+        cols.desert(DesertPart::Inorganic),
+    );
     for (i, st) in m.desert.subtypes.iter().enumerate() {
         let a = z.desert[i];
         for row in p.gross.iter_mut() {
-            row[nf] += a * st.crust_fixation_gc_per_m2_yr * g;
-            row[nf + 1] += a * st.shrub_growth_gc_per_m2_yr * g;
-            row[nf + 2] += a * st.inorganic_gc_per_m2_yr * g;
+            row[crust] += a * st.crust_fixation_gc_per_m2_yr * g;
+            row[shrub] += a * st.shrub_growth_gc_per_m2_yr * g;
+            row[inorganic] += a * st.inorganic_gc_per_m2_yr * g;
         }
         land_tc += a * st.stock_tc_per_ha(pools);
     }
-    for c in nf..nf + 3 {
+    for c in [crust, shrub, inorganic] {
         accumulate(&mut p, c, 0.0);
     }
-    accumulate(&mut p, nf + 3, land_tc);
+    accumulate(&mut p, cols.desert(DesertPart::Land), land_tc);
     // Other land: base-year stock plus what the class's rate accumulates.
-    let others: Vec<EcosystemClass> = EcosystemClass::ALL
-        .iter()
-        .copied()
-        .filter(|k| !matches!(k, EcosystemClass::Forest | EcosystemClass::Barren))
-        .collect();
-    for (i, class) in others.iter().enumerate() {
+    for class in other_classes() {
         let a = z.other[class.index()];
-        let c = nf + 4 + i;
-        if let Some(oc) = m.other.classes.iter().find(|oc| oc.class == *class) {
+        let Some(c) = cols.other(class) else { continue };
+        if let Some(oc) = m.other.classes.iter().find(|oc| oc.class == class) {
             for row in p.gross.iter_mut() {
                 row[c] = a * oc.sink_tco2_per_ha_yr();
             }
@@ -335,14 +311,14 @@ pub fn project(
     }
     // Restoration cohorts: the additional carbon accumulated since planting.
     if let Some(r) = &m.restoration {
-        let base = nf + 4 + others.len();
         for (j, iv) in r.interventions.iter().enumerate() {
+            let col = cols.restoration(j);
             let gains: Vec<f64> = (0..years as u32)
                 .map(|k| iv.gain_tco2_per_ha_yr(&m.forest, k))
                 .collect();
             for y in 0..years {
                 let year = base_year + y as i32;
-                p.gross[y][base + j] = planting
+                p.gross[y][col] = planting
                     .get(j)
                     .map(|pl| {
                         pl.iter()
@@ -351,7 +327,7 @@ pub fn project(
                     })
                     .unwrap_or(0.0);
             }
-            accumulate(&mut p, base + j, 0.0);
+            accumulate(&mut p, col, 0.0);
         }
     }
     p

@@ -287,6 +287,5 @@ pub fn cube_cell(
         desert_subtype: desert_subtype.map(String::from),
         intervention: intervention.map(String::from),
     };
-    let e = cube.cells.entry(key).or_insert([0; sinkmap::cube::NQ]);
-    e[0] += sinkmap::cube::quantize(area);
+    cube.cells.entry(key).or_default().area += sinkmap::cube::quantize(area);
 }

@@ -315,7 +315,7 @@ fn cog_order(mut images: Vec<Image>) -> Result<Vec<Image>, String> {
         return Err("more than one full-resolution image".into());
     }
     let main = images.remove(pos);
-    images.sort_by(|a, b| (b.width, b.height).cmp(&(a.width, a.height)));
+    images.sort_by_key(|i| std::cmp::Reverse((i.width, i.height)));
     images.insert(0, main);
     let tile = images[0].tile;
     for w in images.windows(2) {

@@ -212,136 +212,75 @@ fn decode_all_blocks(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Generates the scene when needed, runs the steps and writes `bench.json` in `spec.dir`.
-pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
+/// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
+/// this size; returns the scene file and the generation row (when it was generated).
+fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
     let scene_dir = spec.dir.join("scene");
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
-    let mut rows: Vec<BenchRow> = ensure_scene(spec, &scene_dir, progress)?
-        .into_iter()
-        .collect();
+    let mut rows = Vec::new();
+    let marker = scene_dir.join(format!(
+        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture",
+        spec.width, spec.height, spec.lon0, spec.lat0
+    ));
+    if !marker.exists() {
+        let t = Instant::now();
+        let models = std::fs::canonicalize("models").map_err(|e| Error::io("models", e))?;
+        synth::generate(
+            &SynthSpec {
+                dir: scene_dir.clone(),
+                width: spec.width,
+                height: spec.height,
+                seed: 2060,
+                lon0: spec.lon0,
+                lat0: spec.lat0,
+                pixel_deg: BENCH_PIXEL_DEG,
+                zones_path: None,
+                models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
+                output_dir_in_scene: "../out".into(),
+                zones_path_in_scene: None,
+                base_year: 2020,
+                name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
+                with_accounting: false,
+                field_texture: true,
+            },
+            progress,
+        )?;
+        // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
+        let pools = scene_dir.join("bench_pools.csv");
+        std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
+        let text = std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
+        let text = text.replacen(
+            "scheme = \"clcd\"\n",
+            "scheme = \"clcd\"\npool_table = \"bench_pools.csv\"\n",
+            1,
+        );
+        std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
+        std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
+        rows.push(BenchRow {
+            step: "synth (generate inputs)".into(),
+            seconds: t.elapsed().as_secs_f64(),
+            megapixels_per_second: mpx / t.elapsed().as_secs_f64(),
+            peak_rss_mb: None,
+        });
+    }
+    Ok((scene_dir, scene, rows.pop()))
+}
+
+/// Generates the scene when needed, runs the steps and writes `bench.json` in `spec.dir`.
+pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
+    let mpx = (spec.width * spec.height) as f64 / 1e6;
+    let (scene_dir, scene, generated) = ensure_scene(spec, progress)?;
+    let mut rows: Vec<BenchRow> = generated.into_iter().collect();
     let threads = spec.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
     });
-    rows.extend(run_rows(spec, &scene, threads)?);
-    let scaling = scaling_rows(spec, &scene)?;
-    rows.extend(scaling.iter().cloned());
-    rows.push(report_row(spec)?);
-    let floor_read = floor_read_row(&scene_dir, mpx)?;
-    rows.push(floor_read.clone());
-    let floor_write = floor_write_row(spec, mpx)?;
-    rows.push(floor_write.clone());
-    let invest = match &spec.invest_venv {
-        Some(venv) => {
-            let zones = step_seconds(&rows, "sinkmap run, maps + zones").unwrap_or(1.0);
-            let i = invest_row(venv, &scene_dir, spec, zones)?;
-            rows.push(BenchRow::new(
-                "InVEST 3.20 carbon, stock map only (same pool table, UTM)",
-                i.invest_seconds,
-                mpx,
-                i.invest_peak_rss_mb,
-            ));
-            Some(i)
-        }
-        None => None,
-    };
-    let speedup = (scaling.len() == 2).then(|| scaling[0].seconds / scaling[1].seconds);
-    let report = bench_report(
-        spec,
-        threads,
-        rows,
-        (floor_read.seconds, floor_write.seconds),
-        invest,
-        speedup,
-    );
-    let p = spec.dir.join("bench.json");
-    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
-    std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
-    Ok(report)
-}
-
-impl BenchRow {
-    fn new(step: impl Into<String>, seconds: f64, mpx: f64, peak_rss_mb: Option<f64>) -> Self {
-        BenchRow {
-            step: step.into(),
-            seconds,
-            megapixels_per_second: mpx / seconds,
-            peak_rss_mb,
-        }
-    }
-}
-
-/// Seconds of the first row whose step starts with `prefix`.
-fn step_seconds(rows: &[BenchRow], prefix: &str) -> Option<f64> {
-    rows.iter()
-        .find(|r| r.step.starts_with(prefix))
-        .map(|r| r.seconds)
-}
-
-/// Generates the field-textured scene with the bench's pool table, unless a scene of this
-/// size and place is already there; the row of its generation when it was generated.
-fn ensure_scene(spec: &BenchSpec, scene_dir: &Path, progress: bool) -> Result<Option<BenchRow>> {
-    let scene = scene_dir.join("scene.toml");
-    let marker = scene_dir.join(format!(
-        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture",
-        spec.width, spec.height, spec.lon0, spec.lat0
-    ));
-    if marker.exists() {
-        return Ok(None);
-    }
-    let t = Instant::now();
-    let models = std::fs::canonicalize("models").map_err(|e| Error::io("models", e))?;
-    synth::generate(
-        &SynthSpec {
-            dir: scene_dir.to_path_buf(),
-            width: spec.width,
-            height: spec.height,
-            seed: 2060,
-            lon0: spec.lon0,
-            lat0: spec.lat0,
-            pixel_deg: BENCH_PIXEL_DEG,
-            zones_path: None,
-            models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
-            output_dir_in_scene: "../out".into(),
-            zones_path_in_scene: None,
-            base_year: 2020,
-            name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
-            with_accounting: false,
-            field_texture: true,
-        },
-        progress,
-    )?;
-    // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
-    let pools = scene_dir.join("bench_pools.csv");
-    std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
-    let text = std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
-    let text = text.replacen(
-        "scheme = \"clcd\"\n",
-        "scheme = \"clcd\"\npool_table = \"bench_pools.csv\"\n",
-        1,
-    );
-    std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
-    std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
-    let mpx = (spec.width * spec.height) as f64 / 1e6;
-    Ok(Some(BenchRow::new(
-        "synth (generate inputs)",
-        t.elapsed().as_secs_f64(),
-        mpx,
-        None,
-    )))
-}
-
-/// The three runs on all threads: maps only (COG), maps + zones + cube (COG), maps only
-/// (tiled).
-fn run_rows(spec: &BenchSpec, scene: &Path, threads: usize) -> Result<Vec<BenchRow>> {
-    let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut common: Vec<String> = vec!["--quiet".into(), "--threads".into(), threads.to_string()];
     if let Some(b) = spec.block_size_px {
         common.extend(["--block-size".into(), b.to_string()]);
     }
-    let mut rows = Vec::new();
     for (step, extra, out) in [
         (
             "sinkmap run, maps only (COG)",
@@ -362,21 +301,20 @@ fn run_rows(spec: &BenchSpec, scene: &Path, threads: usize) -> Result<Vec<BenchR
         let out_dir = spec.dir.join(out);
         let mut cmd = Command::new(exe()?);
         cmd.arg("run")
-            .arg(scene)
+            .arg(&scene)
             .arg("--out")
             .arg(&out_dir)
             .args(&common)
             .args(&extra);
         let s = run_child(&mut cmd, step)?;
-        rows.push(BenchRow::new(step, s, mpx, summary_rss(&out_dir)));
+        rows.push(BenchRow {
+            step: step.into(),
+            seconds: s,
+            megapixels_per_second: mpx / s,
+            peak_rss_mb: summary_rss(&out_dir),
+        });
     }
-    Ok(rows)
-}
-
-/// Scaling: the full run pinned to one core, then to two, with as many threads (no rows on a
-/// one-core machine or without `taskset`).
-fn scaling_rows(spec: &BenchSpec, scene: &Path) -> Result<Vec<BenchRow>> {
-    let mpx = (spec.width * spec.height) as f64 / 1e6;
+    // Scaling: the full run pinned to one core, then to two, with as many threads.
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -385,71 +323,64 @@ fn scaling_rows(spec: &BenchSpec, scene: &Path) -> Result<Vec<BenchRow>> {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    let mut rows = Vec::new();
-    if cores < 2 || !taskset {
-        return Ok(rows);
-    }
-    for (cpus, n) in [("0", 1), ("0,1", 2)] {
-        let out_dir = spec.dir.join(format!("out_{n}core"));
-        let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
-        let mut cmd = Command::new("taskset");
-        cmd.args(["-c", cpus])
-            .arg(exe()?)
-            .arg("run")
-            .arg(scene)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
-        if let Some(b) = spec.block_size_px {
-            cmd.args(["--block-size", &b.to_string()]);
+    let mut scaling = Vec::new();
+    if cores >= 2 && taskset {
+        for (cpus, n) in [("0", 1), ("0,1", 2)] {
+            let out_dir = spec.dir.join(format!("out_{n}core"));
+            let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
+            let mut cmd = Command::new("taskset");
+            cmd.args(["-c", cpus])
+                .arg(exe()?)
+                .arg("run")
+                .arg(&scene)
+                .arg("--out")
+                .arg(&out_dir)
+                .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
+            if let Some(b) = spec.block_size_px {
+                cmd.args(["--block-size", &b.to_string()]);
+            }
+            let s = run_child(&mut cmd, &step)?;
+            scaling.push(s);
+            rows.push(BenchRow {
+                step,
+                seconds: s,
+                megapixels_per_second: mpx / s,
+                peak_rss_mb: summary_rss(&out_dir),
+            });
         }
-        let s = run_child(&mut cmd, &step)?;
-        rows.push(BenchRow::new(step, s, mpx, summary_rss(&out_dir)));
     }
-    Ok(rows)
-}
-
-/// Rendering the report from the full run's outputs (maps from the COG overviews).
-fn report_row(spec: &BenchSpec) -> Result<BenchRow> {
-    let mpx = (spec.width * spec.height) as f64 / 1e6;
+    // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
     let t = Instant::now();
     let mut cmd = Command::new(exe()?);
     cmd.arg("report").arg(spec.dir.join("out_zones"));
     run_child(&mut cmd, "sinkmap report")?;
-    Ok(BenchRow::new(
-        "sinkmap report (all maps and charts, from COG overviews)",
-        t.elapsed().as_secs_f64(),
-        mpx,
-        None,
-    ))
-}
-
-/// The read half of the I/O floor: GDAL decoding every input once.
-fn floor_read_row(scene_dir: &Path, mpx: f64) -> Result<BenchRow> {
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(scene_dir)
-        .map_err(|e| Error::io(scene_dir, e))?
+    let s = t.elapsed().as_secs_f64();
+    rows.push(BenchRow {
+        step: "sinkmap report (all maps and charts, from COG overviews)".into(),
+        seconds: s,
+        megapixels_per_second: mpx / s,
+        peak_rss_mb: None,
+    });
+    // The I/O floor: GDAL decoding every input once, then GDAL writing the run's four maps.
+    let floor = spec.dir.join("floor");
+    std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
+        .map_err(|e| Error::io(&scene_dir, e))?
         .flatten()
         .map(|e| e.path())
         .filter(|p| p.extension().is_some_and(|x| x == "tif"))
         .collect();
     inputs.sort();
-    let seconds = decode_floor(&inputs)?;
-    Ok(BenchRow::new(
-        format!(
+    let floor_read = decode_floor(&inputs)?;
+    rows.push(BenchRow {
+        step: format!(
             "GDAL: decode the {} inputs (a thread per file)",
             inputs.len()
         ),
-        seconds,
-        mpx,
-        None,
-    ))
-}
-
-/// The write half of the I/O floor: GDAL writing the full run's four maps as COG with the
-/// run's creation options, all four at once.
-fn floor_write_row(spec: &BenchSpec, mpx: f64) -> Result<BenchRow> {
-    let floor = spec.dir.join("floor");
-    std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
+        seconds: floor_read,
+        megapixels_per_second: mpx / floor_read,
+        peak_rss_mb: None,
+    });
     let full_out = spec.dir.join("out_zones");
     let t = Instant::now();
     let children: Vec<_> = [
@@ -491,41 +422,48 @@ fn floor_write_row(spec: &BenchSpec, mpx: f64) -> Result<BenchRow> {
             ));
         }
     }
-    Ok(BenchRow::new(
-        "GDAL: write the run's 4 maps as COG, all at once (ZSTD 1)",
-        t.elapsed().as_secs_f64(),
-        mpx,
-        None,
-    ))
-}
-
-/// The report of the rows measured: ratios to the floor, the full run's stages per pixel.
-fn bench_report(
-    spec: &BenchSpec,
-    threads: usize,
-    rows: Vec<BenchRow>,
-    (floor_read, floor_write): (f64, f64),
-    invest: Option<InvestRow>,
-    speedup_2_cores_vs_1: Option<f64>,
-) -> BenchReport {
-    let mpx = (spec.width * spec.height) as f64 / 1e6;
-    let maps = step_seconds(&rows, "sinkmap run, maps only (COG)").unwrap_or(1.0);
-    let zones = step_seconds(&rows, "sinkmap run, maps + zones").unwrap_or(maps);
-    let run = summary_run(&spec.dir.join("out_zones"));
+    let floor_write = t.elapsed().as_secs_f64();
+    rows.push(BenchRow {
+        step: "GDAL: write the run's 4 maps as COG, all at once (ZSTD 1)".into(),
+        seconds: floor_write,
+        megapixels_per_second: mpx / floor_write,
+        peak_rss_mb: None,
+    });
+    let maps = rows
+        .iter()
+        .find(|r| r.step.starts_with("sinkmap run, maps only (COG)"))
+        .map(|r| r.seconds)
+        .unwrap_or(1.0);
+    let zones = rows
+        .iter()
+        .find(|r| r.step.starts_with("sinkmap run, maps + zones"))
+        .map(|r| r.seconds)
+        .unwrap_or(maps);
+    let run = summary_run(&full_out);
     let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
-    BenchReport {
+    let invest = match &spec.invest_venv {
+        Some(venv) => Some(invest_row(venv, &scene_dir, spec, zones)?),
+        None => None,
+    };
+    if let Some(i) = &invest {
+        rows.push(BenchRow {
+            step: "InVEST 3.20 carbon, stock map only (same pool table, UTM)".into(),
+            seconds: i.invest_seconds,
+            megapixels_per_second: mpx / i.invest_seconds,
+            peak_rss_mb: i.invest_peak_rss_mb,
+        });
+    }
+    let report = BenchReport {
         width_px: spec.width,
         height_px: spec.height,
         megapixels: mpx,
         threads,
         rows,
         zonal_overhead_fraction: zones / maps - 1.0,
-        landcover_mean_run_px: std::fs::read_to_string(
-            spec.dir.join("scene").join("synth_stats.json"),
-        )
-        .ok()
-        .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-        .and_then(|v| v["landcover_mean_run_px"].as_f64()),
+        landcover_mean_run_px: std::fs::read_to_string(scene_dir.join("synth_stats.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["landcover_mean_run_px"].as_f64()),
         floor_read_seconds: Some(floor_read),
         floor_write_seconds: Some(floor_write),
         io_floor_seconds: Some(floor_read + floor_write),
@@ -533,8 +471,120 @@ fn bench_report(
         compute_ns_per_pixel_per_thread: stage("compute").map(|c| c / (mpx * 1e6) * 1e9),
         finish_fraction_of_run: stage("finish").map(|f| f / zones),
         invest,
-        speedup_2_cores_vs_1,
+        speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
+    };
+    let p = spec.dir.join("bench.json");
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
+    std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
+    Ok(report)
+}
+
+/// What `sinkmap bench --series YEARS` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesBenchReport {
+    pub width_px: usize,
+    pub height_px: usize,
+    pub years: u32,
+    pub megapixels: f64,
+    pub threads: usize,
+    /// `sinkmap series` on the scene (no zones, no per-year maps): wall seconds and the
+    /// process's own peak resident memory.
+    pub series_seconds: f64,
+    pub series_peak_rss_mb: Option<f64>,
+    /// The rasters the series reads (every year's land cover and events, the static layers).
+    pub inputs: usize,
+    /// GDAL decoding every block of those rasters once, a thread per file.
+    pub floor_decode_seconds: f64,
+    /// `series_seconds / floor_decode_seconds` (goal ≤ 2).
+    pub series_over_decode_floor: f64,
+}
+
+/// `sinkmap bench --series YEARS`: the textured bench scene with a SYNTHETIC series of `years`
+/// years from 2000 (`synth --years`) in `spec.dir/series`, `sinkmap series` timed against
+/// GDAL's decode floor of the same rasters, and its peak RSS. Writes `bench_series.json`.
+pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<SeriesBenchReport> {
+    if !(2..=200).contains(&years) {
+        return Err(Error::Usage(format!(
+            "--series {years}: expected 2 to 200 years"
+        )));
     }
+    let report_path = spec.dir.join("bench_series.json");
+    let spec = BenchSpec {
+        dir: spec.dir.join("series"),
+        ..spec.clone()
+    };
+    let (scene_dir, scene, _) = ensure_scene(&spec, progress)?;
+    let (y0, y1) = (2000, 2000 + years as i32 - 1);
+    let marker = scene_dir.join(format!(".series-{y0}-{y1}"));
+    if !marker.exists() {
+        sinkmap::series::synth::add_years(&scene, y0, y1, 2060)?;
+        std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
+    }
+    let threads = spec.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let out = spec.dir.join("out_series");
+    let mut cmd = Command::new(exe()?);
+    cmd.arg("series").arg(&scene).arg("--out").arg(&out).args([
+        "--quiet",
+        "--no-zones",
+        "--threads",
+        &threads.to_string(),
+    ]);
+    if let Some(b) = spec.block_size_px {
+        cmd.args(["--block-size", &b.to_string()]);
+    }
+    let (series_seconds, series_peak_rss_mb) = run_child_rss(&mut cmd, "sinkmap series")?;
+    // The series reads every year's land cover and events and the static layers, not the
+    // scene's single-year land cover.
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
+        .map_err(|e| Error::io(&scene_dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "tif")
+                && p.file_name().is_some_and(|n| n != "landcover.tif")
+        })
+        .collect();
+    inputs.sort();
+    let floor_decode_seconds = decode_floor(&inputs)?;
+    let report = SeriesBenchReport {
+        width_px: spec.width,
+        height_px: spec.height,
+        years,
+        megapixels: (spec.width * spec.height) as f64 / 1e6,
+        threads,
+        series_seconds,
+        series_peak_rss_mb,
+        inputs: inputs.len(),
+        floor_decode_seconds,
+        series_over_decode_floor: series_seconds / floor_decode_seconds,
+    };
+    let p = report_path;
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
+    std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
+    Ok(report)
+}
+
+/// The series benchmark as a few lines.
+pub fn series_table(r: &SeriesBenchReport) -> String {
+    format!(
+        "series bench: {} x {} px ({:.1} Mpx), {} years, {} threads\n  sinkmap series        {:>8.2} s   peak RSS {} MB\n  GDAL decode floor     {:>8.2} s   ({} rasters, a thread per file)\n  series / floor        {:>8.2}     (goal <= 2)\n",
+        r.width_px,
+        r.height_px,
+        r.megapixels,
+        r.years,
+        r.threads,
+        r.series_seconds,
+        r.series_peak_rss_mb
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "?".into()),
+        r.floor_decode_seconds,
+        r.inputs,
+        r.series_over_decode_floor
+    )
 }
 
 /// InVEST's carbon model on the bench land cover: warped once to UTM 45N with the same pixel

@@ -115,13 +115,9 @@ pub struct AssessArgs {
     pub common: CommonArgs,
 }
 
-/// Arguments shared by assess and calibrate.
+/// Output folder and verbosity (shared by assess, calibrate and sample).
 #[derive(Args, Debug)]
-pub struct CommonArgs {
-    #[command(flatten)]
-    pub points: PointArgs,
-    #[command(flatten)]
-    pub zones: ZoneArgs,
+pub struct OutArgs {
     /// Output folder [default: a subfolder of the scene's output folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -129,14 +125,41 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+impl OutArgs {
+    /// The scene and the output folder (`--out`, else `sub` in the scene's output folder).
+    pub fn scene_and_out(&self, scene: &std::path::Path, sub: &str) -> Result<(Scene, PathBuf)> {
+        let scene = Scene::load(scene)?;
+        let out = self.out.clone().unwrap_or(scene.output_dir.join(sub));
+        Ok((scene, out))
+    }
+}
+
+/// Arguments shared by assess and calibrate.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub points: PointArgs,
+    #[command(flatten)]
+    pub zones: ZoneArgs,
+    #[command(flatten)]
+    pub output: OutArgs,
+}
+
+impl CommonArgs {
+    /// The scene, its zones (per --zones / the scene's) and the output folder.
+    fn open(
+        &self,
+        scene: &std::path::Path,
+        sub: &str,
+    ) -> Result<(Scene, Option<ZoneSet>, PathBuf)> {
+        let (scene, out) = self.output.scene_and_out(scene, sub)?;
+        let zones = self.zones.read(&scene)?;
+        Ok((scene, zones, out))
+    }
+}
+
 pub fn assess(a: AssessArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let zones = a.common.zones.read(&scene)?;
-    let out = a
-        .common
-        .out
-        .clone()
-        .unwrap_or(scene.output_dir.join("assessment"));
+    let (scene, zones, out) = a.common.open(&a.scene, "assessment")?;
     let spec = AssessSpec {
         reference: a.common.points.source(a.reference.clone()),
         class_field: a.class_field.clone(),
@@ -148,7 +171,7 @@ pub fn assess(a: AssessArgs) -> Result<()> {
         out: out.clone(),
     };
     let r = run::assess(&scene, &spec, zones.as_ref())?;
-    if !a.common.quiet {
+    if !a.common.output.quiet {
         print!("{}", run::human(&r));
         println!(
             "  error matrices, accuracy.csv, adjusted_area.csv, assessment.json in {}",
@@ -183,16 +206,12 @@ pub struct SampleArgs {
     /// Random seed: the same seed and map give the same points.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output folder [default: OUTPUT/sample of the scene].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutArgs,
 }
 
 pub fn sample(a: SampleArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let out = a.out.clone().unwrap_or(scene.output_dir.join("sample"));
+    let (scene, out) = a.output.scene_and_out(&a.scene, "sample")?;
     let spec = super::sample::SampleSpec {
         n: a.n,
         allocation: a.allocation,
@@ -201,7 +220,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         out: out.clone(),
     };
     let (rows, points) = super::sample::draw(&scene, &spec)?;
-    if !a.quiet {
+    if !a.output.quiet {
         for r in &rows {
             println!(
                 "  {:>4} {:<24} {:>12.1} ha  n = {}",
@@ -257,13 +276,7 @@ pub struct CalibrateArgs {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let zones = a.common.zones.read(&scene)?;
-    let out = a
-        .common
-        .out
-        .clone()
-        .unwrap_or(scene.output_dir.join("calibration"));
+    let (scene, zones, out) = a.common.open(&a.scene, "calibration")?;
     let spec = super::calibrate::CalibrateSpec {
         plots: a.common.points.source(a.plots.clone()),
         density_field: a.density_field.clone(),
@@ -278,7 +291,7 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
         out: out.clone(),
     };
     let r = super::calibrate::calibrate(&scene, &spec, zones.as_ref())?;
-    if !a.common.quiet {
+    if !a.common.output.quiet {
         print!("{}", super::calibrate::human(&r));
         println!(
             "  calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json in {}",

@@ -103,8 +103,9 @@ pub struct Accumulator {
     height: usize,
     /// Per row: the sum of the contributions at cell `col0 − 1` (all that lies left of the block).
     initial: Vec<i128>,
-    /// Row-major differences v(k) − v(k−1) for the block's cells.
-    diff: Vec<i128>,
+    /// The differences v(k) − v(k−1) of the block's cells, as (row-major cell index, value)
+    /// in any order: only cells an edge crosses have any, so the block is not held densely.
+    diff: Vec<(usize, i128)>,
 }
 
 impl Accumulator {
@@ -116,7 +117,7 @@ impl Accumulator {
             width,
             height,
             initial: vec![0; height],
-            diff: vec![0; width * height],
+            diff: Vec::new(),
         }
     }
 
@@ -176,24 +177,42 @@ impl Accumulator {
             if k_from > k_to {
                 continue;
             }
-            let row = &mut self.diff[ri * self.width..(ri + 1) * self.width];
+            let row0 = ri * self.width;
             let mut prev = v(k_from - 1);
             for k in k_from..=k_to {
                 let vk = v(k);
-                row[(k - self.col0) as usize] += vk - prev;
+                self.diff.push((row0 + (k - self.col0) as usize, vk - prev));
                 prev = vk;
             }
         }
     }
 
-    /// Coverage fractions (row-major, `width` × `height`), clamped to [0, 1].
-    pub fn coverage(&self) -> Vec<f64> {
+    /// Coverage fractions (row-major, `width` × `height`), clamped to [0, 1]. A cell's
+    /// exact integer sum does not depend on the order its differences are added in; it is
+    /// converted to a fraction only where it changes.
+    pub fn coverage(&mut self) -> Vec<f64> {
+        let fraction = |s: i128| (s as f64 / QSCALE).clamp(0.0, 1.0);
+        self.diff.sort_unstable_by_key(|(i, _)| *i);
         let mut out = Vec::with_capacity(self.width * self.height);
+        let mut next = self.diff.iter().peekable();
         for r in 0..self.height {
             let mut s = self.initial[r];
-            for c in 0..self.width {
-                s += self.diff[r * self.width + c];
-                out.push((s as f64 / QSCALE).clamp(0.0, 1.0));
+            let mut f = fraction(s);
+            let end = (r + 1) * self.width;
+            while out.len() < end {
+                let i = out.len();
+                let mut changed = false;
+                while let Some(&(_, d)) = next.next_if(|(j, _)| *j == i) {
+                    s += d;
+                    changed = true;
+                }
+                if changed {
+                    f = fraction(s);
+                }
+                // Up to the next cell with a difference (or the row's end), f holds.
+                let stop = next.peek().map_or(end, |(j, _)| (*j).min(end));
+                let n = stop.max(i + 1) - i;
+                out.extend(std::iter::repeat_n(f, n));
             }
         }
         out

@@ -123,9 +123,20 @@ impl std::ops::AddAssign<&CubeSums> for CubeSums {
 /// The per-cohort sums under the name the block code uses.
 pub type Acc = CubeSums;
 
+/// `(x × 2⁵²).round() as i128`, without the library calls of `round` and of the float →
+/// 128-bit conversion where the product fits in 63 bits (every real quantity of a pixel):
+/// truncating to i64 is exact there, and so is the fraction left, which rounds half away
+/// from zero as `f64::round` does.
 #[inline]
 pub fn quantize(x: f64) -> i128 {
-    (x * SCALE).round() as i128
+    let y = x * SCALE;
+    if y.abs() < 9.2e18 {
+        let t = y as i64;
+        let frac = y - t as f64;
+        (t + (frac >= 0.5) as i64 - (frac <= -0.5) as i64) as i128
+    } else {
+        y.round() as i128
+    }
 }
 
 #[inline]
@@ -669,5 +680,54 @@ mod tests {
             EcosystemClass::Grassland
         );
         assert_eq!(space.cohorts(), 9 + 1 + 22);
+    }
+
+    #[test]
+    fn quantize_equals_rounding_the_scaled_value_everywhere() {
+        let reference = |x: f64| (x * SCALE).round() as i128;
+        let mut xs = vec![
+            0.0,
+            -0.0,
+            0.5 / SCALE,
+            -0.5 / SCALE,
+            1.5 / SCALE,
+            -2.5 / SCALE,
+            0.49999999999999994 / SCALE,
+            1.0,
+            -1.0,
+            2047.0,
+            2048.0,
+            2049.5,
+            -2049.5,
+            1e-300,
+            4.4e-16,
+            1e6,
+            -1e6,
+            2047.9999,
+            f64::NAN,
+            f64::INFINITY,
+            f64::NEG_INFINITY,
+            1e300,
+            -1e300,
+        ];
+        // Around the fast path's limit and the 2⁵² (integer-valued) boundary.
+        for e in [52.0f64, 53.0, 62.9, 63.0, 64.0] {
+            let v = 2f64.powf(e) / SCALE;
+            xs.extend([v, -v, v * (1.0 + f64::EPSILON), v * (1.0 - f64::EPSILON)]);
+        }
+        // Many ordinary values with every kind of fraction.
+        let mut state = 0x1234_5678_9abc_def0u64;
+        for _ in 0..200_000 {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            let mag = 10f64.powi((state % 14) as i32 - 10);
+            let v = (state >> 11) as f64 / (1u64 << 53) as f64 * mag;
+            xs.push(if state & 1 == 0 { v } else { -v });
+            xs.push(((v * SCALE).trunc() + 0.5) / SCALE);
+        }
+        for x in xs {
+            assert_eq!(quantize(x), reference(x), "x = {x:e}");
+        }
     }
 }

@@ -10,7 +10,6 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::config::{Compression, Layout, Models, Scene};
-use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapSink, Pass, Source};
 use crate::error::{Error, Result, Warning};
@@ -271,81 +270,149 @@ struct RawPixel {
     masks: u32,
 }
 
+impl RawPixel {
+    /// A hash for [`Memo`]'s cache (multiply-xorshift over the fields).
+    #[inline]
+    fn hash(&self) -> usize {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let mut h = self.code as u32 as u64;
+        for x in [
+            self.age_bits.unwrap_or(1),
+            self.forest_type.map_or(1 << 40, |v| v as u32 as u64),
+            self.desert.map_or(1 << 41, |v| v as u32 as u64),
+            self.masks as u64,
+        ] {
+            h = (h ^ x).wrapping_mul(K);
+            h ^= h >> 29;
+        }
+        (h.wrapping_mul(K) >> 40) as usize
+    }
+}
+
 /// What the models say of one pixel, restoration included.
-#[derive(Clone, Copy, PartialEq)]
+#[derive(Clone, Copy)]
 struct Evaluated {
     v: PixelValue,
     elig: u32,
     best_j: Option<usize>,
 }
 
-/// A run of pixels of one row with the same evaluation and the same zone fractions: their
-/// exact sums are `count` times one pixel's quantized contribution.
-struct Run {
-    ev: Evaluated,
-    row: usize,
-    /// Index in the block of the run's first pixel (whose zone fractions all share).
-    first: usize,
-    count: i128,
+/// The distinct evaluations of a block: a pixel is evaluated once per distinct raw input
+/// (the model is pure, so the values are the same bits), and known by an id.
+struct Memo<'a> {
+    ctx: &'a BlockContext<'a>,
+    /// Distinct evaluations, by id.
+    evs: Vec<Evaluated>,
+    /// Map values of each id: stock, sink, potential, best code.
+    values: Vec<(f32, f32, f32, u8)>,
+    /// A direct-mapped cache raw input → id (an evicted input is evaluated again under a
+    /// new id; equal evaluations under two ids sum to the same integers).
+    slots: Vec<Option<(RawPixel, u32)>>,
 }
 
-/// Everything a block adds to the cube, and how.
-struct BlockSums<'a> {
-    space: &'a CohortSpace,
-    restoration: Option<&'a RestorationModel>,
-    row_areas_ha: &'a [f64],
-    coverage: &'a [(usize, Coverage)],
-    /// Zones that cover the whole block get the block's own sums at the end.
-    full: &'a [bool],
-    grid_acc: Vec<Acc>,
-    zone_acc: Vec<(usize, Vec<Acc>)>,
-    outside_acc: Option<Vec<Acc>>,
-}
+/// Slots of [`Memo`]'s cache (a power of two).
+const MEMO_SLOTS: usize = 1024;
 
-impl BlockSums<'_> {
-    /// Adds a finished run to the whole-grid, zone and outside sums.
-    fn add_run(&mut self, run: &Run) {
-        let ev = run.ev;
-        let v = ev.v;
-        let (area_ha, n) = (self.row_areas_ha[run.row], run.count);
-        let idx = self.space.index(&v);
-        let (space, restoration) = (self.space, self.restoration);
-        let add = |acc: &mut [Acc], area: f64| {
-            cube::add_pixels(&mut acc[idx], &v, area, n);
-            if let Some(r) = restoration {
-                add_restoration(acc, space, r, &ev, area, n);
-            }
-        };
-        add(&mut self.grid_acc, area_ha);
-        if let Some(out) = self.outside_acc.as_mut() {
-            // Summed in zone order whatever the block, so the result does not depend on it.
-            let mut covered = 0.0;
-            for (((_, frac), (_, acc)), is_full) in self
-                .coverage
-                .iter()
-                .zip(self.zone_acc.iter_mut())
-                .zip(self.full)
-            {
-                let f = frac.at(run.first);
-                covered += f;
-                if f > 0.0 && !is_full {
-                    add(acc, area_ha * f);
-                }
-            }
-            let outside = 1.0 - covered;
-            if outside > 1e-12 {
-                add(out, area_ha * outside);
-            }
+impl<'a> Memo<'a> {
+    fn new(ctx: &'a BlockContext<'a>) -> Self {
+        Memo {
+            ctx,
+            evs: Vec::new(),
+            values: Vec::new(),
+            slots: vec![None; MEMO_SLOTS],
         }
     }
 
-    /// True when pixels `a` and `b` of the block have the same fraction in every zone that
-    /// does not cover the whole block.
-    fn same_fractions(&self, a: usize, b: usize) -> bool {
-        self.coverage
-            .iter()
-            .zip(self.full)
-            .all(|((_, f), is_full)| *is_full || f.at(a) == f.at(b))
+    /// The id of `raw`'s evaluation (evaluated on first sight).
+    #[inline]
+    fn id(&mut self, raw: RawPixel, age: Option<f64>) -> std::result::Result<u32, PixelError> {
+        let slot = raw.hash() & (MEMO_SLOTS - 1);
+        if let Some((k, id)) = self.slots[slot] {
+            if k == raw {
+                return Ok(id);
+            }
+        }
+        let ctx = self.ctx;
+        let v = ctx.model.evaluate_observed(
+            raw.code,
+            age,
+            ctx.age_shift_yr as f64,
+            raw.forest_type,
+            raw.desert,
+        )?;
+        let (elig, best_j) = match (ctx.restoration, v.class) {
+            (Some(rm), Some(class)) => {
+                let elig = rm.eligible(class, v.desert_subtype, raw.masks);
+                (elig, rm.best(elig))
+            }
+            _ => (0, None),
+        };
+        let (potential, best) = match ctx.restoration {
+            Some(rm) => (
+                best_j.map(|j| rm.mean_gain[j] as f32).unwrap_or(0.0),
+                best_j.map(|j| rm.codes[j]).unwrap_or(0),
+            ),
+            None => (writer::MAP_NODATA, BEST_NODATA),
+        };
+        let id = self.evs.len() as u32;
+        self.evs.push(Evaluated { v, elig, best_j });
+        self.values.push((
+            v.stock_tc_per_ha as f32,
+            v.sink_tco2_per_ha_yr as f32,
+            potential,
+            best,
+        ));
+        self.slots[slot] = Some((raw, id));
+        Ok(id)
+    }
+}
+
+/// Pixel counts per evaluation id over one row (ids in first-seen order). A row's sums are
+/// added once per id, `count` times one pixel's quantized contribution: exactly what adding
+/// the pixels one by one gives, since the sums are integers.
+#[derive(Default)]
+struct RowCounts {
+    n: Vec<u32>,
+    seen: Vec<u32>,
+}
+
+impl RowCounts {
+    #[inline]
+    fn add(&mut self, id: u32) {
+        let k = id as usize;
+        if k >= self.n.len() {
+            self.n.resize(k + 1, 0);
+        }
+        if self.n[k] == 0 {
+            self.seen.push(id);
+        }
+        self.n[k] += 1;
+    }
+
+    /// Adds the row's counts, at `area_ha` a pixel, into `acc`, and starts a new row.
+    fn flush(&mut self, sums: &Sums, evs: &[Evaluated], acc: &mut [Acc], area_ha: f64) {
+        for &id in &self.seen {
+            let n = std::mem::take(&mut self.n[id as usize]);
+            sums.add(acc, &evs[id as usize], area_ha, n as i128);
+        }
+        self.seen.clear();
+    }
+}
+
+/// How evaluations are added to dense cohort sums.
+struct Sums<'a> {
+    space: &'a CohortSpace,
+    restoration: Option<&'a RestorationModel>,
+}
+
+impl Sums<'_> {
+    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`.
+    #[inline]
+    fn add(&self, acc: &mut [Acc], ev: &Evaluated, area_ha: f64, n: i128) {
+        cube::add_pixels(&mut acc[self.space.index(&ev.v)], &ev.v, area_ha, n);
+        if let Some(r) = self.restoration {
+            add_restoration(acc, self.space, r, ev, area_ha, n);
+        }
     }
 }
 
@@ -360,24 +427,20 @@ pub(crate) struct BlockContext<'a> {
     pub(crate) zones: Option<&'a ZoneSet>,
 }
 
-/// Evaluates one block: pure, no IO. Runs of equal pixels along a row are added to the
-/// cube once, times their length (exactly what adding them one by one gives).
+/// Evaluates one block: pure, no IO. Every pixel's contribution to the whole grid, to each
+/// zone (× its covered fraction) and to the outside is added exactly as one pixel's
+/// quantized sums; equal contributions of a row are counted and added once, times their
+/// number (integer sums: the same result, whatever the grouping).
 ///
-/// This is the hot loop of a run (every pixel of the scene passes here once), hence one
-/// function: the run-length bookkeeping and the per-pixel evaluation share their state.
+/// This is the hot loop of a run (every pixel of the scene passes here once): a pixel costs
+/// a comparison with its left neighbour (or a cache probe), four stores and a count; zone
+/// fractions are looked at only in blocks a zone edge crosses.
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
 ) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
-    let BlockContext {
-        model,
-        restoration,
-        space,
-        age_shift_yr,
-        grid,
-        row_areas_ha,
-        zones,
-    } = *ctx;
+    let (restoration, space, row_areas_ha, zones) =
+        (ctx.restoration, ctx.space, ctx.row_areas_ha, ctx.zones);
     let w = b.window;
     let n = w.len();
     let mut stock = vec![writer::MAP_NODATA; n];
@@ -386,26 +449,32 @@ pub(crate) fn compute_block(
         Some(_) => (vec![writer::MAP_NODATA; n], vec![BEST_NODATA; n]),
         None => (Vec::new(), Vec::new()),
     };
-    let coverage = zones.map(|z| z.block_coverage(grid, w)).unwrap_or_default();
+    let coverage = zones
+        .map(|z| z.block_coverage(ctx.grid, w))
+        .unwrap_or_default();
     let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
-    let mut sums = BlockSums {
-        space,
-        restoration,
-        row_areas_ha,
-        coverage: &coverage,
-        full: &full,
-        grid_acc: vec![Acc::ZERO; space.len()],
-        zone_acc: coverage
-            .iter()
-            .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
-            .collect(),
-        outside_acc: zones.map(|_| vec![Acc::ZERO; space.len()]),
-    };
+    // Zones that cover the whole block get the block's own sums at the end; pixel fractions
+    // matter only where some zone covers the block partly.
+    // Outside share of every pixel of a block without partial zones (summed in zone order,
+    // as for a single pixel): all of it (no zone) or none (a zone covers it).
+    let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
+    let partial = full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
+    let sums = Sums { space, restoration };
+    let mut grid_acc = vec![Acc::ZERO; space.len()];
+    let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
+        .iter()
+        .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
+        .collect();
+    let mut outside_acc = zones.map(|_| vec![Acc::ZERO; space.len()]);
+    let mut memo = Memo::new(ctx);
+    let mut grid_n = RowCounts::default();
+    let mut zone_n: Vec<RowCounts> = coverage.iter().map(|_| RowCounts::default()).collect();
+    let mut outside_n = RowCounts::default();
     let mut nodata_area = 0i128;
-    let mut run: Option<Run> = None;
-    let mut last: Option<(RawPixel, Evaluated)> = None;
+    let mut last: Option<(RawPixel, u32)> = None;
     for r in 0..w.height {
         let row = w.row + r;
+        let area_ha = row_areas_ha[row];
         let mut nodata_px = 0i128;
         for c in 0..w.width {
             let i = r * w.width + c;
@@ -421,75 +490,66 @@ pub(crate) fn compute_block(
                 desert: b.desert.get(i).copied().flatten(),
                 masks: b.masks.get(i).copied().unwrap_or(0),
             };
-            // Equal raw inputs: the same evaluation, which is also the current run's.
-            let mut repeat = false;
-            let ev = match last {
-                Some((prev, ev)) if prev == raw => {
-                    repeat = true;
-                    ev
-                }
+            let id = match last {
+                Some((prev, id)) if prev == raw => id,
                 _ => {
-                    let v = model
-                        .evaluate_observed(
-                            code,
-                            age,
-                            age_shift_yr as f64,
-                            raw.forest_type,
-                            raw.desert,
-                        )
-                        .map_err(|e| (w.col + c, row, e))?;
-                    let (elig, best_j) = match (restoration, v.class) {
-                        (Some(rm), Some(class)) => {
-                            let elig = rm.eligible(class, v.desert_subtype, raw.masks);
-                            (elig, rm.best(elig))
-                        }
-                        _ => (0, None),
-                    };
-                    let ev = Evaluated { v, elig, best_j };
-                    last = Some((raw, ev));
-                    ev
+                    let id = memo.id(raw, age).map_err(|e| (w.col + c, row, e))?;
+                    last = Some((raw, id));
+                    id
                 }
             };
-            stock[i] = ev.v.stock_tc_per_ha as f32;
-            sink[i] = ev.v.sink_tco2_per_ha_yr as f32;
-            if let Some(rm) = restoration {
-                potential[i] = ev.best_j.map(|j| rm.mean_gain[j] as f32).unwrap_or(0.0);
-                best[i] = ev.best_j.map(|j| rm.codes[j]).unwrap_or(0);
+            let (s, k, p, bi) = memo.values[id as usize];
+            stock[i] = s;
+            sink[i] = k;
+            if restoration.is_some() {
+                potential[i] = p;
+                best[i] = bi;
             }
-            match run.as_mut() {
-                Some(cur)
-                    if cur.row == row
-                        && (repeat || cur.ev == ev)
-                        && sums.same_fractions(cur.first, i) =>
-                {
-                    cur.count += 1;
-                }
-                _ => {
-                    if let Some(done) = run.replace(Run {
-                        ev,
-                        row,
-                        first: i,
-                        count: 1,
-                    }) {
-                        sums.add_run(&done);
+            grid_n.add(id);
+            if !partial {
+                continue;
+            }
+            // Summed in zone order whatever the block, so the result does not depend on it.
+            let mut covered = 0.0;
+            for (k, ((_, frac), is_full)) in coverage.iter().zip(&full).enumerate() {
+                let f = frac.at(i);
+                covered += f;
+                if f > 0.0 && !is_full {
+                    if f == 1.0 {
+                        zone_n[k].add(id);
+                    } else {
+                        let ev = &memo.evs[id as usize];
+                        sums.add(&mut zone_acc[k].1, ev, area_ha * f, 1);
                     }
                 }
             }
+            if let Some(out) = outside_acc.as_mut() {
+                let outside = 1.0 - covered;
+                if outside == 1.0 {
+                    outside_n.add(id);
+                } else if outside > 1e-12 {
+                    sums.add(out, &memo.evs[id as usize], area_ha * outside, 1);
+                }
+            }
         }
-        nodata_area += nodata_px * cube::quantize(row_areas_ha[row]);
+        grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
+        for (counts, (_, acc)) in zone_n.iter_mut().zip(zone_acc.iter_mut()) {
+            counts.flush(&sums, &memo.evs, acc, area_ha);
+        }
+        if let Some(out) = outside_acc.as_mut() {
+            outside_n.flush(&sums, &memo.evs, out, area_ha);
+        }
+        nodata_area += nodata_px * cube::quantize(area_ha);
     }
-    if let Some(done) = run {
-        sums.add_run(&done);
-    }
-    let BlockSums {
-        grid_acc,
-        mut zone_acc,
-        outside_acc,
-        ..
-    } = sums;
     for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
         if *is_full {
             acc.copy_from_slice(&grid_acc);
+        }
+    }
+    if let (Some(out), false) = (outside_acc.as_mut(), partial) {
+        // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums).
+        if uniform_outside == 1.0 {
+            out.copy_from_slice(&grid_acc);
         }
     }
     Ok(BlockOutput {
@@ -600,6 +660,19 @@ type Writers = RunMaps<MapWriter<Mean>, MapWriter<BestMode>>;
 pub(crate) fn bound_gdal_cache() {
     if std::env::var_os("GDAL_CACHEMAX").is_none() {
         let _ = gdal::config::set_config_option("GDAL_CACHEMAX", "128");
+    }
+}
+
+/// Lets glibc's allocator keep the blocks' buffers (a few MB each, allocated and freed for
+/// every block by the readers, the compute tasks and the writers) instead of mapping fresh,
+/// zeroed pages from the kernel for each and handing them back: without this, page faults
+/// and page clearing took about a third of a run's processor time. Numbers do not change.
+pub(crate) fn tune_allocator() {
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: mallopt only sets allocator parameters; called before the passes start.
+    unsafe {
+        libc::mallopt(libc::M_MMAP_THRESHOLD, 64 << 20);
+        libc::mallopt(libc::M_TRIM_THRESHOLD, 256 << 20);
     }
 }
 
@@ -942,6 +1015,7 @@ fn finish_maps(pool: &rayon::ThreadPool, maps: Writers) -> Result<Vec<(TempFile,
 pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<RunOutcome> {
     let started = Instant::now();
     bound_gdal_cache();
+    tune_allocator();
     let (s, inputs) = setup(scene, opts, zones)?;
     let maps = create_maps(scene, &s)?;
     let Streamed {

@@ -2,6 +2,7 @@
 //! write maps. No model formulas here.
 
 pub mod categories;
+pub mod cog;
 pub mod overview;
 pub mod writer;
 

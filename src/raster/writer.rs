@@ -11,6 +11,7 @@ use crate::config::{Compression, Layout};
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::raster::categories::{self, AreaTally, Category};
+use crate::raster::cog;
 use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan, Upper};
 
 /// An output error about `path`. GDAL's own message on a full disk is often only "IO
@@ -312,8 +313,14 @@ impl<C: Cell> MapWriter<C> {
         let tmp = TempFile::new(temp_path(dir, &spec.file_name, "tiled"));
         let err = |e: gdal::errors::GdalError| output_error(dir.join(&spec.file_name), e);
         let driver = DriverManager::get_driver_by_name("GTiff").map_err(err)?;
-        let opts = tiled_options(format.block_px, format.compression, format.write_threads)
-            .map_err(err)?;
+        // A COG is assembled from this file's compressed tiles (see [`cog`]), so every level
+        // gets the COG's tile size; a tiled map keeps the processing block at full resolution
+        // and small overview tiles.
+        let (tile_px, overview_tile_px) = match format.layout {
+            Layout::Cog => (overview::COG_BLOCK_PX, overview::COG_BLOCK_PX),
+            Layout::Tiled => (format.block_px, overview::TEMP_OVERVIEW_BLOCK_PX),
+        };
+        let opts = tiled_options(tile_px, format.compression, format.write_threads).map_err(err)?;
         let mut ds = driver
             .create_with_band_type_with_options::<C::Value, _>(
                 &tmp.path,
@@ -342,13 +349,10 @@ impl<C: Cell> MapWriter<C> {
             // Empty levels ("NONE": nothing computed), in small tiles, compressed like the map.
             let level = "1";
             let set = |k: &str, v: &str| gdal::config::set_thread_local_config_option(k, v);
-            set(
-                "GDAL_TIFF_OVR_BLOCKSIZE",
-                &overview::TEMP_OVERVIEW_BLOCK_PX.to_string(),
-            )
-            .and_then(|_| set("ZSTD_LEVEL_OVERVIEW", level))
-            .and_then(|_| set("ZLEVEL_OVERVIEW", level))
-            .map_err(err)?;
+            set("GDAL_TIFF_OVR_BLOCKSIZE", &overview_tile_px.to_string())
+                .and_then(|_| set("ZSTD_LEVEL_OVERVIEW", level))
+                .and_then(|_| set("ZLEVEL_OVERVIEW", level))
+                .map_err(err)?;
             let built = ds.build_overviews("NONE", &plan.factors(), &[]);
             for k in [
                 "GDAL_TIFF_OVR_BLOCKSIZE",
@@ -435,9 +439,21 @@ impl<C: Cell> MapWriter<C> {
     }
 
     /// Flushes the data and, for COG layout, copies it (with the overviews already built)
-    /// into a COG. Returns the finished temporary file, ready to be committed under the
-    /// final name.
+    /// into a COG: its compressed tiles byte for byte ([`cog::assemble`]), or through GDAL's
+    /// COG driver when the file has a structure the assembler does not handle. Returns the
+    /// finished temporary file, ready to be committed under the final name.
     pub fn finish(self) -> Result<(TempFile, PathBuf)> {
+        self.finish_with(CogPath::Assemble)
+    }
+
+    /// [`MapWriter::finish`] with the COG always written by GDAL's COG driver (which decodes
+    /// and encodes every tile again): the fallback, and the reference the assembled COG is
+    /// tested against.
+    pub fn finish_via_gdal(self) -> Result<(TempFile, PathBuf)> {
+        self.finish_with(CogPath::Gdal)
+    }
+
+    fn finish_with(self, cog_path: CogPath) -> Result<(TempFile, PathBuf)> {
         let final_path = self.final_path();
         let MapWriter {
             dataset,
@@ -465,6 +481,20 @@ impl<C: Cell> MapWriter<C> {
         match format.layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
+                if cog_path == CogPath::Assemble {
+                    let cog = TempFile::new(temp_path(&dir, &spec.file_name, "cog"));
+                    let done = cog::assemble(&tmp.path, &cog.path)
+                        .map_err(|e| output_error(&final_path, e))?;
+                    if done == cog::Assembly::Written {
+                        // Category names and the attribute table live in GDAL's side-car.
+                        let aux = aux_xml(&tmp.path);
+                        if aux.exists() {
+                            let to = aux_xml(&cog.path);
+                            std::fs::rename(&aux, &to).map_err(|e| output_error(&to, e))?;
+                        }
+                        return Ok((cog, final_path));
+                    }
+                }
                 let src =
                     gdal::Dataset::open(&tmp.path).map_err(|e| output_error(&final_path, e))?;
                 let cog = copy_map(&src, &dir, &spec.file_name, format, spec.categorical)?;
@@ -477,6 +507,15 @@ impl<C: Cell> MapWriter<C> {
 /// `nodata` as a Byte code, when it is one.
 fn byte_nodata(nodata: f64) -> Option<u8> {
     (nodata.fract() == 0.0 && (0.0..=255.0).contains(&nodata)).then_some(nodata as u8)
+}
+
+/// How [`MapWriter`] turns its tiled file into a COG.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum CogPath {
+    /// Byte for byte ([`cog::assemble`]), GDAL's COG driver where unsupported.
+    Assemble,
+    /// GDAL's COG driver.
+    Gdal,
 }
 
 /// Writes `data` into window `w` of `band`.

@@ -192,10 +192,10 @@ struct ChangeArgs {
     #[arg(long, default_value_t = 0.0)]
     price_per_tc: f64,
     /// Discount rate (percent per year).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     discount_rate: f64,
     /// Annual change of the price (percent per year).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     rate_change: f64,
     /// Skip the scene's [zones].
     #[arg(long)]
@@ -514,10 +514,10 @@ struct SynthArgs {
     #[arg(long, default_value_t = 2060)]
     seed: u64,
     /// Longitude of the upper-left corner (degrees).
-    #[arg(long, default_value_t = 80.0)]
+    #[arg(long, default_value_t = 80.0, allow_negative_numbers = true)]
     lon0: f64,
     /// Latitude of the upper-left corner (degrees).
-    #[arg(long, default_value_t = 48.0)]
+    #[arg(long, default_value_t = 48.0, allow_negative_numbers = true)]
     lat0: f64,
     /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
     #[arg(long, default_value_t = 0.005)]
@@ -871,12 +871,47 @@ fn main_inner(cli: Cli) -> Result<()> {
             } else {
                 scene_zones(&scene)?
             };
+            if let (Some(f), Some(t)) = (a.from, a.to) {
+                if f > t {
+                    return Err(Error::Usage(format!(
+                        "--from {f} is after --to {t}: give the earlier year first"
+                    )));
+                }
+            }
             let opts = sinkmap::series::SeriesOptions {
                 from: a.from,
                 to: a.to,
                 tuning: a.tuning.tuning(),
             };
-            let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), &a.out)?;
+            // Every year's land cover and events are found and read before anything is replaced.
+            let mut inputs =
+                publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;
+            let mut age_map = String::new();
+            if let Some(s) = &scene.series {
+                let r = sinkmap::series::resolve(&scene, s, &opts)?;
+                inputs.extend(r.landcover.iter().map(|p| ("landcover".into(), p.clone())));
+                inputs.extend(
+                    r.events
+                        .iter()
+                        .flatten()
+                        .map(|p| ("events".into(), p.clone())),
+                );
+                inputs.push(("event_table".into(), r.event_table.clone()));
+                age_map = format!("forest_age_{}.tif", r.years.last().copied().unwrap_or(0));
+            }
+            let mut produces = manifest::SERIES_OUTPUTS.to_vec();
+            produces.push(&age_map);
+            let spec = Spec {
+                command: "series",
+                inputs,
+                scene_sha256: Some(scene.sha256.clone()),
+                tile: None,
+                produces: &produces,
+                extend: None,
+            };
+            let o = publish::transact(&a.out, spec, |staging| {
+                sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)
+            })?;
             if !a.quiet {
                 print!("{}", sinkmap::series::human(&o));
                 println!(
@@ -963,8 +998,12 @@ fn main_inner(cli: Cli) -> Result<()> {
                 )));
             }
             if let Some(r) = a.root_shoot {
-                if !(r >= 0.0 && r.is_finite()) {
-                    return Err(Error::Usage(format!("--root-shoot {r} must be ≥ 0")));
+                // Root:shoot ratios of forests are 0.1–1 (IPCC 2006, vol. 4, table 4.4); 10
+                // leaves room for shrubland and grassland while catching a typo.
+                if !(r.is_finite() && (0.0..=MAX_ROOT_SHOOT).contains(&r)) {
+                    return Err(Error::Usage(format!(
+                        "--root-shoot {r}: must be a ratio from 0 to {MAX_ROOT_SHOOT} (forests: 0.1–1)"
+                    )));
                 }
             }
             let opts = sinkmap::fit::plots::PlotOptions {
@@ -1079,11 +1118,6 @@ fn main_inner(cli: Cli) -> Result<()> {
             let spec = if a.sample {
                 SynthSpec::sample(Path::new("."))
             } else {
-                if a.width == 0 || a.height == 0 || a.pixel_deg.is_nan() || a.pixel_deg <= 0.0 {
-                    return Err(Error::Usage(
-                        "width, height and pixel-deg must be positive".into(),
-                    ));
-                }
                 SynthSpec {
                     dir: a.out.clone(),
                     width: a.width,
@@ -1105,11 +1139,76 @@ fn main_inner(cli: Cli) -> Result<()> {
                     ),
                 }
             };
-            let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-            let scene = synth::generate(&spec, progress)?;
-            if let Some((y0, y1)) = a.years {
-                sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+            // Every argument is checked before the folder is touched.
+            spec.check()?;
+            if let Some(m) = &a.models_dir {
+                let dir = sinkmap::config::normalize(&spec.dir.join(m));
+                if !dir.is_dir() {
+                    return Err(Error::Usage(format!(
+                        "--models-dir {m}: no such folder ({} seen from the scene folder); give a folder of models (see `sinkmap init`) or leave it out to use the embedded models",
+                        dir.display()
+                    )));
+                }
             }
+            let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+            let make = |spec: &SynthSpec| -> Result<PathBuf> {
+                let scene = synth::generate(spec, progress)?;
+                if let Some((y0, y1)) = a.years {
+                    sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+                }
+                Ok(scene)
+            };
+            let scene = if a.sample {
+                // The committed sample under rasters/ and vectors/ of the project: plain files.
+                make(&spec)?
+            } else {
+                // Published whole into --out (a failure leaves the previous scene there).
+                let out = spec.dir.clone();
+                let produce = |staging: &Path| -> Result<PathBuf> {
+                    let mut staged = SynthSpec {
+                        dir: staging.to_path_buf(),
+                        ..spec.clone()
+                    };
+                    // A relative models folder is relative to the final folder, not to the
+                    // staging set: named absolutely while the series reads the models, then
+                    // written back as given.
+                    let rel = staged
+                        .models_dir_in_scene
+                        .clone()
+                        .filter(|m| Path::new(m).is_relative());
+                    if let Some(m) = &rel {
+                        let abs = std::path::absolute(&out)
+                            .map_err(|e| Error::io(&out, e))?
+                            .join(m);
+                        staged.models_dir_in_scene = Some(
+                            sinkmap::config::normalize(&abs)
+                                .to_string_lossy()
+                                .into_owned(),
+                        );
+                    }
+                    let scene = make(&staged)?;
+                    if let (Some(m), Some(abs)) = (&rel, &staged.models_dir_in_scene) {
+                        let text =
+                            std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
+                        let text = text.replacen(
+                            &format!("models_dir = \"{abs}\""),
+                            &format!("models_dir = \"{m}\""),
+                            1,
+                        );
+                        std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
+                    }
+                    Ok(out.join("scene.toml"))
+                };
+                let pub_spec = Spec {
+                    command: "synth",
+                    inputs: Vec::new(),
+                    scene_sha256: None,
+                    tile: None,
+                    produces: manifest::SYNTH_OUTPUTS,
+                    extend: None,
+                };
+                publish::transact(&out, pub_spec, produce)?
+            };
             if !a.quiet {
                 println!("wrote {}", scene.display());
             }
@@ -1117,6 +1216,9 @@ fn main_inner(cli: Cli) -> Result<()> {
         }
     }
 }
+
+/// Largest root:shoot ratio `fit --root-shoot` accepts.
+const MAX_ROOT_SHOOT: f64 = 10.0;
 
 /// An upper bound of the projection's components (pools and restoration), for the memory check.
 const MAX_COMPONENTS: usize = 16;

@@ -201,8 +201,9 @@ impl ZoneSet {
         if !path.exists() {
             crate::limits::check_input_path(path)?;
         }
-        let ds = Dataset::open(path)
-            .map_err(|e| Error::vector(path, format!("cannot open as a vector layer: {e}")))?;
+        let ds = Dataset::open(path).map_err(|e| {
+            Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e))
+        })?;
         let mut layer = match src.layer {
             Some(name) => ds
                 .layer_by_name(name)
@@ -219,6 +220,12 @@ impl ZoneSet {
             )
         })?;
         let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+        if fields.is_empty() && layer.feature_count() == 0 {
+            return Err(Error::vector(
+                path,
+                format!("layer '{lname}' is empty: no features and no fields (give a layer with the zone polygons)"),
+            ));
+        }
         let find = |f: &str| {
             fields.iter().position(|n| n == f).ok_or_else(|| {
                 Error::vector(

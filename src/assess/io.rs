@@ -197,7 +197,7 @@ fn read_csv_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>
 fn read_ogr_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>, SpatialRef)> {
     let path = &src.path;
     let ds = Dataset::open(path)
-        .map_err(|e| Error::vector(path, format!("cannot open as a vector layer: {e}")))?;
+        .map_err(|e| Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e)))?;
     let mut layer = match &src.layer {
         Some(name) => ds
             .layer_by_name(name)

@@ -679,3 +679,60 @@ fn best_intervention_map_carries_colours_names_and_areas() {
         );
     }
 }
+
+/// A map larger than GDAL's block cache has its first tiles on disk long before it is finished
+/// (a 400 Mpx run does); a GeoTIFF then refuses a late colour table ("Cannot modify tag
+/// PhotometricInterpretation while writing"). A 1 MB cache makes the sample scene behave the
+/// same: its class map must come out as it does with the default cache.
+#[test]
+fn class_map_keeps_its_colours_when_tiles_reach_disk_early() {
+    let tmp = tempfile::tempdir().unwrap();
+    let run = |out: &Path, layout: &str, cache: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_sinkmap"));
+        cmd.args(["run", "--quiet", "--no-report", "--layout", layout])
+            .arg("--out")
+            .arg(out)
+            .current_dir(root());
+        if let Some(c) = cache {
+            cmd.env("GDAL_CACHEMAX", c);
+        }
+        let o = cmd.output().unwrap();
+        assert!(o.status.success(), "{layout} {cache:?}: {}", stderr(&o));
+        out.join("best_intervention.tif")
+    };
+    for layout in ["cog", "tiled"] {
+        let normal = run(&tmp.path().join(format!("{layout}-normal")), layout, None);
+        let small = run(
+            &tmp.path().join(format!("{layout}-small")),
+            layout,
+            Some("1"),
+        );
+        let colours = |p: &Path| {
+            let ds = gdal::Dataset::open(p).unwrap();
+            let band = ds.rasterband(1).unwrap();
+            let t = band.color_table().expect("a colour table");
+            let px = band.read_band_as::<u8>().unwrap().data().to_vec();
+            let e: Vec<_> = (0..t.entry_count())
+                .map(|i| t.entry_as_rgb(i).map(|c| (c.r, c.g, c.b, c.a)))
+                .collect();
+            (e, px)
+        };
+        let (ce, pe) = colours(&normal);
+        assert!(
+            ce.len() > 1,
+            "{layout}: colour table of {} entries",
+            ce.len()
+        );
+        assert!(
+            colours(&small) == (ce, pe),
+            "{layout}: colours or pixels differ"
+        );
+        assert_eq!(category_names(&small), category_names(&normal), "{layout}");
+        assert!(!category_names(&normal).is_empty(), "{layout}: no names");
+        assert_eq!(
+            attribute_table(&small),
+            attribute_table(&normal),
+            "{layout}"
+        );
+    }
+}

@@ -98,38 +98,46 @@ impl AreaTally {
     }
 }
 
-/// Sets the colour table, category names and raster attribute table of `band`. `nodata` and
-/// codes that are no category get transparent colour-table entries (and no table row).
-pub fn describe(
+/// Sets the colour table of `band` (palette interpretation). `nodata` and codes that are no
+/// category get transparent entries. A GeoTIFF refuses to change its photometric tag once a
+/// tile has been written, so this is called when the map is created, before any block.
+pub fn set_palette(
     band: &mut gdal::raster::RasterBand,
     cats: &[Category],
     nodata: Option<u8>,
-    tally: &AreaTally,
 ) -> std::result::Result<(), String> {
     let mut table = gdal::raster::ColorTable::new(gdal::raster::PaletteInterpretation::Rgba);
     let max_code = cats.iter().map(|c| c.code).chain(nodata).max().unwrap_or(0);
-    // Names up to the highest class (GDAL lists every index up to the last name).
-    let last_class = cats.iter().map(|c| c.code).max().unwrap_or(0);
-    let mut names: Vec<String> = vec![String::new(); last_class as usize + 1];
     for code in 0..=max_code {
         let entry = match cats.iter().find(|c| c.code == code) {
-            Some(c) => {
-                names[code as usize].clone_from(&c.name);
-                gdal::raster::ColorEntry::rgba(
-                    c.rgb[0] as i16,
-                    c.rgb[1] as i16,
-                    c.rgb[2] as i16,
-                    255,
-                )
-            }
+            Some(c) => gdal::raster::ColorEntry::rgba(
+                c.rgb[0] as i16,
+                c.rgb[1] as i16,
+                c.rgb[2] as i16,
+                255,
+            ),
             None => gdal::raster::ColorEntry::rgba(0, 0, 0, 0),
         };
         table.set_color_entry(code as u16, &entry);
     }
     band.set_color_table(&table);
     band.set_color_interpretation(gdal::raster::ColorInterpretation::PaletteIndex)
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())
+}
 
+/// Sets the category names and the raster attribute table (value, name, colour, area_ha) of
+/// `band`; both live in GDAL's auxiliary metadata, so this may come after the pixels.
+pub fn describe(
+    band: &mut gdal::raster::RasterBand,
+    cats: &[Category],
+    tally: &AreaTally,
+) -> std::result::Result<(), String> {
+    // Names up to the highest class (GDAL lists every index up to the last name).
+    let last_class = cats.iter().map(|c| c.code).max().unwrap_or(0);
+    let mut names: Vec<String> = vec![String::new(); last_class as usize + 1];
+    for c in cats {
+        names[c.code as usize].clone_from(&c.name);
+    }
     let c_names: Vec<CString> = names
         .iter()
         .map(|n| CString::new(n.replace('\0', "")).unwrap_or_default())

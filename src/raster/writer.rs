@@ -248,6 +248,8 @@ pub struct MapWriter<C: Cell> {
     nodata: f64,
     /// Class maps: their categories and the area of each code (see [`MapWriter::with_categories`]).
     classes: Option<Classes<C>>,
+    /// Why the colour table could not be set at creation, reported by `finish`.
+    palette_error: Option<String>,
 }
 
 struct Classes<C: Cell> {
@@ -261,6 +263,13 @@ impl<C: Cell<Value = u8>> MapWriter<C> {
     /// category names and a raster attribute table (value, name, colour, area_ha), the areas
     /// summed from the pixels written (see [`categories`]).
     pub fn with_categories(mut self, list: Vec<Category>, grid: &Grid) -> Self {
+        // The colour table now, before the first block (see `categories::set_palette`); an
+        // error is kept and returned by `finish`.
+        let nodata = byte_nodata(self.nodata);
+        self.palette_error = match self.dataset.rasterband(1) {
+            Ok(mut band) => categories::set_palette(&mut band, &list, nodata).err(),
+            Err(e) => Some(e.to_string()),
+        };
         self.classes = Some(Classes {
             list,
             tally: AreaTally::new(grid.row_areas_ha()),
@@ -355,6 +364,7 @@ impl<C: Cell> MapWriter<C> {
             upper,
             nodata,
             classes: None,
+            palette_error: None,
         })
     }
 
@@ -429,17 +439,18 @@ impl<C: Cell> MapWriter<C> {
             dir,
             spec,
             classes,
-            nodata,
+            palette_error,
             ..
         } = self;
         reset_gdal_errors();
+        if let Some(e) = palette_error {
+            return Err(output_error(&final_path, e));
+        }
         if let Some(c) = classes {
-            let nodata =
-                (nodata.fract() == 0.0 && (0.0..=255.0).contains(&nodata)).then_some(nodata as u8);
             let mut band = dataset
                 .rasterband(1)
                 .map_err(|e| output_error(&final_path, e))?;
-            categories::describe(&mut band, &c.list, nodata, &c.tally)
+            categories::describe(&mut band, &c.list, &c.tally)
                 .map_err(|e| output_error(&final_path, e))?;
         }
         dataset.close().map_err(|e| output_error(&final_path, e))?;
@@ -454,6 +465,11 @@ impl<C: Cell> MapWriter<C> {
             }
         }
     }
+}
+
+/// `nodata` as a Byte code, when it is one.
+fn byte_nodata(nodata: f64) -> Option<u8> {
+    (nodata.fract() == 0.0 && (0.0..=255.0).contains(&nodata)).then_some(nodata as u8)
 }
 
 /// Writes `data` into window `w` of `band`.

@@ -1,0 +1,65 @@
+//! `sinkmap bench`: throughput and memory on a synthetic scene (see crate::bench).
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use sinkmap::Result;
+
+use crate::bench;
+
+#[derive(Args, Debug)]
+pub struct BenchArgs {
+    /// Work folder (scene, outputs, bench.json).
+    #[arg(long, default_value = "rasters/bench")]
+    pub dir: PathBuf,
+    /// Grid width in pixels (0.00025° each, from 80° E, 46° N).
+    #[arg(long, default_value_t = 20_000)]
+    pub width: usize,
+    /// Grid height in pixels.
+    #[arg(long, default_value_t = 20_000)]
+    pub height: usize,
+    /// The Xinjiang bounding box at 0.00025° instead: 91 600 × 59 600 px, 5.5 billion cells
+    /// (estimated from the 400-Mpx runs: ~20 min to generate the scene on two cores, about
+    /// 1 GB of maps per run).
+    #[arg(long, conflicts_with_all = ["width", "height"])]
+    pub xinjiang: bool,
+    /// Threads of the runs (default: all cores).
+    #[arg(long)]
+    pub threads: Option<usize>,
+    /// Block size of the runs (default: the scene's, 512).
+    #[arg(long)]
+    pub block_size: Option<usize>,
+    /// A Python venv with natcap.invest 3.20 installed (README, "Benchmark", says how): also
+    /// run InVEST's carbon model (stock only, same pool table) on the scene and print how much
+    /// faster the full sinkmap run is.
+    #[arg(long, value_name = "VENV")]
+    pub invest: Option<PathBuf>,
+}
+
+/// Runs `sinkmap bench`.
+pub fn cmd_bench(a: BenchArgs) -> Result<()> {
+    let spec = if a.xinjiang {
+        bench::BenchSpec {
+            threads: a.threads,
+            block_size_px: a.block_size,
+            invest_venv: a.invest.clone(),
+            ..bench::BenchSpec::xinjiang(a.dir.clone())
+        }
+    } else {
+        bench::BenchSpec {
+            dir: a.dir.clone(),
+            width: a.width,
+            height: a.height,
+            threads: a.threads,
+            block_size_px: a.block_size,
+            lon0: 80.0,
+            lat0: 46.0,
+            invest_venv: a.invest.clone(),
+        }
+    };
+    let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    print!("{}", bench::table(&report));
+    println!("written to {}", a.dir.join("bench.json").display());
+    Ok(())
+}

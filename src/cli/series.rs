@@ -1,0 +1,92 @@
+//! `sinkmap series`: the annual history of a land-cover series.
+
+use std::path::PathBuf;
+
+use clap::Args;
+
+use sinkmap::config::Scene;
+use sinkmap::manifest;
+use sinkmap::publish::{self, Spec};
+use sinkmap::{Error, Result};
+
+use super::{scene_zones, TuningArgs};
+
+#[derive(Args, Debug)]
+pub struct SeriesArgs {
+    /// Scene file (TOML) with a [series] table.
+    pub scene: PathBuf,
+    /// First year to run (a year of the series; its events are then not applied).
+    #[arg(long)]
+    pub from: Option<i32>,
+    /// Last year to run (a year of the series).
+    #[arg(long)]
+    pub to: Option<i32>,
+    /// Skip the scene's [zones].
+    #[arg(long)]
+    pub no_zones: bool,
+    /// Output folder.
+    #[arg(long, default_value = "out/series")]
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub tuning: TuningArgs,
+    #[arg(long, short)]
+    pub quiet: bool,
+}
+
+/// Runs `sinkmap series`.
+pub fn cmd_series(a: SeriesArgs) -> Result<()> {
+    let scene = Scene::load(&a.scene)?;
+    let zones = if a.no_zones {
+        None
+    } else {
+        scene_zones(&scene)?
+    };
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        if f > t {
+            return Err(Error::Usage(format!(
+                "--from {f} is after --to {t}: give the earlier year first"
+            )));
+        }
+    }
+    let opts = sinkmap::series::SeriesOptions {
+        from: a.from,
+        to: a.to,
+        tuning: a.tuning.tuning(),
+    };
+    // Every year's land cover and events are found and read before anything is replaced.
+    let mut inputs = publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;
+    let mut age_map = String::new();
+    if let Some(s) = &scene.series {
+        let r = sinkmap::series::resolve(&scene, s, &opts)?;
+        inputs.extend(r.landcover.iter().map(|p| ("landcover".into(), p.clone())));
+        inputs.extend(
+            r.events
+                .iter()
+                .flatten()
+                .map(|p| ("events".into(), p.clone())),
+        );
+        inputs.push(("event_table".into(), r.event_table.clone()));
+        age_map = format!("forest_age_{}.tif", r.years.last().copied().unwrap_or(0));
+    }
+    let mut produces = manifest::SERIES_OUTPUTS.to_vec();
+    produces.push(&age_map);
+    let spec = Spec {
+        command: "series",
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: None,
+        produces: &produces,
+        extend: None,
+    };
+    let o = publish::transact(&a.out, spec, |staging| {
+        sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)
+    })?;
+    if !a.quiet {
+        print!("{}", sinkmap::series::human(&o));
+        println!(
+            "  series.csv, series_transitions.csv and the age map in {}",
+            a.out.display()
+        );
+    }
+    Ok(())
+}

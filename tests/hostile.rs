@@ -1054,7 +1054,10 @@ fn bench_publishes_whole() {
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path().join("b");
     let bench = |extra: &[&str]| {
-        let mut a = vec!["bench", "--dir", s(&dir), "--width", "64", "--height", "48"];
+        let mut a = vec!["bench", "--dir", s(&dir)];
+        if !extra.contains(&"--width") {
+            a.extend(["--width", "64", "--height", "48"]);
+        }
         a.extend(extra);
         sinkmap(&a)
     };
@@ -1230,12 +1233,13 @@ fn hostile_inputs_of_the_other_commands() {
         v
     };
     let synth = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "synth", "--out", &o, "--width", "10", "--height", "10", "--quiet",
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+        let mut v: Vec<String> = ["synth", "--out", &o, "--quiet"]
+            .iter()
+            .map(|x| x.to_string())
+            .collect();
+        if !extra.contains(&"--width") {
+            v.extend(["--width", "10", "--height", "10"].map(String::from));
+        }
         v.extend(extra.iter().map(|x| x.to_string()));
         v
     };

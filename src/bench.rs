@@ -213,9 +213,8 @@ fn decode_all_blocks(path: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Generates the scene when needed, runs the steps and writes `bench.json` in `spec.dir`.
-pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
-    // Everything the steps need is checked before minutes of work start.
+/// Everything the steps need, checked before minutes of work start.
+fn preflight(spec: &BenchSpec) -> Result<()> {
     if !Path::new("models").is_dir() {
         return Err(Error::Usage(
             "sinkmap bench runs from the project root (it needs models/ in the current folder)"
@@ -252,6 +251,13 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             )));
         }
     }
+    Ok(())
+}
+
+/// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
+/// this size; returns the scene file and the generation row (when it was generated).
+fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
+    preflight(spec)?;
     let scene_dir = spec.dir.join("scene");
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
@@ -318,6 +324,14 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             peak_rss_mb: None,
         });
     }
+    Ok((scene_dir, scene, rows.pop()))
+}
+
+/// Generates the scene when needed, runs the steps and writes `bench.json` in `spec.dir`.
+pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
+    let mpx = (spec.width * spec.height) as f64 / 1e6;
+    let (scene_dir, scene, generated) = ensure_scene(spec, progress)?;
+    let mut rows: Vec<BenchRow> = generated.into_iter().collect();
     let threads = spec.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
@@ -521,19 +535,165 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     };
     let text = serde_json::to_string_pretty(&report)
         .map_err(|e| Error::output(spec.dir.join("bench.json"), e))?;
+    // Published beside bench_series.json (kept) in the bench folder.
+    let keep = |n: &str| n != "bench.json";
     let pub_spec = publish::Spec {
         command: "bench",
         inputs: vec![("scene".into(), scene.clone())],
         scene_sha256: None,
         tile: None,
         produces: manifest::BENCH_OUTPUTS,
-        extend: None,
+        extend: Some(&keep),
     };
     publish::transact(&spec.dir, pub_spec, |staging| {
         let p = staging.join("bench.json");
         std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
     })?;
     Ok(report)
+}
+
+/// What `sinkmap bench --series YEARS` measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct SeriesBenchReport {
+    pub width_px: usize,
+    pub height_px: usize,
+    pub years: u32,
+    pub megapixels: f64,
+    pub threads: usize,
+    /// `sinkmap series` on the scene (no zones, no per-year maps): wall seconds and the
+    /// process's own peak resident memory.
+    pub series_seconds: f64,
+    pub series_peak_rss_mb: Option<f64>,
+    /// The rasters the series reads (every year's land cover and events, the static layers).
+    pub inputs: usize,
+    /// GDAL decoding every block of those rasters once, a thread per file.
+    pub floor_decode_seconds: f64,
+    /// `series_seconds / floor_decode_seconds` (goal ≤ 2).
+    pub series_over_decode_floor: f64,
+}
+
+/// `sinkmap bench --series YEARS`: the textured bench scene with a SYNTHETIC series of `years`
+/// years from 2000 (`synth --years`) in `spec.dir/series`, `sinkmap series` timed against
+/// GDAL's decode floor of the same rasters, and its peak RSS. Writes `bench_series.json`.
+pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<SeriesBenchReport> {
+    if !(2..=200).contains(&years) {
+        return Err(Error::Usage(format!(
+            "--series {years}: expected 2 to 200 years"
+        )));
+    }
+    let report_path = spec.dir.join("bench_series.json");
+    let spec = BenchSpec {
+        dir: spec.dir.join("series"),
+        ..spec.clone()
+    };
+    let (scene_dir, scene, _) = ensure_scene(&spec, progress)?;
+    let (y0, y1) = (2000, 2000 + years as i32 - 1);
+    let marker = scene_dir.join(format!(".series-{y0}-{y1}"));
+    if !marker.exists() {
+        // The years are added to the published scene as a new set that keeps its files.
+        let marker_name = marker
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let keep = |_: &str| true;
+        let pub_spec = publish::Spec {
+            command: "bench scene",
+            inputs: Vec::new(),
+            scene_sha256: None,
+            tile: None,
+            produces: manifest::SYNTH_OUTPUTS,
+            extend: Some(&keep),
+        };
+        publish::transact(&scene_dir, pub_spec, |staging| {
+            // A copy of its own: the carried scene.toml is a hard link of the published one.
+            let s = staging.join("scene.toml");
+            let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
+            std::fs::remove_file(&s).map_err(|e| Error::io(&s, e))?;
+            std::fs::write(&s, text).map_err(|e| Error::io(&s, e))?;
+            sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+            let m = staging.join(&marker_name);
+            std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
+        })?;
+    }
+    let threads = spec.threads.unwrap_or_else(|| {
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+    });
+    let out = spec.dir.join("out_series");
+    let mut cmd = Command::new(exe()?);
+    cmd.arg("series").arg(&scene).arg("--out").arg(&out).args([
+        "--quiet",
+        "--no-zones",
+        "--threads",
+        &threads.to_string(),
+    ]);
+    if let Some(b) = spec.block_size_px {
+        cmd.args(["--block-size", &b.to_string()]);
+    }
+    let (series_seconds, series_peak_rss_mb) = run_child_rss(&mut cmd, "sinkmap series")?;
+    // The series reads every year's land cover and events and the static layers, not the
+    // scene's single-year land cover.
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
+        .map_err(|e| Error::io(&scene_dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == "tif")
+                && p.file_name().is_some_and(|n| n != "landcover.tif")
+        })
+        .collect();
+    inputs.sort();
+    let floor_decode_seconds = decode_floor(&inputs)?;
+    let report = SeriesBenchReport {
+        width_px: spec.width,
+        height_px: spec.height,
+        years,
+        megapixels: (spec.width * spec.height) as f64 / 1e6,
+        threads,
+        series_seconds,
+        series_peak_rss_mb,
+        inputs: inputs.len(),
+        floor_decode_seconds,
+        series_over_decode_floor: series_seconds / floor_decode_seconds,
+    };
+    let p = report_path;
+    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
+    // Published beside bench.json (kept) in the bench folder.
+    let keep = |n: &str| n != "bench_series.json";
+    let pub_spec = publish::Spec {
+        command: "bench",
+        inputs: vec![("scene".into(), scene.clone())],
+        scene_sha256: None,
+        tile: None,
+        produces: &["bench_series.json"],
+        extend: Some(&keep),
+    };
+    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+    publish::transact(&dir, pub_spec, |staging| {
+        let p = staging.join("bench_series.json");
+        std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
+    })?;
+    Ok(report)
+}
+
+/// The series benchmark as a few lines.
+pub fn series_table(r: &SeriesBenchReport) -> String {
+    format!(
+        "series bench: {} x {} px ({:.1} Mpx), {} years, {} threads\n  sinkmap series        {:>8.2} s   peak RSS {} MB\n  GDAL decode floor     {:>8.2} s   ({} rasters, a thread per file)\n  series / floor        {:>8.2}     (goal <= 2)\n",
+        r.width_px,
+        r.height_px,
+        r.megapixels,
+        r.years,
+        r.threads,
+        r.series_seconds,
+        r.series_peak_rss_mb
+            .map(|m| format!("{m:.0}"))
+            .unwrap_or_else(|| "?".into()),
+        r.floor_decode_seconds,
+        r.inputs,
+        r.series_over_decode_floor
+    )
 }
 
 /// InVEST's carbon model on the bench land cover: warped once to UTM 45N with the same pixel

@@ -14,13 +14,12 @@ use serde::Serialize;
 
 use crate::config::{read_toml, Models, Scene};
 use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
-use crate::engine::{self, Block, MapSink, Pass, Source, Tuning};
+use crate::engine::{self, Block, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
-use crate::grid::{Grid, Window};
+use crate::grid::Grid;
 use crate::model::pixel::PixelModel;
 use crate::model::scheme::Scheme;
 use crate::model::{EcosystemClass, CO2_PER_C};
-use crate::raster::overview::{self, BlockLevels, Mean};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
@@ -140,14 +139,6 @@ impl ChangeSums {
             *self.transitions.entry(*key).or_insert(0) += q;
         }
     }
-}
-
-/// A computed block: the stock-change map values and their overview levels, and the sums.
-struct ChangeBlock {
-    window: Window,
-    map: Vec<f32>,
-    levels: BlockLevels<Mean>,
-    sums: ChangeSums,
 }
 
 /// Class and stock density of a pixel in one year (None where the land cover is nodata).
@@ -408,9 +399,7 @@ fn stream(
         MapFormat::on_all_cores(block, scene.output.compression, scene.output.layout),
         &[("SINKMAP_VERSION".into(), env!("CARGO_PKG_VERSION").into())],
     )?;
-    let plan = w.plan().clone();
     let batch = (threads * 2).max(2);
-    let mut map = MapSink::start(w, batch)?;
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
     let mut acc = ChangeSums::new(nz);
     let row_areas = grid.row_areas_ha();
@@ -422,26 +411,27 @@ fn stream(
         progress: None,
     };
     let zones_grid = zones.map(|z| (z, &grid));
-    engine::run(
+    let maps = MapOutputs {
+        writers: vec![w],
+        row0: 0,
+    };
+    let mut written = engine::map_pass(
         &pass,
         sources,
+        maps,
         |b| {
             let (values, sums) = change_block(&m, &paths, &row_areas, zones_grid, b)?;
-            let levels = overview::reduce_block(&plan, b.window, &values);
-            Ok(ChangeBlock {
-                window: b.window,
-                map: values,
-                levels,
-                sums,
-            })
+            Ok((vec![values], sums))
         },
-        |c: ChangeBlock| {
-            acc.add(&c.sums);
-            map.send(c.window, c.map, c.levels)
+        |sums: ChangeSums| {
+            acc.add(&sums);
+            Ok(())
         },
     )?;
-    let (w, _) = map.finish()?;
-    Ok((w.finish()?, acc))
+    let map = written
+        .pop()
+        .ok_or_else(|| Error::internal("the change map was not written"))?;
+    Ok((map, acc))
 }
 
 /// Runs the comparison and writes `stock_change_tc_per_ha.tif`, `transition.csv`,

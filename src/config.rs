@@ -128,6 +128,15 @@ pub struct AccountingSpec {
     /// Compare the sink with the emissions of a region the scene is not (explicit opt-in).
     #[serde(default)]
     pub allow_subregion_balance: bool,
+    /// An accuracy assessment (`sinkmap assess` output folder or its assessment.json): its
+    /// error-adjusted class areas and their sampling covariance enter the Monte Carlo
+    /// (docs/science.md §6.8).
+    #[serde(default)]
+    pub assessment: Option<PathBuf>,
+    /// A plot calibration (`sinkmap calibrate` output folder or its calibration.json): the
+    /// GREG forest density ratio and its standard error enter the Monte Carlo.
+    #[serde(default)]
+    pub calibration: Option<PathBuf>,
 }
 
 impl AccountingSpec {
@@ -153,6 +162,11 @@ impl AccountingSpec {
                 .or_else(|| self.uncertainty.clone()),
             region: over.region.clone().or_else(|| self.region.clone()),
             allow_subregion_balance: over.allow_subregion_balance || self.allow_subregion_balance,
+            assessment: over.assessment.clone().or_else(|| self.assessment.clone()),
+            calibration: over
+                .calibration
+                .clone()
+                .or_else(|| self.calibration.clone()),
         }
     }
 
@@ -168,6 +182,8 @@ impl AccountingSpec {
             uncertainty: self.uncertainty.clone(),
             region: self.region.clone(),
             allow_subregion_balance: self.allow_subregion_balance,
+            assessment: self.assessment.clone(),
+            calibration: self.calibration.clone(),
         }
     }
 }
@@ -351,9 +367,15 @@ impl Scene {
             fix(&mut m.path);
         }
         if let Some(a) = s.accounting.as_mut() {
-            for p in [&mut a.rollout, &mut a.scenarios, &mut a.uncertainty]
-                .into_iter()
-                .flatten()
+            for p in [
+                &mut a.rollout,
+                &mut a.scenarios,
+                &mut a.uncertainty,
+                &mut a.assessment,
+                &mut a.calibration,
+            ]
+            .into_iter()
+            .flatten()
             {
                 fix(p);
             }

@@ -78,7 +78,7 @@ pub const SYNTH_OUTPUTS: &[&str] = &[
     "zones.geojson",
     "rollout.toml",
 ];
-pub const BENCH_OUTPUTS: &[&str] = &["bench.json"];
+pub const BENCH_OUTPUTS: &[&str] = &["bench.json", "bench_series.json"];
 
 /// Whether `name` is one a sinkmap command writes at the top of an output folder (plain files
 /// of older versions with such names are removed when a new set no longer has them).

@@ -18,15 +18,17 @@ use crate::raster::writer::{remove_stale_temp_files, MapFormat, MapSpec, MapWrit
 use crate::summary::{self, Summary};
 use crate::zones::ZoneSet;
 
-/// The part folders, checked: every tile 1..=N exactly once, all from the same scene.
-fn read_parts(
+/// The part folders, checked: every tile 1..=N exactly once, all from the same scene. Each
+/// part's `file` (a JSON document with `tile` and `scene_sha256`) is returned parsed.
+pub(crate) fn read_parts(
     parts: &[PathBuf],
     scene_sha: &str,
+    file: &str,
 ) -> Result<Vec<(usize, PathBuf, serde_json::Value)>> {
     let mut out = Vec::new();
     let mut n_all = None;
     for dir in parts {
-        let p = dir.join("summary.json");
+        let p = dir.join(file);
         let text = std::fs::read_to_string(&p).map_err(|e| Error::io(&p, e))?;
         let v: serde_json::Value = serde_json::from_str(&text).map_err(|e| Error::Parse {
             path: p.clone(),
@@ -76,7 +78,7 @@ pub fn merge(
     let started = std::time::Instant::now();
     let models = Models::load(scene)?;
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    let parts = read_parts(parts, &scene.sha256)?;
+    let parts = read_parts(parts, &scene.sha256, "summary.json")?;
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     remove_stale_temp_files(out_dir);
 
@@ -104,68 +106,20 @@ pub fn merge(
         .collect();
     for name in names {
         let paths: Vec<PathBuf> = parts.iter().map(|(_, d, _)| d.join(name)).collect();
-        let datasets: Vec<Dataset> = paths
-            .iter()
-            .map(|p| {
-                Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}")))
-            })
-            .collect::<Result<_>>()?;
-        let vrt = gdal::programs::raster::build_vrt(None, &datasets, None).map_err(|e| {
-            Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}"))
-        })?;
-        if vrt.raster_size() != (grid.width, grid.height) {
-            return Err(Error::data(
-                &paths[0],
-                format!(
-                    "the parts mosaic to {:?} pixels, the grid has {:?}",
-                    vrt.raster_size(),
-                    (grid.width, grid.height)
-                ),
-            ));
-        }
-        // Carry the provenance, unit and description of the parts over.
-        let first = &datasets[0];
-        let mut metadata: Vec<(String, String)> = first
-            .metadata()
-            .filter(|e| e.domain.is_empty())
-            .map(|e| (e.key, e.value))
-            .collect();
-        metadata.push(("SINKMAP_MERGED_FROM_TILES".into(), parts.len().to_string()));
-        let band = first
-            .rasterband(1)
-            .map_err(|e| Error::raster(&paths[0], e))?;
+        let format = MapFormat::on_all_cores(
+            block,
+            compression.unwrap_or(scene.output.compression),
+            layout.unwrap_or(scene.output.layout),
+        );
         let categorical = name == POTENTIAL_FILES[1];
-        let spec = MapSpec {
-            file_name: name.to_string(),
-            description: band.description().unwrap_or_default(),
-            unit: band.unit(),
+        pending.push(merge_map(
+            &paths,
+            name,
             categorical,
-        };
-        let nodata = band.no_data_value().unwrap_or(f64::NAN);
-        let target = MergeTarget {
+            &grid,
             out_dir,
-            grid: &grid,
-            format: MapFormat::on_all_cores(
-                block,
-                compression.unwrap_or(scene.output.compression),
-                layout.unwrap_or(scene.output.layout),
-            ),
-            metadata: &metadata,
-        };
-        // Streamed through the run's own writer, so that the overviews are built exactly
-        // as a single run builds them.
-        let tmp = if categorical {
-            let legend = metadata
-                .iter()
-                .find(|(k, _)| k == "SINKMAP_LEGEND")
-                .map(|(_, v)| v.as_str())
-                .unwrap_or_default();
-            let classes = crate::raster::categories::from_legend(legend);
-            target.stream::<BestMode>(&vrt, spec, nodata, |w| w.with_categories(classes, &grid))?
-        } else {
-            target.stream::<Mean>(&vrt, spec, nodata, |w| w)?
-        };
-        pending.push(tmp);
+            format,
+        )?);
     }
     let run_seconds: f64 = parts
         .iter()
@@ -191,6 +145,70 @@ pub fn merge(
     );
     publish(out_dir, pending, &summary, &cube, zones, &models)?;
     Ok(summary)
+}
+
+/// Mosaics the parts of one map (`paths`, one per tile, in tile order) and writes it as
+/// `out_dir/name` through the run's own map writer, so the overviews are built exactly as a
+/// single run builds them. Used for the maps of `run` and of `series` parts.
+pub(crate) fn merge_map(
+    paths: &[PathBuf],
+    name: &str,
+    categorical: bool,
+    grid: &Grid,
+    out_dir: &Path,
+    format: MapFormat,
+) -> Result<(TempFile, PathBuf)> {
+    let datasets: Vec<Dataset> = paths
+        .iter()
+        .map(|p| Dataset::open(p).map_err(|e| Error::raster(p, format!("cannot open part: {e}"))))
+        .collect::<Result<_>>()?;
+    let vrt = gdal::programs::raster::build_vrt(None, &datasets, None)
+        .map_err(|e| Error::output(out_dir.join(name), format!("cannot mosaic the parts: {e}")))?;
+    if vrt.raster_size() != (grid.width, grid.height) {
+        return Err(Error::data(
+            &paths[0],
+            format!(
+                "the parts mosaic to {:?} pixels, the grid has {:?}",
+                vrt.raster_size(),
+                (grid.width, grid.height)
+            ),
+        ));
+    }
+    // Carry the provenance, unit and description of the parts over.
+    let first = &datasets[0];
+    let mut metadata: Vec<(String, String)> = first
+        .metadata()
+        .filter(|e| e.domain.is_empty())
+        .map(|e| (e.key, e.value))
+        .collect();
+    metadata.push(("SINKMAP_MERGED_FROM_TILES".into(), paths.len().to_string()));
+    let band = first
+        .rasterband(1)
+        .map_err(|e| Error::raster(&paths[0], e))?;
+    let spec = MapSpec {
+        file_name: name.to_string(),
+        description: band.description().unwrap_or_default(),
+        unit: band.unit(),
+        categorical,
+    };
+    let nodata = band.no_data_value().unwrap_or(f64::NAN);
+    let target = MergeTarget {
+        out_dir,
+        grid,
+        format,
+        metadata: &metadata,
+    };
+    if categorical {
+        let legend = metadata
+            .iter()
+            .find(|(k, _)| k == "SINKMAP_LEGEND")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or_default();
+        let classes = crate::raster::categories::from_legend(legend);
+        target.stream::<BestMode>(&vrt, spec, nodata, |w| w.with_categories(classes, grid))
+    } else {
+        target.stream::<Mean>(&vrt, spec, nodata, |w| w)
+    }
 }
 
 /// Where and how merged maps are written.

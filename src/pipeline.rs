@@ -110,7 +110,7 @@ impl Slots {
     }
 }
 
-struct BlockOutput {
+pub(crate) struct BlockOutput {
     window: Window,
     stock: Vec<f32>,
     sink: Vec<f32>,
@@ -121,7 +121,7 @@ struct BlockOutput {
     grid_acc: Vec<Acc>,
     zone_acc: Vec<(usize, Vec<Acc>)>,
     outside_acc: Option<Vec<Acc>>,
-    nodata_area: i128,
+    pub(crate) nodata_area: i128,
 }
 
 /// Overview pixels of the best-intervention map: the most frequent code.
@@ -185,8 +185,28 @@ impl InputPaths {
     }
 }
 
+/// Opens the scene's masks (restoration eligibility) in bit order, aligned to `grid`.
+pub(crate) fn open_masks(scene: &Scene, grid: &Grid) -> Result<Vec<Layer>> {
+    if scene.masks.len() > 32 {
+        return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
+    }
+    scene
+        .masks
+        .values()
+        .map(|m| {
+            Layer::open(
+                &m.path,
+                m.band,
+                LayerKind::Categorical,
+                grid,
+                &m.nodata_values,
+            )
+        })
+        .collect()
+}
+
 /// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
-fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
+pub(crate) fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
     for (dst, c) in bits.iter_mut().zip(codes) {
         if matches!(c, Some(v) if *v != 0) {
             *dst |= 1 << bit;
@@ -321,14 +341,14 @@ impl BlockSums<'_> {
 }
 
 /// What every block of a run needs besides its own values.
-struct BlockContext<'a> {
-    model: &'a PixelModel,
-    restoration: Option<&'a RestorationModel>,
-    space: &'a CohortSpace,
-    age_shift_yr: i32,
-    grid: &'a Grid,
-    row_areas_ha: &'a [f64],
-    zones: Option<&'a ZoneSet>,
+pub(crate) struct BlockContext<'a> {
+    pub(crate) model: &'a PixelModel,
+    pub(crate) restoration: Option<&'a RestorationModel>,
+    pub(crate) space: &'a CohortSpace,
+    pub(crate) age_shift_yr: i32,
+    pub(crate) grid: &'a Grid,
+    pub(crate) row_areas_ha: &'a [f64],
+    pub(crate) zones: Option<&'a ZoneSet>,
 }
 
 /// Evaluates one block: pure, no IO. Runs of equal pixels along a row are added to the
@@ -336,7 +356,7 @@ struct BlockContext<'a> {
 ///
 /// This is the hot loop of a run (every pixel of the scene passes here once), hence one
 /// function: the run-length bookkeeping and the per-pixel evaluation share their state.
-fn compute_block(
+pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
 ) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
@@ -496,22 +516,7 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
     };
     let forest_type = Layer::open_spec(scene.forest_type.as_ref(), LayerKind::Categorical, grid)?;
     let desert = Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, grid)?;
-    let masks = scene
-        .masks
-        .values()
-        .map(|m| {
-            Layer::open(
-                &m.path,
-                m.band,
-                LayerKind::Categorical,
-                grid,
-                &m.nodata_values,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
-    if masks.len() > 32 {
-        return Err(Error::invalid(&scene.source_path, "at most 32 masks"));
-    }
+    let masks = open_masks(scene, grid)?;
     let lc_path = landcover.path.clone();
     let path_or_lc = |l: &Option<Layer>| {
         l.as_ref()
@@ -589,6 +594,41 @@ pub(crate) fn bound_gdal_cache() {
     }
 }
 
+/// The cohort numbering of a scene's cube.
+pub(crate) fn cohort_space(
+    models: &Models,
+    model: &PixelModel,
+    restoration: Option<&RestorationModel>,
+) -> CohortSpace {
+    CohortSpace {
+        forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
+        desert_subtypes: models
+            .desert
+            .subtypes
+            .iter()
+            .map(|s| s.name.clone())
+            .collect(),
+        max_age_yr: model.max_age_yr(),
+        interventions: restoration.map(|r| r.names.clone()).unwrap_or_default(),
+    }
+}
+
+/// Adds a computed block's cohort sums (grid, zones, outside) to the cube.
+pub(crate) fn add_block_to_cube(
+    cube: &mut Cube,
+    space: &CohortSpace,
+    zones: Option<&ZoneSet>,
+    out: &BlockOutput,
+) {
+    cube.add_dense(space, GRID_ZONE, &out.grid_acc);
+    if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
+        for (zi, acc) in &out.zone_acc {
+            cube.add_dense(space, &z.zones[*zi].id, acc);
+        }
+        cube.add_dense(space, OUTSIDE_ZONE, outside);
+    }
+}
+
 /// Loads the models, opens and checks the inputs, and fixes the run's grid, rows, block,
 /// output folder and threads.
 fn setup(
@@ -604,20 +644,7 @@ fn setup(
         .flat_map(|r| &r.warnings)
         .map(|w| Warning::new(&scene.source_path, w.as_str()))
         .collect();
-    let space = CohortSpace {
-        forest_types: models.forest.types.iter().map(|t| t.name.clone()).collect(),
-        desert_subtypes: models
-            .desert
-            .subtypes
-            .iter()
-            .map(|s| s.name.clone())
-            .collect(),
-        max_age_yr: model.max_age_yr(),
-        interventions: restoration
-            .as_ref()
-            .map(|r| r.names.clone())
-            .unwrap_or_default(),
-    };
+    let space = cohort_space(&models, &model, restoration.as_ref());
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let inputs = open_inputs(scene, &models, &grid)?;
     if !inputs.landcover_has_nodata {
@@ -755,7 +782,7 @@ fn create_maps(scene: &Scene, s: &RunSetup) -> Result<Writers> {
 }
 
 /// An empty cube that knows the names of the grid, the zones and the outside.
-fn new_cube(zones: Option<&ZoneSet>) -> Cube {
+pub(crate) fn new_cube(zones: Option<&ZoneSet>) -> Cube {
     let mut cube = Cube::default();
     cube.zone_names
         .insert(GRID_ZONE.into(), "whole grid".into());
@@ -835,6 +862,7 @@ fn stream(
             row: out.window.row - row0,
             ..out.window
         };
+        add_block_to_cube(&mut cube, &s.space, zones, &out);
         sinks.stock.send(local, out.stock, l.stock)?;
         sinks.sink.send(local, out.sink, l.sink)?;
         if let (Some((tp, tb)), Some(lp), Some(lb)) =
@@ -842,13 +870,6 @@ fn stream(
         {
             tp.send(local, out.potential, lp)?;
             tb.send(local, out.best, lb)?;
-        }
-        cube.add_dense(&s.space, GRID_ZONE, &out.grid_acc);
-        if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
-            for (zi, acc) in &out.zone_acc {
-                cube.add_dense(&s.space, &z.zones[*zi].id, acc);
-            }
-            cube.add_dense(&s.space, OUTSIDE_ZONE, outside);
         }
         nodata_area += out.nodata_area;
         Ok(())
@@ -951,7 +972,7 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
 }
 
 /// Metadata written into every map: units, provenance.
-fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
+pub(crate) fn provenance(scene: &Scene, models: &Models) -> Vec<(String, String)> {
     let mut md = vec![
         (
             "SINKMAP_VERSION".to_string(),

@@ -63,6 +63,43 @@ pub const MAP_STYLES: [MapStyle; 4] = [
     },
 ];
 
+/// The per-year maps of `sinkmap series` (`PREFIX_YEAR.tif`, `file_name` holding the
+/// prefix): the stock with the run's stock ramp, the net flux (either sign) with the
+/// change ramp, the stand age with the greens.
+pub const SERIES_MAP_STYLES: [MapStyle; 3] = [
+    MapStyle {
+        file_name: "stock_tc_per_ha",
+        title: "Carbon stock density",
+        unit: "t C/ha",
+        ramp: GREENS,
+        symmetric: false,
+    },
+    MapStyle {
+        file_name: "net_flux_tco2_per_ha",
+        title: "Net CO₂ flux into the land (positive = uptake)",
+        unit: "t CO₂/ha",
+        ramp: DIVERGING,
+        symmetric: true,
+    },
+    MapStyle {
+        file_name: "forest_age",
+        title: "Forest stand age",
+        unit: "yr",
+        ramp: GREENS,
+        symmetric: false,
+    },
+];
+
+/// The style of a series map file (`PREFIX_YEAR.tif`), if it is one.
+pub fn series_style(file_name: &str) -> Option<&'static MapStyle> {
+    let stem = file_name.strip_suffix(".tif")?;
+    let (prefix, year) = stem.rsplit_once('_')?;
+    let is_year = year.len() == 4 && year.bytes().all(|b| b.is_ascii_digit());
+    SERIES_MAP_STYLES
+        .iter()
+        .find(|m| is_year && m.file_name == prefix)
+}
+
 /// The class maps sinkmap writes (legend in their `SINKMAP_LEGEND` metadata).
 pub const CLASS_MAPS: [&str; 1] = ["best_intervention.tif"];
 
@@ -332,6 +369,22 @@ pub fn write_all(out_dir: &Path) -> Result<Vec<PathBuf>> {
             written.push(write_text(&qml_path(&p), &qml)?);
         }
     }
+    let mut series: Vec<(PathBuf, &MapStyle)> = std::fs::read_dir(out_dir)
+        .map(|d| {
+            d.flatten()
+                .filter_map(|e| {
+                    let name = e.file_name().to_string_lossy().into_owned();
+                    series_style(&name).map(|m| (e.path(), m))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    series.sort_by(|a, b| a.0.cmp(&b.0));
+    for (p, m) in series {
+        let (lo, hi) = map_range(&p, m.symmetric)?;
+        let qml = ramp_qml(m.title, m.unit, &ramp_items(m.ramp, lo, hi));
+        written.push(write_text(&qml_path(&p), &qml)?);
+    }
     for name in CLASS_MAPS {
         let p = out_dir.join(name);
         if p.exists() {
@@ -385,6 +438,29 @@ mod tests {
         );
         let flat = zone_classes(&[], GREENS, 3);
         assert_eq!((flat[0].lower, flat[2].upper), (0.0, 1.0));
+    }
+
+    #[test]
+    fn series_maps_are_recognised_by_prefix_and_year() {
+        assert_eq!(
+            series_style("stock_tc_per_ha_2019.tif").map(|m| m.unit),
+            Some("t C/ha")
+        );
+        assert!(series_style("net_flux_tco2_per_ha_2020.tif").is_some_and(|m| m.symmetric));
+        assert_eq!(
+            series_style("forest_age_2021.tif").map(|m| m.unit),
+            Some("yr")
+        );
+        // The run's maps and other names are not series maps.
+        for n in [
+            "stock_tc_per_ha.tif",
+            "forest_age_20x1.tif",
+            "forest_age_2021.csv",
+            "sink_tco2_per_ha_yr.tif",
+            "stock_tc_per_ha_202.tif",
+        ] {
+            assert!(series_style(n).is_none(), "{n}");
+        }
     }
 
     #[test]

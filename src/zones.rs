@@ -56,6 +56,75 @@ pub(crate) fn traditional(mut srs: SpatialRef) -> SpatialRef {
     srs
 }
 
+/// An OGR layer opened for reading: the layer, its name, CRS and field names.
+pub(crate) struct OpenLayer<'a> {
+    pub layer: gdal::vector::Layer<'a>,
+    pub name: String,
+    pub srs: SpatialRef,
+    pub fields: Vec<String>,
+}
+
+/// Opens a vector file (any OGR format); the error names the file.
+pub(crate) fn open_vector(path: &Path) -> Result<Dataset> {
+    Dataset::open(path)
+        .map_err(|e| Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e)))
+}
+
+/// The layer `name` of `ds` (else its first), which must have a CRS; errors name the file.
+pub(crate) fn open_layer<'a>(
+    ds: &'a Dataset,
+    path: &Path,
+    name: Option<&str>,
+) -> Result<OpenLayer<'a>> {
+    let layer = match name {
+        Some(name) => ds
+            .layer_by_name(name)
+            .map_err(|_| Error::vector(path, format!("no layer named '{name}'")))?,
+        None => ds
+            .layer(0)
+            .map_err(|_| Error::vector(path, "the file has no layer"))?,
+    };
+    let lname = layer.name();
+    let srs = layer.spatial_ref().ok_or_else(|| {
+        Error::vector(
+            path,
+            format!("layer '{lname}' has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:4326)"),
+        )
+    })?;
+    let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    if fields.is_empty() && layer.feature_count() == 0 {
+        return Err(Error::vector(
+            path,
+            format!("layer '{lname}' is empty: no features and no fields (give a layer with the polygons or points)"),
+        ));
+    }
+    Ok(OpenLayer {
+        layer,
+        name: lname,
+        srs,
+        fields,
+    })
+}
+
+impl OpenLayer<'_> {
+    /// Index of field `f` (ASCII case ignored when `any_case`); the error lists the fields.
+    pub fn field(&self, path: &Path, f: &str, any_case: bool) -> Result<usize> {
+        self.fields
+            .iter()
+            .position(|n| n == f || any_case && n.eq_ignore_ascii_case(f))
+            .ok_or_else(|| {
+                Error::vector(
+                    path,
+                    format!(
+                        "layer '{}' has no field '{f}' (fields: {})",
+                        self.name,
+                        self.fields.join(", ")
+                    ),
+                )
+            })
+    }
+}
+
 pub(crate) fn field_text(v: Option<FieldValue>) -> Option<String> {
     match v? {
         FieldValue::StringValue(s) => Some(s),
@@ -201,49 +270,24 @@ impl ZoneSet {
         if !path.exists() {
             crate::limits::check_input_path(path)?;
         }
-        let ds = Dataset::open(path).map_err(|e| {
-            Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e))
-        })?;
-        let mut layer = match src.layer {
-            Some(name) => ds
-                .layer_by_name(name)
-                .map_err(|_| Error::vector(path, format!("no layer named '{name}'")))?,
-            None => ds
-                .layer(0)
-                .map_err(|_| Error::vector(path, "the file has no layer"))?,
-        };
-        let lname = layer.name();
-        let srs = layer.spatial_ref().ok_or_else(|| {
-            Error::vector(
-                path,
-                format!("layer '{lname}' has no CRS; assign one (e.g. ogr2ogr -a_srs)"),
-            )
-        })?;
-        let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
-        if fields.is_empty() && layer.feature_count() == 0 {
-            return Err(Error::vector(
-                path,
-                format!("layer '{lname}' is empty: no features and no fields (give a layer with the zone polygons)"),
-            ));
-        }
-        let find = |f: &str| {
-            fields.iter().position(|n| n == f).ok_or_else(|| {
-                Error::vector(
-                    path,
-                    format!(
-                        "layer '{lname}' has no field '{f}' (fields: {})",
-                        fields.join(", ")
-                    ),
-                )
-            })
-        };
+        let ds = open_vector(path)?;
+        let opened = open_layer(&ds, path, src.layer)?;
         // An empty id field numbers the features instead.
         let id_idx = if src.id_field.is_empty() {
             None
         } else {
-            Some(find(src.id_field)?)
+            Some(opened.field(path, src.id_field, false)?)
         };
-        let name_idx = src.name_field.map(find).transpose()?;
+        let name_idx = src
+            .name_field
+            .map(|f| opened.field(path, f, false))
+            .transpose()?;
+        let OpenLayer {
+            mut layer,
+            name: lname,
+            srs,
+            ..
+        } = opened;
         let to_grid = CoordTransform::new(
             &traditional(srs.clone()),
             &traditional(SpatialRef::from_wkt(&grid.crs_wkt).map_err(|e| Error::vector(path, e))?),

@@ -8,7 +8,7 @@ use std::path::Path;
 use common::*;
 use sinkmap::accounting::projection::{plan, project, Rollout, RolloutFile, ZoneCohorts};
 use sinkmap::accounting::uncertainty::{Dist, ModelSet, Uncertain};
-use sinkmap::accounting::{account, emissions::EmissionFile};
+use sinkmap::accounting::{emissions::EmissionFile, Projection};
 use sinkmap::cube::{Cube, GRID_ZONE};
 use sinkmap::model::{EcosystemClass, Pools};
 
@@ -187,17 +187,19 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
     let cube = sample_cube();
     let m = models();
     let params = uncertain(&m);
-    let acc = account(
-        &cube,
-        &m,
-        &params,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        200,
-        7,
-    );
+    let acc = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &params,
+        pools: Pools::default(),
+        rollout: &proportional_rollout(),
+        base_year: 2020,
+        until: 2060,
+        draws: 200,
+        seed: 7,
+        map_error: None,
+    }
+    .account();
     for z in &acc.bands {
         for y in z {
             for b in y {
@@ -212,17 +214,19 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
     for (k, v) in cube.cells.iter().filter(|(k, _)| k.zone_id == GRID_ZONE) {
         grid_only.cells.insert(k.clone(), *v);
     }
-    let g = account(
-        &grid_only,
-        &m,
-        &params,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        200,
-        7,
-    );
+    let g = Projection {
+        cube: &grid_only,
+        nominal: &m,
+        params: &params,
+        pools: Pools::default(),
+        rollout: &proportional_rollout(),
+        base_year: 2020,
+        until: 2060,
+        draws: 200,
+        seed: 7,
+        map_error: None,
+    }
+    .account();
     let region = acc.zones.len() - 1;
     for d in 0..200 {
         for y in 0..acc.years.len() {
@@ -247,17 +251,19 @@ fn bands_are_ordered_zones_add_up_and_zero_width_draws_are_deterministic() {
             ..p.clone()
         })
         .collect();
-    let z = account(
-        &cube,
-        &m,
-        &zero,
-        Pools::default(),
-        &proportional_rollout(),
-        2020,
-        2060,
-        20,
-        7,
-    );
+    let z = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &zero,
+        pools: Pools::default(),
+        rollout: &proportional_rollout(),
+        base_year: 2020,
+        until: 2060,
+        draws: 20,
+        seed: 7,
+        map_error: None,
+    }
+    .account();
     let total = z.components.len() - 1;
     for d in 0..20 {
         for y in 0..z.years.len() {
@@ -286,17 +292,19 @@ fn monte_carlo_mean_converges_to_the_analytic_mean_of_a_linear_model() {
         nominal: *n.slot("other.grassland.sink_tc_per_ha_yr").unwrap(),
         correlated: None,
     }];
-    let acc = account(
-        &cube,
-        &m,
-        &p,
-        Pools::default(),
-        &RolloutFile::default(),
-        2020,
-        2022,
-        20_000,
-        3,
-    );
+    let acc = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &p,
+        pools: Pools::default(),
+        rollout: &RolloutFile::default(),
+        base_year: 2020,
+        until: 2022,
+        draws: 20_000,
+        seed: 3,
+        map_error: None,
+    }
+    .account();
     let total = acc.components.len() - 1;
     let mean = acc.bands[0][0][total].mean;
     let analytic = 1000.0 * 0.3 * 44.0 / 12.0;

@@ -818,4 +818,301 @@ fn report_gains_an_accuracy_section() {
     assert!(html.contains("id=\"error_matrix\"") && html.contains("id=\"accuracy_carbon\""));
     let at = html.find("Map accuracy").unwrap();
     assert!(at < html.find("Assumptions and sources").unwrap());
+    // The run's own accounting drew the model parameters only, and the section says so.
+    assert!(
+        html.contains("id=\"map_error_in_accounting\" data-included=\"false\""),
+        "the section should say the bands leave the map error out"
+    );
+}
+
+// Map error in the accounting (docs/science.md §6.8): a perfect reference sample changes
+// nothing, a planted confusion moves the central estimate to the adjusted areas and widens the
+// bands, and assessments of another grid, land-cover version or map are refused.
+
+fn balance(run: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let cube = run.join("cube.csv");
+    let mut args = vec![
+        "balance",
+        SCENE,
+        "--cube",
+        cube.to_str().unwrap(),
+        "--out",
+        out.to_str().unwrap(),
+        "--draws",
+        "150",
+        "-q",
+    ];
+    args.extend_from_slice(extra);
+    sinkmap(&args)
+}
+
+/// The sample's points with the reference class set by `f(index, map code)`, assessed
+/// (without zones) into `dir/a`.
+fn assess_with(dir: &Path, f: impl Fn(usize, &str) -> String) -> PathBuf {
+    let refp = write_reference(dir, "reference.csv", |i, r| Some(f(i, &r[3])));
+    let out = dir.join("a");
+    let o = assess(&refp, &out, &["--no-zones"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    out
+}
+
+/// The balance of the fixture's run without map error (shared).
+fn plain_balance() -> &'static PathBuf {
+    static P: OnceLock<PathBuf> = OnceLock::new();
+    P.get_or_init(|| {
+        let plain = fixture().0.path().join("plain");
+        let o = balance(&fixture().1, &plain, &[]);
+        assert!(o.status.success(), "{}", stderr(&o));
+        plain
+    })
+}
+
+/// The CSV without the columns that name the sources (method, uncertainty_sources).
+fn without_sources(path: &Path) -> Vec<Vec<String>> {
+    let (h, rows) = read_csv(path);
+    let keep: Vec<usize> = (0..h.len())
+        .filter(|&i| h[i] != "method" && h[i] != "uncertainty_sources")
+        .collect();
+    std::iter::once(keep.iter().map(|&i| h[i].clone()).collect())
+        .chain(
+            rows.iter()
+                .map(|r| keep.iter().map(|&i| r[i].clone()).collect()),
+        )
+        .collect()
+}
+
+#[test]
+fn a_zero_se_assessment_reproduces_the_accounting_exactly() {
+    let (run, plain) = (&fixture().1, plain_balance());
+    let t = tempfile::tempdir().unwrap();
+    let a = assess_with(t.path(), |_, code| code.to_string());
+    let j = json(&a.join("assessment.json"));
+    let eco = &j["ecosystem_areas"];
+    assert!(eco["se_ha"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|x| x.as_f64() == Some(0.0)));
+    let out = t.path().join("with");
+    let o = balance(run, &out, &["--assessment", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    // Every number, band and map column is the same; trajectory.csv is identical.
+    assert_eq!(
+        without_sources(&out.join("sink_inputs.csv")),
+        without_sources(&plain.join("sink_inputs.csv"))
+    );
+    assert_eq!(
+        std::fs::read(out.join("trajectory.csv")).unwrap(),
+        std::fs::read(plain.join("trajectory.csv")).unwrap()
+    );
+    // The tables say what the bands include, and the manifest fingerprints the assessment.
+    let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
+    let src = h.iter().position(|c| c == "uncertainty_sources").unwrap();
+    assert!(rows
+        .iter()
+        .all(|r| r[src].starts_with("model parameters (")
+            && r[src].contains("; map area (assessment ")));
+    let (_, plain_rows) = read_csv(&plain.join("sink_inputs.csv"));
+    assert!(!plain_rows[0][src].contains("map area"));
+    let manifest = std::fs::read_to_string(out.join("manifest.json")).unwrap();
+    assert!(manifest.contains("assessment.json"), "{manifest}");
+}
+
+#[test]
+fn a_planted_confusion_moves_the_centre_and_widens_the_bands() {
+    let (run, plain) = (&fixture().1, plain_balance());
+    let t = tempfile::tempdir().unwrap();
+    // Every third point mapped as barren (7) is grassland (4) on the ground.
+    let a = assess_with(t.path(), |i, code| {
+        if code == "7" && i % 3 == 0 {
+            "4".into()
+        } else {
+            code.into()
+        }
+    });
+    let j = json(&a.join("assessment.json"));
+    let eco = &j["ecosystem_areas"];
+    let k = eco["classes"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .position(|c| c == "barren")
+        .unwrap();
+    let mapped = eco["mapped_area_ha"][k].as_f64().unwrap();
+    let adjusted = eco["adjusted_area_ha"][k].as_f64().unwrap();
+    let se = eco["se_ha"][k].as_f64().unwrap();
+    assert!(adjusted < mapped && se > 0.0, "{eco}");
+    let out = t.path().join("with");
+    let o = balance(run, &out, &["--assessment", a.to_str().unwrap()]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
+    let (_, prow) = read_csv(&plain.join("sink_inputs.csv"));
+    let c = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let num = |r: &Vec<String>, n: &str| r[c(n)].parse::<f64>().unwrap();
+    let pick = |rs: &[Vec<String>], comp: &str| -> Vec<String> {
+        rs.iter()
+            .find(|r| {
+                r[c("level")] == "region" && r[c("year")] == "2020" && r[c("component")] == comp
+            })
+            .unwrap()
+            .clone()
+    };
+    // Desert crust fixation is linear in the barren area: its central value is the map's
+    // times Â/A, its map column is the map run's value, and its band is wider.
+    let (w, p) = (pick(&rows, "desert:crust"), pick(&prow, "desert:crust"));
+    let ratio = num(&w, "net_removal_tco2_yr") / num(&w, "net_removal_tco2_yr_map");
+    assert!(
+        (ratio - adjusted / mapped).abs() < 1e-5,
+        "{ratio} vs {}",
+        adjusted / mapped
+    );
+    assert_eq!(w[c("net_removal_tco2_yr_map")], p[c("net_removal_tco2_yr")]);
+    // Relative to its centre the band is wider: the area's CV adds to the parameters' (the
+    // absolute width also scales with the smaller adjusted area).
+    let rel = |r: &Vec<String>| {
+        (num(r, "net_removal_tco2_yr_p95") - num(r, "net_removal_tco2_yr_p05"))
+            / num(r, "net_removal_tco2_yr")
+    };
+    eprintln!(
+        "desert:crust 2020: Â/A = {:.4} (SE {se:.0} ha); relative 5–95 % width {:.4} with map error, {:.4} without",
+        adjusted / mapped,
+        rel(&w),
+        rel(&p)
+    );
+    assert!(rel(&w) > rel(&p), "{} vs {}", rel(&w), rel(&p));
+    // The headline has both values.
+    let acc = json(&out.join("accounting.json"));
+    assert!(
+        acc["region_net_flux_base_year_tco2"]["nominal"]
+            != acc["region_net_flux_base_year_tco2_map"]
+    );
+    assert_eq!(acc["uncertainty_sources"].as_array().unwrap().len(), 2);
+    // The report's accuracy section says that the bands include the map error.
+    std::fs::create_dir_all(out.join("assessment")).unwrap();
+    std::fs::copy(
+        a.join("assessment.json"),
+        out.join("assessment/assessment.json"),
+    )
+    .unwrap();
+    let html = sinkmap::assess::report::section(&out).unwrap();
+    assert!(
+        html.contains("id=\"map_error_in_accounting\" data-included=\"true\""),
+        "{html}"
+    );
+}
+
+#[test]
+fn assessments_of_another_map_are_refused() {
+    let run = &fixture().1;
+    let t = tempfile::tempdir().unwrap();
+    let a = assess_with(t.path(), |_, code| code.to_string());
+    // Another grid: a synthetic scene of another size.
+    let other = synth_scene(&t.path().join("synth"), 40, 30, 5);
+    let o = sinkmap(&["run", other.to_str().unwrap(), "-q", "--no-report"]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = sinkmap(&[
+        "balance",
+        other.to_str().unwrap(),
+        "--draws",
+        "10",
+        "--allow-subregion-balance",
+        "--assessment",
+        a.to_str().unwrap(),
+        "-q",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{e}");
+    assert!(
+        e.contains("assessment.json") && e.contains("another grid"),
+        "{e}"
+    );
+    // A stale assessment: the same scene with one land-cover pixel changed.
+    let copy = t.path().join("copy");
+    std::fs::create_dir_all(&copy).unwrap();
+    let src = root().join("rasters/sample");
+    for f in std::fs::read_dir(&src).unwrap() {
+        let f = f.unwrap().path();
+        std::fs::copy(&f, copy.join(f.file_name().unwrap())).unwrap();
+    }
+    let text = std::fs::read_to_string(src.join("scene.toml")).unwrap();
+    let abs = |rel: &str| root().join(rel).display().to_string().replace('\\', "/");
+    let text = text
+        .replace("\"../../models\"", &format!("\"{}\"", abs("models")))
+        .replace("\"../../out/sample\"", "\"out\"")
+        .replace(
+            "\"../../vectors/sample_zones.geojson\"",
+            &format!("\"{}\"", abs("vectors/sample_zones.geojson")),
+        );
+    std::fs::write(copy.join("scene.toml"), text).unwrap();
+    {
+        // One pixel of the land cover changed (a new version of the map).
+        let src_lc = src.join("landcover.tif");
+        let ds = gdal::Dataset::open(&src_lc).unwrap();
+        let (w, h) = ds.raster_size();
+        let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();
+        let dst = copy.join("landcover.tif");
+        std::fs::remove_file(&dst).unwrap();
+        let out = ds
+            .create_copy(&driver, &dst, &gdal::raster::RasterCreationOptions::new())
+            .unwrap();
+        let v = ds
+            .rasterband(1)
+            .unwrap()
+            .read_as::<i32>((0, 0), (w, h), (w, h), None)
+            .unwrap();
+        let mut data = v.data().to_vec();
+        let i = data.iter().position(|x| *x == 7).unwrap();
+        data[i] = 4;
+        let mut b = gdal::raster::Buffer::new((w, h), data);
+        out.rasterband(1)
+            .unwrap()
+            .write((0, 0), (w, h), &mut b)
+            .unwrap();
+    }
+    let scene = copy.join("scene.toml");
+    let o = sinkmap(&[
+        "balance",
+        scene.to_str().unwrap(),
+        "--cube",
+        run.join("cube.csv").to_str().unwrap(),
+        "--out",
+        t.path().join("stale").to_str().unwrap(),
+        "--draws",
+        "10",
+        "--assessment",
+        a.to_str().unwrap(),
+        "-q",
+    ]);
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{e}");
+    assert!(
+        e.contains("stale") && e.contains("rerun `sinkmap assess`"),
+        "{e}"
+    );
+    // An assessment of another categorical map (--map) gives no class areas.
+    let m = t.path().join("m");
+    let o = sinkmap(&[
+        "assess",
+        SCENE,
+        "--reference",
+        t.path().join("reference.csv").to_str().unwrap(),
+        "--map",
+        root()
+            .join("rasters/sample/landcover.tif")
+            .to_str()
+            .unwrap(),
+        "--no-zones",
+        "--out",
+        m.to_str().unwrap(),
+        "-q",
+    ]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let o = balance(
+        run,
+        &t.path().join("m_out"),
+        &["--assessment", m.to_str().unwrap()],
+    );
+    let e = stderr(&o);
+    assert_eq!(o.status.code(), Some(4), "{e}");
+    assert!(e.contains("not of the scene's land-cover map"), "{e}");
 }

@@ -8,7 +8,7 @@ use common::*;
 use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
 use sinkmap::accounting::uncertainty::{uncertain_parameters, ModelSet};
-use sinkmap::accounting::{account, Accounting};
+use sinkmap::accounting::{Accounting, Projection};
 use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
 use sinkmap::model::{EcosystemClass, Pools};
@@ -660,4 +660,32 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     assert!(rows
         .iter()
         .all(|r| get(r, "component") != "total" && get(r, "component") != "desert:land"));
+}
+
+/// The accounting of `cube` without map error (the call the tests above share).
+#[allow(clippy::too_many_arguments)]
+fn account(
+    cube: &sinkmap::cube::Cube,
+    nominal: &sinkmap::accounting::uncertainty::ModelSet,
+    params: &[sinkmap::accounting::uncertainty::Uncertain],
+    pools: sinkmap::model::Pools,
+    rollout: &sinkmap::accounting::projection::RolloutFile,
+    base_year: i32,
+    until: i32,
+    draws: usize,
+    seed: u64,
+) -> Accounting {
+    Projection {
+        cube,
+        nominal,
+        params,
+        pools,
+        rollout,
+        base_year,
+        until,
+        draws,
+        seed,
+        map_error: None,
+    }
+    .account()
 }

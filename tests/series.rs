@@ -99,6 +99,15 @@ fn constant_land_cover_gives_run_stocks_every_year_and_net_flux_equals_gross_sin
         // while the series ages it).
         assert_eq!(t.forest_area_assumed_age_ha, 0.0);
         assert_eq!(o.stock_tc(0, k), t.stock_tc, "{y}: series vs run stock");
+        if *y == 2021 {
+            // The last year's cohort cube (what the projection starts from) is run's.
+            let text = |p: PathBuf| std::fs::read_to_string(p).unwrap();
+            assert_eq!(
+                text(out.join("cube.csv")),
+                text(dir.join("run2021").join("cube.csv")),
+                "the series' last-year cube differs from run's"
+            );
+        }
     }
     let (h, rows) = read_csv(&out.join("series.csv"));
     let gross = column(&h, &rows[1..5], "gross_sink_tc");
@@ -135,7 +144,8 @@ fn two_years_give_the_stock_difference_of_change() {
     );
     add_series(
         &scene_path,
-        "[series.landcover_by_year]\n2020 = \"landcover.tif\"\n2021 = \"lc2021.tif\"\n",
+        // Soil at once, as `change` counts it (the rules then coincide).
+        "soil_transition_yr = 0\n[series.landcover_by_year]\n2020 = \"landcover.tif\"\n2021 = \"lc2021.tif\"\n",
     );
     let scene = Scene::load(&scene_path).unwrap();
     let out = dir.join("series");
@@ -197,8 +207,12 @@ fn two_years_give_the_stock_difference_of_change() {
     assert!(column(&sh, &srows[1..], "emissions_clearing_tc")[0].1 > 0.0);
 }
 
-/// A synthetic series with transitions and fires (`synth --years`).
+/// A synthetic series with transitions and fires (`synth --years`), 90 × 70 px.
 fn synthetic_series(name: &str) -> (PathBuf, PathBuf) {
+    synthetic_series_sized(name, 90, 70, "2018..2022")
+}
+
+fn synthetic_series_sized(name: &str, w: usize, h: usize, years: &str) -> (PathBuf, PathBuf) {
     let dir = tmp(name);
     let scene = dir.join("scene");
     let models = root().join("models");
@@ -207,11 +221,11 @@ fn synthetic_series(name: &str) -> (PathBuf, PathBuf) {
         "--out",
         &scene.to_string_lossy(),
         "--width",
-        "90",
+        &w.to_string(),
         "--height",
-        "70",
+        &h.to_string(),
         "--years",
-        "2018..2022",
+        years,
         "--models-dir",
         &models.to_string_lossy(),
         "-q",
@@ -357,4 +371,221 @@ fn bad_inputs_are_named_before_anything_is_written() {
         e.contains("harvest_2021.tif") && e.contains("events_2021.tif"),
         "{e}"
     );
+}
+
+#[test]
+fn per_year_maps_and_tiles_merged_equal_a_single_run() {
+    // Larger than one COG tile, so that the maps have an overview level.
+    let (dir, scene_path) = synthetic_series_sized("tiles", 600, 530, "2018..2021");
+    let s = scene_path.to_string_lossy().into_owned();
+    let single = dir.join("single");
+    let r = sinkmap(&[
+        "series",
+        &s,
+        "--maps",
+        "stock,net,age",
+        "--out",
+        &single.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let n = 3;
+    let children: Vec<_> = (1..=n)
+        .map(|i| {
+            std::process::Command::new(env!("CARGO_BIN_EXE_sinkmap"))
+                .args(["series", &s, "--maps", "net,stock,age", "-q"])
+                .args(["--threads", "1", "--block-size", "64"])
+                .args(["--tile", &format!("{i}/{n}"), "--out"])
+                .arg(dir.join(format!("t{i}")))
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        assert!(c.wait().unwrap().success());
+    }
+    let merged = dir.join("merged");
+    let mut args = vec!["merge".to_string(), s.clone()];
+    for i in [3, 1, 2] {
+        args.push(dir.join(format!("t{i}")).to_string_lossy().into_owned());
+    }
+    args.extend([
+        "--out".into(),
+        merged.to_string_lossy().into_owned(),
+        "-q".into(),
+    ]);
+    let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
+    let r = sinkmap(&refs);
+    assert!(r.status.success(), "{}", stderr(&r));
+    // Tables identical (exact sums added), maps and overviews bit-identical, styles beside.
+    let text = |p: &Path| std::fs::read_to_string(p).unwrap();
+    for f in ["series.csv", "series_transitions.csv"] {
+        assert_eq!(text(&single.join(f)), text(&merged.join(f)), "{f}");
+    }
+    // The last year's cube as `run`'s merge gives it: equal to 1e-9 (read back from text).
+    let (ha, ra) = read_csv(&single.join("cube.csv"));
+    let (hb, rb) = read_csv(&merged.join("cube.csv"));
+    assert_eq!((ha, ra.len()), (hb, rb.len()));
+    for (x, y) in ra.iter().zip(&rb) {
+        for (a, b) in x.iter().zip(y) {
+            match (a.parse::<f64>(), b.parse::<f64>()) {
+                (Ok(a), Ok(b)) => {
+                    assert!((a - b).abs() <= 1e-9 * a.abs().max(1.0), "{x:?} vs {y:?}")
+                }
+                _ => assert_eq!(a, b),
+            }
+        }
+    }
+    let mut maps = Vec::new();
+    for y in 2018..=2021 {
+        maps.push(format!("stock_tc_per_ha_{y}.tif"));
+        maps.push(format!("forest_age_{y}.tif"));
+        if y > 2018 {
+            maps.push(format!("net_flux_tco2_per_ha_{y}.tif"));
+        }
+    }
+    let tifs: Vec<String> = list(&single)
+        .into_iter()
+        .filter(|f| f.ends_with(".tif"))
+        .collect();
+    assert_eq!(tifs.len(), maps.len(), "{tifs:?}");
+    for m in &maps {
+        let (a, w, h) = read_raster(&single.join(m));
+        let (b, w2, h2) = read_raster(&merged.join(m));
+        assert_eq!((w, h), (w2, h2));
+        assert!(same_bits(&a, &b), "{m} differs");
+        let (oa, ob) = (
+            read_overviews(&single.join(m)),
+            read_overviews(&merged.join(m)),
+        );
+        assert!(!oa.is_empty(), "{m}: an overview level expected");
+        assert_eq!(oa.len(), ob.len());
+        for (x, y) in oa.iter().zip(&ob) {
+            assert!(same_bits(&x.0, &y.0), "{m}: overview differs");
+        }
+        for d in [&single, &merged] {
+            let qml = d.join(m.replace(".tif", ".qml"));
+            assert!(text(&qml).contains("<qgis"), "{}", qml.display());
+        }
+    }
+    // The maps hold what the table sums: Σ map × pixel area = the grid's total.
+    let scene = Scene::load(&scene_path).unwrap();
+    let grid = sinkmap::raster::reference_grid(&scene.landcover.path, 1).unwrap();
+    let areas = grid.row_areas_ha();
+    let (h, rows) = read_csv(&single.join("series.csv"));
+    let grid_rows: Vec<Vec<String>> = rows.into_iter().filter(|r| r[0] == GRID_ZONE).collect();
+    let total = |m: &str| {
+        let (v, w, _) = read_raster(&single.join(m));
+        v.iter()
+            .enumerate()
+            .filter(|(_, x)| !x.is_nan())
+            .map(|(i, x)| x * areas[i / w])
+            .sum::<f64>()
+    };
+    let stock = column(&h, &grid_rows, "stock_tc");
+    let net = column(&h, &grid_rows[1..], "net_flux_tco2");
+    for (k, y) in (2018..=2021).enumerate() {
+        let t = total(&format!("stock_tc_per_ha_{y}.tif"));
+        assert!(rel_close(t, stock[k].1, 1e-5), "{y}: {t} vs {}", stock[k].1);
+        if y > 2018 {
+            let t = total(&format!("net_flux_tco2_per_ha_{y}.tif"));
+            let want = net[k - 1].1;
+            assert!(
+                (t - want).abs() <= 1e-5 * stock[k].1.abs(),
+                "{y}: {t} vs {want}"
+            );
+        }
+    }
+}
+
+#[test]
+fn the_committed_sample_series_runs_as_the_readme_says() {
+    let out = tmp("sample");
+    let r = sinkmap(&[
+        "series",
+        &root()
+            .join("rasters/sample_series/scene.toml")
+            .to_string_lossy(),
+        "--maps",
+        "stock,net,age",
+        "--out",
+        &out.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let files = list(&out);
+    for y in 2016..=2020 {
+        for m in ["stock_tc_per_ha", "forest_age"] {
+            assert!(
+                files.contains(&format!("{m}_{y}.tif")),
+                "{m} {y}: {files:?}"
+            );
+            assert!(
+                files.contains(&format!("{m}_{y}.qml")),
+                "{m} {y}: {files:?}"
+            );
+        }
+        let net = format!("net_flux_tco2_per_ha_{y}.tif");
+        assert_eq!(files.contains(&net), y > 2016, "{net}");
+    }
+    let (h, rows) = read_csv(&out.join("series.csv"));
+    let grid: Vec<Vec<String>> = rows.into_iter().filter(|r| r[0] == GRID_ZONE).collect();
+    assert_eq!(grid.len(), 5);
+    assert!(column(&h, &grid[1..], "emissions_fire_tc")
+        .iter()
+        .any(|x| x.1 > 0.0));
+}
+
+#[test]
+fn bad_series_options_are_refused_before_anything_is_written() {
+    let (dir, scene_path) = synthetic_series("options");
+    let scene = scene_path.to_string_lossy().into_owned();
+    let fails = |args: &[&str], out: &Path| {
+        let mut a = vec!["series", scene.as_str(), "--out"];
+        let o = out.to_string_lossy().into_owned();
+        a.push(&o);
+        a.extend_from_slice(args);
+        let r = sinkmap(&a);
+        assert!(!r.status.success(), "{args:?}: should fail");
+        assert!(!out.exists(), "{args:?}: nothing written");
+        stderr(&r)
+    };
+    let e = fails(&["--maps", "stock,carbon"], &dir.join("maps"));
+    assert!(e.contains("unknown map 'carbon'"), "{e}");
+    let e = fails(&["--tile", "3/2"], &dir.join("tile"));
+    assert!(e.contains("3/2"), "{e}");
+    // An unknown plantation type names the scene and the type.
+    let text = std::fs::read_to_string(&scene_path).unwrap();
+    std::fs::write(
+        &scene_path,
+        text.replace("[series]\n", "[series]\nnew_stand_forest_type = \"oak\"\n"),
+    )
+    .unwrap();
+    let e = fails(&[], &dir.join("type"));
+    assert!(e.contains("'oak'") && e.contains("scene.toml"), "{e}");
+    std::fs::write(&scene_path, text).unwrap();
+    // A merge of an incomplete set of series parts.
+    let part = dir.join("p1");
+    let r = sinkmap(&[
+        "series",
+        &scene,
+        "--tile",
+        "1/2",
+        "--out",
+        &part.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(r.status.success(), "{}", stderr(&r));
+    let merged = dir.join("merged");
+    let r = sinkmap(&[
+        "merge",
+        &scene,
+        &part.to_string_lossy(),
+        "--out",
+        &merged.to_string_lossy(),
+        "-q",
+    ]);
+    assert!(!r.status.success());
+    assert!(stderr(&r).contains("1..=2"), "{}", stderr(&r));
+    assert!(!merged.join("series.csv").exists());
 }

@@ -2,6 +2,7 @@
 //! Monte Carlo over the model parameters, and the balance against emission scenarios.
 
 pub mod emissions;
+pub mod maperror;
 pub mod projection;
 pub mod uncertainty;
 
@@ -16,6 +17,7 @@ use crate::cube::{Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::raster::writer::{temp_path, TempFile};
 use emissions::EmissionFile;
+use maperror::{MapError, Multipliers};
 use projection::{
     component_names, counted_total, inorganic_index, plan, project, RolloutFile, ZoneCohorts,
 };
@@ -23,6 +25,8 @@ use uncertainty::{percentile, uncertain_parameters, ModelSet, Uncertain};
 
 /// Values indexed `[zone][year][component]`.
 type Table3 = Vec<Vec<Vec<f64>>>;
+/// Bands indexed `[zone][year][component]`.
+type Bands3 = Vec<Vec<Vec<Band>>>;
 
 /// Zone id of the region: the sum of all zones (and the outside), or the grid.
 pub const REGION: &str = "__region__";
@@ -86,6 +90,10 @@ pub struct AccountingOptions {
     pub region: Option<String>,
     /// Compare the sink with the emissions of a region the scene is not (explicit opt-in).
     pub allow_subregion_balance: bool,
+    /// Map error from an assessment (folder or assessment.json) and a calibration (folder or
+    /// calibration.json); docs/science.md §6.8.
+    pub assessment: Option<PathBuf>,
+    pub calibration: Option<PathBuf>,
 }
 
 /// A quantity's nominal value (the deterministic run with the model files' values) and its
@@ -138,6 +146,13 @@ pub struct Accounting {
     pub draw_totals: Vec<Vec<Vec<f64>>>,
     pub draws: usize,
     pub seed: u64,
+    /// The map-based nominal fluxes (the map's areas and densities as they are); equal to
+    /// `net`, `gross`, `emissions` when no assessment or calibration is used.
+    pub map_net: Table3,
+    pub map_gross: Table3,
+    pub map_emissions: Table3,
+    /// What the bands include (model parameters; map area; forest density).
+    pub uncertainty_sources: Vec<String>,
 }
 
 fn draw_models(nominal: &ModelSet, params: &[Uncertain], seed: u64, draw: usize) -> ModelSet {
@@ -163,19 +178,53 @@ struct Tables {
     emissions: Table3,
 }
 
-/// Projects every zone of the cube for the nominal models and `draws` Monte Carlo draws.
-#[allow(clippy::too_many_arguments)]
-pub fn account(
-    cube: &Cube,
-    nominal: &ModelSet,
-    params: &[Uncertain],
-    pools: crate::model::Pools,
-    rollout: &RolloutFile,
-    base_year: i32,
-    until: i32,
-    draws: usize,
-    seed: u64,
-) -> Accounting {
+impl Tables {
+    /// Net flux = gross sink − emissions, per zone, year and component.
+    fn net(&self) -> Table3 {
+        self.gross
+            .iter()
+            .zip(&self.emissions)
+            .map(|(gz, ez)| {
+                gz.iter()
+                    .zip(ez)
+                    .map(|(g, e)| g.iter().zip(e).map(|(g, e)| g - e).collect())
+                    .collect()
+            })
+            .collect()
+    }
+}
+
+/// What [`Projection::account`] projects: the cube, the nominal models and their uncertain
+/// parameters, the rollout, the years, the Monte Carlo draws and (optionally) the map error.
+pub struct Projection<'a> {
+    pub cube: &'a Cube,
+    pub nominal: &'a ModelSet,
+    pub params: &'a [Uncertain],
+    pub pools: crate::model::Pools,
+    pub rollout: &'a RolloutFile,
+    pub base_year: i32,
+    pub until: i32,
+    pub draws: usize,
+    pub seed: u64,
+    /// Error-adjusted areas and density (docs/science.md §6.8); None: the map as it is.
+    pub map_error: Option<&'a MapError>,
+}
+
+/// The zones, their cohorts and plans, and the table layout, built once per accounting.
+struct Setup {
+    zones: Vec<(String, String)>,
+    cohorts: Vec<ZoneCohorts>,
+    plans: Vec<Vec<Vec<(i32, f64)>>>,
+    disturbance: Vec<f64>,
+    years: Vec<i32>,
+    components: Vec<String>,
+    counted: Vec<bool>,
+    /// Columns with emissions: the forest types and the total.
+    emission_cols: Vec<usize>,
+}
+
+/// The cube's zones (the outside and the whole grid where present), in table order.
+fn cube_zones(cube: &Cube) -> Vec<(String, String)> {
     let mut zones: Vec<(String, String)> = cube
         .zone_ids()
         .into_iter()
@@ -187,39 +236,62 @@ pub fn account(
     if zones.is_empty() {
         zones.push((GRID_ZONE.into(), "whole grid".into()));
     }
-    let names: Vec<String> = nominal
-        .restoration
-        .as_ref()
-        .map(|r| r.interventions.iter().map(|i| i.name.clone()).collect())
-        .unwrap_or_default();
-    let cohorts: Vec<ZoneCohorts> = zones
-        .iter()
-        .map(|(z, _)| ZoneCohorts::from_cube(cube, z, nominal))
-        .collect();
-    let plans: Vec<Vec<Vec<(i32, f64)>>> = zones
-        .iter()
-        .zip(&cohorts)
-        .map(|((z, _), c)| plan(&rollout.rules, z, &names, &c.eligible, until))
-        .collect();
-    let disturbance: Vec<f64> = nominal
-        .forest
-        .types
-        .iter()
-        .map(|t| rollout.disturbance.get(&t.name).copied().unwrap_or(0.0))
-        .collect();
-    let years: Vec<i32> = (base_year..=until).collect();
-    let mut components = component_names(nominal);
-    let inorg = inorganic_index(nominal);
-    let mut counted: Vec<bool> = (0..components.len())
-        .map(|c| c != inorg || nominal.desert.include_inorganic)
-        .collect();
-    components.push("total".into());
-    counted.push(true);
-    let nc = components.len();
-    let nf = nominal.forest.types.len();
+    zones
+}
 
-    // One run: per zone, [year][component + total]; the region appended as the sum.
-    let run = |m: &ModelSet| -> Tables {
+impl Projection<'_> {
+    fn setup(&self) -> Setup {
+        let nominal = self.nominal;
+        let zones = cube_zones(self.cube);
+        let names: Vec<String> = nominal
+            .restoration
+            .as_ref()
+            .map(|r| r.interventions.iter().map(|i| i.name.clone()).collect())
+            .unwrap_or_default();
+        let cohorts: Vec<ZoneCohorts> = zones
+            .iter()
+            .map(|(z, _)| ZoneCohorts::from_cube(self.cube, z, nominal))
+            .collect();
+        let plans = zones
+            .iter()
+            .zip(&cohorts)
+            .map(|((z, _), c)| plan(&self.rollout.rules, z, &names, &c.eligible, self.until))
+            .collect();
+        let disturbance = nominal
+            .forest
+            .types
+            .iter()
+            .map(|t| {
+                self.rollout
+                    .disturbance
+                    .get(&t.name)
+                    .copied()
+                    .unwrap_or(0.0)
+            })
+            .collect();
+        let mut components = component_names(nominal);
+        let inorg = inorganic_index(nominal);
+        let mut counted: Vec<bool> = (0..components.len())
+            .map(|c| c != inorg || nominal.desert.include_inorganic)
+            .collect();
+        components.push("total".into());
+        counted.push(true);
+        let nc = components.len();
+        Setup {
+            zones,
+            cohorts,
+            plans,
+            disturbance,
+            years: (self.base_year..=self.until).collect(),
+            components,
+            counted,
+            emission_cols: (0..nominal.forest.types.len()).chain([nc - 1]).collect(),
+        }
+    }
+
+    /// One run: per zone, [year][component + total]; the region appended as the sum. The
+    /// cohorts' areas are scaled by `areas` (map error), when given.
+    fn run(&self, s: &Setup, m: &ModelSet, areas: Option<&Multipliers>) -> Tables {
         let mut t = Tables {
             stock: Vec::new(),
             stock_end: Vec::new(),
@@ -235,15 +307,26 @@ pub fn account(
                 })
                 .collect()
         };
-        for (c, p) in cohorts.iter().zip(&plans) {
-            let zp = project(m, pools, c, p, &disturbance, base_year, until);
+        for (c, p) in s.cohorts.iter().zip(&s.plans) {
+            let scaled = areas.map(|a| c.scaled(a));
+            let c = scaled.as_ref().unwrap_or(c);
+            let zp = project(
+                m,
+                self.pools,
+                c,
+                p,
+                &s.disturbance,
+                self.base_year,
+                self.until,
+            );
             t.stock.push(with_total(zp.stock));
             t.stock_end.push(with_total(zp.stock_end));
             t.gross.push(with_total(zp.gross));
             t.emissions.push(with_total(zp.emissions));
         }
+        let nc = s.components.len();
         let sum = |v: &mut Table3| {
-            let r: Vec<Vec<f64>> = (0..years.len())
+            let r: Vec<Vec<f64>> = (0..s.years.len())
                 .map(|y| (0..nc).map(|c| v.iter().map(|z| z[y][c]).sum()).collect())
                 .collect();
             v.push(r);
@@ -253,53 +336,111 @@ pub fn account(
         sum(&mut t.gross);
         sum(&mut t.emissions);
         t
-    };
-    let net_of = |t: &Tables| -> Table3 {
-        t.gross
-            .iter()
-            .zip(&t.emissions)
-            .map(|(gz, ez)| {
-                gz.iter()
-                    .zip(ez)
-                    .map(|(g, e)| g.iter().zip(e).map(|(g, e)| g - e).collect())
-                    .collect()
+    }
+
+    /// Every draw's net flux table and its emission columns.
+    fn draw_all(&self, s: &Setup) -> Vec<(Table3, Table3)> {
+        (0..self.draws)
+            .into_par_iter()
+            .map(|d| {
+                let m = draw_models(self.nominal, self.params, self.seed, d);
+                let areas = self.map_error.map(|e| e.draw(self.seed, d));
+                let t = self.run(s, &m, areas.as_ref());
+                let e = t
+                    .emissions
+                    .iter()
+                    .map(|z| {
+                        z.iter()
+                            .map(|row| s.emission_cols.iter().map(|&c| row[c]).collect())
+                            .collect()
+                    })
+                    .collect();
+                (t.net(), e)
             })
             .collect()
-    };
-    // Emissions exist only for forest types (and the total): keep just those columns per draw.
-    let emission_cols: Vec<usize> = (0..nf).chain([nc - 1]).collect();
-    let nominal_tables = run(nominal);
-    let net = net_of(&nominal_tables);
-    let per_draw: Vec<(Table3, Table3)> = (0..draws)
-        .into_par_iter()
-        .map(|d| {
-            let t = run(&draw_models(nominal, params, seed, d));
-            let e = t
-                .emissions
-                .iter()
-                .map(|z| {
-                    z.iter()
-                        .map(|row| emission_cols.iter().map(|&c| row[c]).collect())
-                        .collect()
-                })
-                .collect();
-            (net_of(&t), e)
-        })
-        .collect();
-    zones.push((REGION.into(), "region (all zones)".into()));
-    let nz = zones.len();
-    let empty = || vec![vec![Vec::with_capacity(nc); years.len()]; nz];
+    }
+
+    /// Projects every zone for the nominal models (areas error-adjusted when there is a map
+    /// error) and the Monte Carlo draws.
+    pub fn account(&self) -> Accounting {
+        let s = self.setup();
+        let central = self.map_error.map(|e| e.central());
+        let nominal_tables = self.run(&s, self.nominal, central.as_ref());
+        let map_tables = central.map(|_| self.run(&s, self.nominal, None));
+        let per_draw = self.draw_all(&s);
+        let net = nominal_tables.net();
+        let mut zones = s.zones.clone();
+        zones.push((REGION.into(), "region (all zones)".into()));
+        let (bands, gross_bands, emission_bands) = bands_of(&s, &nominal_tables, &net, &per_draw);
+        let nc = s.components.len();
+        let draw_totals = per_draw
+            .iter()
+            .map(|(d, _)| {
+                d.iter()
+                    .map(|z| z.iter().map(|row| row[nc - 1]).collect())
+                    .collect()
+            })
+            .collect();
+        let map_tables = map_tables.unwrap_or(Tables {
+            stock: Vec::new(),
+            stock_end: Vec::new(),
+            gross: nominal_tables.gross.clone(),
+            emissions: nominal_tables.emissions.clone(),
+        });
+        Accounting {
+            years: s.years,
+            components: s.components,
+            counted: s.counted,
+            zones,
+            stock: nominal_tables.stock,
+            stock_end: nominal_tables.stock_end,
+            gross: nominal_tables.gross,
+            emissions: nominal_tables.emissions,
+            net,
+            map_net: map_tables.net(),
+            map_gross: map_tables.gross,
+            map_emissions: map_tables.emissions,
+            gross_bands,
+            emission_bands,
+            bands,
+            draw_totals,
+            draws: self.draws,
+            seed: self.seed,
+            uncertainty_sources: uncertainty_sources(self.params, self.map_error),
+        }
+    }
+}
+
+/// What the bands include, e.g. `["model parameters (3)", "map area (assessment 1a2b…)"]`.
+fn uncertainty_sources(params: &[Uncertain], map_error: Option<&MapError>) -> Vec<String> {
+    let mut v = vec![format!("model parameters ({})", params.len())];
+    if let Some(e) = map_error {
+        v.extend(e.sources.iter().cloned());
+    }
+    v
+}
+
+/// Net, gross and emission bands `[zone][year][component]` over the draws.
+fn bands_of(
+    s: &Setup,
+    nominal: &Tables,
+    net: &Table3,
+    per_draw: &[(Table3, Table3)],
+) -> (Bands3, Bands3, Bands3) {
+    let nz = s.zones.len() + 1;
+    let (ny, nc, draws) = (s.years.len(), s.components.len(), per_draw.len());
+    let empty = || vec![vec![Vec::with_capacity(nc); ny]; nz];
     let (mut bands, mut gross_bands, mut emission_bands) = (empty(), empty(), empty());
     let mut buf = vec![0.0; draws];
     for z in 0..nz {
-        for y in 0..years.len() {
+        for y in 0..ny {
             for c in 0..nc {
-                let k = emission_cols.iter().position(|&e| e == c);
+                let k = s.emission_cols.iter().position(|&e| e == c);
                 for (d, (v, _)) in per_draw.iter().enumerate() {
                     buf[d] = v[z][y][c];
                 }
                 bands[z][y].push(Band::of(net[z][y][c], &mut buf));
-                let nominal_e = nominal_tables.emissions[z][y][c];
+                let nominal_e = nominal.emissions[z][y][c];
                 match k {
                     Some(k) => {
                         for (d, (_, e)) in per_draw.iter().enumerate() {
@@ -309,43 +450,19 @@ pub fn account(
                         for (d, (v, e)) in per_draw.iter().enumerate() {
                             buf[d] = v[z][y][c] + e[z][y][k];
                         }
-                        gross_bands[z][y].push(Band::of(nominal_tables.gross[z][y][c], &mut buf));
+                        gross_bands[z][y].push(Band::of(nominal.gross[z][y][c], &mut buf));
                     }
                     None => {
                         emission_bands[z][y].push(Band::of(nominal_e, &mut vec![0.0; draws]));
                         let mut b = bands[z][y][c];
-                        b.nominal = nominal_tables.gross[z][y][c];
+                        b.nominal = nominal.gross[z][y][c];
                         gross_bands[z][y].push(b);
                     }
                 }
             }
         }
     }
-    let draw_totals = per_draw
-        .iter()
-        .map(|(d, _)| {
-            d.iter()
-                .map(|z| z.iter().map(|row| row[nc - 1]).collect())
-                .collect()
-        })
-        .collect();
-    Accounting {
-        years,
-        components,
-        counted,
-        zones,
-        stock: nominal_tables.stock,
-        stock_end: nominal_tables.stock_end,
-        gross: nominal_tables.gross,
-        emissions: nominal_tables.emissions,
-        net,
-        gross_bands,
-        emission_bands,
-        bands,
-        draw_totals,
-        draws,
-        seed,
-    }
+    (bands, gross_bands, emission_bands)
 }
 
 /// Which land the sink belongs to and which region the emissions belong to.
@@ -421,6 +538,13 @@ pub struct Headline {
     pub share_of_reference_emissions_offset_p05: Option<f64>,
     pub share_of_reference_emissions_offset_p95: Option<f64>,
     pub scenarios: Vec<ScenarioHeadline>,
+    /// What the bands include: model parameters, and map area / forest density when an
+    /// assessment / calibration is used.
+    pub uncertainty_sources: Vec<String>,
+    /// The base-year gross sink and net flux with the map's areas and density as they are
+    /// (equal to the nominal values without an assessment or calibration).
+    pub region_gross_sink_base_year_tco2_map: f64,
+    pub region_net_flux_base_year_tco2_map: f64,
 }
 
 /// The balance table and headline against the scenarios of `em`.
@@ -527,6 +651,9 @@ pub fn balance(
         share_of_reference_emissions_offset_p05: share(b0.p05),
         share_of_reference_emissions_offset_p95: share(b0.p95),
         scenarios: heads,
+        uncertainty_sources: acc.uncertainty_sources.clone(),
+        region_gross_sink_base_year_tco2_map: acc.map_gross[region][0][total],
+        region_net_flux_base_year_tco2_map: acc.map_net[region][0][total],
     };
     (rows, head)
 }
@@ -564,6 +691,8 @@ struct TrajectoryRow<'a> {
     net_flux_tco2_yr_p95: f64,
     emissions_tco2_yr_p05: f64,
     emissions_tco2_yr_p95: f64,
+    /// Map-based nominal net flux (= net_flux_tco2_yr without an assessment/calibration).
+    net_flux_tco2_yr_map: f64,
 }
 
 /// One flux row of `sink_inputs.csv` (docs/schemas/sink_inputs.schema.json).
@@ -587,6 +716,14 @@ pub struct SinkInputRow {
     pub unit: &'static str,
     pub method: String,
     pub version: &'static str,
+    /// The map-based nominal value (the map's areas and density as they are); equals
+    /// `net_removal_tco2_yr` unless an assessment or calibration is used, whose error-adjusted
+    /// value is then the central one (docs/science.md §6.8).
+    pub net_removal_tco2_yr_map: f64,
+    /// What the p05–p95 band includes, `; `-separated: `model parameters (N)`, and with an
+    /// assessment `map area (assessment SHA…)`, with a calibration `forest density
+    /// (calibration SHA…)`.
+    pub uncertainty_sources: String,
 }
 
 /// IPCC AFOLU land category (2006 Guidelines Vol. 4; CRF sector 4) of a component.
@@ -650,6 +787,7 @@ pub fn sink_inputs(
 ) -> Vec<SinkInputRow> {
     let total = acc.components.len() - 1;
     let last = acc.zones.len() - 1;
+    let sources = acc.uncertainty_sources.join("; ");
     let mut out = Vec::new();
     for (z, (id, name)) in acc.zones.iter().enumerate() {
         let level = if z == last {
@@ -664,15 +802,22 @@ pub fn sink_inputs(
                 continue;
             }
             let flux_rows = [
-                ("gross_removal", comp.clone(), &acc.gross_bands, 1.0),
+                (
+                    "gross_removal",
+                    comp.clone(),
+                    &acc.gross_bands,
+                    &acc.map_gross,
+                    1.0,
+                ),
                 (
                     "disturbance_emission",
                     comp.replacen("forest:", "disturbance:", 1),
                     &acc.emission_bands,
+                    &acc.map_emissions,
                     -1.0,
                 ),
             ];
-            for (flux, component, bands, sign) in flux_rows {
+            for (flux, component, bands, map, sign) in flux_rows {
                 let all_zero = acc.years.iter().enumerate().all(|(y, _)| {
                     let b = bands[z][y][c];
                     b.nominal == 0.0 && b.p05 == 0.0 && b.p95 == 0.0
@@ -703,6 +848,8 @@ pub fn sink_inputs(
                         unit: "t CO2/yr",
                         method: method.to_string(),
                         version: env!("CARGO_PKG_VERSION"),
+                        net_removal_tco2_yr_map: round_tenth(sign * map[z][y][c]),
+                        uncertainty_sources: sources.clone(),
                     });
                 }
             }
@@ -718,6 +865,7 @@ pub struct Prepared {
     rollout: RolloutFile,
     em: EmissionFile,
     scen_path: PathBuf,
+    map_error: Option<MapError>,
 }
 
 /// Loads and checks the models, uncertainty, rollout and scenario files of an accounting
@@ -794,6 +942,12 @@ pub fn prepare(
         .clone()
         .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
+    let map_error = MapError::load(
+        scene,
+        &models,
+        o.assessment.as_deref(),
+        o.calibration.as_deref(),
+    )?;
     for sr in &em.series {
         if let Some(z) = &sr.zone_id {
             if !zone_exists(z) {
@@ -813,6 +967,7 @@ pub fn prepare(
         rollout,
         em,
         scen_path,
+        map_error,
     })
 }
 
@@ -825,20 +980,28 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
         rollout,
         em,
         scen_path,
+        map_error,
     } = prepare(scene, o, &|z| cube.zone_names.contains_key(z))?;
+    if let Some(e) = &map_error {
+        for w in &e.warnings {
+            eprintln!("warning: {w}");
+        }
+    }
     let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
     let acc = pool.install(|| {
-        account(
+        Projection {
             cube,
-            &nominal,
-            &params,
-            scene.pools,
-            &rollout,
-            scene.base_year,
-            o.until,
-            o.draws,
-            o.seed,
-        )
+            nominal: &nominal,
+            params: &params,
+            pools: scene.pools,
+            rollout: &rollout,
+            base_year: scene.base_year,
+            until: o.until,
+            draws: o.draws,
+            seed: o.seed,
+            map_error: map_error.as_ref(),
+        }
+        .account()
     });
     let regions = regions(scene, &em, &scen_path, out_dir, o)?;
     let (rows, head) = balance(&acc, &em, &regions, 2024);
@@ -846,10 +1009,15 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     let mut traj = Vec::new();
     let method = format!(
-        "sinkmap cohort projection from the cube (docs/science.md §1); Monte Carlo {} draws, seed {}, {} uncertain parameters; p05/p50/p95 by R type-7 quantiles",
+        "sinkmap cohort projection from the cube (docs/science.md §1); Monte Carlo {} draws, seed {}, {} uncertain parameters{}; p05/p50/p95 by R type-7 quantiles",
         o.draws,
         o.seed,
-        params.len()
+        params.len(),
+        if map_error.is_some() {
+            "; error-adjusted areas/density as the central estimate and their sampling distributions in the draws (docs/science.md §6.8)"
+        } else {
+            ""
+        }
     );
     for (z, (id, name)) in acc.zones.iter().enumerate() {
         for (y, year) in acc.years.iter().enumerate() {
@@ -873,6 +1041,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
                     net_flux_tco2_yr_p95: b.p95,
                     emissions_tco2_yr_p05: e.p05,
                     emissions_tco2_yr_p95: e.p95,
+                    net_flux_tco2_yr_map: acc.map_net[z][y][c],
                 });
             }
         }
@@ -1012,6 +1181,13 @@ pub fn human(h: &Headline) -> String {
             } else {
                 String::new()
             }
+        );
+    }
+    if h.uncertainty_sources.len() > 1 {
+        s += &format!(
+            "  central estimate error-adjusted (map as it is: net flux {}); the 5–95 % band includes {}\n",
+            tonnes_co2_yr(h.region_net_flux_base_year_tco2_map),
+            h.uncertainty_sources.join(", ")
         );
     }
     for sc in &h.scenarios {

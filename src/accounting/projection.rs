@@ -70,6 +70,29 @@ impl ZoneCohorts {
         }
         z
     }
+
+    /// The cohorts with every area of ecosystem class c multiplied by `m[c.index()]` (map
+    /// error, docs/science.md §6.8): forest cohorts by the forest multiplier, desert subtypes
+    /// by the barren one, the other classes by their own. Eligible restoration land is a plan,
+    /// not a mapped class area, and stays as it is.
+    pub fn scaled(&self, m: &[f64; 9]) -> ZoneCohorts {
+        let f = m[EcosystemClass::Forest.index()];
+        let b = m[EcosystemClass::Barren.index()];
+        let mut other = self.other;
+        for (a, k) in other.iter_mut().zip(m) {
+            *a *= k;
+        }
+        ZoneCohorts {
+            forest: self
+                .forest
+                .iter()
+                .map(|t| t.iter().map(|&(age, a)| (age, a * f)).collect())
+                .collect(),
+            desert: self.desert.iter().map(|a| a * b).collect(),
+            other,
+            eligible: self.eligible.clone(),
+        }
+    }
 }
 
 /// A rollout rule of restoration (`rollout.toml`).

@@ -173,6 +173,8 @@ pub struct CalibrationReport {
     pub residuals: Vec<ResidualRow>,
     pub totals: Vec<TotalRow>,
     pub notes: Vec<String>,
+    /// The land-cover map the stock map was made from (the accounting checks it).
+    pub map_identity: super::identity::MapIdentity,
 }
 
 pub fn calibrate(
@@ -439,6 +441,7 @@ pub fn calibrate(
         );
     }
     let report = CalibrationReport {
+        map_identity: super::identity::MapIdentity::of_scene(scene, &models)?,
         sinkmap_version: env!("CARGO_PKG_VERSION").into(),
         scene: scene.source_path.display().to_string(),
         plots_file: ppath.display().to_string(),

@@ -179,13 +179,9 @@ pub struct AssessArgs {
     pub common: CommonArgs,
 }
 
-/// Arguments shared by assess and calibrate.
+/// Output folder and verbosity (shared by assess, calibrate and sample).
 #[derive(Args, Debug)]
-pub struct CommonArgs {
-    #[command(flatten)]
-    pub points: PointArgs,
-    #[command(flatten)]
-    pub zones: ZoneArgs,
+pub struct OutArgs {
     /// Output folder [default: a subfolder of the scene's output folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
@@ -193,14 +189,41 @@ pub struct CommonArgs {
     pub quiet: bool,
 }
 
+impl OutArgs {
+    /// The scene and the output folder (`--out`, else `sub` in the scene's output folder).
+    pub fn scene_and_out(&self, scene: &std::path::Path, sub: &str) -> Result<(Scene, PathBuf)> {
+        let scene = Scene::load(scene)?;
+        let out = self.out.clone().unwrap_or(scene.output_dir.join(sub));
+        Ok((scene, out))
+    }
+}
+
+/// Arguments shared by assess and calibrate.
+#[derive(Args, Debug)]
+pub struct CommonArgs {
+    #[command(flatten)]
+    pub points: PointArgs,
+    #[command(flatten)]
+    pub zones: ZoneArgs,
+    #[command(flatten)]
+    pub output: OutArgs,
+}
+
+impl CommonArgs {
+    /// The scene, its zones (per --zones / the scene's) and the output folder.
+    fn open(
+        &self,
+        scene: &std::path::Path,
+        sub: &str,
+    ) -> Result<(Scene, Option<ZoneSet>, PathBuf)> {
+        let (scene, out) = self.output.scene_and_out(scene, sub)?;
+        let zones = self.zones.read(&scene)?;
+        Ok((scene, zones, out))
+    }
+}
+
 pub fn assess(a: AssessArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let zones = a.common.zones.read(&scene)?;
-    let out = a
-        .common
-        .out
-        .clone()
-        .unwrap_or(scene.output_dir.join("assessment"));
+    let (scene, zones, out) = a.common.open(&a.scene, "assessment")?;
     maps_given(
         a.maps_dir.as_ref(),
         &["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"],
@@ -230,7 +253,7 @@ pub fn assess(a: AssessArgs) -> Result<()> {
         };
         run::assess(&scene, &spec, zones.as_ref())
     })?;
-    if !a.common.quiet {
+    if !a.common.output.quiet {
         print!("{}", run::human(&r));
         println!(
             "  error matrices, accuracy.csv, adjusted_area.csv, assessment.json in {}",
@@ -265,16 +288,12 @@ pub struct SampleArgs {
     /// Random seed: the same seed and map give the same points.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
-    /// Output folder [default: OUTPUT/sample of the scene].
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    #[arg(long, short)]
-    pub quiet: bool,
+    #[command(flatten)]
+    pub output: OutArgs,
 }
 
 pub fn sample(a: SampleArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let out = a.out.clone().unwrap_or(scene.output_dir.join("sample"));
+    let (scene, out) = a.output.scene_and_out(&a.scene, "sample")?;
     // The published points are meant to be filled in: a rerun never discards that work.
     publish::refuse_edited(&out, "the reference column filled in?")?;
     let files = inputs(&scene, None, &[], None, &[])?;
@@ -289,7 +308,7 @@ pub fn sample(a: SampleArgs) -> Result<()> {
         };
         super::sample::draw(&scene, &spec)
     })?;
-    if !a.quiet {
+    if !a.output.quiet {
         for r in &rows {
             println!(
                 "  {:>4} {:<24} {:>12.1} ha  n = {}",
@@ -345,13 +364,7 @@ pub struct CalibrateArgs {
 }
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
-    let scene = Scene::load(&a.scene)?;
-    let zones = a.common.zones.read(&scene)?;
-    let out = a
-        .common
-        .out
-        .clone()
-        .unwrap_or(scene.output_dir.join("calibration"));
+    let (scene, zones, out) = a.common.open(&a.scene, "calibration")?;
     if let Some(m2) = a.plot_area_m2 {
         if !(m2.is_finite() && m2 > 0.0 && m2 <= MAX_PLOT_AREA_M2) {
             return Err(crate::error::Error::Usage(format!(
@@ -384,7 +397,7 @@ pub fn calibrate(a: CalibrateArgs) -> Result<()> {
         };
         super::calibrate::calibrate(&scene, &spec, zones.as_ref())
     })?;
-    if !a.common.quiet {
+    if !a.common.output.quiet {
         print!("{}", super::calibrate::human(&r));
         println!(
             "  calibration_plots.csv, residuals.csv, calibrated_totals.csv, calibration.json in {}",

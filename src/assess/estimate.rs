@@ -305,6 +305,48 @@ pub fn mean_of_class_values(
     Ok(s.proportion(&|u: &Unit| values[u.ref_class]))
 }
 
+/// Estimated area proportions of groups of reference classes (e.g. the land-cover codes of
+/// one ecosystem class), with their full sampling covariance matrix:
+/// p̂_g = Σₕ Wₕ ȳ_gh and Cov(p̂_g, p̂_g') = Σₕ Wₕ² s_gg'h / nₕ (Stehman 2014 eq. 5 applied to
+/// the product of two indicator variables; the diagonal is the variance of `proportion`).
+pub fn group_proportions_with_covariance(
+    units: &[Unit],
+    strata_area: &[f64],
+    n_classes: usize,
+    groups: &[Vec<usize>],
+) -> Result<(Vec<f64>, Vec<Vec<f64>>), DesignError> {
+    let s = Sample::new(units, strata_area, n_classes)?;
+    let total = s.total_area();
+    let g = groups.len();
+    let ind = |k: usize| {
+        move |u: &Unit| {
+            if groups[k].contains(&u.ref_class) {
+                1.0
+            } else {
+                0.0
+            }
+        }
+    };
+    let mut p = vec![0.0; g];
+    let mut cov = vec![vec![0.0; g]; g];
+    for h in 0..s.strata_area.len() {
+        if s.strata_area[h] <= 0.0 {
+            continue;
+        }
+        let w = s.strata_area[h] / total;
+        for (a, (pa, row)) in p.iter_mut().zip(cov.iter_mut()).enumerate() {
+            for (b, c) in row.iter_mut().enumerate() {
+                let m = s.moments(h, &ind(a), &ind(b));
+                if a == b {
+                    *pa += w * m.mean_y;
+                }
+                *c += w * w * m.cov_xy / m.n;
+            }
+        }
+    }
+    Ok((p, cov))
+}
+
 /// Expands an error matrix of counts (`counts[map][ref]`, strata = map classes) to units.
 pub fn units_from_matrix(counts: &[Vec<usize>]) -> Vec<Unit> {
     let mut out = Vec::new();
@@ -541,6 +583,34 @@ mod tests {
         let two = [u(0), u(0), u(1), u(1)];
         let e = mean_of_class_values(&two, &[5.0], 2, &[1.0, 3.0]).unwrap();
         assert!((e.value - 2.0).abs() < 1e-12 && (e.se - (1.0f64 / 3.0).sqrt()).abs() < 1e-12);
+    }
+
+    #[test]
+    fn grouped_proportions_have_the_covariance_of_the_sum() {
+        // Olofsson 2014: classes 0 and 1 grouped, 2 and 3 alone.
+        let (counts, areas) = olofsson_2014();
+        let units = units_from_matrix(&counts);
+        let groups = vec![vec![0, 1], vec![2], vec![3]];
+        let (p, cov) = group_proportions_with_covariance(&units, &areas, 4, &groups).unwrap();
+        let s = Sample::new(&units, &areas, 4).unwrap();
+        let one = |set: Vec<usize>| {
+            s.proportion(&move |u: &Unit| if set.contains(&u.ref_class) { 1.0 } else { 0.0 })
+        };
+        // Diagonal = the variance of the grouped proportion computed directly.
+        for (g, set) in groups.iter().enumerate() {
+            let e = one(set.clone());
+            assert!((p[g] - e.value).abs() < 1e-12);
+            assert!((cov[g][g] - e.se * e.se).abs() < 1e-14, "{g}");
+        }
+        // Var(p̂0 + p̂1) = V0 + V1 + 2 C01, against the proportion of the union of their classes.
+        let u = one(vec![0, 1, 2]);
+        let v = cov[0][0] + cov[1][1] + 2.0 * cov[0][1];
+        assert!((v - u.se * u.se).abs() < 1e-14, "{v} vs {}", u.se * u.se);
+        // The proportions sum to 1 exactly, so every row of the covariance sums to 0.
+        assert!((p.iter().sum::<f64>() - 1.0).abs() < 1e-12);
+        for row in &cov {
+            assert!(row.iter().sum::<f64>().abs() < 1e-15, "{row:?}");
+        }
     }
 
     #[test]

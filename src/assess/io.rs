@@ -7,12 +7,11 @@ use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::{CoordTransform, SpatialRef};
 use gdal::vector::LayerAccess;
-use gdal::Dataset;
 
 use crate::error::{Error, Result};
 use crate::grid::{Grid, Window};
 use crate::raster::{Layer, LayerKind};
-use crate::zones::{field_text, traditional, ZoneSet};
+use crate::zones::{field_text, open_layer, open_vector, traditional, OpenLayer, ZoneSet};
 
 /// Where to read points (or plots) from.
 #[derive(Debug, Clone)]
@@ -196,41 +195,18 @@ fn read_csv_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>
 
 fn read_ogr_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>, SpatialRef)> {
     let path = &src.path;
-    let ds = Dataset::open(path)
-        .map_err(|e| Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e)))?;
-    let mut layer = match &src.layer {
-        Some(name) => ds
-            .layer_by_name(name)
-            .map_err(|_| Error::vector(path, format!("no layer named '{name}'")))?,
-        None => ds
-            .layer(0)
-            .map_err(|_| Error::vector(path, "the file has no layer"))?,
-    };
-    let lname = layer.name();
-    let srs = layer.spatial_ref().ok_or_else(|| {
-        Error::vector(
-            path,
-            format!("layer '{lname}' has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:4326)"),
-        )
-    })?;
-    let names: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    let ds = open_vector(path)?;
+    let opened = open_layer(&ds, path, src.layer.as_deref())?;
     let idx: Vec<usize> = fields
         .iter()
-        .map(|f| {
-            names
-                .iter()
-                .position(|n| n.eq_ignore_ascii_case(f))
-                .ok_or_else(|| {
-                    Error::vector(
-                        path,
-                        format!(
-                            "layer '{lname}' has no field '{f}' (fields: {})",
-                            names.join(", ")
-                        ),
-                    )
-                })
-        })
+        .map(|f| opened.field(path, f, true))
         .collect::<Result<_>>()?;
+    let OpenLayer {
+        mut layer,
+        name: lname,
+        srs,
+        ..
+    } = opened;
     let mut out = Vec::new();
     for (n, f) in layer.features().enumerate() {
         let label = format!("layer '{lname}', feature {n}");

@@ -5,6 +5,7 @@ pub mod calibrate;
 pub mod cli;
 pub mod estimate;
 pub mod greg;
+pub mod identity;
 pub mod io;
 pub mod report;
 pub mod run;

@@ -105,5 +105,41 @@ pub fn section(out_dir: &Path) -> Result<String> {
         h += "</tr>\n";
     }
     h += "</table>\n";
+    h += &accounting_note(out_dir);
     Ok(h)
+}
+
+/// Whether the accounting's bands include the map's error (from its headline in
+/// accounting.json or summary.json), in one paragraph; "" without an accounting.
+fn accounting_note(out_dir: &Path) -> String {
+    let headline = |file: &str, ptr: &str| -> Option<serde_json::Value> {
+        let t = std::fs::read_to_string(out_dir.join(file)).ok()?;
+        serde_json::from_str::<serde_json::Value>(&t)
+            .ok()?
+            .pointer(ptr)
+            .cloned()
+    };
+    let sources: Option<Vec<String>> = headline("accounting.json", "/uncertainty_sources")
+        .or_else(|| headline("summary.json", "/accounting/uncertainty_sources"))
+        .and_then(|v| {
+            v.as_array().map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(String::from))
+                    .collect()
+            })
+        });
+    let Some(sources) = sources else {
+        return String::new();
+    };
+    if sources.iter().any(|s| s.starts_with("map area")) {
+        format!(
+            "<p id=\"map_error_in_accounting\" data-included=\"true\">The accounting's 5–95 % bands include this map error: its central values use the error-adjusted areas, and each Monte Carlo draw takes the class areas from their sampling distribution (docs/science.md §6.8). Sources: {}.</p>\n",
+            esc(&sources.join("; "))
+        )
+    } else {
+        format!(
+            "<p id=\"map_error_in_accounting\" data-included=\"false\">The accounting's bands do not include this map error (sources: {}); run <code>sinkmap balance SCENE --assessment DIR</code> to include it.</p>\n",
+            esc(&sources.join("; "))
+        )
+    }
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::estimate::{self, Assessment, DesignError, Est, Unit};
+use super::identity::MapIdentity;
 use super::io::{self, PointSource};
 use crate::config::{Models, Scene};
 use crate::error::{Error, Result};
@@ -122,6 +123,70 @@ pub struct AssessmentReport {
     pub classes: Vec<ClassInfo>,
     pub regions: Vec<RegionResult>,
     pub notes: Vec<String>,
+    /// The land-cover map assessed (absent when `--map` assessed another raster): the
+    /// accounting uses the assessment only for this map.
+    pub map_identity: Option<MapIdentity>,
+    /// Whole-map error-adjusted areas per ecosystem class with their sampling covariance,
+    /// the input of the accounting's Monte Carlo (docs/science.md §6.8).
+    pub ecosystem_areas: Option<EcosystemAreas>,
+}
+
+/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
+/// whole map, with the covariance matrix of their estimators (ha²).
+#[derive(Debug, Clone, Serialize, serde::Deserialize)]
+pub struct EcosystemAreas {
+    pub classes: Vec<String>,
+    pub mapped_area_ha: Vec<f64>,
+    pub adjusted_area_ha: Vec<f64>,
+    pub se_ha: Vec<f64>,
+    pub covariance_ha2: Vec<Vec<f64>>,
+}
+
+/// Groups the assessed classes by ecosystem class and estimates their areas with covariance.
+fn ecosystem_areas(
+    models: &Models,
+    classes: &[ClassInfo],
+    units: &[Unit],
+    strata_area: &[f64],
+    mapped: &[f64],
+) -> std::result::Result<EcosystemAreas, DesignError> {
+    let class_of = |code: i32| {
+        models
+            .scheme
+            .codes
+            .iter()
+            .find(|c| c.value == code)
+            .map(|c| c.class)
+    };
+    let mut names = Vec::new();
+    let mut groups: Vec<Vec<usize>> = Vec::new();
+    for e in crate::model::EcosystemClass::ALL {
+        let g: Vec<usize> = (0..classes.len())
+            .filter(|&i| class_of(classes[i].code) == Some(e))
+            .collect();
+        if !g.is_empty() {
+            names.push(e.name().to_string());
+            groups.push(g);
+        }
+    }
+    let (p, cov) =
+        estimate::group_proportions_with_covariance(units, strata_area, classes.len(), &groups)?;
+    let total: f64 = strata_area.iter().sum();
+    Ok(EcosystemAreas {
+        classes: names,
+        mapped_area_ha: groups
+            .iter()
+            .map(|g| g.iter().map(|&i| mapped[i]).sum())
+            .collect(),
+        adjusted_area_ha: p.iter().map(|x| x * total).collect(),
+        se_ha: (0..groups.len())
+            .map(|a| cov[a][a].max(0.0).sqrt() * total)
+            .collect(),
+        covariance_ha2: cov
+            .iter()
+            .map(|r| r.iter().map(|c| c * total * total).collect())
+            .collect(),
+    })
 }
 
 /// The whole assessment: reads, estimates, writes the tables; returns the report.
@@ -484,7 +549,20 @@ pub fn assess(
             }
         }
     }
+    let (map_identity, eco) = if own_map {
+        let mapped: Vec<f64> = classes
+            .iter()
+            .map(|c| pass.by_class[0].get(&c.code).map_or(0.0, |s| s.area_ha))
+            .collect();
+        let eco = ecosystem_areas(&models, &classes, &units, &strata_area(0), &mapped)
+            .map_err(|e| Error::invalid(rpath, explain(e)))?;
+        (Some(MapIdentity::of_scene(scene, &models)?), Some(eco))
+    } else {
+        (None, None)
+    };
     let report = AssessmentReport {
+        map_identity,
+        ecosystem_areas: eco,
         sinkmap_version: env!("CARGO_PKG_VERSION").into(),
         scene: scene.source_path.display().to_string(),
         map: map_path.display().to_string(),

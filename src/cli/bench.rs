@@ -27,6 +27,11 @@ pub struct BenchArgs {
     /// Threads of the runs (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
+    /// Benchmark `sinkmap series` instead: YEARS synthetic years from 2000 on the textured
+    /// scene (in DIR/series), timed against GDAL decoding the same rasters (goal ≤ 2×), with
+    /// its peak RSS; writes DIR/bench_series.json. Example: --series 23 --width 2000 --height 2000
+    #[arg(long, value_name = "YEARS")]
+    pub series: Option<u32>,
     /// Block size of the runs (default: the scene's, 512).
     #[arg(long)]
     pub block_size: Option<usize>,
@@ -58,7 +63,14 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             invest_venv: a.invest.clone(),
         }
     };
-    let report = bench::bench(&spec, std::io::IsTerminal::is_terminal(&std::io::stderr()))?;
+    let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    if let Some(years) = a.series {
+        let report = bench::bench_series(&spec, years, progress)?;
+        print!("{}", bench::series_table(&report));
+        println!("written to {}", a.dir.join("bench_series.json").display());
+        return Ok(());
+    }
+    let report = bench::bench(&spec, progress)?;
     print!("{}", bench::table(&report));
     println!("written to {}", a.dir.join("bench.json").display());
     Ok(())

@@ -15,7 +15,8 @@ use super::{compression_of, layout_of, scene_zones, write_styles, CompressionArg
 pub struct MergeArgs {
     /// Scene file (TOML) the tiles were computed from.
     pub scene: PathBuf,
-    /// Output folders of the tiles (`run --tile I/N --out DIR`), all N of them.
+    /// Output folders of the tiles (`run --tile I/N --out DIR`, or `series --tile I/N --out
+    /// DIR`), all N of them.
     #[arg(required = true)]
     pub parts: Vec<PathBuf>,
     /// Output folder of the merged result.
@@ -35,6 +36,9 @@ pub struct MergeArgs {
 /// Runs `sinkmap merge`: verifies the parts, merges them, publishes the result.
 pub fn cmd_merge(a: MergeArgs) -> Result<()> {
     let scene = Scene::load(&a.scene)?;
+    if a.parts[0].join(sinkmap::series::PART_FILE).is_file() {
+        return merge_series(&scene, &a);
+    }
     let zones = if a.no_zones {
         None
     } else {
@@ -68,6 +72,40 @@ pub fn cmd_merge(a: MergeArgs) -> Result<()> {
     if !a.quiet {
         print!("{}", sinkmap::summary::human(&summary));
         println!("  merged {} tiles into {}", a.parts.len(), a.out.display());
+    }
+    Ok(())
+}
+
+/// Merges the parts of `sinkmap series --tile I/N` (see [`sinkmap::series::merge`]).
+fn merge_series(scene: &Scene, a: &MergeArgs) -> Result<()> {
+    // Published whole like the parts (each part's table is an input, read through its set).
+    let mut inputs = publish::scene_inputs(scene, None)?;
+    for p in &a.parts {
+        inputs.push((
+            format!("part {}", p.display()),
+            p.join(sinkmap::series::PART_FILE),
+        ));
+    }
+    let spec = Spec {
+        command: "series",
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: None,
+        produces: manifest::SERIES_OUTPUTS,
+        extend: None,
+    };
+    let o = publish::transact(&a.out, spec, |staging| {
+        let o = sinkmap::series::merge(scene, &a.parts, staging)?;
+        write_styles(staging);
+        Ok(o)
+    })?;
+    if !a.quiet {
+        print!("{}", sinkmap::series::human(&o));
+        println!(
+            "  merged {} series tiles into {}",
+            a.parts.len(),
+            a.out.display()
+        );
     }
     Ok(())
 }

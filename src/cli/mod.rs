@@ -107,9 +107,11 @@ pub enum Command {
     /// {year}, or landcover_by_year) and optional event rasters by year (codes of
     /// models/events.toml: fire, harvest, thinning). Stands age, are planted, cleared or
     /// burned; every pixel's stock, gross sink, emissions by cause and transfers are summed
-    /// per zone and year. Writes series.csv, series_transitions.csv and forest_age_LAST.tif
-    /// (the state to continue from). Example: sinkmap synth --out rasters/series --years
-    /// 2018..2022 && sinkmap series rasters/series/scene.toml --out out/series
+    /// per zone and year. Writes series.csv, series_transitions.csv, forest_age_LAST.tif
+    /// (the state to continue from) and cube.csv (the last year's cohort cube, for balance
+    /// --cube); --maps stock,net,age adds per-year maps; --tile I/N and `sinkmap merge`
+    /// split a large series like `run`. Example: sinkmap series
+    /// rasters/sample_series/scene.toml --maps stock,net --out out/series
     Series(SeriesArgs),
     /// Evaluate a restoration project: yearly additional sink, credits, cost per t CO2, NPV.
     ///
@@ -127,7 +129,7 @@ pub enum Command {
     /// Example: sinkmap fit plots.csv --type-field species --age-field age --density-field agb
     ///          --biomass --carbon-fraction-type "Tianshan spruce=0.4619" --root-shoot 0.25 --out fit
     Fit(FitArgs),
-    /// Combine the partial outputs of `run --tile I/N` into the result of a single run.
+    /// Combine the partial outputs of `run --tile I/N` (or `series --tile I/N`) into the result of a single run.
     ///
     /// Maps are mosaicked (VRT) and copied to a COG; cubes are added; summary.json and the zone
     /// tables are recomputed from the merged cube.
@@ -254,6 +256,15 @@ pub struct AccountingArgs {
     /// few counties against the whole of Xinjiang); refused without this flag.
     #[arg(long)]
     pub allow_subregion_balance: bool,
+    /// Put map error into the Monte Carlo: a `sinkmap assess` output folder (or its
+    /// assessment.json) of this scene's land cover. The error-adjusted class areas become the
+    /// central estimate and their sampling distribution widens the bands (docs/science.md §6.8).
+    #[arg(long, value_name = "DIR")]
+    pub assessment: Option<PathBuf>,
+    /// Put forest density error into the Monte Carlo: a `sinkmap calibrate --classes FOREST…`
+    /// output folder (or its calibration.json); the GREG/map density ratio with its SE.
+    #[arg(long, value_name = "DIR")]
+    pub calibration: Option<PathBuf>,
 }
 
 impl AccountingArgs {
@@ -265,7 +276,12 @@ impl AccountingArgs {
         force: bool,
     ) -> Option<sinkmap::accounting::AccountingOptions> {
         let s = scene.accounting.clone();
-        if self.until.is_none() && s.is_none() && !force {
+        if self.until.is_none()
+            && s.is_none()
+            && !force
+            && self.assessment.is_none()
+            && self.calibration.is_none()
+        {
             return None;
         }
         let flags = sinkmap::config::AccountingSpec {
@@ -277,6 +293,8 @@ impl AccountingArgs {
             uncertainty: self.uncertainty.clone(),
             region: None,
             allow_subregion_balance: self.allow_subregion_balance,
+            assessment: self.assessment.clone(),
+            calibration: self.calibration.clone(),
         };
         Some(s.unwrap_or_default().overridden_by(&flags).options(threads))
     }
@@ -346,6 +364,10 @@ pub fn accounting_inputs(
     if unc.is_file() || o.uncertainty.is_some() {
         v.push(("uncertainty".to_string(), unc));
     }
+    v.extend(sinkmap::accounting::maperror::input_files(
+        o.assessment.as_deref(),
+        o.calibration.as_deref(),
+    ));
     v
 }
 

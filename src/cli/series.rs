@@ -9,7 +9,7 @@ use sinkmap::manifest;
 use sinkmap::publish::{self, Spec};
 use sinkmap::{Error, Result};
 
-use super::{scene_zones, TuningArgs};
+use super::{parse_tile, scene_zones, write_styles, TuningArgs};
 
 #[derive(Args, Debug)]
 pub struct SeriesArgs {
@@ -27,10 +27,27 @@ pub struct SeriesArgs {
     /// Output folder.
     #[arg(long, default_value = "out/series")]
     pub out: PathBuf,
+    /// Per-year maps besides the last year's age map, comma-separated: stock
+    /// (stock_tc_per_ha_YEAR.tif), net (net_flux_tco2_per_ha_YEAR.tif, from the second
+    /// year), age (forest_age_YEAR.tif). Each gets a QGIS style (.qml) beside it.
+    #[arg(long, value_parser = parse_series_maps)]
+    pub maps: Option<SeriesMapList>,
+    /// Compute only row band I of N (e.g. 2/8) into --out; `sinkmap merge SCENE PARTS…`
+    /// combines the N parts into the result of a single run.
+    #[arg(long, value_parser = parse_tile)]
+    pub tile: Option<(usize, usize)>,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[arg(long, short)]
     pub quiet: bool,
+}
+
+/// The per-year maps of `series --maps` (one argument, a comma-separated list).
+#[derive(Debug, Clone)]
+pub struct SeriesMapList(Vec<sinkmap::series::SeriesMap>);
+
+fn parse_series_maps(s: &str) -> std::result::Result<SeriesMapList, String> {
+    sinkmap::series::SeriesMap::parse_list(s).map(SeriesMapList)
 }
 
 /// Runs `sinkmap series`.
@@ -52,6 +69,8 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         from: a.from,
         to: a.to,
         tuning: a.tuning.tuning(),
+        maps: a.maps.map(|m| m.0).unwrap_or_default(),
+        tile: a.tile,
     };
     // Every year's land cover and events are found and read before anything is replaced.
     let mut inputs = publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;
@@ -74,17 +93,19 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         command: "series",
         inputs,
         scene_sha256: Some(scene.sha256.clone()),
-        tile: None,
+        tile: a.tile.map(|(i, n)| format!("{i}/{n}")),
         produces: &produces,
         extend: None,
     };
     let o = publish::transact(&a.out, spec, |staging| {
-        sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)
+        let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)?;
+        write_styles(staging);
+        Ok(o)
     })?;
     if !a.quiet {
         print!("{}", sinkmap::series::human(&o));
         println!(
-            "  series.csv, series_transitions.csv and the age map in {}",
+            "  series.csv, series_transitions.csv, cube.csv and the maps in {}",
             a.out.display()
         );
     }

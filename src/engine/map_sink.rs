@@ -8,8 +8,10 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::grid::Window;
-use crate::raster::overview::{BlockLevels, Cell};
-use crate::raster::writer::MapWriter;
+use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan};
+use crate::raster::writer::{MapWriter, TempFile};
+
+use super::{Block, Pass, Source};
 
 /// One block of one map, with its overview levels.
 type MapBlock<C> = (Window, Vec<<C as Cell>::Value>, BlockLevels<C>);
@@ -104,4 +106,71 @@ impl<C: Cell> Drop for MapSink<C> {
             let _ = h.join();
         }
     }
+}
+
+/// Float maps written by a pass: their writers and the first grid row of their pixels (0
+/// for a whole-grid map, the band's first row for a `--tile` part).
+pub struct MapOutputs {
+    pub writers: Vec<MapWriter<Mean>>,
+    pub row0: usize,
+}
+
+/// A pass whose per-block function returns one block of every map (in the order of
+/// `maps.writers`) and a value for `reduce`. The overview levels of each map block are built
+/// on the pool, each map is written on a thread of its own, and the maps are finished side by
+/// side on the pass's pool into complete temporary files (nothing is published here). Every
+/// single- or many-map pass (`change`, `series`) goes through this one function.
+pub fn map_pass<O, F, R>(
+    pass: &Pass,
+    sources: Vec<Source>,
+    maps: MapOutputs,
+    compute: F,
+    mut reduce: R,
+) -> Result<Vec<(TempFile, PathBuf)>>
+where
+    O: Send,
+    F: Fn(&Block) -> Result<(Vec<Vec<f32>>, O)> + Sync,
+    R: FnMut(O) -> Result<()> + Send,
+{
+    let row0 = maps.row0;
+    let plans: Vec<Plan> = maps.writers.iter().map(|w| w.plan().clone()).collect();
+    let queue = pass.batch.max(2);
+    let mut sinks = maps
+        .writers
+        .into_iter()
+        .map(|w| MapSink::start(w, queue))
+        .collect::<Result<Vec<_>>>()?;
+    let local = |w: Window| Window {
+        row: w.row - row0,
+        ..w
+    };
+    super::run(
+        pass,
+        sources,
+        |b| {
+            let (data, o) = compute(b)?;
+            let w = local(b.window);
+            let levels: Vec<BlockLevels<Mean>> = data
+                .iter()
+                .zip(&plans)
+                .map(|(d, p)| overview::reduce_block(p, w, d))
+                .collect();
+            Ok((w, data, levels, o))
+        },
+        |(w, data, levels, o)| {
+            for ((s, d), l) in sinks.iter_mut().zip(data).zip(levels) {
+                s.send(w, d, l)?;
+            }
+            reduce(o)
+        },
+    )?;
+    let writers = sinks
+        .into_iter()
+        .map(|s| s.finish().map(|(w, _)| w))
+        .collect::<Result<Vec<_>>>()?;
+    let finished: Vec<Result<(TempFile, PathBuf)>> = pass.pool.install(|| {
+        use rayon::prelude::*;
+        writers.into_par_iter().map(|w| w.finish()).collect()
+    });
+    finished.into_iter().collect()
 }

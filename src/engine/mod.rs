@@ -31,7 +31,7 @@ use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Layer;
 
-pub use map_sink::MapSink;
+pub use map_sink::{map_pass, MapOutputs, MapSink};
 
 /// How one input layer is read.
 pub enum Source {

@@ -374,6 +374,38 @@ impl PixelModel {
 pub(crate) mod test_model {
     use super::*;
 
+    /// The forest model of [`model`]: spruce (code 7; 0 → 0, 10 → 10, 20 → 30 t C/ha, dead
+    /// 4, soil 90) and an above-ground poplar (code 8; root:shoot 0.25).
+    pub(crate) fn forest() -> ForestModel {
+        toml::from_str(
+            r#"default_forest_type = "spruce"
+max_plausible_age_yr = 100
+fallback_age_yr = 10
+fallback_age_source = "test"
+[[forest_type]]
+code = 7
+name = "spruce"
+label = "Spruce"
+curve = { form = "tabulated", ages_yr = [0.0, 10.0, 20.0], stock_tc_per_ha = [0.0, 10.0, 30.0] }
+curve_pools = "above_and_below_ground"
+dead_matter_tc_per_ha = 4.0
+soil_tc_per_ha = 90.0
+evidence = "placeholder"
+source = "test"
+[[forest_type]]
+code = 8
+name = "poplar"
+label = "Poplar"
+curve = { form = "tabulated", ages_yr = [0.0, 10.0], stock_tc_per_ha = [0.0, 20.0] }
+curve_pools = "above_ground"
+root_shoot_ratio = 0.25
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap()
+    }
+
     /// A small model: a tabulated forest curve (0 → 0, 10 → 10, 20 → 30 t C/ha), a second
     /// above-ground type (root:shoot 0.25), two desert subtypes and a grassland class.
     pub(crate) fn model(pools: Pools, pool_table: Option<&[PoolRow]>) -> PixelModel {
@@ -401,33 +433,7 @@ class = "grassland"
 "#,
         )
         .unwrap();
-        let forest: ForestModel = toml::from_str(
-            r#"default_forest_type = "spruce"
-max_plausible_age_yr = 100
-fallback_age_yr = 10
-fallback_age_source = "test"
-[[forest_type]]
-code = 7
-name = "spruce"
-label = "Spruce"
-curve = { form = "tabulated", ages_yr = [0.0, 10.0, 20.0], stock_tc_per_ha = [0.0, 10.0, 30.0] }
-curve_pools = "above_and_below_ground"
-dead_matter_tc_per_ha = 4.0
-soil_tc_per_ha = 90.0
-evidence = "placeholder"
-source = "test"
-[[forest_type]]
-code = 8
-name = "poplar"
-label = "Poplar"
-curve = { form = "tabulated", ages_yr = [0.0, 10.0], stock_tc_per_ha = [0.0, 20.0] }
-curve_pools = "above_ground"
-root_shoot_ratio = 0.25
-evidence = "placeholder"
-source = "test"
-"#,
-        )
-        .unwrap();
+        let forest = forest();
         let desert: DesertModel = toml::from_str(
             r#"include_inorganic = false
 default_subtype = "gobi"

@@ -94,7 +94,7 @@ pub struct RestorationCatalogue {
 
 impl Intervention {
     /// The forest type a `Curve` trajectory names (none for an inline curve or a rate).
-    fn forest_type<'a>(
+    pub fn forest_type<'a>(
         &self,
         forest: &'a ForestModel,
     ) -> Option<&'a crate::model::forest::ForestType> {

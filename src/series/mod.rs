@@ -20,12 +20,12 @@ use std::path::{Path, PathBuf};
 use serde::{Deserialize, Serialize};
 
 use crate::config::{normalize, Models, Scene};
-use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
-use crate::engine::{self, Block, MapSink, Pass, Source, Tuning};
+use crate::cube::{dequantize, quantize, Cube, GRID_ZONE, OUTSIDE_ZONE};
+use crate::engine::{self, Block, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
-use crate::grid::{Grid, Window};
+use crate::grid::Grid;
 use crate::model::{EcosystemClass, CO2_PER_C};
-use crate::raster::overview::{self, BlockLevels, Mean};
+use crate::pipeline::{BlockContext, BlockInput, BlockOutput};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
@@ -55,6 +55,69 @@ pub struct SeriesSpec {
     /// The event table (default: `models_dir/events.toml`).
     #[serde(default)]
     pub event_table: Option<PathBuf>,
+    /// The forest type (a name of forest.toml) of new stands where neither the forest-type
+    /// layer nor restoration eligibility gives one: the region's usual plantation.
+    #[serde(default)]
+    pub new_stand_forest_type: Option<String>,
+    /// Years over which the soil moves to the new land cover's soil after a change
+    /// (default [`DEFAULT_SOIL_TRANSITION_YR`]; 0 = in the year of the change).
+    #[serde(default)]
+    pub soil_transition_yr: Option<u32>,
+}
+
+/// The IPCC default period of soil carbon change after a land-use change (2006 Guidelines,
+/// Vol. 4, Ch. 2, Tier 1: 20 years, linear).
+pub const DEFAULT_SOIL_TRANSITION_YR: u32 = 20;
+
+/// The rules of a series from its scene: the plantation type, the soil transition period,
+/// and restoration eligibility with the forest type of every forest-curve intervention.
+/// The restoration tables are those of a `run` with base year `last_year` (the restoration
+/// period starts there unless the scene fixes it), so the last year's cube is that run's.
+fn rules(
+    scene: &Scene,
+    spec: &SeriesSpec,
+    models: &Models,
+    last_year: i32,
+) -> Result<state::Rules> {
+    let type_code = |name: &str| {
+        models
+            .forest
+            .type_index(name)
+            .map(|i| models.forest.types[i].code)
+    };
+    let plantation_type_code = match &spec.new_stand_forest_type {
+        Some(name) => Some(type_code(name).ok_or_else(|| {
+            Error::invalid(
+                &scene.source_path,
+                format!(
+                    "[series] new_stand_forest_type '{name}' is not a forest type of forest.toml"
+                ),
+            )
+        })?),
+        None => None,
+    };
+    let at_last = Scene {
+        base_year: last_year,
+        ..scene.clone()
+    };
+    let restoration = match (models.restoration_model(&at_last)?, &models.restoration) {
+        (Some(rm), Some(cat)) => {
+            let types = cat
+                .interventions
+                .iter()
+                .map(|i| i.forest_type(&models.forest).map(|t| t.code))
+                .collect();
+            Some((rm, types))
+        }
+        _ => None,
+    };
+    Ok(state::Rules {
+        restoration,
+        plantation_type_code,
+        soil_transition_yr: spec
+            .soil_transition_yr
+            .unwrap_or(DEFAULT_SOIL_TRANSITION_YR),
+    })
 }
 
 /// What to run (from the command line).
@@ -64,6 +127,104 @@ pub struct SeriesOptions {
     pub from: Option<i32>,
     pub to: Option<i32>,
     pub tuning: Tuning,
+    /// Per-year maps to write besides the last year's age map.
+    pub maps: Vec<SeriesMap>,
+    /// Tile `I/N`: only the I-th of N row bands (merged by `sinkmap merge`).
+    pub tile: Option<(usize, usize)>,
+}
+
+/// A per-year map of a series (`--maps stock,net,age`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+pub enum SeriesMap {
+    /// `stock_tc_per_ha_YEAR.tif`: the carbon stock density at the end of each year.
+    Stock,
+    /// `net_flux_tco2_per_ha_YEAR.tif`: the net CO₂ flux into the land over the step that
+    /// ends in YEAR (positive = uptake), from the second year on.
+    Net,
+    /// `forest_age_YEAR.tif`: the stand age of each year (forest only).
+    Age,
+}
+
+impl SeriesMap {
+    /// Parses a comma-separated list (`stock,net,age`).
+    pub fn parse_list(s: &str) -> std::result::Result<Vec<SeriesMap>, String> {
+        let mut v = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            v.push(match part {
+                "stock" => SeriesMap::Stock,
+                "net" => SeriesMap::Net,
+                "age" => SeriesMap::Age,
+                other => return Err(format!("unknown map '{other}': expected stock, net or age")),
+            });
+        }
+        v.sort();
+        v.dedup();
+        Ok(v)
+    }
+
+    /// The file prefix of the map (`PREFIX_YEAR.tif`).
+    pub fn prefix(self) -> &'static str {
+        match self {
+            SeriesMap::Stock => "stock_tc_per_ha",
+            SeriesMap::Net => "net_flux_tco2_per_ha",
+            SeriesMap::Age => "forest_age",
+        }
+    }
+
+    fn description(self, year: i32, before: i32) -> (String, &'static str) {
+        match self {
+            SeriesMap::Stock => (
+                format!("carbon stock density at the end of {year} (sinkmap series)"),
+                "t C/ha",
+            ),
+            SeriesMap::Net => (
+                format!(
+                    "net CO2 flux into the land {before}→{year} (positive = uptake; sinkmap series)"
+                ),
+                "t CO2/ha",
+            ),
+            SeriesMap::Age => (format!("forest stand age in {year} (sinkmap series)"), "yr"),
+        }
+    }
+}
+
+/// The maps a series writes, in the order of the block's map buffers: the last year's age
+/// map first, then each requested kind for its years.
+#[derive(Debug, Clone, PartialEq)]
+struct MapLayout {
+    /// (kind, year index) of every map.
+    maps: Vec<(SeriesMap, usize)>,
+    /// For each kind, the index of its first map and the first year index it covers.
+    stock: Option<usize>,
+    net: Option<usize>,
+    age: Option<usize>,
+}
+
+impl MapLayout {
+    fn new(kinds: &[SeriesMap], years: usize) -> MapLayout {
+        let mut l = MapLayout {
+            maps: vec![(SeriesMap::Age, years - 1)],
+            stock: None,
+            net: None,
+            age: None,
+        };
+        for k in kinds {
+            let (slot, from, to) = match k {
+                SeriesMap::Stock => (&mut l.stock, 0, years),
+                SeriesMap::Net => (&mut l.net, 1, years),
+                // The last year's age map is always written (first in the list).
+                SeriesMap::Age => (&mut l.age, 0, years - 1),
+            };
+            *slot = Some(l.maps.len());
+            l.maps.extend((from..to).map(|y| (*k, y)));
+        }
+        l
+    }
+
+    fn file_name(&self, m: usize, years: &[i32]) -> String {
+        let (kind, k) = self.maps[m];
+        format!("{}_{}.tif", kind.prefix(), years[k])
+    }
 }
 
 /// The resolved inputs of a series: years in order, their land cover and events.
@@ -319,6 +480,8 @@ struct Slots {
     age: Option<usize>,
     forest_type: Option<usize>,
     desert: Option<usize>,
+    /// The scene's masks, in bit order.
+    masks: std::ops::Range<usize>,
     landcover: Vec<PathBuf>,
 }
 
@@ -347,14 +510,21 @@ fn zone_weights(
     }
 }
 
-/// Runs one block through every year: the last year's age map and the sums. Pure, no IO.
+/// What a block adds up: the series' sums and the last year's cohort sums.
+type BlockSums = (SeriesSums, BlockOutput);
+
+/// Runs one block through every year: the maps of `layout` and the sums. Pure, no IO.
+// Pixel `i` indexes every map of the block (maps[j][i]), not one slice.
+#[allow(clippy::needless_range_loop)]
 fn series_block(
     m: &SeriesModel,
     s: &Slots,
-    row_areas_ha: &[f64],
-    zones: Option<(&ZoneSet, &Grid)>,
+    layout: &MapLayout,
+    last: &BlockContext,
     b: &Block,
-) -> Result<(Vec<f32>, SeriesSums)> {
+) -> Result<(Vec<Vec<f32>>, BlockSums)> {
+    let row_areas_ha = last.row_areas_ha;
+    let zones = last.zones.map(|z| (z, last.grid));
     let win = b.window;
     let cov = zones
         .map(|(z, grid)| z.block_coverage(grid, win))
@@ -362,11 +532,18 @@ fn series_block(
     let nz = zones.map(|(z, _)| z.zones.len()).unwrap_or(0);
     let ny = s.years.len();
     let mut acc = SeriesSums::new(nz, ny, m.events.events.len());
-    let mut ages = vec![writer::MAP_NODATA; win.len()];
+    let mut maps = vec![vec![writer::MAP_NODATA; win.len()]; layout.maps.len()];
     let mut weights = Vec::new();
     let codes: Vec<&[Option<i32>]> = (0..ny).map(|k| b.codes(Some(k))).collect();
     let (v_age, v_ft, v_ds) = (b.values(s.age), b.codes(s.forest_type), b.codes(s.desert));
-    for (i, age_out) in ages.iter_mut().enumerate() {
+    let mut masks = vec![0u32; if s.masks.is_empty() { 0 } else { win.len() }];
+    // The last year as `run` would read it: its land cover, the series' ages and stand types.
+    let mut last_age: Vec<Option<f64>> = vec![None; win.len()];
+    let mut last_type: Vec<Option<i32>> = vec![None; win.len()];
+    for (bit, k) in s.masks.clone().enumerate() {
+        crate::pipeline::set_mask_bit(&mut masks, b.codes(Some(k)), bit);
+    }
+    for i in 0..win.len() {
         let (col, row) = (win.col + i % win.width, win.row + i / win.width);
         let pixel_error = |path: &Path, message: String| Error::Pixel {
             path: path.to_path_buf(),
@@ -378,6 +555,7 @@ fn series_block(
             age_yr: v_age.get(i).copied().flatten(),
             forest_type_code: v_ft.get(i).copied().flatten(),
             desert_subtype_code: v_ds.get(i).copied().flatten(),
+            masks: masks.get(i).copied().unwrap_or(0),
         };
         zone_weights(&cov, nz, zones.is_some(), i, &mut weights);
         let a_ha = row_areas_ha[row];
@@ -419,13 +597,43 @@ fn series_block(
             for (z, f) in &weights {
                 acc.add_year(*z, k, a_ha * f, &y);
             }
+            if y.class.is_some() {
+                if let Some(j) = layout.stock {
+                    maps[j + k][i] = y.stock_end_tc_per_ha as f32;
+                }
+                if let (Some(j), true) = (layout.net, k > 0) {
+                    maps[j + k - 1][i] = (y.fluxes.net_tc_per_ha() * CO2_PER_C) as f32;
+                }
+                if let (Some(j), Some(a), true) = (layout.age, y.age_yr, k + 1 < ny) {
+                    maps[j + k][i] = a as f32;
+                }
+            }
             prev = Some(y);
         }
-        if let Some(a) = prev.and_then(|y| y.class.and(y.age_yr)) {
-            *age_out = a as f32;
+        if let Some(y) = prev {
+            if let Some(a) = y.class.and(y.age_yr) {
+                maps[0][i] = a as f32;
+                last_age[i] = Some(f64::from(a));
+            }
+            last_type[i] = st.forest_type_code.or(y.state.stand_type_code);
         }
     }
-    Ok((ages, acc))
+    let input = BlockInput {
+        window: win,
+        landcover: codes[ny - 1],
+        age: &last_age,
+        forest_type: &last_type,
+        desert: v_ds,
+        masks,
+    };
+    let cube =
+        crate::pipeline::compute_block(last, &input).map_err(|(col, row, e)| Error::Pixel {
+            path: s.landcover[ny - 1].clone(),
+            col,
+            row,
+            message: e.to_string(),
+        })?;
+    Ok((maps, (acc, cube)))
 }
 
 /// Checks that a land-cover year lies on the first year's grid (transitions between
@@ -511,6 +719,13 @@ fn open_sources(
         Layer::open_spec(scene.desert_subtype.as_ref(), LayerKind::Categorical, grid)?
             .map(Source::Codes),
     );
+    let first_mask = sources.len();
+    sources.extend(
+        crate::pipeline::open_masks(scene, grid)?
+            .into_iter()
+            .map(Source::Codes),
+    );
+    let masks = first_mask..sources.len();
     Ok((
         sources,
         Slots {
@@ -519,6 +734,7 @@ fn open_sources(
             age,
             forest_type,
             desert,
+            masks,
             landcover: inputs.landcover.clone(),
         },
     ))
@@ -541,16 +757,38 @@ impl SeriesOutcome {
     }
 }
 
-/// A computed block: the age map and the sums.
-struct SeriesBlock {
-    window: Window,
-    ages: Vec<f32>,
-    levels: BlockLevels<Mean>,
-    sums: SeriesSums,
+/// The file a `--tile` part writes beside its tables: the exact sums, for `sinkmap merge`.
+pub const PART_FILE: &str = "series_part.json";
+
+/// What a tile part records for the merge (the sums in exact fixed point, as strings).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+struct Part {
+    tile: String,
+    scene_sha256: String,
+    years: Vec<i32>,
+    block_size_px: usize,
+    zones: Vec<(String, String)>,
+    event_names: Vec<String>,
+    maps: Vec<String>,
+    cells: Vec<String>,
+    transitions: Vec<(usize, usize, usize, usize, String)>,
 }
 
-/// Runs the series of `scene` and writes `series.csv`, `series_transitions.csv` and
-/// `forest_age_LAST.tif` into `out_dir`.
+/// The rows of `grid` a tile covers (all rows without a tile).
+fn tile_rows(grid: &Grid, tile: Option<(usize, usize)>) -> Result<std::ops::Range<usize>> {
+    match tile {
+        Some((i, n)) if n >= 1 && (1..=n).contains(&i) => {
+            crate::limits::check_tiles(n, grid.height)?;
+            Ok(grid.height * (i - 1) / n..grid.height * i / n)
+        }
+        Some((i, n)) => Err(Error::Usage(format!("tile {i}/{n}: expected 1 ≤ I ≤ N"))),
+        None => Ok(0..grid.height),
+    }
+}
+
+/// Runs the series of `scene` and writes `series.csv`, `series_transitions.csv`,
+/// `forest_age_LAST.tif` and the per-year maps asked for into `out_dir` (with a tile, the
+/// part's band of every map and `series_part.json` for `sinkmap merge`).
 pub fn run(
     scene: &Scene,
     opts: &SeriesOptions,
@@ -571,6 +809,8 @@ pub fn run(
         .as_ref()
         .and_then(|a| a.reference_year)
         .unwrap_or(scene.base_year);
+    let last_year = inputs.years[inputs.years.len() - 1];
+    let rules = rules(scene, spec, &models, last_year)?;
     let m = SeriesModel::new(
         |pools| {
             crate::model::pixel::PixelModel::build(
@@ -587,6 +827,7 @@ pub fn run(
         events,
         reference_year,
         models.forest.fallback_age_yr,
+        rules,
     )
     .map_err(|msg| Error::invalid(scene.scheme_path(), msg))?;
     crate::pipeline::bound_gdal_cache();
@@ -594,6 +835,7 @@ pub fn run(
     if let Some(z) = zones {
         z.check_overlaps_grid(&grid)?;
     }
+    let rows = tile_rows(&grid, opts.tile)?;
     let (sources, slots) = open_sources(scene, &inputs, &grid, models.scheme.nodata_value)?;
     let block = engine::check_block_size(
         opts.tuning
@@ -601,75 +843,243 @@ pub fn run(
             .unwrap_or(scene.output.block_size_px),
     )?;
     let (threads, pool) = engine::thread_pool(opts.tuning.threads)?;
+    // Every input is checked: from here on files are written (under temporary names).
     std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
     writer::remove_stale_temp_files(out_dir);
-    let last = *inputs.years.last().unwrap_or(&scene.base_year);
-    let age_name = format!("forest_age_{last}.tif");
-    let w = MapWriter::create(
-        out_dir,
-        MapSpec {
-            file_name: age_name.clone(),
-            description: format!("forest stand age in {last} (sinkmap series)"),
-            unit: "yr".into(),
-            categorical: false,
-        },
-        &grid,
-        MapFormat::on_all_cores(block, scene.output.compression, scene.output.layout),
-        &[("SINKMAP_VERSION".into(), env!("CARGO_PKG_VERSION").into())],
-    )?;
-    let plan = w.plan().clone();
-    let batch = (threads * 2).max(2);
-    let mut map = MapSink::start(w, batch)?;
+    let layout = MapLayout::new(&opts.maps, inputs.years.len());
+    let out_grid = match opts.tile {
+        Some(_) => grid.row_band(rows.start, rows.end),
+        None => grid.clone(),
+    };
+    // Each map is written on a thread of its own; the final COG copies use every thread.
+    let format = MapFormat {
+        write_threads: 1,
+        copy_threads: threads,
+        ..MapFormat::on_all_cores(block, scene.output.compression, scene.output.layout)
+    };
+    let mut metadata = crate::pipeline::provenance(scene, &models);
+    metadata.push((
+        "SINKMAP_SERIES_YEARS".into(),
+        format!(
+            "{}-{}",
+            inputs.years[0],
+            inputs.years[inputs.years.len() - 1]
+        ),
+    ));
+    let writers = (0..layout.maps.len())
+        .map(|j| {
+            let (kind, k) = layout.maps[j];
+            let (description, unit) =
+                kind.description(inputs.years[k], inputs.years[k.saturating_sub(1)]);
+            MapWriter::create(
+                out_dir,
+                MapSpec {
+                    file_name: layout.file_name(j, &inputs.years),
+                    description,
+                    unit: unit.into(),
+                    categorical: false,
+                },
+                &out_grid,
+                format,
+                &metadata,
+            )
+        })
+        .collect::<Result<Vec<_>>>()?;
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
     let mut acc = SeriesSums::new(nz, inputs.years.len(), m.events.events.len());
     let row_areas = grid.row_areas_ha();
-    let windows = grid.windows(block, 0..grid.height);
+    let restoration = m.rules.restoration.as_ref().map(|r| &r.0);
+    let space = crate::pipeline::cohort_space(&models, &m.scene, restoration);
+    let mut cube = crate::pipeline::new_cube(zones);
+    let last = BlockContext {
+        model: &m.scene,
+        restoration,
+        space: &space,
+        // The series' ages are already those of its last year.
+        age_shift_yr: 0,
+        grid: &grid,
+        row_areas_ha: &row_areas,
+        zones,
+    };
+    let windows = grid.windows(block, rows.clone());
     let pass = Pass {
         pool: &pool,
         windows: &windows,
-        batch,
+        batch: (threads * 2).max(2),
         progress: None,
     };
-    let zones_grid = zones.map(|z| (z, &grid));
-    engine::run(
+    let maps = engine::map_pass(
         &pass,
         sources,
-        |b| {
-            let (ages, sums) = series_block(&m, &slots, &row_areas, zones_grid, b)?;
-            let levels = overview::reduce_block(&plan, b.window, &ages);
-            Ok(SeriesBlock {
-                window: b.window,
-                ages,
-                levels,
-                sums,
-            })
+        MapOutputs {
+            writers,
+            row0: rows.start,
         },
-        |c: SeriesBlock| {
-            acc.add(&c.sums);
-            map.send(c.window, c.ages, c.levels)
+        |b| series_block(&m, &slots, &layout, &last, b),
+        |(sums, out): BlockSums| {
+            acc.add(&sums);
+            crate::pipeline::add_block_to_cube(&mut cube, &space, zones, &out);
+            Ok(())
         },
     )?;
-    let (w, _) = map.finish()?;
-    let age_map = w.finish()?;
+    let outcome = SeriesOutcome {
+        years: inputs.years.clone(),
+        event_names: m.events.events.iter().map(|e| e.name.clone()).collect(),
+        zones: zone_names(zones),
+        sums: acc,
+    };
+    let part = opts.tile.map(|(i, n)| Part {
+        tile: format!("{i}/{n}"),
+        scene_sha256: scene.sha256.clone(),
+        years: outcome.years.clone(),
+        block_size_px: block,
+        zones: outcome.zones.clone(),
+        event_names: outcome.event_names.clone(),
+        maps: (0..layout.maps.len())
+            .map(|j| layout.file_name(j, &inputs.years))
+            .collect(),
+        cells: outcome.sums.cells.iter().map(|q| q.to_string()).collect(),
+        transitions: outcome
+            .sums
+            .transitions
+            .iter()
+            .map(|((z, k, f, t), q)| (*z, *k, *f, *t, q.to_string()))
+            .collect(),
+    });
+    publish(out_dir, &outcome, &cube, maps, part.as_ref())?;
+    Ok(outcome)
+}
+
+/// The (id, name) of the grid, the zones and the outside, in the order of the sums.
+fn zone_names(zones: Option<&ZoneSet>) -> Vec<(String, String)> {
     let mut names: Vec<(String, String)> = vec![(GRID_ZONE.into(), "whole grid".into())];
     if let Some(z) = zones {
         names.extend(z.zones.iter().map(|z| (z.id.clone(), z.name.clone())));
         names.push((OUTSIDE_ZONE.into(), "outside every zone".into()));
     }
-    let outcome = SeriesOutcome {
-        years: inputs.years.clone(),
-        event_names: m.events.events.iter().map(|e| e.name.clone()).collect(),
-        zones: names,
-        sums: acc,
-    };
+    names
+}
+
+/// Writes the tables (and a part's `series_part.json`) under temporary names, then renames
+/// them and the finished maps to their final names: the one place a series publishes its
+/// outputs (`run` and `merge`). Nothing is renamed unless everything was written.
+fn publish(
+    out_dir: &Path,
+    o: &SeriesOutcome,
+    cube: &Cube,
+    mut pending: Vec<(TempFile, PathBuf)>,
+    part: Option<&Part>,
+) -> Result<Vec<PathBuf>> {
+    let named = out_dir.join("cube.csv");
+    let tmp = TempFile::new(writer::temp_path(out_dir, "cube.csv", "csv"));
+    cube.write_csv(&tmp.path).map_err(|e| e.at(named.clone()))?;
+    pending.push((tmp, named));
+    let named = out_dir.join("series.csv");
     let table = TempFile::new(writer::temp_path(out_dir, "series.csv", "csv"));
-    write_series_csv(&outcome, &table.path, &out_dir.join("series.csv"))?;
+    write_series_csv(o, &table.path, &named)?;
+    pending.push((table, named));
+    let named = out_dir.join("series_transitions.csv");
     let tr = TempFile::new(writer::temp_path(out_dir, "series_transitions.csv", "csv"));
-    write_transitions_csv(&outcome, &tr.path, &out_dir.join("series_transitions.csv"))?;
-    age_map.0.commit(&age_map.1)?;
-    table.commit(&out_dir.join("series.csv"))?;
-    tr.commit(&out_dir.join("series_transitions.csv"))?;
+    write_transitions_csv(o, &tr.path, &named)?;
+    pending.push((tr, named));
+    if let Some(p) = part {
+        let named = out_dir.join(PART_FILE);
+        let tmp = TempFile::new(writer::temp_path(out_dir, PART_FILE, "json"));
+        let text = serde_json::to_string(p).map_err(|e| Error::output(&named, e))?;
+        std::fs::write(&tmp.path, text + "\n").map_err(|e| Error::output(&named, e))?;
+        pending.push((tmp, named));
+    }
+    let mut outputs = Vec::new();
+    for (tmp, fin) in pending {
+        tmp.commit(&fin)?;
+        outputs.push(fin);
+    }
+    Ok(outputs)
+}
+
+/// Merges the parts of `sinkmap series --tile I/N` (folders with `series_part.json`) into
+/// `out_dir`: sums by exact addition, maps mosaicked and rewritten by the run's own writer.
+/// The result equals a single run's: the same tables, bit-identical maps.
+pub fn merge(scene: &Scene, parts: &[PathBuf], out_dir: &Path) -> Result<SeriesOutcome> {
+    let read = crate::merge::read_parts(parts, &scene.sha256, PART_FILE)?;
+    let mut parsed: Vec<(PathBuf, Part)> = Vec::new();
+    for (_, dir, v) in read {
+        let p: Part = serde_json::from_value(v).map_err(|e| Error::Parse {
+            path: dir.join(PART_FILE),
+            message: e.to_string(),
+        })?;
+        parsed.push((dir, p));
+    }
+    let (d0, p0) = &parsed[0];
+    let bad_sum = |dir: &Path| Error::data(dir.join(PART_FILE), "a sum is not an integer");
+    let mut sums = SeriesSums::new(
+        p0.zones.len().saturating_sub(2),
+        p0.years.len(),
+        p0.event_names.len(),
+    );
+    for (dir, p) in &parsed {
+        if (&p.years, &p.zones, &p.event_names, &p.maps)
+            != (&p0.years, &p0.zones, &p0.event_names, &p0.maps)
+        {
+            return Err(Error::data(
+                dir.join(PART_FILE),
+                format!(
+                    "this part has other years, zones, events or maps than {} (run every part with the same options)",
+                    d0.display()
+                ),
+            ));
+        }
+        if p.cells.len() != sums.cells.len() {
+            return Err(Error::data(
+                dir.join(PART_FILE),
+                "the sums have the wrong size",
+            ));
+        }
+        for (a, b) in sums.cells.iter_mut().zip(&p.cells) {
+            *a += b.parse::<i128>().map_err(|_| bad_sum(dir))?;
+        }
+        for (z, k, f, t, q) in &p.transitions {
+            *sums.transitions.entry((*z, *k, *f, *t)).or_insert(0) +=
+                q.parse::<i128>().map_err(|_| bad_sum(dir))?;
+        }
+    }
+    let mut cube = Cube::default();
+    for (dir, _) in &parsed {
+        cube.merge(&Cube::read_csv(&dir.join("cube.csv"))?);
+    }
+    let grid = reference_grid(&resolve_first_landcover(scene)?, 1)?;
+    std::fs::create_dir_all(out_dir).map_err(|e| Error::io(out_dir, e))?;
+    writer::remove_stale_temp_files(out_dir);
+    let format = MapFormat::on_all_cores(
+        p0.block_size_px,
+        scene.output.compression,
+        scene.output.layout,
+    );
+    let mut pending = Vec::new();
+    for name in &p0.maps {
+        let paths: Vec<PathBuf> = parsed.iter().map(|(d, _)| d.join(name)).collect();
+        pending.push(crate::merge::merge_map(
+            &paths, name, false, &grid, out_dir, format,
+        )?);
+    }
+    let outcome = SeriesOutcome {
+        years: p0.years.clone(),
+        event_names: p0.event_names.clone(),
+        zones: p0.zones.clone(),
+        sums,
+    };
+    publish(out_dir, &outcome, &cube, pending, None)?;
     Ok(outcome)
+}
+
+/// The first land-cover file of the scene's series (the reference grid of its maps).
+fn resolve_first_landcover(scene: &Scene) -> Result<PathBuf> {
+    let spec = scene
+        .series
+        .as_ref()
+        .ok_or_else(|| Error::invalid(&scene.source_path, "the scene has no [series] table"))?;
+    let inputs = resolve(scene, spec, &SeriesOptions::default())?;
+    Ok(inputs.landcover[0].clone())
 }
 
 /// Writes `series.csv`: one row per zone and year. The fluxes of the first year are empty

@@ -1,22 +1,32 @@
 //! The per-pixel state machine of a series: pure, no GDAL.
 //!
-//! A pixel's state is its last observed land-cover code and, for a forest stand, the stand's
-//! **origin year** (the year its age was 0). The age in year `y` is `y − origin`, kept within
-//! `0..=max_plausible_age_yr`. One state covers every rule:
+//! A pixel's state is its last observed land-cover code, for a forest stand the stand's
+//! **origin year** (the year its age was 0) and the forest type chosen when it was
+//! established, and a soil transition still under way. The age in year `y` is `y − origin`,
+//! kept within `0..=max_plausible_age_yr`. One state covers every rule:
 //!
 //! - a forest pixel of the first year takes its origin from the age raster:
 //!   `origin = reference_year − round(age)` — so ages are shifted forward after the reference
 //!   year and back-cast before it, exactly as `run` shifts them to its base year; a forest
-//!   pixel without an age starts at the model's fallback age in its first year;
+//!   pixel without an age starts at the model's fallback age in its first year; its type is
+//!   `run`'s (forest-type layer → the land-cover code's type → the default type);
 //! - forest stays forest: the age grows with the years (`y − origin`), and the gross sink is
 //!   the stock change `C(a₁) − C(a₀)`;
-//! - non-forest → forest: a new stand with origin = this year (age 0), its type from the
-//!   forest-type layer, else the land-cover code's type, else the default type (the rule of
-//!   [`PixelModel::evaluate`]); the stock difference of the two states is the conversion flux;
-//! - forest → non-forest: the stock difference is the clearing emission (biomass, and the
-//!   dead matter and soil the scene counts, oxidised in the year: IPCC Tier 1, instant);
+//! - non-forest → forest: a new stand with origin = this year (age 0). Its curve, in this
+//!   priority: (1) the forest-type layer, where it has a value; (2) restoration eligibility:
+//!   among the interventions of `models/restoration.toml` whose trajectory is a forest-type
+//!   curve and that are eligible on the pixel's *previous* land (class, desert subtype,
+//!   masks — the rules of `run`'s potential), the one `run` would rank best; (3) the series'
+//!   plantation type (`[series] new_stand_forest_type`); (4) the land-cover code's type, else
+//!   the default type. The stock difference of the two states is the conversion flux;
+//! - forest → non-forest: biomass and dead matter leave in the year (the clearing emission:
+//!   IPCC Tier 1, instant oxidation of biomass and dead organic matter);
 //! - other transitions: the stock difference of the two classes is the conversion flux
 //!   (positive = emission, negative = uptake);
+//! - soil after any change of land cover: the soil pool moves **linearly** from the soil the
+//!   pixel had to the new land cover's soil over `soil_transition_yr` years (IPCC default
+//!   20; 0 = in the year of the change). Each year's share is counted under the cause of the
+//!   change (clearing, or conversion for every other change), also in the years after it;
 //! - an event on a forest pixel: `f_biomass × B + f_dead × D + f_soil × S` of the pools at
 //!   the start of the year is emitted under the event's name; the stand restarts at age 0
 //!   (age reset) or continues at the youngest age whose biomass reaches what the event left;
@@ -31,13 +41,24 @@
 //! Every step closes the balance exactly:
 //! `stock_end − stock_start = gross_sink − clearing − conversion − event − transfer`.
 
-use crate::model::pixel::{PixelError, PixelInput, PixelModel};
+use crate::model::pixel::{PixelError, PixelInput, PixelModel, PixelValue};
+use crate::model::restoration::RestorationModel;
 use crate::model::{EcosystemClass, Pools};
 
 use super::events::EventCatalogue;
 
-/// What the state machine carries from one year to the next for one pixel.
+/// Which flux column a soil transition is counted under.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Cause {
+    /// Forest → non-forest.
+    Clearing,
+    /// Every other change of land cover.
+    #[default]
+    Conversion,
+}
+
+/// What the state machine carries from one year to the next for one pixel.
+#[derive(Debug, Clone, Copy, PartialEq, Default)]
 pub struct PixelState {
     /// The last land-cover code seen (None: never seen yet).
     pub code: Option<i32>,
@@ -45,6 +66,25 @@ pub struct PixelState {
     pub origin_year: Option<i32>,
     /// The year the code was seen (the start of the next step).
     pub year: i32,
+    /// The forest-type code a new stand was given (None: the rule of `run`).
+    pub stand_type_code: Option<i32>,
+    /// Soil above the land cover's own soil when the transition began (t C/ha; negative:
+    /// below it), the year the land cover changed, and the cause.
+    pub soil_offset_tc_per_ha: f64,
+    pub soil_since_year: i32,
+    pub soil_cause: Cause,
+}
+
+impl PixelState {
+    /// The soil still above the land cover's own soil in `year` (t C/ha): the offset falls
+    /// linearly to 0 over `period_yr` years, a share of 1/period in the year of the change.
+    pub fn soil_left_tc_per_ha(&self, year: i32, period_yr: u32) -> f64 {
+        if period_yr == 0 || self.soil_offset_tc_per_ha == 0.0 {
+            return 0.0;
+        }
+        let done = f64::from(year - self.soil_since_year + 1) / f64::from(period_yr);
+        self.soil_offset_tc_per_ha * (1.0 - done).clamp(0.0, 1.0)
+    }
 }
 
 /// The static layers of a pixel (the same every year).
@@ -54,6 +94,8 @@ pub struct Static {
     pub age_yr: Option<f64>,
     pub forest_type_code: Option<i32>,
     pub desert_subtype_code: Option<i32>,
+    /// Bit j set where the scene's mask j is set (restoration eligibility).
+    pub masks: u32,
 }
 
 /// Carbon moved by one step, t C/ha (emissions positive).
@@ -61,7 +103,7 @@ pub struct Static {
 pub struct Fluxes {
     /// Growth of stands that stay forest without an event.
     pub gross_sink_tc_per_ha: f64,
-    /// Forest → non-forest without an event.
+    /// Forest → non-forest without an event (and the soil transition after a clearing).
     pub clearing_tc_per_ha: f64,
     /// Every other change of class (negative = uptake), including non-forest → forest.
     pub conversion_tc_per_ha: f64,
@@ -101,6 +143,18 @@ pub struct Year {
     pub event_ignored: bool,
 }
 
+/// The rules of a series beyond the pixel model (see the module documentation).
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    /// Restoration eligibility, and per intervention the forest-type code its curve follows
+    /// (None: not a forest-type curve, never chosen for a new stand).
+    pub restoration: Option<(RestorationModel, Vec<Option<i32>>)>,
+    /// The series' plantation type (a forest-type code).
+    pub plantation_type_code: Option<i32>,
+    /// Years over which soil moves to the new land cover's soil (0 = at once).
+    pub soil_transition_yr: u32,
+}
+
 /// The models of a series: the scene's (for every stock) and the same tables with one pool at
 /// a time (to split a stock into biomass, dead matter and soil for the event fractions).
 #[derive(Debug, Clone)]
@@ -114,6 +168,7 @@ pub struct SeriesModel {
     /// The age raster's reference year.
     pub reference_year: i32,
     fallback_age_yr: u32,
+    pub rules: Rules,
 }
 
 /// A stock split into its pools (t C/ha); the pools the scene leaves out are 0.
@@ -124,15 +179,24 @@ struct Split {
     soil: f64,
 }
 
+/// A land cover at an age with a stand type: what a pixel is in one year.
+#[derive(Debug, Clone, Copy, PartialEq)]
+struct Cover {
+    code: i32,
+    age: Option<u16>,
+    stand_type_code: Option<i32>,
+}
+
 impl SeriesModel {
     /// `build(pools)` builds the per-pixel tables with the given pools (the scene's builder).
-    pub fn new(
-        build: impl Fn(Pools) -> Result<PixelModel, String>,
+    pub fn new<E>(
+        build: impl Fn(Pools) -> Result<PixelModel, E>,
         pools: Pools,
         events: EventCatalogue,
         reference_year: i32,
         fallback_age_yr: u32,
-    ) -> Result<SeriesModel, String> {
+        rules: Rules,
+    ) -> Result<SeriesModel, E> {
         let none = Pools::default();
         Ok(SeriesModel {
             scene: build(pools)?,
@@ -146,32 +210,27 @@ impl SeriesModel {
             events,
             reference_year,
             fallback_age_yr,
+            rules,
         })
     }
 
-    fn input(&self, code: i32, age: Option<u16>, s: &Static) -> PixelInput {
+    fn input(&self, c: Cover, s: &Static) -> PixelInput {
         PixelInput {
-            landcover_code: code,
-            forest_age_yr: age.map(f64::from),
-            forest_type_code: s.forest_type_code,
+            landcover_code: c.code,
+            forest_age_yr: c.age.map(f64::from),
+            forest_type_code: s.forest_type_code.or(c.stand_type_code),
             desert_subtype_code: s.desert_subtype_code,
         }
     }
 
-    /// Class and stock of a code at an age.
-    fn stock(
-        &self,
-        code: i32,
-        age: Option<u16>,
-        s: &Static,
-    ) -> Result<(EcosystemClass, f64), PixelError> {
-        let v = self.scene.evaluate(&self.input(code, age, s))?;
-        Ok((v.class.unwrap_or(EcosystemClass::Barren), v.stock_tc_per_ha))
+    /// The scene model's value of a cover (class, stock, desert subtype).
+    fn value(&self, c: Cover, s: &Static) -> Result<PixelValue, PixelError> {
+        self.scene.evaluate(&self.input(c, s))
     }
 
-    /// The stock of a code at an age split into pools.
-    fn split(&self, code: i32, age: Option<u16>, s: &Static) -> Result<Split, PixelError> {
-        let px = self.input(code, age, s);
+    /// The stock of a cover split into pools.
+    fn split(&self, c: Cover, s: &Static) -> Result<Split, PixelError> {
+        let px = self.input(c, s);
         let b = self.biomass.evaluate(&px)?.stock_tc_per_ha;
         let d = self.dead.evaluate(&px)?.stock_tc_per_ha - b;
         let so = self.soil.evaluate(&px)?.stock_tc_per_ha - b;
@@ -189,8 +248,43 @@ impl SeriesModel {
         (a as u16, year < origin)
     }
 
+    /// Age and conflict flag of a stand of origin `origin` (none: not forest) in `year`.
+    fn stand_age(&self, origin: Option<i32>, year: i32) -> (Option<u16>, bool) {
+        match origin {
+            Some(o) => {
+                let (a, c) = self.age_in(o, year);
+                (Some(a), c)
+            }
+            None => (None, false),
+        }
+    }
+
     fn is_forest(&self, code: i32, s: &Static) -> Result<bool, PixelError> {
-        Ok(self.stock(code, None, s)?.0 == EcosystemClass::Forest)
+        let c = Cover {
+            code,
+            age: None,
+            stand_type_code: None,
+        };
+        Ok(self.value(c, s)?.class == Some(EcosystemClass::Forest))
+    }
+
+    /// The forest-type code of a new stand on land that was `before` (priority of the module
+    /// documentation; None: the rule of `run`, i.e. the layer, the code's type, the default).
+    pub fn new_stand_type(&self, before: &PixelValue, s: &Static) -> Option<i32> {
+        if s.forest_type_code.is_some() {
+            return None;
+        }
+        let restored = self.rules.restoration.as_ref().and_then(|(rm, types)| {
+            let class = before.class?;
+            let curves = types
+                .iter()
+                .enumerate()
+                .filter(|(_, t)| t.is_some())
+                .fold(0u32, |set, (j, _)| set | (1 << j));
+            let set = rm.eligible(class, before.desert_subtype, s.masks) & curves;
+            rm.best(set).and_then(|j| types[j])
+        });
+        restored.or(self.rules.plantation_type_code)
     }
 
     /// The state of a pixel first seen in `year` with land cover `code`.
@@ -207,21 +301,24 @@ impl SeriesModel {
         } else {
             None
         };
-        let (age, conflict) = match origin {
-            Some(o) => {
-                let (a, c) = self.age_in(o, year);
-                (Some(a), c)
-            }
-            None => (None, false),
-        };
-        let (class, stock) = self.stock(code, age, s)?;
+        let (age, conflict) = self.stand_age(origin, year);
+        let v = self.value(
+            Cover {
+                code,
+                age,
+                stand_type_code: None,
+            },
+            s,
+        )?;
+        let stock = v.stock_tc_per_ha;
         Ok(Year {
             state: PixelState {
                 code: Some(code),
                 origin_year: origin,
                 year,
+                ..PixelState::default()
             },
-            class: Some(class),
+            class: v.class,
             class_before: None,
             stock_start_tc_per_ha: stock,
             stock_end_tc_per_ha: stock,
@@ -253,19 +350,31 @@ impl SeriesModel {
                 ..Year::default()
             });
         };
-        let age0 = prev.origin_year.map(|o| self.age_in(o, prev.year).0);
-        let (class0, stock0) = self.stock(prev_code, age0, s)?;
+        let period = self.rules.soil_transition_yr;
+        let before = Cover {
+            code: prev_code,
+            age: prev.origin_year.map(|o| self.age_in(o, prev.year).0),
+            stand_type_code: prev.stand_type_code,
+        };
+        let v0 = self.value(before, s)?;
         let was_forest = prev.origin_year.is_some();
         let now_forest = self.is_forest(code, s)?;
         let mut fl = Fluxes::default();
         let mut event_ignored = false;
+        let mut stand_type_code = prev.stand_type_code;
+        // A change of land cover happens at the end of the step (in `year`): until then the
+        // soil transition under way goes on. What it left at the start, and just before
+        // this year's change (or at the end of the step when nothing changes).
+        let changed = code != prev_code || was_forest != now_forest;
+        let left0 = prev.soil_left_tc_per_ha(prev.year, period);
+        let left_mid = prev.soil_left_tc_per_ha(if changed { year - 1 } else { year }, period);
         let origin = match (was_forest, now_forest, event) {
             (true, _, Some(e)) => {
                 let ev = &self.events.events[e];
-                let p = self.split(prev_code, age0, s)?;
+                let p = self.split(before, s)?;
                 let emitted = ev.biomass_emitted_fraction * p.biomass
                     + ev.dead_matter_emitted_fraction * p.dead
-                    + ev.soil_emitted_fraction * p.soil;
+                    + ev.soil_emitted_fraction * (p.soil + left0);
                 fl.event = Some((e, emitted));
                 if !now_forest {
                     None
@@ -274,9 +383,14 @@ impl SeriesModel {
                 } else {
                     // The youngest age whose biomass reaches what the event left.
                     let left = (1.0 - ev.biomass_lost()) * p.biomass;
-                    let a0 = age0.unwrap_or(0);
+                    let a0 = before.age.unwrap_or(0);
                     let mut a = 0;
-                    while a < a0 && self.split(code, Some(a), s)?.biomass < left {
+                    let at = |a| Cover {
+                        code,
+                        age: Some(a),
+                        stand_type_code,
+                    };
+                    while a < a0 && self.split(at(a), s)?.biomass < left {
                         a += 1;
                     }
                     Some(year - a as i32)
@@ -285,38 +399,65 @@ impl SeriesModel {
             (true, true, None) => prev.origin_year,
             (false, true, ev) => {
                 event_ignored = ev.is_some();
+                stand_type_code = self.new_stand_type(&v0, s);
                 Some(year)
             }
             (_, false, ev) => {
                 event_ignored = ev.is_some() && !was_forest;
+                stand_type_code = None;
                 None
             }
         };
-        let (age, conflict) = match origin {
-            Some(o) => {
-                let (a, c) = self.age_in(o, year);
-                (Some(a), c)
-            }
-            None => (None, false),
+        let (age, conflict) = self.stand_age(origin, year);
+        let after = Cover {
+            code,
+            age,
+            stand_type_code,
         };
-        let (class, stock) = self.stock(code, age, s)?;
-        let loss = stock0 - stock;
+        let v1 = self.value(after, s)?;
+        let mut state = PixelState {
+            code: Some(code),
+            origin_year: origin,
+            year,
+            stand_type_code,
+            ..prev
+        };
+        if changed {
+            // A change of land cover starts a soil transition from the soil the pixel has
+            // (its old land cover's plus what was still moving) to the new land cover's.
+            let offset = if period > 0 && self.pools.soil {
+                self.split(before, s)?.soil + left_mid - self.split(after, s)?.soil
+            } else {
+                0.0
+            };
+            state.soil_offset_tc_per_ha = offset;
+            state.soil_since_year = year;
+            state.soil_cause = if was_forest && !now_forest {
+                Cause::Clearing
+            } else {
+                Cause::Conversion
+            };
+        }
+        let left1 = state.soil_left_tc_per_ha(year, period);
+        let (stock0, stock1) = (v0.stock_tc_per_ha + left0, v1.stock_tc_per_ha + left1);
+        // What this year's change lost (the old transition's share is counted apart).
+        let loss = v0.stock_tc_per_ha + left_mid - stock1;
         match (was_forest, now_forest, fl.event) {
             (_, _, Some((_, emitted))) => fl.transfer_tc_per_ha = loss - emitted,
             (true, true, None) => fl.gross_sink_tc_per_ha = -loss,
             (true, false, None) => fl.clearing_tc_per_ha = loss,
             (false, _, None) => fl.conversion_tc_per_ha = loss,
         }
+        match prev.soil_cause {
+            Cause::Clearing => fl.clearing_tc_per_ha += left0 - left_mid,
+            Cause::Conversion => fl.conversion_tc_per_ha += left0 - left_mid,
+        }
         Ok(Year {
-            state: PixelState {
-                code: Some(code),
-                origin_year: origin,
-                year,
-            },
-            class: Some(class),
-            class_before: Some(class0),
+            state,
+            class: v1.class,
+            class_before: v0.class,
             stock_start_tc_per_ha: stock0,
-            stock_end_tc_per_ha: stock,
+            stock_end_tc_per_ha: stock1,
             age_yr: age,
             fluxes: fl,
             conflict,
@@ -366,7 +507,15 @@ source = "test"
     /// The test model (spruce 0 → 0, 10 → 10, 20 → 30 t C/ha biomass, dead 4, soil 90;
     /// grassland 3 + 0.5 + 33; gobi 0.5 + 5), with the given pools and reference year.
     fn sm(pools: Pools, reference_year: i32) -> SeriesModel {
-        SeriesModel::new(|p| Ok(model(p, None)), pools, events(), reference_year, 10).unwrap()
+        SeriesModel::new(
+            |p| Ok::<_, String>(model(p, None)),
+            pools,
+            events(),
+            reference_year,
+            10,
+            Rules::default(),
+        )
+        .unwrap()
     }
 
     const FOREST: i32 = 1;
@@ -682,5 +831,206 @@ source = "test"
         // 2002: forests 7 + 24 + 1 (new) + 1 (burnt, age 1) + 7 + 7 + 30 + 16 (thinned, 13);
         // grass 3 × 6; gobi 0.5 × 2.
         assert!(close(stock[2], 93.0 + 18.0 + 1.0));
+    }
+
+    /// The test model with soil moving over `period` years (every pool).
+    fn with_soil_period(period: u32) -> SeriesModel {
+        let mut m = sm(ALL, 2000);
+        m.rules.soil_transition_yr = period;
+        m
+    }
+
+    #[test]
+    fn soil_moves_linearly_after_a_clearing_and_a_planting() {
+        // Forest age 15 (biomass 20, dead 4, soil 90 = 114) cleared to grassland (3, 0.5,
+        // 33 = 36.5) in 2001, soil over 4 years: 57/4 = 14.25 a year, counted as clearing.
+        let m = with_soil_period(4);
+        let years = [2000, 2001, 2002, 2003, 2004, 2005];
+        let codes = [
+            Some(FOREST),
+            Some(GRASS),
+            Some(GRASS),
+            Some(GRASS),
+            Some(GRASS),
+            Some(GRASS),
+        ];
+        let y = run(&m, &years, &codes, &[None; 6], &age(15.0));
+        let clearing: Vec<f64> = y.iter().map(|y| y.fluxes.clearing_tc_per_ha).collect();
+        let expect = [0.0, 20.5 + 14.25, 14.25, 14.25, 14.25, 0.0];
+        for k in 0..6 {
+            assert!(close(clearing[k], expect[k]), "{k}: {}", clearing[k]);
+            assert!(balance_closes(&y[k]));
+            assert_eq!(y[k].fluxes.conversion_tc_per_ha, 0.0);
+        }
+        assert!(close(y[1].stock_end_tc_per_ha, 36.5 + 42.75));
+        assert!(close(y[4].stock_end_tc_per_ha, 36.5));
+        // Grassland planted in 2001: soil 33 → 90 over 4 years, an uptake of 14.25 a year
+        // counted as conversion beside the stand's growth (biomass 0, 1, 2 …).
+        let codes = [
+            Some(GRASS),
+            Some(FOREST),
+            Some(FOREST),
+            Some(FOREST),
+            Some(FOREST),
+            Some(FOREST),
+        ];
+        let y = run(&m, &years, &codes, &[None; 6], &Static::default());
+        let conv: Vec<f64> = y.iter().map(|y| y.fluxes.conversion_tc_per_ha).collect();
+        let expect = [0.0, (3.5 - 4.0) - 14.25, -14.25, -14.25, -14.25, 0.0];
+        for k in 0..6 {
+            assert!(close(conv[k], expect[k]), "{k}: {}", conv[k]);
+            assert!(balance_closes(&y[k]));
+        }
+        assert!(close(y[2].fluxes.gross_sink_tc_per_ha, 1.0));
+        // Period 0: everything in the year of the change, as `change` counts it.
+        let m = with_soil_period(0);
+        let y = run(&m, &years[..3], &codes[..3], &[None; 3], &Static::default());
+        assert!(close(y[1].fluxes.conversion_tc_per_ha, 36.5 - 94.0));
+        assert!(close(y[2].fluxes.conversion_tc_per_ha, 0.0));
+    }
+
+    #[test]
+    fn a_change_during_a_soil_transition_starts_from_the_soil_the_pixel_has() {
+        // Forest (soil 90) → grassland (33) in 2001, back to forest in 2002, period 4:
+        // 2001 leaves 90 − 14.25 = 75.75 of soil; in 2002 a new transition 75.75 → 90
+        // (offset −14.25, a quarter of it in 2002), the old one stopped.
+        let m = with_soil_period(4);
+        let y = run(
+            &m,
+            &[2000, 2001, 2002],
+            &[Some(FOREST), Some(GRASS), Some(FOREST)],
+            &[None; 3],
+            &age(15.0),
+        );
+        assert!(close(y[1].stock_end_tc_per_ha, 3.0 + 0.5 + 75.75));
+        let soil_2002 = 75.75 + 14.25 / 4.0;
+        assert!(close(y[2].stock_end_tc_per_ha, 0.0 + 4.0 + soil_2002));
+        assert!(close(
+            y[2].fluxes.conversion_tc_per_ha,
+            (3.0 + 0.5 + 75.75) - (4.0 + soil_2002)
+        ));
+        assert!(y.iter().all(balance_closes));
+    }
+
+    /// A restoration catalogue: a curve intervention on grassland (poplar, code 8) needing
+    /// mask 0, and a rate intervention on grassland (never a stand type).
+    fn restoration() -> (RestorationModel, Vec<Option<i32>>) {
+        let cat: crate::model::restoration::RestorationCatalogue = toml::from_str(
+            r#"[[intervention]]
+code = 1
+name = "belt"
+label = "Belt"
+eligible_classes = ["grassland"]
+requires_masks = ["water"]
+trajectory = { kind = "curve", forest_type = "poplar" }
+survival_fraction = 1.0
+cost_yuan_per_ha = 1.0
+cost_evidence = "placeholder"
+evidence = "placeholder"
+source = "test"
+[[intervention]]
+code = 2
+name = "grazing"
+label = "Grazing exclusion"
+eligible_classes = ["grassland"]
+trajectory = { kind = "rate", initial_rate_tc_per_ha_yr = 9.0, duration_yr = 10, shape = "constant" }
+survival_fraction = 1.0
+cost_yuan_per_ha = 1.0
+cost_evidence = "placeholder"
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap();
+        let forest = crate::model::pixel::test_model::forest();
+        let rm = RestorationModel::build(&cat, &forest, &[], &["water".to_string()], 20).unwrap();
+        let types = cat
+            .interventions
+            .iter()
+            .map(|i| i.forest_type(&forest).map(|t| t.code))
+            .collect();
+        (rm, types)
+    }
+
+    /// A 4 × 4 scene of new stands (2000 → 2001 → 2002): the forest type of each by the
+    /// documented priority, read from its biomass at age 1 (spruce 1, poplar 2 × 1.25 = 2.5).
+    #[test]
+    fn a_four_by_four_scene_of_new_stands_follows_the_type_priority() {
+        let mut m = sm(Pools::default(), 2000);
+        m.rules.restoration = Some(restoration());
+        m.rules.plantation_type_code = Some(7);
+        const WATER: u32 = 1;
+        const SPRUCE: f64 = 1.0;
+        const POPLAR: f64 = 2.5;
+        // (land cover 2000, forest-type layer, masks, expected biomass at age 1)
+        let px: [(i32, Option<i32>, u32, f64); 16] = [
+            // (1) the layer wins over everything.
+            (GRASS, Some(7), WATER, SPRUCE),
+            (GRASS, Some(8), 0, POPLAR),
+            (DESERT, Some(8), 0, POPLAR),
+            (GRASS, Some(7), 0, SPRUCE),
+            // (2) restoration: grassland with water is eligible for the poplar belt.
+            (GRASS, None, WATER, POPLAR),
+            (GRASS, None, WATER, POPLAR),
+            (GRASS, None, WATER, POPLAR),
+            (GRASS, None, WATER, POPLAR),
+            // (3) the plantation type (spruce): not eligible (no water, or gobi).
+            (GRASS, None, 0, SPRUCE),
+            (GRASS, None, 0, SPRUCE),
+            (DESERT, None, WATER, SPRUCE),
+            (DESERT, None, 0, SPRUCE),
+            (GRASS, None, 0, SPRUCE),
+            (DESERT, None, WATER, SPRUCE),
+            (GRASS, None, 0, SPRUCE),
+            (DESERT, None, 0, SPRUCE),
+        ];
+        let mut total = 0.0;
+        for (lc, layer, masks, biomass) in px {
+            let s = Static {
+                forest_type_code: layer,
+                masks,
+                ..Static::default()
+            };
+            let y = run(
+                &m,
+                &[2000, 2001, 2002],
+                &[Some(lc), Some(FOREST), Some(FOREST)],
+                &[None; 3],
+                &s,
+            );
+            assert_eq!(y[1].age_yr, Some(0));
+            assert!(
+                close(y[2].stock_end_tc_per_ha, biomass),
+                "{lc} {layer:?} {masks}"
+            );
+            assert!(close(y[2].fluxes.gross_sink_tc_per_ha, biomass));
+            total += y[2].fluxes.gross_sink_tc_per_ha;
+        }
+        // 10 spruce stands, 6 poplar stands.
+        assert!(close(total, 10.0 * SPRUCE + 6.0 * POPLAR));
+        // (4) without a plantation type and not eligible: the code's type (code 2 = poplar),
+        // else the default (spruce).
+        m.rules.plantation_type_code = None;
+        for (code, biomass) in [(2, POPLAR), (FOREST, SPRUCE)] {
+            let y = run(
+                &m,
+                &[2000, 2001, 2002],
+                &[Some(GRASS), Some(code), Some(code)],
+                &[None; 3],
+                &Static::default(),
+            );
+            assert!(close(y[2].stock_end_tc_per_ha, biomass));
+        }
+        // A forest pixel of the first year keeps run's rule (no plantation type).
+        let mut m2 = sm(Pools::default(), 2000);
+        m2.rules.plantation_type_code = Some(8);
+        let y = run(
+            &m2,
+            &[2000, 2001],
+            &[Some(FOREST); 2],
+            &[None; 2],
+            &age(1.0),
+        );
+        assert!(close(y[0].stock_end_tc_per_ha, SPRUCE));
     }
 }

@@ -8,7 +8,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use gdal::raster::{Buffer, RasterCreationOptions};
-use gdal::{Dataset, DriverManager};
+use gdal::{Dataset, DriverManager, Metadata};
 
 use crate::config::{Models, Scene};
 use crate::error::{Error, Result};
@@ -157,6 +157,8 @@ pub fn add_years(scene_path: &Path, y0: i32, y1: i32, seed: u64) -> Result<Vec<P
                 let mut band = ev.rasterband(1).map_err(eerr)?;
                 if row == 0 {
                     band.set_no_data_value(None).map_err(eerr)?;
+                    band.set_description("events (codes of events.toml; 1 = fire), SYNTHETIC")
+                        .map_err(eerr)?;
                 }
                 let mut b = Buffer::new((w, 1), fire);
                 band.write((0, row as isize), (w, 1), &mut b)

@@ -1,0 +1,90 @@
+//! The identity of the map an assessment or a calibration was made against (land-cover file
+//! content, grid, class scheme), recorded in assessment.json / calibration.json so that the
+//! accounting refuses to use one made for another scene, grid, scheme or map version.
+
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+
+use crate::config::{Models, Scene};
+use crate::error::{Error, Result};
+
+/// What a map-error estimate is tied to.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MapIdentity {
+    /// SHA-256 of the land-cover raster file as read.
+    pub landcover_sha256: String,
+    pub width: usize,
+    pub height: usize,
+    pub geo_transform: [f64; 6],
+    pub crs_wkt: String,
+    pub scheme: String,
+    /// (code, ecosystem class name) of every code of the scheme, in scheme order.
+    pub scheme_codes: Vec<(i32, String)>,
+}
+
+impl MapIdentity {
+    /// The identity of a scene's land-cover map.
+    pub fn of_scene(scene: &Scene, models: &Models) -> Result<MapIdentity> {
+        let grid = crate::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
+        let (sha, _) = crate::manifest::sha256_of(&scene.landcover.path)?;
+        Ok(MapIdentity {
+            landcover_sha256: sha,
+            width: grid.width,
+            height: grid.height,
+            geo_transform: grid.geo_transform,
+            crs_wkt: grid.crs_wkt,
+            scheme: models.scheme.name.clone(),
+            scheme_codes: models
+                .scheme
+                .codes
+                .iter()
+                .map(|c| (c.value, c.class.name().to_string()))
+                .collect(),
+        })
+    }
+
+    /// Refuses `recorded` (read from `file`) unless it is this map: the first difference is
+    /// named, with what to do.
+    pub fn check(&self, recorded: &MapIdentity, file: &Path, what: &str) -> Result<()> {
+        let redo = format!("rerun `sinkmap {what}` on this scene");
+        let refuse = |m: String| Err(Error::invalid(file, format!("{m}; {redo}")));
+        if (recorded.width, recorded.height) != (self.width, self.height)
+            || recorded
+                .geo_transform
+                .iter()
+                .zip(&self.geo_transform)
+                .any(|(a, b)| (a - b).abs() > 1e-9 * a.abs().max(b.abs()).max(1.0))
+        {
+            return refuse(format!(
+                "made on another grid ({} × {} px, geotransform {:?}) than the scene's ({} × {} px, {:?})",
+                recorded.width,
+                recorded.height,
+                recorded.geo_transform,
+                self.width,
+                self.height,
+                self.geo_transform
+            ));
+        }
+        if recorded.crs_wkt != self.crs_wkt {
+            return refuse("made on a grid in another CRS than the scene's".into());
+        }
+        if recorded.scheme != self.scheme || recorded.scheme_codes != self.scheme_codes {
+            return refuse(format!(
+                "made with class scheme '{}' ({} codes), the scene uses '{}' ({} codes)",
+                recorded.scheme,
+                recorded.scheme_codes.len(),
+                self.scheme,
+                self.scheme_codes.len()
+            ));
+        }
+        if recorded.landcover_sha256 != self.landcover_sha256 {
+            return refuse(format!(
+                "stale: made against a land-cover file with SHA-256 {}…, the scene's land cover is now {}…",
+                &recorded.landcover_sha256[..recorded.landcover_sha256.len().min(12)],
+                &self.landcover_sha256[..self.landcover_sha256.len().min(12)]
+            ));
+        }
+        Ok(())
+    }
+}

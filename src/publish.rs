@@ -610,20 +610,23 @@ pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Resul
         m.tile = spec.tile.clone();
     }
     m.fingerprint_inputs_cached(&p.inputs, Some(&state_dir(out).join(FINGERPRINT_CACHE)))?;
-    let before: Vec<_> = m
+    // Each input as the user named it, with its fingerprint. Checked through that name: an
+    // input read through an earlier result's link stays the same file when that result is
+    // republished by a command that keeps it (hard links: same size and times).
+    let before: Vec<(PathBuf, manifest::Fingerprint)> = p
         .inputs
         .iter()
-        .filter(|f| {
-            p.inputs
-                .iter()
-                .any(|(_, i)| std::fs::canonicalize(i).is_ok_and(|c| c.to_string_lossy() == f.path))
+        .filter_map(|(_, i)| {
+            let c = std::fs::canonicalize(i).ok()?;
+            let c = c.to_string_lossy();
+            let f = m.inputs.iter().find(|f| f.path == c)?;
+            Some((i.clone(), f.clone()))
         })
-        .cloned()
         .collect();
     let value = work(p.staging()).map_err(|e| p.final_names(e))?;
     // An input changed while it was read: the result may mix two versions of it.
-    for f in &before {
-        let now = std::fs::metadata(&f.path).ok();
+    for (named, f) in &before {
+        let now = std::fs::metadata(named).ok();
         let same = now.as_ref().is_some_and(|md| {
             md.len() == f.size_bytes
                 && md
@@ -636,7 +639,7 @@ pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Resul
         });
         if !same {
             return Err(Error::invalid(
-                &f.path,
+                named,
                 "this input changed (or vanished) while the command read it; nothing was published — run again when it is stable",
             ));
         }

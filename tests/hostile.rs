@@ -1192,45 +1192,38 @@ fn hostile_inputs_of_the_other_commands() {
     let bin = s(&t.join("bin.csv")).to_string();
     std::fs::write(&bin, b"\xff\xfe,age_yr,density\n").unwrap();
     let plots_nan_area = plotp.clone();
-    let cal = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "calibrate",
-            &sc,
-            "--plots",
-            &plots_nan_area,
-            "--density-field",
-            "carbon_tc_ha",
-            "--maps-dir",
-            &maps,
-            "--no-zones",
-            "--quiet",
-            "--out",
-            &o,
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
+    // Default arguments, each left out when the case gives its flag itself.
+    let with = |head: &[&str], pairs: &[(&str, &str)], extra: &[&str]| -> Vec<String> {
+        let mut v: Vec<String> = head.iter().map(|x| x.to_string()).collect();
+        for (flag, value) in pairs {
+            if !extra.contains(flag) {
+                v.push(flag.to_string());
+                if !value.is_empty() {
+                    v.push(value.to_string());
+                }
+            }
+        }
         v.extend(extra.iter().map(|x| x.to_string()));
         v
     };
+    let cal = |extra: &[&str]| -> Vec<String> {
+        with(
+            &["calibrate", &sc, "--no-zones", "--quiet"],
+            &[
+                ("--plots", &plots_nan_area),
+                ("--density-field", "carbon_tc_ha"),
+                ("--maps-dir", &maps),
+                ("--out", &o),
+            ],
+            extra,
+        )
+    };
     let asr = |extra: &[&str]| -> Vec<String> {
-        let mut v: Vec<String> = [
-            "assess",
-            &sc,
-            "--reference",
-            &refp,
-            "--maps-dir",
-            &maps,
-            "--no-zones",
-            "--quiet",
-            "--out",
-            &o,
-        ]
-        .iter()
-        .map(|x| x.to_string())
-        .collect();
-        v.extend(extra.iter().map(|x| x.to_string()));
-        v
+        with(
+            &["assess", &sc, "--no-zones", "--quiet"],
+            &[("--reference", &refp), ("--maps-dir", &maps), ("--out", &o)],
+            extra,
+        )
     };
     let synth = |extra: &[&str]| -> Vec<String> {
         let mut v: Vec<String> = ["synth", "--out", &o, "--quiet"]
@@ -1386,11 +1379,6 @@ fn hostile_inputs_of_the_other_commands() {
             "assess --maps-dir without maps",
             asr(&["--maps-dir", s(t)]),
             vec!["stock_tc_per_ha.tif", "--maps-dir"],
-        ),
-        (
-            "assess --zones without a CRS",
-            asr(&["--zones", &refp]),
-            vec!["ref.csv", "no CRS"],
         ),
         (
             "calibrate --plot-area-m2 -5",

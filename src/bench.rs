@@ -9,6 +9,7 @@ use std::time::Instant;
 use serde::Serialize;
 
 use sinkmap::synth::{self, SynthSpec};
+use sinkmap::{manifest, publish};
 use sinkmap::{Error, Result};
 
 /// What to measure.
@@ -212,9 +213,51 @@ fn decode_all_blocks(path: &Path) -> Result<()> {
     Ok(())
 }
 
+/// Everything the steps need, checked before minutes of work start.
+fn preflight(spec: &BenchSpec) -> Result<()> {
+    if !Path::new("models").is_dir() {
+        return Err(Error::Usage(
+            "sinkmap bench runs from the project root (it needs models/ in the current folder)"
+                .into(),
+        ));
+    }
+    sinkmap::limits::check_threads(spec.threads)?;
+    if let Some(b) = spec.block_size_px {
+        sinkmap::engine::check_block_size(b)?;
+    }
+    SynthSpec {
+        dir: spec.dir.join("scene"),
+        width: spec.width,
+        height: spec.height,
+        seed: 2060,
+        lon0: spec.lon0,
+        lat0: spec.lat0,
+        pixel_deg: BENCH_PIXEL_DEG,
+        zones_path: None,
+        models_dir_in_scene: None,
+        output_dir_in_scene: "../out".into(),
+        zones_path_in_scene: None,
+        base_year: 2020,
+        name: String::new(),
+        with_accounting: false,
+        field_texture: true,
+    }
+    .check()?;
+    if let Some(v) = &spec.invest_venv {
+        if !v.join("bin/python").exists() {
+            return Err(Error::Usage(format!(
+                "--invest {}: no bin/python in that folder (install InVEST into a venv first)",
+                v.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
 /// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
 /// this size; returns the scene file and the generation row (when it was generated).
 fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
+    preflight(spec)?;
     let scene_dir = spec.dir.join("scene");
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
@@ -226,37 +269,54 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
     if !marker.exists() {
         let t = Instant::now();
         let models = std::fs::canonicalize("models").map_err(|e| Error::io("models", e))?;
-        synth::generate(
-            &SynthSpec {
-                dir: scene_dir.clone(),
-                width: spec.width,
-                height: spec.height,
-                seed: 2060,
-                lon0: spec.lon0,
-                lat0: spec.lat0,
-                pixel_deg: BENCH_PIXEL_DEG,
-                zones_path: None,
-                models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
-                output_dir_in_scene: "../out".into(),
-                zones_path_in_scene: None,
-                base_year: 2020,
-                name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
-                with_accounting: false,
-                field_texture: true,
-            },
-            progress,
-        )?;
-        // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
-        let pools = scene_dir.join("bench_pools.csv");
-        std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
-        let text = std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
-        let text = text.replacen(
-            "scheme = \"clcd\"\n",
-            "scheme = \"clcd\"\npool_table = \"bench_pools.csv\"\n",
-            1,
-        );
-        std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
-        std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
+        let marker_name = marker
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        // The scene is published whole into its folder (a failure leaves the previous one).
+        let pub_spec = publish::Spec {
+            command: "bench scene",
+            inputs: Vec::new(),
+            scene_sha256: None,
+            tile: None,
+            produces: manifest::SYNTH_OUTPUTS,
+            extend: None,
+        };
+        publish::transact(&scene_dir, pub_spec, |staging| {
+            let scene = staging.join("scene.toml");
+            synth::generate(
+                &SynthSpec {
+                    dir: staging.to_path_buf(),
+                    width: spec.width,
+                    height: spec.height,
+                    seed: 2060,
+                    lon0: spec.lon0,
+                    lat0: spec.lat0,
+                    pixel_deg: BENCH_PIXEL_DEG,
+                    zones_path: None,
+                    models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
+                    output_dir_in_scene: "../out".into(),
+                    zones_path_in_scene: None,
+                    base_year: 2020,
+                    name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
+                    with_accounting: false,
+                    field_texture: true,
+                },
+                progress,
+            )?;
+            // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
+            let pools = staging.join("bench_pools.csv");
+            std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
+            let text = std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
+            let text = text.replacen(
+                "scheme = \"clcd\"\n",
+                "scheme = \"clcd\"\npool_table = \"bench_pools.csv\"\n",
+                1,
+            );
+            std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
+            let marker = staging.join(&marker_name);
+            std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))
+        })?;
         rows.push(BenchRow {
             step: "synth (generate inputs)".into(),
             seconds: t.elapsed().as_secs_f64(),
@@ -473,9 +533,22 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         invest,
         speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
     };
-    let p = spec.dir.join("bench.json");
-    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
-    std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
+    let text = serde_json::to_string_pretty(&report)
+        .map_err(|e| Error::output(spec.dir.join("bench.json"), e))?;
+    // Published beside bench_series.json (kept) in the bench folder.
+    let keep = |n: &str| n != "bench.json";
+    let pub_spec = publish::Spec {
+        command: "bench",
+        inputs: vec![("scene".into(), scene.clone())],
+        scene_sha256: None,
+        tile: None,
+        produces: manifest::BENCH_OUTPUTS,
+        extend: Some(&keep),
+    };
+    publish::transact(&spec.dir, pub_spec, |staging| {
+        let p = staging.join("bench.json");
+        std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
+    })?;
     Ok(report)
 }
 
@@ -517,8 +590,30 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
     let (y0, y1) = (2000, 2000 + years as i32 - 1);
     let marker = scene_dir.join(format!(".series-{y0}-{y1}"));
     if !marker.exists() {
-        sinkmap::series::synth::add_years(&scene, y0, y1, 2060)?;
-        std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))?;
+        // The years are added to the published scene as a new set that keeps its files.
+        let marker_name = marker
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let keep = |_: &str| true;
+        let pub_spec = publish::Spec {
+            command: "bench scene",
+            inputs: Vec::new(),
+            scene_sha256: None,
+            tile: None,
+            produces: manifest::SYNTH_OUTPUTS,
+            extend: Some(&keep),
+        };
+        publish::transact(&scene_dir, pub_spec, |staging| {
+            // A copy of its own: the carried scene.toml is a hard link of the published one.
+            let s = staging.join("scene.toml");
+            let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
+            std::fs::remove_file(&s).map_err(|e| Error::io(&s, e))?;
+            std::fs::write(&s, text).map_err(|e| Error::io(&s, e))?;
+            sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+            let m = staging.join(&marker_name);
+            std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
+        })?;
     }
     let threads = spec.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
@@ -564,7 +659,21 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
     };
     let p = report_path;
     let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
-    std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))?;
+    // Published beside bench.json (kept) in the bench folder.
+    let keep = |n: &str| n != "bench_series.json";
+    let pub_spec = publish::Spec {
+        command: "bench",
+        inputs: vec![("scene".into(), scene.clone())],
+        scene_sha256: None,
+        tile: None,
+        produces: &["bench_series.json"],
+        extend: Some(&keep),
+    };
+    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
+    publish::transact(&dir, pub_spec, |staging| {
+        let p = staging.join("bench_series.json");
+        std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
+    })?;
     Ok(report)
 }
 

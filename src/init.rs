@@ -109,7 +109,13 @@ scheme = "{scheme}"              # clcd | esa_worldcover | modis_igbp | path/to/
     )
 }
 
-/// Writes `dir/scene.toml` and `dir/models/`; never overwrites a file. Returns the scene path.
+/// Writes `dir/scene.toml` and `dir/models/` whole or not at all; never overwrites anything.
+/// Returns the scene path.
+///
+/// Both are written into a temporary folder first and then renamed into place: a missing or
+/// empty `dir` is replaced in one `rename(2)` (a failure or a kill leaves nothing behind);
+/// into a folder that holds other files (the user's rasters), `models/` is moved first and
+/// `scene.toml` last, so a scene never names models that are not all there.
 pub fn init(dir: &Path, scheme: &str) -> Result<PathBuf> {
     if !matches!(scheme, "clcd" | "esa_worldcover" | "modis_igbp") {
         return Err(Error::Usage(format!(
@@ -117,15 +123,57 @@ pub fn init(dir: &Path, scheme: &str) -> Result<PathBuf> {
         )));
     }
     let scene = dir.join("scene.toml");
-    if scene.exists() {
-        return Err(Error::invalid(
-            &scene,
-            "already exists; not overwritten (remove it or choose another folder)",
-        ));
+    let models = dir.join("models");
+    for p in [&scene, &models] {
+        if std::fs::symlink_metadata(p).is_ok() {
+            return Err(Error::invalid(
+                p,
+                "already exists; not overwritten (remove it or choose another folder)",
+            ));
+        }
     }
-    crate::embedded::write_models(&dir.join("models"))?;
-    std::fs::write(&scene, starter_scene(scheme)).map_err(|e| Error::io(&scene, e))?;
-    Ok(scene)
+    if std::fs::symlink_metadata(dir).is_ok_and(|m| !m.is_dir()) {
+        return Err(Error::invalid(dir, "exists and is not a folder"));
+    }
+    let empty = match std::fs::read_dir(dir) {
+        Ok(mut rd) => rd.next().is_none(),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => true,
+        Err(e) => return Err(Error::io(dir, e)),
+    };
+    let name = dir
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "init".into());
+    let parent = match dir.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    // Beside `dir` when it is replaced whole, inside it otherwise (same file system: rename).
+    let tmp = if empty {
+        std::fs::create_dir_all(&parent).map_err(|e| Error::io(&parent, e))?;
+        parent.join(format!(".{name}.sinkmap-init-{}", std::process::id()))
+    } else {
+        dir.join(format!(".sinkmap-init-{}", std::process::id()))
+    };
+    let _ = std::fs::remove_dir_all(&tmp);
+    let r = (|| -> Result<()> {
+        // Named by the folder asked for: the temporary name means nothing to the user.
+        std::fs::create_dir(&tmp).map_err(|e| Error::io(dir, e))?;
+        crate::embedded::write_models(&tmp.join("models"))?;
+        let s = tmp.join("scene.toml");
+        std::fs::write(&s, starter_scene(scheme)).map_err(|e| Error::io(&scene, e))?;
+        crate::publish::sync_tree(&tmp)?;
+        if empty {
+            // Onto a missing or empty folder, rename(2) is atomic.
+            std::fs::rename(&tmp, dir).map_err(|e| Error::io(dir, e))?;
+        } else {
+            std::fs::rename(tmp.join("models"), &models).map_err(|e| Error::io(&models, e))?;
+            std::fs::rename(&s, &scene).map_err(|e| Error::io(&scene, e))?;
+        }
+        Ok(())
+    })();
+    let _ = std::fs::remove_dir_all(&tmp);
+    r.map(|_| scene)
 }
 
 #[cfg(test)]

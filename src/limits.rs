@@ -137,6 +137,20 @@ pub fn check_input_path(path: &Path) -> Result<()> {
     }
 }
 
+/// GDAL's refusal to open `path` as a `kind` ("raster", "vector layer") in words: its raw
+/// "GDALOpenEx returned a NULL pointer" with an empty message means the file is not of a
+/// format GDAL recognises (or is damaged), which is what the user needs to hear.
+pub fn gdal_open_failure(kind: &str, e: &gdal::errors::GdalError) -> String {
+    use gdal::errors::GdalError;
+    match e {
+        GdalError::NullPointer { msg, .. } if msg.trim().is_empty() => format!(
+            "GDAL does not recognise it as a {kind} (another kind of file, a format GDAL was built without, or a damaged or truncated file)"
+        ),
+        GdalError::NullPointer { msg, .. } => format!("cannot open as a {kind}: {}", msg.trim()),
+        e => format!("cannot open as a {kind}: {e}"),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

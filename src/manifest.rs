@@ -55,6 +55,37 @@ pub const CHANGE_OUTPUTS: &[&str] = &[
 pub const PROJECT_OUTPUTS: &[&str] = &["project.csv", "project.json"];
 /// Names `fit` writes (besides its charts).
 pub const FIT_OUTPUTS: &[&str] = &["fit_table.csv", "fit_table.md", "forest.toml"];
+/// `series` also writes `forest_age_YEAR.tif` (the last year's ages).
+pub const SERIES_OUTPUTS: &[&str] = &["series.csv", "series_transitions.csv"];
+pub const ASSESS_OUTPUTS: &[&str] = &[
+    "error_matrix_counts.csv",
+    "error_matrix_area_proportions.csv",
+    "accuracy.csv",
+    "adjusted_area.csv",
+    "assessment.json",
+];
+pub const SAMPLE_OUTPUTS: &[&str] = &["sample_points.gpkg", "sample_points.csv", "allocation.csv"];
+pub const CALIBRATE_OUTPUTS: &[&str] = &[
+    "calibration_plots.csv",
+    "residuals.csv",
+    "calibrated_totals.csv",
+    "calibration.json",
+];
+/// A synthetic scene (`synth`); `--years` adds `landcover_YEAR.tif` and `events_YEAR.tif`.
+/// Not among [`is_known_output`]: these are inputs of other commands, never removed.
+pub const SYNTH_OUTPUTS: &[&str] = &[
+    "scene.toml",
+    "landcover.tif",
+    "forest_age.tif",
+    "forest_type.tif",
+    "water_access.tif",
+    "degraded_grassland.tif",
+    "desert_subtype.tif",
+    "synth_stats.json",
+    "zones.geojson",
+    "rollout.toml",
+];
+pub const BENCH_OUTPUTS: &[&str] = &["bench.json", "bench_series.json"];
 
 /// Whether `name` is one a sinkmap command writes at the top of an output folder (plain files
 /// of older versions with such names are removed when a new set no longer has them).
@@ -65,6 +96,11 @@ pub fn is_known_output(name: &str) -> bool {
         CHANGE_OUTPUTS,
         PROJECT_OUTPUTS,
         FIT_OUTPUTS,
+        SERIES_OUTPUTS,
+        ASSESS_OUTPUTS,
+        SAMPLE_OUTPUTS,
+        CALIBRATE_OUTPUTS,
+        BENCH_OUTPUTS,
     ]
     .iter()
     .any(|l| l.contains(&name))
@@ -130,6 +166,20 @@ pub struct Manifest {
     pub inputs: Vec<Fingerprint>,
     /// Every output file.
     pub outputs: Vec<OutputEntry>,
+    /// What fingerprinting the inputs cost in this run (absent in older manifests).
+    #[serde(default)]
+    pub fingerprint_cost: Option<FingerprintCost>,
+}
+
+/// The cost of the input fingerprints of one run: content hashed now, and content whose hash
+/// was reused from the output folder's cache because the file is provably unchanged.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FingerprintCost {
+    pub seconds: f64,
+    pub hashed_files: usize,
+    pub hashed_bytes: u64,
+    pub reused_files: usize,
+    pub reused_bytes: u64,
 }
 
 impl Manifest {
@@ -150,6 +200,7 @@ impl Manifest {
             tile: None,
             inputs: Vec::new(),
             outputs: Vec::new(),
+            fingerprint_cost: None,
         }
     }
 
@@ -166,18 +217,80 @@ impl Manifest {
 
     /// Adds the fingerprints of `inputs` (role, path), hashing them in parallel.
     pub fn fingerprint_inputs(&mut self, inputs: &[(String, PathBuf)]) -> Result<()> {
+        self.fingerprint_inputs_cached(inputs, None).map(|_| ())
+    }
+
+    /// Adds the fingerprints of `inputs`, reusing the content hash recorded in `cache` (a
+    /// [`FingerprintCache`] file) for every file whose device, inode, size, modification time
+    /// and change time are all unchanged, hashing the others in parallel; the cache is
+    /// rewritten with what was seen. Returns (and records) what it cost.
+    pub fn fingerprint_inputs_cached(
+        &mut self,
+        inputs: &[(String, PathBuf)],
+        cache: Option<&Path>,
+    ) -> Result<FingerprintCost> {
         use rayon::prelude::*;
-        let fps: Vec<Fingerprint> = inputs
+        let t = std::time::Instant::now();
+        let mut known = cache.map(FingerprintCache::read).unwrap_or_default();
+        // (fingerprint, key, Some(cacheable) when hashed now / None when reused)
+        let done: Vec<(Fingerprint, CacheKey, Option<bool>)> = inputs
             .par_iter()
-            .map(|(role, p)| fingerprint(role, p))
+            .map(|(role, p)| {
+                let (key, md) = CacheKey::of(p)?;
+                if let Some(sha) = known.lookup(&key) {
+                    return Ok((fingerprint_with(role, p, &md, sha.to_string()), key, None));
+                }
+                let (sha, _) = sha256_of(p)?;
+                // Changed while hashed, the hash may mix two versions; changed less than a
+                // second ago, a further write could keep the same times (timestamps are
+                // coarser than writes). Either way the hash is not cached.
+                let stable = CacheKey::of(p).is_ok_and(|(k, _)| k == key);
+                let settled = now_ns() - key.ctime_ns > 1_000_000_000;
+                Ok((
+                    fingerprint_with(role, p, &md, sha),
+                    key,
+                    Some(stable && settled),
+                ))
+            })
             .collect::<Result<_>>()?;
+        let mut cost = FingerprintCost::default();
+        let mut fps = Vec::new();
+        for (f, key, hashed) in done {
+            match hashed {
+                None => {
+                    cost.reused_files += 1;
+                    cost.reused_bytes += f.size_bytes;
+                }
+                Some(cacheable) => {
+                    cost.hashed_files += 1;
+                    cost.hashed_bytes += f.size_bytes;
+                    if cacheable {
+                        known.insert(key, f.sha256.clone());
+                    }
+                }
+            }
+            fps.push(f);
+        }
+        if let Some(c) = cache {
+            // Only an optimisation: a cache that cannot be written is rebuilt next time.
+            let _ = known.write(c);
+        }
+        cost.seconds = t.elapsed().as_secs_f64();
+        self.fingerprint_cost = Some(cost.clone());
         for f in fps {
             self.inputs
                 .retain(|x| !(x.role == f.role && x.path == f.path));
             self.inputs.push(f);
         }
-        Ok(())
+        Ok(cost)
     }
+}
+
+fn now_ns() -> i128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos() as i128)
+        .unwrap_or(0)
 }
 
 /// Streaming SHA-256 of a file (large rasters are never read whole into memory).
@@ -200,6 +313,16 @@ pub fn sha256_of(path: &Path) -> Result<(String, u64)> {
 /// Size, modification time and SHA-256 of the input `path`.
 pub fn fingerprint(role: &str, path: &Path) -> Result<Fingerprint> {
     let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+    let (sha256, _) = sha256_of(path)?;
+    Ok(fingerprint_with(role, path, &md, sha256))
+}
+
+fn fingerprint_with(
+    role: &str,
+    path: &Path,
+    md: &std::fs::Metadata,
+    sha256: String,
+) -> Fingerprint {
     let (mtime_unix_s, mtime_ns) = match md
         .modified()
         .ok()
@@ -208,16 +331,93 @@ pub fn fingerprint(role: &str, path: &Path) -> Result<Fingerprint> {
         Some(d) => (d.as_secs() as i64, d.subsec_nanos()),
         None => (0, 0),
     };
-    let (sha256, _) = sha256_of(path)?;
     let abs = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    Ok(Fingerprint {
+    Fingerprint {
         role: role.into(),
         path: abs.to_string_lossy().into_owned(),
         size_bytes: md.len(),
         mtime_unix_s,
         mtime_ns,
         sha256,
-    })
+    }
+}
+
+/// What identifies one version of a file without reading it: canonical path, device, inode,
+/// size, modification time and change time (ns). The change time cannot be set by a user
+/// (only the clock can), and any write, truncation, rename or `touch` moves it, so a file
+/// edited and given its old modification time back still gets a new key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheKey {
+    pub path: String,
+    pub dev: u64,
+    pub ino: u64,
+    pub size_bytes: u64,
+    pub mtime_ns: i128,
+    pub ctime_ns: i128,
+}
+
+impl CacheKey {
+    pub fn of(path: &Path) -> Result<(CacheKey, std::fs::Metadata)> {
+        use std::os::unix::fs::MetadataExt;
+        let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
+        let abs = std::fs::canonicalize(path).map_err(|e| Error::io(path, e))?;
+        let ns = |s: i64, n: i64| s as i128 * 1_000_000_000 + n as i128;
+        Ok((
+            CacheKey {
+                path: abs.to_string_lossy().into_owned(),
+                dev: md.dev(),
+                ino: md.ino(),
+                size_bytes: md.size(),
+                mtime_ns: ns(md.mtime(), md.mtime_nsec()),
+                ctime_ns: ns(md.ctime(), md.ctime_nsec()),
+            },
+            md,
+        ))
+    }
+}
+
+/// Content hashes of inputs seen by earlier runs into one output folder
+/// (`.sinkmap/fingerprints.json`), keyed by [`CacheKey`]; at most [`FingerprintCache::MAX`]
+/// entries, the most recent kept.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct FingerprintCache {
+    entries: Vec<(CacheKey, String)>,
+}
+
+impl FingerprintCache {
+    pub const MAX: usize = 4096;
+
+    /// The cache in `path`, or an empty one when it is absent or unreadable.
+    pub fn read(path: &Path) -> FingerprintCache {
+        std::fs::read_to_string(path)
+            .ok()
+            .and_then(|t| serde_json::from_str(&t).ok())
+            .unwrap_or_default()
+    }
+
+    pub fn lookup(&self, key: &CacheKey) -> Option<&str> {
+        self.entries
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, s)| s.as_str())
+    }
+
+    pub fn insert(&mut self, key: CacheKey, sha256: String) {
+        self.entries.retain(|(k, _)| k.path != key.path);
+        self.entries.push((key, sha256));
+        let n = self.entries.len();
+        if n > Self::MAX {
+            self.entries.drain(..n - Self::MAX);
+        }
+    }
+
+    /// Written through a temporary name, so a reader sees the old or the new cache.
+    pub fn write(&self, path: &Path) -> Result<()> {
+        let text = serde_json::to_string(self).map_err(|e| Error::output(path, e))?;
+        let tmp = path.with_extension("json.tmp");
+        std::fs::write(&tmp, text).map_err(|e| Error::output(&tmp, e))?;
+        std::fs::rename(&tmp, path).map_err(|e| Error::output(path, e))
+    }
 }
 
 /// Data rows of a CSV file: newline-terminated lines after the header.

@@ -36,6 +36,9 @@ use crate::manifest::{self, Manifest};
 /// The hidden state folder inside an output folder.
 pub const STATE_DIR: &str = ".sinkmap";
 
+/// Content hashes of inputs seen by earlier writers of this folder (see `manifest::FingerprintCache`).
+pub const FINGERPRINT_CACHE: &str = "fingerprints.json";
+
 fn state_dir(out: &Path) -> PathBuf {
     out.join(STATE_DIR)
 }
@@ -248,6 +251,34 @@ fn names_in(dir: &Path) -> Result<Vec<String>> {
     Ok(v)
 }
 
+/// Forces every file and folder below `dir`, then `dir` itself, to stable storage (fsync), so
+/// that a set named by `current` after a power cut holds its data, not empty or short files.
+/// Symbolic links live in their folder's entries and are synced with it.
+pub fn sync_tree(dir: &Path) -> Result<()> {
+    for n in names_in(dir)? {
+        let p = dir.join(&n);
+        let md = std::fs::symlink_metadata(&p).map_err(|e| io_err(&p, e))?;
+        if md.is_dir() {
+            sync_tree(&p)?;
+        } else if md.is_file() {
+            sync_path(&p)?;
+        }
+    }
+    sync_path(dir)
+}
+
+/// fsync of one file or folder (opened read-only: Linux accepts fsync on such a descriptor).
+fn sync_path(p: &Path) -> Result<()> {
+    std::fs::File::open(p)
+        .and_then(|f| f.sync_all())
+        .map_err(|e| {
+            Error::output(
+                p,
+                format!("could not force it to disk (fsync: {e}); nothing new was published"),
+            )
+        })
+}
+
 /// Hard-links (or copies, where links are refused) `src` into `dst`, recursively.
 fn link_tree(src: &Path, dst: &Path) -> Result<()> {
     let m = std::fs::symlink_metadata(src).map_err(|e| io_err(src, e))?;
@@ -265,6 +296,12 @@ fn link_tree(src: &Path, dst: &Path) -> Result<()> {
 impl Publication {
     /// Locks `out` (creating it), cleans what dead writers left and opens a staging set.
     pub fn begin(out: &Path) -> Result<Publication> {
+        if std::fs::metadata(out).is_ok_and(|m| !m.is_dir()) {
+            return Err(Error::invalid(
+                out,
+                "the output folder is a file; choose a folder (new or one sinkmap wrote)",
+            ));
+        }
         std::fs::create_dir_all(out).map_err(|e| crate::error::Error::io(out, e))?;
         let state = state_dir(out);
         std::fs::create_dir_all(state.join("sets")).map_err(|e| io_err(&state, e))?;
@@ -359,6 +396,10 @@ impl Publication {
             .collect();
         check_inputs_not_replaced(&self.out, &fresh, &self.inputs)?;
         let state = state_dir(&self.out);
+        // Durability: the set's data and entries, and its own entry in sets/, reach the disk
+        // before `current` can name it.
+        sync_tree(&self.staging)?;
+        sync_path(&state.join("sets"))?;
         // Links for the new names; they dangle until `current` names the new set.
         for n in &names {
             let link = self.out.join(n);
@@ -380,16 +421,31 @@ impl Publication {
             }
             std::fs::rename(&tmp, &link).map_err(|e| io_err(&link, e))?;
         }
+        // The new links are on disk before the switch (they dangle until then).
+        sync_path(&self.out)?;
         // The switch: one atomic rename of a symlink.
         let tmp = state.join(format!("current.tmp-{}", self.run_id));
         let _ = std::fs::remove_file(&tmp);
         std::os::unix::fs::symlink(Path::new("sets").join(&self.run_id), &tmp)
             .map_err(|e| io_err(&state, e))?;
         std::fs::rename(&tmp, state.join("current")).map_err(|e| io_err(&state, e))?;
-        if let Ok(d) = std::fs::File::open(&state) {
-            let _ = d.sync_all();
-        }
         self.done = true;
+        // The switch itself reaches the disk: fsync of the folder holding `current`.
+        std::fs::File::open(&state)
+            .and_then(|d| d.sync_all())
+            .map_err(|e| {
+                Error::output(
+                    &state,
+                    format!("the new result is in place but the system could not confirm it reached the disk (fsync: {e}); after a power cut the folder may hold the previous result"),
+                )
+            })?;
+        // The output folder's own entry, when this run created it (best effort: the parent
+        // may not be ours to open).
+        let parent = match self.out.parent() {
+            Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+            _ => PathBuf::from("."),
+        };
+        let _ = std::fs::File::open(parent).and_then(|d| d.sync_all());
         // Old links and sets: the new set is published already, this is tidying only.
         clean_stale(&self.out);
         self.remove_legacy_outputs(&names);
@@ -434,6 +490,71 @@ impl Drop for Publication {
     }
 }
 
+/// Refuses when a file of the result published in `out` was changed after sinkmap published
+/// it — edited in place (size, or a modification time later than the set's manifest) or
+/// replaced by another file under its name — since a new result would discard that work (e.g.
+/// the reference classes typed into a sample's points). `what` says what the change may be.
+pub fn refuse_edited(out: &Path, what: &str) -> Result<()> {
+    let Some(cur) = current_set(out) else {
+        return Ok(());
+    };
+    let Ok(m) = manifest::read(&cur) else {
+        return Ok(());
+    };
+    let published = std::fs::metadata(cur.join(manifest::FILE_NAME)).and_then(|m| m.modified());
+    let Ok(published) = published else {
+        return Ok(());
+    };
+    let refuse = |name: &str, how: &str| {
+        Err(Error::invalid(
+            out.join(name),
+            format!("{how} since sinkmap published it ({what}); a new result would discard that: move it out of the folder, or choose another output folder"),
+        ))
+    };
+    for o in &m.outputs {
+        let top = o.name.split('/').next().unwrap_or(&o.name);
+        let link = out.join(top);
+        if std::fs::symlink_metadata(&link).is_ok() && !is_our_link(&link) {
+            return refuse(top, "replaced by another file");
+        }
+        let Ok(md) = std::fs::metadata(cur.join(&o.name)) else {
+            continue;
+        };
+        let later = md.modified().is_ok_and(|t| t > published);
+        if md.len() != o.size_bytes || later {
+            return refuse(&o.name, "edited");
+        }
+    }
+    Ok(())
+}
+
+/// The kind of result a command makes: commands of one kind may replace each other's
+/// results (a run, a zonal run, a merge, a balance of a scene), others may not.
+fn kind_of(command: &str) -> &str {
+    match command {
+        "run" | "zonal" | "merge" | "balance" | "report" => "scene result",
+        "synth" | "bench scene" => "synthetic scene",
+        other => other,
+    }
+}
+
+/// Refuses to replace the result of another kind of command (a sample published into a run's
+/// folder would make the run's maps vanish).
+fn refuse_other_kind(out: &Path, command: &str) -> Result<()> {
+    let Some(prev) = current_set(out).and_then(|c| manifest::read(&c).ok()) else {
+        return Ok(());
+    };
+    if kind_of(&prev.command) != kind_of(command) {
+        return Err(Error::Usage(format!(
+            "{}: holds the result of `sinkmap {}` (run {}); `sinkmap {command}` would replace it whole — choose another output folder, or delete that one first",
+            out.display(),
+            prev.command,
+            prev.run_id
+        )));
+    }
+    Ok(())
+}
+
 /// What a command publishes and from what.
 pub struct Spec<'a> {
     /// `run`, `balance`, …
@@ -463,6 +584,7 @@ pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Resul
         crate::limits::check_input_path(p)?;
     }
     let mut p = Publication::begin(out)?;
+    refuse_other_kind(out, spec.command)?;
     for (role, path) in &spec.inputs {
         p.add_input(role, path);
     }
@@ -492,21 +614,24 @@ pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Resul
     if spec.tile.is_some() {
         m.tile = spec.tile.clone();
     }
-    m.fingerprint_inputs(&p.inputs)?;
-    let before: Vec<_> = m
+    m.fingerprint_inputs_cached(&p.inputs, Some(&state_dir(out).join(FINGERPRINT_CACHE)))?;
+    // Each input as the user named it, with its fingerprint. Checked through that name: an
+    // input read through an earlier result's link stays the same file when that result is
+    // republished by a command that keeps it (hard links: same size and times).
+    let before: Vec<(PathBuf, manifest::Fingerprint)> = p
         .inputs
         .iter()
-        .filter(|f| {
-            p.inputs
-                .iter()
-                .any(|(_, i)| std::fs::canonicalize(i).is_ok_and(|c| c.to_string_lossy() == f.path))
+        .filter_map(|(_, i)| {
+            let c = std::fs::canonicalize(i).ok()?;
+            let c = c.to_string_lossy();
+            let f = m.inputs.iter().find(|f| f.path == c)?;
+            Some((i.clone(), f.clone()))
         })
-        .cloned()
         .collect();
     let value = work(p.staging()).map_err(|e| p.final_names(e))?;
     // An input changed while it was read: the result may mix two versions of it.
-    for f in &before {
-        let now = std::fs::metadata(&f.path).ok();
+    for (named, f) in &before {
+        let now = std::fs::metadata(named).ok();
         let same = now.as_ref().is_some_and(|md| {
             md.len() == f.size_bytes
                 && md
@@ -519,7 +644,7 @@ pub fn transact<T>(out: &Path, mut spec: Spec, work: impl FnOnce(&Path) -> Resul
         });
         if !same {
             return Err(Error::invalid(
-                &f.path,
+                named,
                 "this input changed (or vanished) while the command read it; nothing was published — run again when it is stable",
             ));
         }

@@ -585,7 +585,63 @@ fn write_zones(path: &Path, spec: &SynthSpec) -> Result<()> {
 }
 
 /// Writes the scene's rasters, zones and `scene.toml`. Returns the scene path.
+/// Finest and coarsest pixel `synth` accepts (degrees): 0.1 m to ~1100 km.
+pub const PIXEL_DEG_RANGE: (f64, f64) = (1e-6, 10.0);
+
+impl SynthSpec {
+    /// Refuses a grid that cannot be a grid of the Earth or that sinkmap would refuse to
+    /// read: no pixels, more pixels than a run processes, a pixel size that is not a finite
+    /// number in [`PIXEL_DEG_RANGE`], a corner that is not a number, latitudes beyond ±90° or
+    /// more than a full turn of longitude, an empty output folder name.
+    pub fn check(&self) -> Result<()> {
+        let usage = |m: String| Err(Error::Usage(m));
+        if self.width == 0 || self.height == 0 {
+            return usage(format!(
+                "--width {} --height {}: both must be at least 1",
+                self.width, self.height
+            ));
+        }
+        crate::limits::check_grid_size(&self.dir, self.width, self.height).map_err(|e| {
+            Error::Usage(format!(
+                "--width {} --height {}: {e}",
+                self.width, self.height
+            ))
+        })?;
+        let (lo, hi) = PIXEL_DEG_RANGE;
+        if !(self.pixel_deg.is_finite() && (lo..=hi).contains(&self.pixel_deg)) {
+            return usage(format!(
+                "--pixel-deg {:?}: must be a number from {lo} to {hi} degrees",
+                self.pixel_deg
+            ));
+        }
+        if !(self.lon0.is_finite() && (-180.0..=180.0).contains(&self.lon0)) {
+            return usage(format!(
+                "--lon0 {}: must be a longitude from -180 to 180 degrees",
+                self.lon0
+            ));
+        }
+        let bottom = self.lat0 - self.height as f64 * self.pixel_deg;
+        if !(self.lat0.is_finite() && self.lat0 <= 90.0 && bottom >= -90.0) {
+            return usage(format!(
+                "--lat0 {} with {} rows of {}°: the grid would span latitudes {bottom}° to {}°, beyond ±90°",
+                self.lat0, self.height, self.pixel_deg, self.lat0
+            ));
+        }
+        if self.width as f64 * self.pixel_deg > 360.0 {
+            return usage(format!(
+                "--width {} of {}°: more than a full turn of longitude",
+                self.width, self.pixel_deg
+            ));
+        }
+        if self.output_dir_in_scene.trim().is_empty() {
+            return usage("--output-dir: an empty folder name (the outputs would land among the scene's inputs)".into());
+        }
+        Ok(())
+    }
+}
+
 pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
+    spec.check()?;
     std::fs::create_dir_all(&spec.dir).map_err(|e| Error::io(&spec.dir, e))?;
     let p = |n: &str| spec.dir.join(n);
     let (run_pixels, runs) = write_rasters(spec, progress)?;

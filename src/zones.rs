@@ -76,7 +76,7 @@ pub(crate) struct OpenLayer<'a> {
 /// Opens a vector file (any OGR format); the error names the file.
 pub(crate) fn open_vector(path: &Path) -> Result<Dataset> {
     Dataset::open(path)
-        .map_err(|e| Error::vector(path, format!("cannot open as a vector layer: {e}")))
+        .map_err(|e| Error::vector(path, crate::limits::gdal_open_failure("vector layer", &e)))
 }
 
 /// The layer `name` of `ds` (else its first), which must have a CRS; errors name the file.
@@ -100,7 +100,13 @@ pub(crate) fn open_layer<'a>(
             format!("layer '{lname}' has no CRS; assign one (e.g. ogr2ogr -a_srs EPSG:4326)"),
         )
     })?;
-    let fields = layer.defn().fields().map(|f| f.name()).collect();
+    let fields: Vec<String> = layer.defn().fields().map(|f| f.name()).collect();
+    if fields.is_empty() && layer.feature_count() == 0 {
+        return Err(Error::vector(
+            path,
+            format!("layer '{lname}' is empty: no features and no fields (give a layer with the polygons or points)"),
+        ));
+    }
     Ok(OpenLayer {
         layer,
         name: lname,

@@ -9,6 +9,8 @@ use super::io::PointSource;
 use super::run::{self, AssessSpec, Design};
 use crate::config::Scene;
 use crate::error::Result;
+use crate::manifest;
+use crate::publish::{self, Spec};
 use crate::zones::{ZoneSet, ZoneSource};
 
 /// Where points come from (shared by assess and calibrate).
@@ -81,6 +83,68 @@ impl ZoneArgs {
             (None, None) => return Ok(None),
         };
         ZoneSet::read(&src, &grid).map(Some)
+    }
+}
+
+/// (role, path) of the files an assessment command reads: the scene's (with the zones used),
+/// `extra`, and the run's maps in `maps_dir` when they are there.
+fn inputs(
+    scene: &Scene,
+    zones: Option<&ZoneSet>,
+    extra: &[(&str, Option<&PathBuf>)],
+    maps_dir: Option<&PathBuf>,
+    maps: &[&str],
+) -> Result<Vec<(String, PathBuf)>> {
+    let mut v = publish::scene_inputs(scene, zones.map(|z| z.path.as_path()))?;
+    for (role, p) in extra {
+        if let Some(p) = p {
+            v.push((role.to_string(), p.to_path_buf()));
+        }
+    }
+    let dir = maps_dir.unwrap_or(&scene.output_dir);
+    for m in maps {
+        let p = dir.join(m);
+        if p.is_file() {
+            v.push(("map".into(), p));
+        }
+    }
+    Ok(v)
+}
+
+/// Largest plot `calibrate --plot-area-m2` accepts (1 km²; field plots are 0.01–1 ha).
+pub const MAX_PLOT_AREA_M2: f64 = 1e6;
+
+/// A `--maps-dir` given explicitly must hold the maps (without it, a missing map only drops
+/// the carbon part of an assessment).
+fn maps_given(dir: Option<&PathBuf>, maps: &[&str]) -> Result<()> {
+    let Some(d) = dir else {
+        return Ok(());
+    };
+    for m in maps {
+        if !d.join(m).is_file() {
+            return Err(crate::error::Error::invalid(
+                d.join(m),
+                "--maps-dir names a folder without this map: give the output folder of `sinkmap run` on the scene",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// What a command publishes into its output folder.
+fn spec<'a>(
+    command: &'a str,
+    scene: &Scene,
+    inputs: Vec<(String, PathBuf)>,
+    produces: &'a [&'a str],
+) -> Spec<'a> {
+    Spec {
+        command,
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: None,
+        produces,
+        extend: None,
     }
 }
 
@@ -160,17 +224,35 @@ impl CommonArgs {
 
 pub fn assess(a: AssessArgs) -> Result<()> {
     let (scene, zones, out) = a.common.open(&a.scene, "assessment")?;
-    let spec = AssessSpec {
-        reference: a.common.points.source(a.reference.clone()),
-        class_field: a.class_field.clone(),
-        design: a.design,
-        strata: a.strata.clone(),
-        stratum_field: a.stratum_field.clone(),
-        map: a.map.clone(),
-        maps_dir: a.maps_dir.clone(),
-        out: out.clone(),
-    };
-    let r = run::assess(&scene, &spec, zones.as_ref())?;
+    maps_given(
+        a.maps_dir.as_ref(),
+        &["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"],
+    )?;
+    let files = inputs(
+        &scene,
+        zones.as_ref(),
+        &[
+            ("reference", Some(&a.reference)),
+            ("strata", a.strata.as_ref()),
+            ("assessed map", a.map.as_ref()),
+        ],
+        a.maps_dir.as_ref(),
+        &["stock_tc_per_ha.tif", "sink_tco2_per_ha_yr.tif"],
+    )?;
+    let pub_spec = spec("assess", &scene, files, manifest::ASSESS_OUTPUTS);
+    let r = publish::transact(&out, pub_spec, |staging| {
+        let spec = AssessSpec {
+            reference: a.common.points.source(a.reference.clone()),
+            class_field: a.class_field.clone(),
+            design: a.design,
+            strata: a.strata.clone(),
+            stratum_field: a.stratum_field.clone(),
+            map: a.map.clone(),
+            maps_dir: a.maps_dir.clone(),
+            out: staging.to_path_buf(),
+        };
+        run::assess(&scene, &spec, zones.as_ref())
+    })?;
     if !a.common.output.quiet {
         print!("{}", run::human(&r));
         println!(
@@ -212,14 +294,20 @@ pub struct SampleArgs {
 
 pub fn sample(a: SampleArgs) -> Result<()> {
     let (scene, out) = a.output.scene_and_out(&a.scene, "sample")?;
-    let spec = super::sample::SampleSpec {
-        n: a.n,
-        allocation: a.allocation,
-        min_per_class: a.min_per_class,
-        seed: a.seed,
-        out: out.clone(),
-    };
-    let (rows, points) = super::sample::draw(&scene, &spec)?;
+    // The published points are meant to be filled in: a rerun never discards that work.
+    publish::refuse_edited(&out, "the reference column filled in?")?;
+    let files = inputs(&scene, None, &[], None, &[])?;
+    let pub_spec = spec("sample", &scene, files, manifest::SAMPLE_OUTPUTS);
+    let (rows, points) = publish::transact(&out, pub_spec, |staging| {
+        let spec = super::sample::SampleSpec {
+            n: a.n,
+            allocation: a.allocation,
+            min_per_class: a.min_per_class,
+            seed: a.seed,
+            out: staging.to_path_buf(),
+        };
+        super::sample::draw(&scene, &spec)
+    })?;
     if !a.output.quiet {
         for r in &rows {
             println!(
@@ -253,7 +341,7 @@ pub struct CalibrateArgs {
     #[arg(long, default_value_t = 0.47)]
     pub carbon_fraction: f64,
     /// Area of every plot (m²), e.g. 600 for a 0.06 ha plot.
-    #[arg(long)]
+    #[arg(long, allow_negative_numbers = true)]
     pub plot_area_m2: Option<f64>,
     /// Field with each plot's area (m²) instead.
     #[arg(long)]
@@ -277,20 +365,38 @@ pub struct CalibrateArgs {
 
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let (scene, zones, out) = a.common.open(&a.scene, "calibration")?;
-    let spec = super::calibrate::CalibrateSpec {
-        plots: a.common.points.source(a.plots.clone()),
-        density_field: a.density_field.clone(),
-        biomass_field: a.biomass_field.clone(),
-        carbon_fraction: a.carbon_fraction,
-        plot_area_field: a.plot_area_field.clone(),
-        plot_area_m2: a.plot_area_m2,
-        type_field: a.type_field.clone(),
-        design: a.design,
-        classes: a.classes.clone(),
-        maps_dir: a.maps_dir.clone(),
-        out: out.clone(),
-    };
-    let r = super::calibrate::calibrate(&scene, &spec, zones.as_ref())?;
+    if let Some(m2) = a.plot_area_m2 {
+        if !(m2.is_finite() && m2 > 0.0 && m2 <= MAX_PLOT_AREA_M2) {
+            return Err(crate::error::Error::Usage(format!(
+                "--plot-area-m2 {m2}: a plot's area must be above 0 and at most {MAX_PLOT_AREA_M2} m² (1 km²)"
+            )));
+        }
+    }
+    maps_given(a.maps_dir.as_ref(), &["stock_tc_per_ha.tif"])?;
+    let files = inputs(
+        &scene,
+        zones.as_ref(),
+        &[("plots", Some(&a.plots))],
+        a.maps_dir.as_ref(),
+        &["stock_tc_per_ha.tif"],
+    )?;
+    let pub_spec = spec("calibrate", &scene, files, manifest::CALIBRATE_OUTPUTS);
+    let r = publish::transact(&out, pub_spec, |staging| {
+        let spec = super::calibrate::CalibrateSpec {
+            plots: a.common.points.source(a.plots.clone()),
+            density_field: a.density_field.clone(),
+            biomass_field: a.biomass_field.clone(),
+            carbon_fraction: a.carbon_fraction,
+            plot_area_field: a.plot_area_field.clone(),
+            plot_area_m2: a.plot_area_m2,
+            type_field: a.type_field.clone(),
+            design: a.design,
+            classes: a.classes.clone(),
+            maps_dir: a.maps_dir.clone(),
+            out: staging.to_path_buf(),
+        };
+        super::calibrate::calibrate(&scene, &spec, zones.as_ref())
+    })?;
     if !a.common.output.quiet {
         print!("{}", super::calibrate::human(&r));
         println!(

@@ -87,11 +87,13 @@ pub fn allocate(
             out = largest_remainder(n, &shares);
         }
         Allocation::Olofsson => {
-            if min_per_class * live.len() > n {
+            // Checked: a huge --min-per-class must not overflow into a small product.
+            let needed = min_per_class.checked_mul(live.len());
+            if needed.is_none_or(|k| k > n) {
                 return Err(format!(
                     "n = {n} cannot give {min_per_class} points to each of the {} mapped classes (needs {})",
                     live.len(),
-                    min_per_class * live.len()
+                    needed.map_or("more than any n".into(), |k| k.to_string())
                 ));
             }
             // Classes whose proportional share falls below the minimum get the minimum; the

@@ -37,10 +37,10 @@ pub struct ChangeArgs {
     #[arg(long, default_value_t = 0.0)]
     pub price_per_tc: f64,
     /// Discount rate (percent per year).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub discount_rate: f64,
     /// Annual change of the price (percent per year).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
     pub rate_change: f64,
     /// Skip the scene's [zones].
     #[arg(long)]

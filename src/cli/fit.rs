@@ -54,6 +54,9 @@ pub fn parse_type_fraction(s: &str) -> std::result::Result<(String, f64), String
     Ok((t.trim().to_string(), f))
 }
 
+/// Largest root:shoot ratio `fit --root-shoot` accepts.
+const MAX_ROOT_SHOOT: f64 = 10.0;
+
 /// Runs `sinkmap fit`: checks the options, fits every form, publishes the tables and
 /// forest.toml.
 pub fn cmd_fit(a: FitArgs) -> Result<()> {
@@ -64,8 +67,12 @@ pub fn cmd_fit(a: FitArgs) -> Result<()> {
         )));
     }
     if let Some(r) = a.root_shoot {
-        if !(r >= 0.0 && r.is_finite()) {
-            return Err(Error::Usage(format!("--root-shoot {r} must be ≥ 0")));
+        // Root:shoot ratios of forests are 0.1–1 (IPCC 2006, vol. 4, table 4.4); 10 leaves
+        // room for shrubland and grassland while catching a typo.
+        if !(r.is_finite() && (0.0..=MAX_ROOT_SHOOT).contains(&r)) {
+            return Err(Error::Usage(format!(
+                "--root-shoot {r}: must be a ratio from 0 to {MAX_ROOT_SHOOT} (forests: 0.1–1)"
+            )));
         }
     }
     let opts = sinkmap::fit::plots::PlotOptions {

@@ -78,8 +78,27 @@ pub fn cmd_merge(a: MergeArgs) -> Result<()> {
 
 /// Merges the parts of `sinkmap series --tile I/N` (see [`sinkmap::series::merge`]).
 fn merge_series(scene: &Scene, a: &MergeArgs) -> Result<()> {
-    let o = sinkmap::series::merge(scene, &a.parts, &a.out)?;
-    write_styles(&a.out);
+    // Published whole like the parts (each part's table is an input, read through its set).
+    let mut inputs = publish::scene_inputs(scene, None)?;
+    for p in &a.parts {
+        inputs.push((
+            format!("part {}", p.display()),
+            p.join(sinkmap::series::PART_FILE),
+        ));
+    }
+    let spec = Spec {
+        command: "series",
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: None,
+        produces: manifest::SERIES_OUTPUTS,
+        extend: None,
+    };
+    let o = publish::transact(&a.out, spec, |staging| {
+        let o = sinkmap::series::merge(scene, &a.parts, staging)?;
+        write_styles(staging);
+        Ok(o)
+    })?;
     if !a.quiet {
         print!("{}", sinkmap::series::human(&o));
         println!(

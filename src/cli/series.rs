@@ -5,7 +5,9 @@ use std::path::PathBuf;
 use clap::Args;
 
 use sinkmap::config::Scene;
-use sinkmap::Result;
+use sinkmap::manifest;
+use sinkmap::publish::{self, Spec};
+use sinkmap::{Error, Result};
 
 use super::{parse_tile, scene_zones, write_styles, TuningArgs};
 
@@ -56,6 +58,13 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
     } else {
         scene_zones(&scene)?
     };
+    if let (Some(f), Some(t)) = (a.from, a.to) {
+        if f > t {
+            return Err(Error::Usage(format!(
+                "--from {f} is after --to {t}: give the earlier year first"
+            )));
+        }
+    }
     let opts = sinkmap::series::SeriesOptions {
         from: a.from,
         to: a.to,
@@ -63,8 +72,36 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         maps: a.maps.map(|m| m.0).unwrap_or_default(),
         tile: a.tile,
     };
-    let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), &a.out)?;
-    write_styles(&a.out);
+    // Every year's land cover and events are found and read before anything is replaced.
+    let mut inputs = publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;
+    let mut age_map = String::new();
+    if let Some(s) = &scene.series {
+        let r = sinkmap::series::resolve(&scene, s, &opts)?;
+        inputs.extend(r.landcover.iter().map(|p| ("landcover".into(), p.clone())));
+        inputs.extend(
+            r.events
+                .iter()
+                .flatten()
+                .map(|p| ("events".into(), p.clone())),
+        );
+        inputs.push(("event_table".into(), r.event_table.clone()));
+        age_map = format!("forest_age_{}.tif", r.years.last().copied().unwrap_or(0));
+    }
+    let mut produces = manifest::SERIES_OUTPUTS.to_vec();
+    produces.push(&age_map);
+    let spec = Spec {
+        command: "series",
+        inputs,
+        scene_sha256: Some(scene.sha256.clone()),
+        tile: a.tile.map(|(i, n)| format!("{i}/{n}")),
+        produces: &produces,
+        extend: None,
+    };
+    let o = publish::transact(&a.out, spec, |staging| {
+        let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)?;
+        write_styles(staging);
+        Ok(o)
+    })?;
     if !a.quiet {
         print!("{}", sinkmap::series::human(&o));
         println!(

@@ -4,6 +4,8 @@ use std::path::{Path, PathBuf};
 
 use clap::Args;
 
+use sinkmap::manifest;
+use sinkmap::publish::{self, Spec};
 use sinkmap::synth::{self, SynthSpec};
 use sinkmap::{Error, Result};
 
@@ -22,10 +24,10 @@ pub struct SynthArgs {
     #[arg(long, default_value_t = 2060)]
     pub seed: u64,
     /// Longitude of the upper-left corner (degrees).
-    #[arg(long, default_value_t = 80.0)]
+    #[arg(long, default_value_t = 80.0, allow_negative_numbers = true)]
     pub lon0: f64,
     /// Latitude of the upper-left corner (degrees).
-    #[arg(long, default_value_t = 48.0)]
+    #[arg(long, default_value_t = 48.0, allow_negative_numbers = true)]
     pub lat0: f64,
     /// Pixel size in degrees (0.00025° ≈ 30 m at 44°N... in latitude; ~20 m in longitude).
     #[arg(long, default_value_t = 0.005)]
@@ -63,11 +65,6 @@ pub fn cmd_synth(a: SynthArgs) -> Result<()> {
     let spec = if a.sample {
         SynthSpec::sample(Path::new("."))
     } else {
-        if a.width == 0 || a.height == 0 || a.pixel_deg.is_nan() || a.pixel_deg <= 0.0 {
-            return Err(Error::Usage(
-                "width, height and pixel-deg must be positive".into(),
-            ));
-        }
         SynthSpec {
             dir: a.out.clone(),
             width: a.width,
@@ -89,11 +86,75 @@ pub fn cmd_synth(a: SynthArgs) -> Result<()> {
             ),
         }
     };
-    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
-    let scene = synth::generate(&spec, progress)?;
-    if let Some((y0, y1)) = a.years {
-        sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+    // Every argument is checked before the folder is touched.
+    spec.check()?;
+    if let Some(m) = &a.models_dir {
+        let dir = sinkmap::config::normalize(&spec.dir.join(m));
+        if !dir.is_dir() {
+            return Err(Error::Usage(format!(
+                "--models-dir {m}: no such folder ({} seen from the scene folder); give a folder of models (see `sinkmap init`) or leave it out to use the embedded models",
+                dir.display()
+            )));
+        }
     }
+    let progress = !a.quiet && std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let make = |spec: &SynthSpec| -> Result<PathBuf> {
+        let scene = synth::generate(spec, progress)?;
+        if let Some((y0, y1)) = a.years {
+            sinkmap::series::synth::add_years(&scene, y0, y1, spec.seed)?;
+        }
+        Ok(scene)
+    };
+    let scene = if a.sample {
+        // The committed sample under rasters/ and vectors/ of the project: plain files.
+        make(&spec)?
+    } else {
+        // Published whole into --out (a failure leaves the previous scene there).
+        let out = spec.dir.clone();
+        let produce = |staging: &Path| -> Result<PathBuf> {
+            let mut staged = SynthSpec {
+                dir: staging.to_path_buf(),
+                ..spec.clone()
+            };
+            // A relative models folder is relative to the final folder, not to the staging
+            // set: named absolutely while the series reads the models, then written back as
+            // given.
+            let rel = staged
+                .models_dir_in_scene
+                .clone()
+                .filter(|m| Path::new(m).is_relative());
+            if let Some(m) = &rel {
+                let abs = std::path::absolute(&out)
+                    .map_err(|e| Error::io(&out, e))?
+                    .join(m);
+                staged.models_dir_in_scene = Some(
+                    sinkmap::config::normalize(&abs)
+                        .to_string_lossy()
+                        .into_owned(),
+                );
+            }
+            let scene = make(&staged)?;
+            if let (Some(m), Some(abs)) = (&rel, &staged.models_dir_in_scene) {
+                let text = std::fs::read_to_string(&scene).map_err(|e| Error::io(&scene, e))?;
+                let text = text.replacen(
+                    &format!("models_dir = \"{abs}\""),
+                    &format!("models_dir = \"{m}\""),
+                    1,
+                );
+                std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
+            }
+            Ok(out.join("scene.toml"))
+        };
+        let pub_spec = Spec {
+            command: "synth",
+            inputs: Vec::new(),
+            scene_sha256: None,
+            tile: None,
+            produces: manifest::SYNTH_OUTPUTS,
+            extend: None,
+        };
+        publish::transact(&out, pub_spec, produce)?
+    };
     if !a.quiet {
         println!("wrote {}", scene.display());
     }

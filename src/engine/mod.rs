@@ -334,6 +334,8 @@ fn read_blocks(
 
 /// A rayon pool of `threads` workers (default: all cores), and their number.
 pub fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool)> {
+    // Every pass: `--threads 0` (rayon's "default") or 100 000 threads are refused.
+    crate::limits::check_threads(threads)?;
     let n = threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())

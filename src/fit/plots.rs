@@ -118,6 +118,13 @@ pub fn read_plots(path: &Path, o: &PlotOptions) -> Result<Plots> {
                 o.age_field
             )));
         }
+        let max_age = crate::cube::MAX_CUBE_AGE_YR as f64;
+        if age > max_age {
+            return Err(perr(format!(
+                "line {line}, column '{}': age {age} yr beyond {max_age} yr (the oldest age sinkmap tracks): a typo, or a column in other units?",
+                o.age_field
+            )));
+        }
         if dens < 0.0 {
             return Err(perr(format!(
                 "line {line}, column '{}': negative density {dens}",

@@ -44,7 +44,8 @@ fn open_dataset(path: &Path) -> Result<Dataset> {
     if !path.exists() {
         crate::limits::check_input_path(path)?;
     }
-    Dataset::open(path).map_err(|e| Error::raster(path, format!("cannot open as a raster: {e}")))
+    Dataset::open(path)
+        .map_err(|e| Error::raster(path, crate::limits::gdal_open_failure("raster", &e)))
 }
 
 fn crs_of(ds: &Dataset, path: &Path) -> Result<SpatialRef> {

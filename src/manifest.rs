@@ -57,6 +57,7 @@ pub const PROJECT_OUTPUTS: &[&str] = &["project.csv", "project.json"];
 pub const FIT_OUTPUTS: &[&str] = &["fit_table.csv", "fit_table.md", "forest.toml"];
 /// `series` also writes `forest_age_YEAR.tif` (the last year's ages).
 pub const SERIES_OUTPUTS: &[&str] = &["series.csv", "series_transitions.csv"];
+/// Names `assess` writes.
 pub const ASSESS_OUTPUTS: &[&str] = &[
     "error_matrix_counts.csv",
     "error_matrix_area_proportions.csv",
@@ -64,7 +65,9 @@ pub const ASSESS_OUTPUTS: &[&str] = &[
     "adjusted_area.csv",
     "assessment.json",
 ];
+/// Names `sample` writes.
 pub const SAMPLE_OUTPUTS: &[&str] = &["sample_points.gpkg", "sample_points.csv", "allocation.csv"];
+/// Names `calibrate` writes (besides an optional map).
 pub const CALIBRATE_OUTPUTS: &[&str] = &[
     "calibration_plots.csv",
     "residuals.csv",
@@ -85,6 +88,7 @@ pub const SYNTH_OUTPUTS: &[&str] = &[
     "zones.geojson",
     "rollout.toml",
 ];
+/// Names `bench` writes beside its scene.
 pub const BENCH_OUTPUTS: &[&str] = &["bench.json", "bench_series.json"];
 
 /// Whether `name` is one a sinkmap command writes at the top of an output folder (plain files
@@ -175,10 +179,15 @@ pub struct Manifest {
 /// was reused from the output folder's cache because the file is provably unchanged.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
 pub struct FingerprintCost {
+    /// Wall time spent on fingerprints (s).
     pub seconds: f64,
+    /// Files whose content was hashed now.
     pub hashed_files: usize,
+    /// Bytes hashed now.
     pub hashed_bytes: u64,
+    /// Files whose hash came from the cache.
     pub reused_files: usize,
+    /// Bytes not read again thanks to the cache.
     pub reused_bytes: u64,
 }
 
@@ -348,15 +357,22 @@ fn fingerprint_with(
 /// edited and given its old modification time back still gets a new key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CacheKey {
+    /// Canonical path.
     pub path: String,
+    /// Device number.
     pub dev: u64,
+    /// Inode number.
     pub ino: u64,
+    /// Size in bytes.
     pub size_bytes: u64,
+    /// Modification time (ns since the epoch).
     pub mtime_ns: i128,
+    /// Change time (ns since the epoch).
     pub ctime_ns: i128,
 }
 
 impl CacheKey {
+    /// The key of `path` now, with its metadata.
     pub fn of(path: &Path) -> Result<(CacheKey, std::fs::Metadata)> {
         use std::os::unix::fs::MetadataExt;
         let md = std::fs::metadata(path).map_err(|e| Error::io(path, e))?;
@@ -385,6 +401,7 @@ pub struct FingerprintCache {
 }
 
 impl FingerprintCache {
+    /// Most entries kept.
     pub const MAX: usize = 4096;
 
     /// The cache in `path`, or an empty one when it is absent or unreadable.
@@ -395,6 +412,7 @@ impl FingerprintCache {
             .unwrap_or_default()
     }
 
+    /// The SHA-256 recorded for `key`, if any.
     pub fn lookup(&self, key: &CacheKey) -> Option<&str> {
         self.entries
             .iter()
@@ -402,6 +420,7 @@ impl FingerprintCache {
             .map(|(_, s)| s.as_str())
     }
 
+    /// Records `sha256` for `key`, replacing an older entry of the same path.
     pub fn insert(&mut self, key: CacheKey, sha256: String) {
         self.entries.retain(|(k, _)| k.path != key.path);
         self.entries.push((key, sha256));

@@ -640,6 +640,8 @@ impl SynthSpec {
     }
 }
 
+/// Writes the synthetic scene `spec` describes (rasters, zones, scene file) and returns the
+/// scene file's path.
 pub fn generate(spec: &SynthSpec, progress: bool) -> Result<PathBuf> {
     spec.check()?;
     std::fs::create_dir_all(&spec.dir).map_err(|e| Error::io(&spec.dir, e))?;

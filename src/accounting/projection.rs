@@ -6,8 +6,8 @@ use serde::{Deserialize, Serialize};
 use crate::cube::Cube;
 use crate::model::{EcosystemClass, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 
-use crate::model::Models as ModelSet;
 use super::component::{other_classes, Components, DesertPart};
+use crate::model::Models as ModelSet;
 
 /// One zone's starting state, read from the cube.
 #[derive(Debug, Clone, Default, PartialEq)]

@@ -255,13 +255,7 @@ mod tests {
     #[test]
     fn columns_follow_the_list_order() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let read = |f: &str| root.join(f);
-        let set = ModelSet {
-            forest: crate::config::read_toml(&read("forest.toml")).unwrap(),
-            desert: crate::config::read_toml(&read("desert.toml")).unwrap(),
-            other: crate::config::read_toml(&read("other_classes.toml")).unwrap(),
-            restoration: Some(crate::config::read_toml(&read("restoration.toml")).unwrap()),
-        };
+        let set = ModelSet::load_dir(&root, &root.join("schemes/clcd.toml"), None).expect("models");
         let cols = Components::of(&set);
         for (t, ft) in set.forest.types.iter().enumerate() {
             assert_eq!(

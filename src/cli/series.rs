@@ -77,6 +77,7 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
     let mut age_map = String::new();
     if let Some(s) = &scene.series {
         let r = sinkmap::series::resolve(&scene, s, &opts)?;
+        sinkmap::series::check_models(&scene, s)?;
         inputs.extend(r.landcover.iter().map(|p| ("landcover".into(), p.clone())));
         inputs.extend(
             r.events

@@ -72,6 +72,28 @@ pub const DEFAULT_SOIL_TRANSITION_YR: u32 = 20;
 
 /// The rules of a series from its scene: the plantation type, the soil transition period,
 /// and restoration eligibility with the forest type of every forest-curve intervention.
+/// The forest-type code of `[series] new_stand_forest_type`, if the scene names one; an
+/// error naming the scene when forest.toml has no such type.
+fn plantation_type_code(scene: &Scene, spec: &SeriesSpec, models: &Models) -> Result<Option<i32>> {
+    let Some(name) = &spec.new_stand_forest_type else {
+        return Ok(None);
+    };
+    match models.forest.type_index(name) {
+        Some(i) => Ok(Some(models.forest.types[i].code)),
+        None => Err(Error::invalid(
+            &scene.source_path,
+            format!("[series] new_stand_forest_type '{name}' is not a forest type of forest.toml"),
+        )),
+    }
+}
+
+/// Checks what the `[series]` table names in the model files (the plantation type), so that
+/// a command can refuse a bad table before it opens its output folder.
+pub fn check_models(scene: &Scene, spec: &SeriesSpec) -> Result<()> {
+    let models = Models::load(scene)?;
+    plantation_type_code(scene, spec, &models).map(|_| ())
+}
+
 /// The restoration tables are those of a `run` with base year `last_year` (the restoration
 /// period starts there unless the scene fixes it), so the last year's cube is that run's.
 fn rules(
@@ -80,23 +102,7 @@ fn rules(
     models: &Models,
     last_year: i32,
 ) -> Result<state::Rules> {
-    let type_code = |name: &str| {
-        models
-            .forest
-            .type_index(name)
-            .map(|i| models.forest.types[i].code)
-    };
-    let plantation_type_code = match &spec.new_stand_forest_type {
-        Some(name) => Some(type_code(name).ok_or_else(|| {
-            Error::invalid(
-                &scene.source_path,
-                format!(
-                    "[series] new_stand_forest_type '{name}' is not a forest type of forest.toml"
-                ),
-            )
-        })?),
-        None => None,
-    };
+    let plantation_type_code = plantation_type_code(scene, spec, models)?;
     let at_last = Scene {
         base_year: last_year,
         ..scene.clone()

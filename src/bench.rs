@@ -225,24 +225,7 @@ fn preflight(spec: &BenchSpec) -> Result<()> {
     if let Some(b) = spec.block_size_px {
         sinkmap::engine::check_block_size(b)?;
     }
-    SynthSpec {
-        dir: spec.dir.join("scene"),
-        width: spec.width,
-        height: spec.height,
-        seed: 2060,
-        lon0: spec.lon0,
-        lat0: spec.lat0,
-        pixel_deg: BENCH_PIXEL_DEG,
-        zones_path: None,
-        models_dir_in_scene: None,
-        output_dir_in_scene: "../out".into(),
-        zones_path_in_scene: None,
-        base_year: 2020,
-        name: String::new(),
-        with_accounting: false,
-        field_texture: true,
-    }
-    .check()?;
+    scene_spec(spec, spec.dir.join("scene"), None).check()?;
     if let Some(v) = &spec.invest_venv {
         if !v.join("bin/python").exists() {
             return Err(Error::Usage(format!(
@@ -252,6 +235,27 @@ fn preflight(spec: &BenchSpec) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// The synthetic scene of the bench (field texture, seed 2060, base year 2020) in `dir`.
+fn scene_spec(spec: &BenchSpec, dir: PathBuf, models_dir_in_scene: Option<String>) -> SynthSpec {
+    SynthSpec {
+        dir,
+        width: spec.width,
+        height: spec.height,
+        seed: 2060,
+        lon0: spec.lon0,
+        lat0: spec.lat0,
+        pixel_deg: BENCH_PIXEL_DEG,
+        zones_path: None,
+        models_dir_in_scene,
+        output_dir_in_scene: "../out".into(),
+        zones_path_in_scene: None,
+        base_year: 2020,
+        name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
+        with_accounting: false,
+        field_texture: true,
+    }
 }
 
 /// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
@@ -285,23 +289,11 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
         publish::transact(&scene_dir, pub_spec, |staging| {
             let scene = staging.join("scene.toml");
             synth::generate(
-                &SynthSpec {
-                    dir: staging.to_path_buf(),
-                    width: spec.width,
-                    height: spec.height,
-                    seed: 2060,
-                    lon0: spec.lon0,
-                    lat0: spec.lat0,
-                    pixel_deg: BENCH_PIXEL_DEG,
-                    zones_path: None,
-                    models_dir_in_scene: Some(models.to_string_lossy().into_owned()),
-                    output_dir_in_scene: "../out".into(),
-                    zones_path_in_scene: None,
-                    base_year: 2020,
-                    name: format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height),
-                    with_accounting: false,
-                    field_texture: true,
-                },
+                &scene_spec(
+                    spec,
+                    staging.to_path_buf(),
+                    Some(models.to_string_lossy().into_owned()),
+                ),
                 progress,
             )?;
             // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.

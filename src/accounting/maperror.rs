@@ -50,8 +50,6 @@ pub struct MapError {
     pub sources: Vec<String>,
     /// Warnings for the console (e.g. area observed in a class the map never shows).
     pub warnings: Vec<String>,
-    /// (role, file) read, for the manifest.
-    pub files: Vec<(String, PathBuf)>,
 }
 
 #[derive(Deserialize)]
@@ -135,6 +133,19 @@ pub fn psd_factor(cov: &DMatrix<f64>) -> DMatrix<f64> {
 }
 
 impl MapError {
+    /// No classes, no density, no sources: what `load` fills.
+    fn empty() -> MapError {
+        MapError {
+            classes: Vec::new(),
+            mapped_ha: Vec::new(),
+            adjusted_ha: Vec::new(),
+            factor: DMatrix::zeros(0, 0),
+            density: None,
+            sources: Vec::new(),
+            warnings: Vec::new(),
+        }
+    }
+
     /// Reads and checks an assessment and/or a calibration against the scene's map; `None`
     /// when neither is given.
     pub fn load(
@@ -147,16 +158,7 @@ impl MapError {
             return Ok(None);
         }
         let me = MapIdentity::of_scene(scene, models)?;
-        let mut m = MapError {
-            classes: Vec::new(),
-            mapped_ha: Vec::new(),
-            adjusted_ha: Vec::new(),
-            factor: DMatrix::zeros(0, 0),
-            density: None,
-            sources: Vec::new(),
-            warnings: Vec::new(),
-            files: Vec::new(),
-        };
+        let mut m = MapError::empty();
         if let Some(a) = assessment {
             let p = json_in(a, "assessment.json");
             let (f, sha): (AssessmentFile, String) = read_json(&p, "assess")?;
@@ -170,7 +172,6 @@ impl MapError {
             m.set_areas(&eco, &p)?;
             m.sources
                 .push(format!("map area (assessment {})", &sha[..12]));
-            m.files.push(("assessment".into(), p));
         }
         if let Some(c) = calibration {
             let p = json_in(c, "calibration.json");
@@ -185,7 +186,6 @@ impl MapError {
             m.density = Some(density_of(&f, models, &p)?);
             m.sources
                 .push(format!("forest density (calibration {})", &sha[..12]));
-            m.files.push(("calibration".into(), p));
         }
         Ok(Some(m))
     }
@@ -366,16 +366,7 @@ mod tests {
     use super::*;
 
     fn with_areas(mapped: Vec<f64>, adjusted: Vec<f64>, cov: Vec<Vec<f64>>) -> MapError {
-        let mut m = MapError {
-            classes: Vec::new(),
-            mapped_ha: Vec::new(),
-            adjusted_ha: Vec::new(),
-            factor: DMatrix::zeros(0, 0),
-            density: None,
-            sources: Vec::new(),
-            warnings: Vec::new(),
-            files: Vec::new(),
-        };
+        let mut m = MapError::empty();
         let names = ["forest", "grassland", "barren"];
         let eco = EcosystemAreas {
             classes: names[..mapped.len()]

@@ -25,6 +25,9 @@ pub struct BenchSpec {
     pub lat0: f64,
     /// A Python venv with InVEST installed: also time InVEST's carbon model on the scene.
     pub invest_venv: Option<PathBuf>,
+    /// Only the full run (maps + zones + cube) and the I/O floor: no maps-only, tiled or
+    /// one-core runs (the Xinjiang scene's outputs are 7 GB a run).
+    pub full_run_only: bool,
 }
 
 /// Pixel of every benchmark scene: 0.00025° (≈ 28 m × 19 m at 46° N), the 30-m class of
@@ -44,6 +47,7 @@ impl BenchSpec {
             lon0: 73.5,
             lat0: 49.2,
             invest_venv: None,
+            full_run_only: true,
         }
     }
 }
@@ -63,8 +67,9 @@ pub struct BenchReport {
     pub megapixels: f64,
     pub threads: usize,
     pub rows: Vec<BenchRow>,
-    /// Run time with zones over run time of the maps alone, minus one.
-    pub zonal_overhead_fraction: f64,
+    /// Run time with zones over run time of the maps alone, minus one (absent when only the
+    /// full run was measured).
+    pub zonal_overhead_fraction: Option<f64>,
     /// Mean length (pixels) of the runs of equal land-cover codes along the rows of the bench
     /// scene (real 30-m land cover: a few pixels).
     pub landcover_mean_run_px: Option<f64>,
@@ -350,6 +355,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             "out_tiled",
         ),
     ] {
+        if spec.full_run_only && out != "out_zones" {
+            continue;
+        }
         let out_dir = spec.dir.join(out);
         let mut cmd = Command::new(exe()?);
         cmd.arg("run")
@@ -376,7 +384,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     let mut scaling = Vec::new();
-    if cores >= 2 && taskset {
+    if cores >= 2 && taskset && !spec.full_run_only {
         for (cpus, n) in [("0", 1), ("0,1", 2)] {
             let out_dir = spec.dir.join(format!("out_{n}core"));
             let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
@@ -484,13 +492,12 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let maps = rows
         .iter()
         .find(|r| r.step.starts_with("sinkmap run, maps only (COG)"))
-        .map(|r| r.seconds)
-        .unwrap_or(1.0);
+        .map(|r| r.seconds);
     let zones = rows
         .iter()
         .find(|r| r.step.starts_with("sinkmap run, maps + zones"))
         .map(|r| r.seconds)
-        .unwrap_or(maps);
+        .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
     let run = summary_run(&full_out);
     let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
     let invest = match &spec.invest_venv {
@@ -511,7 +518,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         megapixels: mpx,
         threads,
         rows,
-        zonal_overhead_fraction: zones / maps - 1.0,
+        zonal_overhead_fraction: maps.map(|m| zones / m - 1.0),
         landcover_mean_run_px: std::fs::read_to_string(scene_dir.join("synth_stats.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -766,10 +773,12 @@ pub fn table(r: &BenchReport) -> String {
                 .unwrap_or_else(|| "-".into())
         );
     }
-    s += &format!(
-        "zonal accounting adds {:.1} % to the maps-only run\n",
-        r.zonal_overhead_fraction * 100.0
-    );
+    if let Some(z) = r.zonal_overhead_fraction {
+        s += &format!(
+            "zonal accounting adds {:.1} % to the maps-only run\n",
+            z * 100.0
+        );
+    }
     if let Some(m) = r.landcover_mean_run_px {
         s += &format!("land cover: mean run of equal pixels along rows {m:.2} px\n");
     }

@@ -19,9 +19,9 @@ pub struct BenchArgs {
     /// Grid height in pixels.
     #[arg(long, default_value_t = 20_000)]
     pub height: usize,
-    /// The Xinjiang bounding box at 0.00025° instead: 91 600 × 59 600 px, 5.5 billion cells
-    /// (estimated from the 400-Mpx runs: ~20 min to generate the scene on two cores, about
-    /// 1 GB of maps per run).
+    /// The Xinjiang bounding box at 0.00025° instead: 91 600 × 59 600 px, 5.5 billion cells.
+    /// Runs only the full run and the I/O floor (no maps-only, tiled or one-core runs); needs
+    /// about 16 GB of disk in DIR (scene, the run's maps, the floor's maps).
     #[arg(long, conflicts_with_all = ["width", "height"])]
     pub xinjiang: bool,
     /// Threads of the runs (default: all cores).
@@ -61,6 +61,7 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             lon0: 80.0,
             lat0: 46.0,
             invest_venv: a.invest.clone(),
+            full_run_only: false,
         }
     };
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -28,6 +28,11 @@ pub struct BenchSpec {
     /// Only the full run (maps + zones + cube) and the I/O floor: no maps-only, tiled or
     /// one-core runs (the Xinjiang scene's outputs are 7 GB a run).
     pub full_run_only: bool,
+    /// Build the scene as a mosaic of one generated square tile of this many pixels a side
+    /// (GDAL VRTs that repeat it across the grid; the zones still cover the whole grid):
+    /// generating 5.5 billion textured cells one by one would take about an hour on two cores,
+    /// and the run's cost does not depend on whether the texture repeats.
+    pub mosaic_tile_px: Option<usize>,
 }
 
 /// Pixel of every benchmark scene: 0.00025° (≈ 28 m × 19 m at 46° N), the 30-m class of
@@ -48,6 +53,7 @@ impl BenchSpec {
             lat0: 49.2,
             invest_venv: None,
             full_run_only: true,
+            mosaic_tile_px: Some(10_000),
         }
     }
 }
@@ -263,6 +269,100 @@ fn scene_spec(spec: &BenchSpec, dir: PathBuf, models_dir_in_scene: Option<String
     }
 }
 
+/// The six input layers of a synthetic scene, as synth names them.
+const SCENE_LAYERS: [&str; 6] = [
+    "landcover",
+    "forest_age",
+    "forest_type",
+    "desert_subtype",
+    "water_access",
+    "degraded_grassland",
+];
+
+/// A scene of `spec`'s size made of one generated `tile` × `tile` scene (in `dir/tile`)
+/// repeated by a GDAL VRT per layer, with zones generated for the whole grid.
+fn mosaic_scene(
+    spec: &BenchSpec,
+    tile: usize,
+    dir: &Path,
+    models: Option<String>,
+    progress: bool,
+) -> Result<()> {
+    let tile_spec = BenchSpec {
+        width: tile.min(spec.width),
+        height: tile.min(spec.height),
+        ..spec.clone()
+    };
+    let tile_dir = dir.join("tile");
+    let tile_scene = synth::generate(&scene_spec(&tile_spec, tile_dir.clone(), models), progress)?;
+    let full = scene_spec(spec, dir.to_path_buf(), None);
+    synth::write_zones(&dir.join("zones.geojson"), &full)?;
+    for layer in SCENE_LAYERS {
+        let src = tile_dir.join(format!("{layer}.tif"));
+        let vrt = mosaic_vrt(&src, &format!("tile/{layer}.tif"), &full)?;
+        let path = dir.join(format!("{layer}.vrt"));
+        std::fs::write(&path, vrt).map_err(|e| Error::io(&path, e))?;
+    }
+    let stats = tile_dir.join("synth_stats.json");
+    std::fs::copy(&stats, dir.join("synth_stats.json")).map_err(|e| Error::io(&stats, e))?;
+    let text = std::fs::read_to_string(&tile_scene).map_err(|e| Error::io(&tile_scene, e))?;
+    let mut text = text.replace(&tile_spec_name(&tile_spec), &tile_spec_name(spec));
+    for layer in SCENE_LAYERS {
+        text = text.replace(&format!("\"{layer}.tif\""), &format!("\"{layer}.vrt\""));
+    }
+    let scene = dir.join("scene.toml");
+    std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))
+}
+
+fn tile_spec_name(spec: &BenchSpec) -> String {
+    format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height)
+}
+
+/// The VRT (XML) of one layer of a mosaic: `src` (reached as `rel` from the VRT) repeated from
+/// the upper-left corner across `full`'s grid, the last row and column of tiles cut to fit.
+fn mosaic_vrt(src: &Path, rel: &str, full: &SynthSpec) -> Result<String> {
+    let err = |e: gdal::errors::GdalError| Error::raster(src, e);
+    let ds = gdal::Dataset::open(src).map_err(err)?;
+    let band = ds.rasterband(1).map_err(err)?;
+    let (tw, th) = band.size();
+    let (bw, bh) = band.block_size();
+    // SAFETY: GDALGetDataTypeName returns a static string for any band type.
+    let type_name =
+        unsafe { std::ffi::CStr::from_ptr(gdal_sys::GDALGetDataTypeName(band.band_type() as u32)) }
+            .to_string_lossy()
+            .into_owned();
+    let nodata = band
+        .no_data_value()
+        .map(|v| format!("    <NoDataValue>{v}</NoDataValue>\n"))
+        .unwrap_or_default();
+    let mut xml = format!(
+        "<VRTDataset rasterXSize=\"{w}\" rasterYSize=\"{h}\">\n  <SRS>EPSG:4326</SRS>\n  \
+         <GeoTransform>{lon0:e}, {px:e}, 0, {lat0:e}, 0, {npx:e}</GeoTransform>\n  \
+         <VRTRasterBand dataType=\"{type_name}\" band=\"1\">\n{nodata}",
+        w = full.width,
+        h = full.height,
+        lon0 = full.lon0,
+        lat0 = full.lat0,
+        px = full.pixel_deg,
+        npx = -full.pixel_deg,
+    );
+    for y in (0..full.height).step_by(th) {
+        for x in (0..full.width).step_by(tw) {
+            let (w, h) = (tw.min(full.width - x), th.min(full.height - y));
+            xml += &format!(
+                "    <SimpleSource>\n      <SourceFilename relativeToVRT=\"1\">{rel}</SourceFilename>\n      \
+                 <SourceBand>1</SourceBand>\n      <SourceProperties RasterXSize=\"{tw}\" \
+                 RasterYSize=\"{th}\" DataType=\"{type_name}\" BlockXSize=\"{bw}\" \
+                 BlockYSize=\"{bh}\"/>\n      <SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" \
+                 ySize=\"{h}\"/>\n      <DstRect xOff=\"{x}\" yOff=\"{y}\" xSize=\"{w}\" \
+                 ySize=\"{h}\"/>\n    </SimpleSource>\n"
+            );
+        }
+    }
+    xml += "  </VRTRasterBand>\n</VRTDataset>\n";
+    Ok(xml)
+}
+
 /// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
 /// this size; returns the scene file and the generation row (when it was generated).
 fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
@@ -271,8 +371,12 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut rows = Vec::new();
+    let mosaic = spec
+        .mosaic_tile_px
+        .map(|t| format!("-mosaic-{t}"))
+        .unwrap_or_default();
     let marker = scene_dir.join(format!(
-        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture",
+        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture{mosaic}",
         spec.width, spec.height, spec.lon0, spec.lat0
     ));
     if !marker.exists() {
@@ -293,14 +397,13 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
         };
         publish::transact(&scene_dir, pub_spec, |staging| {
             let scene = staging.join("scene.toml");
-            synth::generate(
-                &scene_spec(
-                    spec,
-                    staging.to_path_buf(),
-                    Some(models.to_string_lossy().into_owned()),
-                ),
-                progress,
-            )?;
+            let models = Some(models.to_string_lossy().into_owned());
+            match spec.mosaic_tile_px {
+                None => {
+                    synth::generate(&scene_spec(spec, staging.to_path_buf(), models), progress)?;
+                }
+                Some(tile) => mosaic_scene(spec, tile, staging, models, progress)?,
+            }
             // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
             let pools = staging.join("bench_pools.csv");
             std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
@@ -428,7 +531,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         .map_err(|e| Error::io(&scene_dir, e))?
         .flatten()
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
+        .filter(|p| p.extension().is_some_and(|x| x == "tif" || x == "vrt"))
         .collect();
     inputs.sort();
     let floor_read = decode_floor(&inputs)?;
@@ -806,4 +909,67 @@ pub fn table(r: &BenchReport) -> String {
         s += &format!("2 cores / 2 threads are {x:.2}× faster than 1 core / 1 thread\n");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pixel of a mosaic layer is the tile's pixel at the same offset within its tile,
+    /// including the cut last row and column of tiles, and the grid is the full grid's.
+    #[test]
+    fn a_mosaic_repeats_its_tile_pixel_for_pixel() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = BenchSpec {
+            dir: tmp.path().to_path_buf(),
+            width: 700,
+            height: 450,
+            threads: None,
+            block_size_px: None,
+            lon0: 80.0,
+            lat0: 46.0,
+            invest_venv: None,
+            full_run_only: false,
+            mosaic_tile_px: Some(300),
+        };
+        let tile = BenchSpec {
+            width: 300,
+            height: 200,
+            ..spec.clone()
+        };
+        synth::generate(&scene_spec(&tile, tmp.path().join("tile"), None), false).unwrap();
+        let full = scene_spec(&spec, tmp.path().to_path_buf(), None);
+        for (layer, ty) in [("landcover", "Byte"), ("forest_age", "Int16")] {
+            let src = tmp.path().join(format!("tile/{layer}.tif"));
+            let xml = mosaic_vrt(&src, &format!("tile/{layer}.tif"), &full).unwrap();
+            assert!(xml.contains(&format!("dataType=\"{ty}\"")), "{layer}");
+            // 3 tiles across (300 + 300 + 100), 3 down (200 + 200 + 50).
+            assert_eq!(xml.matches("<SimpleSource>").count(), 9, "{layer}");
+            let vrt = tmp.path().join(format!("{layer}.vrt"));
+            std::fs::write(&vrt, xml).unwrap();
+            let ds = gdal::Dataset::open(&vrt).unwrap();
+            assert_eq!(ds.raster_size(), (700, 450));
+            let gt = ds.geo_transform().unwrap();
+            assert_eq!(
+                gt,
+                [80.0, BENCH_PIXEL_DEG, 0.0, 46.0, 0.0, -BENCH_PIXEL_DEG]
+            );
+            let m = ds.rasterband(1).unwrap();
+            let m = m
+                .read_as::<f64>((0, 0), (700, 450), (700, 450), None)
+                .unwrap();
+            let t = gdal::Dataset::open(&src).unwrap();
+            let t = t.rasterband(1).unwrap();
+            let t = t
+                .read_as::<f64>((0, 0), (300, 200), (300, 200), None)
+                .unwrap();
+            let (m, t) = (m.data(), t.data());
+            for y in 0..450 {
+                for x in 0..700 {
+                    let (a, b) = (m[y * 700 + x], t[(y % 200) * 300 + x % 300]);
+                    assert_eq!(a, b, "{layer} at ({x}, {y})");
+                }
+            }
+        }
+    }
 }

@@ -269,6 +269,14 @@ fn scene_spec(spec: &BenchSpec, dir: PathBuf, models_dir_in_scene: Option<String
     }
 }
 
+/// Replaces a hard-linked file of a carried publication set by a copy of its own, so that
+/// editing it leaves the published file as it is.
+fn unlink_copy(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
 /// The six input layers of a synthetic scene, as synth names them.
 const SCENE_LAYERS: [&str; 6] = [
     "landcover",
@@ -709,10 +717,31 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         publish::transact(&scene_dir, pub_spec, |staging| {
             // A copy of its own: the carried scene.toml is a hard link of the published one.
             let s = staging.join("scene.toml");
-            let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
-            std::fs::remove_file(&s).map_err(|e| Error::io(&s, e))?;
-            std::fs::write(&s, text).map_err(|e| Error::io(&s, e))?;
-            sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+            unlink_copy(&s)?;
+            match spec.mosaic_tile_px {
+                None => {
+                    sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+                }
+                // The years of the tile, repeated like its other layers.
+                Some(_) => {
+                    let t = staging.join("tile/scene.toml");
+                    unlink_copy(&t)?;
+                    let full = scene_spec(&spec, staging.to_path_buf(), None);
+                    for f in sinkmap::series::synth::add_years(&t, y0, y1, 2060)? {
+                        let name = f.file_name().unwrap_or_default().to_string_lossy();
+                        let vrt = mosaic_vrt(&f, &format!("tile/{name}"), &full)?;
+                        let v = staging.join(name.replace(".tif", ".vrt"));
+                        std::fs::write(&v, vrt).map_err(|e| Error::io(&v, e))?;
+                    }
+                    let tile_text = std::fs::read_to_string(&t).map_err(|e| Error::io(&t, e))?;
+                    let series = tile_text
+                        .find("\n# SYNTHETIC annual series")
+                        .map(|i| tile_text[i..].replace(".tif\"", ".vrt\""))
+                        .ok_or_else(|| Error::internal("bench: the tile has no [series]"))?;
+                    let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
+                    std::fs::write(&s, text + &series).map_err(|e| Error::io(&s, e))?;
+                }
+            }
             let m = staging.join(&marker_name);
             std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
         })?;
@@ -741,8 +770,8 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         .flatten()
         .map(|e| e.path())
         .filter(|p| {
-            p.extension().is_some_and(|x| x == "tif")
-                && p.file_name().is_some_and(|n| n != "landcover.tif")
+            p.extension().is_some_and(|x| x == "tif" || x == "vrt")
+                && p.file_stem().is_some_and(|n| n != "landcover")
         })
         .collect();
     inputs.sort();

@@ -175,6 +175,37 @@ fn run_child_rss(cmd: &mut Command, what: &str) -> Result<(f64, Option<f64>)> {
     Ok((seconds, Some(usage.ru_maxrss as f64 / 1024.0)))
 }
 
+/// The decode floor of the scene's input rasters (`.tif`, or the `.vrt`s of a mosaic) whose
+/// file stem `keep` accepts, and how many there are. A mosaic's VRTs repeat one tile, so GDAL
+/// would decode each tile block once and serve the repeats from its cache: the floor of a
+/// mosaic is its tile's files decoded, times the number of tiles the grid holds (the decode
+/// cost of a scene of that size whose cells are all different).
+fn scene_decode_floor(
+    spec: &BenchSpec,
+    scene_dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(f64, usize)> {
+    let (dir, ext, scale) = match spec.mosaic_tile_px {
+        None => (scene_dir.to_path_buf(), "tif", 1.0),
+        Some(t) => {
+            let (tw, th) = (t.min(spec.width), t.min(spec.height));
+            let tiles = (spec.width * spec.height) as f64 / (tw * th) as f64;
+            (scene_dir.join("tile"), "tif", tiles)
+        }
+    };
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == ext)
+                && p.file_stem().is_some_and(|n| keep(&n.to_string_lossy()))
+        })
+        .collect();
+    inputs.sort();
+    Ok((decode_floor(&inputs)? * scale, inputs.len()))
+}
+
 /// Seconds GDAL takes to decode every block of every file once, one thread per file (as the run
 /// reads its layers), into a scratch buffer: no checksum, no type conversion.
 fn decode_floor(inputs: &[PathBuf]) -> Result<f64> {
@@ -535,19 +566,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     // The I/O floor: GDAL decoding every input once, then GDAL writing the run's four maps.
     let floor = spec.dir.join("floor");
     std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
-        .map_err(|e| Error::io(&scene_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tif" || x == "vrt"))
-        .collect();
-    inputs.sort();
-    let floor_read = decode_floor(&inputs)?;
+    let (floor_read, n_inputs) = scene_decode_floor(spec, &scene_dir, |_| true)?;
     rows.push(BenchRow {
-        step: format!(
-            "GDAL: decode the {} inputs (a thread per file)",
-            inputs.len()
-        ),
+        step: format!("GDAL: decode the {n_inputs} inputs (a thread per file)"),
         seconds: floor_read,
         megapixels_per_second: mpx / floor_read,
         peak_rss_mb: None,
@@ -765,17 +786,8 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
     let (series_seconds, series_peak_rss_mb) = run_child_rss(&mut cmd, "sinkmap series")?;
     // The series reads every year's land cover and events and the static layers, not the
     // scene's single-year land cover.
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
-        .map_err(|e| Error::io(&scene_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "tif" || x == "vrt")
-                && p.file_stem().is_some_and(|n| n != "landcover")
-        })
-        .collect();
-    inputs.sort();
-    let floor_decode_seconds = decode_floor(&inputs)?;
+    let (floor_decode_seconds, n_inputs) =
+        scene_decode_floor(&spec, &scene_dir, |stem| stem != "landcover")?;
     let report = SeriesBenchReport {
         width_px: spec.width,
         height_px: spec.height,
@@ -784,7 +796,7 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         threads,
         series_seconds,
         series_peak_rss_mb,
-        inputs: inputs.len(),
+        inputs: n_inputs,
         floor_decode_seconds,
         series_over_decode_floor: series_seconds / floor_decode_seconds,
     };

@@ -365,6 +365,17 @@ pub fn units_from_matrix(counts: &[Vec<usize>]) -> Vec<Unit> {
     out
 }
 
+/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
+/// whole map, with the covariance matrix of their estimators (ha²).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EcosystemAreas {
+    pub classes: Vec<String>,
+    pub mapped_area_ha: Vec<f64>,
+    pub adjusted_area_ha: Vec<f64>,
+    pub se_ha: Vec<f64>,
+    pub covariance_ha2: Vec<Vec<f64>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -3,6 +3,7 @@
 
 use std::path::Path;
 
+#[cfg(feature = "gdal")]
 use gdal::Dataset;
 use plotters::prelude::*;
 
@@ -106,6 +107,7 @@ pub const CATEGORIES: [[u8; 3]; 8] = [
 ];
 
 /// A raster read at reduced resolution (GDAL picks the COG overview: bounded memory and time).
+#[cfg(feature = "gdal")]
 pub struct Small {
     pub values: Vec<f64>,
     pub width: usize,
@@ -115,6 +117,7 @@ pub struct Small {
     pub full_size: (usize, usize),
 }
 
+#[cfg(feature = "gdal")]
 pub fn read_small(path: &Path, max_side: usize) -> Result<Small> {
     let ds = Dataset::open(path).map_err(|e| Error::raster(path, e))?;
     let (w, h) = ds.raster_size();
@@ -253,6 +256,7 @@ pub fn nice_step(span: f64, n: f64) -> f64 {
 
 /// The rings (exterior and holes of every part) of a polygon or multipolygon, in its own
 /// coordinates; other geometry types have none.
+#[cfg(feature = "gdal")]
 pub fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
     use gdal::vector::{Geometry, OGRwkbGeometryType};
     let mut rings = Vec::new();
@@ -277,6 +281,7 @@ pub fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
 
 /// Zone rings (exterior and holes of every part) of a polygon layer in the CRS `wkt`, in
 /// that CRS's units. Features without a polygon geometry are skipped.
+#[cfg(feature = "gdal")]
 pub fn rings_in_crs(layer_path: &Path, wkt: &str) -> Result<Vec<Vec<(f64, f64)>>> {
     use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
     use gdal::vector::LayerAccess;
@@ -476,6 +481,7 @@ impl Frame {
 /// (`zones`: any polygon layer, reprojected to the raster's CRS), coordinate ticks, scale
 /// bar, north arrow, a legend with units whose clipped ends are marked, and a resolution
 /// note.
+#[cfg(feature = "gdal")]
 pub fn map_png(
     raster: &Path,
     out: &Path,

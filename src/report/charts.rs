@@ -1,5 +1,9 @@
 //! Charts and the zone choropleth (PNG, plotters).
 
+// The map and choropleth helpers are used only where rasters and zone layers are read (the
+// `gdal` feature); the GDAL-free core keeps them compiled but unused.
+#![cfg_attr(not(feature = "gdal"), allow(dead_code))]
+
 use std::path::Path;
 
 use plotters::prelude::*;

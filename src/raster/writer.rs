@@ -8,7 +8,7 @@ use gdal::raster::{Buffer, RasterCreationOptions};
 use gdal::{DriverManager, Metadata};
 
 use crate::config::{Compression, Layout};
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::grid::{Grid, Window};
 use crate::raster::categories::{self, AreaTally, Category};
 use crate::raster::cog;

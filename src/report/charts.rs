@@ -1,7 +1,7 @@
 //! Charts and the zone choropleth (PNG, plotters).
 
-// The map and choropleth helpers are used only where rasters and zone layers are read (the
-// `gdal` feature); the GDAL-free core keeps them compiled but unused.
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
 #![cfg_attr(not(feature = "gdal"), allow(dead_code))]
 
 use std::path::Path;

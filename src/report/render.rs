@@ -1,8 +1,8 @@
 //! Drawing: colour ramps, fonts, raster maps (from the COG overviews: any size of input),
 //! choropleths and charts, as PNG files.
 
-// The map and choropleth helpers are used only where rasters and zone layers are read (the
-// `gdal` feature); the GDAL-free core keeps them compiled but unused.
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
 #![cfg_attr(not(feature = "gdal"), allow(dead_code))]
 
 use std::path::Path;
@@ -14,7 +14,7 @@ use plotters::prelude::*;
 use crate::error::{Error, Result};
 
 /// Width of every figure (px).
-pub const FIG_W: u32 = 960;
+pub(crate) const FIG_W: u32 = 960;
 
 /// Fonts tried in order: `SINKMAP_FONT`, then Noto Sans CJK (Debian's fonts-noto-cjk, which
 /// `scripts/setup` installs: Latin and Chinese in one face, so zone names like 阿克苏地区

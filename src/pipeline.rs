@@ -416,6 +416,59 @@ impl Sums<'_> {
     }
 }
 
+/// How the zones meet one block: which cover it, which of those cover it whole, and whether
+/// pixel fractions matter at all.
+struct BlockZones {
+    /// (zone index, coverage) of every zone that touches the block.
+    coverage: Vec<(usize, crate::coverage::Coverage)>,
+    /// Whether each of them covers the whole block.
+    full: Vec<bool>,
+    /// Outside share of every pixel of a block without partial zones (summed in zone order,
+    /// as for a single pixel): all of it (no zone) or none (a zone covers it).
+    uniform_outside: f64,
+    /// Whether some zone covers the block partly (then pixel fractions are summed).
+    partial: bool,
+}
+
+impl BlockZones {
+    fn new(ctx: &BlockContext, w: Window) -> BlockZones {
+        let coverage = ctx
+            .zones
+            .map(|z| z.block_coverage(ctx.grid, w))
+            .unwrap_or_default();
+        let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
+        let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
+        let partial =
+            full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
+        BlockZones {
+            coverage,
+            full,
+            uniform_outside,
+            partial,
+        }
+    }
+
+    /// Zones that cover the whole block get the block's own sums (`grid_acc`), and so does
+    /// the outside of a block no zone touches (area × 1.0 = area).
+    fn finish(
+        &self,
+        grid_acc: &[Acc],
+        zone_acc: &mut [(usize, Vec<Acc>)],
+        outside: Option<&mut [Acc]>,
+    ) {
+        for ((_, acc), is_full) in zone_acc.iter_mut().zip(&self.full) {
+            if *is_full {
+                acc.copy_from_slice(grid_acc);
+            }
+        }
+        if let (Some(out), false) = (outside, self.partial) {
+            if self.uniform_outside == 1.0 {
+                out.copy_from_slice(grid_acc);
+            }
+        }
+    }
+}
+
 /// What every block of a run needs besides its own values.
 pub(crate) struct BlockContext<'a> {
     pub(crate) model: &'a PixelModel,
@@ -434,7 +487,10 @@ pub(crate) struct BlockContext<'a> {
 ///
 /// This is the hot loop of a run (every pixel of the scene passes here once): a pixel costs
 /// a comparison with its left neighbour (or a cache probe), four stores and a count; zone
-/// fractions are looked at only in blocks a zone edge crosses.
+/// fractions are looked at only in blocks a zone edge crosses. The pixel loop stays in one
+/// piece on purpose: it keeps the row counters, the accumulators and the last pixel in
+/// locals the compiler can hold in registers; the zone setup and the end of the block are
+/// functions of their own (`BlockZones`).
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
@@ -449,16 +505,8 @@ pub(crate) fn compute_block(
         Some(_) => (vec![writer::MAP_NODATA; n], vec![BEST_NODATA; n]),
         None => (Vec::new(), Vec::new()),
     };
-    let coverage = zones
-        .map(|z| z.block_coverage(ctx.grid, w))
-        .unwrap_or_default();
-    let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
-    // Zones that cover the whole block get the block's own sums at the end; pixel fractions
-    // matter only where some zone covers the block partly.
-    // Outside share of every pixel of a block without partial zones (summed in zone order,
-    // as for a single pixel): all of it (no zone) or none (a zone covers it).
-    let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
-    let partial = full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
+    let here = BlockZones::new(ctx, w);
+    let (coverage, full, partial) = (&here.coverage, &here.full, here.partial);
     let sums = Sums { space, restoration };
     let mut grid_acc = vec![Acc::ZERO; space.len()];
     let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
@@ -511,7 +559,7 @@ pub(crate) fn compute_block(
             }
             // Summed in zone order whatever the block, so the result does not depend on it.
             let mut covered = 0.0;
-            for (k, ((_, frac), is_full)) in coverage.iter().zip(&full).enumerate() {
+            for (k, ((_, frac), is_full)) in coverage.iter().zip(full).enumerate() {
                 let f = frac.at(i);
                 covered += f;
                 if f > 0.0 && !is_full {
@@ -541,17 +589,7 @@ pub(crate) fn compute_block(
         }
         nodata_area += nodata_px * cube::quantize(area_ha);
     }
-    for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
-        if *is_full {
-            acc.copy_from_slice(&grid_acc);
-        }
-    }
-    if let (Some(out), false) = (outside_acc.as_mut(), partial) {
-        // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums).
-        if uniform_outside == 1.0 {
-            out.copy_from_slice(&grid_acc);
-        }
-    }
+    here.finish(&grid_acc, &mut zone_acc, outside_acc.as_deref_mut());
     Ok(BlockOutput {
         window: w,
         stock,

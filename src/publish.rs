@@ -58,51 +58,25 @@ pub fn result_root(dir: &Path) -> PathBuf {
 
 /// The same error with paths (and mentions in its message) below `from` moved below `to`:
 /// files of a hidden set named by the folder the user gave.
-pub fn remap_paths(e: Error, from: &Path, to: &Path) -> Error {
+pub fn remap_paths(mut e: Error, from: &Path, to: &Path) -> Error {
     let (f, t) = (from.to_string_lossy(), to.to_string_lossy());
-    let fix = |p: PathBuf| match p.strip_prefix(from) {
-        Ok(rest) => to.join(rest),
-        Err(_) => p,
+    let (path, message) = match &mut e {
+        Error::Io { path, .. } => (path, None),
+        Error::Parse { path, message }
+        | Error::Invalid { path, message }
+        | Error::Raster { path, message }
+        | Error::Vector { path, message }
+        | Error::Output { path, message }
+        | Error::Pixel { path, message, .. } => (path, Some(message)),
+        _ => return e,
     };
-    let msg = |m: String| m.replace(f.as_ref(), t.as_ref());
-    match e {
-        Error::Io { path, source } => Error::Io {
-            path: fix(path),
-            source,
-        },
-        Error::Parse { path, message } => Error::Parse {
-            path: fix(path),
-            message: msg(message),
-        },
-        Error::Invalid { path, message } => Error::Invalid {
-            path: fix(path),
-            message: msg(message),
-        },
-        Error::Raster { path, message } => Error::Raster {
-            path: fix(path),
-            message: msg(message),
-        },
-        Error::Vector { path, message } => Error::Vector {
-            path: fix(path),
-            message: msg(message),
-        },
-        Error::Output { path, message } => Error::Output {
-            path: fix(path),
-            message: msg(message),
-        },
-        Error::Pixel {
-            path,
-            col,
-            row,
-            message,
-        } => Error::Pixel {
-            path: fix(path),
-            col,
-            row,
-            message: msg(message),
-        },
-        e => e,
+    if let Ok(rest) = path.strip_prefix(from) {
+        *path = to.join(rest);
     }
+    if let Some(m) = message {
+        *m = m.replace(f.as_ref(), t.as_ref());
+    }
+    e
 }
 
 /// A publication in progress: the lock is held, the staging set exists.

@@ -371,14 +371,96 @@ pub fn build(
     zones: Option<&ZoneSet>,
     facts: &RunFacts,
 ) -> Summary {
-    let RunFacts {
-        nodata_area_ha,
-        threads,
-        block_size_px,
-        seconds,
-    } = *facts;
-    let totals = cube.totals(GRID_ZONE, None);
-    // Desert components: every pixel of a subtype has the same rates, so area × rate is exact.
+    Summary {
+        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
+        scene: scene.name.clone(),
+        scene_sha256: scene.sha256.clone(),
+        base_year: scene.base_year,
+        models_dir: crate::embedded::models_dir_label(&scene.models_dir),
+        inputs: input_files(scene),
+        scene_settings: scene_settings(scene),
+        models: models
+            .files
+            .iter()
+            .map(|(p, s)| ModelFile {
+                file: file_name(p),
+                sha256: s.clone(),
+            })
+            .collect(),
+        pools: pools_text(scene, models),
+        grid: grid_info(grid),
+        totals: cube.totals(GRID_ZONE, None),
+        nodata_area_ha: facts.nodata_area_ha,
+        desert_components: desert_components(cube, models),
+        classes: EcosystemClass::ALL
+            .iter()
+            .map(|c| {
+                let t = cube.totals(GRID_ZONE, Some(*c));
+                ClassTotals {
+                    class: *c,
+                    area_ha: t.area_ha,
+                    stock_tc: t.stock_tc,
+                    sink_tco2_yr: t.sink_tco2_yr,
+                }
+            })
+            .collect(),
+        restoration: restoration_summary(scene, models, cube),
+        zones_file: zones.map(|z| file_name(&z.path)),
+        zones: zone_summaries(cube, zones),
+        run: run_info(grid, facts),
+        model_sources: model_sources(models),
+        tile: None,
+        accounting: None,
+    }
+}
+
+/// The scene's settings as JSON, without its output folder (the output folder is where
+/// summary.json sits: `--out` may differ from the scene's).
+fn scene_settings(scene: &Scene) -> serde_json::Value {
+    serde_json::to_value(scene)
+        .map(|mut v| {
+            if let Some(o) = v.as_object_mut() {
+                o.remove("output_dir");
+            }
+            v
+        })
+        .unwrap_or_default()
+}
+
+/// The pools the stock counts, in words.
+fn pools_text(scene: &Scene, models: &Models) -> String {
+    format!(
+        "biomass (above + below ground){}{}",
+        if scene.pools.dead_matter {
+            " + dead matter"
+        } else {
+            ""
+        },
+        if scene.pools.soil { " + soil" } else { "" }
+    ) + if models.pool_table.is_some() {
+        "; stock from InVEST pool table (above + below + soil + dead)"
+    } else {
+        ""
+    }
+}
+
+fn grid_info(grid: &Grid) -> GridInfo {
+    let gt = grid.geo_transform;
+    let (x0, y0, x1, y1) = grid.extent();
+    GridInfo {
+        width_px: grid.width,
+        height_px: grid.height,
+        geographic: matches!(grid.area, AreaModel::Geographic { .. }),
+        pixel_width: gt[1],
+        pixel_height: gt[5],
+        extent: [x0, y0, x1, y1],
+        crs_wkt: grid.crs_wkt.clone(),
+    }
+}
+
+/// The desert's sink components over the grid: every pixel of a subtype has the same rates,
+/// so area × rate is exact.
+fn desert_components(cube: &Cube, models: &Models) -> DesertComponents {
     let mut crust = 0.0;
     let mut shrub = 0.0;
     let mut inorganic = 0.0;
@@ -398,134 +480,76 @@ pub fn build(
         shrub += area * st.shrub_growth_gc_per_m2_yr * k;
         inorganic += area * st.inorganic_gc_per_m2_yr * k;
     }
-    let gt = grid.geo_transform;
-    let (x0, y0, x1, y1) = grid.extent();
-    let zones_out = match zones {
-        Some(z) => z
-            .zones
+    DesertComponents {
+        crust_tco2_yr: crust,
+        shrub_tco2_yr: shrub,
+        inorganic_tco2_yr: inorganic,
+        inorganic_counted: models.desert.include_inorganic,
+    }
+}
+
+/// Eligible area and potential of every intervention of the catalogue over the grid (none
+/// without a catalogue).
+fn restoration_summary(scene: &Scene, models: &Models, cube: &Cube) -> Option<RestorationSummary> {
+    let cat = models.restoration.as_ref()?;
+    let (a, b) = scene.restoration_period();
+    let years = (b - a + 1) as u32;
+    let (area_any, best) = cube.restoration(GRID_ZONE, crate::cube::BEST_INTERVENTION);
+    Some(RestorationSummary {
+        period_start_year: a,
+        period_end_year: b,
+        interventions: cat
+            .interventions
             .iter()
-            .map(|zone| (zone.id.clone(), zone.name.clone()))
-            .chain(std::iter::once((
-                OUTSIDE_ZONE.to_string(),
-                "outside every zone".to_string(),
-            )))
-            .map(|(id, name)| ZoneSummary {
-                totals: cube.totals(&id, None),
-                zone_id: id,
-                zone_name: name,
+            .map(|i| {
+                let (area, pot) = cube.restoration(GRID_ZONE, &i.name);
+                InterventionSummary {
+                    name: i.name.clone(),
+                    code: i.code,
+                    label: i.label.clone(),
+                    mean_gain_tco2_per_ha_yr: i.mean_gain_tco2_per_ha_yr(&models.forest, years),
+                    eligible_area_ha: area,
+                    potential_tco2_yr: pot,
+                    cost_yuan_per_ha: i.cost_yuan_per_ha,
+                    cost_is_placeholder: i.cost_evidence == crate::model::Evidence::Placeholder,
+                }
             })
             .collect(),
-        None => Vec::new(),
+        eligible_area_ha_any: area_any,
+        potential_best_tco2_yr: best,
+    })
+}
+
+/// Totals of every zone and of the land outside them (empty without zones).
+fn zone_summaries(cube: &Cube, zones: Option<&ZoneSet>) -> Vec<ZoneSummary> {
+    let Some(z) = zones else {
+        return Vec::new();
     };
-    Summary {
-        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
-        scene: scene.name.clone(),
-        scene_sha256: scene.sha256.clone(),
-        base_year: scene.base_year,
-        models_dir: crate::embedded::models_dir_label(&scene.models_dir),
-        inputs: input_files(scene),
-        // The output folder is where summary.json sits (`--out` may differ from the scene's).
-        scene_settings: serde_json::to_value(scene)
-            .map(|mut v| {
-                if let Some(o) = v.as_object_mut() {
-                    o.remove("output_dir");
-                }
-                v
-            })
-            .unwrap_or_default(),
-        models: models
-            .files
-            .iter()
-            .map(|(p, s)| ModelFile {
-                file: file_name(p),
-                sha256: s.clone(),
-            })
-            .collect(),
-        pools: format!(
-            "biomass (above + below ground){}{}",
-            if scene.pools.dead_matter {
-                " + dead matter"
-            } else {
-                ""
-            },
-            if scene.pools.soil { " + soil" } else { "" }
-        ) + if models.pool_table.is_some() {
-            "; stock from InVEST pool table (above + below + soil + dead)"
-        } else {
-            ""
-        },
-        grid: GridInfo {
-            width_px: grid.width,
-            height_px: grid.height,
-            geographic: matches!(grid.area, AreaModel::Geographic { .. }),
-            pixel_width: gt[1],
-            pixel_height: gt[5],
-            extent: [x0, y0, x1, y1],
-            crs_wkt: grid.crs_wkt.clone(),
-        },
-        totals,
-        nodata_area_ha,
-        desert_components: DesertComponents {
-            crust_tco2_yr: crust,
-            shrub_tco2_yr: shrub,
-            inorganic_tco2_yr: inorganic,
-            inorganic_counted: models.desert.include_inorganic,
-        },
-        classes: EcosystemClass::ALL
-            .iter()
-            .map(|c| {
-                let t = cube.totals(GRID_ZONE, Some(*c));
-                ClassTotals {
-                    class: *c,
-                    area_ha: t.area_ha,
-                    stock_tc: t.stock_tc,
-                    sink_tco2_yr: t.sink_tco2_yr,
-                }
-            })
-            .collect(),
-        restoration: models.restoration.as_ref().map(|cat| {
-            let (a, b) = scene.restoration_period();
-            let years = (b - a + 1) as u32;
-            let (area_any, best) = cube.restoration(GRID_ZONE, crate::cube::BEST_INTERVENTION);
-            RestorationSummary {
-                period_start_year: a,
-                period_end_year: b,
-                interventions: cat
-                    .interventions
-                    .iter()
-                    .map(|i| {
-                        let (area, pot) = cube.restoration(GRID_ZONE, &i.name);
-                        InterventionSummary {
-                            name: i.name.clone(),
-                            code: i.code,
-                            label: i.label.clone(),
-                            mean_gain_tco2_per_ha_yr: i
-                                .mean_gain_tco2_per_ha_yr(&models.forest, years),
-                            eligible_area_ha: area,
-                            potential_tco2_yr: pot,
-                            cost_yuan_per_ha: i.cost_yuan_per_ha,
-                            cost_is_placeholder: i.cost_evidence
-                                == crate::model::Evidence::Placeholder,
-                        }
-                    })
-                    .collect(),
-                eligible_area_ha_any: area_any,
-                potential_best_tco2_yr: best,
-            }
-        }),
-        zones_file: zones.map(|z| file_name(&z.path)),
-        zones: zones_out,
-        run: RunInfo {
-            threads,
-            block_size_px,
-            seconds,
-            megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
-            peak_rss_mb: peak_rss_mb(),
-            stage_seconds: StageSeconds::default(),
-        },
-        model_sources: model_sources(models),
-        tile: None,
-        accounting: None,
+    z.zones
+        .iter()
+        .map(|zone| (zone.id.clone(), zone.name.clone()))
+        .chain(std::iter::once((
+            OUTSIDE_ZONE.to_string(),
+            "outside every zone".to_string(),
+        )))
+        .map(|(id, name)| ZoneSummary {
+            totals: cube.totals(&id, None),
+            zone_id: id,
+            zone_name: name,
+        })
+        .collect()
+}
+
+/// How the run ran: threads, block size, time, throughput and peak memory.
+fn run_info(grid: &Grid, facts: &RunFacts) -> RunInfo {
+    let seconds = facts.seconds;
+    RunInfo {
+        threads: facts.threads,
+        block_size_px: facts.block_size_px,
+        seconds,
+        megapixels_per_second: (grid.width * grid.height) as f64 / 1e6 / seconds.max(1e-9),
+        peak_rss_mb: peak_rss_mb(),
+        stage_seconds: StageSeconds::default(),
     }
 }
 

@@ -28,7 +28,11 @@ fn cell(
     intervention: Option<&str>,
     area: f64,
 ) {
-    cube_cell(cube, zone, class, ft, age, None, intervention, area);
+    CubeCell::new(zone, class)
+        .forest_type(ft)
+        .age(age)
+        .intervention(intervention)
+        .add(cube, area);
 }
 
 #[test]
@@ -136,8 +140,7 @@ fn restoration_cohorts_enter_in_the_scheduled_years() {
 fn sample_cube() -> Cube {
     let tmp = tempfile::tempdir().unwrap();
     let scene = synth_scene(tmp.path(), 160, 110, 9);
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     Cube::read_csv(&tmp.path().join("out/cube.csv")).unwrap()
 }
 
@@ -409,12 +412,11 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
     let tmp = tempfile::tempdir().unwrap();
     let scene = synth_scene(tmp.path(), 120, 90, 4);
     let s = scene.to_str().unwrap();
-    let o = sinkmap(&["run", s, "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s, "--quiet"]);
     let mut seen: Option<Vec<Vec<u8>>> = None;
     for t in ["1", "2", "3"] {
         let out = tmp.path().join(format!("acc{t}"));
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "balance",
             s,
             "--draws",
@@ -428,7 +430,6 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
             out.to_str().unwrap(),
             "--quiet",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let files: Vec<Vec<u8>> = [
             "trajectory.csv",
             "sink_inputs.csv",
@@ -446,7 +447,7 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
     // The balance uses the scenario values at their years.
     let out = tmp.path().join("acc1");
     let (h, rows) = read_csv(&out.join("balance.csv"));
-    let e = h.iter().position(|c| c == "emissions_mt_co2").unwrap();
+    let e = column_index(&h, "emissions_mt_co2");
     let row = rows
         .iter()
         .find(|r| r[0] == "2045" && r[1] == "early_peak_net_zero_clean_air")
@@ -465,7 +466,7 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
     )
     .unwrap();
     let zout = tmp.path().join("zone_acc");
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "balance",
         s,
         "--draws",
@@ -477,17 +478,16 @@ fn cli_tables_are_byte_identical_across_threads_and_bad_scenarios_fail_clearly()
         zout.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let (h, rows) = read_csv(&zout.join("balance.csv"));
-    let zc = h.iter().position(|c| c == "zone_id").unwrap();
-    let p50 = h.iter().position(|c| c == "net_flux_mt_co2_p50").unwrap();
+    let zc = column_index(&h, "zone_id");
+    let p50 = column_index(&h, "net_flux_mt_co2_p50");
     let r2060 = rows
         .iter()
         .find(|r| r[1] == "syn01_plan" && r[0] == "2060")
         .unwrap();
     assert_eq!(r2060[zc], "SYN01");
     let (th, trows) = read_csv(&zout.join("trajectory.csv"));
-    let tp = th.iter().position(|c| c == "net_flux_tco2_yr_p50").unwrap();
+    let tp = column_index(&th, "net_flux_tco2_yr_p50");
     let t = trows
         .iter()
         .find(|r| r[0] == "SYN01" && r[2] == "2060" && r[3] == "total")

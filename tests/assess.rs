@@ -25,7 +25,7 @@ fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
     F.get_or_init(|| {
         let t = tempfile::tempdir().unwrap();
         let run = t.path().join("run");
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             SCENE,
             "--out",
@@ -33,9 +33,8 @@ fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
             "-q",
             "--no-report",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let s = t.path().join("s");
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "sample",
             SCENE,
             "--n",
@@ -48,7 +47,6 @@ fn fixture() -> &'static (tempfile::TempDir, PathBuf, PathBuf) {
             s.to_str().unwrap(),
             "-q",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         (t, run, s)
     })
 }
@@ -60,7 +58,7 @@ fn write_reference(
     f: impl Fn(usize, &[String]) -> Option<String>,
 ) -> PathBuf {
     let (h, rows) = read_csv(&fixture().2.join("sample_points.csv"));
-    let ri = h.iter().position(|x| x == "reference").unwrap();
+    let ri = column_index(&h, "reference");
     let p = dir.join(name);
     let mut w = csv::Writer::from_path(&p).unwrap();
     w.write_record(&h).unwrap();
@@ -121,7 +119,7 @@ fn sample_is_reproducible_allocated_and_on_the_map() {
     let again = t.path().join("s_again");
     let other = t.path().join("s_other");
     for (dir, seed) in [(&again, "3"), (&other, "4")] {
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "sample",
             SCENE,
             "--n",
@@ -134,7 +132,6 @@ fn sample_is_reproducible_allocated_and_on_the_map() {
             dir.to_str().unwrap(),
             "-q",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
     }
     let read = |d: &Path| std::fs::read_to_string(d.join("sample_points.csv")).unwrap();
     assert_eq!(read(s), read(&again));
@@ -144,8 +141,8 @@ fn sample_is_reproducible_allocated_and_on_the_map() {
     let gt = lc.geo_transform().unwrap();
     let band = lc.rasterband(1).unwrap();
     let (h, rows) = read_csv(&s.join("sample_points.csv"));
-    let xi = h.iter().position(|x| x == "x").unwrap();
-    let ci = h.iter().position(|x| x == "map_code").unwrap();
+    let xi = column_index(&h, "x");
+    let ci = column_index(&h, "map_code");
     assert_eq!(rows.len(), 200);
     for r in &rows {
         let (x, y): (f64, f64) = (r[xi].parse().unwrap(), r[xi + 1].parse().unwrap());
@@ -167,7 +164,7 @@ fn perfect_reference_returns_the_map_and_its_totals() {
     let refp = write_reference(t.path(), "perfect.csv", |_, r| Some(r[3].clone()));
     let out = t.path().join("a");
     let o = assess(&refp, &out, &["--stratum-field", "stratum", "--no-zones"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let all = region(&j, "all");
     assert_eq!(all["overall_accuracy"]["value"].as_f64().unwrap(), 1.0);
@@ -203,7 +200,7 @@ fn perfect_reference_returns_the_map_and_its_totals() {
         &out_map,
         &["--no-zones", "--map", lc.to_str().unwrap()],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let jm = json(&out_map.join("assessment.json"));
     assert_eq!(
         region(&jm, "all")["overall_accuracy"]["value"]
@@ -239,14 +236,14 @@ fn planted_confusion_gives_the_hand_computed_adjusted_areas() {
         })
     });
     let (h, rows) = read_csv(&refp);
-    let ri = h.iter().position(|x| x == "reference").unwrap();
+    let ri = column_index(&h, "reference");
     let barren: Vec<&Vec<String>> = rows.iter().filter(|r| r[3] == "7").collect();
     let nb = barren.len() as f64;
     let moved = barren.iter().filter(|r| r[ri] == "Grassland").count() as f64;
     assert!(moved >= 2.0);
     let out = t.path().join("a");
     let o = assess(&refp, &out, &["--no-zones"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let all = region(&j, "all");
     let a_barren = class(all, 7)["mapped_area_ha"].as_f64().unwrap();
@@ -338,9 +335,9 @@ fn ogr_points_in_another_crs_match_the_csv() {
     ds.close().unwrap();
     let (a, b) = (t.path().join("csv"), t.path().join("ogr"));
     let o = assess(&refp, &a, &["--no-zones"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let o = assess(&gj, &b, &["--no-zones", "--class-field", "observed"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let ja = json(&a.join("assessment.json"));
     let jb = json(&b.join("assessment.json"));
     assert_eq!(
@@ -361,7 +358,7 @@ fn zones_get_estimates_or_a_note() {
     let refp = write_reference(t.path(), "perfect.csv", |_, r| Some(r[3].clone()));
     let out = t.path().join("a");
     let o = assess(&refp, &out, &[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let regions = j["regions"].as_array().unwrap();
     assert!(regions.len() > 1, "the sample scene has zones");
@@ -484,7 +481,7 @@ fn write_plots(dir: &Path, name: &str, f: impl Fn(usize, f64) -> String) -> Path
     let stock = Dataset::open(fixture().1.join("stock_tc_per_ha.tif")).unwrap();
     let gt = stock.geo_transform().unwrap();
     let band = stock.rasterband(1).unwrap();
-    let ci = h.iter().position(|x| x == "map_code").unwrap();
+    let ci = column_index(&h, "map_code");
     let p = dir.join(name);
     let mut w = csv::Writer::from_path(&p).unwrap();
     w.write_record(["lon", "lat", "value", "species"]).unwrap();
@@ -540,7 +537,7 @@ fn calibrate_recovers_a_known_map_bias() {
             "2",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("calibration.json"));
     let res = &j["residuals"][0];
     assert!((res["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6, "{res}");
@@ -600,7 +597,7 @@ fn calibrate_recovers_a_known_map_bias() {
             "2",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j2 = json(&out2.join("calibration.json"));
     assert!((j2["residuals"][0]["bias"].as_f64().unwrap() + 5.0).abs() < 1e-6);
 }
@@ -661,7 +658,7 @@ fn readme_example_files_run() {
         &out,
         &["--stratum-field", "stratum"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let all = region(&j, "all");
     assert_eq!(all["sample_size"], 150);
@@ -699,7 +696,7 @@ fn readme_example_files_run() {
             "2",
         ],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("calibration.json"));
     assert_eq!(j["plots"].as_array().unwrap().len(), 40);
 }
@@ -732,7 +729,7 @@ fn strata_raster_and_simple_random_designs() {
         &out,
         &["--no-zones", "--strata", strata.to_str().unwrap()],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let all = region(&j, "all");
     // Stratum areas: the map's area in each half, from the per-class areas would need a raster
@@ -766,7 +763,7 @@ fn strata_raster_and_simple_random_designs() {
     }
     let total = area[0] + area[1];
     let (hd, rows) = read_csv(&refp);
-    let ri = hd.iter().position(|x| x == "reference").unwrap();
+    let ri = column_index(&hd, "reference");
     let mut n = [0.0f64; 2];
     let mut barren = [0.0f64; 2];
     for r in &rows {
@@ -789,7 +786,7 @@ fn strata_raster_and_simple_random_designs() {
     // Simple random analysis: A × n_k / n.
     let out = t.path().join("srs");
     let o = assess(&refp, &out, &["--no-zones", "--design", "systematic"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let j = json(&out.join("assessment.json"));
     let got = class(region(&j, "all"), 7)["adjusted_area_ha"]["value"]
         .as_f64()
@@ -808,9 +805,8 @@ fn report_gains_an_accuracy_section() {
         &run.join("assessment"),
         &["--no-zones"],
     );
-    assert!(o.status.success(), "{}", stderr(&o));
-    let o = sinkmap(&["report", run.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
+    sinkmap_ok(&["report", run.to_str().unwrap()]);
     let html = std::fs::read_to_string(run.join("report.html")).unwrap();
     let j = json(&run.join("assessment").join("assessment.json"));
     let overall = region(&j, "all")["overall_accuracy"]["value"]
@@ -854,7 +850,7 @@ fn assess_with(dir: &Path, f: impl Fn(usize, &str) -> String) -> PathBuf {
     let refp = write_reference(dir, "reference.csv", |i, r| Some(f(i, &r[3])));
     let out = dir.join("a");
     let o = assess(&refp, &out, &["--no-zones"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     out
 }
 
@@ -864,7 +860,7 @@ fn plain_balance() -> &'static PathBuf {
     P.get_or_init(|| {
         let plain = fixture().0.path().join("plain");
         let o = balance(&fixture().1, &plain, &[]);
-        assert!(o.status.success(), "{}", stderr(&o));
+        assert_ok(&o);
         plain
     })
 }
@@ -897,7 +893,7 @@ fn a_zero_se_assessment_reproduces_the_accounting_exactly() {
         .all(|x| x.as_f64() == Some(0.0)));
     let out = t.path().join("with");
     let o = balance(run, &out, &["--assessment", a.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     // Every number, band and map column is the same; trajectory.csv is identical.
     assert_eq!(
         without_sources(&out.join("sink_inputs.csv")),
@@ -909,7 +905,7 @@ fn a_zero_se_assessment_reproduces_the_accounting_exactly() {
     );
     // The tables say what the bands include, and the manifest fingerprints the assessment.
     let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
-    let src = h.iter().position(|c| c == "uncertainty_sources").unwrap();
+    let src = column_index(&h, "uncertainty_sources");
     assert!(rows
         .iter()
         .all(|r| r[src].starts_with("model parameters (")
@@ -946,10 +942,10 @@ fn a_planted_confusion_moves_the_centre_and_widens_the_bands() {
     assert!(adjusted < mapped && se > 0.0, "{eco}");
     let out = t.path().join("with");
     let o = balance(run, &out, &["--assessment", a.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
     let (_, prow) = read_csv(&plain.join("sink_inputs.csv"));
-    let c = |n: &str| h.iter().position(|x| x == n).unwrap();
+    let c = |n: &str| column_index(&h, n);
     let num = |r: &Vec<String>, n: &str| r[c(n)].parse::<f64>().unwrap();
     let pick = |rs: &[Vec<String>], comp: &str| -> Vec<String> {
         rs.iter()
@@ -1010,8 +1006,7 @@ fn assessments_of_another_map_are_refused() {
     let a = assess_with(t.path(), |_, code| code.to_string());
     // Another grid: a synthetic scene of another size.
     let other = synth_scene(&t.path().join("synth"), 40, 30, 5);
-    let o = sinkmap(&["run", other.to_str().unwrap(), "-q", "--no-report"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", other.to_str().unwrap(), "-q", "--no-report"]);
     let o = sinkmap(&[
         "balance",
         other.to_str().unwrap(),
@@ -1093,7 +1088,7 @@ fn assessments_of_another_map_are_refused() {
     );
     // An assessment of another categorical map (--map) gives no class areas.
     let m = t.path().join("m");
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "assess",
         SCENE,
         "--reference",
@@ -1108,7 +1103,6 @@ fn assessments_of_another_map_are_refused() {
         m.to_str().unwrap(),
         "-q",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let o = balance(
         run,
         &t.path().join("m_out"),

@@ -84,8 +84,7 @@ fn assert_fails_cleanly(dir: &Path, scene: &Path, names_file: &str, problem: &st
 fn prepared() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();
     let scene = good_scene(tmp.path());
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     (tmp, scene)
 }
 
@@ -384,8 +383,7 @@ fn minus_one_age_without_nodata_is_an_error_and_with_it_no_age() {
     // Declared as nodata in the scene, −1 means "no age": the run succeeds with the fallback age.
     let text = std::fs::read_to_string(&s).unwrap() + "nodata_values = [-1.0]\n";
     std::fs::write(&s, text).unwrap();
-    let o = sinkmap(&["run", s.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s.to_str().unwrap(), "--quiet"]);
     let sm = json(&tmp.path().join("out/summary.json"));
     assert!(sm["totals"]["forest_area_assumed_age_ha"].as_f64().unwrap() > 0.0);
 }
@@ -440,8 +438,7 @@ fn paths_with_spaces_and_non_ascii_names_work() {
     );
     let p = dir.join("场景.toml");
     std::fs::write(&p, "name = '石河子'\nbase_year = 2020\nmodels_dir = 'models'\noutput_dir = '输出 out'\n[landcover]\npath = '土地 覆盖.tif'\nscheme = 'clcd'\n").unwrap();
-    let o = sinkmap(&["run", p.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", p.to_str().unwrap(), "--quiet"]);
     assert!(dir.join("输出 out/summary.json").exists());
     assert_eq!(json(&dir.join("输出 out/summary.json"))["scene"], "石河子");
 }

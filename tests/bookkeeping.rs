@@ -21,8 +21,6 @@ fn models() -> Models {
     shipped_models()
 }
 
-use common::cube_cell as cell;
-
 /// A forest cohort with disturbance, by hand: Richards a = 45, b = 0.1, c = 2 (the plantation
 /// curve, set here explicitly), 100 ha aged 10, 10 % disturbed at the end of each year.
 #[test]
@@ -41,16 +39,10 @@ fn a_disturbed_cohort_by_hand() {
     };
     let c = |a: f64| 45.0 * (1.0 - (-0.1 * a).exp()).powi(2);
     let mut cube = Cube::default();
-    cell(
-        &mut cube,
-        "Z",
-        EcosystemClass::Forest,
-        Some("plantation_poplar_elm"),
-        Some(10),
-        None,
-        None,
-        100.0,
-    );
+    CubeCell::new("Z", EcosystemClass::Forest)
+        .forest_type(Some("plantation_poplar_elm"))
+        .age(Some(10))
+        .add(&mut cube, 100.0);
     let z = ZoneCohorts::from_cube(&cube, "Z", &m);
     let mut d = vec![0.0; m.forest.types.len()];
     d[t] = 0.1;
@@ -88,26 +80,13 @@ fn curves_above_zero_at_age_zero_create_no_carbon() {
     let c = |a: f64| 60.0 / (1.0 + 9.0 * (-0.1 * a).exp());
     let mut cube = Cube::default();
     let name = m.forest.types[t].name.clone();
-    cell(
-        &mut cube,
-        "Z",
-        EcosystemClass::Forest,
-        Some(&name),
-        Some(30),
-        None,
-        None,
-        50.0,
-    );
-    cell(
-        &mut cube,
-        "Z",
-        EcosystemClass::Cropland,
-        None,
-        None,
-        None,
-        Some("oasis_shelterbelt"),
-        1000.0,
-    );
+    CubeCell::new("Z", EcosystemClass::Forest)
+        .forest_type(Some(&name))
+        .age(Some(30))
+        .add(&mut cube, 50.0);
+    CubeCell::new("Z", EcosystemClass::Cropland)
+        .intervention(Some("oasis_shelterbelt"))
+        .add(&mut cube, 1000.0);
     let z = ZoneCohorts::from_cube(&cube, "Z", &m);
     let mut d = vec![0.0; m.forest.types.len()];
     d[t] = 0.2;
@@ -138,16 +117,9 @@ fn curves_above_zero_at_age_zero_create_no_carbon() {
 fn desert_components_accumulate_by_hand() {
     let m = models();
     let mut cube = Cube::default();
-    cell(
-        &mut cube,
-        "Z",
-        EcosystemClass::Barren,
-        None,
-        None,
-        Some("fixed_dune"),
-        None,
-        1000.0,
-    );
+    CubeCell::new("Z", EcosystemClass::Barren)
+        .desert_subtype(Some("fixed_dune"))
+        .add(&mut cube, 1000.0);
     let z = ZoneCohorts::from_cube(&cube, "Z", &m);
     let p = project(&m, Pools::default(), &z, &[], &[], 2020, 2024);
     let nf = m.forest.types.len();
@@ -173,16 +145,9 @@ fn desert_components_accumulate_by_hand() {
 fn restoration_stock_is_start_of_year() {
     let m = models();
     let mut cube = Cube::default();
-    cell(
-        &mut cube,
-        "Z",
-        EcosystemClass::Grassland,
-        None,
-        None,
-        None,
-        Some("grazing_exclusion"),
-        100.0,
-    );
+    CubeCell::new("Z", EcosystemClass::Grassland)
+        .intervention(Some("grazing_exclusion"))
+        .add(&mut cube, 100.0);
     let z = ZoneCohorts::from_cube(&cube, "Z", &m);
     let r = m.restoration.as_ref().unwrap();
     let j = r
@@ -245,29 +210,16 @@ fn random_cube(
     let zone = |i: usize| format!("Z{}", i % 3);
     for &(t, age, area, zi) in forest {
         let ft = &m.forest.types[t % m.forest.types.len()].name;
-        cell(
-            &mut cube,
-            &zone(zi),
-            EcosystemClass::Forest,
-            Some(ft),
-            Some(age),
-            None,
-            None,
-            area,
-        );
+        CubeCell::new(&zone(zi), EcosystemClass::Forest)
+            .forest_type(Some(ft))
+            .age(Some(age))
+            .add(&mut cube, area);
     }
     for &(s, area, zi) in desert {
         let st = &m.desert.subtypes[s % m.desert.subtypes.len()].name;
-        cell(
-            &mut cube,
-            &zone(zi),
-            EcosystemClass::Barren,
-            None,
-            None,
-            Some(st),
-            None,
-            area,
-        );
+        CubeCell::new(&zone(zi), EcosystemClass::Barren)
+            .desert_subtype(Some(st))
+            .add(&mut cube, area);
     }
     let others = [
         EcosystemClass::Shrub,
@@ -276,30 +228,14 @@ fn random_cube(
         EcosystemClass::Wetland,
     ];
     for &(k, area, zi) in other {
-        cell(
-            &mut cube,
-            &zone(zi),
-            others[k % others.len()],
-            None,
-            None,
-            None,
-            None,
-            area,
-        );
+        CubeCell::new(&zone(zi), others[k % others.len()]).add(&mut cube, area);
     }
     let r = m.restoration.as_ref().unwrap();
     for &(j, area, zi) in eligible {
         let iv = &r.interventions[j % r.interventions.len()];
-        cell(
-            &mut cube,
-            &zone(zi),
-            iv.eligible_classes[0],
-            None,
-            None,
-            None,
-            Some(&iv.name),
-            area,
-        );
+        CubeCell::new(&zone(zi), iv.eligible_classes[0])
+            .intervention(Some(&iv.name))
+            .add(&mut cube, area);
     }
     cube
 }
@@ -341,7 +277,7 @@ proptest! {
             disturbance: m.forest.types.iter().zip(&dist).map(|(t, d)| (t.name.clone(), *d)).collect(),
         };
         let pools = Pools { dead_matter: soil, soil };
-        let acc = account(&cube, &m, &[], pools, &rollout, 2020, 2045, 1, 1);
+        let acc = Projection { cube: &cube, nominal: &m, params: &[], pools, rollout: &rollout, base_year: 2020, until: 2045, draws: 1, seed: 1, map_error: None }.account();
         assert_mass_balance(&acc);
     }
 }
@@ -349,8 +285,7 @@ proptest! {
 /// Runs the map on a synthetic scene; returns the scene's out folder.
 fn mapped_scene(dir: &std::path::Path) -> (std::path::PathBuf, Cube) {
     let scene = synth_scene(dir, 160, 110, 9);
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     let out = dir.join("out");
     let cube = Cube::read_csv(&out.join("cube.csv")).unwrap();
     (out, cube)
@@ -373,7 +308,19 @@ fn the_base_year_agrees_with_the_map() {
     let total = |a: &Accounting| a.components.len() - 1;
     let region = |a: &Accounting| a.zones.len() - 1;
     let none = RolloutFile::default();
-    let a = account(&cube, &m, &[], Pools::default(), &none, 2020, 2022, 1, 1);
+    let a = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &[],
+        pools: Pools::default(),
+        rollout: &none,
+        base_year: 2020,
+        until: 2022,
+        draws: 1,
+        seed: 1,
+        map_error: None,
+    }
+    .account();
     let (r, t) = (region(&a), total(&a));
     let rel = |x: f64, y: f64| (x - y).abs() / y.abs();
     assert!(
@@ -383,17 +330,19 @@ fn the_base_year_agrees_with_the_map() {
     );
     assert!(rel(a.stock[r][0][t], map_stock) < 1e-9);
     assert_eq!(a.emissions[r][0][t], 0.0);
-    let b = account(
-        &cube,
-        &m,
-        &[],
-        Pools::default(),
-        &sample_rollout(),
-        2020,
-        2022,
-        1,
-        1,
-    );
+    let b = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &[],
+        pools: Pools::default(),
+        rollout: &sample_rollout(),
+        base_year: 2020,
+        until: 2022,
+        draws: 1,
+        seed: 1,
+        map_error: None,
+    }
+    .account();
     assert!(rel(b.gross[r][0][t], map_sink) < 1e-9);
     let e = b.emissions[r][0][t];
     assert!(e > 0.0, "the sample's 2 % plantation harvest emits");
@@ -416,17 +365,19 @@ fn nominal_values_lie_inside_their_bands() {
     let m = models();
     let params = uncertain_parameters(Some(&root().join("models/uncertainty.toml")), &m).unwrap();
     assert!(params.len() >= 10);
-    let acc = account(
-        &cube,
-        &m,
-        &params,
-        Pools::default(),
-        &sample_rollout(),
-        2020,
-        2060,
-        400,
-        42,
-    );
+    let acc = Projection {
+        cube: &cube,
+        nominal: &m,
+        params: &params,
+        pools: Pools::default(),
+        rollout: &sample_rollout(),
+        base_year: 2020,
+        until: 2060,
+        draws: 400,
+        seed: 42,
+        map_error: None,
+    }
+    .account();
     for z in 0..acc.zones.len() {
         for y in 0..acc.years.len() {
             for c in 0..acc.components.len() {
@@ -520,8 +471,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     let tmp = tempfile::tempdir().unwrap();
     let scene = synth_scene(tmp.path(), 120, 90, 4);
     let s = scene.to_str().unwrap();
-    let o = sinkmap(&["run", s, "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s, "--quiet"]);
     let rollout = root().join("rasters/sample/rollout.toml");
     let r = rollout.to_str().unwrap();
     // A few counties' sink against all of Xinjiang: refused without the explicit flag.
@@ -552,7 +502,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     assert_eq!(o.status.code(), Some(4), "configuration error expected");
     assert!(stderr(&o).contains("covers only"), "{}", stderr(&o));
 
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "balance",
         s,
         "--draws",
@@ -562,7 +512,6 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
         "--allow-subregion-balance",
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let out = tmp.path().join("out");
     let summary = json(&out.join("summary.json"));
     assert_valid(&schema("summary.schema.json"), &summary, "summary.json");
@@ -578,7 +527,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     assert!((g - m).abs() <= 1e-9 * m, "{g} vs {m}");
 
     let (bh, brows) = read_csv(&out.join("balance.csv"));
-    let bc = |n: &str| bh.iter().position(|c| c == n).unwrap();
+    let bc = |n: &str| column_index(&bh, n);
     assert!(!brows.is_empty());
     for row in &brows {
         assert_eq!(row[bc("sink_region")], "test scene (SYNTHETIC)");
@@ -589,7 +538,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     let (h, rows) = read_csv(&out.join("sink_inputs.csv"));
     let v = schema("sink_inputs.schema.json");
     let numeric = |c: &str| c == "year" || c.starts_with("net_removal");
-    let col = |n: &str| h.iter().position(|c| c == n).unwrap();
+    let col = |n: &str| column_index(&h, n);
     for row in &rows {
         let doc: serde_json::Map<String, serde_json::Value> = h
             .iter()
@@ -610,7 +559,7 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     // Zone + outside rows add up to the region rows (within the 0.1 t rounding of each row),
     // and the region rows to the region's net flux of trajectory.csv.
     let (th, trows) = read_csv(&out.join("trajectory.csv"));
-    let tc = |n: &str| th.iter().position(|c| c == n).unwrap();
+    let tc = |n: &str| column_index(&th, n);
     for year in ["2020", "2040", "2060"] {
         let of = |lvl: &[&str]| -> (f64, usize) {
             let sel: Vec<&Vec<String>> = rows
@@ -662,32 +611,4 @@ fn exports_follow_their_schemas_and_the_balance_knows_its_region() {
     assert!(rows
         .iter()
         .all(|r| get(r, "component") != "total" && get(r, "component") != "desert:land"));
-}
-
-/// The accounting of `cube` without map error (the call the tests above share).
-#[allow(clippy::too_many_arguments)]
-fn account(
-    cube: &sinkmap::cube::Cube,
-    nominal: &sinkmap::model::Models,
-    params: &[sinkmap::accounting::uncertainty::Uncertain],
-    pools: sinkmap::model::Pools,
-    rollout: &sinkmap::accounting::projection::RolloutFile,
-    base_year: i32,
-    until: i32,
-    draws: usize,
-    seed: u64,
-) -> Accounting {
-    Projection {
-        cube,
-        nominal,
-        params,
-        pools,
-        rollout,
-        base_year,
-        until,
-        draws,
-        seed,
-        map_error: None,
-    }
-    .account()
 }

@@ -92,7 +92,7 @@ fn exact_transitions_stock_change_and_valuation() {
         after60.clone(),
     );
     let out = tmp.path().join("change");
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "change",
         s.to_str().unwrap(),
         "--before",
@@ -110,7 +110,6 @@ fn exact_transitions_stock_change_and_valuation() {
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let (map, _, _) = read_raster(&out.join("stock_change_tc_per_ha.tif"));
     let mut change = 0.0;
     let mut saw_minus_one = false;
@@ -168,7 +167,7 @@ fn exact_transitions_stock_change_and_valuation() {
         ][c as usize]
     };
     let (h, rows) = read_csv(&out.join("transition.csv"));
-    let (zi, fi, ti, ai) = (0, 1, 2, h.iter().position(|c| c == "area_ha").unwrap());
+    let (zi, fi, ti, ai) = (0, 1, 2, column_index(&h, "area_ha"));
     let grid: Vec<&Vec<String>> = rows.iter().filter(|r| r[zi] == "__grid__").collect();
     let mut from_sum: std::collections::BTreeMap<&str, f64> = Default::default();
     let mut to_sum: std::collections::BTreeMap<&str, f64> = Default::default();
@@ -211,7 +210,7 @@ fn exact_transitions_stock_change_and_valuation() {
     }
     // Zones add up to the grid.
     let (hz, zr) = read_csv(&out.join("change_zones.csv"));
-    let ci = hz.iter().position(|c| c == "stock_change_tc").unwrap();
+    let ci = column_index(&hz, "stock_change_tc");
     let zsum: f64 = zr
         .iter()
         .filter(|r| r[0] == "L" || r[0] == "R" || r[0] == "__outside__")
@@ -273,13 +272,9 @@ fn mismatched_schemes_need_the_after_scheme() {
     );
     assert!(list(&tmp.path().join("c")).is_empty());
     let a = args(&["--after-scheme", "esa_worldcover"]);
-    let o = sinkmap(&a.iter().map(String::as_str).collect::<Vec<_>>());
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&a.iter().map(String::as_str).collect::<Vec<_>>());
     let (h, rows) = read_csv(&tmp.path().join("c/transition.csv"));
-    let (fi, ti) = (
-        h.iter().position(|c| c == "from_class").unwrap(),
-        h.iter().position(|c| c == "to_class").unwrap(),
-    );
+    let (fi, ti) = (column_index(&h, "from_class"), column_index(&h, "to_class"));
     let pairs: Vec<(String, String)> = rows
         .iter()
         .map(|r| (r[fi].clone(), r[ti].clone()))

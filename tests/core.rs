@@ -350,14 +350,13 @@ fn every_class_and_curve_form_matches_hand_computed_values() {
     for include_inorganic in [true, false] {
         let tmp = tempfile::tempdir().unwrap();
         let (scene, cs) = setup(tmp.path(), include_inorganic);
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             scene.to_str().unwrap(),
             "--quiet",
             "--layout",
             "tiled",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
         let (sink, _, _) = read_raster(&tmp.path().join("out/sink_tco2_per_ha_yr.tif"));
         let mut tot_stock = 0.0;
@@ -434,8 +433,7 @@ fn every_class_and_curve_form_matches_hand_computed_values() {
 fn maps_carry_units_nodata_and_provenance_in_cog_layout() {
     let tmp = tempfile::tempdir().unwrap();
     let (scene, _) = setup(tmp.path(), false);
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     let ds = gdal::Dataset::open(tmp.path().join("out/sink_tco2_per_ha_yr.tif")).unwrap();
     use gdal::Metadata;
     assert_eq!(
@@ -562,8 +560,7 @@ fn summary_area_on_lonlat_grid_sums_row_areas() {
     );
     let scene = tmp.path().join("s.toml");
     std::fs::write(&scene, "name='ll'\nbase_year=2020\nmodels_dir='models'\noutput_dir='out'\n[landcover]\npath='lc.tif'\nscheme='clcd'\n").unwrap();
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     let s = json(&tmp.path().join("out/summary.json"));
     // Independent: the band between 45°N and 40°N, 1.5° wide, from the authalic formula
     // for the WGS84 ellipsoid via the area of a zone: 2πb²·[…] scaled by 1.5/360.
@@ -595,7 +592,7 @@ fn block_size_and_thread_count_change_no_number() {
     let mut first: Option<Run> = None;
     for (block, threads) in [("16", "1"), ("48", "2"), ("512", "3"), ("64", "8")] {
         let out = tmp.path().join(format!("out_{block}_{threads}"));
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             scene.to_str().unwrap(),
             "--quiet",
@@ -606,7 +603,6 @@ fn block_size_and_thread_count_change_no_number() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let mut s = json(&out.join("summary.json"));
         s["run"] = serde_json::Value::Null;
         let this = (
@@ -644,7 +640,7 @@ fn overviews_are_means_of_the_full_resolution_whatever_the_block_size() {
     let mut runs = Vec::new();
     for block in ["16", "512"] {
         let out = tmp.path().join(format!("out_{block}"));
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             scene.to_str().unwrap(),
             "--quiet",
@@ -654,7 +650,6 @@ fn overviews_are_means_of_the_full_resolution_whatever_the_block_size() {
             "--out",
             out.to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         runs.push(out);
     }
     let map = |d: &std::path::Path| d.join("stock_tc_per_ha.tif");
@@ -743,8 +738,7 @@ fn invest_pool_table_stock_equals_independent_sum() {
         "name='invest'\nbase_year=2020\nmodels_dir='models'\noutput_dir='out'\n[landcover]\npath='lc.tif'\nscheme='clcd'\npool_table='pools.csv'\n",
     )
     .unwrap();
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     let want: f64 = codes
         .iter()
         .filter(|c| **c != 0)
@@ -866,8 +860,7 @@ fn ages_are_shifted_from_their_reference_year_to_the_base_year() {
         "name='shift'\nbase_year=2025\nmodels_dir='models'\noutput_dir='out'\n[landcover]\npath='lc.tif'\nscheme='clcd'\n[forest_age]\npath='age.tif'\nreference_year=2020\n",
     )
     .unwrap();
-    let o = sinkmap(&["run", scene.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", scene.to_str().unwrap(), "--quiet"]);
     let (stock, _, _) = read_raster(&tmp.path().join("out/stock_tc_per_ha.tif"));
     let c = |t: f64| 91.1 * (1.0 - (-0.025 * t).exp()).powf(2.5);
     assert!(

@@ -32,7 +32,7 @@ fn run(scene: &Path) -> (serde_json::Value, String) {
         .args(["run", scene.to_str().unwrap(), "--no-report"])
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     let out = scene.parent().unwrap().join("out/summary.json");
     let s = serde_json::from_str(&std::fs::read_to_string(out).unwrap()).unwrap();
     (s, common::stderr(&o))

@@ -758,7 +758,7 @@ fn synth_and_series_publish_whole() {
         sinkmap(&a)
     };
     let o = synth(&["--years", "2018..2020"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let before = snapshot(&gen);
     let id = run_id_of(&gen);
     assert!(gen.join("landcover_2019.tif").is_file());
@@ -772,7 +772,7 @@ fn synth_and_series_publish_whole() {
     // A relative models folder is written as given and still found by the series step.
     let rel = tmp.path().join("rel");
     copy_models(&rel);
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "synth",
         "--out",
         s(&rel.join("scene")),
@@ -786,7 +786,6 @@ fn synth_and_series_publish_whole() {
         "../models",
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let text = std::fs::read_to_string(rel.join("scene/scene.toml")).unwrap();
     assert!(text.contains("models_dir = \"../models\""), "{text}");
     // The series on the published scene, then a shorter one: the last year's map goes.
@@ -798,10 +797,10 @@ fn synth_and_series_publish_whole() {
         sinkmap(&a)
     };
     let o = series(&[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert!(out.join("forest_age_2020.tif").is_file());
     let o = series(&["--to", "2019"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert!(out.join("forest_age_2019.tif").is_file() && gone(&out, "forest_age_2020.tif"));
     let before = snapshot(&out);
     let id = run_id_of(&out);
@@ -819,7 +818,7 @@ fn synth_and_series_publish_whole() {
     std::fs::write(&lc, keep).unwrap();
     // A new scene without years: the year rasters do not survive, the series is refused.
     let o = synth(&[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert!(gone(&gen, "landcover_2019.tif") && gone(&gen, "events_2020.tif"));
     sinkmap::manifest::verify_result(&gen).unwrap();
     refused(
@@ -853,7 +852,7 @@ fn sample_assess_calibrate_publish_whole() {
         sinkmap(&a)
     };
     let o = sample(&["--min-per-class", "5", "--seed", "3"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let before = snapshot(&smp);
     let id = run_id_of(&smp);
     // More points than the map has pixels of a class: refused while drawing.
@@ -885,7 +884,7 @@ fn sample_assess_calibrate_publish_whole() {
     );
     std::fs::remove_dir_all(&smp).unwrap();
     let o = sample(&["--min-per-class", "5", "--seed", "5"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     // The reference: the map's own classes; assess into a folder holding the sample.
     let reference = tmp.path().join("reference.csv");
     let (h, rows) = read_csv(&smp.join("sample_points.csv"));
@@ -913,7 +912,7 @@ fn sample_assess_calibrate_publish_whole() {
         ])
     };
     let o = assess(&reference, &aout);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let before = snapshot(&aout);
     let id = run_id_of(&aout);
     let bad = tmp.path().join("bad_reference.csv");
@@ -988,7 +987,7 @@ fn sample_assess_calibrate_publish_whole() {
         ])
     };
     let o = calibrate(&plots);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let before = snapshot(&cout);
     let id = run_id_of(&cout);
     let nan = tmp.path().join("nan_plots.csv");
@@ -1064,7 +1063,7 @@ fn bench_publishes_whole() {
         sinkmap(&a)
     };
     let o = bench(&[]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let json_before = std::fs::read(dir.join("bench.json")).unwrap();
     let id = run_id_of(&dir);
     let scene_id = run_id_of(&dir.join("scene"));

@@ -90,7 +90,7 @@ fn killed_runs_leave_exactly_the_earlier_or_the_new_result() {
                 .args(run_args(scene, &reference))
                 .output()
                 .unwrap();
-            assert!(o.status.success(), "{}", stderr(&o));
+            assert_ok(&o);
             duration = duration.min(t.elapsed());
         }
         let sha = sinkmap::manifest::read(&reference.join(".sinkmap/current"))
@@ -107,7 +107,7 @@ fn killed_runs_leave_exactly_the_earlier_or_the_new_result() {
         .args(run_args(&scenes[1], &out))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     let mut held = holds_exactly_one(&out, &refs, 0);
     let signals = [libc::SIGINT, libc::SIGTERM, libc::SIGKILL];
     let (mut killed_midway, mut kept_earlier, mut published_new) = (0, 0, 0);
@@ -155,7 +155,7 @@ fn killed_runs_leave_exactly_the_earlier_or_the_new_result() {
         .args(run_args(&scenes[0], &out))
         .output()
         .unwrap();
-    assert!(o.status.success(), "{}", stderr(&o));
+    assert_ok(&o);
     assert_eq!(holds_exactly_one(&out, &refs, 20), 0);
     let sets = std::fs::read_dir(out.join(".sinkmap/sets"))
         .unwrap()

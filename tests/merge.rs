@@ -15,8 +15,7 @@ fn parallel_tiles_merged_equal_a_single_run() {
     let scene = synth_scene(tmp.path(), 700, 530, 21);
     let s = scene.to_str().unwrap();
     let single = tmp.path().join("single");
-    let o = sinkmap(&["run", s, "--quiet", "--out", single.to_str().unwrap()]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s, "--quiet", "--out", single.to_str().unwrap()]);
     // Three tiles at once, as an array job would run them.
     let n = 3;
     let children: Vec<_> = (1..=n)
@@ -59,8 +58,7 @@ fn parallel_tiles_merged_equal_a_single_run() {
         "--quiet".to_string(),
     ]);
     let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-    let o = sinkmap(&refs);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&refs);
     // Maps bit-identical.
     for m in [
         "stock_tc_per_ha.tif",
@@ -145,7 +143,7 @@ fn merge_refuses_an_incomplete_set_of_tiles() {
     let scene = synth_scene(tmp.path(), 64, 48, 2);
     let s = scene.to_str().unwrap();
     for i in [1, 3] {
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             s,
             "--quiet",
@@ -154,7 +152,6 @@ fn merge_refuses_an_incomplete_set_of_tiles() {
             "--out",
             tmp.path().join(format!("t{i}")).to_str().unwrap(),
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
     }
     let out = tmp.path().join("m");
     let o = sinkmap(&[

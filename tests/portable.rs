@@ -30,7 +30,7 @@ fn run_without_a_scene_in_an_empty_folder_writes_only_the_outputs() {
         t.path(),
         &["run", "--quiet", "--no-report", "--draws", "20"],
     );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     assert_eq!(common::list(t.path()), vec!["out".to_string()]);
     assert_eq!(
         common::list(&t.path().join("out")),
@@ -69,7 +69,7 @@ fn a_synth_scene_runs_after_being_moved() {
             "synth", "--out", "gen", "--width", "40", "--height", "30", "--quiet",
         ],
     );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     let text = std::fs::read_to_string(gen.join("scene.toml")).unwrap();
     assert!(!text.contains("\nmodels_dir"), "{text}");
     let moved = t.path().join("elsewhere/deeper");
@@ -82,7 +82,7 @@ fn a_synth_scene_runs_after_being_moved() {
         &cwd,
         &["run", scene.to_str().unwrap(), "--quiet", "--no-report"],
     );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     assert!(moved.join("out/summary.json").is_file());
     assert!(common::list(&cwd).is_empty());
 }
@@ -93,7 +93,7 @@ fn a_synth_scene_runs_after_being_moved() {
 fn init_writes_a_starter_that_runs_once_its_paths_are_filled() {
     let t = tempfile::tempdir().unwrap();
     let o = sinkmap_in(t.path(), &["init", "mine", "--scheme", "esa_worldcover"]);
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     let dir = t.path().join("mine");
     for (name, text) in sinkmap::embedded::MODEL_FILES {
         assert_eq!(
@@ -132,7 +132,7 @@ fn init_writes_a_starter_that_runs_once_its_paths_are_filled() {
         t.path(),
         &["run", "mine/scene.toml", "--quiet", "--no-report"],
     );
-    assert!(o.status.success(), "{}", common::stderr(&o));
+    common::assert_ok(&o);
     let s = json(&dir.join("out/summary.json"));
     assert!(s["models_dir"].as_str().unwrap().ends_with("models"));
 }

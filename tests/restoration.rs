@@ -178,8 +178,7 @@ const NAMES: [&str; 5] = [
 fn potential_maps_zone_table_and_summary_by_hand() {
     let tmp = tempfile::tempdir().unwrap();
     let s = scene(tmp.path());
-    let o = sinkmap(&["run", s.to_str().unwrap(), "--quiet"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s.to_str().unwrap(), "--quiet"]);
     let out = tmp.path().join("out");
     let (pot, _, _) = read_raster(&out.join("potential_tco2_per_ha_yr.tif"));
     let (best, _, _) = read_raster(&out.join("best_intervention.tif"));
@@ -208,11 +207,7 @@ fn potential_maps_zone_table_and_summary_by_hand() {
     let (h, rows) = read_csv(&out.join("zones.csv"));
     for (zone, cols) in [("L", 0..2usize), ("R", 2..4usize)] {
         let row = rows.iter().find(|r| r[0] == zone).unwrap();
-        let get = |name: &str| -> f64 {
-            row[h.iter().position(|c| c == name).unwrap()]
-                .parse()
-                .unwrap()
-        };
+        let get = |name: &str| -> f64 { row[column_index(&h, name)].parse().unwrap() };
         let in_zone: Vec<&Px> = px
             .iter()
             .enumerate()
@@ -317,18 +312,15 @@ fn project_tables_follow_the_hand_computed_trajectories() {
     // Grazing exclusion on all eligible land (2 degraded grassland pixels), all at once.
     let p = project_file(tmp.path(), "grazing_exclusion", "", &whole_grid_wkt());
     let out = tmp.path().join("proj");
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "project",
         p.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let (h, rows) = read_csv(&out.join("project.csv"));
-    let col = |r: &Vec<String>, n: &str| -> f64 {
-        r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
-    };
+    let col = |r: &Vec<String>, n: &str| -> f64 { r[column_index(&h, n)].parse().unwrap() };
     assert_eq!(rows.len(), 11);
     let area = 2.0 * HA;
     let mut cum = 0.0;
@@ -364,18 +356,15 @@ fn project_tables_follow_the_hand_computed_trajectories() {
         "rollout_ha_per_yr = 0.1",
         &whole_grid_wkt(),
     );
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "project",
         p.to_str().unwrap(),
         "--out",
         out.to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let (h, rows) = read_csv(&out.join("project.csv"));
-    let col = |r: &Vec<String>, n: &str| -> f64 {
-        r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
-    };
+    let col = |r: &Vec<String>, n: &str| -> f64 { r[column_index(&h, n)].parse().unwrap() };
     let c = |t: f64| 100.0 * (1.0 - (-0.1 * t).exp()).powi(2);
     let gain = |k: i32| (c(k as f64 + 1.0) - c(k as f64)) * K * 0.9 * 0.07;
     let cohorts = [(0, 0.1), (1, 0.1), (2, 0.07)];
@@ -502,9 +491,7 @@ fn every_intervention_project_table_by_hand() {
         ]);
         assert!(o.status.success(), "{name}: {}", stderr(&o));
         let (h, rows) = read_csv(&out.join("project.csv"));
-        let col = |r: &Vec<String>, n: &str| -> f64 {
-            r[h.iter().position(|c| c == n).unwrap()].parse().unwrap()
-        };
+        let col = |r: &Vec<String>, n: &str| -> f64 { r[column_index(&h, n)].parse().unwrap() };
         assert_eq!(rows.len(), 36, "{name}: 2025–2060");
         let mut sum = 0.0;
         for (k, r) in rows.iter().enumerate() {
@@ -626,8 +613,7 @@ fn best_intervention_map_carries_colours_names_and_areas() {
     let tmp = tempfile::tempdir().unwrap();
     let s = scene(tmp.path());
     let s = s.to_str().unwrap();
-    let o = sinkmap(&["run", s, "--quiet", "--no-report"]);
-    assert!(o.status.success(), "{}", stderr(&o));
+    sinkmap_ok(&["run", s, "--quiet", "--no-report"]);
     check_classes(&tmp.path().join("out/best_intervention.tif"));
     // In tiles and merged (areas summed over the merged map's own rows), and in tiled layout.
     let (a, b, m) = (
@@ -637,7 +623,7 @@ fn best_intervention_map_carries_colours_names_and_areas() {
     );
     for (tile, dir) in [("1/2", &a), ("2/2", &b)] {
         let d = dir.to_str().unwrap();
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "run",
             s,
             "--quiet",
@@ -647,9 +633,8 @@ fn best_intervention_map_carries_colours_names_and_areas() {
             "--out",
             d,
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
     }
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "merge",
         s,
         a.to_str().unwrap(),
@@ -657,10 +642,9 @@ fn best_intervention_map_carries_colours_names_and_areas() {
         "--out",
         m.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     check_classes(&m.join("best_intervention.tif"));
     let t = tmp.path().join("t");
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "run",
         s,
         "--quiet",
@@ -670,7 +654,6 @@ fn best_intervention_map_carries_colours_names_and_areas() {
         "--out",
         t.to_str().unwrap(),
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     check_classes(&t.join("best_intervention.tif"));
     // No temporary side-car file is left behind.
     for dir in [tmp.path().join("out"), m, t] {

@@ -122,8 +122,8 @@ fn constant_land_cover_gives_run_stocks_every_year_and_net_flux_equals_gross_sin
     // No transition other than class → same class.
     let (th, trows) = read_csv(&out.join("series_transitions.csv"));
     let (fi, ti) = (
-        th.iter().position(|c| c == "from_class").unwrap(),
-        th.iter().position(|c| c == "to_class").unwrap(),
+        column_index(&th, "from_class"),
+        column_index(&th, "to_class"),
     );
     assert!(trows.iter().all(|r| r[fi] == r[ti]));
 }
@@ -173,7 +173,7 @@ fn two_years_give_the_stock_difference_of_change() {
     // change with the same pair and ages.
     let cout = dir.join("change");
     let a = |p: &Path| p.to_string_lossy().into_owned();
-    let r = sinkmap(&[
+    sinkmap_ok(&[
         "change",
         &a(&scene_path),
         "--before",
@@ -192,7 +192,6 @@ fn two_years_give_the_stock_difference_of_change() {
         &a(&cout),
         "-q",
     ]);
-    assert!(r.status.success(), "{}", stderr(&r));
     let (h, rows) = read_csv(&cout.join("change_zones.csv"));
     let before = column(&h, &rows, "stock_before_tc")[0].1;
     let after = column(&h, &rows, "stock_after_tc")[0].1;
@@ -218,7 +217,7 @@ fn synthetic_series_sized(name: &str, w: usize, h: usize, years: &str) -> (PathB
     let dir = tmp(name);
     let scene = dir.join("scene");
     let models = root().join("models");
-    let r = sinkmap(&[
+    sinkmap_ok(&[
         "synth",
         "--out",
         &scene.to_string_lossy(),
@@ -232,7 +231,6 @@ fn synthetic_series_sized(name: &str, w: usize, h: usize, years: &str) -> (PathB
         &models.to_string_lossy(),
         "-q",
     ]);
-    assert!(r.status.success(), "{}", stderr(&r));
     (dir, scene.join("scene.toml"))
 }
 
@@ -277,7 +275,7 @@ fn results_do_not_depend_on_block_size_or_threads() {
         .map(|r| r.1)
         .next_back()
         .unwrap();
-    let i_year = h.iter().position(|c| c == "year").unwrap();
+    let i_year = column_index(&h, "year");
     let parts_2022: f64 = rows
         .iter()
         .zip(&stock)
@@ -381,7 +379,7 @@ fn per_year_maps_and_tiles_merged_equal_a_single_run() {
     let (dir, scene_path) = synthetic_series_sized("tiles", 600, 530, "2018..2021");
     let s = scene_path.to_string_lossy().into_owned();
     let single = dir.join("single");
-    let r = sinkmap(&[
+    sinkmap_ok(&[
         "series",
         &s,
         "--maps",
@@ -390,7 +388,6 @@ fn per_year_maps_and_tiles_merged_equal_a_single_run() {
         &single.to_string_lossy(),
         "-q",
     ]);
-    assert!(r.status.success(), "{}", stderr(&r));
     let n = 3;
     let children: Vec<_> = (1..=n)
         .map(|i| {
@@ -417,8 +414,7 @@ fn per_year_maps_and_tiles_merged_equal_a_single_run() {
         "-q".into(),
     ]);
     let refs: Vec<&str> = args.iter().map(|a| a.as_str()).collect();
-    let r = sinkmap(&refs);
-    assert!(r.status.success(), "{}", stderr(&r));
+    sinkmap_ok(&refs);
     // Tables identical (exact sums added), maps and overviews bit-identical, styles beside.
     let text = |p: &Path| std::fs::read_to_string(p).unwrap();
     for f in ["series.csv", "series_transitions.csv"] {
@@ -503,7 +499,7 @@ fn per_year_maps_and_tiles_merged_equal_a_single_run() {
 #[test]
 fn the_committed_sample_series_runs_as_the_readme_says() {
     let out = tmp("sample");
-    let r = sinkmap(&[
+    sinkmap_ok(&[
         "series",
         &root()
             .join("rasters/sample_series/scene.toml")
@@ -514,7 +510,6 @@ fn the_committed_sample_series_runs_as_the_readme_says() {
         &out.to_string_lossy(),
         "-q",
     ]);
-    assert!(r.status.success(), "{}", stderr(&r));
     let files = list(&out);
     for y in 2016..=2020 {
         for m in ["stock_tc_per_ha", "forest_age"] {
@@ -568,7 +563,7 @@ fn bad_series_options_are_refused_before_anything_is_written() {
     std::fs::write(&scene_path, text).unwrap();
     // A merge of an incomplete set of series parts.
     let part = dir.join("p1");
-    let r = sinkmap(&[
+    sinkmap_ok(&[
         "series",
         &scene,
         "--tile",
@@ -577,7 +572,6 @@ fn bad_series_options_are_refused_before_anything_is_written() {
         &part.to_string_lossy(),
         "-q",
     ]);
-    assert!(r.status.success(), "{}", stderr(&r));
     let merged = dir.join("merged");
     let r = sinkmap(&[
         "merge",

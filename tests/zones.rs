@@ -101,7 +101,7 @@ fn coverage_of_analytic_shapes_through_the_whole_pipeline() {
     ];
     for block in ["16", "32", "512"] {
         let out = tmp.path().join(format!("out{block}"));
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "zonal",
             scene.to_str().unwrap(),
             "--zones",
@@ -114,7 +114,6 @@ fn coverage_of_analytic_shapes_through_the_whole_pipeline() {
             out.to_str().unwrap(),
             "--quiet",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let (h, rows) = read_csv(&out.join("zones.csv"));
         let area = column(&h, &rows, "area_ha");
         for (id, px) in expected_px {
@@ -135,14 +134,13 @@ fn coverage_of_analytic_shapes_through_the_whole_pipeline() {
 fn zones_tiling_the_grid_sum_to_the_grid_total() {
     let tmp = tempfile::tempdir().unwrap();
     let scene = synth_scene(tmp.path(), 240, 150, 11);
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "run",
         scene.to_str().unwrap(),
         "--quiet",
         "--block-size",
         "32",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let s = json(&tmp.path().join("out/summary.json"));
     let zones = s["zones"].as_array().unwrap();
     assert_eq!(zones.len(), 8); // 7 synthetic zones + outside
@@ -231,7 +229,7 @@ fn zone_order_changes_no_number() {
         .collect();
     write_layer(&tmp.path().join("rev.fgb"), "FlatGeobuf", Some(4326), &refs);
     let run = |zones: &Path, id: &str, name: &str, out: &str| {
-        let o = sinkmap(&[
+        sinkmap_ok(&[
             "zonal",
             scene.to_str().unwrap(),
             "--zones",
@@ -244,7 +242,6 @@ fn zone_order_changes_no_number() {
             tmp.path().join(out).to_str().unwrap(),
             "--quiet",
         ]);
-        assert!(o.status.success(), "{}", stderr(&o));
         let (h, mut rows) = read_csv(&tmp.path().join(out).join("zones.csv"));
         rows.sort();
         (h, rows)
@@ -264,8 +261,7 @@ fn cubes_of_disjoint_tiles_add_up_to_the_whole() {
         let o_s = o.to_str().unwrap().to_string();
         args.push(&o_s);
         args.extend_from_slice(extra);
-        let r = sinkmap(&args);
-        assert!(r.status.success(), "{}", stderr(&r));
+        sinkmap_ok(&args);
         sinkmap::cube::Cube::read_csv(&o.join("cube.csv")).unwrap()
     };
     let whole = run(&[], "whole");
@@ -320,7 +316,7 @@ fn real_prefectures_zone_areas_match_their_ellipsoidal_areas() {
     let (lon0, lat1) = (73.4, 49.3);
     let (w, h) = (((96.5 - lon0) / px) as usize, ((lat1 - 34.2) / px) as usize);
     let scene = grass_scene(tmp.path(), w, h, [lon0, px, 0.0, lat1, 0.0, -px], 4326);
-    let o = sinkmap(&[
+    sinkmap_ok(&[
         "zonal",
         scene.to_str().unwrap(),
         "--zones",
@@ -331,7 +327,6 @@ fn real_prefectures_zone_areas_match_their_ellipsoidal_areas() {
         "name_pinyin",
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     let (hd, rows) = read_csv(&tmp.path().join("out/zones.csv"));
     let area = column(&hd, &rows, "area_ha");
     assert_eq!(area.len(), 27, "26 zones + outside");
@@ -492,7 +487,7 @@ fn bad_zone_layers_give_clear_errors_and_no_output() {
     );
     assert_zonal_fails(d, &scene, &d.join("line.gpkg"), &[], "not a polygon");
     // Asking for repair turns the bow-tie into a valid multipolygon (two triangles of 1 px each).
-    let o = sinkmap(&[
+    let o = sinkmap_ok(&[
         "zonal",
         scene.to_str().unwrap(),
         "--zones",
@@ -502,7 +497,6 @@ fn bad_zone_layers_give_clear_errors_and_no_output() {
         d.join("rep").to_str().unwrap(),
         "--quiet",
     ]);
-    assert!(o.status.success(), "{}", stderr(&o));
     assert!(stderr(&o).contains("repaired"));
     let (h, rows) = read_csv(&d.join("rep/zones.csv"));
     assert!(rel_close(

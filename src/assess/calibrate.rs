@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 
 use super::greg::{self, Estimator, Plot, Residuals, StratumMap};
-use super::io::{self, PointSource};
+use super::io::{self, GridPoint, PointSource};
 use super::run::Interval;
 use crate::config::{Models, Scene};
 use crate::error::{Error, Result};
@@ -222,13 +222,60 @@ pub struct CalibrationReport {
     pub map_identity: super::identity::MapIdentity,
 }
 
-/// The whole calibration: places the plots, predicts them from the stock map, computes the
-/// residuals and every estimator per region, writes the tables; returns the report.
+/// Reads the plots, predicts each from the stock map over its footprint, and estimates mean
+/// density and total stock per region with every estimator; writes the tables into
+/// `spec.out`.
 pub fn calibrate(
     scene: &Scene,
     spec: &CalibrateSpec,
     zones: Option<&ZoneSet>,
 ) -> Result<CalibrationReport> {
+    let maps = open_maps(scene, spec)?;
+    let value_field = value_field(spec)?;
+    let ctx = Calibration {
+        spec,
+        maps: &maps,
+        zones,
+        value_field: &value_field,
+    };
+    let points = io::read_points(&spec.plots, &maps.grid, &plot_fields(spec, &value_field))?;
+    let (rows, slot_of): (Vec<PlotRow>, Vec<usize>) = points
+        .iter()
+        .map(|p| ctx.plot_row(p))
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .unzip();
+    let residuals = residual_rows(&rows, spec.type_field.is_some());
+    let population = Population::new(spec, &maps, zones)?;
+    let totals = ctx.total_rows(&population, &rows, &slot_of)?;
+    let report = CalibrationReport {
+        map_identity: super::identity::MapIdentity::of_scene(scene, &maps.models)?,
+        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
+        scene: scene.source_path.display().to_string(),
+        plots_file: spec.plots.path.display().to_string(),
+        design: spec.design,
+        population_classes: population.codes.clone(),
+        plots: rows,
+        residuals,
+        totals,
+        notes: notes(zones.is_some()),
+    };
+    write_outputs(&spec.out, &report)?;
+    Ok(report)
+}
+
+/// The maps and models a calibration reads: the land cover (with the scheme's nodata) and
+/// the stock map, both on the land cover's grid.
+struct Maps {
+    grid: Grid,
+    models: Models,
+    lc: Layer,
+    stock: Layer,
+}
+
+/// Opens the land cover of `scene` and its stock map (in `spec.maps_dir` or the scene's
+/// output folder).
+fn open_maps(scene: &Scene, spec: &CalibrateSpec) -> Result<Maps> {
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let models = Models::load(scene)?;
     let mut lc = io::open_categorical(&scene.landcover.path, &grid)?;
@@ -244,7 +291,17 @@ pub fn calibrate(
         ));
     }
     let stock = io::open_continuous(&stock_path, &grid)?;
-    let ppath = &spec.plots.path;
+    Ok(Maps {
+        grid,
+        models,
+        lc,
+        stock,
+    })
+}
+
+/// The plot table's field with the measured value, after checking the options that say how
+/// to read the plots (exactly one value field, the carbon fraction, the plot size).
+fn value_field(spec: &CalibrateSpec) -> Result<String> {
     let value_field = match (&spec.density_field, &spec.biomass_field) {
         (Some(d), None) => d.clone(),
         (None, Some(b)) => b.clone(),
@@ -256,42 +313,99 @@ pub fn calibrate(
             spec.carbon_fraction
         )));
     }
-    let mut fields = vec![value_field.as_str()];
+    if spec.plot_area_field.is_none() && spec.plot_area_m2.is_none() {
+        return Err(Error::Usage(
+            "give the plot size: --plot-area-m2 AREA or --plot-area-field FIELD".into(),
+        ));
+    }
+    Ok(value_field)
+}
+
+/// The fields read from the plot table, in the order `Calibration::measured` and
+/// `Calibration::plot_row` read them: the value, the plot area and the forest type (the
+/// last two when given).
+fn plot_fields<'a>(spec: &'a CalibrateSpec, value_field: &'a str) -> Vec<&'a str> {
+    let mut fields = vec![value_field];
     if let Some(f) = &spec.plot_area_field {
         fields.push(f);
     }
     if let Some(f) = &spec.type_field {
         fields.push(f);
     }
-    if spec.plot_area_field.is_none() && spec.plot_area_m2.is_none() {
-        return Err(Error::Usage(
-            "give the plot size: --plot-area-m2 AREA or --plot-area-field FIELD".into(),
-        ));
+    fields
+}
+
+/// What every step of a calibration reads.
+struct Calibration<'a> {
+    spec: &'a CalibrateSpec,
+    maps: &'a Maps,
+    zones: Option<&'a ZoneSet>,
+    value_field: &'a str,
+}
+
+impl Calibration<'_> {
+    fn label(&self, code: i32) -> String {
+        io::class_label(&self.maps.models.scheme, code)
     }
-    let label_of = |code: i32| io::class_label(&models.scheme, code);
-    let points = io::read_points(&spec.plots, &grid, &fields)?;
-    let mut rows = Vec::new();
-    let mut slot_of = Vec::new();
-    for p in &points {
-        let err = |m: String| Error::vector(ppath, format!("{}: {m}", p.label));
-        let (col, row) = p.pixel(&grid).ok_or_else(|| {
+
+    /// An error about plot `p`, naming the plot table and the plot.
+    fn plot_error(&self, p: &GridPoint, m: String) -> Error {
+        Error::vector(&self.spec.plots.path, format!("{}: {m}", p.label))
+    }
+
+    /// The row of plot `p` and its region slot (1 + zone index; `usize::MAX` outside every
+    /// zone).
+    fn plot_row(&self, p: &GridPoint) -> Result<(PlotRow, usize)> {
+        let err = |m: String| self.plot_error(p, m);
+        let grid = &self.maps.grid;
+        let (col, row) = p.pixel(grid).ok_or_else(|| {
             err(format!(
                 "plot ({:.6}, {:.6}) lies outside the map grid",
                 p.x, p.y
             ))
         })?;
-        let code = io::code_at(&lc, col, row)?.ok_or_else(|| {
+        let code = io::code_at(&self.maps.lc, col, row)?.ok_or_else(|| {
             err(format!(
                 "the land-cover map has no data at the plot (pixel col {col}, row {row})"
             ))
         })?;
-        if !spec.classes.is_empty() && !spec.classes.contains(&code) {
+        let classes = &self.spec.classes;
+        if !classes.is_empty() && !classes.contains(&code) {
             return Err(err(format!(
                 "the plot lies on class {code} ({}), outside the population (--classes {:?})",
-                label_of(code),
-                spec.classes
+                self.label(code),
+                classes
             )));
         }
+        let (observed, area_m2) = self.measured(p)?;
+        let predicted = self.predicted(p, area_m2)?;
+        let forest_type = self
+            .spec
+            .type_field
+            .as_ref()
+            .map(|_| p.fields.last().cloned().flatten().unwrap_or_default())
+            .unwrap_or_default();
+        let zone = self.zones.and_then(|z| io::zone_at(z, grid, col, row));
+        let plot = PlotRow {
+            plot: p.label.clone(),
+            x: p.x,
+            y: p.y,
+            class_code: code,
+            class_label: self.label(code),
+            forest_type,
+            zone_id: zone
+                .and_then(|z| self.zones.map(|zs| zs.zones[z].id.clone()))
+                .unwrap_or_default(),
+            observed_tc_per_ha: observed,
+            predicted_tc_per_ha: predicted,
+        };
+        Ok((plot, zone.map_or(usize::MAX, |z| z + 1)))
+    }
+
+    /// The observed carbon density (t C/ha) and the area (m²) of plot `p`, from its fields.
+    fn measured(&self, p: &GridPoint) -> Result<(f64, f64)> {
+        let spec = self.spec;
+        let err = |m: String| self.plot_error(p, m);
         let num = |i: usize, what: &str| -> Result<f64> {
             let t = p.fields[i].as_deref().unwrap_or("");
             t.trim()
@@ -300,7 +414,7 @@ pub fn calibrate(
                 .filter(|v| v.is_finite() && *v >= 0.0)
                 .ok_or_else(|| err(format!("{what} '{t}' is not a number ≥ 0")))
         };
-        let measured = num(0, &format!("field '{value_field}'"))?;
+        let measured = num(0, &format!("field '{}'", self.value_field))?;
         let observed = if spec.biomass_field.is_some() {
             measured * spec.carbon_fraction
         } else {
@@ -313,41 +427,110 @@ pub fn calibrate(
         if area_m2 <= 0.0 {
             return Err(err(format!("plot area {area_m2} m² must be > 0")));
         }
+        Ok((observed, area_m2))
+    }
+
+    /// The stock map's mean (t C/ha) over a circle of `area_m2` centred on plot `p`.
+    fn predicted(&self, p: &GridPoint, area_m2: f64) -> Result<f64> {
+        let grid = &self.maps.grid;
         let radius_m = (area_m2 / std::f64::consts::PI).sqrt();
-        let (mx, my) = metres_per_unit(&grid, p.row_f);
+        let (mx, my) = metres_per_unit(grid, p.row_f);
         let rx = radius_m / (mx * grid.geo_transform[1].abs());
         let ry = radius_m / (my * grid.geo_transform[5].abs());
         let fp = footprint(p.col_f, p.row_f, rx, ry, grid.width, grid.height);
-        let predicted = footprint_mean(&stock, &fp)?.ok_or_else(|| {
-            err("the stock map has no data over most of the plot footprint".into())
-        })?;
-        let forest_type = spec
-            .type_field
-            .as_ref()
-            .map(|_| p.fields.last().cloned().flatten().unwrap_or_default())
-            .unwrap_or_default();
-        let zone = zones.and_then(|z| io::zone_at(z, &grid, col, row));
-        slot_of.push(zone.map_or(usize::MAX, |z| z + 1));
-        rows.push(PlotRow {
-            plot: p.label.clone(),
-            x: p.x,
-            y: p.y,
-            class_code: code,
-            class_label: label_of(code),
-            forest_type,
-            zone_id: zone
-                .and_then(|z| zones.map(|zs| zs.zones[z].id.clone()))
-                .unwrap_or_default(),
-            observed_tc_per_ha: observed,
-            predicted_tc_per_ha: predicted,
-        });
+        footprint_mean(&self.maps.stock, &fp)?.ok_or_else(|| {
+            self.plot_error(
+                p,
+                "the stock map has no data over most of the plot footprint".into(),
+            )
+        })
     }
 
-    // Residuals: all plots, by class, by forest type.
+    /// The estimates of every estimator for the whole map, then for each zone (the plots
+    /// inside it as a sample of it).
+    fn total_rows(
+        &self,
+        population: &Population,
+        rows: &[PlotRow],
+        slot_of: &[usize],
+    ) -> Result<Vec<TotalRow>> {
+        let mut totals = Vec::new();
+        for (slot, id, name) in regions(self.zones) {
+            let plots: Vec<Plot> = rows
+                .iter()
+                .zip(slot_of)
+                .filter(|(_, s)| slot == 0 || **s == slot)
+                .map(|(r, _)| Plot {
+                    stratum: population.stratum_of(r.class_code),
+                    observed: r.observed_tc_per_ha,
+                    predicted: r.predicted_tc_per_ha,
+                })
+                .collect();
+            let strata = population.strata(slot);
+            let area: f64 = strata.iter().map(|s| s.area).sum();
+            for e in Estimator::ALL {
+                let (mean, total, note): (Option<Interval>, Option<Interval>, Option<String>) =
+                    match greg::estimate_mean(e, &plots, &strata) {
+                        Ok(m) => (Some(m.into()), Some(m.scaled(area).into()), None),
+                        Err(err) => {
+                            let msg = self.design_message(population, e, err);
+                            // The whole map must have every model-assisted estimate.
+                            if slot == 0 && e != Estimator::Map {
+                                return Err(Error::invalid(&self.spec.plots.path, msg));
+                            }
+                            (None, None, Some(msg))
+                        }
+                    };
+                totals.push(TotalRow {
+                    zone_id: id.clone(),
+                    zone_name: name.clone(),
+                    estimator: e,
+                    plots: plots.len(),
+                    area_ha: area,
+                    mean_tc_per_ha: mean,
+                    total_tc: total,
+                    note,
+                });
+            }
+        }
+        Ok(totals)
+    }
+
+    /// Why estimator `e` has no estimate, in words (naming the stratum short of plots).
+    fn design_message(
+        &self,
+        population: &Population,
+        e: Estimator,
+        err: greg::PlotDesignError,
+    ) -> String {
+        let name_of = |h: usize| match population.design {
+            PlotDesign::Stratified => {
+                let code = population.codes[h];
+                format!("class {} ({})", code, self.label(code))
+            }
+            PlotDesign::SimpleRandom => "the population".into(),
+        };
+        match err {
+            greg::PlotDesignError::TooFewPlots {
+                stratum,
+                plots,
+                needed,
+            } => format!(
+                "{} has {plots} plot(s); the {} estimator needs ≥ {needed} per stratum",
+                name_of(stratum),
+                e.name()
+            ),
+            other => other.to_string(),
+        }
+    }
+}
+
+/// Residual statistics over all plots, by class, and by forest type (`by_type`).
+fn residual_rows(rows: &[PlotRow], by_type: bool) -> Vec<ResidualRow> {
     let mut residuals = Vec::new();
     let mut group = |by: &str, key: &dyn Fn(&PlotRow) -> String| {
         let mut g: BTreeMap<String, (Vec<f64>, Vec<f64>)> = BTreeMap::new();
-        for r in &rows {
+        for r in rows {
             let e = g.entry(key(r)).or_default();
             e.0.push(r.observed_tc_per_ha);
             e.1.push(r.predicted_tc_per_ha);
@@ -362,19 +545,40 @@ pub fn calibrate(
     };
     group("all", &|_| "all plots".into());
     group("class", &|r| format!("{} {}", r.class_code, r.class_label));
-    if spec.type_field.is_some() {
+    if by_type {
         group("forest_type", &|r| r.forest_type.clone());
     }
+    residuals
+}
 
-    // Population: mapped area and mean predicted density per class (and zone).
-    let pass = io::raster_pass(&grid, &lc, None, &[&stock], zones)?;
-    let in_pop = |code: &i32| spec.classes.is_empty() || spec.classes.contains(code);
-    let mut codes: Vec<i32> = pass.by_class[0].keys().copied().filter(in_pop).collect();
-    codes.sort_unstable();
-    let strata_of = |slot: usize| -> Vec<StratumMap> {
-        let sums = &pass.by_class[slot];
-        match spec.design {
-            PlotDesign::Stratified => codes
+/// The population the plots sample: its land-cover classes (the strata of a stratified
+/// design) and, per region slot, each class's mapped area and mean predicted density.
+struct Population {
+    design: PlotDesign,
+    codes: Vec<i32>,
+    pass: io::Pass,
+}
+
+impl Population {
+    fn new(spec: &CalibrateSpec, maps: &Maps, zones: Option<&ZoneSet>) -> Result<Population> {
+        let pass = io::raster_pass(&maps.grid, &maps.lc, None, &[&maps.stock], zones)?;
+        let in_pop = |code: &i32| spec.classes.is_empty() || spec.classes.contains(code);
+        let mut codes: Vec<i32> = pass.by_class[0].keys().copied().filter(in_pop).collect();
+        codes.sort_unstable();
+        Ok(Population {
+            design: spec.design,
+            codes,
+            pass,
+        })
+    }
+
+    /// The strata of region `slot` as the map sees them (one stratum for a simple random
+    /// design).
+    fn strata(&self, slot: usize) -> Vec<StratumMap> {
+        let sums = &self.pass.by_class[slot];
+        match self.design {
+            PlotDesign::Stratified => self
+                .codes
                 .iter()
                 .map(|c| {
                     sums.get(c).map_or(
@@ -395,7 +599,7 @@ pub fn calibrate(
                 .collect(),
             PlotDesign::SimpleRandom => {
                 let (mut a, mut w, mut cov) = (0.0, 0.0, 0.0);
-                for c in &codes {
+                for c in &self.codes {
                     if let Some(s) = sums.get(c) {
                         a += s.area_ha;
                         w += s.weighted[0];
@@ -408,12 +612,23 @@ pub fn calibrate(
                 }]
             }
         }
-    };
-    let stratum_of = |code: i32| match spec.design {
-        PlotDesign::Stratified => codes.iter().position(|c| *c == code).unwrap_or(usize::MAX),
-        PlotDesign::SimpleRandom => 0,
-    };
-    let mut totals = Vec::new();
+    }
+
+    /// The stratum of a plot on class `code`.
+    fn stratum_of(&self, code: i32) -> usize {
+        match self.design {
+            PlotDesign::Stratified => self
+                .codes
+                .iter()
+                .position(|c| *c == code)
+                .unwrap_or(usize::MAX),
+            PlotDesign::SimpleRandom => 0,
+        }
+    }
+}
+
+/// (slot, id, name) of the whole map (slot 0) and of each zone (slot 1 + index).
+fn regions(zones: Option<&ZoneSet>) -> Vec<(usize, String, String)> {
     let mut regions = vec![(0usize, "all".to_string(), "whole map".to_string())];
     if let Some(zs) = zones {
         regions.extend(
@@ -423,84 +638,21 @@ pub fn calibrate(
                 .map(|(z, zone)| (z + 1, zone.id.clone(), zone.name.clone())),
         );
     }
-    for (slot, id, name) in regions {
-        let plots: Vec<Plot> = rows
-            .iter()
-            .zip(&slot_of)
-            .filter(|(_, s)| slot == 0 || **s == slot)
-            .map(|(r, _)| Plot {
-                stratum: stratum_of(r.class_code),
-                observed: r.observed_tc_per_ha,
-                predicted: r.predicted_tc_per_ha,
-            })
-            .collect();
-        let strata = strata_of(slot);
-        let area: f64 = strata.iter().map(|s| s.area).sum();
-        for e in Estimator::ALL {
-            let (mean, total, note) = match greg::estimate_mean(e, &plots, &strata) {
-                Ok(m) => (Some(m.into()), Some(m.scaled(area).into()), None),
-                Err(err) => {
-                    let name_of = |h: usize| match spec.design {
-                        PlotDesign::Stratified => {
-                            format!("class {} ({})", codes[h], label_of(codes[h]))
-                        }
-                        PlotDesign::SimpleRandom => "the population".into(),
-                    };
-                    let msg = match err {
-                        greg::PlotDesignError::TooFewPlots {
-                            stratum,
-                            plots,
-                            needed,
-                        } => format!(
-                            "{} has {plots} plot(s); the {} estimator needs ≥ {needed} per stratum",
-                            name_of(stratum),
-                            e.name()
-                        ),
-                        other => other.to_string(),
-                    };
-                    if slot == 0 && e != Estimator::Map {
-                        return Err(Error::invalid(ppath, msg));
-                    }
-                    (None, None, Some(msg))
-                }
-            };
-            let mean: Option<Interval> = mean;
-            let total: Option<Interval> = total;
-            totals.push(TotalRow {
-                zone_id: id.clone(),
-                zone_name: name.clone(),
-                estimator: e,
-                plots: plots.len(),
-                area_ha: area,
-                mean_tc_per_ha: mean,
-                total_tc: total,
-                note,
-            });
-        }
-    }
+    regions
+}
+
+/// The notes of the report (`zoned`: the per-zone estimates are explained too).
+fn notes(zoned: bool) -> Vec<String> {
     let mut notes = vec![
         "map: the stock map's own mean (no sampling error, biased if the map is); expansion: the plots alone; difference and greg: the map corrected by the plots (model-assisted)".to_string(),
         "plot prediction: coverage-weighted mean of the stock map over a circular footprint of the plot's area".to_string(),
     ];
-    if zones.is_some() {
+    if zoned {
         notes.push(
             "per-zone estimates use the plots inside each zone as a sample of that zone".into(),
         );
     }
-    let report = CalibrationReport {
-        map_identity: super::identity::MapIdentity::of_scene(scene, &models)?,
-        sinkmap_version: env!("CARGO_PKG_VERSION").into(),
-        scene: scene.source_path.display().to_string(),
-        plots_file: ppath.display().to_string(),
-        design: spec.design,
-        population_classes: codes.clone(),
-        plots: rows,
-        residuals,
-        totals,
-        notes,
-    };
-    write_outputs(&spec.out, &report)?;
-    Ok(report)
+    notes
 }
 
 fn write_outputs(out: &Path, r: &CalibrationReport) -> Result<()> {

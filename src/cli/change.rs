@@ -9,7 +9,7 @@ use sinkmap::manifest;
 use sinkmap::publish::{self, Spec};
 use sinkmap::{Error, Result};
 
-use super::{scene_zones, write_styles, TuningArgs};
+use super::{publish_styled, scene_zones, TuningArgs};
 
 #[derive(Args, Debug)]
 pub struct ChangeArgs {
@@ -108,10 +108,8 @@ pub fn cmd_change(a: ChangeArgs) -> Result<()> {
         produces: manifest::CHANGE_OUTPUTS,
         extend: None,
     };
-    let s = publish::transact(&a.out, pub_spec, |staging| {
-        let s = sinkmap::change::run(&scene, &spec, zones.as_ref(), staging)?;
-        write_styles(staging);
-        Ok(s)
+    let s = publish_styled(&a.out, pub_spec, |staging| {
+        sinkmap::change::run(&scene, &spec, zones.as_ref(), staging)
     })?;
     if !a.quiet {
         print!("{}", sinkmap::change::human(&s));

@@ -9,7 +9,7 @@ use sinkmap::manifest;
 use sinkmap::publish::{self, Spec};
 use sinkmap::{Error, Result};
 
-use super::{compression_of, layout_of, scene_zones, write_styles, CompressionArg, LayoutArg};
+use super::{compression_of, layout_of, publish_styled, scene_zones, CompressionArg, LayoutArg};
 
 #[derive(Args, Debug)]
 pub struct MergeArgs {
@@ -57,17 +57,15 @@ pub fn cmd_merge(a: MergeArgs) -> Result<()> {
         produces: manifest::RUN_OUTPUTS,
         extend: None,
     };
-    let summary = publish::transact(&a.out, spec, |staging| {
-        let summary = sinkmap::merge::merge(
+    let summary = publish_styled(&a.out, spec, |staging| {
+        sinkmap::merge::merge(
             &scene,
             &roots,
             staging,
             zones.as_ref(),
             a.layout.map(layout_of),
             a.compression.map(compression_of),
-        )?;
-        write_styles(staging);
-        Ok(summary)
+        )
     })?;
     if !a.quiet {
         print!("{}", sinkmap::summary::human(&summary));
@@ -94,20 +92,13 @@ fn merge_series(scene: &Scene, a: &MergeArgs) -> Result<()> {
         produces: manifest::SERIES_OUTPUTS,
         extend: None,
     };
-    let o = publish::transact(&a.out, spec, |staging| {
-        let o = sinkmap::series::merge(scene, &a.parts, staging)?;
-        write_styles(staging);
-        Ok(o)
-    })?;
-    if !a.quiet {
-        print!("{}", sinkmap::series::human(&o));
-        println!(
-            "  merged {} series tiles into {}",
-            a.parts.len(),
-            a.out.display()
-        );
-    }
-    Ok(())
+    super::series::publish_series(
+        &a.out,
+        spec,
+        a.quiet,
+        &format!("merged {} series tiles into", a.parts.len()),
+        |staging| sinkmap::series::merge(scene, &a.parts, staging),
+    )
 }
 
 /// (role, path) of files a command reads.

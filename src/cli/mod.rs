@@ -379,6 +379,20 @@ pub fn write_styles(dir: &std::path::Path) {
     }
 }
 
+/// Publishes into `out` what `work` writes into the staging set (see
+/// [`sinkmap::publish::transact`]), with the QGIS styles beside its maps.
+pub fn publish_styled<T>(
+    out: &std::path::Path,
+    spec: sinkmap::publish::Spec,
+    work: impl FnOnce(&std::path::Path) -> Result<T>,
+) -> Result<T> {
+    sinkmap::publish::transact(out, spec, |staging| {
+        let done = work(staging)?;
+        write_styles(staging);
+        Ok(done)
+    })
+}
+
 pub fn read_zones(scene: &Scene, src: &ZoneSource) -> Result<ZoneSet> {
     let grid = sinkmap::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
     let zones = ZoneSet::read(src, &grid)?;

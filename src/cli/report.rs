@@ -8,7 +8,7 @@ use sinkmap::manifest;
 use sinkmap::publish::{self, Spec};
 use sinkmap::{Error, Result};
 
-use super::write_styles;
+use super::publish_styled;
 
 #[derive(Args, Debug)]
 pub struct ReportArgs {
@@ -35,10 +35,8 @@ pub fn cmd_report(a: ReportArgs) -> Result<()> {
         produces: manifest::REPORT_OUTPUTS,
         extend: Some(&keep),
     };
-    publish::transact(&a.out_dir, spec, |staging| {
-        publish::with_neighbours(&a.out_dir, staging, sinkmap::report::build)?;
-        write_styles(staging);
-        Ok(())
+    publish_styled(&a.out_dir, spec, |staging| {
+        publish::with_neighbours(&a.out_dir, staging, sinkmap::report::build)
     })?;
     println!("wrote {}", a.out_dir.join("report.html").display());
     Ok(())

@@ -1,6 +1,6 @@
 //! `sinkmap series`: the annual history of a land-cover series.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use clap::Args;
 
@@ -9,7 +9,7 @@ use sinkmap::manifest;
 use sinkmap::publish::{self, Spec};
 use sinkmap::{Error, Result};
 
-use super::{parse_tile, scene_zones, write_styles, TuningArgs};
+use super::{parse_tile, publish_styled, scene_zones, TuningArgs};
 
 #[derive(Args, Debug)]
 pub struct SeriesArgs {
@@ -98,17 +98,28 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         produces: &produces,
         extend: None,
     };
-    let o = publish::transact(&a.out, spec, |staging| {
-        let o = sinkmap::series::run(&scene, &opts, zones.as_ref(), staging)?;
-        write_styles(staging);
-        Ok(o)
-    })?;
-    if !a.quiet {
+    publish_series(
+        &a.out,
+        spec,
+        a.quiet,
+        "series.csv, series_transitions.csv, cube.csv and the maps in",
+        |staging| sinkmap::series::run(&scene, &opts, zones.as_ref(), staging),
+    )
+}
+
+/// Publishes a series result (a run or a merge of parts) that `work` writes, with its
+/// styles, and tells what it wrote (`written`, followed by the folder) unless `quiet`.
+pub fn publish_series(
+    out: &Path,
+    spec: Spec,
+    quiet: bool,
+    written: &str,
+    work: impl FnOnce(&Path) -> Result<sinkmap::series::SeriesOutcome>,
+) -> Result<()> {
+    let o = publish_styled(out, spec, work)?;
+    if !quiet {
         print!("{}", sinkmap::series::human(&o));
-        println!(
-            "  series.csv, series_transitions.csv, cube.csv and the maps in {}",
-            a.out.display()
-        );
+        println!("  {written} {}", out.display());
     }
     Ok(())
 }

@@ -370,43 +370,10 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
     };
     let (format, images) = images;
 
-    // 1. Where everything goes: the IFDs (each followed by its out-of-line values), then the
-    //    tiles from the smallest level to the full resolution.
+    // 1. Where everything goes.
     let ghost = ghost_area();
-    let first_ifd = even(format.header_len() + ghost.len() as u64);
-    let offsets_kind = if format.big { LONG8 } else { LONG };
-    let mut ifd_pos = Vec::with_capacity(images.len());
-    let mut pos = first_ifd;
-    for img in &images {
-        ifd_pos.push(pos);
-        pos += format.ifd_len(img.entries.len());
-        for e in &img.entries {
-            let len = if e.tag == TILE_OFFSETS {
-                e.count * type_size(offsets_kind).unwrap_or(8)
-            } else {
-                e.bytes.len() as u64
-            };
-            if len > format.slot() {
-                pos = even(pos) + len;
-            }
-        }
-        pos = even(pos);
-    }
-    let data_start = pos;
-    let mut new_offsets: Vec<Vec<u64>> = vec![Vec::new(); images.len()];
-    for (k, img) in images.iter().enumerate().rev() {
-        new_offsets[k] = img
-            .counts
-            .iter()
-            .map(|&c| {
-                let at = if c == 0 { 0 } else { pos + 4 };
-                pos += stored_len(c);
-                at
-            })
-            .collect();
-    }
-    let total = pos;
-    if !format.big && total > u32::MAX as u64 {
+    let plan = CogPlan::new(format, &images, ghost.len() as u64);
+    if !format.big && plan.total > u32::MAX as u64 {
         return Ok(Assembly::Unsupported(
             "the COG would exceed 4 GiB in a classic TIFF".into(),
         ));
@@ -417,29 +384,102 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
         w: BufWriter::with_capacity(4 << 20, File::create(dst)?),
         n: 0,
     };
-    let offset_bytes = |v: u64| -> Vec<u8> {
-        if format.big {
+    w.put(&header(format, &ghost, plan.first_ifd))?;
+    for (k, img) in images.iter().enumerate() {
+        let (table, values) = plan.ifd(format, k, img);
+        w.put(&table)?;
+        w.put(&values)?;
+    }
+    debug_assert_eq!(w.n, plan.data_start);
+
+    // 3. The tiles, byte for byte, each between its leader and trailer.
+    copy_tiles(&f, file_len, &images, &mut w)?;
+    debug_assert_eq!(w.n, plan.total);
+    w.w.flush()?;
+    Ok(Assembly::Written)
+}
+
+impl Format {
+    /// `v` as an offset of this format (8 bytes in BigTIFF, 4 in classic TIFF).
+    fn offset_bytes(self, v: u64) -> Vec<u8> {
+        if self.big {
             v.to_le_bytes().to_vec()
         } else {
             (v as u32).to_le_bytes().to_vec()
         }
-    };
-    let mut head = b"II".to_vec();
-    if format.big {
-        head.extend(43u16.to_le_bytes());
-        head.extend(8u16.to_le_bytes());
-        head.extend(0u16.to_le_bytes());
-    } else {
-        head.extend(42u16.to_le_bytes());
     }
-    head.extend(offset_bytes(first_ifd));
-    head.extend(&ghost);
-    head.resize(first_ifd as usize, 0);
-    w.put(&head)?;
-    for (k, img) in images.iter().enumerate() {
+
+    /// The field type of tile offsets in this format.
+    fn offsets_kind(self) -> u16 {
+        if self.big {
+            LONG8
+        } else {
+            LONG
+        }
+    }
+}
+
+/// Where everything goes in the COG: the IFDs (each followed by its out-of-line values) from
+/// `first_ifd` on, then from `data_start` the tiles from the smallest level to the full
+/// resolution, up to `total` bytes.
+struct CogPlan {
+    first_ifd: u64,
+    /// Position of every image's IFD.
+    ifd_pos: Vec<u64>,
+    data_start: u64,
+    /// Every image's tile offsets in the COG (0 for a missing tile).
+    new_offsets: Vec<Vec<u64>>,
+    total: u64,
+}
+
+impl CogPlan {
+    fn new(format: Format, images: &[Image], ghost_len: u64) -> CogPlan {
+        let first_ifd = even(format.header_len() + ghost_len);
+        let mut ifd_pos = Vec::with_capacity(images.len());
+        let mut pos = first_ifd;
+        for img in images {
+            ifd_pos.push(pos);
+            pos += format.ifd_len(img.entries.len());
+            for e in &img.entries {
+                let len = if e.tag == TILE_OFFSETS {
+                    e.count * type_size(format.offsets_kind()).unwrap_or(8)
+                } else {
+                    e.bytes.len() as u64
+                };
+                if len > format.slot() {
+                    pos = even(pos) + len;
+                }
+            }
+            pos = even(pos);
+        }
+        let data_start = pos;
+        let mut new_offsets: Vec<Vec<u64>> = vec![Vec::new(); images.len()];
+        for (k, img) in images.iter().enumerate().rev() {
+            new_offsets[k] = img
+                .counts
+                .iter()
+                .map(|&c| {
+                    let at = if c == 0 { 0 } else { pos + 4 };
+                    pos += stored_len(c);
+                    at
+                })
+                .collect();
+        }
+        CogPlan {
+            first_ifd,
+            ifd_pos,
+            data_start,
+            new_offsets,
+            total: pos,
+        }
+    }
+
+    /// The IFD of image `k` (entry count, entries, next-IFD offset) and its out-of-line
+    /// values: every entry as the source has it, the tile offsets of this plan.
+    fn ifd(&self, format: Format, k: usize, img: &Image) -> (Vec<u8>, Vec<u8>) {
         let mut table = Vec::new();
         let mut values = Vec::new();
-        let values_start = ifd_pos[k] + format.ifd_len(img.entries.len());
+        let values_start = self.ifd_pos[k] + format.ifd_len(img.entries.len());
         if format.big {
             table.extend((img.entries.len() as u64).to_le_bytes());
         } else {
@@ -447,11 +487,11 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
         }
         for e in &img.entries {
             let (kind, bytes) = if e.tag == TILE_OFFSETS {
-                let b: Vec<u8> = new_offsets[k]
+                let b: Vec<u8> = self.new_offsets[k]
                     .iter()
-                    .flat_map(|&o| offset_bytes(o))
+                    .flat_map(|&o| format.offset_bytes(o))
                     .collect();
-                (offsets_kind, b)
+                (format.offsets_kind(), b)
             } else {
                 (e.kind, e.bytes.clone())
             };
@@ -470,21 +510,38 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
                 if values.len() % 2 == 1 {
                     values.push(0);
                 }
-                table.extend(offset_bytes(values_start + values.len() as u64));
+                table.extend(format.offset_bytes(values_start + values.len() as u64));
                 values.extend(bytes);
             }
         }
-        let next = ifd_pos.get(k + 1).copied().unwrap_or(0);
-        table.extend(offset_bytes(next));
+        let next = self.ifd_pos.get(k + 1).copied().unwrap_or(0);
+        table.extend(format.offset_bytes(next));
         if values.len() % 2 == 1 {
             values.push(0);
         }
-        w.put(&table)?;
-        w.put(&values)?;
+        (table, values)
     }
-    debug_assert_eq!(w.n, data_start);
+}
 
-    // 3. The tiles, byte for byte, each between its leader and trailer.
+/// The TIFF header naming the first IFD at `first_ifd`, then the ghost area, padded up to it.
+fn header(format: Format, ghost: &[u8], first_ifd: u64) -> Vec<u8> {
+    let mut head = b"II".to_vec();
+    if format.big {
+        head.extend(43u16.to_le_bytes());
+        head.extend(8u16.to_le_bytes());
+        head.extend(0u16.to_le_bytes());
+    } else {
+        head.extend(42u16.to_le_bytes());
+    }
+    head.extend(format.offset_bytes(first_ifd));
+    head.extend(ghost);
+    head.resize(first_ifd as usize, 0);
+    head
+}
+
+/// Copies every tile of `images` from `f`, smallest level first, each between its size
+/// leader and its last 4 bytes repeated.
+fn copy_tiles(f: &File, file_len: u64, images: &[Image], w: &mut Counted) -> std::io::Result<()> {
     let mut buf = Vec::new();
     for img in images.iter().rev() {
         for (&at, &count) in img.offsets.iter().zip(&img.counts) {
@@ -507,9 +564,7 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
             w.put(&trailer)?;
         }
     }
-    debug_assert_eq!(w.n, total);
-    w.w.flush()?;
-    Ok(Assembly::Written)
+    Ok(())
 }
 
 #[cfg(test)]

@@ -8,7 +8,7 @@ use std::path::Path;
 
 use plotters::prelude::*;
 
-use super::render::{glyph_safe, label_num, legend_labels, load_font, Breaks, Frame, Ramp, FIG_W};
+use super::render::{glyph_safe, label_num, load_font, Breaks, Frame, Ramp, RampLegend, FIG_W};
 use crate::error::{Error, Result};
 
 /// A zone polygon in lon/lat with its name and value.
@@ -32,49 +32,16 @@ pub(crate) fn choropleth(
 ) -> Result<()> {
     load_font()?;
     let err = super::render::err(out);
-    let pts = zones.iter().flat_map(|z| z.rings.iter().flatten());
-    let (mut x0, mut x1, mut y0, mut y1) = (
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-        f64::INFINITY,
-        f64::NEG_INFINITY,
-    );
-    for (x, y) in pts {
-        x0 = x0.min(*x);
-        x1 = x1.max(*x);
-        y0 = y0.min(*y);
-        y1 = y1.max(*y);
-    }
-    if !x0.is_finite() {
+    let Some(extent) = zone_extent(zones) else {
         return Err(Error::output(out, "no zone geometry to draw"));
-    }
-    // A margin of 3 % around the zones, and the map's aspect (degrees of longitude shrink by
-    // cos(latitude)).
-    let (dx, dy) = ((x1 - x0) * 0.03, (y1 - y0) * 0.03);
-    let (x0, x1, y0, y1) = (x0 - dx, x1 + dx, y0 - dy, y1 + dy);
-    let k = ((y0 + y1) / 2.0).to_radians().cos().max(0.1);
-    let (lm, top) = (90i32, 50i32);
-    let mut plot_w = FIG_W as i32 - lm - 30;
-    let mut plot_h = (((y1 - y0) / ((x1 - x0) * k)) * plot_w as f64) as i32;
-    if plot_h > 620 {
-        plot_w = (plot_w as f64 * 620.0 / plot_h as f64) as i32;
-        plot_h = 620;
-    }
-    let h = (top + plot_h + 40 + 40 + 40) as u32;
-    let frame = Frame {
-        x0: lm,
-        y0: top,
-        w: plot_w,
-        h: plot_h,
-        extent: (x0, x1, y0, y1),
-        geographic: true,
-        metres_per_unit: 1.0,
     };
-    let values: Vec<f64> = zones.iter().map(|z| z.value).collect();
-    let (lo, hi) = values
+    let frame = choropleth_frame(extent);
+    let h = (frame.y0 + frame.h + 40 + 40 + 40) as u32;
+    let (lo, hi) = zones
         .iter()
+        .map(|z| z.value)
         .fold((f64::INFINITY, f64::NEG_INFINITY), |a, v| {
-            (a.0.min(*v), a.1.max(*v))
+            (a.0.min(v), a.1.max(v))
         });
     let lo = lo.min(0.0);
     let hi = if hi > lo { hi } else { lo + 1.0 };
@@ -93,11 +60,77 @@ pub(crate) fn choropleth(
         (20, 12),
     )
     .map_err(|x| err(x.to_string()))?;
+    draw_zones(&root, &frame, zones, |v| ramp.at((v - lo) / (hi - lo))).map_err(&err)?;
+    draw_zone_names(&root, &frame, zones).map_err(&err)?;
+    frame.draw(&root).map_err(&err)?;
+    RampLegend {
+        ramp,
+        breaks: &br,
+        unit,
+        bar_px: 16,
+        unit_dy: 0,
+    }
+    .draw(&root, frame.y0 + frame.h + 40)
+    .map_err(&err)?;
+    root.present().map_err(|x| err(x.to_string()))
+}
+
+/// (min x, max x, min y, max y) of every ring of `zones`; None without any point.
+fn zone_extent(zones: &[ZoneShape]) -> Option<(f64, f64, f64, f64)> {
+    let pts = zones.iter().flat_map(|z| z.rings.iter().flatten());
+    let (mut x0, mut x1, mut y0, mut y1) = (
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+        f64::INFINITY,
+        f64::NEG_INFINITY,
+    );
+    for (x, y) in pts {
+        x0 = x0.min(*x);
+        x1 = x1.max(*x);
+        y0 = y0.min(*y);
+        y1 = y1.max(*y);
+    }
+    x0.is_finite().then_some((x0, x1, y0, y1))
+}
+
+/// The frame of a choropleth of `extent` (lon/lat): a margin of 3 % around it, and the map's
+/// aspect (degrees of longitude shrink by cos(latitude)), at most 620 px high.
+fn choropleth_frame((x0, x1, y0, y1): (f64, f64, f64, f64)) -> Frame {
+    let (dx, dy) = ((x1 - x0) * 0.03, (y1 - y0) * 0.03);
+    let (x0, x1, y0, y1) = (x0 - dx, x1 + dx, y0 - dy, y1 + dy);
+    let k = ((y0 + y1) / 2.0).to_radians().cos().max(0.1);
+    let (lm, top) = (90i32, 50i32);
+    let mut plot_w = FIG_W as i32 - lm - 30;
+    let mut plot_h = (((y1 - y0) / ((x1 - x0) * k)) * plot_w as f64) as i32;
+    if plot_h > 620 {
+        plot_w = (plot_w as f64 * 620.0 / plot_h as f64) as i32;
+        plot_h = 620;
+    }
+    Frame {
+        x0: lm,
+        y0: top,
+        w: plot_w,
+        h: plot_h,
+        extent: (x0, x1, y0, y1),
+        geographic: true,
+        metres_per_unit: 1.0,
+    }
+}
+
+/// Fills every zone with the colour of its value (holes over it in white), then draws all
+/// outlines.
+fn draw_zones<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    frame: &Frame,
+    zones: &[ZoneShape],
+    colour_of: impl Fn(f64) -> [u8; 3],
+) -> std::result::Result<(), String> {
+    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
     let px = |r: &[(f64, f64)]| -> Vec<(i32, i32)> {
         r.iter().map(|(x, y)| frame.to_px(*x, *y)).collect()
     };
     for z in zones {
-        let c = ramp.at((z.value - lo) / (hi - lo));
+        let c = colour_of(z.value);
         // Exterior first, holes over it in white (the ring order of every part).
         for (i, ring) in z.rings.iter().enumerate() {
             let fill = if i == 0 || is_exterior(ring, &z.rings[0]) {
@@ -106,16 +139,26 @@ pub(crate) fn choropleth(
                 WHITE
             };
             root.draw(&Polygon::new(px(ring), fill.filled()))
-                .map_err(|x| err(x.to_string()))?;
+                .map_err(e)?;
         }
     }
     for z in zones {
         for ring in &z.rings {
             root.draw(&PathElement::new(px(ring), BLACK.stroke_width(1)))
-                .map_err(|x| err(x.to_string()))?;
+                .map_err(e)?;
         }
     }
-    let name_style = ("sans-serif", 15).into_text_style(&root);
+    Ok(())
+}
+
+/// Writes each zone's name at the mean of its exterior ring's points, on a pale box.
+fn draw_zone_names<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    frame: &Frame,
+    zones: &[ZoneShape],
+) -> std::result::Result<(), String> {
+    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let name_style = ("sans-serif", 15).into_text_style(root);
     for z in zones {
         let ext = z.rings.first().map(|r| r.as_slice()).unwrap_or(&[]);
         if ext.is_empty() {
@@ -132,29 +175,11 @@ pub(crate) fn choropleth(
             [(qx - w / 2 - 3, qy - 2), (qx + w / 2 + 3, qy + th + 2)],
             WHITE.mix(0.7).filled(),
         ))
-        .map_err(|x| err(x.to_string()))?;
+        .map_err(e)?;
         root.draw_text(&z.name, &name_style, (qx - w / 2, qy))
-            .map_err(|x| err(x.to_string()))?;
+            .map_err(e)?;
     }
-    frame.draw(&root).map_err(&err)?;
-    let ly = top + plot_h + 40;
-    for i in 0..400 {
-        let c = ramp.at(i as f64 / 399.0);
-        root.draw(&Rectangle::new(
-            [(40 + i, ly), (41 + i, ly + 16)],
-            RGBColor(c[0], c[1], c[2]).filled(),
-        ))
-        .map_err(|x| err(x.to_string()))?;
-    }
-    let st = ("sans-serif", 15).into_text_style(&root);
-    for (i, t) in legend_labels(&br, 4).iter().enumerate() {
-        let (w, _) = root.estimate_text_size(t, &st).unwrap_or((30, 12));
-        root.draw_text(t, &st, (40 + i as i32 * 100 - w as i32 / 2, ly + 20))
-            .map_err(|x| err(x.to_string()))?;
-    }
-    root.draw_text(&glyph_safe(unit), &st, (460, ly))
-        .map_err(|x| err(x.to_string()))?;
-    root.present().map_err(|x| err(x.to_string()))
+    Ok(())
 }
 
 /// Whether `ring` is an exterior ring (same orientation as the first ring of its polygon is

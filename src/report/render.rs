@@ -519,20 +519,7 @@ pub(crate) fn map_png(
 ) -> Result<()> {
     load_font()?;
     let s = read_small(raster, max_side)?;
-    let (lm, top) = (90u32, 50u32);
-    let map_w = (FIG_W - lm - 30) as usize;
-    let scale = (map_w as f64 / s.width as f64).min(560.0 / s.height as f64);
-    let (mw, mh) = (
-        ((s.width as f64) * scale) as u32,
-        ((s.height as f64) * scale) as u32,
-    );
-    let (x0, y0) = (lm, top);
-    let legend_rows = match &legend {
-        Legend::Categories(c) => c.len().div_ceil(3) as u32,
-        Legend::Ramp { .. } => 2,
-    };
-    let fig_h = y0 + mh + 40 + legend_rows * 20 + 50;
-    let mut buf = vec![255u8; (FIG_W * fig_h * 3) as usize];
+    let place = Placement::new(&s, &legend);
     let br = match &legend {
         Legend::Ramp { .. } => breaks(&s.values, s.nodata),
         Legend::Categories(_) => Breaks {
@@ -542,9 +529,125 @@ pub(crate) fn map_png(
             clipped_high: false,
         },
     };
+    let (mut buf, transparent) = paint_map(&s, &place, &legend, &br);
+    let crs = MapCrs::of(raster)?;
+    let frame = place.frame(&s, &crs);
+    // Drawn beyond the map, transparent pixels stay opaque white: only map pixels may be clear.
+    {
+        let root = BitMapBackend::with_buffer(&mut buf, (FIG_W, place.fig_h)).into_drawing_area();
+        let e = err(out);
+        root.draw_text(
+            &glyph_safe(title),
+            &("sans-serif", 24).into_text_style(&root),
+            (20, 12),
+        )
+        .map_err(|x| e(x.to_string()))?;
+        if let (Some(z), Some(wkt)) = (zones, crs.wkt.as_deref()) {
+            draw_outlines(&root, &frame, &rings_in_crs(z, wkt)?).map_err(&e)?;
+        }
+        frame.draw(&root).map_err(&e)?;
+        draw_map_legend(&root, &legend, &br, (place.y0 + place.h + 40) as i32).map_err(&e)?;
+        root.draw_text(
+            &resolution_note(&s, &place, crs.geographic),
+            &("sans-serif", 13).into_text_style(&root),
+            (20, (place.fig_h - 22) as i32),
+        )
+        .map_err(|x| e(x.to_string()))?;
+        root.present().map_err(|x| e(x.to_string()))?;
+    }
+    save_rgba(out, &buf, FIG_W, place.fig_h, &transparent)
+}
+
+#[cfg(feature = "gdal")]
+/// Where the map of a map figure sits: the small raster scaled by `scale` into `w` × `h`
+/// figure pixels from (`x0`, `y0`), in a figure `fig_h` pixels high (room for the legend).
+struct Placement {
+    scale: f64,
+    x0: u32,
+    y0: u32,
+    w: u32,
+    h: u32,
+    fig_h: u32,
+}
+
+#[cfg(feature = "gdal")]
+impl Placement {
+    fn new(s: &Small, legend: &Legend) -> Placement {
+        let (lm, top) = (90u32, 50u32);
+        let map_w = (FIG_W - lm - 30) as usize;
+        let scale = (map_w as f64 / s.width as f64).min(560.0 / s.height as f64);
+        let (w, h) = (
+            ((s.width as f64) * scale) as u32,
+            ((s.height as f64) * scale) as u32,
+        );
+        let legend_rows = match legend {
+            Legend::Categories(c) => c.len().div_ceil(3) as u32,
+            Legend::Ramp { .. } => 2,
+        };
+        Placement {
+            scale,
+            x0: lm,
+            y0: top,
+            w,
+            h,
+            fig_h: top + h + 40 + legend_rows * 20 + 50,
+        }
+    }
+
+    /// The frame of the shown part of the raster (whole small pixels only).
+    fn frame(&self, s: &Small, crs: &MapCrs) -> Frame {
+        let gt = s.geo_transform;
+        let (fw, fh) = s.full_size;
+        Frame {
+            x0: self.x0 as i32,
+            y0: self.y0 as i32,
+            w: self.w as i32,
+            h: self.h as i32,
+            extent: (
+                gt[0],
+                gt[0] + gt[1] * fw as f64 * (self.w as f64 / (s.width as f64 * self.scale)),
+                gt[3] + gt[5] * fh as f64 * (self.h as f64 / (s.height as f64 * self.scale)),
+                gt[3],
+            ),
+            geographic: crs.geographic,
+            metres_per_unit: crs.metres_per_unit,
+        }
+    }
+}
+
+#[cfg(feature = "gdal")]
+/// The raster's CRS as a map figure needs it.
+struct MapCrs {
+    wkt: Option<String>,
+    geographic: bool,
+    /// Metres per CRS unit (1 when unknown).
+    metres_per_unit: f64,
+}
+
+#[cfg(feature = "gdal")]
+impl MapCrs {
+    fn of(raster: &Path) -> Result<MapCrs> {
+        let ds = Dataset::open(raster).map_err(|e| Error::raster(raster, e))?;
+        let srs = ds.spatial_ref().ok();
+        Ok(MapCrs {
+            wkt: srs.as_ref().and_then(|r| r.to_wkt().ok()),
+            geographic: srs.as_ref().is_some_and(|r| r.is_geographic()),
+            metres_per_unit: srs
+                .as_ref()
+                .map(|r| r.linear_units())
+                .filter(|u| *u > 0.0)
+                .unwrap_or(1.0),
+        })
+    }
+}
+
+#[cfg(feature = "gdal")]
+/// The white RGB figure with the map's pixels coloured, and the figure pixels of the map's
+/// nodata (to be made transparent).
+fn paint_map(s: &Small, place: &Placement, legend: &Legend, br: &Breaks) -> (Vec<u8>, Vec<usize>) {
     let (lo, hi) = (br.lo, br.hi);
     let color_of = |v: f64| -> [u8; 3] {
-        match &legend {
+        match legend {
             Legend::Ramp { ramp, .. } => ramp.at((v - lo) / (hi - lo)),
             Legend::Categories(cats) => {
                 let i = cats.iter().position(|(c, _)| *c as f64 == v).unwrap_or(0);
@@ -552,9 +655,11 @@ pub(crate) fn map_png(
             }
         }
     };
+    let (x0, y0, scale) = (place.x0, place.y0, place.scale);
+    let mut buf = vec![255u8; (FIG_W * place.fig_h * 3) as usize];
     let mut transparent = Vec::new();
-    for py in 0..mh {
-        for px in 0..mw {
+    for py in 0..place.h {
+        for px in 0..place.w {
             let sx = ((px as f64 / scale) as usize).min(s.width - 1);
             let sy = ((py as f64 / scale) as usize).min(s.height - 1);
             let v = s.values[sy * s.width + sx];
@@ -566,124 +671,146 @@ pub(crate) fn map_png(
             buf[idx..idx + 3].copy_from_slice(&color_of(v));
         }
     }
+    (buf, transparent)
+}
+
+#[cfg(feature = "gdal")]
+/// Draws zone outlines (white under dark grey), clipped to the map area of `frame`.
+fn draw_outlines<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    frame: &Frame,
+    rings: &[Vec<(f64, f64)>],
+) -> std::result::Result<(), String> {
+    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    let map_area = root
+        .clone()
+        .shrink((frame.x0, frame.y0), (frame.w, frame.h));
+    for ring in rings {
+        let pts: Vec<(i32, i32)> = ring
+            .iter()
+            .map(|(x, y)| {
+                let (px, py) = frame.to_px(*x, *y);
+                (px - frame.x0, py - frame.y0)
+            })
+            .collect();
+        map_area
+            .draw(&PathElement::new(pts.clone(), WHITE.stroke_width(3)))
+            .map_err(e)?;
+        map_area
+            .draw(&PathElement::new(pts, RGBColor(40, 40, 40).stroke_width(1)))
+            .map_err(e)?;
+    }
+    Ok(())
+}
+
+#[cfg(feature = "gdal")]
+/// Draws the legend of a map figure from `top` down: the colour ramp with labels and unit,
+/// or the categories' swatches in three columns.
+fn draw_map_legend<DB: DrawingBackend>(
+    root: &DrawingArea<DB, plotters::coord::Shift>,
+    legend: &Legend,
+    br: &Breaks,
+    top: i32,
+) -> std::result::Result<(), String> {
+    let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+    match legend {
+        Legend::Ramp { ramp, unit } => RampLegend {
+            ramp: *ramp,
+            breaks: br,
+            unit,
+            bar_px: 18,
+            unit_dy: 2,
+        }
+        .draw(root, top),
+        Legend::Categories(cats) => {
+            let st = ("sans-serif", 15).into_text_style(root);
+            for (i, (_, label)) in cats.iter().enumerate() {
+                let (cx, cy) = (40 + (i as i32 % 3) * 300, top + (i as i32 / 3) * 20);
+                let c = CATEGORIES[i % CATEGORIES.len()];
+                root.draw(&Rectangle::new(
+                    [(cx, cy), (cx + 14, cy + 14)],
+                    RGBColor(c[0], c[1], c[2]).filled(),
+                ))
+                .map_err(e)?;
+                root.draw_text(label, &st, (cx + 20, cy)).map_err(e)?;
+            }
+            Ok(())
+        }
+    }
+}
+
+/// A colour-ramp legend: a bar 400 px wide and `bar_px` high from x = 40, four value labels
+/// under it, the unit to its right (`unit_dy` below the bar's top).
+pub(crate) struct RampLegend<'a> {
+    /// The colours.
+    pub ramp: Ramp,
+    /// The values at the ends of the ramp.
+    pub breaks: &'a Breaks,
+    /// The unit of the values.
+    pub unit: &'a str,
+    /// Height of the bar (px).
+    pub bar_px: i32,
+    /// Offset of the unit below the bar's top (px).
+    pub unit_dy: i32,
+}
+
+impl RampLegend<'_> {
+    /// Draws the legend with the bar's top at `top`.
+    pub fn draw<DB: DrawingBackend>(
+        &self,
+        root: &DrawingArea<DB, plotters::coord::Shift>,
+        top: i32,
+    ) -> std::result::Result<(), String> {
+        let e = |x: plotters::drawing::DrawingAreaErrorKind<DB::ErrorType>| x.to_string();
+        for i in 0..400 {
+            let c = self.ramp.at(i as f64 / 399.0);
+            root.draw(&Rectangle::new(
+                [(40 + i, top), (41 + i, top + self.bar_px)],
+                RGBColor(c[0], c[1], c[2]).filled(),
+            ))
+            .map_err(e)?;
+        }
+        let st = ("sans-serif", 15).into_text_style(root);
+        for (k, t) in legend_labels(self.breaks, 4).iter().enumerate() {
+            let (w, _) = root.estimate_text_size(t, &st).unwrap_or((30, 12));
+            root.draw_text(
+                t,
+                &st,
+                (40 + k as i32 * 100 - w as i32 / 2, top + self.bar_px + 4),
+            )
+            .map_err(e)?;
+        }
+        root.draw_text(&glyph_safe(self.unit), &st, (460, top + self.unit_dy))
+            .map_err(e)
+    }
+}
+
+#[cfg(feature = "gdal")]
+/// The figure's note on resolution: the raster's size and pixel size, and how many map
+/// pixels a figure pixel shows.
+fn resolution_note(s: &Small, place: &Placement, geographic: bool) -> String {
     let gt = s.geo_transform;
     let (fw, fh) = s.full_size;
-    let ds = Dataset::open(raster).map_err(|e| Error::raster(raster, e))?;
-    let srs = ds.spatial_ref().ok();
-    let wkt = srs.as_ref().and_then(|r| r.to_wkt().ok());
-    let geographic = srs.as_ref().is_some_and(|r| r.is_geographic());
-    let frame = Frame {
-        x0: x0 as i32,
-        y0: y0 as i32,
-        w: mw as i32,
-        h: mh as i32,
-        // The shown part: whole small pixels only.
-        extent: (
-            gt[0],
-            gt[0] + gt[1] * fw as f64 * (mw as f64 / (s.width as f64 * scale)),
-            gt[3] + gt[5] * fh as f64 * (mh as f64 / (s.height as f64 * scale)),
-            gt[3],
-        ),
-        geographic,
-        metres_per_unit: srs
-            .as_ref()
-            .map(|r| r.linear_units())
-            .filter(|u| *u > 0.0)
-            .unwrap_or(1.0),
+    // Map pixels per figure pixel along x (below 1: the map is enlarged).
+    let per = fw as f64 / place.w as f64;
+    let shown = if per > 1.0 {
+        format!(
+            "each figure pixel shows about {} × {} map pixels",
+            crate::human::sig_digits(per, 3),
+            crate::human::sig_digits(per, 3)
+        )
+    } else {
+        format!(
+            "map pixels enlarged {}×",
+            crate::human::sig_digits(1.0 / per, 3)
+        )
     };
-    // Drawn beyond the map, transparent pixels stay opaque white: only map pixels may be clear.
-    {
-        let root = BitMapBackend::with_buffer(&mut buf, (FIG_W, fig_h)).into_drawing_area();
-        let e = err(out);
-        root.draw_text(
-            &glyph_safe(title),
-            &("sans-serif", 24).into_text_style(&root),
-            (20, 12),
-        )
-        .map_err(|x| e(x.to_string()))?;
-        if let (Some(z), Some(wkt)) = (zones, wkt.as_deref()) {
-            let map_area = root.clone().shrink((x0, y0), (mw, mh));
-            for ring in rings_in_crs(z, wkt)? {
-                let pts: Vec<(i32, i32)> = ring
-                    .iter()
-                    .map(|(x, y)| {
-                        let (px, py) = frame.to_px(*x, *y);
-                        (px - x0 as i32, py - y0 as i32)
-                    })
-                    .collect();
-                map_area
-                    .draw(&PathElement::new(pts.clone(), WHITE.stroke_width(3)))
-                    .map_err(|x| e(x.to_string()))?;
-                map_area
-                    .draw(&PathElement::new(pts, RGBColor(40, 40, 40).stroke_width(1)))
-                    .map_err(|x| e(x.to_string()))?;
-            }
-        }
-        frame.draw(&root).map_err(&e)?;
-        let ly = (y0 + mh + 40) as i32;
-        match &legend {
-            Legend::Ramp { ramp, unit } => {
-                for i in 0..400 {
-                    let c = ramp.at(i as f64 / 399.0);
-                    root.draw(&Rectangle::new(
-                        [(40 + i, ly), (41 + i, ly + 18)],
-                        RGBColor(c[0], c[1], c[2]).filled(),
-                    ))
-                    .map_err(|x| e(x.to_string()))?;
-                }
-                let st = ("sans-serif", 15).into_text_style(&root);
-                for (k, t) in legend_labels(&br, 4).iter().enumerate() {
-                    let (w, _) = root.estimate_text_size(t, &st).unwrap_or((30, 12));
-                    root.draw_text(t, &st, (40 + k as i32 * 100 - w as i32 / 2, ly + 22))
-                        .map_err(|x| e(x.to_string()))?;
-                }
-                root.draw_text(&glyph_safe(unit), &st, (460, ly + 2))
-                    .map_err(|x| e(x.to_string()))?;
-            }
-            Legend::Categories(cats) => {
-                let st = ("sans-serif", 15).into_text_style(&root);
-                for (i, (_, label)) in cats.iter().enumerate() {
-                    let (cx, cy) = (40 + (i as i32 % 3) * 300, ly + (i as i32 / 3) * 20);
-                    let c = CATEGORIES[i % CATEGORIES.len()];
-                    root.draw(&Rectangle::new(
-                        [(cx, cy), (cx + 14, cy + 14)],
-                        RGBColor(c[0], c[1], c[2]).filled(),
-                    ))
-                    .map_err(|x| e(x.to_string()))?;
-                    root.draw_text(label, &st, (cx + 20, cy))
-                        .map_err(|x| e(x.to_string()))?;
-                }
-            }
-        }
-        // Map pixels per figure pixel along x (below 1: the map is enlarged).
-        let per = fw as f64 / mw as f64;
-        let shown = if per > 1.0 {
-            format!(
-                "each figure pixel shows about {} × {} map pixels",
-                crate::human::sig_digits(per, 3),
-                crate::human::sig_digits(per, 3)
-            )
-        } else {
-            format!(
-                "map pixels enlarged {}×",
-                crate::human::sig_digits(1.0 / per, 3)
-            )
-        };
-        let note = format!(
-            "{fw} × {fh} px of {} × {} {}; {shown}",
-            crate::human::sig_digits(gt[1], 3),
-            crate::human::sig_digits(gt[5].abs(), 3),
-            if geographic { "degrees" } else { "CRS units" },
-        );
-        root.draw_text(
-            &note,
-            &("sans-serif", 13).into_text_style(&root),
-            (20, (fig_h - 22) as i32),
-        )
-        .map_err(|x| e(x.to_string()))?;
-        root.present().map_err(|x| e(x.to_string()))?;
-    }
-    save_rgba(out, &buf, FIG_W, fig_h, &transparent)
+    format!(
+        "{fw} × {fh} px of {} × {} {}; {shown}",
+        crate::human::sig_digits(gt[1], 3),
+        crate::human::sig_digits(gt[5].abs(), 3),
+        if geographic { "degrees" } else { "CRS units" },
+    )
 }
 
 /// Saves an RGB buffer as an RGBA PNG with the given pixels transparent.

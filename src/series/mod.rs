@@ -197,6 +197,35 @@ impl MapLayout {
         let (kind, k) = self.maps[m];
         format!("{}_{}.tif", kind.prefix(), years[k])
     }
+
+    /// A writer for every map, in layout order, into `out_dir` on `grid`.
+    fn writers(
+        &self,
+        out_dir: &Path,
+        years: &[i32],
+        grid: &Grid,
+        format: MapFormat,
+        metadata: &[(String, String)],
+    ) -> Result<Vec<MapWriter<crate::raster::overview::Mean>>> {
+        (0..self.maps.len())
+            .map(|j| {
+                let (kind, k) = self.maps[j];
+                let (description, unit) = kind.description(years[k], years[k.saturating_sub(1)]);
+                MapWriter::create(
+                    out_dir,
+                    MapSpec {
+                        file_name: self.file_name(j, years),
+                        description,
+                        unit: unit.into(),
+                        categorical: false,
+                    },
+                    grid,
+                    format,
+                    metadata,
+                )
+            })
+            .collect()
+    }
 }
 
 /// The block size of a series when none is given: the scene's, halved (down to 128 px) while
@@ -805,6 +834,35 @@ struct Part {
     transitions: Vec<(usize, usize, usize, usize, String)>,
 }
 
+impl Part {
+    /// The record of tile `(i, n)` of a series run with `block`-pixel blocks that wrote
+    /// `maps`.
+    fn new(
+        (i, n): (usize, usize),
+        scene: &Scene,
+        outcome: &SeriesOutcome,
+        block: usize,
+        maps: Vec<String>,
+    ) -> Part {
+        Part {
+            tile: format!("{i}/{n}"),
+            scene_sha256: scene.sha256.clone(),
+            years: outcome.years.clone(),
+            block_size_px: block,
+            zones: outcome.zones.clone(),
+            event_names: outcome.event_names.clone(),
+            maps,
+            cells: outcome.sums.cells.iter().map(|q| q.to_string()).collect(),
+            transitions: outcome
+                .sums
+                .transitions
+                .iter()
+                .map(|((z, k, f, t), q)| (*z, *k, *f, *t, q.to_string()))
+                .collect(),
+        }
+    }
+}
+
 /// The rows of `grid` a tile covers (all rows without a tile).
 fn tile_rows(grid: &Grid, tile: Option<(usize, usize)>) -> Result<std::ops::Range<usize>> {
     match tile {
@@ -834,33 +892,7 @@ pub fn run(
     })?;
     let inputs = resolve(scene, spec, opts)?;
     let models = Models::load(scene)?;
-    let events = EventCatalogue::load(&inputs.event_table)?;
-    let reference_year = scene
-        .forest_age
-        .as_ref()
-        .and_then(|a| a.reference_year)
-        .unwrap_or(scene.base_year);
-    let last_year = inputs.years[inputs.years.len() - 1];
-    let rules = rules(scene, spec, &models, last_year)?;
-    let m = SeriesModel::new(
-        |pools| {
-            crate::model::pixel::PixelModel::build(
-                &models.scheme,
-                &models.forest,
-                &models.desert,
-                &models.other,
-                pools,
-                models.pool_table.as_deref(),
-            )
-            .map_err(|e| e.to_string())
-        },
-        scene.pools,
-        events,
-        reference_year,
-        models.forest.fallback_age_yr,
-        rules,
-    )
-    .map_err(|msg| Error::invalid(scene.scheme_path(), msg))?;
+    let m = series_model(scene, spec, &inputs, &models)?;
     crate::pipeline::bound_gdal_cache();
     let grid = reference_grid(&inputs.landcover[0], 1)?;
     if let Some(z) = zones {
@@ -888,34 +920,8 @@ pub fn run(
         copy_threads: threads,
         ..MapFormat::on_all_cores(block, scene.output.compression, scene.output.layout)
     };
-    let mut metadata = crate::pipeline::provenance(scene, &models);
-    metadata.push((
-        "SINKMAP_SERIES_YEARS".into(),
-        format!(
-            "{}-{}",
-            inputs.years[0],
-            inputs.years[inputs.years.len() - 1]
-        ),
-    ));
-    let writers = (0..layout.maps.len())
-        .map(|j| {
-            let (kind, k) = layout.maps[j];
-            let (description, unit) =
-                kind.description(inputs.years[k], inputs.years[k.saturating_sub(1)]);
-            MapWriter::create(
-                out_dir,
-                MapSpec {
-                    file_name: layout.file_name(j, &inputs.years),
-                    description,
-                    unit: unit.into(),
-                    categorical: false,
-                },
-                &out_grid,
-                format,
-                &metadata,
-            )
-        })
-        .collect::<Result<Vec<_>>>()?;
+    let metadata = map_metadata(scene, &models, &inputs.years);
+    let writers = layout.writers(out_dir, &inputs.years, &out_grid, format, &metadata)?;
     let nz = zones.map(|z| z.zones.len()).unwrap_or(0);
     let mut acc = SeriesSums::new(nz, inputs.years.len(), m.events.events.len());
     let row_areas = grid.row_areas_ha();
@@ -959,26 +965,61 @@ pub fn run(
         zones: zone_names(zones),
         sums: acc,
     };
-    let part = opts.tile.map(|(i, n)| Part {
-        tile: format!("{i}/{n}"),
-        scene_sha256: scene.sha256.clone(),
-        years: outcome.years.clone(),
-        block_size_px: block,
-        zones: outcome.zones.clone(),
-        event_names: outcome.event_names.clone(),
-        maps: (0..layout.maps.len())
+    let part = opts.tile.map(|tile| {
+        let maps = (0..layout.maps.len())
             .map(|j| layout.file_name(j, &inputs.years))
-            .collect(),
-        cells: outcome.sums.cells.iter().map(|q| q.to_string()).collect(),
-        transitions: outcome
-            .sums
-            .transitions
-            .iter()
-            .map(|((z, k, f, t), q)| (*z, *k, *f, *t, q.to_string()))
-            .collect(),
+            .collect();
+        Part::new(tile, scene, &outcome, block, maps)
     });
     publish(out_dir, &outcome, &cube, maps, part.as_ref())?;
     Ok(outcome)
+}
+
+/// The per-pixel model of the series: the scene's models with the series' rules (as of its
+/// last year) and event catalogue.
+fn series_model(
+    scene: &Scene,
+    spec: &SeriesSpec,
+    inputs: &SeriesInputs,
+    models: &Models,
+) -> Result<SeriesModel> {
+    let events = EventCatalogue::load(&inputs.event_table)?;
+    let reference_year = scene
+        .forest_age
+        .as_ref()
+        .and_then(|a| a.reference_year)
+        .unwrap_or(scene.base_year);
+    let last_year = inputs.years[inputs.years.len() - 1];
+    let rules = rules(scene, spec, models, last_year)?;
+    SeriesModel::new(
+        |pools| {
+            crate::model::pixel::PixelModel::build(
+                &models.scheme,
+                &models.forest,
+                &models.desert,
+                &models.other,
+                pools,
+                models.pool_table.as_deref(),
+            )
+            .map_err(|e| e.to_string())
+        },
+        scene.pools,
+        events,
+        reference_year,
+        models.forest.fallback_age_yr,
+        rules,
+    )
+    .map_err(|msg| Error::invalid(scene.scheme_path(), msg))
+}
+
+/// The metadata of every map of a series: the run's provenance and the years covered.
+fn map_metadata(scene: &Scene, models: &Models, years: &[i32]) -> Vec<(String, String)> {
+    let mut metadata = crate::pipeline::provenance(scene, models);
+    metadata.push((
+        "SINKMAP_SERIES_YEARS".into(),
+        format!("{}-{}", years[0], years[years.len() - 1]),
+    ));
+    metadata
 }
 
 /// The (id, name) of the grid, the zones and the outside, in the order of the sums.

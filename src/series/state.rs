@@ -342,6 +342,10 @@ impl SeriesModel {
 
     /// One step from the year of state `prev` to `year` with land cover `code` and an
     /// optional event (an index into the catalogue).
+    ///
+    /// Called for every pixel and year of a series: the rules are small functions of their
+    /// own (`stand`, `disturbed`, `start_soil_transition`, `Step::fluxes`), marked
+    /// `#[inline]` so that the split costs nothing.
     pub fn step(
         &self,
         prev: PixelState,
@@ -370,99 +374,42 @@ impl SeriesModel {
         let v0 = self.value(before, s)?;
         let was_forest = prev.origin_year.is_some();
         let now_forest = self.is_forest(code, s)?;
-        let mut fl = Fluxes::default();
-        let mut event_ignored = false;
-        let mut stand_type_code = prev.stand_type_code;
         // A change of land cover happens at the end of the step (in `year`): until then the
         // soil transition under way goes on. What it left at the start, and just before
         // this year's change (or at the end of the step when nothing changes).
         let changed = code != prev_code || was_forest != now_forest;
-        let left0 = prev.soil_left_tc_per_ha(prev.year, period);
         let left_mid = prev.soil_left_tc_per_ha(if changed { year - 1 } else { year }, period);
-        let origin = match (was_forest, now_forest, event) {
-            (true, _, Some(e)) => {
-                let ev = &self.events.events[e];
-                let p = self.split(before, s)?;
-                let emitted = ev.biomass_emitted_fraction * p.biomass
-                    + ev.dead_matter_emitted_fraction * p.dead
-                    + ev.soil_emitted_fraction * (p.soil + left0);
-                fl.event = Some((e, emitted));
-                if !now_forest {
-                    None
-                } else if ev.age_reset {
-                    Some(year)
-                } else {
-                    // The youngest age whose biomass reaches what the event left.
-                    let left = (1.0 - ev.biomass_lost()) * p.biomass;
-                    let a0 = before.age.unwrap_or(0);
-                    let mut a = 0;
-                    let at = |a| Cover {
-                        code,
-                        age: Some(a),
-                        stand_type_code,
-                    };
-                    while a < a0 && self.split(at(a), s)?.biomass < left {
-                        a += 1;
-                    }
-                    Some(year - a as i32)
-                }
-            }
-            (true, true, None) => prev.origin_year,
-            (false, true, ev) => {
-                event_ignored = ev.is_some();
-                stand_type_code = self.new_stand_type(&v0, s);
-                Some(year)
-            }
-            (_, false, ev) => {
-                event_ignored = ev.is_some() && !was_forest;
-                stand_type_code = None;
-                None
-            }
+        let t = Step {
+            year,
+            code,
+            before,
+            was_forest,
+            now_forest,
+            event,
+            left0: prev.soil_left_tc_per_ha(prev.year, period),
         };
-        let (age, conflict) = self.stand_age(origin, year);
+        let stand = self.stand(&t, &prev, &v0, s)?;
+        let (age, conflict) = self.stand_age(stand.origin, year);
         let after = Cover {
             code,
             age,
-            stand_type_code,
+            stand_type_code: stand.type_code,
         };
         let v1 = self.value(after, s)?;
         let mut state = PixelState {
             code: Some(code),
-            origin_year: origin,
+            origin_year: stand.origin,
             year,
-            stand_type_code,
+            stand_type_code: stand.type_code,
             ..prev
         };
         if changed {
-            // A change of land cover starts a soil transition from the soil the pixel has
-            // (its old land cover's plus what was still moving) to the new land cover's.
-            let offset = if period > 0 && self.pools.soil {
-                self.split(before, s)?.soil + left_mid - self.split(after, s)?.soil
-            } else {
-                0.0
-            };
-            state.soil_offset_tc_per_ha = offset;
-            state.soil_since_year = year;
-            state.soil_cause = if was_forest && !now_forest {
-                Cause::Clearing
-            } else {
-                Cause::Conversion
-            };
+            self.start_soil_transition(&mut state, &t, after, left_mid, s)?;
         }
         let left1 = state.soil_left_tc_per_ha(year, period);
-        let (stock0, stock1) = (v0.stock_tc_per_ha + left0, v1.stock_tc_per_ha + left1);
+        let (stock0, stock1) = (v0.stock_tc_per_ha + t.left0, v1.stock_tc_per_ha + left1);
         // What this year's change lost (the old transition's share is counted apart).
         let loss = v0.stock_tc_per_ha + left_mid - stock1;
-        match (was_forest, now_forest, fl.event) {
-            (_, _, Some((_, emitted))) => fl.transfer_tc_per_ha = loss - emitted,
-            (true, true, None) => fl.gross_sink_tc_per_ha = -loss,
-            (true, false, None) => fl.clearing_tc_per_ha = loss,
-            (false, _, None) => fl.conversion_tc_per_ha = loss,
-        }
-        match prev.soil_cause {
-            Cause::Clearing => fl.clearing_tc_per_ha += left0 - left_mid,
-            Cause::Conversion => fl.conversion_tc_per_ha += left0 - left_mid,
-        }
         Ok(Year {
             state,
             class: v1.class,
@@ -470,11 +417,157 @@ impl SeriesModel {
             stock_start_tc_per_ha: stock0,
             stock_end_tc_per_ha: stock1,
             age_yr: age,
-            fluxes: fl,
+            fluxes: t.fluxes(stand.event, loss, prev.soil_cause, t.left0 - left_mid),
             conflict,
-            event_ignored,
+            event_ignored: stand.event_ignored,
         })
     }
+
+    /// The stand after step `t` by the rule that applies: an event on a forest, a forest
+    /// that stays, a new stand (its type from the land before, `v0`), or no forest.
+    #[inline]
+    fn stand(
+        &self,
+        t: &Step,
+        prev: &PixelState,
+        v0: &PixelValue,
+        s: &Static,
+    ) -> Result<Stand, PixelError> {
+        let mut stand = Stand {
+            origin: None,
+            type_code: prev.stand_type_code,
+            event: None,
+            event_ignored: false,
+        };
+        match (t.was_forest, t.now_forest, t.event) {
+            (true, _, Some(e)) => {
+                let (origin, emitted) = self.disturbed(t, e, s)?;
+                stand.origin = origin;
+                stand.event = Some((e, emitted));
+            }
+            (true, true, None) => stand.origin = prev.origin_year,
+            (false, true, ev) => {
+                stand.event_ignored = ev.is_some();
+                stand.type_code = self.new_stand_type(v0, s);
+                stand.origin = Some(t.year);
+            }
+            (_, false, ev) => {
+                stand.event_ignored = ev.is_some() && !t.was_forest;
+                stand.type_code = None;
+            }
+        }
+        Ok(stand)
+    }
+
+    /// Event `e` on the forest of step `t`: the origin of the stand after it (none when the
+    /// land is no longer forest, the event's year when the event resets the age, else the
+    /// youngest age whose biomass reaches what the event left) and what it emits (t C/ha,
+    /// from the stand's pools and the soil still moving at the start).
+    #[inline]
+    fn disturbed(&self, t: &Step, e: usize, s: &Static) -> Result<(Option<i32>, f64), PixelError> {
+        let ev = &self.events.events[e];
+        let p = self.split(t.before, s)?;
+        let emitted = ev.biomass_emitted_fraction * p.biomass
+            + ev.dead_matter_emitted_fraction * p.dead
+            + ev.soil_emitted_fraction * (p.soil + t.left0);
+        let origin = if !t.now_forest {
+            None
+        } else if ev.age_reset {
+            Some(t.year)
+        } else {
+            // The youngest age whose biomass reaches what the event left.
+            let left = (1.0 - ev.biomass_lost()) * p.biomass;
+            let a0 = t.before.age.unwrap_or(0);
+            let mut a = 0;
+            let at = |a| Cover {
+                code: t.code,
+                age: Some(a),
+                stand_type_code: t.before.stand_type_code,
+            };
+            while a < a0 && self.split(at(a), s)?.biomass < left {
+                a += 1;
+            }
+            Some(t.year - a as i32)
+        };
+        Ok((origin, emitted))
+    }
+
+    /// A change of land cover starts a soil transition from the soil the pixel has (its old
+    /// land cover's plus what was still moving, `left_mid`) to the new land cover's.
+    #[inline]
+    fn start_soil_transition(
+        &self,
+        state: &mut PixelState,
+        t: &Step,
+        after: Cover,
+        left_mid: f64,
+        s: &Static,
+    ) -> Result<(), PixelError> {
+        let offset = if self.rules.soil_transition_yr > 0 && self.pools.soil {
+            self.split(t.before, s)?.soil + left_mid - self.split(after, s)?.soil
+        } else {
+            0.0
+        };
+        state.soil_offset_tc_per_ha = offset;
+        state.soil_since_year = t.year;
+        state.soil_cause = if t.was_forest && !t.now_forest {
+            Cause::Clearing
+        } else {
+            Cause::Conversion
+        };
+        Ok(())
+    }
+}
+
+/// What one step of a pixel starts from: the year, its land cover, the cover at the start,
+/// whether the pixel was and is forest, the event, and the soil still moving at the start
+/// (t C/ha).
+struct Step {
+    year: i32,
+    code: i32,
+    before: Cover,
+    was_forest: bool,
+    now_forest: bool,
+    event: Option<usize>,
+    left0: f64,
+}
+
+impl Step {
+    /// The step's fluxes: what this year's change lost (`loss`) under the column of its rule,
+    /// and what the soil transition under way moved (`soil_moved`) under its cause.
+    #[inline]
+    fn fluxes(
+        &self,
+        event: Option<(usize, f64)>,
+        loss: f64,
+        soil_cause: Cause,
+        soil_moved: f64,
+    ) -> Fluxes {
+        let mut fl = Fluxes {
+            event,
+            ..Fluxes::default()
+        };
+        match (self.was_forest, self.now_forest, event) {
+            (_, _, Some((_, emitted))) => fl.transfer_tc_per_ha = loss - emitted,
+            (true, true, None) => fl.gross_sink_tc_per_ha = -loss,
+            (true, false, None) => fl.clearing_tc_per_ha = loss,
+            (false, _, None) => fl.conversion_tc_per_ha = loss,
+        }
+        match soil_cause {
+            Cause::Clearing => fl.clearing_tc_per_ha += soil_moved,
+            Cause::Conversion => fl.conversion_tc_per_ha += soil_moved,
+        }
+        fl
+    }
+}
+
+/// The stand after a step: its origin year and forest type, the event's emission (index,
+/// t C/ha) and whether an event fell on land that was not forest.
+struct Stand {
+    origin: Option<i32>,
+    type_code: Option<i32>,
+    event: Option<(usize, f64)>,
+    event_ignored: bool,
 }
 
 #[cfg(test)]

@@ -88,6 +88,21 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
+/// Fails the test, showing the binary's stderr, unless the binary succeeded.
+#[track_caller]
+pub fn assert_ok(o: &Output) {
+    assert!(o.status.success(), "{}", stderr(o));
+}
+
+/// Runs the binary with `args` (as [`sinkmap`]) and fails the test, showing its stderr,
+/// unless it succeeded.
+#[track_caller]
+pub fn sinkmap_ok(args: &[&str]) -> Output {
+    let o = sinkmap(args);
+    assert_ok(&o);
+    o
+}
+
 /// Copies the repository's `models/` into `dir/models` and returns it.
 pub fn copy_models(dir: &Path) -> PathBuf {
     let dst = dir.join("models");
@@ -218,12 +233,17 @@ pub fn read_csv(path: &Path) -> (Vec<String>, Vec<Vec<String>>) {
     (h, rows)
 }
 
+/// The index of column `name` in header `h` (the test fails naming it when it is missing).
+#[track_caller]
+pub fn column_index(h: &[String], name: &str) -> usize {
+    h.iter()
+        .position(|x| x == name)
+        .unwrap_or_else(|| panic!("no column {name}"))
+}
+
 /// Column `name` of `rows` as f64 keyed by the first column.
 pub fn column(h: &[String], rows: &[Vec<String>], name: &str) -> Vec<(String, f64)> {
-    let i = h
-        .iter()
-        .position(|x| x == name)
-        .unwrap_or_else(|| panic!("no column {name}"));
+    let i = column_index(h, name);
     rows.iter()
         .map(|r| (r[0].clone(), r[i].parse().unwrap()))
         .collect()
@@ -266,26 +286,46 @@ pub fn shipped_models() -> sinkmap::model::Models {
     sinkmap::model::Models::load_dir(&m, &m.join("schemes/clcd.toml"), None).unwrap()
 }
 
-/// Adds `area` ha to one cohort cell of a hand-made cube.
-#[allow(clippy::too_many_arguments)]
-pub fn cube_cell(
-    cube: &mut sinkmap::cube::Cube,
-    zone: &str,
-    class: sinkmap::model::EcosystemClass,
-    forest_type: Option<&str>,
-    age: Option<u16>,
-    desert_subtype: Option<&str>,
-    intervention: Option<&str>,
-    area: f64,
-) {
-    cube.zone_names.insert(zone.into(), zone.into());
-    let key = sinkmap::cube::CubeKey {
-        zone_id: zone.into(),
-        class,
-        forest_type: forest_type.map(String::from),
-        age_yr: age,
-        desert_subtype: desert_subtype.map(String::from),
-        intervention: intervention.map(String::from),
-    };
-    cube.cells.entry(key).or_default().area += sinkmap::cube::quantize(area);
+/// One cohort cell of a hand-made cube: `CubeCell::new(zone, class)`, the optional keys set
+/// by its methods, then `add(cube, area_ha)`.
+pub struct CubeCell(sinkmap::cube::CubeKey);
+
+impl CubeCell {
+    pub fn new(zone: &str, class: sinkmap::model::EcosystemClass) -> CubeCell {
+        CubeCell(sinkmap::cube::CubeKey {
+            zone_id: zone.into(),
+            class,
+            forest_type: None,
+            age_yr: None,
+            desert_subtype: None,
+            intervention: None,
+        })
+    }
+
+    pub fn forest_type(mut self, name: Option<&str>) -> CubeCell {
+        self.0.forest_type = name.map(String::from);
+        self
+    }
+
+    pub fn age(mut self, age_yr: Option<u16>) -> CubeCell {
+        self.0.age_yr = age_yr;
+        self
+    }
+
+    pub fn desert_subtype(mut self, name: Option<&str>) -> CubeCell {
+        self.0.desert_subtype = name.map(String::from);
+        self
+    }
+
+    pub fn intervention(mut self, name: Option<&str>) -> CubeCell {
+        self.0.intervention = name.map(String::from);
+        self
+    }
+
+    /// Adds `area` ha to the cell in `cube` (and names its zone).
+    pub fn add(self, cube: &mut sinkmap::cube::Cube, area: f64) {
+        cube.zone_names
+            .insert(self.0.zone_id.clone(), self.0.zone_id.clone());
+        cube.cells.entry(self.0).or_default().area += sinkmap::cube::quantize(area);
+    }
 }

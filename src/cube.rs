@@ -273,7 +273,13 @@ pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
 /// pixels added one by one.
 #[inline]
 pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
-    let q_area = quantize(area_ha);
+    add_pixels_q(acc, v, area_ha, quantize(area_ha), n);
+}
+
+/// [`add_pixels`] with `q_area`, which must be `quantize(area_ha)`, given by the caller (the
+/// pixels of a row share it, so it is computed once per row).
+#[inline]
+pub fn add_pixels_q(acc: &mut Acc, v: &PixelValue, area_ha: f64, q_area: i128, n: i128) {
     acc.area += n * q_area;
     acc.stock += n * quantize(area_ha * v.stock_tc_per_ha);
     acc.sink += n * quantize(area_ha * v.sink_tco2_per_ha_yr);
@@ -303,7 +309,19 @@ pub struct CubeKey {
 /// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
 #[inline]
 pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
-    acc.area += n * quantize(area_ha);
+    add_eligible_q(acc, area_ha, quantize(area_ha), potential_tco2_per_ha_yr, n);
+}
+
+/// [`add_eligible`] with `q_area`, which must be `quantize(area_ha)`, given by the caller.
+#[inline]
+pub fn add_eligible_q(
+    acc: &mut Acc,
+    area_ha: f64,
+    q_area: i128,
+    potential_tco2_per_ha_yr: f64,
+    n: i128,
+) {
+    acc.area += n * q_area;
     acc.sink += n * quantize(area_ha * potential_tco2_per_ha_yr);
 }
 

@@ -216,24 +216,24 @@ pub(crate) fn open_masks(scene: &Scene, grid: &Grid) -> Result<Vec<Layer>> {
 
 /// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
 pub(crate) fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
+    // Branch-free (None and Some(0) give 0), so that the loop vectorizes.
     for (dst, c) in bits.iter_mut().zip(codes) {
-        if matches!(c, Some(v) if *v != 0) {
-            *dst |= 1 << bit;
-        }
+        *dst |= ((c.unwrap_or(0) != 0) as u32) << bit;
     }
 }
 
 /// Value of `best_intervention.tif` where the land cover is nodata.
 pub const BEST_NODATA: u8 = 255;
 
-/// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best one).
+/// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best
+/// one), each of `area` (with its quantized value).
 #[inline]
 fn add_restoration(
     acc: &mut [Acc],
     space: &CohortSpace,
     r: &RestorationModel,
     ev: &Evaluated,
-    area_ha: f64,
+    area: Area,
     n: i128,
 ) {
     let Evaluated { v, elig, best_j } = *ev;
@@ -243,21 +243,41 @@ fn add_restoration(
     }
     for j in 0..r.len() {
         if elig & (1 << j) != 0 {
-            cube::add_eligible(
+            cube::add_eligible_q(
                 &mut acc[space.eligibility_index(class, v.desert_subtype, j)],
-                area_ha,
+                area.ha,
+                area.q,
                 r.mean_gain[j],
                 n,
             );
         }
     }
     if let Some(j) = best_j {
-        cube::add_eligible(
+        cube::add_eligible_q(
             &mut acc[space.eligibility_index(class, v.desert_subtype, r.len())],
-            area_ha,
+            area.ha,
+            area.q,
             r.mean_gain[j],
             n,
         );
+    }
+}
+
+/// A pixel area (ha) and its quantized value ([`cube::quantize`]), computed once for all the
+/// sums it enters.
+#[derive(Clone, Copy)]
+struct Area {
+    ha: f64,
+    q: i128,
+}
+
+impl Area {
+    #[inline]
+    fn new(ha: f64) -> Area {
+        Area {
+            ha,
+            q: cube::quantize(ha),
+        }
     }
 }
 
@@ -320,14 +340,14 @@ mod key {
     const MASK_SHIFT: u32 = 46;
     const MASK_BITS: u32 = 17;
 
-    /// The field of an optional code of `bits` bits at `shift`.
+    /// The field of an optional code of `bits` bits at `shift` (branch-free, so that the
+    /// loops over a block's pixels vectorize).
     #[inline]
     fn code(v: Option<i32>, bits: u32, shift: u32) -> u64 {
-        match v {
-            None => 0,
-            Some(x) if (x as u32) < (1 << bits) - 1 => (x as u64 + 1) << shift,
-            Some(_) => ESCAPE,
-        }
+        let (some, x) = (v.is_some(), v.unwrap_or(0) as u32);
+        let fits = x < (1 << bits) - 1;
+        (((x as u64 + 1) << shift) & 0u64.wrapping_sub((some & fits) as u64))
+            | (((some & !fits) as u64) << 63)
     }
 
     /// The land-cover field.
@@ -342,30 +362,21 @@ mod key {
         code(v, CODE_BITS, shift)
     }
 
-    /// The age field: whole, non-negative years (bit for bit, so −0 escapes).
+    /// The age field: whole, non-negative years (bit for bit, so −0 escapes; branch-free).
     #[inline]
     pub(super) fn age(v: Option<f64>) -> u64 {
-        match v {
-            None => 0,
-            Some(a) => {
-                let k = a as u32; // saturating: NaN and negatives give 0, then differ below
-                if k < (1 << AGE_BITS) - 1 && (k as f64).to_bits() == a.to_bits() {
-                    (k as u64 + 1) << AGE_SHIFT
-                } else {
-                    ESCAPE
-                }
-            }
-        }
+        let (some, a) = (v.is_some(), v.unwrap_or(0.0));
+        let k = a as u32; // saturating: NaN and negatives give 0, then differ below
+        let fits = k < (1 << AGE_BITS) - 1 && (k as f64).to_bits() == a.to_bits();
+        (((k as u64 + 1) << AGE_SHIFT) & 0u64.wrapping_sub((some & fits) as u64))
+            | (((some & !fits) as u64) << 63)
     }
 
     /// The mask field.
     #[inline]
     pub(super) fn masks(m: u32) -> u64 {
-        if m < 1 << MASK_BITS {
-            (m as u64) << MASK_SHIFT
-        } else {
-            ESCAPE
-        }
+        let fits = m < 1 << MASK_BITS;
+        ((m as u64) << MASK_SHIFT) & 0u64.wrapping_sub(fits as u64) | ((!fits as u64) << 63)
     }
 
     /// The optional field at `shift` (value − 1, `None` for 0).
@@ -389,8 +400,33 @@ mod key {
     }
 }
 
-/// The keys of a block's pixels ([`key`]), one pass per layer.
+/// The keys of a block's pixels ([`key`]): one pass over all the layers when the block has
+/// them all (each input read once, each key written once), else one pass per layer.
 fn pixel_keys(b: &BlockInput) -> Vec<u64> {
+    let n = b.landcover.len();
+    if [
+        b.age.len(),
+        b.forest_type.len(),
+        b.desert.len(),
+        b.masks.len(),
+    ] == [n; 4]
+    {
+        return b
+            .landcover
+            .iter()
+            .zip(b.age)
+            .zip(b.forest_type)
+            .zip(b.desert)
+            .zip(&b.masks)
+            .map(|((((&c, &a), &t), &d), &m)| {
+                key::landcover(c)
+                    | key::age(a)
+                    | key::class_code(t, key::FT_SHIFT)
+                    | key::class_code(d, key::DS_SHIFT)
+                    | key::masks(m)
+            })
+            .collect();
+    }
     let mut keys: Vec<u64> = b.landcover.iter().map(|&c| key::landcover(c)).collect();
     for (k, &a) in keys.iter_mut().zip(b.age) {
         *k |= key::age(a);
@@ -540,9 +576,10 @@ impl RowCounts {
 
     /// Adds the row's counts, at `area_ha` a pixel, into `acc`, and starts a new row.
     fn flush(&mut self, sums: &Sums, evs: &[Evaluated], acc: &mut [Acc], area_ha: f64) {
+        let area = Area::new(area_ha);
         for &id in &self.seen {
             let n = std::mem::take(&mut self.n[id as usize]);
-            sums.add(acc, &evs[id as usize], area_ha, n as i128);
+            sums.add_area(acc, &evs[id as usize], area, n as i128);
         }
         self.seen.clear();
     }
@@ -558,9 +595,15 @@ impl Sums<'_> {
     /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`.
     #[inline]
     fn add(&self, acc: &mut [Acc], ev: &Evaluated, area_ha: f64, n: i128) {
-        cube::add_pixels(&mut acc[self.space.index(&ev.v)], &ev.v, area_ha, n);
+        self.add_area(acc, ev, Area::new(area_ha), n);
+    }
+
+    /// [`Sums::add`] with the area's quantized value known.
+    #[inline]
+    fn add_area(&self, acc: &mut [Acc], ev: &Evaluated, area: Area, n: i128) {
+        cube::add_pixels_q(&mut acc[self.space.index(&ev.v)], &ev.v, area.ha, area.q, n);
         if let Some(r) = self.restoration {
-            add_restoration(acc, self.space, r, ev, area_ha, n);
+            add_restoration(acc, self.space, r, ev, area, n);
         }
     }
 }
@@ -759,16 +802,25 @@ impl ZoneEval<'_> {
         for (r, row_ids) in self.ids.chunks_exact(w.width.max(1)).enumerate() {
             let area_ha = self.row_areas_ha[w.row + r];
             let base = r * w.width;
+            // A run of whole pixels of one evaluation, counted when it ends.
+            let (mut run_id, mut run_n) = (NODATA_ID, 0u32);
             for (c, &id) in row_ids.iter().enumerate() {
-                if id == NODATA_ID {
+                let f = frac(base + c);
+                let whole = f == 1.0 && id != NODATA_ID;
+                if whole && id == run_id {
+                    run_n += 1;
                     continue;
                 }
-                let f = frac(base + c);
-                if f == 1.0 {
-                    counts.add(id, 1);
-                } else if f > min {
+                if run_n > 0 {
+                    counts.add(run_id, run_n);
+                }
+                (run_id, run_n) = if whole { (id, 1) } else { (NODATA_ID, 0) };
+                if !whole && id != NODATA_ID && f > min {
                     self.sums.add(acc, &self.evs[id as usize], area_ha * f, 1);
                 }
+            }
+            if run_n > 0 {
+                counts.add(run_id, run_n);
             }
             counts.flush(self.sums, self.evs, acc, area_ha);
         }

@@ -121,8 +121,7 @@ impl std::ops::AddAssign<&CubeSums> for CubeSums {
 }
 
 /// The per-cohort sums under the name the block code uses.
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
-pub(crate) type Acc = CubeSums;
+pub type Acc = CubeSums;
 
 /// `(x × 2⁵²).round() as i128`, without the library calls of `round` and of the float →
 /// 128-bit conversion where the product fits in 63 bits (every real quantity of a pixel):
@@ -149,8 +148,7 @@ pub fn dequantize(q: i128) -> f64 {
 
 /// Dense numbering of cohorts used while streaming.
 #[derive(Debug, Clone)]
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
-pub(crate) struct CohortSpace {
+pub struct CohortSpace {
     /// Forest type names of forest.toml, in the order of the pixel model's type index.
     pub forest_types: Vec<String>,
     /// Desert subtype names, in the order of the pixel model's subtype index.
@@ -165,16 +163,19 @@ pub(crate) struct CohortSpace {
 /// pixel (area with any eligible intervention, and its potential).
 pub const BEST_INTERVENTION: &str = "__best__";
 
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 const N_CLASSES: usize = 9;
 
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 impl CohortSpace {
     /// Number of cohort entries (eligibility entries come after them).
     pub fn cohorts(&self) -> usize {
         N_CLASSES
             + self.desert_subtypes.len()
             + self.forest_types.len() * (self.max_age_yr as usize + 1)
+    }
+
+    /// Whether the space has no entries (never: every space has the nine class cohorts).
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
     }
 
     /// Number of entries of a dense per-block sum vector: the cohorts, then (when there are
@@ -275,14 +276,26 @@ impl CohortSpace {
     }
 }
 
+/// Adds one pixel's contribution (area `area_ha`, already multiplied by any coverage
+/// fraction): the building block for summing pixels into a cube from Rust without rasters.
+#[inline]
+pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
+    add_pixels(acc, v, area_ha, 1);
+}
+
 /// Adds the contribution of `n` pixels with the same value and area (`area_ha` each, already
 /// multiplied by any coverage fraction): exactly `n` times one
 /// pixel's quantized contribution, so a run of equal pixels sums to the same bits as the
 /// pixels added one by one.
 #[inline]
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
-pub(crate) fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
-    let q_area = quantize(area_ha);
+pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
+    add_pixels_q(acc, v, area_ha, quantize(area_ha), n);
+}
+
+/// [`add_pixels`] with `q_area`, which must be `quantize(area_ha)`, given by the caller (the
+/// pixels of a row share it, so it is computed once per row).
+#[inline]
+pub fn add_pixels_q(acc: &mut Acc, v: &PixelValue, area_ha: f64, q_area: i128, n: i128) {
     acc.area += n * q_area;
     acc.stock += n * quantize(area_ha * v.stock_tc_per_ha);
     acc.sink += n * quantize(area_ha * v.sink_tco2_per_ha_yr);
@@ -314,11 +327,19 @@ pub struct CubeKey {
     pub intervention: Option<String>,
 }
 
-/// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
+/// Adds `n` eligible pixels (`area_ha` each; `q_area` must be `quantize(area_ha)`, computed
+/// once by the caller for a row): their area and their potential (t CO₂/ha/yr) for one
+/// intervention. (Used by the raster pass, which needs the `gdal` feature.)
 #[inline]
-#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
-pub(crate) fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
-    acc.area += n * quantize(area_ha);
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))]
+pub(crate) fn add_eligible_q(
+    acc: &mut Acc,
+    area_ha: f64,
+    q_area: i128,
+    potential_tco2_per_ha_yr: f64,
+    n: i128,
+) {
+    acc.area += n * q_area;
     acc.sink += n * quantize(area_ha * potential_tco2_per_ha_yr);
 }
 
@@ -393,8 +414,7 @@ pub struct Totals {
 
 impl Cube {
     /// Adds the dense per-block sums of `zone_id` into the cube.
-    #[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
-    pub(crate) fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
+    pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
         for (idx, acc) in dense.iter().enumerate() {
             if acc.is_zero() {
                 continue;

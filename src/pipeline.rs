@@ -10,6 +10,7 @@ use std::time::Instant;
 use rayon::prelude::*;
 
 use crate::config::{Compression, Layout, Models, Scene};
+use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapSink, Pass, Source};
 use crate::error::{Error, Result, Warning};
@@ -215,24 +216,24 @@ pub(crate) fn open_masks(scene: &Scene, grid: &Grid) -> Result<Vec<Layer>> {
 
 /// Sets bit `bit` where the mask's code is set (non-zero, not nodata).
 pub(crate) fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) {
+    // Branch-free (None and Some(0) give 0), so that the loop vectorizes.
     for (dst, c) in bits.iter_mut().zip(codes) {
-        if matches!(c, Some(v) if *v != 0) {
-            *dst |= 1 << bit;
-        }
+        *dst |= ((c.unwrap_or(0) != 0) as u32) << bit;
     }
 }
 
 /// Value of `best_intervention.tif` where the land cover is nodata.
 pub const BEST_NODATA: u8 = 255;
 
-/// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best one).
+/// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best
+/// one), each of `area` (with its quantized value).
 #[inline]
 fn add_restoration(
     acc: &mut [Acc],
     space: &CohortSpace,
     r: &RestorationModel,
     ev: &Evaluated,
-    area_ha: f64,
+    area: Area,
     n: i128,
 ) {
     let Evaluated { v, elig, best_j } = *ev;
@@ -242,21 +243,41 @@ fn add_restoration(
     }
     for j in 0..r.len() {
         if elig & (1 << j) != 0 {
-            cube::add_eligible(
+            cube::add_eligible_q(
                 &mut acc[space.eligibility_index(class, v.desert_subtype, j)],
-                area_ha,
+                area.ha,
+                area.q,
                 r.mean_gain[j],
                 n,
             );
         }
     }
     if let Some(j) = best_j {
-        cube::add_eligible(
+        cube::add_eligible_q(
             &mut acc[space.eligibility_index(class, v.desert_subtype, r.len())],
-            area_ha,
+            area.ha,
+            area.q,
             r.mean_gain[j],
             n,
         );
+    }
+}
+
+/// A pixel area (ha) and its quantized value ([`cube::quantize`]), computed once for all the
+/// sums it enters.
+#[derive(Clone, Copy)]
+struct Area {
+    ha: f64,
+    q: i128,
+}
+
+impl Area {
+    #[inline]
+    fn new(ha: f64) -> Area {
+        Area {
+            ha,
+            q: cube::quantize(ha),
+        }
     }
 }
 
@@ -271,7 +292,7 @@ struct RawPixel {
 }
 
 impl RawPixel {
-    /// A hash for [`Memo`]'s cache (multiply-xorshift over the fields).
+    /// A hash for [`Memo`]'s cache of escaped pixels (multiply-xorshift over the fields).
     #[inline]
     fn hash(&self) -> usize {
         const K: u64 = 0x9E37_79B9_7F4A_7C15;
@@ -287,6 +308,139 @@ impl RawPixel {
         }
         (h.wrapping_mul(K) >> 40) as usize
     }
+
+    /// The raw inputs of pixel `i` of a block whose land cover there is `code`.
+    fn at(b: &BlockInput, i: usize, code: i32) -> RawPixel {
+        RawPixel {
+            code,
+            age_bits: b.age.get(i).copied().flatten().map(f64::to_bits),
+            forest_type: b.forest_type.get(i).copied().flatten(),
+            desert: b.desert.get(i).copied().flatten(),
+            masks: b.masks.get(i).copied().unwrap_or(0),
+        }
+    }
+}
+
+/// A pixel's raw inputs packed into one `u64` (its *key*), so that the hot loop compares and
+/// hashes one word instead of five optional fields. Each field holds its value + 1 (0 = none):
+/// land-cover code in bits 0–11 (0 = nodata), age in 12–25 (whole years ≥ 0 only), forest
+/// type in 26–35, desert subtype in 36–45, mask bits in 46–62. A value that does not fit (a
+/// large or negative code, an age that is not a whole non-negative number, a 18th mask bit)
+/// sets bit 63 instead: such an *escaped* pixel takes the general path ([`RawPixel`]).
+/// Packing is one-to-one on what fits, so equal keys are equal raw inputs.
+mod key {
+    pub(super) const ESCAPE: u64 = 1 << 63;
+    pub(super) const LC_BITS: u32 = 12;
+    pub(super) const LC_MASK: u64 = (1 << LC_BITS) - 1;
+    pub(super) const AGE_SHIFT: u32 = 12;
+    const AGE_BITS: u32 = 14;
+    pub(super) const FT_SHIFT: u32 = 26;
+    pub(super) const DS_SHIFT: u32 = 36;
+    const CODE_BITS: u32 = 10;
+    const MASK_SHIFT: u32 = 46;
+    const MASK_BITS: u32 = 17;
+
+    /// The field of an optional code of `bits` bits at `shift` (branch-free, so that the
+    /// loops over a block's pixels vectorize).
+    #[inline]
+    fn code(v: Option<i32>, bits: u32, shift: u32) -> u64 {
+        let (some, x) = (v.is_some(), v.unwrap_or(0) as u32);
+        let fits = x < (1 << bits) - 1;
+        (((x as u64 + 1) << shift) & 0u64.wrapping_sub((some & fits) as u64))
+            | (((some & !fits) as u64) << 63)
+    }
+
+    /// The land-cover field.
+    #[inline]
+    pub(super) fn landcover(v: Option<i32>) -> u64 {
+        code(v, LC_BITS, 0)
+    }
+
+    /// The field of a forest-type or desert-subtype code at `shift`.
+    #[inline]
+    pub(super) fn class_code(v: Option<i32>, shift: u32) -> u64 {
+        code(v, CODE_BITS, shift)
+    }
+
+    /// The age field: whole, non-negative years (bit for bit, so −0 escapes; branch-free).
+    #[inline]
+    pub(super) fn age(v: Option<f64>) -> u64 {
+        let (some, a) = (v.is_some(), v.unwrap_or(0.0));
+        let k = a as u32; // saturating: NaN and negatives give 0, then differ below
+        let fits = k < (1 << AGE_BITS) - 1 && (k as f64).to_bits() == a.to_bits();
+        (((k as u64 + 1) << AGE_SHIFT) & 0u64.wrapping_sub((some & fits) as u64))
+            | (((some & !fits) as u64) << 63)
+    }
+
+    /// The mask field.
+    #[inline]
+    pub(super) fn masks(m: u32) -> u64 {
+        let fits = m < 1 << MASK_BITS;
+        ((m as u64) << MASK_SHIFT) & 0u64.wrapping_sub(fits as u64) | ((!fits as u64) << 63)
+    }
+
+    /// The optional field at `shift` (value − 1, `None` for 0).
+    #[inline]
+    fn field(key: u64, shift: u32, bits: u32) -> Option<u64> {
+        match (key >> shift) & ((1 << bits) - 1) {
+            0 => None,
+            v => Some(v - 1),
+        }
+    }
+
+    /// The raw inputs a (non-escaped, non-nodata) key packs.
+    pub(super) fn unpack(key: u64) -> super::RawPixel {
+        super::RawPixel {
+            code: ((key & LC_MASK) - 1) as i32,
+            age_bits: field(key, AGE_SHIFT, AGE_BITS).map(|a| (a as f64).to_bits()),
+            forest_type: field(key, FT_SHIFT, CODE_BITS).map(|v| v as i32),
+            desert: field(key, DS_SHIFT, CODE_BITS).map(|v| v as i32),
+            masks: ((key >> MASK_SHIFT) & ((1 << MASK_BITS) - 1)) as u32,
+        }
+    }
+}
+
+/// The keys of a block's pixels ([`key`]): one pass over all the layers when the block has
+/// them all (each input read once, each key written once), else one pass per layer.
+fn pixel_keys(b: &BlockInput) -> Vec<u64> {
+    let n = b.landcover.len();
+    if [
+        b.age.len(),
+        b.forest_type.len(),
+        b.desert.len(),
+        b.masks.len(),
+    ] == [n; 4]
+    {
+        return b
+            .landcover
+            .iter()
+            .zip(b.age)
+            .zip(b.forest_type)
+            .zip(b.desert)
+            .zip(&b.masks)
+            .map(|((((&c, &a), &t), &d), &m)| {
+                key::landcover(c)
+                    | key::age(a)
+                    | key::class_code(t, key::FT_SHIFT)
+                    | key::class_code(d, key::DS_SHIFT)
+                    | key::masks(m)
+            })
+            .collect();
+    }
+    let mut keys: Vec<u64> = b.landcover.iter().map(|&c| key::landcover(c)).collect();
+    for (k, &a) in keys.iter_mut().zip(b.age) {
+        *k |= key::age(a);
+    }
+    for (k, &t) in keys.iter_mut().zip(b.forest_type) {
+        *k |= key::class_code(t, key::FT_SHIFT);
+    }
+    for (k, &d) in keys.iter_mut().zip(b.desert) {
+        *k |= key::class_code(d, key::DS_SHIFT);
+    }
+    for (k, &m) in keys.iter_mut().zip(&b.masks) {
+        *k |= key::masks(m);
+    }
+    keys
 }
 
 /// What the models say of one pixel, restoration included.
@@ -305,13 +459,20 @@ struct Memo<'a> {
     evs: Vec<Evaluated>,
     /// Map values of each id: stock, sink, potential, best code.
     values: Vec<(f32, f32, f32, u8)>,
-    /// A direct-mapped cache raw input → id (an evicted input is evaluated again under a
-    /// new id; equal evaluations under two ids sum to the same integers).
+    /// A direct-mapped cache key → id (key 0, a nodata key, marks an empty slot; an evicted
+    /// input is evaluated again under a new id, and equal evaluations under two ids sum to
+    /// the same integers).
+    keyed: Vec<(u64, u32)>,
+    /// The same for escaped pixels, by their raw inputs (allocated at the first one).
     slots: Vec<Option<(RawPixel, u32)>>,
 }
 
-/// Slots of [`Memo`]'s cache (a power of two).
+/// Slots of [`Memo`]'s caches (powers of two).
+const MEMO_KEY_BITS: u32 = 11;
 const MEMO_SLOTS: usize = 1024;
+
+/// Id of the pixels whose land cover is nodata.
+const NODATA_ID: u32 = u32::MAX;
 
 impl<'a> Memo<'a> {
     fn new(ctx: &'a BlockContext<'a>) -> Self {
@@ -319,23 +480,17 @@ impl<'a> Memo<'a> {
             ctx,
             evs: Vec::new(),
             values: Vec::new(),
-            slots: vec![None; MEMO_SLOTS],
+            keyed: vec![(0, 0); 1 << MEMO_KEY_BITS],
+            slots: Vec::new(),
         }
     }
 
-    /// The id of `raw`'s evaluation (evaluated on first sight).
-    #[inline]
-    fn id(&mut self, raw: RawPixel, age: Option<f64>) -> std::result::Result<u32, PixelError> {
-        let slot = raw.hash() & (MEMO_SLOTS - 1);
-        if let Some((k, id)) = self.slots[slot] {
-            if k == raw {
-                return Ok(id);
-            }
-        }
+    /// Evaluates `raw` under a new id.
+    fn evaluate(&mut self, raw: RawPixel) -> std::result::Result<u32, PixelError> {
         let ctx = self.ctx;
         let v = ctx.model.evaluate_observed(
             raw.code,
-            age,
+            raw.age_bits.map(f64::from_bits),
             ctx.age_shift_yr as f64,
             raw.forest_type,
             raw.desert,
@@ -362,6 +517,35 @@ impl<'a> Memo<'a> {
             potential,
             best,
         ));
+        Ok(id)
+    }
+
+    /// The id of a (non-escaped, non-nodata) key's evaluation (evaluated on first sight).
+    #[inline]
+    fn id_of_key(&mut self, key: u64) -> std::result::Result<u32, PixelError> {
+        const K: u64 = 0x9E37_79B9_7F4A_7C15;
+        let slot = ((key ^ (key >> 29)).wrapping_mul(K) >> (64 - MEMO_KEY_BITS)) as usize;
+        let (k, id) = self.keyed[slot];
+        if k == key {
+            return Ok(id);
+        }
+        let id = self.evaluate(key::unpack(key))?;
+        self.keyed[slot] = (key, id);
+        Ok(id)
+    }
+
+    /// The id of an escaped pixel's evaluation (evaluated on first sight).
+    fn id_of_raw(&mut self, raw: RawPixel) -> std::result::Result<u32, PixelError> {
+        if self.slots.is_empty() {
+            self.slots = vec![None; MEMO_SLOTS];
+        }
+        let slot = raw.hash() & (MEMO_SLOTS - 1);
+        if let Some((k, id)) = self.slots[slot] {
+            if k == raw {
+                return Ok(id);
+            }
+        }
+        let id = self.evaluate(raw)?;
         self.slots[slot] = Some((raw, id));
         Ok(id)
     }
@@ -377,8 +561,9 @@ struct RowCounts {
 }
 
 impl RowCounts {
+    /// Counts `count` more pixels of `id`.
     #[inline]
-    fn add(&mut self, id: u32) {
+    fn add(&mut self, id: u32, count: u32) {
         let k = id as usize;
         if k >= self.n.len() {
             self.n.resize(k + 1, 0);
@@ -386,14 +571,15 @@ impl RowCounts {
         if self.n[k] == 0 {
             self.seen.push(id);
         }
-        self.n[k] += 1;
+        self.n[k] += count;
     }
 
     /// Adds the row's counts, at `area_ha` a pixel, into `acc`, and starts a new row.
     fn flush(&mut self, sums: &Sums, evs: &[Evaluated], acc: &mut [Acc], area_ha: f64) {
+        let area = Area::new(area_ha);
         for &id in &self.seen {
             let n = std::mem::take(&mut self.n[id as usize]);
-            sums.add(acc, &evs[id as usize], area_ha, n as i128);
+            sums.add_area(acc, &evs[id as usize], area, n as i128);
         }
         self.seen.clear();
     }
@@ -409,62 +595,15 @@ impl Sums<'_> {
     /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`.
     #[inline]
     fn add(&self, acc: &mut [Acc], ev: &Evaluated, area_ha: f64, n: i128) {
-        cube::add_pixels(&mut acc[self.space.index(&ev.v)], &ev.v, area_ha, n);
+        self.add_area(acc, ev, Area::new(area_ha), n);
+    }
+
+    /// [`Sums::add`] with the area's quantized value known.
+    #[inline]
+    fn add_area(&self, acc: &mut [Acc], ev: &Evaluated, area: Area, n: i128) {
+        cube::add_pixels_q(&mut acc[self.space.index(&ev.v)], &ev.v, area.ha, area.q, n);
         if let Some(r) = self.restoration {
-            add_restoration(acc, self.space, r, ev, area_ha, n);
-        }
-    }
-}
-
-/// How the zones meet one block: which cover it, which of those cover it whole, and whether
-/// pixel fractions matter at all.
-struct BlockZones {
-    /// (zone index, coverage) of every zone that touches the block.
-    coverage: Vec<(usize, crate::coverage::Coverage)>,
-    /// Whether each of them covers the whole block.
-    full: Vec<bool>,
-    /// Outside share of every pixel of a block without partial zones (summed in zone order,
-    /// as for a single pixel): all of it (no zone) or none (a zone covers it).
-    uniform_outside: f64,
-    /// Whether some zone covers the block partly (then pixel fractions are summed).
-    partial: bool,
-}
-
-impl BlockZones {
-    fn new(ctx: &BlockContext, w: Window) -> BlockZones {
-        let coverage = ctx
-            .zones
-            .map(|z| z.block_coverage(ctx.grid, w))
-            .unwrap_or_default();
-        let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
-        let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
-        let partial =
-            full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
-        BlockZones {
-            coverage,
-            full,
-            uniform_outside,
-            partial,
-        }
-    }
-
-    /// Zones that cover the whole block get the block's own sums (`grid_acc`), and so does
-    /// the outside of a block no zone touches (area × 1.0 = area).
-    fn finish(
-        &self,
-        grid_acc: &[Acc],
-        zone_acc: &mut [(usize, Vec<Acc>)],
-        outside: Option<&mut [Acc]>,
-    ) {
-        for ((_, acc), is_full) in zone_acc.iter_mut().zip(&self.full) {
-            if *is_full {
-                acc.copy_from_slice(grid_acc);
-            }
-        }
-        if let (Some(out), false) = (outside, self.partial) {
-            if self.uniform_outside == 1.0 {
-                out.copy_from_slice(grid_acc);
-            }
+            add_restoration(acc, self.space, r, ev, area, n);
         }
     }
 }
@@ -480,17 +619,38 @@ pub(crate) struct BlockContext<'a> {
     pub(crate) zones: Option<&'a ZoneSet>,
 }
 
+/// The map values of a block, filled run by run.
+struct BlockMaps {
+    stock: Vec<f32>,
+    sink: Vec<f32>,
+    /// Restoration potential and best intervention code (empty without a catalogue).
+    potential: Vec<f32>,
+    best: Vec<u8>,
+}
+
+impl BlockMaps {
+    /// Sets pixels `r` to the map values `v` of one evaluation.
+    #[inline]
+    fn fill(&mut self, r: Range<usize>, v: (f32, f32, f32, u8)) {
+        self.stock[r.clone()].fill(v.0);
+        self.sink[r.clone()].fill(v.1);
+        if !self.best.is_empty() {
+            self.potential[r.clone()].fill(v.2);
+            self.best[r].fill(v.3);
+        }
+    }
+}
+
 /// Evaluates one block: pure, no IO. Every pixel's contribution to the whole grid, to each
 /// zone (× its covered fraction) and to the outside is added exactly as one pixel's
 /// quantized sums; equal contributions of a row are counted and added once, times their
 /// number (integer sums: the same result, whatever the grouping).
 ///
-/// This is the hot loop of a run (every pixel of the scene passes here once): a pixel costs
-/// a comparison with its left neighbour (or a cache probe), four stores and a count; zone
-/// fractions are looked at only in blocks a zone edge crosses. The pixel loop stays in one
-/// piece on purpose: it keeps the row counters, the accumulators and the last pixel in
-/// locals the compiler can hold in registers; the zone setup and the end of the block are
-/// functions of their own (`BlockZones`).
+/// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
+/// raw inputs are packed into one word ([`key`]); a row is walked run by run of equal keys,
+/// a run costs one cache probe for its evaluation id, fills of the map values and one count.
+/// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
+/// block's ids ([`zone_sums`]).
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
@@ -499,97 +659,116 @@ pub(crate) fn compute_block(
         (ctx.restoration, ctx.space, ctx.row_areas_ha, ctx.zones);
     let w = b.window;
     let n = w.len();
-    let mut stock = vec![writer::MAP_NODATA; n];
-    let mut sink = vec![writer::MAP_NODATA; n];
-    let (mut potential, mut best) = match restoration {
-        Some(_) => (vec![writer::MAP_NODATA; n], vec![BEST_NODATA; n]),
-        None => (Vec::new(), Vec::new()),
+    let mut maps = BlockMaps {
+        stock: vec![writer::MAP_NODATA; n],
+        sink: vec![writer::MAP_NODATA; n],
+        potential: Vec::new(),
+        best: Vec::new(),
     };
-    let here = BlockZones::new(ctx, w);
-    let (coverage, full, partial) = (&here.coverage, &here.full, here.partial);
+    if restoration.is_some() {
+        maps.potential = vec![writer::MAP_NODATA; n];
+        maps.best = vec![BEST_NODATA; n];
+    }
+    let coverage = zones
+        .map(|z| z.block_coverage(ctx.grid, w))
+        .unwrap_or_default();
+    let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
+    // Zones that cover the whole block get the block's own sums at the end; pixel fractions
+    // matter only where some zone covers the block partly.
+    // Outside share of every pixel of a block without partial zones (summed in zone order,
+    // as for a single pixel): all of it (no zone) or none (a zone covers it).
+    let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
+    let partial = full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
     let sums = Sums { space, restoration };
     let mut grid_acc = vec![Acc::ZERO; space.len()];
+    let mut memo = Memo::new(ctx);
+    let mut grid_n = RowCounts::default();
+    // The evaluation id of every pixel, kept for the zone sums.
+    let mut ids = if partial {
+        vec![NODATA_ID; n]
+    } else {
+        Vec::new()
+    };
+    let keys = pixel_keys(b);
+    let mut nodata_area = 0i128;
+    let mut last = (0u64, NODATA_ID);
+    for (r, row_keys) in keys.chunks_exact(w.width.max(1)).enumerate() {
+        let row = w.row + r;
+        let area_ha = row_areas_ha[row];
+        let base = r * w.width;
+        let mut nodata_px = 0i128;
+        let mut c = 0;
+        while c < row_keys.len() {
+            let k = row_keys[c];
+            let mut end = c + 1;
+            let id = if k & key::ESCAPE != 0 {
+                // One pixel on the general path.
+                let Some(code) = b.landcover[base + c] else {
+                    nodata_px += 1;
+                    c = end;
+                    continue;
+                };
+                memo.id_of_raw(RawPixel::at(b, base + c, code))
+                    .map_err(|e| (w.col + c, row, e))?
+            } else {
+                while end < row_keys.len() && row_keys[end] == k {
+                    end += 1;
+                }
+                if k & key::LC_MASK == 0 {
+                    nodata_px += (end - c) as i128;
+                    c = end;
+                    continue;
+                }
+                if last.0 == k {
+                    last.1
+                } else {
+                    let id = memo.id_of_key(k).map_err(|e| (w.col + c, row, e))?;
+                    last = (k, id);
+                    id
+                }
+            };
+            maps.fill(base + c..base + end, memo.values[id as usize]);
+            if partial {
+                ids[base + c..base + end].fill(id);
+            }
+            grid_n.add(id, (end - c) as u32);
+            c = end;
+        }
+        grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
+        nodata_area += nodata_px * cube::quantize(area_ha);
+    }
     let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
         .iter()
         .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
         .collect();
     let mut outside_acc = zones.map(|_| vec![Acc::ZERO; space.len()]);
-    let mut memo = Memo::new(ctx);
-    let mut grid_n = RowCounts::default();
-    let mut zone_n: Vec<RowCounts> = coverage.iter().map(|_| RowCounts::default()).collect();
-    let mut outside_n = RowCounts::default();
-    let mut nodata_area = 0i128;
-    let mut last: Option<(RawPixel, u32)> = None;
-    for r in 0..w.height {
-        let row = w.row + r;
-        let area_ha = row_areas_ha[row];
-        let mut nodata_px = 0i128;
-        for c in 0..w.width {
-            let i = r * w.width + c;
-            let Some(code) = b.landcover[i] else {
-                nodata_px += 1;
-                continue;
-            };
-            let age = b.age.get(i).copied().flatten();
-            let raw = RawPixel {
-                code,
-                age_bits: age.map(f64::to_bits),
-                forest_type: b.forest_type.get(i).copied().flatten(),
-                desert: b.desert.get(i).copied().flatten(),
-                masks: b.masks.get(i).copied().unwrap_or(0),
-            };
-            let id = match last {
-                Some((prev, id)) if prev == raw => id,
-                _ => {
-                    let id = memo.id(raw, age).map_err(|e| (w.col + c, row, e))?;
-                    last = Some((raw, id));
-                    id
-                }
-            };
-            let (s, k, p, bi) = memo.values[id as usize];
-            stock[i] = s;
-            sink[i] = k;
-            if restoration.is_some() {
-                potential[i] = p;
-                best[i] = bi;
-            }
-            grid_n.add(id);
-            if !partial {
-                continue;
-            }
-            // Summed in zone order whatever the block, so the result does not depend on it.
-            let mut covered = 0.0;
-            for (k, ((_, frac), is_full)) in coverage.iter().zip(full).enumerate() {
-                let f = frac.at(i);
-                covered += f;
-                if f > 0.0 && !is_full {
-                    if f == 1.0 {
-                        zone_n[k].add(id);
-                    } else {
-                        let ev = &memo.evs[id as usize];
-                        sums.add(&mut zone_acc[k].1, ev, area_ha * f, 1);
-                    }
-                }
-            }
-            if let Some(out) = outside_acc.as_mut() {
-                let outside = 1.0 - covered;
-                if outside == 1.0 {
-                    outside_n.add(id);
-                } else if outside > 1e-12 {
-                    sums.add(out, &memo.evs[id as usize], area_ha * outside, 1);
-                }
-            }
-        }
-        grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
-        for (counts, (_, acc)) in zone_n.iter_mut().zip(zone_acc.iter_mut()) {
-            counts.flush(&sums, &memo.evs, acc, area_ha);
-        }
-        if let Some(out) = outside_acc.as_mut() {
-            outside_n.flush(&sums, &memo.evs, out, area_ha);
-        }
-        nodata_area += nodata_px * cube::quantize(area_ha);
+    if partial {
+        let ev = ZoneEval {
+            sums: &sums,
+            evs: &memo.evs,
+            ids: &ids,
+            window: w,
+            row_areas_ha,
+        };
+        zone_sums(&ev, &coverage, &full, &mut zone_acc, outside_acc.as_mut());
     }
-    here.finish(&grid_acc, &mut zone_acc, outside_acc.as_deref_mut());
+    for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
+        if *is_full {
+            acc.copy_from_slice(&grid_acc);
+        }
+    }
+    if let (Some(out), false) = (outside_acc.as_mut(), partial) {
+        // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums).
+        if uniform_outside == 1.0 {
+            out.copy_from_slice(&grid_acc);
+        }
+    }
+    let BlockMaps {
+        stock,
+        sink,
+        potential,
+        best,
+    } = maps;
     Ok(BlockOutput {
         window: w,
         stock,
@@ -601,6 +780,110 @@ pub(crate) fn compute_block(
         outside_acc,
         nodata_area,
     })
+}
+
+/// A block's evaluated pixels, as the zone sums read them.
+struct ZoneEval<'a> {
+    sums: &'a Sums<'a>,
+    evs: &'a [Evaluated],
+    /// Evaluation id of each pixel ([`NODATA_ID`] where the land cover is nodata).
+    ids: &'a [u32],
+    window: Window,
+    row_areas_ha: &'a [f64],
+}
+
+impl ZoneEval<'_> {
+    /// Adds every data pixel, weighted by its fraction `frac(i)`, to `acc`: a whole pixel
+    /// (fraction 1) is counted with its row, a part of one is added on its own (area × the
+    /// fraction), a fraction of 0 (or below `min`) is left out.
+    fn add_weighted(&self, acc: &mut [Acc], min: f64, frac: impl Fn(usize) -> f64) {
+        let w = self.window;
+        let mut counts = RowCounts::default();
+        for (r, row_ids) in self.ids.chunks_exact(w.width.max(1)).enumerate() {
+            let area_ha = self.row_areas_ha[w.row + r];
+            let base = r * w.width;
+            // A run of whole pixels of one evaluation, counted when it ends.
+            let (mut run_id, mut run_n) = (NODATA_ID, 0u32);
+            for (c, &id) in row_ids.iter().enumerate() {
+                let f = frac(base + c);
+                let whole = f == 1.0 && id != NODATA_ID;
+                if whole && id == run_id {
+                    run_n += 1;
+                    continue;
+                }
+                if run_n > 0 {
+                    counts.add(run_id, run_n);
+                }
+                (run_id, run_n) = if whole { (id, 1) } else { (NODATA_ID, 0) };
+                if !whole && id != NODATA_ID && f > min {
+                    self.sums.add(acc, &self.evs[id as usize], area_ha * f, 1);
+                }
+            }
+            if run_n > 0 {
+                counts.add(run_id, run_n);
+            }
+            counts.flush(self.sums, self.evs, acc, area_ha);
+        }
+    }
+
+    /// Adds every data pixel at the same fraction `f` (0 < f < 1) of its area: a row's equal
+    /// evaluations are added at once, times their number.
+    fn add_uniform(&self, acc: &mut [Acc], f: f64) {
+        let w = self.window;
+        let mut counts = RowCounts::default();
+        for (r, row_ids) in self.ids.chunks_exact(w.width.max(1)).enumerate() {
+            let area_ha = self.row_areas_ha[w.row + r];
+            for &id in row_ids {
+                if id != NODATA_ID {
+                    counts.add(id, 1);
+                }
+            }
+            counts.flush(self.sums, self.evs, acc, area_ha * f);
+        }
+    }
+}
+
+/// The zone and outside sums of a block that some zone covers partly: zone by zone, in zone
+/// order, over the block's pixels. A pixel's covered fraction is summed in zone order, as
+/// a pixel-by-pixel loop over the zones would, so the outside share has the same bits.
+fn zone_sums(
+    ev: &ZoneEval,
+    coverage: &[(usize, Coverage)],
+    full: &[bool],
+    zone_acc: &mut [(usize, Vec<Acc>)],
+    outside_acc: Option<&mut Vec<Acc>>,
+) {
+    let mut covered = vec![
+        0.0f64;
+        if outside_acc.is_some() {
+            ev.ids.len()
+        } else {
+            0
+        }
+    ];
+    for (((_, frac), is_full), (_, acc)) in coverage.iter().zip(full).zip(zone_acc.iter_mut()) {
+        match frac {
+            Coverage::Uniform(f) => {
+                covered.iter_mut().for_each(|c| *c += f);
+                if !is_full && *f > 0.0 {
+                    if *f == 1.0 {
+                        ev.add_weighted(acc, 0.0, |_| 1.0);
+                    } else {
+                        ev.add_uniform(acc, *f);
+                    }
+                }
+            }
+            Coverage::PerPixel(v) => {
+                covered.iter_mut().zip(v).for_each(|(c, f)| *c += f);
+                if !is_full {
+                    ev.add_weighted(acc, 0.0, |i| v[i]);
+                }
+            }
+        }
+    }
+    if let Some(out) = outside_acc {
+        ev.add_weighted(out, 1e-12, |i| 1.0 - covered[i]);
+    }
 }
 
 /// Opens the scene's layers (land cover, age, forest type, desert subtype, masks), aligned
@@ -1018,6 +1301,7 @@ fn stream(
         stages: StageSeconds {
             read: busy.read,
             compute: busy.compute,
+            compute_cpu: busy.compute_cpu,
             write: busy.reduce + map_busy,
             finish: 0.0,
         },
@@ -1270,6 +1554,382 @@ mod tests {
         assert_eq!(out.grid_acc, acc);
         assert_eq!(out.nodata_area, nodata);
         assert!(out.zone_acc.is_empty() && out.outside_acc.is_none());
+    }
+
+    /// A catalogue of three interventions on the test model: grassland where mask 0 is set,
+    /// dunes unless mask 1 is set, any forest (rate trajectories: their gains differ).
+    fn restoration() -> RestorationModel {
+        let cat: crate::model::restoration::RestorationCatalogue = toml::from_str(
+            r#"
+[[intervention]]
+code = 1
+name = "grass"
+label = "g"
+eligible_classes = ["grassland"]
+requires_masks = ["water"]
+trajectory = { kind = "rate", initial_rate_tc_per_ha_yr = 0.3, duration_yr = 20, shape = "constant" }
+survival_fraction = 0.9
+cost_yuan_per_ha = 1.0
+cost_evidence = "placeholder"
+evidence = "placeholder"
+source = "test"
+[[intervention]]
+code = 2
+name = "dune"
+label = "d"
+eligible_classes = ["barren"]
+eligible_desert_subtypes = ["dune"]
+excludes_masks = ["degraded"]
+trajectory = { kind = "rate", initial_rate_tc_per_ha_yr = 0.7, duration_yr = 10, shape = "constant" }
+survival_fraction = 0.5
+cost_yuan_per_ha = 1.0
+cost_evidence = "placeholder"
+evidence = "placeholder"
+source = "test"
+[[intervention]]
+code = 3
+name = "forest"
+label = "f"
+eligible_classes = ["forest", "grassland"]
+trajectory = { kind = "rate", initial_rate_tc_per_ha_yr = 0.2, duration_yr = 30, shape = "constant" }
+survival_fraction = 1.0
+cost_yuan_per_ha = 1.0
+cost_evidence = "placeholder"
+evidence = "placeholder"
+source = "test"
+"#,
+        )
+        .unwrap();
+        RestorationModel::build(
+            &cat,
+            &test_model::forest(),
+            &["dune".into(), "gobi".into()],
+            &["water".into(), "degraded".into()],
+            30,
+        )
+        .unwrap()
+    }
+
+    /// Three zones over a 0.01° grid at (80° E, 45° N): a slanted quadrilateral, a rectangle
+    /// on pixel edges overlapping it, and a large rectangle that holds whole blocks.
+    fn zones(dir: &Path, g: &Grid) -> ZoneSet {
+        let path = dir.join("zones.geojson");
+        let feature = |id: &str, ring: &str| {
+            format!(
+                r#"{{"type":"Feature","properties":{{"id":"{id}"}},"geometry":{{"type":"Polygon","coordinates":[[{ring}]]}}}}"#
+            )
+        };
+        let features = [
+            feature(
+                "slant",
+                "[80.013,44.991],[80.297,44.957],[80.251,44.667],[80.031,44.713],[80.013,44.991]",
+            ),
+            feature(
+                "box",
+                "[80.10,44.90],[80.40,44.90],[80.40,44.70],[80.10,44.70],[80.10,44.90]",
+            ),
+            feature(
+                "big",
+                "[80.0,44.84],[80.32,44.84],[80.32,44.6],[80.0,44.6],[80.0,44.84]",
+            ),
+        ];
+        std::fs::write(
+            &path,
+            format!(
+                r#"{{"type":"FeatureCollection","features":[{}]}}"#,
+                features.join(",")
+            ),
+        )
+        .unwrap();
+        ZoneSet::read(
+            &crate::zones::ZoneSource {
+                path: &path,
+                layer: None,
+                id_field: "id",
+                name_field: None,
+                repair_invalid: false,
+            },
+            g,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn zones_masks_and_restoration_sum_exactly_what_a_pixel_by_pixel_loop_sums() {
+        let model = test_model::model(Pools::default(), None);
+        let rm = restoration();
+        let mut space = space(&model);
+        space.interventions = rm.names.clone();
+        let (w, h) = (48, 40);
+        let mut g = grid(w, h);
+        g.crs_wkt = gdal::spatial_ref::SpatialRef::from_epsg(4326)
+            .unwrap()
+            .to_wkt()
+            .unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let zs = zones(tmp.path(), &g);
+        let row_areas = g.row_areas_ha();
+        let n = w * h;
+        // Runs of equal pixels, nodata, whole and fractional ages (the general path), an
+        // explicit forest type, both desert subtypes and every mask combination.
+        let landcover: Vec<Option<i32>> = (0..n)
+            .map(|i| match (i / 3 + i / 97) % 7 {
+                0 => None,
+                k => Some((k as i32 - 1) % 4 + 1),
+            })
+            .collect();
+        let age: Vec<Option<f64>> = (0..n)
+            .map(|i| match (i / 4) % 5 {
+                0 => None,
+                1 => Some(((i / 9) % 30) as f64 + 0.5),
+                _ => Some(((i / 9) % 30) as f64),
+            })
+            .collect();
+        let forest_type: Vec<Option<i32>> =
+            (0..n).map(|i| ((i / 11) % 3 == 0).then_some(8)).collect();
+        let desert: Vec<Option<i32>> = (0..n).map(|i| Some(1 + ((i / 13) % 2) as i32)).collect();
+        let masks: Vec<u32> = (0..n).map(|i| ((i / 5 + i / w) % 4) as u32).collect();
+        let ctx = BlockContext {
+            model: &model,
+            restoration: Some(&rm),
+            space: &space,
+            age_shift_yr: 2,
+            grid: &g,
+            row_areas_ha: &row_areas,
+            zones: Some(&zs),
+        };
+        let sums = Sums {
+            space: &space,
+            restoration: Some(&rm),
+        };
+        let mut cases = 0;
+        for block in [16, 32, 48] {
+            for win in g.windows(block, 0..h) {
+                let cut = |v: &[Option<i32>]| -> Vec<Option<i32>> {
+                    (0..win.len())
+                        .map(|k| v[(win.row + k / win.width) * w + win.col + k % win.width])
+                        .collect()
+                };
+                let at = |k: usize| (win.row + k / win.width) * w + win.col + k % win.width;
+                let (lc, ft, ds) = (cut(&landcover), cut(&forest_type), cut(&desert));
+                let ag: Vec<Option<f64>> = (0..win.len()).map(|k| age[at(k)]).collect();
+                let input = BlockInput {
+                    window: win,
+                    landcover: &lc,
+                    age: &ag,
+                    forest_type: &ft,
+                    desert: &ds,
+                    masks: (0..win.len()).map(|k| masks[at(k)]).collect(),
+                };
+                let out = compute_block(&ctx, &input).unwrap();
+                // The naive version: every pixel evaluated and added on its own, to the
+                // grid, to every zone at its fraction and to the outside at what is left.
+                let coverage = zs.block_coverage(&g, win);
+                let mut grid_acc = vec![Acc::ZERO; space.len()];
+                let mut zone_acc = vec![vec![Acc::ZERO; space.len()]; coverage.len()];
+                let mut outside = vec![Acc::ZERO; space.len()];
+                for k in 0..win.len() {
+                    let area = row_areas[win.row + k / win.width];
+                    let Some(code) = lc[k] else {
+                        assert!(out.stock[k].is_nan() && out.best[k] == BEST_NODATA);
+                        continue;
+                    };
+                    let v = model
+                        .evaluate_observed(code, ag[k], 2.0, ft[k], ds[k])
+                        .unwrap();
+                    let elig = v
+                        .class
+                        .map_or(0, |c| rm.eligible(c, v.desert_subtype, input.masks[k]));
+                    let ev = Evaluated {
+                        v,
+                        elig,
+                        best_j: rm.best(elig),
+                    };
+                    assert_eq!(out.stock[k], v.stock_tc_per_ha as f32);
+                    assert_eq!(out.sink[k], v.sink_tco2_per_ha_yr as f32);
+                    let want_best = ev.best_j.map_or(0, |j| rm.codes[j]);
+                    assert_eq!(out.best[k], want_best, "best at {k}");
+                    let want_pot = ev.best_j.map_or(0.0, |j| rm.mean_gain[j] as f32);
+                    assert_eq!(out.potential[k], want_pot);
+                    sums.add(&mut grid_acc, &ev, area, 1);
+                    let mut covered = 0.0;
+                    for ((_, frac), acc) in coverage.iter().zip(zone_acc.iter_mut()) {
+                        let f = frac.at(k);
+                        covered += f;
+                        if f > 0.0 {
+                            sums.add(acc, &ev, area * f, 1);
+                        }
+                    }
+                    if 1.0 - covered > 1e-12 {
+                        sums.add(&mut outside, &ev, area * (1.0 - covered), 1);
+                    }
+                }
+                assert_eq!(out.grid_acc, grid_acc, "{win:?}");
+                let got: Vec<usize> = out.zone_acc.iter().map(|(z, _)| *z).collect();
+                let want: Vec<usize> = coverage.iter().map(|(z, _)| *z).collect();
+                assert_eq!(got, want);
+                for ((_, got), want) in out.zone_acc.iter().zip(&zone_acc) {
+                    assert_eq!(got, want, "{win:?}");
+                }
+                assert_eq!(out.outside_acc.as_ref(), Some(&outside), "{win:?}");
+                cases += 1;
+            }
+        }
+        assert!(cases > 10);
+    }
+
+    #[test]
+    fn zone_sums_zone_by_zone_equal_a_pixel_by_pixel_loop_over_the_zones() {
+        let model = test_model::model(Pools::default(), None);
+        let rm = restoration();
+        let mut space = space(&model);
+        space.interventions = rm.names.clone();
+        let (w, h) = (7, 5);
+        let g = grid(w, h);
+        let row_areas = g.row_areas_ha();
+        let sums = Sums {
+            space: &space,
+            restoration: Some(&rm),
+        };
+        let evs: Vec<Evaluated> = [
+            (1, Some(5.0), None, 0),
+            (4, None, None, 1),
+            (3, None, Some(1), 0),
+            (2, Some(12.0), None, 3),
+        ]
+        .iter()
+        .map(|&(c, a, d, m)| {
+            let v = model.evaluate_observed(c, a, 0.0, None, d).unwrap();
+            let elig = rm.eligible(v.class.unwrap(), v.desert_subtype, m);
+            Evaluated {
+                v,
+                elig,
+                best_j: rm.best(elig),
+            }
+        })
+        .collect();
+        let ids: Vec<u32> = (0..w * h)
+            .map(|i| match i % 6 {
+                5 => NODATA_ID,
+                _ => ((i / 2) % evs.len()) as u32,
+            })
+            .collect();
+        let per_pixel: Vec<f64> = (0..w * h)
+            .map(|i| [0.0, 1.0, 0.25, 1.0, 0.7][i % 5])
+            .collect();
+        // Uniform fractions below 1 (added a row at a time), fractions per pixel, and a
+        // zone that holds the whole block (its sums are the grid's, copied by the caller).
+        for with_full in [false, true] {
+            let mut coverage = vec![
+                (0, Coverage::Uniform(0.3)),
+                (1, Coverage::PerPixel(per_pixel.clone())),
+                (2, Coverage::Uniform(0.2)),
+            ];
+            if with_full {
+                coverage.insert(1, (3, Coverage::Uniform(1.0)));
+            }
+            let full: Vec<bool> = coverage.iter().map(|(_, c)| c.is_full()).collect();
+            let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
+                .iter()
+                .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
+                .collect();
+            let mut outside = vec![Acc::ZERO; space.len()];
+            let ev = ZoneEval {
+                sums: &sums,
+                evs: &evs,
+                ids: &ids,
+                window: Window {
+                    col: 0,
+                    row: 0,
+                    width: w,
+                    height: h,
+                },
+                row_areas_ha: &row_areas,
+            };
+            zone_sums(&ev, &coverage, &full, &mut zone_acc, Some(&mut outside));
+            let mut want = vec![vec![Acc::ZERO; space.len()]; coverage.len()];
+            let mut want_outside = vec![Acc::ZERO; space.len()];
+            for (i, &id) in ids.iter().enumerate() {
+                if id == NODATA_ID {
+                    continue;
+                }
+                let (area, e) = (row_areas[i / w], &evs[id as usize]);
+                let mut covered = 0.0;
+                for (k, (_, frac)) in coverage.iter().enumerate() {
+                    let f = frac.at(i);
+                    covered += f;
+                    if f > 0.0 && !full[k] {
+                        sums.add(&mut want[k], e, area * f, 1);
+                    }
+                }
+                if 1.0 - covered > 1e-12 {
+                    sums.add(&mut want_outside, e, area * (1.0 - covered), 1);
+                }
+            }
+            for ((_, got), want) in zone_acc.iter().zip(&want) {
+                assert_eq!(got, want, "with a full zone: {with_full}");
+            }
+            assert_eq!(outside, want_outside, "with a full zone: {with_full}");
+            assert_eq!(
+                want_outside.iter().any(|a| a.area != 0),
+                !with_full,
+                "the outside is empty exactly when a zone holds the block"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_pack_what_fits_one_to_one_and_send_the_rest_to_the_general_path() {
+        let pack = |r: &RawPixel| {
+            key::landcover(Some(r.code))
+                | key::age(r.age_bits.map(f64::from_bits))
+                | key::class_code(r.forest_type, key::FT_SHIFT)
+                | key::class_code(r.desert, key::DS_SHIFT)
+                | key::masks(r.masks)
+        };
+        let raw = |code, age: Option<f64>, ft, d, masks| RawPixel {
+            code,
+            age_bits: age.map(f64::to_bits),
+            forest_type: ft,
+            desert: d,
+            masks,
+        };
+        let fits = [
+            raw(0, None, None, None, 0),
+            raw(1, Some(0.0), Some(0), Some(0), 1),
+            raw(4094, Some(16382.0), Some(1022), Some(1022), (1 << 17) - 1),
+            raw(9, Some(255.0), None, Some(3), 0b101),
+            raw(9, Some(254.0), None, Some(3), 0b101),
+            raw(9, Some(255.0), Some(3), None, 0b101),
+        ];
+        let mut keys = Vec::new();
+        for r in &fits {
+            let k = pack(r);
+            assert_eq!(k & key::ESCAPE, 0);
+            assert_ne!(k & key::LC_MASK, 0, "data is never the nodata key");
+            assert!(key::unpack(k) == *r);
+            keys.push(k);
+        }
+        keys.sort_unstable();
+        keys.dedup();
+        assert_eq!(keys.len(), fits.len(), "distinct inputs, distinct keys");
+        for r in [
+            raw(-1, None, None, None, 0),
+            raw(4095, None, None, None, 0),
+            raw(1, Some(-0.0), None, None, 0),
+            raw(1, Some(-1.0), None, None, 0),
+            raw(1, Some(2.5), None, None, 0),
+            raw(1, Some(f64::NAN), None, None, 0),
+            raw(1, Some(f64::INFINITY), None, None, 0),
+            raw(1, Some(16383.0), None, None, 0),
+            raw(1, None, Some(1023), None, 0),
+            raw(1, None, Some(-3), None, 0),
+            raw(1, None, None, Some(i32::MIN), 0),
+            raw(1, None, None, None, 1 << 17),
+        ] {
+            assert_ne!(pack(&r) & key::ESCAPE, 0, "{:?}", r.code);
+        }
+        assert_eq!(key::landcover(None), 0);
     }
 
     #[test]

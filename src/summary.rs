@@ -193,8 +193,13 @@ pub struct StageSeconds {
     /// Reading and decoding the input windows (reader threads, summed).
     pub read: f64,
     /// Evaluating the blocks and reducing them to overview levels (summed over the compute
-    /// threads).
+    /// threads; wall-clock time of each block's task, so a machine with more busy threads
+    /// than cores inflates it).
     pub compute: f64,
+    /// The same work counted in processor time only (the compute threads' own CPU clocks):
+    /// its cost whatever else runs on the machine. Absent from older summaries (then 0).
+    #[serde(default)]
+    pub compute_cpu: f64,
     /// Adding block sums to the cube, and writing the maps' blocks and overviews through
     /// GDAL, compression included (writer threads, summed).
     pub write: f64,

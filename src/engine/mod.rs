@@ -102,8 +102,12 @@ pub struct Pass<'a> {
 pub struct Busy {
     /// Reader threads.
     pub read: f64,
-    /// Compute tasks on the pool.
+    /// Compute tasks on the pool (wall-clock time from a task's start to its end, so it
+    /// includes the time the task waited for a core while other threads ran).
     pub compute: f64,
+    /// Compute tasks on the pool, processor time only (the threads' own CPU clocks): what
+    /// the compute costs, whatever else runs on the machine.
+    pub compute_cpu: f64,
     /// The collector and the reducer it calls.
     pub reduce: f64,
 }
@@ -158,6 +162,7 @@ where
         })?;
         let mut read_failure: Option<Error> = None;
         let compute_ns = std::sync::atomic::AtomicU64::new(0);
+        let compute_cpu_ns = std::sync::atomic::AtomicU64::new(0);
         pass.pool.in_place_scope(|s| {
             let mut idx = 0;
             'feed: for blocks in rx_in {
@@ -174,12 +179,17 @@ where
                     }
                     let (tx, i) = (tx_out.clone(), idx);
                     idx += 1;
-                    let (compute, compute_ns) = (&compute, &compute_ns);
+                    let (compute, compute_ns, compute_cpu_ns) =
+                        (&compute, &compute_ns, &compute_cpu_ns);
                     s.spawn(move |_| {
-                        let t = Instant::now();
+                        let (t, cpu) = (Instant::now(), thread_cpu_ns());
                         let computed = compute(&b);
                         compute_ns.fetch_add(
                             t.elapsed().as_nanos() as u64,
+                            std::sync::atomic::Ordering::Relaxed,
+                        );
+                        compute_cpu_ns.fetch_add(
+                            thread_cpu_ns().saturating_sub(cpu),
                             std::sync::atomic::Ordering::Relaxed,
                         );
                         let _ = tx.send((i, computed));
@@ -201,9 +211,24 @@ where
         Ok(Busy {
             read: read_busy,
             compute: compute_ns.into_inner() as f64 * 1e-9,
+            compute_cpu: compute_cpu_ns.into_inner() as f64 * 1e-9,
             reduce: reduce_busy,
         })
     })
+}
+
+/// Processor time the calling thread has used, in nanoseconds (0 where the clock is not
+/// available).
+fn thread_cpu_ns() -> u64 {
+    let mut ts = libc::timespec {
+        tv_sec: 0,
+        tv_nsec: 0,
+    };
+    // SAFETY: clock_gettime only writes the timespec it is given.
+    if unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) } != 0 {
+        return 0;
+    }
+    ts.tv_sec as u64 * 1_000_000_000 + ts.tv_nsec as u64
 }
 
 /// Starts a named scoped thread (names show in `top -H`, `perf` and debuggers).

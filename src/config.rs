@@ -1,7 +1,6 @@
 //! The scene file (TOML via serde): layers, outputs, accounting, restoration and zones,
 //! resolved against the scene's folder and checked with clear errors. The model set is
-//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`
-//! and re-exported here for the callers that read scene-side files.
+//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Pools;
 
-pub use crate::io::files::{file_exists, read_toml, sha256_file};
-pub use crate::io::pool_table::read_pool_table;
+use crate::io::files::{read_toml, sha256_file};
 pub use crate::model::Models;
 
 /// A raster input of the scene.

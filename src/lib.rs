@@ -35,27 +35,22 @@
 //! # Layout
 //!
 //! The data flow and the module map are in `docs/design.md`. In short: [`model`] holds the
-//! pure per-pixel science and its typed validation, [`config`] reads the scene and model
-//! files, [`grid`] the reference grid and pixel areas, [`coverage`] exact polygon coverage,
-//! [`raster`] and [`zones`] the GDAL edges, [`engine`] the block engine every raster pass
-//! runs on ([`pipeline`] for `run`/`zonal`, [`change`], [`project`]), [`cube`] the cohort
-//! cube, [`summary`] the JSON summary, [`accounting`] the projection and balance,
-//! [`report`] the HTML report, [`error`] the errors sorted by whose fault they are.
+//! pure per-pixel science and its typed validation, [`config`] reads the scene file and
+//! [`io`] the model files, [`grid`] the reference grid and pixel areas, [`coverage`] exact
+//! polygon coverage, [`raster`] and [`zones`] the GDAL edges, [`engine`] the block engine every
+//! raster pass runs on ([`pipeline`] for `run`/`zonal`, [`change`], [`series`], [`project`]),
+//! [`cube`] the cohort cube, [`summary`] the JSON summary, [`accounting`] the projection and
+//! balance, [`assess`] map accuracy and plot calibration, [`report`] the HTML report,
+//! [`publish`] the whole-or-nothing output folders, [`error`] the errors sorted by whose
+//! fault they are.
 
 #![warn(missing_docs)]
 
-// Every public item is documented, except in the five modules marked
-// `#[allow(missing_docs)]` below (accounting, assess, cube, report, summary): they are not yet
-// documented item by item (issue #14).
-
-#[allow(missing_docs)]
 pub mod accounting;
-#[allow(missing_docs)]
 pub mod assess;
 pub mod change;
 pub mod config;
 pub mod coverage;
-#[allow(missing_docs)]
 pub mod cube;
 pub mod embedded;
 pub mod engine;
@@ -74,11 +69,9 @@ pub mod progress;
 pub mod project;
 pub mod publish;
 pub mod raster;
-#[allow(missing_docs)]
 pub mod report;
 pub mod series;
 pub mod styles;
-#[allow(missing_docs)]
 pub mod summary;
 pub mod synth;
 pub mod tables;

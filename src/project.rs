@@ -10,11 +10,12 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{read_toml, Models, Scene};
+use crate::config::{Models, Scene};
 use crate::cube::{dequantize, quantize};
 use crate::engine::{self, Block, Pass, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
+use crate::io::files::read_toml;
 use crate::model::forest::ForestModel;
 use crate::model::pixel::PixelModel;
 use crate::model::restoration::Intervention;

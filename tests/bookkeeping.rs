@@ -9,8 +9,8 @@ use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
 use sinkmap::accounting::uncertainty::uncertain_parameters;
 use sinkmap::accounting::{Accounting, Projection};
-use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
+use sinkmap::io::files::read_toml;
 use sinkmap::model::{EcosystemClass, Models, Pools};
 
 const K: f64 = 44.0 / 12.0;

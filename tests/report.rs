@@ -122,7 +122,7 @@ fn every_figure_has_content_and_the_numbers_match_the_outputs() {
     let inputs = &inputs[..inputs.find("</table>").unwrap()];
     for f in s["inputs"].as_array().unwrap() {
         let p = std::path::PathBuf::from(f["path"].as_str().unwrap());
-        let sha = sinkmap::config::sha256_file(&p).unwrap();
+        let sha = sinkmap::io::files::sha256_file(&p).unwrap();
         assert!(
             inputs.contains(&sha),
             "{} not listed with its hash",

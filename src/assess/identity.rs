@@ -14,10 +14,15 @@ use crate::error::{Error, Result};
 pub struct MapIdentity {
     /// SHA-256 of the land-cover raster file as read.
     pub landcover_sha256: String,
+    /// Width of the land-cover grid (pixels).
     pub width: usize,
+    /// Height of the land-cover grid (pixels).
     pub height: usize,
+    /// The grid's GDAL geotransform.
     pub geo_transform: [f64; 6],
+    /// The grid's CRS as WKT.
     pub crs_wkt: String,
+    /// Name of the land-cover class scheme.
     pub scheme: String,
     /// (code, ecosystem class name) of every code of the scheme, in scheme order.
     pub scheme_codes: Vec<(i32, String)>,

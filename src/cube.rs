@@ -121,6 +121,7 @@ impl std::ops::AddAssign<&CubeSums> for CubeSums {
 }
 
 /// The per-cohort sums under the name the block code uses.
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 pub(crate) type Acc = CubeSums;
 
 /// `(x × 2⁵²).round() as i128`, without the library calls of `round` and of the float →
@@ -148,6 +149,7 @@ pub fn dequantize(q: i128) -> f64 {
 
 /// Dense numbering of cohorts used while streaming.
 #[derive(Debug, Clone)]
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 pub(crate) struct CohortSpace {
     /// Forest type names of forest.toml, in the order of the pixel model's type index.
     pub forest_types: Vec<String>,
@@ -163,8 +165,10 @@ pub(crate) struct CohortSpace {
 /// pixel (area with any eligible intervention, and its potential).
 pub const BEST_INTERVENTION: &str = "__best__";
 
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 const N_CLASSES: usize = 9;
 
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 impl CohortSpace {
     /// Number of cohort entries (eligibility entries come after them).
     pub fn cohorts(&self) -> usize {
@@ -276,6 +280,7 @@ impl CohortSpace {
 /// pixel's quantized contribution, so a run of equal pixels sums to the same bits as the
 /// pixels added one by one.
 #[inline]
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 pub(crate) fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
     let q_area = quantize(area_ha);
     acc.area += n * q_area;
@@ -311,6 +316,7 @@ pub struct CubeKey {
 
 /// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
 #[inline]
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 pub(crate) fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
     acc.area += n * quantize(area_ha);
     acc.sink += n * quantize(area_ha * potential_tco2_per_ha_yr);
@@ -387,6 +393,7 @@ pub struct Totals {
 
 impl Cube {
     /// Adds the dense per-block sums of `zone_id` into the cube.
+    #[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
     pub(crate) fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
         for (idx, acc) in dense.iter().enumerate() {
             if acc.is_zero() {

@@ -18,7 +18,8 @@
 //! let sink = spruce.sink_tco2_per_ha_yr(40.0);
 //! assert!((sink - (spruce.carbon_tc_per_ha(41.0) - c40) * 44.0 / 12.0).abs() < 1e-12);
 //!
-//! // The embedded sample scene, end to end: maps, cube and summary in a folder.
+//! // The embedded sample scene, end to end: maps, cube and summary in a folder (GDAL).
+//! # #[cfg(feature = "gdal")] {
 //! let scene = sinkmap::config::Scene::load("rasters/sample/scene.toml".as_ref())?;
 //! let out = std::env::temp_dir().join(format!("sinkmap-doc-{}", std::process::id()));
 //! let opts = sinkmap::pipeline::RunOptions {
@@ -29,6 +30,7 @@
 //! assert!(outcome.summary.totals.stock_tc > 0.0);
 //! assert!(out.join("stock_tc_per_ha.tif").exists());
 //! # std::fs::remove_dir_all(&out).ok();
+//! # }
 //! # Ok::<(), sinkmap::Error>(())
 //! ```
 //!
@@ -48,11 +50,13 @@
 
 pub mod accounting;
 pub mod assess;
+#[cfg(feature = "gdal")]
 pub mod change;
 pub mod config;
 pub mod coverage;
 pub mod cube;
 pub mod embedded;
+#[cfg(feature = "gdal")]
 pub mod engine;
 pub mod error;
 pub mod fit;
@@ -62,19 +66,27 @@ pub mod init;
 pub mod io;
 pub mod limits;
 pub mod manifest;
+#[cfg(feature = "gdal")]
 pub mod merge;
 pub mod model;
+#[cfg(feature = "gdal")]
 pub mod pipeline;
 pub mod progress;
+#[cfg(feature = "gdal")]
 pub mod project;
 pub mod publish;
+#[cfg(feature = "gdal")]
 pub mod raster;
 pub mod report;
+#[cfg(feature = "gdal")]
 pub mod series;
+#[cfg(feature = "gdal")]
 pub mod styles;
 pub mod summary;
+#[cfg(feature = "gdal")]
 pub mod synth;
 pub mod tables;
+pub mod threads;
 pub mod zone_table;
 pub mod zones;
 

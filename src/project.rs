@@ -16,13 +16,13 @@ use crate::engine::{self, Block, Pass, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::io::files::read_toml;
+use crate::io::temp::{temp_path, TempFile};
 use crate::model::forest::ForestModel;
 use crate::model::pixel::PixelModel;
 use crate::model::restoration::Intervention;
 use crate::model::restoration::RestorationModel;
 use crate::pipeline::{InputPaths, Slots};
 use crate::raster::reference_grid;
-use crate::raster::writer::{temp_path, TempFile};
 use crate::zones::{ZoneSet, ZoneSource};
 
 /// A point of the carbon price path.

@@ -2,6 +2,8 @@
 //! net flux = Δstock × 44/12 as a property over random cubes, rollouts and disturbance rates,
 //! base-year agreement of the projection with the map, and nominal values inside their bands.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use common::*;

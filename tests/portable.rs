@@ -1,6 +1,8 @@
 //! The binary carries its defaults: the sample scene and the models run from any folder,
 //! `init` writes a starter, and `synth` scenes run wherever they are moved.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

@@ -1,6 +1,8 @@
 //! The report: non-blank PNGs, numbers equal to the CSV/JSON outputs, and (where Chromium is
 //! installed) every image loads in a real browser with the headline numbers shown.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Deserialize;
 
+use crate::assess::estimate::EcosystemAreas;
 use crate::assess::identity::MapIdentity;
-use crate::assess::run::EcosystemAreas;
 use crate::config::{Models, Scene};
 use crate::error::{Error, Result};
 use crate::model::EcosystemClass;

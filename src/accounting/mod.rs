@@ -18,7 +18,7 @@ use crate::config::{Models, Scene};
 use crate::cube::{Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
 use crate::io::files::read_toml;
-use crate::raster::writer::{temp_path, TempFile};
+use crate::io::temp::{temp_path, TempFile};
 use component::{Component, Components, DesertPart};
 use emissions::EmissionFile;
 use maperror::{MapError, Multipliers};
@@ -1058,7 +1058,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             eprintln!("warning: {w}");
         }
     }
-    let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
+    let (_, pool) = crate::threads::thread_pool(o.threads)?;
     let acc = pool.install(|| {
         Projection {
             cube,

@@ -381,6 +381,22 @@ pub fn units_from_matrix(counts: &[Vec<usize>]) -> Vec<Unit> {
     out
 }
 
+/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
+/// whole map, with the covariance matrix of their estimators (ha²).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EcosystemAreas {
+    /// Names of the ecosystem classes the scheme's codes belong to.
+    pub classes: Vec<String>,
+    /// Their areas on the map (ha).
+    pub mapped_area_ha: Vec<f64>,
+    /// Their error-adjusted areas Â_E (ha).
+    pub adjusted_area_ha: Vec<f64>,
+    /// Standard errors of the adjusted areas (ha).
+    pub se_ha: Vec<f64>,
+    /// Covariance matrix of the adjusted areas, `[E][F]` (ha²).
+    pub covariance_ha2: Vec<Vec<f64>>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::estimate::{self, Assessment, DesignError, Est, Unit};
+use super::estimate::{self, Assessment, DesignError, EcosystemAreas, Est, Unit};
 use super::identity::MapIdentity;
 use super::io::{self, PointSource};
 use crate::config::{Models, Scene};
@@ -181,22 +181,6 @@ pub struct AssessmentReport {
     /// Whole-map error-adjusted areas per ecosystem class with their sampling covariance,
     /// the input of the accounting's Monte Carlo (docs/science.md §6.8).
     pub ecosystem_areas: Option<EcosystemAreas>,
-}
-
-/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
-/// whole map, with the covariance matrix of their estimators (ha²).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct EcosystemAreas {
-    /// Names of the ecosystem classes the scheme's codes belong to.
-    pub classes: Vec<String>,
-    /// Their areas on the map (ha).
-    pub mapped_area_ha: Vec<f64>,
-    /// Their error-adjusted areas Â_E (ha).
-    pub adjusted_area_ha: Vec<f64>,
-    /// Standard errors of the adjusted areas (ha).
-    pub se_ha: Vec<f64>,
-    /// Covariance matrix of the adjusted areas, `[E][F]` (ha²).
-    pub covariance_ha2: Vec<Vec<f64>>,
 }
 
 /// Groups the assessed classes by ecosystem class and estimates their areas with covariance.

@@ -1,5 +1,9 @@
 //! Charts and the zone choropleth (PNG, plotters).
 
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
+#![cfg_attr(not(feature = "gdal"), allow(dead_code))]
+
 use std::path::Path;
 
 use plotters::prelude::*;

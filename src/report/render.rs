@@ -1,8 +1,13 @@
 //! Drawing: colour ramps, fonts, raster maps (from the COG overviews: any size of input),
 //! choropleths and charts, as PNG files.
 
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
+#![cfg_attr(not(feature = "gdal"), allow(dead_code))]
+
 use std::path::Path;
 
+#[cfg(feature = "gdal")]
 use gdal::Dataset;
 use plotters::prelude::*;
 
@@ -108,6 +113,7 @@ pub const CATEGORIES: [[u8; 3]; 8] = [
 ];
 
 /// A raster read at reduced resolution (GDAL picks the COG overview: bounded memory and time).
+#[cfg(feature = "gdal")]
 pub(crate) struct Small {
     /// The values, row-major, `width × height`.
     pub values: Vec<f64>,
@@ -125,6 +131,7 @@ pub(crate) struct Small {
 
 /// Reads band 1 of `path` scaled down so that its longer side is at most `max_side` pixels
 /// (never scaled up).
+#[cfg(feature = "gdal")]
 pub(crate) fn read_small(path: &Path, max_side: usize) -> Result<Small> {
     let ds = Dataset::open(path).map_err(|e| Error::raster(path, e))?;
     let (w, h) = ds.raster_size();
@@ -265,6 +272,7 @@ pub(crate) fn nice_step(span: f64, n: f64) -> f64 {
 
 /// The rings (exterior and holes of every part) of a polygon or multipolygon, in its own
 /// coordinates; other geometry types have none.
+#[cfg(feature = "gdal")]
 pub(crate) fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
     use gdal::vector::{Geometry, OGRwkbGeometryType};
     let mut rings = Vec::new();
@@ -289,6 +297,7 @@ pub(crate) fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> 
 
 /// Zone rings (exterior and holes of every part) of a polygon layer in the CRS `wkt`, in
 /// that CRS's units. Features without a polygon geometry are skipped.
+#[cfg(feature = "gdal")]
 pub(crate) fn rings_in_crs(layer_path: &Path, wkt: &str) -> Result<Vec<Vec<(f64, f64)>>> {
     use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
     use gdal::vector::LayerAccess;
@@ -499,6 +508,7 @@ impl Frame {
 /// (`zones`: any polygon layer, reprojected to the raster's CRS), coordinate ticks, scale
 /// bar, north arrow, a legend with units whose clipped ends are marked, and a resolution
 /// note.
+#[cfg(feature = "gdal")]
 pub(crate) fn map_png(
     raster: &Path,
     out: &Path,

@@ -560,6 +560,7 @@ pub(crate) fn map_png(
 
 /// Where the map of a map figure sits: the small raster scaled by `scale` into `w` × `h`
 /// figure pixels from (`x0`, `y0`), in a figure `fig_h` pixels high (room for the legend).
+#[cfg(feature = "gdal")]
 struct Placement {
     scale: f64,
     x0: u32,
@@ -569,6 +570,7 @@ struct Placement {
     fig_h: u32,
 }
 
+#[cfg(feature = "gdal")]
 impl Placement {
     fn new(s: &Small, legend: &Legend) -> Placement {
         let (lm, top) = (90u32, 50u32);
@@ -614,6 +616,7 @@ impl Placement {
 }
 
 /// The raster's CRS as a map figure needs it.
+#[cfg(feature = "gdal")]
 struct MapCrs {
     wkt: Option<String>,
     geographic: bool,
@@ -621,6 +624,7 @@ struct MapCrs {
     metres_per_unit: f64,
 }
 
+#[cfg(feature = "gdal")]
 impl MapCrs {
     fn of(raster: &Path) -> Result<MapCrs> {
         let ds = Dataset::open(raster).map_err(|e| Error::raster(raster, e))?;
@@ -639,6 +643,7 @@ impl MapCrs {
 
 /// The white RGB figure with the map's pixels coloured, and the figure pixels of the map's
 /// nodata (to be made transparent).
+#[cfg(feature = "gdal")]
 fn paint_map(s: &Small, place: &Placement, legend: &Legend, br: &Breaks) -> (Vec<u8>, Vec<usize>) {
     let (lo, hi) = (br.lo, br.hi);
     let color_of = |v: f64| -> [u8; 3] {
@@ -780,6 +785,7 @@ impl RampLegend<'_> {
 
 /// The figure's note on resolution: the raster's size and pixel size, and how many map
 /// pixels a figure pixel shows.
+#[cfg(feature = "gdal")]
 fn resolution_note(s: &Small, place: &Placement, geographic: bool) -> String {
     let gt = s.geo_transform;
     let (fw, fh) = s.full_size;

@@ -460,12 +460,12 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
             let marker = staging.join(&marker_name);
             std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))
         })?;
-        rows.push(BenchRow {
-            step: "synth (generate inputs)".into(),
-            seconds: t.elapsed().as_secs_f64(),
-            megapixels_per_second: mpx / t.elapsed().as_secs_f64(),
-            peak_rss_mb: None,
-        });
+        rows.push(BenchRow::timed(
+            "synth (generate inputs)",
+            t.elapsed().as_secs_f64(),
+            mpx,
+            None,
+        ));
     }
     Ok((scene_dir, scene, rows.pop()))
 }
@@ -474,16 +474,126 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
 pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let mpx = (spec.width * spec.height) as f64 / 1e6;
     let (scene_dir, scene, generated) = ensure_scene(spec, progress)?;
+    let threads = threads(spec);
     let mut rows: Vec<BenchRow> = generated.into_iter().collect();
-    let threads = spec.threads.unwrap_or_else(|| {
+    rows.extend(run_rows(spec, &scene, threads)?);
+    let (scaling_rows, scaling) = scaling_rows(spec, &scene)?;
+    rows.extend(scaling_rows);
+    // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
+    let t = Instant::now();
+    let mut cmd = Command::new(exe()?);
+    cmd.arg("report").arg(spec.dir.join("out_zones"));
+    run_child(&mut cmd, "sinkmap report")?;
+    rows.push(BenchRow::timed(
+        "sinkmap report (all maps and charts, from COG overviews)",
+        t.elapsed().as_secs_f64(),
+        mpx,
+        None,
+    ));
+    // The I/O floor: GDAL decoding every input once, then GDAL writing the run's four maps.
+    let (floor_read, n_inputs) = scene_decode_floor(spec, &scene_dir, |_| true)?;
+    rows.push(BenchRow::timed(
+        format!("GDAL: decode the {n_inputs} inputs (a thread per file)"),
+        floor_read,
+        mpx,
+        None,
+    ));
+    let full_out = spec.dir.join("out_zones");
+    let floor_write = write_floor(&full_out, &spec.dir.join("floor"))?;
+    rows.push(BenchRow::timed(
+        "GDAL: write the run's 4 maps as COG, all at once (ZSTD 1)",
+        floor_write,
+        mpx,
+        None,
+    ));
+    let seconds_of = |prefix: &str| {
+        rows.iter()
+            .find(|r| r.step.starts_with(prefix))
+            .map(|r| r.seconds)
+    };
+    let maps = seconds_of("sinkmap run, maps only (COG)");
+    let zones = seconds_of("sinkmap run, maps + zones")
+        .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
+    let run = summary_run(&full_out);
+    let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
+    let invest = match &spec.invest_venv {
+        Some(venv) => Some(invest_row(venv, &scene_dir, spec, zones)?),
+        None => None,
+    };
+    if let Some(i) = &invest {
+        rows.push(BenchRow::timed(
+            "InVEST 3.20 carbon, stock map only (same pool table, UTM)",
+            i.invest_seconds,
+            mpx,
+            i.invest_peak_rss_mb,
+        ));
+    }
+    let report = BenchReport {
+        width_px: spec.width,
+        height_px: spec.height,
+        megapixels: mpx,
+        threads,
+        rows,
+        zonal_overhead_fraction: maps.map(|m| zones / m - 1.0),
+        landcover_mean_run_px: std::fs::read_to_string(scene_dir.join("synth_stats.json"))
+            .ok()
+            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
+            .and_then(|v| v["landcover_mean_run_px"].as_f64()),
+        floor_read_seconds: Some(floor_read),
+        floor_write_seconds: Some(floor_write),
+        io_floor_seconds: Some(floor_read + floor_write),
+        run_over_io_floor: Some(zones / (floor_read + floor_write)),
+        compute_ns_per_pixel_per_thread: stage("compute").map(|c| c / (mpx * 1e6) * 1e9),
+        compute_cpu_ns_per_pixel_per_thread: stage("compute_cpu").map(|c| c / (mpx * 1e6) * 1e9),
+        finish_fraction_of_run: stage("finish").map(|f| f / zones),
+        invest,
+        speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
+    };
+    publish_json(
+        &spec.dir,
+        "bench.json",
+        manifest::BENCH_OUTPUTS,
+        &scene,
+        &report,
+    )?;
+    Ok(report)
+}
+
+impl BenchRow {
+    /// A step that took `seconds` on a scene of `mpx` megapixels.
+    fn timed(
+        step: impl Into<String>,
+        seconds: f64,
+        mpx: f64,
+        peak_rss_mb: Option<f64>,
+    ) -> BenchRow {
+        BenchRow {
+            step: step.into(),
+            seconds,
+            megapixels_per_second: mpx / seconds,
+            peak_rss_mb,
+        }
+    }
+}
+
+/// The compute threads of the runs: `--threads`, or one per core.
+fn threads(spec: &BenchSpec) -> usize {
+    spec.threads.unwrap_or_else(|| {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(1)
-    });
+    })
+}
+
+/// The runs of the scene: maps only, the full run (maps + zones + cube; the only one with
+/// `full_run_only`) and maps only in the tiled layout.
+fn run_rows(spec: &BenchSpec, scene: &Path, threads: usize) -> Result<Vec<BenchRow>> {
+    let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut common: Vec<String> = vec!["--quiet".into(), "--threads".into(), threads.to_string()];
     if let Some(b) = spec.block_size_px {
         common.extend(["--block-size".into(), b.to_string()]);
     }
+    let mut rows = Vec::new();
     for (step, extra, out) in [
         (
             "sinkmap run, maps only (COG)",
@@ -507,20 +617,21 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         let out_dir = spec.dir.join(out);
         let mut cmd = Command::new(exe()?);
         cmd.arg("run")
-            .arg(&scene)
+            .arg(scene)
             .arg("--out")
             .arg(&out_dir)
             .args(&common)
             .args(&extra);
         let s = run_child(&mut cmd, step)?;
-        rows.push(BenchRow {
-            step: step.into(),
-            seconds: s,
-            megapixels_per_second: mpx / s,
-            peak_rss_mb: summary_rss(&out_dir),
-        });
+        rows.push(BenchRow::timed(step, s, mpx, summary_rss(&out_dir)));
     }
-    // Scaling: the full run pinned to one core, then to two, with as many threads.
+    Ok(rows)
+}
+
+/// Scaling: the full run pinned to one core, then to two, with as many threads (nothing on a
+/// one-core machine, without `taskset`, or with `full_run_only`); the rows and their seconds.
+fn scaling_rows(spec: &BenchSpec, scene: &Path) -> Result<(Vec<BenchRow>, Vec<f64>)> {
+    let mpx = (spec.width * spec.height) as f64 / 1e6;
     let cores = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(1);
@@ -529,7 +640,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         .output()
         .map(|o| o.status.success())
         .unwrap_or(false);
-    let mut scaling = Vec::new();
+    let (mut rows, mut scaling) = (Vec::new(), Vec::new());
     if cores >= 2 && taskset && !spec.full_run_only {
         for (cpus, n) in [("0", 1), ("0,1", 2)] {
             let out_dir = spec.dir.join(format!("out_{n}core"));
@@ -538,7 +649,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             cmd.args(["-c", cpus])
                 .arg(exe()?)
                 .arg("run")
-                .arg(&scene)
+                .arg(scene)
                 .arg("--out")
                 .arg(&out_dir)
                 .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
@@ -547,37 +658,16 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             }
             let s = run_child(&mut cmd, &step)?;
             scaling.push(s);
-            rows.push(BenchRow {
-                step,
-                seconds: s,
-                megapixels_per_second: mpx / s,
-                peak_rss_mb: summary_rss(&out_dir),
-            });
+            rows.push(BenchRow::timed(step, s, mpx, summary_rss(&out_dir)));
         }
     }
-    // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
-    let t = Instant::now();
-    let mut cmd = Command::new(exe()?);
-    cmd.arg("report").arg(spec.dir.join("out_zones"));
-    run_child(&mut cmd, "sinkmap report")?;
-    let s = t.elapsed().as_secs_f64();
-    rows.push(BenchRow {
-        step: "sinkmap report (all maps and charts, from COG overviews)".into(),
-        seconds: s,
-        megapixels_per_second: mpx / s,
-        peak_rss_mb: None,
-    });
-    // The I/O floor: GDAL decoding every input once, then GDAL writing the run's four maps.
-    let floor = spec.dir.join("floor");
-    std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
-    let (floor_read, n_inputs) = scene_decode_floor(spec, &scene_dir, |_| true)?;
-    rows.push(BenchRow {
-        step: format!("GDAL: decode the {n_inputs} inputs (a thread per file)"),
-        seconds: floor_read,
-        megapixels_per_second: mpx / floor_read,
-        peak_rss_mb: None,
-    });
-    let full_out = spec.dir.join("out_zones");
+    Ok((rows, scaling))
+}
+
+/// Seconds GDAL takes to write the full run's four maps (in `full_out`) as COG into `floor`
+/// with the run's creation options, all four at once.
+fn write_floor(full_out: &Path, floor: &Path) -> Result<f64> {
+    std::fs::create_dir_all(floor).map_err(|e| Error::io(floor, e))?;
     let t = Instant::now();
     let children: Vec<_> = [
         "stock_tc_per_ha.tif",
@@ -618,74 +708,33 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             ));
         }
     }
-    let floor_write = t.elapsed().as_secs_f64();
-    rows.push(BenchRow {
-        step: "GDAL: write the run's 4 maps as COG, all at once (ZSTD 1)".into(),
-        seconds: floor_write,
-        megapixels_per_second: mpx / floor_write,
-        peak_rss_mb: None,
-    });
-    let maps = rows
-        .iter()
-        .find(|r| r.step.starts_with("sinkmap run, maps only (COG)"))
-        .map(|r| r.seconds);
-    let zones = rows
-        .iter()
-        .find(|r| r.step.starts_with("sinkmap run, maps + zones"))
-        .map(|r| r.seconds)
-        .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
-    let run = summary_run(&full_out);
-    let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
-    let invest = match &spec.invest_venv {
-        Some(venv) => Some(invest_row(venv, &scene_dir, spec, zones)?),
-        None => None,
-    };
-    if let Some(i) = &invest {
-        rows.push(BenchRow {
-            step: "InVEST 3.20 carbon, stock map only (same pool table, UTM)".into(),
-            seconds: i.invest_seconds,
-            megapixels_per_second: mpx / i.invest_seconds,
-            peak_rss_mb: i.invest_peak_rss_mb,
-        });
-    }
-    let report = BenchReport {
-        width_px: spec.width,
-        height_px: spec.height,
-        megapixels: mpx,
-        threads,
-        rows,
-        zonal_overhead_fraction: maps.map(|m| zones / m - 1.0),
-        landcover_mean_run_px: std::fs::read_to_string(scene_dir.join("synth_stats.json"))
-            .ok()
-            .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
-            .and_then(|v| v["landcover_mean_run_px"].as_f64()),
-        floor_read_seconds: Some(floor_read),
-        floor_write_seconds: Some(floor_write),
-        io_floor_seconds: Some(floor_read + floor_write),
-        run_over_io_floor: Some(zones / (floor_read + floor_write)),
-        compute_ns_per_pixel_per_thread: stage("compute").map(|c| c / (mpx * 1e6) * 1e9),
-        compute_cpu_ns_per_pixel_per_thread: stage("compute_cpu").map(|c| c / (mpx * 1e6) * 1e9),
-        finish_fraction_of_run: stage("finish").map(|f| f / zones),
-        invest,
-        speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
-    };
-    let text = serde_json::to_string_pretty(&report)
-        .map_err(|e| Error::output(spec.dir.join("bench.json"), e))?;
-    // Published beside bench_series.json (kept) in the bench folder.
-    let keep = |n: &str| n != "bench.json";
+    Ok(t.elapsed().as_secs_f64())
+}
+
+/// Publishes `report` as `dir/name` beside the other bench results (kept), with the scene
+/// file as its input.
+fn publish_json(
+    dir: &Path,
+    name: &str,
+    produces: &[&str],
+    scene: &Path,
+    report: &impl Serialize,
+) -> Result<()> {
+    let text =
+        serde_json::to_string_pretty(report).map_err(|e| Error::output(dir.join(name), e))?;
+    let keep = |n: &str| n != name;
     let pub_spec = publish::Spec {
         command: "bench",
-        inputs: vec![("scene".into(), scene.clone())],
+        inputs: vec![("scene".into(), scene.to_path_buf())],
         scene_sha256: None,
         tile: None,
-        produces: manifest::BENCH_OUTPUTS,
+        produces,
         extend: Some(&keep),
     };
-    publish::transact(&spec.dir, pub_spec, |staging| {
-        let p = staging.join("bench.json");
+    publish::transact(dir, pub_spec, |staging| {
+        let p = staging.join(name);
         std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
-    })?;
-    Ok(report)
+    })
 }
 
 /// What `sinkmap bench --series YEARS` measured.
@@ -717,66 +766,14 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
             "--series {years}: expected 2 to 200 years"
         )));
     }
-    let report_path = spec.dir.join("bench_series.json");
+    let bench_dir = spec.dir.clone();
     let spec = BenchSpec {
         dir: spec.dir.join("series"),
         ..spec.clone()
     };
     let (scene_dir, scene, _) = ensure_scene(&spec, progress)?;
-    let (y0, y1) = (2000, 2000 + years as i32 - 1);
-    let marker = scene_dir.join(format!(".series-{y0}-{y1}"));
-    if !marker.exists() {
-        // The years are added to the published scene as a new set that keeps its files.
-        let marker_name = marker
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let keep = |_: &str| true;
-        let pub_spec = publish::Spec {
-            command: "bench scene",
-            inputs: Vec::new(),
-            scene_sha256: None,
-            tile: None,
-            produces: manifest::SYNTH_OUTPUTS,
-            extend: Some(&keep),
-        };
-        publish::transact(&scene_dir, pub_spec, |staging| {
-            // A copy of its own: the carried scene.toml is a hard link of the published one.
-            let s = staging.join("scene.toml");
-            unlink_copy(&s)?;
-            match spec.mosaic_tile_px {
-                None => {
-                    sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
-                }
-                // The years of the tile, repeated like its other layers.
-                Some(_) => {
-                    let t = staging.join("tile/scene.toml");
-                    unlink_copy(&t)?;
-                    let full = scene_spec(&spec, staging.to_path_buf(), None);
-                    for f in sinkmap::series::synth::add_years(&t, y0, y1, 2060)? {
-                        let name = f.file_name().unwrap_or_default().to_string_lossy();
-                        let vrt = mosaic_vrt(&f, &format!("tile/{name}"), &full)?;
-                        let v = staging.join(name.replace(".tif", ".vrt"));
-                        std::fs::write(&v, vrt).map_err(|e| Error::io(&v, e))?;
-                    }
-                    let tile_text = std::fs::read_to_string(&t).map_err(|e| Error::io(&t, e))?;
-                    let series = tile_text
-                        .find("\n# SYNTHETIC annual series")
-                        .map(|i| tile_text[i..].replace(".tif\"", ".vrt\""))
-                        .ok_or_else(|| Error::internal("bench: the tile has no [series]"))?;
-                    let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
-                    std::fs::write(&s, text + &series).map_err(|e| Error::io(&s, e))?;
-                }
-            }
-            let m = staging.join(&marker_name);
-            std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
-        })?;
-    }
-    let threads = spec.threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
+    add_series_years(&spec, &scene_dir, (2000, 2000 + years as i32 - 1))?;
+    let threads = threads(&spec);
     let out = spec.dir.join("out_series");
     let mut cmd = Command::new(exe()?);
     cmd.arg("series").arg(&scene).arg("--out").arg(&out).args([
@@ -805,24 +802,73 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         floor_decode_seconds,
         series_over_decode_floor: series_seconds / floor_decode_seconds,
     };
-    let p = report_path;
-    let text = serde_json::to_string_pretty(&report).map_err(|e| Error::output(&p, e))?;
     // Published beside bench.json (kept) in the bench folder.
-    let keep = |n: &str| n != "bench_series.json";
+    publish_json(
+        &bench_dir,
+        "bench_series.json",
+        &["bench_series.json"],
+        &scene,
+        &report,
+    )?;
+    Ok(report)
+}
+
+/// Adds the SYNTHETIC years `y0..=y1` to the published bench scene in `scene_dir` (unless a
+/// marker says they are there), as a new set that keeps the scene's files; a mosaic scene
+/// gets the years of its tile, repeated by VRTs like its other layers.
+fn add_series_years(spec: &BenchSpec, scene_dir: &Path, (y0, y1): (i32, i32)) -> Result<()> {
+    let marker = scene_dir.join(format!(".series-{y0}-{y1}"));
+    if marker.exists() {
+        return Ok(());
+    }
+    let marker_name = marker
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let keep = |_: &str| true;
     let pub_spec = publish::Spec {
-        command: "bench",
-        inputs: vec![("scene".into(), scene.clone())],
+        command: "bench scene",
+        inputs: Vec::new(),
         scene_sha256: None,
         tile: None,
-        produces: &["bench_series.json"],
+        produces: manifest::SYNTH_OUTPUTS,
         extend: Some(&keep),
     };
-    let dir = p.parent().map(Path::to_path_buf).unwrap_or_default();
-    publish::transact(&dir, pub_spec, |staging| {
-        let p = staging.join("bench_series.json");
-        std::fs::write(&p, text + "\n").map_err(|e| Error::output(&p, e))
-    })?;
-    Ok(report)
+    publish::transact(scene_dir, pub_spec, |staging| {
+        // A copy of its own: the carried scene.toml is a hard link of the published one.
+        let s = staging.join("scene.toml");
+        unlink_copy(&s)?;
+        match spec.mosaic_tile_px {
+            None => {
+                sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+            }
+            Some(_) => add_mosaic_years(spec, staging, (y0, y1))?,
+        }
+        let m = staging.join(&marker_name);
+        std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
+    })
+}
+
+/// The years of a mosaic scene's tile (in `staging/tile`), repeated by a VRT per raster like
+/// its other layers, and the tile's [series] table added to the scene with the VRTs' names.
+fn add_mosaic_years(spec: &BenchSpec, staging: &Path, (y0, y1): (i32, i32)) -> Result<()> {
+    let s = staging.join("scene.toml");
+    let t = staging.join("tile/scene.toml");
+    unlink_copy(&t)?;
+    let full = scene_spec(spec, staging.to_path_buf(), None);
+    for f in sinkmap::series::synth::add_years(&t, y0, y1, 2060)? {
+        let name = f.file_name().unwrap_or_default().to_string_lossy();
+        let vrt = mosaic_vrt(&f, &format!("tile/{name}"), &full)?;
+        let v = staging.join(name.replace(".tif", ".vrt"));
+        std::fs::write(&v, vrt).map_err(|e| Error::io(&v, e))?;
+    }
+    let tile_text = std::fs::read_to_string(&t).map_err(|e| Error::io(&t, e))?;
+    let series = tile_text
+        .find("\n# SYNTHETIC annual series")
+        .map(|i| tile_text[i..].replace(".tif\"", ".vrt\""))
+        .ok_or_else(|| Error::internal("bench: the tile has no [series]"))?;
+    let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
+    std::fs::write(&s, text + &series).map_err(|e| Error::io(&s, e))
 }
 
 /// The series benchmark as a few lines.

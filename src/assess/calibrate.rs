@@ -222,9 +222,8 @@ pub struct CalibrationReport {
     pub map_identity: super::identity::MapIdentity,
 }
 
-/// Reads the plots, predicts each from the stock map over its footprint, and estimates mean
-/// density and total stock per region with every estimator; writes the tables into
-/// `spec.out`.
+/// The whole calibration: places the plots, predicts them from the stock map, computes the
+/// residuals and every estimator per region, writes the tables; returns the report.
 pub fn calibrate(
     scene: &Scene,
     spec: &CalibrateSpec,

@@ -561,6 +561,7 @@ pub(crate) fn map_png(
 #[cfg(feature = "gdal")]
 /// Where the map of a map figure sits: the small raster scaled by `scale` into `w` × `h`
 /// figure pixels from (`x0`, `y0`), in a figure `fig_h` pixels high (room for the legend).
+#[cfg(feature = "gdal")]
 struct Placement {
     scale: f64,
     x0: u32,
@@ -617,6 +618,7 @@ impl Placement {
 
 #[cfg(feature = "gdal")]
 /// The raster's CRS as a map figure needs it.
+#[cfg(feature = "gdal")]
 struct MapCrs {
     wkt: Option<String>,
     geographic: bool,
@@ -644,6 +646,7 @@ impl MapCrs {
 #[cfg(feature = "gdal")]
 /// The white RGB figure with the map's pixels coloured, and the figure pixels of the map's
 /// nodata (to be made transparent).
+#[cfg(feature = "gdal")]
 fn paint_map(s: &Small, place: &Placement, legend: &Legend, br: &Breaks) -> (Vec<u8>, Vec<usize>) {
     let (lo, hi) = (br.lo, br.hi);
     let color_of = |v: f64| -> [u8; 3] {
@@ -743,20 +746,20 @@ fn draw_map_legend<DB: DrawingBackend>(
 /// under it, the unit to its right (`unit_dy` below the bar's top).
 pub(crate) struct RampLegend<'a> {
     /// The colours.
-    pub ramp: Ramp,
+    pub(crate) ramp: Ramp,
     /// The values at the ends of the ramp.
-    pub breaks: &'a Breaks,
+    pub(crate) breaks: &'a Breaks,
     /// The unit of the values.
-    pub unit: &'a str,
+    pub(crate) unit: &'a str,
     /// Height of the bar (px).
-    pub bar_px: i32,
+    pub(crate) bar_px: i32,
     /// Offset of the unit below the bar's top (px).
-    pub unit_dy: i32,
+    pub(crate) unit_dy: i32,
 }
 
 impl RampLegend<'_> {
     /// Draws the legend with the bar's top at `top`.
-    pub fn draw<DB: DrawingBackend>(
+    pub(crate) fn draw<DB: DrawingBackend>(
         &self,
         root: &DrawingArea<DB, plotters::coord::Shift>,
         top: i32,
@@ -788,6 +791,7 @@ impl RampLegend<'_> {
 #[cfg(feature = "gdal")]
 /// The figure's note on resolution: the raster's size and pixel size, and how many map
 /// pixels a figure pixel shows.
+#[cfg(feature = "gdal")]
 fn resolution_note(s: &Small, place: &Placement, geographic: bool) -> String {
     let gt = s.geo_transform;
     let (fw, fh) = s.full_size;

@@ -25,6 +25,14 @@ pub struct BenchSpec {
     pub lat0: f64,
     /// A Python venv with InVEST installed: also time InVEST's carbon model on the scene.
     pub invest_venv: Option<PathBuf>,
+    /// Only the full run (maps + zones + cube) and the I/O floor: no maps-only, tiled or
+    /// one-core runs (the Xinjiang scene's outputs are 7 GB a run).
+    pub full_run_only: bool,
+    /// Build the scene as a mosaic of one generated square tile of this many pixels a side
+    /// (GDAL VRTs that repeat it across the grid; the zones still cover the whole grid):
+    /// generating 5.5 billion textured cells one by one would take about an hour on two cores,
+    /// and the run's cost does not depend on whether the texture repeats.
+    pub mosaic_tile_px: Option<usize>,
 }
 
 /// Pixel of every benchmark scene: 0.00025° (≈ 28 m × 19 m at 46° N), the 30-m class of
@@ -44,6 +52,8 @@ impl BenchSpec {
             lon0: 73.5,
             lat0: 49.2,
             invest_venv: None,
+            full_run_only: true,
+            mosaic_tile_px: Some(10_000),
         }
     }
 }
@@ -63,8 +73,9 @@ pub struct BenchReport {
     pub megapixels: f64,
     pub threads: usize,
     pub rows: Vec<BenchRow>,
-    /// Run time with zones over run time of the maps alone, minus one.
-    pub zonal_overhead_fraction: f64,
+    /// Run time with zones over run time of the maps alone, minus one (absent when only the
+    /// full run was measured).
+    pub zonal_overhead_fraction: Option<f64>,
     /// Mean length (pixels) of the runs of equal land-cover codes along the rows of the bench
     /// scene (real 30-m land cover: a few pixels).
     pub landcover_mean_run_px: Option<f64>,
@@ -164,6 +175,37 @@ fn run_child_rss(cmd: &mut Command, what: &str) -> Result<(f64, Option<f64>)> {
     Ok((seconds, Some(usage.ru_maxrss as f64 / 1024.0)))
 }
 
+/// The decode floor of the scene's input rasters (`.tif`, or the `.vrt`s of a mosaic) whose
+/// file stem `keep` accepts, and how many there are. A mosaic's VRTs repeat one tile, so GDAL
+/// would decode each tile block once and serve the repeats from its cache: the floor of a
+/// mosaic is its tile's files decoded, times the number of tiles the grid holds (the decode
+/// cost of a scene of that size whose cells are all different).
+fn scene_decode_floor(
+    spec: &BenchSpec,
+    scene_dir: &Path,
+    keep: impl Fn(&str) -> bool,
+) -> Result<(f64, usize)> {
+    let (dir, ext, scale) = match spec.mosaic_tile_px {
+        None => (scene_dir.to_path_buf(), "tif", 1.0),
+        Some(t) => {
+            let (tw, th) = (t.min(spec.width), t.min(spec.height));
+            let tiles = (spec.width * spec.height) as f64 / (tw * th) as f64;
+            (scene_dir.join("tile"), "tif", tiles)
+        }
+    };
+    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .map_err(|e| Error::io(&dir, e))?
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| {
+            p.extension().is_some_and(|x| x == ext)
+                && p.file_stem().is_some_and(|n| keep(&n.to_string_lossy()))
+        })
+        .collect();
+    inputs.sort();
+    Ok((decode_floor(&inputs)? * scale, inputs.len()))
+}
+
 /// Seconds GDAL takes to decode every block of every file once, one thread per file (as the run
 /// reads its layers), into a scratch buffer: no checksum, no type conversion.
 fn decode_floor(inputs: &[PathBuf]) -> Result<f64> {
@@ -258,6 +300,108 @@ fn scene_spec(spec: &BenchSpec, dir: PathBuf, models_dir_in_scene: Option<String
     }
 }
 
+/// Replaces a hard-linked file of a carried publication set by a copy of its own, so that
+/// editing it leaves the published file as it is.
+fn unlink_copy(path: &Path) -> Result<()> {
+    let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+    std::fs::remove_file(path).map_err(|e| Error::io(path, e))?;
+    std::fs::write(path, text).map_err(|e| Error::io(path, e))
+}
+
+/// The six input layers of a synthetic scene, as synth names them.
+const SCENE_LAYERS: [&str; 6] = [
+    "landcover",
+    "forest_age",
+    "forest_type",
+    "desert_subtype",
+    "water_access",
+    "degraded_grassland",
+];
+
+/// A scene of `spec`'s size made of one generated `tile` × `tile` scene (in `dir/tile`)
+/// repeated by a GDAL VRT per layer, with zones generated for the whole grid.
+fn mosaic_scene(
+    spec: &BenchSpec,
+    tile: usize,
+    dir: &Path,
+    models: Option<String>,
+    progress: bool,
+) -> Result<()> {
+    let tile_spec = BenchSpec {
+        width: tile.min(spec.width),
+        height: tile.min(spec.height),
+        ..spec.clone()
+    };
+    let tile_dir = dir.join("tile");
+    let tile_scene = synth::generate(&scene_spec(&tile_spec, tile_dir.clone(), models), progress)?;
+    let full = scene_spec(spec, dir.to_path_buf(), None);
+    synth::write_zones(&dir.join("zones.geojson"), &full)?;
+    for layer in SCENE_LAYERS {
+        let src = tile_dir.join(format!("{layer}.tif"));
+        let vrt = mosaic_vrt(&src, &format!("tile/{layer}.tif"), &full)?;
+        let path = dir.join(format!("{layer}.vrt"));
+        std::fs::write(&path, vrt).map_err(|e| Error::io(&path, e))?;
+    }
+    let stats = tile_dir.join("synth_stats.json");
+    std::fs::copy(&stats, dir.join("synth_stats.json")).map_err(|e| Error::io(&stats, e))?;
+    let text = std::fs::read_to_string(&tile_scene).map_err(|e| Error::io(&tile_scene, e))?;
+    let mut text = text.replace(&tile_spec_name(&tile_spec), &tile_spec_name(spec));
+    for layer in SCENE_LAYERS {
+        text = text.replace(&format!("\"{layer}.tif\""), &format!("\"{layer}.vrt\""));
+    }
+    let scene = dir.join("scene.toml");
+    std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))
+}
+
+fn tile_spec_name(spec: &BenchSpec) -> String {
+    format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height)
+}
+
+/// The VRT (XML) of one layer of a mosaic: `src` (reached as `rel` from the VRT) repeated from
+/// the upper-left corner across `full`'s grid, the last row and column of tiles cut to fit.
+fn mosaic_vrt(src: &Path, rel: &str, full: &SynthSpec) -> Result<String> {
+    let err = |e: gdal::errors::GdalError| Error::raster(src, e);
+    let ds = gdal::Dataset::open(src).map_err(err)?;
+    let band = ds.rasterband(1).map_err(err)?;
+    let (tw, th) = band.size();
+    let (bw, bh) = band.block_size();
+    // SAFETY: GDALGetDataTypeName returns a static string for any band type.
+    let type_name =
+        unsafe { std::ffi::CStr::from_ptr(gdal_sys::GDALGetDataTypeName(band.band_type() as u32)) }
+            .to_string_lossy()
+            .into_owned();
+    let nodata = band
+        .no_data_value()
+        .map(|v| format!("    <NoDataValue>{v}</NoDataValue>\n"))
+        .unwrap_or_default();
+    let mut xml = format!(
+        "<VRTDataset rasterXSize=\"{w}\" rasterYSize=\"{h}\">\n  <SRS>EPSG:4326</SRS>\n  \
+         <GeoTransform>{lon0:e}, {px:e}, 0, {lat0:e}, 0, {npx:e}</GeoTransform>\n  \
+         <VRTRasterBand dataType=\"{type_name}\" band=\"1\">\n{nodata}",
+        w = full.width,
+        h = full.height,
+        lon0 = full.lon0,
+        lat0 = full.lat0,
+        px = full.pixel_deg,
+        npx = -full.pixel_deg,
+    );
+    for y in (0..full.height).step_by(th) {
+        for x in (0..full.width).step_by(tw) {
+            let (w, h) = (tw.min(full.width - x), th.min(full.height - y));
+            xml += &format!(
+                "    <SimpleSource>\n      <SourceFilename relativeToVRT=\"1\">{rel}</SourceFilename>\n      \
+                 <SourceBand>1</SourceBand>\n      <SourceProperties RasterXSize=\"{tw}\" \
+                 RasterYSize=\"{th}\" DataType=\"{type_name}\" BlockXSize=\"{bw}\" \
+                 BlockYSize=\"{bh}\"/>\n      <SrcRect xOff=\"0\" yOff=\"0\" xSize=\"{w}\" \
+                 ySize=\"{h}\"/>\n      <DstRect xOff=\"{x}\" yOff=\"{y}\" xSize=\"{w}\" \
+                 ySize=\"{h}\"/>\n    </SimpleSource>\n"
+            );
+        }
+    }
+    xml += "  </VRTRasterBand>\n</VRTDataset>\n";
+    Ok(xml)
+}
+
 /// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
 /// this size; returns the scene file and the generation row (when it was generated).
 fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
@@ -266,8 +410,12 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
     let scene = scene_dir.join("scene.toml");
     let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut rows = Vec::new();
+    let mosaic = spec
+        .mosaic_tile_px
+        .map(|t| format!("-mosaic-{t}"))
+        .unwrap_or_default();
     let marker = scene_dir.join(format!(
-        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture",
+        ".scene-{}x{}-at-{}-{}-{BENCH_PIXEL_DEG}-field-texture{mosaic}",
         spec.width, spec.height, spec.lon0, spec.lat0
     ));
     if !marker.exists() {
@@ -288,14 +436,13 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
         };
         publish::transact(&scene_dir, pub_spec, |staging| {
             let scene = staging.join("scene.toml");
-            synth::generate(
-                &scene_spec(
-                    spec,
-                    staging.to_path_buf(),
-                    Some(models.to_string_lossy().into_owned()),
-                ),
-                progress,
-            )?;
+            let models = Some(models.to_string_lossy().into_owned());
+            match spec.mosaic_tile_px {
+                None => {
+                    synth::generate(&scene_spec(spec, staging.to_path_buf(), models), progress)?;
+                }
+                Some(tile) => mosaic_scene(spec, tile, staging, models, progress)?,
+            }
             // The InVEST-style pool table, for sinkmap's stock map and InVEST's alike.
             let pools = staging.join("bench_pools.csv");
             std::fs::write(&pools, BENCH_POOLS_CSV).map_err(|e| Error::io(&pools, e))?;
@@ -350,6 +497,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
             "out_tiled",
         ),
     ] {
+        if spec.full_run_only && out != "out_zones" {
+            continue;
+        }
         let out_dir = spec.dir.join(out);
         let mut cmd = Command::new(exe()?);
         cmd.arg("run")
@@ -376,7 +526,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         .map(|o| o.status.success())
         .unwrap_or(false);
     let mut scaling = Vec::new();
-    if cores >= 2 && taskset {
+    if cores >= 2 && taskset && !spec.full_run_only {
         for (cpus, n) in [("0", 1), ("0,1", 2)] {
             let out_dir = spec.dir.join(format!("out_{n}core"));
             let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
@@ -416,19 +566,9 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     // The I/O floor: GDAL decoding every input once, then GDAL writing the run's four maps.
     let floor = spec.dir.join("floor");
     std::fs::create_dir_all(&floor).map_err(|e| Error::io(&floor, e))?;
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
-        .map_err(|e| Error::io(&scene_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|x| x == "tif"))
-        .collect();
-    inputs.sort();
-    let floor_read = decode_floor(&inputs)?;
+    let (floor_read, n_inputs) = scene_decode_floor(spec, &scene_dir, |_| true)?;
     rows.push(BenchRow {
-        step: format!(
-            "GDAL: decode the {} inputs (a thread per file)",
-            inputs.len()
-        ),
+        step: format!("GDAL: decode the {n_inputs} inputs (a thread per file)"),
         seconds: floor_read,
         megapixels_per_second: mpx / floor_read,
         peak_rss_mb: None,
@@ -484,13 +624,12 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let maps = rows
         .iter()
         .find(|r| r.step.starts_with("sinkmap run, maps only (COG)"))
-        .map(|r| r.seconds)
-        .unwrap_or(1.0);
+        .map(|r| r.seconds);
     let zones = rows
         .iter()
         .find(|r| r.step.starts_with("sinkmap run, maps + zones"))
         .map(|r| r.seconds)
-        .unwrap_or(maps);
+        .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
     let run = summary_run(&full_out);
     let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
     let invest = match &spec.invest_venv {
@@ -511,7 +650,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         megapixels: mpx,
         threads,
         rows,
-        zonal_overhead_fraction: zones / maps - 1.0,
+        zonal_overhead_fraction: maps.map(|m| zones / m - 1.0),
         landcover_mean_run_px: std::fs::read_to_string(scene_dir.join("synth_stats.json"))
             .ok()
             .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).ok())
@@ -599,10 +738,31 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         publish::transact(&scene_dir, pub_spec, |staging| {
             // A copy of its own: the carried scene.toml is a hard link of the published one.
             let s = staging.join("scene.toml");
-            let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
-            std::fs::remove_file(&s).map_err(|e| Error::io(&s, e))?;
-            std::fs::write(&s, text).map_err(|e| Error::io(&s, e))?;
-            sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+            unlink_copy(&s)?;
+            match spec.mosaic_tile_px {
+                None => {
+                    sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
+                }
+                // The years of the tile, repeated like its other layers.
+                Some(_) => {
+                    let t = staging.join("tile/scene.toml");
+                    unlink_copy(&t)?;
+                    let full = scene_spec(&spec, staging.to_path_buf(), None);
+                    for f in sinkmap::series::synth::add_years(&t, y0, y1, 2060)? {
+                        let name = f.file_name().unwrap_or_default().to_string_lossy();
+                        let vrt = mosaic_vrt(&f, &format!("tile/{name}"), &full)?;
+                        let v = staging.join(name.replace(".tif", ".vrt"));
+                        std::fs::write(&v, vrt).map_err(|e| Error::io(&v, e))?;
+                    }
+                    let tile_text = std::fs::read_to_string(&t).map_err(|e| Error::io(&t, e))?;
+                    let series = tile_text
+                        .find("\n# SYNTHETIC annual series")
+                        .map(|i| tile_text[i..].replace(".tif\"", ".vrt\""))
+                        .ok_or_else(|| Error::internal("bench: the tile has no [series]"))?;
+                    let text = std::fs::read_to_string(&s).map_err(|e| Error::io(&s, e))?;
+                    std::fs::write(&s, text + &series).map_err(|e| Error::io(&s, e))?;
+                }
+            }
             let m = staging.join(&marker_name);
             std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
         })?;
@@ -626,17 +786,8 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
     let (series_seconds, series_peak_rss_mb) = run_child_rss(&mut cmd, "sinkmap series")?;
     // The series reads every year's land cover and events and the static layers, not the
     // scene's single-year land cover.
-    let mut inputs: Vec<PathBuf> = std::fs::read_dir(&scene_dir)
-        .map_err(|e| Error::io(&scene_dir, e))?
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| {
-            p.extension().is_some_and(|x| x == "tif")
-                && p.file_name().is_some_and(|n| n != "landcover.tif")
-        })
-        .collect();
-    inputs.sort();
-    let floor_decode_seconds = decode_floor(&inputs)?;
+    let (floor_decode_seconds, n_inputs) =
+        scene_decode_floor(&spec, &scene_dir, |stem| stem != "landcover")?;
     let report = SeriesBenchReport {
         width_px: spec.width,
         height_px: spec.height,
@@ -645,7 +796,7 @@ pub fn bench_series(spec: &BenchSpec, years: u32, progress: bool) -> Result<Seri
         threads,
         series_seconds,
         series_peak_rss_mb,
-        inputs: inputs.len(),
+        inputs: n_inputs,
         floor_decode_seconds,
         series_over_decode_floor: series_seconds / floor_decode_seconds,
     };
@@ -766,10 +917,12 @@ pub fn table(r: &BenchReport) -> String {
                 .unwrap_or_else(|| "-".into())
         );
     }
-    s += &format!(
-        "zonal accounting adds {:.1} % to the maps-only run\n",
-        r.zonal_overhead_fraction * 100.0
-    );
+    if let Some(z) = r.zonal_overhead_fraction {
+        s += &format!(
+            "zonal accounting adds {:.1} % to the maps-only run\n",
+            z * 100.0
+        );
+    }
     if let Some(m) = r.landcover_mean_run_px {
         s += &format!("land cover: mean run of equal pixels along rows {m:.2} px\n");
     }
@@ -797,4 +950,67 @@ pub fn table(r: &BenchReport) -> String {
         s += &format!("2 cores / 2 threads are {x:.2}× faster than 1 core / 1 thread\n");
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every pixel of a mosaic layer is the tile's pixel at the same offset within its tile,
+    /// including the cut last row and column of tiles, and the grid is the full grid's.
+    #[test]
+    fn a_mosaic_repeats_its_tile_pixel_for_pixel() {
+        let tmp = tempfile::tempdir().unwrap();
+        let spec = BenchSpec {
+            dir: tmp.path().to_path_buf(),
+            width: 700,
+            height: 450,
+            threads: None,
+            block_size_px: None,
+            lon0: 80.0,
+            lat0: 46.0,
+            invest_venv: None,
+            full_run_only: false,
+            mosaic_tile_px: Some(300),
+        };
+        let tile = BenchSpec {
+            width: 300,
+            height: 200,
+            ..spec.clone()
+        };
+        synth::generate(&scene_spec(&tile, tmp.path().join("tile"), None), false).unwrap();
+        let full = scene_spec(&spec, tmp.path().to_path_buf(), None);
+        for (layer, ty) in [("landcover", "Byte"), ("forest_age", "Int16")] {
+            let src = tmp.path().join(format!("tile/{layer}.tif"));
+            let xml = mosaic_vrt(&src, &format!("tile/{layer}.tif"), &full).unwrap();
+            assert!(xml.contains(&format!("dataType=\"{ty}\"")), "{layer}");
+            // 3 tiles across (300 + 300 + 100), 3 down (200 + 200 + 50).
+            assert_eq!(xml.matches("<SimpleSource>").count(), 9, "{layer}");
+            let vrt = tmp.path().join(format!("{layer}.vrt"));
+            std::fs::write(&vrt, xml).unwrap();
+            let ds = gdal::Dataset::open(&vrt).unwrap();
+            assert_eq!(ds.raster_size(), (700, 450));
+            let gt = ds.geo_transform().unwrap();
+            assert_eq!(
+                gt,
+                [80.0, BENCH_PIXEL_DEG, 0.0, 46.0, 0.0, -BENCH_PIXEL_DEG]
+            );
+            let m = ds.rasterband(1).unwrap();
+            let m = m
+                .read_as::<f64>((0, 0), (700, 450), (700, 450), None)
+                .unwrap();
+            let t = gdal::Dataset::open(&src).unwrap();
+            let t = t.rasterband(1).unwrap();
+            let t = t
+                .read_as::<f64>((0, 0), (300, 200), (300, 200), None)
+                .unwrap();
+            let (m, t) = (m.data(), t.data());
+            for y in 0..450 {
+                for x in 0..700 {
+                    let (a, b) = (m[y * 700 + x], t[(y % 200) * 300 + x % 300]);
+                    assert_eq!(a, b, "{layer} at ({x}, {y})");
+                }
+            }
+        }
+    }
 }

@@ -547,7 +547,8 @@ pub fn zone_polygons(spec: &SynthSpec) -> Vec<(String, String, String)> {
     out
 }
 
-fn write_zones(path: &Path, spec: &SynthSpec) -> Result<()> {
+/// Writes the synthetic zones of `spec`'s grid ([`zone_polygons`]) as GeoJSON to `path`.
+pub fn write_zones(path: &Path, spec: &SynthSpec) -> Result<()> {
     let err = |e: gdal::errors::GdalError| Error::output(path, e);
     let _ = std::fs::remove_file(path);
     let driver = DriverManager::get_driver_by_name("GeoJSON").map_err(err)?;

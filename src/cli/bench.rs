@@ -19,11 +19,17 @@ pub struct BenchArgs {
     /// Grid height in pixels.
     #[arg(long, default_value_t = 20_000)]
     pub height: usize,
-    /// The Xinjiang bounding box at 0.00025° instead: 91 600 × 59 600 px, 5.5 billion cells
-    /// (estimated from the 400-Mpx runs: ~20 min to generate the scene on two cores, about
-    /// 1 GB of maps per run).
+    /// The Xinjiang bounding box at 0.00025° instead: 91 600 × 59 600 px, 5.5 billion cells.
+    /// Runs only the full run and the I/O floor (no maps-only, tiled or one-core runs); needs
+    /// about 16 GB of disk in DIR (scene, the run's maps, the floor's maps). The scene is one
+    /// textured 10 000 × 10 000 tile repeated by GDAL VRTs (the zones cover the whole box).
     #[arg(long, conflicts_with_all = ["width", "height"])]
     pub xinjiang: bool,
+    /// Build the scene as a mosaic of one generated PX × PX textured tile (GDAL VRTs repeat it
+    /// across the grid; the zones cover the whole grid): for grids too big to generate cell by
+    /// cell. `--xinjiang` uses 10 000.
+    #[arg(long, value_name = "PX", value_parser = clap::value_parser!(u32).range(256..))]
+    pub mosaic_tile: Option<u32>,
     /// Threads of the runs (default: all cores).
     #[arg(long)]
     pub threads: Option<usize>,
@@ -49,6 +55,7 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             threads: a.threads,
             block_size_px: a.block_size,
             invest_venv: a.invest.clone(),
+            mosaic_tile_px: Some(a.mosaic_tile.unwrap_or(10_000) as usize),
             ..bench::BenchSpec::xinjiang(a.dir.clone())
         }
     } else {
@@ -61,6 +68,8 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             lon0: 80.0,
             lat0: 46.0,
             invest_venv: a.invest.clone(),
+            full_run_only: false,
+            mosaic_tile_px: a.mosaic_tile.map(|t| t as usize),
         }
     };
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());

@@ -240,6 +240,31 @@ impl MapLayout {
     }
 }
 
+/// The block size of a series when none is given: the scene's, halved (down to 128 px) while
+/// the engine's buffers of a block of every layer (8 bytes a pixel, about ten blocks held at
+/// once with [`series_batch`]) would pass 512 MB. 23 years of land cover and events at 512 px
+/// are 50 layers and about 1 GB of buffers; at 256 px, 260 MB. The results do not depend on
+/// it; the per-year maps are tiled by it.
+fn series_block_size(scene_block: usize, layers: usize) -> usize {
+    const BUDGET_BYTES: usize = 512 << 20;
+    let mut b = scene_block;
+    while b > 128 && 10 * layers.max(1) * b * b * 8 > BUDGET_BYTES {
+        b /= 2;
+    }
+    b
+}
+
+/// Windows per reader batch. The engine holds a few batches of every layer at once (being read,
+/// queued, assembled, computed), and a series block carries every year's layers at 8 to 16
+/// bytes a pixel (the engine's `Option` bands): 23 years of 512-px blocks are about 100 MB a
+/// block. The batch shrinks as layers are added so that these buffers stay near 256 MB; at
+/// least 1. The results do not depend on it (windows are reduced in order).
+fn series_batch(threads: usize, layers: usize, block: usize) -> usize {
+    const BUDGET_BYTES: usize = 256 << 20;
+    let block_bytes = layers.max(1) * block * block * 8;
+    (BUDGET_BYTES / (6 * block_bytes)).clamp(1, (threads * 2).max(2))
+}
+
 /// The resolved inputs of a series: years in order, their land cover and events.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SeriesInputs {
@@ -771,7 +796,7 @@ pub fn run(
     let block = engine::check_block_size(
         opts.tuning
             .block_size_px
-            .unwrap_or(scene.output.block_size_px),
+            .unwrap_or_else(|| series_block_size(scene.output.block_size_px, sources.len())),
     )?;
     let (threads, pool) = engine::thread_pool(opts.tuning.threads)?;
     // Every input is checked: from here on files are written (under temporary names).
@@ -843,7 +868,7 @@ pub fn run(
     let pass = Pass {
         pool: &pool,
         windows: &windows,
-        batch: (threads * 2).max(2),
+        batch: series_batch(threads, sources.len(), block),
         progress: None,
     };
     let maps = engine::map_pass(
@@ -1123,4 +1148,30 @@ pub fn human(o: &SeriesOutcome) -> String {
         );
     }
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Buffers of about ten blocks of every layer (8 bytes a pixel) stay within 512 MB: 50
+    /// layers (23 years of land cover and events, plus the static layers) at 512 px would be
+    /// 50 × 512² × 8 × 10 = 1.05 GB, at 256 px 262 MB.
+    #[test]
+    fn the_block_shrinks_with_the_layers_a_series_reads() {
+        assert_eq!(series_block_size(512, 12), 512); // 252 MB
+        assert_eq!(series_block_size(512, 24), 512); // 503 MB
+        assert_eq!(series_block_size(512, 26), 256); // 545 MB at 512
+        assert_eq!(series_block_size(512, 50), 256);
+        assert_eq!(series_block_size(512, 250), 128); // 1 311 MB at 256, the floor is 128
+        assert_eq!(series_block_size(512, 100_000), 128);
+        assert_eq!(series_block_size(256, 50), 256);
+        for (layers, block) in [(12, 512), (50, 256), (200, 128)] {
+            let batch = series_batch(2, layers, block);
+            assert!((1..=4).contains(&batch), "{layers} layers: batch {batch}");
+            if layers * block * block * 8 * 6 > 256 << 20 {
+                assert_eq!(batch, 1, "{layers} layers of {block} px");
+            }
+        }
+    }
 }

@@ -62,6 +62,11 @@ struct History {
     last_type: Option<i32>,
 }
 
+/// At most this many distinct histories are kept per block (about 3 KB each for 23 years):
+/// further new histories are run pixel by pixel, so a block of all-distinct pixels (e.g. a
+/// continuous age raster) holds a bounded memo.
+const MEMO_MAX_HISTORIES: usize = 8192;
+
 /// The distinct histories of a block, by id, and the key → id table.
 #[derive(Default)]
 struct Memo {
@@ -210,11 +215,10 @@ impl BlockJob<'_> {
                     masks: masks.get(i).copied().unwrap_or(0),
                 };
                 zone_weights(&cov, nz, zones.is_some(), i, &mut weights);
-                let id = if self.naive {
-                    memo.histories.clear();
-                    memo.histories.push(self.history(b, i, &st)?);
-                    0
-                } else {
+                // The pixel's history: from the memo (id), or run for this pixel alone
+                // (naive, or a new history once the memo is full).
+                let mut id = None;
+                if !self.naive {
                     key.clear();
                     key.extend([
                         i64::from(st.age_yr.is_some()),
@@ -229,32 +233,41 @@ impl BlockJob<'_> {
                             .iter()
                             .map(|v| word(v.get(i).copied().flatten())),
                     );
-                    if key != prev_key {
-                        prev_id = match memo.ids.get(key.as_slice()) {
-                            Some(id) => *id,
-                            None => {
-                                let id = memo.histories.len() as u32;
-                                memo.histories.push(self.history(b, i, &st)?);
-                                memo.ids.insert(key.clone().into_boxed_slice(), id);
-                                id
-                            }
-                        };
+                    if key == prev_key {
+                        id = Some(prev_id);
+                    } else if let Some(known) = memo.ids.get(key.as_slice()) {
+                        id = Some(*known);
+                    } else if memo.histories.len() < MEMO_MAX_HISTORIES {
+                        let new = memo.histories.len() as u32;
+                        memo.histories.push(self.history(b, i, &st)?);
+                        memo.ids.insert(key.clone().into_boxed_slice(), new);
+                        id = Some(new);
+                    }
+                    if let Some(known) = id {
+                        prev_id = known;
                         std::mem::swap(&mut key, &mut prev_key);
                     }
-                    prev_id
+                }
+                let alone;
+                let h = match id {
+                    Some(k) => &memo.histories[k as usize],
+                    None => {
+                        alone = self.history(b, i, &st)?;
+                        &alone
+                    }
                 };
-                let h = &memo.histories[id as usize];
                 for (j, v) in h.maps.iter().enumerate() {
                     maps[j][i] = *v;
                 }
                 last_age[i] = h.last_age;
                 last_type[i] = h.last_type;
                 for (z, f) in &weights {
-                    if !self.naive && *f == 1.0 {
-                        *counts.n.entry((id, *z)).or_insert(0) += 1;
-                    } else {
-                        for (k, y) in h.years.iter().enumerate() {
-                            acc.add_year(*z, k, a_ha * f, y);
+                    match id {
+                        Some(k) if *f == 1.0 => *counts.n.entry((k, *z)).or_insert(0) += 1,
+                        _ => {
+                            for (k, y) in h.years.iter().enumerate() {
+                                acc.add_year(*z, k, a_ha * f, y);
+                            }
                         }
                     }
                 }

@@ -12,11 +12,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use crate::config::{read_toml, Models, Scene};
+use crate::config::{Models, Scene};
 use crate::cube::{dequantize, quantize, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, Block, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
+use crate::io::files::read_toml;
 use crate::model::pixel::PixelModel;
 use crate::model::scheme::Scheme;
 use crate::model::{EcosystemClass, CO2_PER_C};

@@ -1,7 +1,6 @@
 //! The scene file (TOML via serde): layers, outputs, accounting, restoration and zones,
 //! resolved against the scene's folder and checked with clear errors. The model set is
-//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`
-//! and re-exported here for the callers that read scene-side files.
+//! `crate::model::Models`, loaded by `crate::io::models`; the file readers are in `crate::io`.
 
 use std::path::{Path, PathBuf};
 
@@ -10,8 +9,7 @@ use serde::{Deserialize, Serialize};
 use crate::error::{Error, Result};
 use crate::model::Pools;
 
-pub use crate::io::files::{file_exists, read_toml, sha256_file};
-pub use crate::io::pool_table::read_pool_table;
+use crate::io::files::{read_toml, sha256_file};
 pub use crate::model::Models;
 
 /// A raster input of the scene.
@@ -255,6 +253,43 @@ pub struct ZonesSpec {
     pub repair_invalid: bool,
 }
 
+/// The `[series]` table of a scene. Relative paths are taken from the scene file's folder.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SeriesSpec {
+    /// Land-cover path with `{year}`, e.g. `"landcover_{year}.tif"` (needs first/last year).
+    #[serde(default)]
+    pub landcover_pattern: Option<String>,
+    /// Or a table year → land-cover path (`2000 = "clcd_2000.tif"`).
+    #[serde(default)]
+    pub landcover_by_year: std::collections::BTreeMap<String, PathBuf>,
+    /// First and last year (inclusive).
+    #[serde(default)]
+    pub first_year: Option<i32>,
+    /// Last year (inclusive).
+    #[serde(default)]
+    pub last_year: Option<i32>,
+    /// Event rasters by year (`2005 = ["fire_2005.tif"]`); codes of the event table, 0 or
+    /// nodata = no event. At most one event per pixel and year.
+    #[serde(default)]
+    pub events: std::collections::BTreeMap<String, Vec<PathBuf>>,
+    /// The event table (default: `models_dir/events.toml`).
+    #[serde(default)]
+    pub event_table: Option<PathBuf>,
+    /// The forest type (a name of forest.toml) of new stands where neither the forest-type
+    /// layer nor restoration eligibility gives one: the region's usual plantation.
+    #[serde(default)]
+    pub new_stand_forest_type: Option<String>,
+    /// Years over which the soil moves to the new land cover's soil after a change
+    /// (default [`DEFAULT_SOIL_TRANSITION_YR`]; 0 = in the year of the change).
+    #[serde(default)]
+    pub soil_transition_yr: Option<u32>,
+}
+
+/// The IPCC default period of soil carbon change after a land-use change (2006 Guidelines,
+/// Vol. 4, Ch. 2, Tier 1: 20 years, linear).
+pub const DEFAULT_SOIL_TRANSITION_YR: u32 = 20;
+
 /// The scene file.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -300,7 +335,7 @@ pub struct Scene {
     pub accounting: Option<AccountingSpec>,
     /// An annual land-cover series for `sinkmap series` (paths relative to the scene file).
     #[serde(default)]
-    pub series: Option<crate::series::SeriesSpec>,
+    pub series: Option<SeriesSpec>,
     /// Where the scene was read from (not part of the file).
     #[serde(skip)]
     pub source_path: PathBuf,

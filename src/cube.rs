@@ -121,7 +121,8 @@ impl std::ops::AddAssign<&CubeSums> for CubeSums {
 }
 
 /// The per-cohort sums under the name the block code uses.
-pub type Acc = CubeSums;
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
+pub(crate) type Acc = CubeSums;
 
 /// `(x × 2⁵²).round() as i128`, without the library calls of `round` and of the float →
 /// 128-bit conversion where the product fits in 63 bits (every real quantity of a pixel):
@@ -139,6 +140,8 @@ pub fn quantize(x: f64) -> i128 {
     }
 }
 
+/// The value of a fixed-point sum made by [`quantize`]: `q / 2⁵²`, in the unit of what was
+/// summed (ha, t C, t CO₂/yr).
 #[inline]
 pub fn dequantize(q: i128) -> f64 {
     q as f64 / SCALE
@@ -146,9 +149,13 @@ pub fn dequantize(q: i128) -> f64 {
 
 /// Dense numbering of cohorts used while streaming.
 #[derive(Debug, Clone)]
-pub struct CohortSpace {
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
+pub(crate) struct CohortSpace {
+    /// Forest type names of forest.toml, in the order of the pixel model's type index.
     pub forest_types: Vec<String>,
+    /// Desert subtype names, in the order of the pixel model's subtype index.
     pub desert_subtypes: Vec<String>,
+    /// Oldest stand age with a cohort of its own (yr); ages 0 ..= this per forest type.
     pub max_age_yr: u32,
     /// Restoration interventions: eligibility rows follow the cohorts.
     pub interventions: Vec<String>,
@@ -158,8 +165,10 @@ pub struct CohortSpace {
 /// pixel (area with any eligible intervention, and its potential).
 pub const BEST_INTERVENTION: &str = "__best__";
 
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 const N_CLASSES: usize = 9;
 
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
 impl CohortSpace {
     /// Number of cohort entries (eligibility entries come after them).
     pub fn cohorts(&self) -> usize {
@@ -168,6 +177,9 @@ impl CohortSpace {
             + self.forest_types.len() * (self.max_age_yr as usize + 1)
     }
 
+    /// Number of entries of a dense per-block sum vector: the cohorts, then (when there are
+    /// interventions) one eligibility entry per class × desert subtype (or none) × intervention
+    /// (or the best one).
     pub fn len(&self) -> usize {
         self.cohorts()
             + if self.interventions.is_empty() {
@@ -188,10 +200,9 @@ impl CohortSpace {
             + j
     }
 
-    pub fn is_empty(&self) -> bool {
-        false
-    }
-
+    /// Index of a pixel's cohort: forest type × age for forest with a type and an age,
+    /// the desert subtype for barren land with one, else the pixel's class (a code the
+    /// scheme maps to no class is filed under built-up).
     #[inline]
     pub fn index(&self, v: &PixelValue) -> usize {
         match (v.class, v.forest_type, v.age_yr, v.desert_subtype) {
@@ -207,6 +218,8 @@ impl CohortSpace {
         }
     }
 
+    /// The named cube cell of dense entry `idx` in zone `zone_id` (the inverse of
+    /// [`CohortSpace::index`] and [`CohortSpace::eligibility_index`]).
     pub fn key(&self, zone_id: &str, idx: usize) -> CubeKey {
         let nd = self.desert_subtypes.len();
         let z = zone_id.to_string();
@@ -262,17 +275,13 @@ impl CohortSpace {
     }
 }
 
-/// Adds a pixel's contribution (area `area_ha`, already multiplied by any coverage fraction).
-#[inline]
-pub fn add_pixel(acc: &mut Acc, v: &PixelValue, area_ha: f64) {
-    add_pixels(acc, v, area_ha, 1);
-}
-
-/// Adds the contribution of `n` pixels with the same value and area: exactly `n` times one
+/// Adds the contribution of `n` pixels with the same value and area (`area_ha` each, already
+/// multiplied by any coverage fraction): exactly `n` times one
 /// pixel's quantized contribution, so a run of equal pixels sums to the same bits as the
 /// pixels added one by one.
 #[inline]
-pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
+pub(crate) fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
     let q_area = quantize(area_ha);
     acc.area += n * q_area;
     acc.stock += n * quantize(area_ha * v.stock_tc_per_ha);
@@ -291,10 +300,15 @@ pub fn add_pixels(acc: &mut Acc, v: &PixelValue, area_ha: f64, n: i128) {
 /// One cube cell's coordinates.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 pub struct CubeKey {
+    /// Zone id ([`GRID_ZONE`] for the whole grid, [`OUTSIDE_ZONE`] outside every zone).
     pub zone_id: String,
+    /// Ecosystem class of the cohort.
     pub class: EcosystemClass,
+    /// Forest type (forest cohorts only).
     pub forest_type: Option<String>,
+    /// Stand age in the base year, yr (forest cohorts only).
     pub age_yr: Option<u16>,
+    /// Desert subtype (barren cohorts with a subtype, and their eligibility rows).
     pub desert_subtype: Option<String>,
     /// For eligibility rows: the intervention (area = eligible area, sink = potential).
     pub intervention: Option<String>,
@@ -302,7 +316,8 @@ pub struct CubeKey {
 
 /// Adds an eligible pixel: its area and its potential (t CO₂/ha/yr) for one intervention.
 #[inline]
-pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
+#[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
+pub(crate) fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, n: i128) {
     acc.area += n * quantize(area_ha);
     acc.sink += n * quantize(area_ha * potential_tco2_per_ha_yr);
 }
@@ -312,6 +327,7 @@ pub fn add_eligible(acc: &mut Acc, area_ha: f64, potential_tco2_per_ha_yr: f64, 
 pub struct Cube {
     /// zone id → zone name (includes the grid and outside pseudo-zones).
     pub zone_names: BTreeMap<String, String>,
+    /// The exact sums of every cell with a non-zero sum, in key order.
     pub cells: BTreeMap<CubeKey, CubeSums>,
 }
 
@@ -352,13 +368,24 @@ pub struct CubeRow {
 /// Totals of one zone (or any selection of cells).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
 pub struct Totals {
+    /// Area of the data pixels (ha).
     pub area_ha: f64,
+    /// Carbon stock on 1 January of the base year (t C; docs/science.md §1).
     pub stock_tc: f64,
+    /// Gross sink of the base year (t CO₂/yr; docs/science.md §1): the sum of the three
+    /// parts below.
     pub sink_tco2_yr: f64,
+    /// The forest cohorts' part of the sink (t CO₂/yr).
     pub forest_sink_tco2_yr: f64,
+    /// The desert (barren land) part of the sink (t CO₂/yr); includes soil inorganic carbon
+    /// only when the desert model counts it.
     pub desert_sink_tco2_yr: f64,
+    /// The part of every other class (t CO₂/yr).
     pub other_sink_tco2_yr: f64,
+    /// Desert soil inorganic carbon (t CO₂/yr), reported whether or not it is counted in the
+    /// sink (docs/science.md §1.2).
     pub desert_inorganic_tco2_yr: f64,
+    /// Forest area that had no age and got the forest model's fallback age (ha).
     pub forest_area_assumed_age_ha: f64,
     /// Forest area that got the default forest type of forest.toml.
     pub forest_area_assumed_type_ha: f64,
@@ -366,7 +393,8 @@ pub struct Totals {
 
 impl Cube {
     /// Adds the dense per-block sums of `zone_id` into the cube.
-    pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
+    #[cfg_attr(not(feature = "gdal"), allow(dead_code))] // used by the raster passes only
+    pub(crate) fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
         for (idx, acc) in dense.iter().enumerate() {
             if acc.is_zero() {
                 continue;
@@ -437,6 +465,7 @@ impl Cube {
             .collect()
     }
 
+    /// Writes `cube.csv` (one [`CubeRow`] per cell, in key order) to `path`.
     pub fn write_csv(&self, path: &Path) -> Result<()> {
         let mut w = csv::Writer::from_path(path).map_err(|e| Error::output(path, e))?;
         for (k, acc) in &self.cells {

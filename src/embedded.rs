@@ -2,8 +2,8 @@
 //! scene, so that an installed `sinkmap` runs in any folder.
 //!
 //! A scene without `models_dir` reads its models from [`EMBEDDED_MODELS_DIR`], a virtual
-//! folder: [`crate::config::read_toml`], [`crate::config::sha256_file`] and
-//! [`crate::config::file_exists`] look paths under it up here instead of on the disk, so every
+//! folder: [`crate::io::files::read_toml`], [`crate::io::files::sha256_file`] and
+//! [`crate::io::files::file_exists`] look paths under it up here instead of on the disk, so every
 //! output records the embedded files under that name with their SHA-256.
 
 use std::path::{Path, PathBuf};

@@ -140,6 +140,7 @@ pub fn check_input_path(path: &Path) -> Result<()> {
 /// GDAL's refusal to open `path` as a `kind` ("raster", "vector layer") in words: its raw
 /// "GDALOpenEx returned a NULL pointer" with an empty message means the file is not of a
 /// format GDAL recognises (or is damaged), which is what the user needs to hear.
+#[cfg(feature = "gdal")]
 pub fn gdal_open_failure(kind: &str, e: &gdal::errors::GdalError) -> String {
     use gdal::errors::GdalError;
     match e {

@@ -10,18 +10,19 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{read_toml, Models, Scene};
+use crate::config::{Models, Scene};
 use crate::cube::{dequantize, quantize};
 use crate::engine::{self, Block, Pass, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
+use crate::io::files::read_toml;
+use crate::io::temp::{temp_path, TempFile};
 use crate::model::forest::ForestModel;
 use crate::model::pixel::PixelModel;
 use crate::model::restoration::Intervention;
 use crate::model::restoration::RestorationModel;
 use crate::pipeline::{InputPaths, Slots};
 use crate::raster::reference_grid;
-use crate::raster::writer::{temp_path, TempFile};
 use crate::zones::{ZoneSet, ZoneSource};
 
 /// A point of the carbon price path.

@@ -192,7 +192,7 @@ fn clean_stale(out: &Path) {
         for e in rd.flatten() {
             let p = e.path();
             let name = e.file_name().to_string_lossy().into_owned();
-            let temporary = name.starts_with(crate::raster::writer::TEMP_PREFIX)
+            let temporary = name.starts_with(crate::io::temp::TEMP_PREFIX)
                 || name.starts_with(".sinkmap-link-");
             let dangling = is_our_link(&p) && !p.exists();
             if temporary || dangling {

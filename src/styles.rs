@@ -16,8 +16,8 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
+use crate::io::temp::{temp_path, TempFile};
 use crate::raster::categories::{self, Category};
-use crate::raster::writer::{temp_path, TempFile};
 use crate::report::render::{self, Ramp, DIVERGING, GREENS, ORANGES};
 
 /// How a quantity map is styled.

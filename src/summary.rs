@@ -8,46 +8,74 @@ use crate::grid::{AreaModel, Grid};
 use crate::model::{EcosystemClass, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 use crate::zones::ZoneSet;
 
+/// Area, stock and sink of one ecosystem class over the whole grid (`summary.json` `classes`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ClassTotals {
+    /// The ecosystem class.
     pub class: EcosystemClass,
+    /// Area of the class (ha).
     pub area_ha: f64,
+    /// Its carbon stock on 1 January of the base year (t C; docs/science.md §1).
     pub stock_tc: f64,
+    /// Its gross sink in the base year (t CO₂/yr; docs/science.md §1).
     pub sink_tco2_yr: f64,
 }
 
+/// The desert's sink split into its parts over the whole grid (t CO₂/yr, base year;
+/// docs/science.md §1.2): each is area × the subtype's rate (g C/m²/yr) × 0.01 × 44/12.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DesertComponents {
+    /// Carbon fixed by biological soil crusts (t CO₂/yr).
     pub crust_tco2_yr: f64,
+    /// Carbon taken up by desert shrub growth (t CO₂/yr).
     pub shrub_tco2_yr: f64,
-    /// Soil inorganic carbon: contested; counted in the total only when `counted` is true.
+    /// Soil inorganic carbon: contested; counted in the total only when `inorganic_counted`
+    /// is true.
     pub inorganic_tco2_yr: f64,
+    /// Whether the desert model counts the inorganic term in the sink (`include_inorganic`
+    /// of desert.toml).
     pub inorganic_counted: bool,
 }
 
+/// The reference grid of the run (the land-cover raster's grid).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct GridInfo {
+    /// Width (pixels).
     pub width_px: usize,
+    /// Height (pixels).
     pub height_px: usize,
+    /// True for a geographic (longitude/latitude) CRS, whose pixel areas are ellipsoidal;
+    /// false for a projected one.
     pub geographic: bool,
+    /// Pixel width in CRS units (degrees or metres): the geotransform's second term.
     pub pixel_width: f64,
+    /// Pixel height in CRS units: the geotransform's sixth term (negative for north-up grids).
     pub pixel_height: f64,
+    /// Bounds `[min x, min y, max x, max y]` in CRS units.
     pub extent: [f64; 4],
+    /// The CRS as WKT.
     pub crs_wkt: String,
 }
 
+/// One model file read by the run, with its hash.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelFile {
+    /// File name (without its folder).
     pub file: String,
+    /// SHA-256 of the file's bytes (hex).
     pub sha256: String,
 }
 
 /// Where a model value comes from and how sure it is.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ModelSource {
+    /// Which model: `forest`, `desert`, `other`, `restoration` or `restoration cost`.
     pub model: String,
+    /// The entry: a forest type, desert subtype, class or intervention name.
     pub item: String,
+    /// How sure the value is (verified, derived, recalled, placeholder; docs/science.md §3).
     pub evidence: crate::model::Evidence,
+    /// The entry's source as the model file gives it.
     pub source: String,
 }
 
@@ -92,43 +120,65 @@ fn model_sources(models: &Models) -> Vec<ModelSource> {
     v
 }
 
+/// The totals of one zone (or of the land outside every zone, [`OUTSIDE_ZONE`]).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ZoneSummary {
+    /// Zone id (the zone layer's id field).
     pub zone_id: String,
+    /// Zone name.
     pub zone_name: String,
+    /// The zone's area, stock and sink.
     #[serde(flatten)]
     pub totals: Totals,
 }
 
+/// One restoration intervention over the whole grid.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct InterventionSummary {
+    /// Name in restoration.toml.
     pub name: String,
+    /// Its code in the best-intervention map.
     pub code: u8,
+    /// Label for people.
     pub label: String,
-    /// Mean additional removal of one eligible hectare over the period.
+    /// Mean additional removal of one eligible hectare over the period (t CO₂/ha/yr).
     pub mean_gain_tco2_per_ha_yr: f64,
+    /// Area where the intervention is possible (ha).
     pub eligible_area_ha: f64,
-    /// Eligible area × mean gain (areas of different interventions overlap).
+    /// Eligible area × mean gain (t CO₂/yr; areas of different interventions overlap).
     pub potential_tco2_yr: f64,
+    /// Cost of establishing one eligible hectare (yuan/ha), from restoration.toml.
     pub cost_yuan_per_ha: f64,
+    /// True when that cost's evidence is `placeholder` (no published value behind it).
     pub cost_is_placeholder: bool,
 }
 
+/// The restoration potential of the grid (`summary.json` `restoration`, when the scene has a
+/// restoration catalogue).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RestorationSummary {
+    /// First year of the period the mean gains are taken over.
     pub period_start_year: i32,
+    /// Last year of that period (inclusive).
     pub period_end_year: i32,
+    /// Every intervention on its own.
     pub interventions: Vec<InterventionSummary>,
-    /// Area where some intervention is possible, and the potential of the best one per pixel.
+    /// Area where some intervention is possible (ha).
     pub eligible_area_ha_any: f64,
+    /// The potential (t CO₂/yr) with the best intervention chosen on each pixel.
     pub potential_best_tco2_yr: f64,
 }
 
+/// How the run ran: threads, block size, time and memory.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// Compute threads.
     pub threads: usize,
+    /// Edge of the processing blocks (pixels).
     pub block_size_px: usize,
+    /// Wall-clock time of the run (s).
     pub seconds: f64,
+    /// Grid pixels (data or not) processed per second, in millions.
     pub megapixels_per_second: f64,
     /// Peak resident memory of the process so far (Linux `VmHWM`), when known.
     pub peak_rss_mb: Option<f64>,
@@ -160,28 +210,45 @@ pub fn peak_rss_mb() -> Option<f64> {
     Some(kb / 1024.0)
 }
 
+/// `summary.json`: what a run (or a merge of tiled runs) found over the whole grid, per class
+/// and per zone, with the provenance of its inputs and models.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Summary {
+    /// Version of sinkmap that wrote the file.
     pub sinkmap_version: String,
+    /// The scene's name.
     pub scene: String,
+    /// SHA-256 of the scene file (hex).
     pub scene_sha256: String,
+    /// The year the stocks (1 January) and sinks refer to.
     pub base_year: i32,
     /// Where the model files were read from: a folder, or `embedded in sinkmap X.Y.Z`.
     pub models_dir: String,
+    /// The model files read, with their hashes.
     pub models: Vec<ModelFile>,
+    /// The carbon pools the stocks include, in words (biomass, dead matter, soil, or the
+    /// InVEST pool table).
     pub pools: String,
+    /// The reference grid.
     pub grid: GridInfo,
     /// Whole-grid totals (data pixels only).
     pub totals: Totals,
+    /// Area of the pixels whose land cover is nodata (ha), not in the totals.
     pub nodata_area_ha: f64,
+    /// The desert's sink by part.
     pub desert_components: DesertComponents,
+    /// Totals per ecosystem class, every class listed (zero where absent).
     pub classes: Vec<ClassTotals>,
+    /// The restoration potential (scenes with a restoration catalogue).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub restoration: Option<RestorationSummary>,
+    /// File name of the zone layer (runs with zones).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub zones_file: Option<String>,
+    /// Totals per zone, then the land outside every zone (runs with zones).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub zones: Vec<ZoneSummary>,
+    /// How the run ran.
     pub run: RunInfo,
     /// The source and evidence of every model entry used.
     pub model_sources: Vec<ModelSource>,
@@ -224,7 +291,9 @@ impl Summary {
 pub struct InputFile {
     /// Which input: `landcover`, `forest_age`, `mask:NAME`, `zones`, …
     pub layer: String,
+    /// The file's path as the scene resolved it.
     pub path: String,
+    /// Size of the file (bytes); None when it cannot be read.
     pub size_bytes: Option<u64>,
     /// SHA-256 of the file (None above [`HASH_LIMIT_BYTES`], or when it cannot be read).
     pub sha256: Option<String>,
@@ -262,7 +331,7 @@ pub fn input_files(scene: &Scene) -> Vec<InputFile> {
             let size = std::fs::metadata(p).ok().map(|m| m.len());
             let sha256 = size
                 .filter(|s| *s <= HASH_LIMIT_BYTES)
-                .and_then(|_| crate::config::sha256_file(p).ok());
+                .and_then(|_| crate::io::files::sha256_file(p).ok());
             InputFile {
                 layer,
                 path: p.display().to_string(),
@@ -460,7 +529,6 @@ pub fn build(
     }
 }
 
-/// A few lines for people.
 /// What the run assumed instead of reading it, in words (empty when nothing was assumed):
 /// printed as warnings on the console and shown in the report.
 pub fn warnings(s: &Summary) -> Vec<String> {
@@ -493,6 +561,7 @@ pub fn warnings(s: &Summary) -> Vec<String> {
     w
 }
 
+/// A few lines for people: the totals of the summary, printed by `run`.
 pub fn human(s: &Summary) -> String {
     use crate::human::{hectares, per_ha, tonnes_c, tonnes_co2_yr};
     let t = &s.totals;

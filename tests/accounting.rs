@@ -1,6 +1,8 @@
 //! Projection, Monte Carlo and emission balance: closed forms, invariants, the emission
 //! table, determinism, and clear errors on bad scenario files.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

@@ -3,6 +3,8 @@
 //! adjusted areas, OGR input in another CRS gives the same result as CSV, and bad
 //! reference data gets clear errors.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

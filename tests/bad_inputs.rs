@@ -1,6 +1,8 @@
 //! Bad input gives a one-line error naming the file and the problem, a non-zero exit,
 //! no partial output, and leaves an earlier complete result untouched.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

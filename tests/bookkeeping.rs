@@ -2,6 +2,8 @@
 //! net flux = Δstock × 44/12 as a property over random cubes, rollouts and disturbance rates,
 //! base-year agreement of the projection with the map, and nominal values inside their bands.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use common::*;
@@ -9,8 +11,8 @@ use proptest::prelude::*;
 use sinkmap::accounting::projection::{project, Rollout, RolloutFile, ZoneCohorts};
 use sinkmap::accounting::uncertainty::uncertain_parameters;
 use sinkmap::accounting::{Accounting, Projection};
-use sinkmap::config::read_toml;
 use sinkmap::cube::Cube;
+use sinkmap::io::files::read_toml;
 use sinkmap::model::{EcosystemClass, Models, Pools};
 
 const K: f64 = 44.0 / 12.0;

@@ -1,3 +1,4 @@
+#![cfg(feature = "gdal")]
 #![allow(clippy::needless_range_loop)]
 //! Land-cover change: exact stock-difference map (−1 t C/ha included), transition matrices
 //! whose rows and columns add up to the class areas, aligned grids, nodata in one year,

@@ -1,5 +1,7 @@
 //! The core pipeline against hand-computed values, reference areas and invariants.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

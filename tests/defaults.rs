@@ -1,6 +1,8 @@
 //! No silent defaults: forest pixels that get the default forest type are counted, warned
 //! about and shown in the summary (and, from the summary, in the report).
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

@@ -2,6 +2,8 @@
 //! block size (256, 512, 1024) and the thread count (1, 2, 3): `change` (map, transitions,
 //! zone sums) and `project` (eligible area and baseline sink inside a polygon).
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,6 +1,8 @@
 //! Each kind of failure has its own exit code (README, "Exit codes"): the binary is run
 //! into one failure of each kind a user can cause.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use common::*;

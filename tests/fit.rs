@@ -1,6 +1,8 @@
 //! Curve fitting: recovery of known parameters from simulated plots, form choice by AIC,
 //! statistics against direct computation, and clear errors on bad plot tables.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use common::*;

@@ -2,6 +2,8 @@
 //! generated, then every `sh` block of section 2 runs in order (bash, `sinkmap` on the PATH)
 //! and every file block (`# file: NAME` / `<!-- file: NAME -->`) is written.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

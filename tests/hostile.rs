@@ -3,6 +3,8 @@
 //! applies, the line or field; no panic) — and a refusal must leave an output folder exactly as
 //! it was. Each test prints its cases and outcomes (`cargo test --test hostile -- --nocapture`).
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

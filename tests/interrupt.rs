@@ -4,6 +4,8 @@
 //! complete sets — the earlier one or the new one — checked through its manifest and byte for
 //! byte against reference runs; never a mix. A re-run then succeeds and leaves nothing stale.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::collections::BTreeMap;

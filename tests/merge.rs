@@ -1,5 +1,7 @@
 //! Split and merge: N tiles run as parallel processes and merged equal a single run.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::process::Command;

@@ -1,6 +1,8 @@
 //! The binary carries its defaults: the sample scene and the models run from any folder,
 //! `init` writes a starter, and `synth` scenes run wherever they are moved.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;
@@ -46,7 +48,8 @@ fn run_without_a_scene_in_an_empty_folder_writes_only_the_outputs() {
         .iter()
         .find(|m| m["file"] == "forest.toml")
         .unwrap();
-    let on_disk = sinkmap::config::sha256_file(&common::root().join("models/forest.toml")).unwrap();
+    let on_disk =
+        sinkmap::io::files::sha256_file(&common::root().join("models/forest.toml")).unwrap();
     assert_eq!(forest["sha256"].as_str().unwrap(), on_disk);
     // The maps carry the same record.
     let ds = gdal::Dataset::open(t.path().join("out/sample/stock_tc_per_ha.tif")).unwrap();

@@ -1,5 +1,7 @@
 //! `--progress-json`: machine-readable progress on standard error for programs driving sinkmap.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use common::*;

@@ -1,6 +1,8 @@
 //! The report: non-blank PNGs, numbers equal to the CSV/JSON outputs, and (where Chromium is
 //! installed) every image loads in a real browser with the headline numbers shown.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;
@@ -123,7 +125,7 @@ fn every_figure_has_content_and_the_numbers_match_the_outputs() {
     let inputs = &inputs[..inputs.find("</table>").unwrap()];
     for f in s["inputs"].as_array().unwrap() {
         let p = std::path::PathBuf::from(f["path"].as_str().unwrap());
-        let sha = sinkmap::config::sha256_file(&p).unwrap();
+        let sha = sinkmap::io::files::sha256_file(&p).unwrap();
         assert!(
             inputs.contains(&sha),
             "{} not listed with its hash",

@@ -1,6 +1,8 @@
 //! Restoration: per-intervention eligibility and potential on a tiny hand-made raster, the
 //! zone table, project tables against hand-computed trajectories, and clear errors.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

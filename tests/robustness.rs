@@ -1,6 +1,8 @@
 //! Hostile conditions: a full disk, fuzzed parsers and polygons (a short proptest run in every
 //! test run; the cargo-fuzz targets in `fuzz/` run longer).
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -1,5 +1,7 @@
 //! `sinkmap series`: agreement with `run` and `change`, block/thread invariance, bad inputs.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

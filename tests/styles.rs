@@ -1,6 +1,8 @@
 //! QGIS styles beside the outputs: each .qml is parsed as XML and its breaks and colours are
 //! checked against the report's ramps and an independent computation of the report's range.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

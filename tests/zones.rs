@@ -1,6 +1,8 @@
 //! Zonal accounting: exact coverage fractions, sums over zones, the real prefecture layer,
 //! the cohort cube, and clear errors on bad layers.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::Path;

@@ -9,7 +9,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::model::EcosystemClass;
 
-use crate::model::Models as ModelSet;
+use crate::model::Models;
 
 /// The parts of the desert's projection (docs/science.md §1.2): `land` carries the base-year
 /// stock (no flux); crust, shrub and inorganic carry their fluxes and the stocks these build.
@@ -156,7 +156,7 @@ pub struct Components {
 
 impl Components {
     /// The components of `m`.
-    pub fn of(m: &ModelSet) -> Components {
+    pub fn of(m: &Models) -> Components {
         let mut list: Vec<Component> = m
             .forest
             .types
@@ -255,7 +255,7 @@ mod tests {
     #[test]
     fn columns_follow_the_list_order() {
         let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
-        let set = ModelSet::load_dir(&root, &root.join("schemes/clcd.toml"), None).expect("models");
+        let set = Models::load_dir(&root, &root.join("schemes/clcd.toml"), None).expect("models");
         let cols = Components::of(&set);
         for (t, ft) in set.forest.types.iter().enumerate() {
             assert_eq!(

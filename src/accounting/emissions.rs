@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::read_toml;
 use crate::error::{Error, Result};
+use crate::io::files::read_toml;
 
 /// What an emission series is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

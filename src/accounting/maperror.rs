@@ -10,8 +10,8 @@ use rand::SeedableRng;
 use rand_distr::{Distribution, StandardNormal};
 use serde::Deserialize;
 
+use crate::assess::estimate::EcosystemAreas;
 use crate::assess::identity::MapIdentity;
-use crate::assess::run::EcosystemAreas;
 use crate::config::{Models, Scene};
 use crate::error::{Error, Result};
 use crate::model::EcosystemClass;
@@ -31,8 +31,10 @@ const MAX_REDRAWS: usize = 10_000;
 
 /// The forest density ratio of a calibration: GREG mean over the map's mean, with its SE.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Density {
+struct Density {
+    /// f = μ̂_GREG / μ̂_map, the factor on the forest cohorts' carbon (dimensionless).
     pub ratio: f64,
+    /// Standard error of f: SE(μ̂_GREG) / μ̂_map (the draws take f* ~ N(f, se) truncated at 0).
     pub se: f64,
 }
 
@@ -126,7 +128,7 @@ pub fn input_files(
 /// `F` with `F Fᵀ = cov` for a symmetric positive semi-definite (often singular: the class
 /// areas sum to the fixed map area) covariance, by the eigen decomposition (nalgebra);
 /// negative eigenvalues of rounding size count as 0.
-pub fn psd_factor(cov: &DMatrix<f64>) -> DMatrix<f64> {
+fn psd_factor(cov: &DMatrix<f64>) -> DMatrix<f64> {
     let e = nalgebra::linalg::SymmetricEigen::new(cov.clone());
     let d = DMatrix::from_diagonal(&e.eigenvalues.map(|l| l.max(0.0).sqrt()));
     &e.eigenvectors * d
@@ -258,7 +260,7 @@ impl MapError {
     }
 
     /// True when the draws differ from the central multipliers.
-    pub fn is_random(&self) -> bool {
+    fn is_random(&self) -> bool {
         self.factor.iter().any(|x| *x != 0.0) || self.density.is_some_and(|d| d.se > 0.0)
     }
 

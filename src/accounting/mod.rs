@@ -15,10 +15,11 @@ use rand::SeedableRng;
 use rayon::prelude::*;
 use serde::{Deserialize, Serialize};
 
-use crate::config::{read_toml, Models, Scene};
+use crate::config::{Models, Scene};
 use crate::cube::{Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::error::{Error, Result};
-use crate::raster::writer::{temp_path, TempFile};
+use crate::io::files::read_toml;
+use crate::io::temp::{temp_path, TempFile};
 use component::{Component, Components, DesertPart};
 use emissions::EmissionFile;
 use maperror::{MapError, Multipliers};
@@ -82,12 +83,22 @@ fn rollout_rule_check(
 /// How to run the accounting.
 #[derive(Debug, Clone)]
 pub struct AccountingOptions {
+    /// Last year of the projection (inclusive; the first is the scene's base year).
     pub until: i32,
+    /// Number of Monte Carlo draws (docs/science.md §2).
     pub draws: usize,
+    /// Seed of the draws: the same seed gives the same draws on any thread count.
     pub seed: u64,
+    /// Compute threads (None: every core).
     pub threads: Option<usize>,
+    /// Emission scenario file (TOML) [default: `emissions/xinjiang.toml` of the models
+    /// folder].
     pub scenarios: Option<PathBuf>,
+    /// Restoration rollout and forest disturbance file (`rollout.toml`; none: no planting and
+    /// no disturbance).
     pub rollout: Option<PathBuf>,
+    /// Parameter distributions (`uncertainty.toml`) [default: the models folder's, when it
+    /// has one].
     pub uncertainty: Option<PathBuf>,
     /// The region the scene's sink belongs to (default: the scene name).
     pub region: Option<String>,
@@ -96,6 +107,8 @@ pub struct AccountingOptions {
     /// Map error from an assessment (folder or assessment.json) and a calibration (folder or
     /// calibration.json); docs/science.md §6.8.
     pub assessment: Option<PathBuf>,
+    /// The calibration (folder of `sinkmap calibrate`, or its calibration.json) whose forest
+    /// density ratio enters the accounting; docs/science.md §6.8.
     pub calibration: Option<PathBuf>,
 }
 
@@ -103,14 +116,22 @@ pub struct AccountingOptions {
 /// distribution over the draws.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
 pub struct Band {
+    /// The value with the model files' values (and, with map error, the error-adjusted
+    /// areas and density; docs/science.md §6.8).
     pub nominal: f64,
+    /// Mean over the draws.
     pub mean: f64,
+    /// 5th percentile over the draws (R type 7; docs/science.md §2).
     pub p05: f64,
+    /// Median over the draws.
     pub p50: f64,
+    /// 95th percentile over the draws.
     pub p95: f64,
 }
 
 impl Band {
+    /// The band of `nominal` with the draws' `values` (sorted in place; no draws gives 0 for
+    /// the mean and NaN for the percentiles).
     pub fn of(nominal: f64, values: &mut [f64]) -> Band {
         values.sort_by(|a, b| a.total_cmp(b));
         Band {
@@ -127,6 +148,7 @@ impl Band {
 /// the definitions of the quantities are in docs/science.md §1.
 #[derive(Debug, Clone)]
 pub struct Accounting {
+    /// The years, base year to horizon.
     pub years: Vec<i32>,
     /// Components, then [`Component::Total`] (counted).
     pub components: Vec<Component>,
@@ -134,25 +156,36 @@ pub struct Accounting {
     pub counted: Vec<bool>,
     /// (zone id, zone name); the last one is the region.
     pub zones: Vec<(String, String)>,
-    /// Nominal stocks (t C) on 1 January and on 31 December.
+    /// Nominal stocks (t C) on 1 January.
     pub stock: Table3,
+    /// Nominal stocks (t C) on 31 December (= the next year's `stock`).
     pub stock_end: Table3,
-    /// Nominal gross sink, emissions from disturbance and net flux (t CO₂/yr).
+    /// Nominal gross sink (t CO₂/yr).
     pub gross: Table3,
+    /// Nominal emissions from disturbance (t CO₂/yr, positive; zero outside the forest
+    /// columns and the total).
     pub emissions: Table3,
+    /// Nominal net flux = `gross − emissions` (t CO₂/yr).
     pub net: Table3,
-    /// The same three fluxes over the draws (with their nominal values).
+    /// Gross sink over the draws (t CO₂/yr), with its nominal value; the bands of
+    /// `gross_bands`, `emission_bands` and `bands` are indexed like the tables.
     pub gross_bands: Vec<Vec<Vec<Band>>>,
+    /// Emissions from disturbance over the draws (t CO₂/yr).
     pub emission_bands: Vec<Vec<Vec<Band>>>,
+    /// Net flux over the draws (t CO₂/yr): the bands the balance uses.
     pub bands: Vec<Vec<Vec<Band>>>,
     /// `[draw][zone][year]`: the counted net total, for checks.
     pub draw_totals: Vec<Vec<Vec<f64>>>,
+    /// Number of Monte Carlo draws.
     pub draws: usize,
+    /// Seed of the draws.
     pub seed: u64,
     /// The map-based nominal fluxes (the map's areas and densities as they are); equal to
     /// `net`, `gross`, `emissions` when no assessment or calibration is used.
     pub map_net: Table3,
+    /// The map-based nominal gross sink (t CO₂/yr).
     pub map_gross: Table3,
+    /// The map-based nominal emissions from disturbance (t CO₂/yr).
     pub map_emissions: Table3,
     /// What the bands include (model parameters; map area; forest density).
     pub uncertainty_sources: Vec<String>,
@@ -200,14 +233,23 @@ impl Tables {
 /// What [`Projection::account`] projects: the cube, the nominal models and their uncertain
 /// parameters, the rollout, the years, the Monte Carlo draws and (optionally) the map error.
 pub struct Projection<'a> {
+    /// The cohort cube of the base year (the projection's starting state).
     pub cube: &'a Cube,
+    /// The model set with its files' values.
     pub nominal: &'a Models,
+    /// The parameters drawn in the Monte Carlo (docs/science.md §2).
     pub params: &'a [Uncertain],
+    /// The carbon pools the stocks include.
     pub pools: crate::model::Pools,
+    /// Restoration planting and forest disturbance.
     pub rollout: &'a RolloutFile,
+    /// First year (the cube's year; stocks on its 1 January).
     pub base_year: i32,
+    /// Last year (inclusive).
     pub until: i32,
+    /// Number of Monte Carlo draws.
     pub draws: usize,
+    /// Seed of the draws (draw `d` uses stream `d` of a ChaCha8 generator with this seed).
     pub seed: u64,
     /// Error-adjusted areas and density (docs/science.md §6.8); None: the map as it is.
     pub map_error: Option<&'a MapError>,
@@ -487,7 +529,9 @@ pub struct Regions {
 /// The balance of one scenario in one year (Mt CO₂). The sink is the net flux.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BalanceRow {
+    /// Calendar year.
     pub year: i32,
+    /// Name of the emission scenario.
     pub scenario: String,
     /// The land whose sink is compared: the scene's region, or one of its zones.
     pub sink_region: String,
@@ -495,64 +539,96 @@ pub struct BalanceRow {
     pub zone_id: String,
     /// The region the emissions belong to (a zone id for per-zone scenarios).
     pub emissions_region: String,
+    /// True when a region's sink is compared with the emissions of a larger region, allowed
+    /// explicitly (docs/science.md §4).
     pub subregion_comparison: bool,
+    /// The scenario's emissions in the year (Mt CO₂/yr).
     pub emissions_mt_co2: f64,
+    /// Nominal net flux of the land (Mt CO₂/yr; docs/science.md §1).
     pub net_flux_mt_co2: f64,
+    /// 5th percentile of the net flux over the draws (Mt CO₂/yr).
     pub net_flux_mt_co2_p05: f64,
+    /// Median net flux over the draws (Mt CO₂/yr).
     pub net_flux_mt_co2_p50: f64,
+    /// 95th percentile of the net flux over the draws (Mt CO₂/yr).
     pub net_flux_mt_co2_p95: f64,
     /// Emissions minus the nominal net flux.
     pub net_emissions_mt_co2: f64,
-    /// Nominal net flux over the emissions.
+    /// Nominal net flux over the emissions (a fraction; infinite when the emissions are ≤ 0).
     pub share_offset: f64,
+    /// Median net flux over the emissions.
     pub share_offset_p50: f64,
 }
 
+/// What one emission scenario comes to by the horizon (`accounting.json` `scenarios`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ScenarioHeadline {
+    /// Name of the scenario.
     pub scenario: String,
+    /// `__region__`, or the zone a per-zone scenario is about.
     pub zone_id: String,
     /// NaN (`null` in JSON) when the scenario has no value at the horizon.
     #[serde(deserialize_with = "crate::tables::f64_or_nan")]
     pub emissions_at_horizon_mt_co2: f64,
+    /// Nominal net flux in the horizon year (Mt CO₂/yr).
     pub net_flux_at_horizon_mt_co2: f64,
+    /// Median net flux in the horizon year (Mt CO₂/yr).
     pub net_flux_at_horizon_mt_co2_p50: f64,
     /// First year the nominal net flux covers the scenario's emissions (none: never by the
     /// horizon).
     pub covered_from_year: Option<i32>,
-    /// The same with the median and with the low (5th percentile) net flux.
+    /// The same with the median net flux.
     pub covered_from_year_p50: Option<i32>,
+    /// The same with the low (5th percentile) net flux.
     pub covered_from_year_p05: Option<i32>,
 }
 
+/// The accounting's headline: `accounting.json`, and the `accounting` entry of
+/// `summary.json`. Fluxes of the whole region (every zone and the outside).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Headline {
+    /// First year of the projection.
     pub base_year: i32,
+    /// Last year of the projection (the horizon).
     pub until_year: i32,
+    /// Number of Monte Carlo draws.
     pub draws: usize,
+    /// Seed of the draws.
     pub seed: u64,
+    /// Which land the sink and the emissions belong to.
     #[serde(flatten)]
     pub regions: Regions,
-    /// The region's base-year gross sink (= the map's sink), emissions from disturbance and
-    /// net flux, t CO₂/yr, nominal with their bands (docs/science.md §1).
+    /// The region's base-year gross sink (= the map's sink), t CO₂/yr, nominal with its band
+    /// (docs/science.md §1).
     pub region_gross_sink_base_year_tco2: Band,
+    /// The region's emissions from disturbance in the base year (t CO₂/yr).
     pub region_emissions_base_year_tco2: Band,
+    /// The region's net flux in the base year (t CO₂/yr).
     pub region_net_flux_base_year_tco2: Band,
+    /// The region's net flux in the horizon year (t CO₂/yr).
     pub region_net_flux_horizon_tco2: Band,
+    /// The year whose emissions the base-year net flux is compared with (2024).
     pub reference_year: i32,
+    /// The emissions of the reference year (Mt CO₂/yr): the emission file's historical
+    /// series in that year, else its targets; None when neither has the year.
     pub reference_emissions_mt_co2: Option<f64>,
     /// Base-year net flux over the reference year's emissions (nominal, median, 5–95 %).
     pub share_of_reference_emissions_offset: Option<f64>,
+    /// The same share with the median net flux.
     pub share_of_reference_emissions_offset_p50: Option<f64>,
+    /// The same share with the 5th percentile of the net flux.
     pub share_of_reference_emissions_offset_p05: Option<f64>,
+    /// The same share with the 95th percentile of the net flux.
     pub share_of_reference_emissions_offset_p95: Option<f64>,
+    /// Every emission scenario at the horizon.
     pub scenarios: Vec<ScenarioHeadline>,
     /// What the bands include: model parameters, and map area / forest density when an
     /// assessment / calibration is used.
     pub uncertainty_sources: Vec<String>,
-    /// The base-year gross sink and net flux with the map's areas and density as they are
-    /// (equal to the nominal values without an assessment or calibration).
+    /// The base-year gross sink with the map's areas and density as they are (equal to the
+    /// nominal value without an assessment or calibration), t CO₂/yr.
     pub region_gross_sink_base_year_tco2_map: f64,
+    /// The base-year net flux with the map's areas and density as they are (t CO₂/yr).
     pub region_net_flux_base_year_tco2_map: f64,
 }
 
@@ -687,21 +763,35 @@ fn write_csv<T: Serialize>(
 pub struct SinkInputRow {
     /// `zone`, `outside` (land outside every zone) or `region` (the sum of the other two).
     pub level: &'static str,
+    /// The region the sink belongs to (docs/science.md §4).
     pub region: String,
+    /// Zone id (`__outside__` for the land outside every zone, `__region__` for the region).
     pub zone_id: String,
+    /// Zone name.
     pub zone_name: String,
+    /// Calendar year.
     pub year: i32,
+    /// IPCC AFOLU land category (see [`ipcc_category`]; docs/science.md §5).
     pub ipcc_category: &'static str,
+    /// The component (`forest:TYPE`, `desert:PART`, …; `disturbance:TYPE` for the emission
+    /// rows).
     pub component: String,
     /// `gross_removal` or `disturbance_emission`.
     pub flux: &'static str,
     /// Signed: removals positive, emissions negative; rounded to 0.1 t CO₂/yr.
     pub net_removal_tco2_yr: f64,
+    /// Low end of the 5–95 % band over the draws, same sign convention (for an emission row
+    /// the negated 95th percentile of the emissions).
     pub net_removal_tco2_yr_p05: f64,
+    /// Median over the draws, same sign convention.
     pub net_removal_tco2_yr_p50: f64,
+    /// High end of the 5–95 % band over the draws, same sign convention.
     pub net_removal_tco2_yr_p95: f64,
+    /// Always `t CO2/yr`.
     pub unit: &'static str,
+    /// How the numbers were made: the projection, draws, seed and quantile method in words.
     pub method: String,
+    /// Version of sinkmap that wrote the row.
     pub version: &'static str,
     /// The map-based nominal value (the map's areas and density as they are); equals
     /// `net_removal_tco2_yr` unless an assessment or calibration is used, whose error-adjusted
@@ -873,7 +963,7 @@ pub fn prepare(
     crate::limits::check_draws(o.draws, 1, 1, 1)?;
     let nominal = Models::load(scene)?;
     let unc_path = o.uncertainty.clone().or_else(|| {
-        Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::config::file_exists(p))
+        Some(scene.models_dir.join("uncertainty.toml")).filter(|p| crate::io::files::file_exists(p))
     });
     let params = uncertain_parameters(unc_path.as_deref(), &nominal)?;
     for w in uncertainty::prior_warnings(&params) {
@@ -966,7 +1056,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
             eprintln!("warning: {w}");
         }
     }
-    let (_, pool) = crate::pipeline::thread_pool(o.threads)?;
+    let (_, pool) = crate::threads::thread_pool(o.threads)?;
     let acc = pool.install(|| {
         Projection {
             cube,
@@ -1020,7 +1110,7 @@ pub fn run(scene: &Scene, cube: &Cube, out_dir: &Path, o: &AccountingOptions) ->
     pending.push((json_tmp, out_dir.join("accounting.json")));
     // The headline also goes into summary.json, when there is one.
     let summary = out_dir.join("summary.json");
-    if crate::config::file_exists(&summary) {
+    if crate::io::files::file_exists(&summary) {
         let mut s = crate::summary::Summary::read(&summary)?;
         s.accounting = Some(head.clone());
         let text = s.to_json().map_err(|e| Error::output(&summary, e))?;

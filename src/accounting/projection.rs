@@ -7,7 +7,7 @@ use crate::cube::Cube;
 use crate::model::{EcosystemClass, Pools, CO2_PER_C, TC_PER_HA_PER_GC_PER_M2};
 
 use super::component::{other_classes, Components, DesertPart};
-use crate::model::Models as ModelSet;
+use crate::model::Models;
 
 /// One zone's starting state, read from the cube.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -23,7 +23,10 @@ pub struct ZoneCohorts {
 }
 
 impl ZoneCohorts {
-    pub fn from_cube(cube: &Cube, zone_id: &str, models: &ModelSet) -> ZoneCohorts {
+    /// The cohorts of zone `zone_id` in `cube`: forest cells by type and age, barren cells
+    /// by desert subtype, the other classes by class, eligibility rows by intervention. Cells
+    /// of a forest type, subtype or intervention the models do not know are left out.
+    pub fn from_cube(cube: &Cube, zone_id: &str, models: &Models) -> ZoneCohorts {
         let mut z = ZoneCohorts {
             forest: vec![Vec::new(); models.forest.types.len()],
             desert: vec![0.0; models.desert.subtypes.len()],
@@ -100,10 +103,12 @@ impl ZoneCohorts {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct Rollout {
+    /// Name of the intervention in restoration.toml.
     pub intervention: String,
     /// A zone id; none = every zone.
     #[serde(default)]
     pub zone: Option<String>,
+    /// First year of planting.
     pub start_year: i32,
     /// Hectares restored each year from the start year, while eligible land remains.
     #[serde(default)]
@@ -117,6 +122,8 @@ pub struct Rollout {
 #[derive(Debug, Clone, Default, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RolloutFile {
+    /// The `[[rollout]]` rules, applied together (their yearly areas add up, capped by the
+    /// eligible land left).
     #[serde(default, rename = "rollout")]
     pub rules: Vec<Rollout>,
     /// Annual stand-replacing disturbance / harvest fraction per forest type.
@@ -162,17 +169,8 @@ pub fn plan(
     out
 }
 
-/// Names of the components, in table order.
-pub fn component_names(m: &ModelSet) -> Vec<String> {
-    Components::of(m)
-        .list
-        .iter()
-        .map(|c| c.to_string())
-        .collect()
-}
-
 /// Index of the soil inorganic component (reported, counted only when switched on).
-pub fn inorganic_index(m: &ModelSet) -> usize {
+pub fn inorganic_index(m: &Models) -> usize {
     Components::of(m).desert(DesertPart::Inorganic)
 }
 
@@ -181,9 +179,13 @@ pub fn inorganic_index(m: &ModelSet) -> usize {
 /// `gross − emissions` and equals `(stock_end − stock) × 44/12` (docs/science.md §1).
 #[derive(Debug, Clone, PartialEq)]
 pub struct ZoneProjection {
+    /// Stock on 1 January (t C).
     pub stock: Vec<Vec<f64>>,
+    /// Stock on 31 December (t C).
     pub stock_end: Vec<Vec<f64>>,
+    /// Gross sink of the year (t CO₂/yr).
     pub gross: Vec<Vec<f64>>,
+    /// Emissions from disturbance in the year (t CO₂/yr, positive; forest columns only).
     pub emissions: Vec<Vec<f64>>,
 }
 
@@ -191,13 +193,6 @@ impl ZoneProjection {
     /// Net flux (t CO₂/yr) of year index `y`, component `c`.
     pub fn net(&self, y: usize, c: usize) -> f64 {
         self.gross[y][c] - self.emissions[y][c]
-    }
-
-    /// The net flux table, `[year][component]`.
-    pub fn net_table(&self) -> Vec<Vec<f64>> {
-        (0..self.gross.len())
-            .map(|y| (0..self.gross[y].len()).map(|c| self.net(y, c)).collect())
-            .collect()
     }
 }
 
@@ -218,7 +213,7 @@ fn accumulate(p: &mut ZoneProjection, c: usize, start_tc: f64) {
 /// curve's C(0) and restarts at age 0 on the next 1 January; restoration planted in a year
 /// starts that year with no carbon of its own.
 pub fn project(
-    m: &ModelSet,
+    m: &Models,
     pools: Pools,
     z: &ZoneCohorts,
     planting: &[Vec<(i32, f64)>],
@@ -334,7 +329,7 @@ pub fn project(
 }
 
 /// The counted total of a year's components (the inorganic term only when switched on).
-pub fn counted_total(m: &ModelSet, row: &[f64]) -> f64 {
+pub fn counted_total(m: &Models, row: &[f64]) -> f64 {
     let inorg = inorganic_index(m);
     row.iter()
         .enumerate()

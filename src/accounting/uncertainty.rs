@@ -7,8 +7,8 @@ use rand_distr::{Distribution, Normal, Triangular};
 use serde::{Deserialize, Serialize};
 use statrs::distribution::{Continuous, ContinuousCDF};
 
-use crate::config::read_toml;
 use crate::error::{Error, Result};
+use crate::io::files::read_toml;
 use crate::model::Models;
 
 /// One uncertain parameter.

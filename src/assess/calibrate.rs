@@ -26,23 +26,31 @@ pub enum PlotDesign {
     Stratified,
 }
 
+/// What `sinkmap calibrate` reads: the plots, how their densities and areas are given, the
+/// population, and where the results go.
 #[derive(Debug, Clone)]
 pub struct CalibrateSpec {
+    /// The field plots (any OGR vector format, or CSV with coordinates).
     pub plots: PointSource,
     /// Field with the measured carbon density (t C/ha)…
     pub density_field: Option<String>,
     /// …or with biomass (t dry matter/ha), converted with `carbon_fraction`.
     pub biomass_field: Option<String>,
+    /// Carbon fraction of dry biomass (t C per t dry matter; IPCC 2006 default for wood 0.47).
     pub carbon_fraction: f64,
     /// Field with each plot's area (m²), or one area for all plots.
     pub plot_area_field: Option<String>,
+    /// The area of every plot (m²), when there is no `plot_area_field`.
     pub plot_area_m2: Option<f64>,
     /// Field with the plot's forest type (for the residual table).
     pub type_field: Option<String>,
+    /// How the plots were drawn.
     pub design: PlotDesign,
     /// Land-cover codes forming the population (default: every class).
     pub classes: Vec<i32>,
+    /// Folder with the run's `stock_tc_per_ha.tif` (default: the scene's output folder).
     pub maps_dir: Option<PathBuf>,
+    /// Folder the tables and `calibration.json` are written to.
     pub out: PathBuf,
 }
 
@@ -129,54 +137,93 @@ fn footprint_mean(layer: &Layer, fp: &[(usize, usize, f64)]) -> Result<Option<f6
     Ok((w > 0.5 * all && w > 0.0).then(|| s / w))
 }
 
+/// One plot with what it measured and what the map predicts there
+/// (`calibration_plots.csv`).
 #[derive(Debug, Clone, Serialize)]
 pub struct PlotRow {
+    /// Where the plot came from: `line N` of a CSV, `layer 'NAME', feature N` of a vector
+    /// file.
     pub plot: String,
+    /// x coordinate in the grid's CRS.
     pub x: f64,
+    /// y coordinate in the grid's CRS.
     pub y: f64,
+    /// Land-cover code of the pixel holding the plot.
     pub class_code: i32,
+    /// That code's label.
     pub class_label: String,
+    /// The plot's forest type as the type field gives it (empty without one).
     pub forest_type: String,
+    /// The zone holding the plot (empty outside every zone or without zones).
     pub zone_id: String,
+    /// Measured carbon density (t C/ha): the density field, or biomass × carbon fraction.
     pub observed_tc_per_ha: f64,
+    /// The stock map's coverage-weighted mean over a circle of the plot's area (t C/ha).
     pub predicted_tc_per_ha: f64,
 }
 
+/// Residual statistics of one group of plots (`residuals.csv`; docs/science.md §6.6).
 #[derive(Debug, Clone, Serialize)]
 pub struct ResidualRow {
+    /// What the plots are grouped by: `all`, `class` or `forest_type`.
     pub group_by: String,
+    /// The group: `all plots`, `CODE LABEL` or a forest type.
     pub group: String,
+    /// Bias and RMSE of predicted − observed (t C/ha).
     #[serde(flatten)]
     pub stats: Residuals,
 }
 
+/// One estimator's mean density and total stock in one region (`calibrated_totals.csv`;
+/// docs/science.md §6.6).
 #[derive(Debug, Clone, Serialize)]
 pub struct TotalRow {
+    /// Zone id (`all` for the whole population).
     pub zone_id: String,
+    /// Zone name (`whole map` for the whole population).
     pub zone_name: String,
+    /// The estimator.
     pub estimator: Estimator,
+    /// Plots inside the region.
     pub plots: usize,
+    /// Area of the population in the region (ha).
     pub area_ha: f64,
+    /// Mean carbon density (t C/ha) with its SE; None when the plots cannot support it.
     pub mean_tc_per_ha: Option<Interval>,
+    /// Total stock = area × mean (t C); None with the mean.
     pub total_tc: Option<Interval>,
+    /// Why there is no estimate (too few plots in a stratum, …).
     pub note: Option<String>,
 }
 
+/// `calibration.json`: everything `sinkmap calibrate` found, and what it was made against.
 #[derive(Debug, Clone, Serialize)]
 pub struct CalibrationReport {
+    /// Version of sinkmap that wrote the file.
     pub sinkmap_version: String,
+    /// Path of the scene file.
     pub scene: String,
+    /// Path of the plot file.
     pub plots_file: String,
+    /// How the plots were drawn.
     pub design: PlotDesign,
+    /// The land-cover codes on the map that form the population (all of them without
+    /// `classes`), ascending.
     pub population_classes: Vec<i32>,
+    /// Every plot.
     pub plots: Vec<PlotRow>,
+    /// Residuals of all plots, by class and by forest type.
     pub residuals: Vec<ResidualRow>,
+    /// Every estimator for the whole population, then for every zone.
     pub totals: Vec<TotalRow>,
+    /// Remarks on the estimators and the data, in words.
     pub notes: Vec<String>,
     /// The land-cover map the stock map was made from (the accounting checks it).
     pub map_identity: super::identity::MapIdentity,
 }
 
+/// The whole calibration: places the plots, predicts them from the stock map, computes the
+/// residuals and every estimator per region, writes the tables; returns the report.
 pub fn calibrate(
     scene: &Scene,
     spec: &CalibrateSpec,

@@ -31,7 +31,8 @@ pub struct PointArgs {
 }
 
 impl PointArgs {
-    pub fn source(&self, path: PathBuf) -> PointSource {
+    /// The points of the file `path`, read with these options.
+    fn source(&self, path: PathBuf) -> PointSource {
         PointSource {
             path,
             layer: self.layer.clone(),
@@ -60,7 +61,9 @@ pub struct ZoneArgs {
 }
 
 impl ZoneArgs {
-    pub fn read(&self, scene: &Scene) -> Result<Option<ZoneSet>> {
+    /// The zones on the scene's grid: `--zones`, else the scene's `[zones]`; None with
+    /// `--no-zones` or when neither names a layer.
+    fn read(&self, scene: &Scene) -> Result<Option<ZoneSet>> {
         if self.no_zones {
             return Ok(None);
         }
@@ -112,7 +115,7 @@ fn inputs(
 }
 
 /// Largest plot `calibrate --plot-area-m2` accepts (1 km²; field plots are 0.01–1 ha).
-pub const MAX_PLOT_AREA_M2: f64 = 1e6;
+const MAX_PLOT_AREA_M2: f64 = 1e6;
 
 /// A `--maps-dir` given explicitly must hold the maps (without it, a missing map only drops
 /// the carbon part of an assessment).
@@ -148,6 +151,8 @@ fn spec<'a>(
     }
 }
 
+/// Arguments of `sinkmap assess`. (The command's help text is the doc comment of its
+/// subcommand in the binary, which replaces this one.)
 #[derive(Args, Debug)]
 pub struct AssessArgs {
     /// Scene file (TOML): the land-cover map, its scheme, zones, output folder.
@@ -175,6 +180,7 @@ pub struct AssessArgs {
     /// consequence [default: the scene's output folder].
     #[arg(long)]
     pub maps_dir: Option<PathBuf>,
+    /// Points, zones and output.
     #[command(flatten)]
     pub common: CommonArgs,
 }
@@ -185,13 +191,15 @@ pub struct OutArgs {
     /// Output folder [default: a subfolder of the scene's output folder].
     #[arg(long)]
     pub out: Option<PathBuf>,
-    #[arg(long, short)]
+    /// Print nothing on success.
+    // `help = None`: the flag has never had a help line, and `--help` stays as it is.
+    #[arg(long, short, help = None)]
     pub quiet: bool,
 }
 
 impl OutArgs {
     /// The scene and the output folder (`--out`, else `sub` in the scene's output folder).
-    pub fn scene_and_out(&self, scene: &std::path::Path, sub: &str) -> Result<(Scene, PathBuf)> {
+    fn scene_and_out(&self, scene: &std::path::Path, sub: &str) -> Result<(Scene, PathBuf)> {
         let scene = Scene::load(scene)?;
         let out = self.out.clone().unwrap_or(scene.output_dir.join(sub));
         Ok((scene, out))
@@ -201,10 +209,13 @@ impl OutArgs {
 /// Arguments shared by assess and calibrate.
 #[derive(Args, Debug)]
 pub struct CommonArgs {
+    /// Where the points come from.
     #[command(flatten)]
     pub points: PointArgs,
+    /// The zones of per-zone results.
     #[command(flatten)]
     pub zones: ZoneArgs,
+    /// Output folder and verbosity.
     #[command(flatten)]
     pub output: OutArgs,
 }
@@ -222,6 +233,8 @@ impl CommonArgs {
     }
 }
 
+/// `sinkmap assess`: reads the scene and the points, runs the assessment into a staging set,
+/// publishes it and prints the headline.
 pub fn assess(a: AssessArgs) -> Result<()> {
     let (scene, zones, out) = a.common.open(&a.scene, "assessment")?;
     maps_given(
@@ -266,9 +279,14 @@ pub fn assess(a: AssessArgs) -> Result<()> {
 /// Sampling design of `sinkmap sample` (stratified random by map class).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum SampleDesign {
+    /// Stratified random with the map classes as strata.
+    // `help = None`: the value has never had a help line, and `--help` stays as it is.
+    #[value(help = None)]
     Stratified,
 }
 
+/// Arguments of `sinkmap sample` (its help text is the subcommand's doc comment in the
+/// binary).
 #[derive(Args, Debug)]
 pub struct SampleArgs {
     /// Scene file (TOML): the land-cover map to sample.
@@ -288,10 +306,13 @@ pub struct SampleArgs {
     /// Random seed: the same seed and map give the same points.
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
+    /// Output folder and verbosity.
     #[command(flatten)]
     pub output: OutArgs,
 }
 
+/// `sinkmap sample`: draws the points into a staging set (refusing to replace points that
+/// were filled in), publishes them and prints the allocation.
 pub fn sample(a: SampleArgs) -> Result<()> {
     let (scene, out) = a.output.scene_and_out(&a.scene, "sample")?;
     // The published points are meant to be filled in: a rerun never discards that work.
@@ -324,6 +345,8 @@ pub fn sample(a: SampleArgs) -> Result<()> {
     Ok(())
 }
 
+/// Arguments of `sinkmap calibrate` (its help text is the subcommand's doc comment in the
+/// binary).
 #[derive(Args, Debug)]
 pub struct CalibrateArgs {
     /// Scene file (TOML); its stock map comes from a previous `sinkmap run`.
@@ -359,10 +382,13 @@ pub struct CalibrateArgs {
     /// Folder with the run's stock_tc_per_ha.tif [default: the scene's output folder].
     #[arg(long)]
     pub maps_dir: Option<PathBuf>,
+    /// Points, zones and output.
     #[command(flatten)]
     pub common: CommonArgs,
 }
 
+/// `sinkmap calibrate`: checks the plot area, runs the calibration into a staging set,
+/// publishes it and prints the estimates.
 pub fn calibrate(a: CalibrateArgs) -> Result<()> {
     let (scene, zones, out) = a.common.open(&a.scene, "calibration")?;
     if let Some(m2) = a.plot_area_m2 {

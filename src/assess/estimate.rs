@@ -22,22 +22,30 @@ pub const Z95: f64 = 1.959_963_984_540_054;
 /// One reference observation: indices into the strata and the class list.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Unit {
+    /// Index of the unit's stratum (docs/science.md §6.1).
     pub stratum: usize,
+    /// Index of the class the map shows at the unit.
     pub map_class: usize,
+    /// Index of the class the reference observation found.
     pub ref_class: usize,
 }
 
 /// An estimate with its standard error.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Est {
+    /// The estimate (in the unit of what is estimated: a proportion, an accuracy, ha, t C/ha).
     pub value: f64,
+    /// Its standard error (same unit).
     pub se: f64,
 }
 
 impl Est {
+    /// The 95 % interval `value ± 1.96 SE` (normal approximation), as (low, high).
     pub fn ci95(&self) -> (f64, f64) {
         (self.value - Z95 * self.se, self.value + Z95 * self.se)
     }
+    /// The estimate of `k ×` the quantity: value × k, SE × |k| (e.g. a proportion × the total
+    /// area).
     pub fn scaled(&self, k: f64) -> Est {
         Est {
             value: self.value * k,
@@ -51,21 +59,27 @@ impl Est {
 pub enum DesignError {
     /// A stratum with area but no sample unit: its share cannot be estimated.
     EmptyStratum {
+        /// Index of the stratum.
         stratum: usize,
     },
     /// A stratum with a single unit: its within-stratum variance cannot be estimated.
     SingleUnit {
+        /// Index of the stratum.
         stratum: usize,
     },
     /// Sample units in a stratum the design gives no area (the sample does not match it).
     UnitsWithoutArea {
+        /// Index of the stratum.
         stratum: usize,
+        /// Number of units in it.
         units: usize,
     },
     /// An index beyond the strata or classes.
     OutOfRange {
+        /// Index of the unit in the sample.
         unit: usize,
     },
+    /// The strata have no area at all.
     NoArea,
 }
 
@@ -220,6 +234,8 @@ pub struct Assessment {
     pub counts: Vec<Vec<usize>>,
     /// Estimated area proportions p̂ᵢⱼ (map class i, reference class j), summing to 1.
     pub proportions: Vec<Vec<f64>>,
+    /// Overall accuracy: the estimated proportion of the area where map and reference agree
+    /// (docs/science.md §6.2).
     pub overall: Est,
     /// User's accuracy of each map class (None: no unit mapped as it).
     pub users: Vec<Option<Est>>,
@@ -363,6 +379,22 @@ pub fn units_from_matrix(counts: &[Vec<usize>]) -> Vec<Unit> {
         }
     }
     out
+}
+
+/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
+/// whole map, with the covariance matrix of their estimators (ha²).
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
+pub struct EcosystemAreas {
+    /// Names of the ecosystem classes the scheme's codes belong to.
+    pub classes: Vec<String>,
+    /// Their areas on the map (ha).
+    pub mapped_area_ha: Vec<f64>,
+    /// Their error-adjusted areas Â_E (ha).
+    pub adjusted_area_ha: Vec<f64>,
+    /// Standard errors of the adjusted areas (ha).
+    pub se_ha: Vec<f64>,
+    /// Covariance matrix of the adjusted areas, `[E][F]` (ha²).
+    pub covariance_ha2: Vec<Vec<f64>>,
 }
 
 #[cfg(test)]

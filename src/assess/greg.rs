@@ -20,18 +20,24 @@ use super::estimate::Est;
 /// One field plot: its stratum, the measured density and the map's prediction there.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Plot {
+    /// Index of the plot's stratum.
     pub stratum: usize,
+    /// The density measured on the plot, y (t C/ha in sinkmap's use).
     pub observed: f64,
+    /// The map's prediction ŷ at the plot (same unit).
     pub predicted: f64,
 }
 
 /// What the map says about one stratum: its area and the mean of its prediction over it.
 #[derive(Debug, Clone, Copy, PartialEq)]
 pub struct StratumMap {
+    /// Area of the stratum (ha in sinkmap's use); the weights Wₕ are its share.
     pub area: f64,
+    /// Mean of the map's prediction over the stratum, μ_map,h (t C/ha in sinkmap's use).
     pub mean_predicted: f64,
 }
 
+/// The estimators of a mean density from plots and map (docs/science.md §6.6).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Estimator {
@@ -39,17 +45,21 @@ pub enum Estimator {
     Map,
     /// The plots alone.
     Expansion,
+    /// The map's mean corrected by the plots' mean error: μ_map,h − ēₕ.
     Difference,
+    /// Generalized regression: the plots' linear fit y ≈ a + b ŷ applied to the map's mean.
     Greg,
 }
 
 impl Estimator {
+    /// Every estimator, in the order of the tables.
     pub const ALL: [Estimator; 4] = [
         Estimator::Map,
         Estimator::Expansion,
         Estimator::Difference,
         Estimator::Greg,
     ];
+    /// The name in the tables and JSON (`map`, `expansion`, `difference`, `greg`).
     pub fn name(self) -> &'static str {
         match self {
             Estimator::Map => "map",
@@ -65,15 +75,21 @@ impl Estimator {
 pub enum PlotDesignError {
     /// Too few plots in a stratum with area for this estimator (`needed` per stratum).
     TooFewPlots {
+        /// Index of the stratum.
         stratum: usize,
+        /// Plots in it.
         plots: usize,
+        /// Plots the estimator needs per stratum.
         needed: usize,
     },
     /// Plots in a stratum without area.
     PlotsWithoutArea {
+        /// Index of the stratum.
         stratum: usize,
+        /// Plots in it.
         plots: usize,
     },
+    /// The strata have no area at all.
     NoArea,
 }
 
@@ -97,7 +113,7 @@ fn var(v: &[f64]) -> f64 {
 }
 
 /// Least-squares line y = a + b x; b = 0 when x does not vary.
-pub fn ols(x: &[f64], y: &[f64]) -> (f64, f64) {
+fn ols(x: &[f64], y: &[f64]) -> (f64, f64) {
     let (mx, my) = (mean(x), mean(y));
     let sxx: f64 = x.iter().map(|v| (v - mx) * (v - mx)).sum();
     let sxy: f64 = x.iter().zip(y).map(|(a, b)| (a - mx) * (b - my)).sum();
@@ -128,7 +144,7 @@ fn stratum_estimate(e: Estimator, obs: &[f64], pred: &[f64], map_mean: f64) -> (
 }
 
 /// Minimum plots per stratum for an estimator with a variance.
-pub fn plots_needed(e: Estimator) -> usize {
+fn plots_needed(e: Estimator) -> usize {
     match e {
         Estimator::Map => 0,
         Estimator::Expansion | Estimator::Difference => 2,
@@ -180,17 +196,23 @@ pub fn estimate_mean(
     })
 }
 
-/// Residual statistics (observed − predicted) of a group of plots.
+/// Residual statistics (predicted − observed) of a group of plots.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize)]
 pub struct Residuals {
+    /// Number of plots.
     pub n: usize,
     /// Mean of (predicted − observed): positive = the map overestimates.
     pub bias: f64,
+    /// Root mean square of (predicted − observed).
     pub rmse: f64,
+    /// Mean of the observed values.
     pub mean_observed: f64,
+    /// Mean of the predicted values.
     pub mean_predicted: f64,
 }
 
+/// The residual statistics of observed values `obs` and predictions `pred` (same length;
+/// NaN for no plots).
 pub fn residuals(obs: &[f64], pred: &[f64]) -> Residuals {
     let n = obs.len();
     let nf = n as f64;

@@ -14,10 +14,15 @@ use crate::error::{Error, Result};
 pub struct MapIdentity {
     /// SHA-256 of the land-cover raster file as read.
     pub landcover_sha256: String,
+    /// Width of the land-cover grid (pixels).
     pub width: usize,
+    /// Height of the land-cover grid (pixels).
     pub height: usize,
+    /// The grid's GDAL geotransform.
     pub geo_transform: [f64; 6],
+    /// The grid's CRS as WKT.
     pub crs_wkt: String,
+    /// Name of the land-cover class scheme.
     pub scheme: String,
     /// (code, ecosystem class name) of every code of the scheme, in scheme order.
     pub scheme_codes: Vec<(i32, String)>,
@@ -26,7 +31,7 @@ pub struct MapIdentity {
 impl MapIdentity {
     /// The identity of a scene's land-cover map.
     pub fn of_scene(scene: &Scene, models: &Models) -> Result<MapIdentity> {
-        let grid = crate::raster::reference_grid(&scene.landcover.path, scene.landcover.band)?;
+        let grid = landcover_grid(scene)?;
         let (sha, _) = crate::manifest::sha256_of(&scene.landcover.path)?;
         Ok(MapIdentity {
             landcover_sha256: sha,
@@ -86,5 +91,43 @@ impl MapIdentity {
             ));
         }
         Ok(())
+    }
+}
+
+/// The grid of the scene's land-cover raster.
+#[cfg(feature = "gdal")]
+fn landcover_grid(scene: &Scene) -> Result<crate::grid::Grid> {
+    crate::raster::reference_grid(&scene.landcover.path, scene.landcover.band)
+}
+
+/// Without GDAL the land-cover raster cannot be read: a map-error estimate cannot be checked
+/// against it, so it is refused (an environment fault) rather than trusted unchecked.
+#[cfg(not(feature = "gdal"))]
+fn landcover_grid(scene: &Scene) -> Result<crate::grid::Grid> {
+    Err(Error::Environment {
+        what: "GDAL".into(),
+        message: format!(
+            "{}: checking an assessment or calibration against the land-cover map reads the raster, and this sinkmap was built without the `gdal` feature",
+            scene.landcover.path.display()
+        ),
+    })
+}
+
+#[cfg(all(test, not(feature = "gdal")))]
+mod tests {
+    use super::*;
+
+    /// Without GDAL a map-error estimate is refused as an environment fault naming the
+    /// land-cover file, never used unchecked.
+    #[test]
+    fn without_gdal_the_map_identity_is_refused_as_an_environment_fault() {
+        let root = Path::new(env!("CARGO_MANIFEST_DIR"));
+        let scene = Scene::load(&root.join("rasters/sample/scene.toml")).unwrap();
+        let models = Models::load(&scene).unwrap();
+        let e = MapIdentity::of_scene(&scene, &models).unwrap_err();
+        assert_eq!(e.fault(), crate::Fault::Environment, "{e}");
+        let text = e.to_string();
+        assert!(text.contains("`gdal` feature"), "{text}");
+        assert!(text.contains("landcover"), "{text}");
     }
 }

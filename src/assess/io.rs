@@ -16,11 +16,13 @@ use crate::zones::{field_text, open_layer, open_vector, traditional, OpenLayer, 
 /// Where to read points (or plots) from.
 #[derive(Debug, Clone)]
 pub struct PointSource {
+    /// The file: any OGR vector format, or CSV (by its `.csv` extension).
     pub path: PathBuf,
     /// OGR layer name (default: the first layer).
     pub layer: Option<String>,
     /// CSV only: the columns holding the coordinates (default: x/y, lon/lat or longitude/latitude).
     pub x_field: Option<String>,
+    /// CSV only: the column of the y coordinate (see `x_field`).
     pub y_field: Option<String>,
     /// CSV only: the CRS of the coordinates (any definition GDAL accepts; default EPSG:4326,
     /// longitude first).
@@ -29,14 +31,16 @@ pub struct PointSource {
 
 /// One feature placed on the grid.
 #[derive(Debug, Clone)]
-pub struct GridPoint {
+pub(crate) struct GridPoint {
     /// Where it came from, for messages: "line 7" or "feature 6".
     pub label: String,
-    /// Coordinates in the grid's CRS.
+    /// Coordinates in the grid's CRS: x.
     pub x: f64,
+    /// y in the grid's CRS.
     pub y: f64,
-    /// Pixel column and row (fractional) on the grid.
+    /// Pixel column (fractional) on the grid.
     pub col_f: f64,
+    /// Pixel row (fractional) on the grid.
     pub row_f: f64,
     /// The requested fields, in order (None: empty).
     pub fields: Vec<Option<String>>,
@@ -67,7 +71,11 @@ fn to_grid_transform(label: &Path, srs: SpatialRef, grid: &Grid) -> Result<Coord
 
 /// Reads the points of `src`, transforms them to the grid's CRS and returns them with the
 /// text of `fields` (every field must exist; values may be empty).
-pub fn read_points(src: &PointSource, grid: &Grid, fields: &[&str]) -> Result<Vec<GridPoint>> {
+pub(crate) fn read_points(
+    src: &PointSource,
+    grid: &Grid,
+    fields: &[&str],
+) -> Result<Vec<GridPoint>> {
     let path = &src.path;
     if !path.exists() {
         return Err(Error::vector(path, "file not found"));
@@ -248,7 +256,7 @@ fn read_ogr_points(src: &PointSource, fields: &[&str]) -> Result<(Vec<GridPoint>
 }
 
 /// Categorical value of `layer` at one pixel (None: no data).
-pub fn code_at(layer: &Layer, col: usize, row: usize) -> Result<Option<i32>> {
+pub(crate) fn code_at(layer: &Layer, col: usize, row: usize) -> Result<Option<i32>> {
     let mut v = Vec::new();
     layer.read_codes(
         Window {
@@ -263,7 +271,7 @@ pub fn code_at(layer: &Layer, col: usize, row: usize) -> Result<Option<i32>> {
 }
 
 /// Zone of a pixel: the zone covering most of it (None: outside every zone).
-pub fn zone_at(zones: &ZoneSet, grid: &Grid, col: usize, row: usize) -> Option<usize> {
+pub(crate) fn zone_at(zones: &ZoneSet, grid: &Grid, col: usize, row: usize) -> Option<usize> {
     let w = Window {
         col,
         row,
@@ -281,7 +289,8 @@ pub fn zone_at(zones: &ZoneSet, grid: &Grid, col: usize, row: usize) -> Option<u
 
 /// Per (region slot, key) sums of area and optional map values.
 #[derive(Debug, Clone, Default)]
-pub struct Sums {
+pub(crate) struct Sums {
+    /// Area of the pixels (ha), by the grid's pixel areas.
     pub area_ha: f64,
     /// Σ area × value of each value layer, over pixels where it has data.
     pub weighted: Vec<f64>,
@@ -293,14 +302,16 @@ pub struct Sums {
 /// per categorical key (e.g. land-cover code), plus areas per stratum code when a strata
 /// layer is given.
 #[derive(Debug, Clone, Default)]
-pub struct Pass {
+pub(crate) struct Pass {
+    /// `[region slot]` → land-cover code → sums.
     pub by_class: Vec<HashMap<i32, Sums>>,
+    /// `[region slot]` → strata code → area (ha); the maps are empty without a strata layer.
     pub by_stratum: Vec<HashMap<i32, f64>>,
 }
 
 /// One pass over the grid: the land-cover (`classes`) codes, optional `strata` codes and
 /// `values` layers (e.g. the stock and sink maps), split by `zones`.
-pub fn raster_pass(
+pub(crate) fn raster_pass(
     grid: &Grid,
     classes: &Layer,
     strata: Option<&Layer>,
@@ -360,17 +371,17 @@ pub fn raster_pass(
 }
 
 /// Opens a categorical layer aligned to the grid.
-pub fn open_categorical(path: &Path, grid: &Grid) -> Result<Layer> {
+pub(crate) fn open_categorical(path: &Path, grid: &Grid) -> Result<Layer> {
     Layer::open(path, 1, LayerKind::Categorical, grid, &[])
 }
 
 /// Opens a continuous layer aligned to the grid.
-pub fn open_continuous(path: &Path, grid: &Grid) -> Result<Layer> {
+pub(crate) fn open_continuous(path: &Path, grid: &Grid) -> Result<Layer> {
     Layer::open(path, 1, LayerKind::Continuous, grid, &[])
 }
 
 /// The scheme's label of a land-cover code ("code N" when the scheme lacks it).
-pub fn class_label(scheme: &crate::model::scheme::Scheme, code: i32) -> String {
+pub(crate) fn class_label(scheme: &crate::model::scheme::Scheme, code: i32) -> String {
     scheme
         .codes
         .iter()

@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde::Serialize;
 
-use super::estimate::{self, Assessment, DesignError, Est, Unit};
+use super::estimate::{self, Assessment, DesignError, EcosystemAreas, Est, Unit};
 use super::identity::MapIdentity;
 use super::io::{self, PointSource};
 use crate::config::{Models, Scene};
@@ -27,11 +27,15 @@ pub enum Design {
     Systematic,
 }
 
+/// What `sinkmap assess` compares: the reference points, how they were drawn, the map, and
+/// where the results go.
 #[derive(Debug, Clone)]
 pub struct AssessSpec {
+    /// The reference points (any OGR vector format, or CSV with coordinates).
     pub reference: PointSource,
     /// Field holding the observed (reference) class: a code or a label of the scheme.
     pub class_field: String,
+    /// How the reference points were drawn.
     pub design: Design,
     /// A raster of strata codes when the strata are not the map classes.
     pub strata: Option<PathBuf>,
@@ -42,21 +46,30 @@ pub struct AssessSpec {
     /// Folder with the run's stock_tc_per_ha.tif and sink_tco2_per_ha_yr.tif (default: the
     /// scene's output folder).
     pub maps_dir: Option<PathBuf>,
+    /// Folder the tables and `assessment.json` are written to.
     pub out: PathBuf,
 }
 
 /// One class of the assessed map.
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassInfo {
+    /// The class's code in the raster.
     pub code: i32,
+    /// Its label (the scheme's label, or the code as text for another map).
     pub label: String,
 }
 
+/// An estimate with its standard error and 95 % interval (value ± 1.96 SE), in the unit of
+/// the estimate.
 #[derive(Debug, Clone, Serialize)]
 pub struct Interval {
+    /// The estimate.
     pub value: f64,
+    /// Its standard error.
     pub se: f64,
+    /// Low end of the 95 % interval.
     pub ci95_low: f64,
+    /// High end of the 95 % interval.
     pub ci95_high: f64,
 }
 
@@ -72,56 +85,95 @@ impl From<Est> for Interval {
     }
 }
 
+/// The results of one class in one region (a row of `accuracy.csv` and `adjusted_area.csv`).
 #[derive(Debug, Clone, Serialize)]
 pub struct ClassResult {
+    /// The class's code.
     pub code: i32,
+    /// Its label.
     pub label: String,
+    /// Area the map gives the class in the region (ha).
     pub mapped_area_ha: f64,
+    /// Reference points the map shows as this class.
     pub sample_mapped: usize,
+    /// Reference points the reference found to be this class.
     pub sample_reference: usize,
+    /// User's accuracy (a proportion; docs/science.md §6.3); None when no point is mapped as
+    /// the class.
     pub users_accuracy: Option<Interval>,
+    /// Producer's accuracy (a proportion; docs/science.md §6.3); None when the class has no
+    /// estimated area.
     pub producers_accuracy: Option<Interval>,
+    /// Error-adjusted area (ha; docs/science.md §6.2).
     pub adjusted_area_ha: Interval,
 }
 
+/// The carbon consequence of the adjusted areas in one region (docs/science.md §6.4).
 #[derive(Debug, Clone, Serialize)]
 pub struct CarbonResult {
-    /// Map-based totals (Σ over the map's pixels).
+    /// Map-based totals (Σ over the map's pixels): stock (t C).
     pub map_stock_tc: f64,
+    /// Map-based sink (t CO₂/yr).
     pub map_sink_tco2_yr: f64,
     /// Class mean densities × error-adjusted areas, with the area uncertainty.
     pub adjusted_stock_tc: Interval,
+    /// The same for the sink (t CO₂/yr).
     pub adjusted_sink_tco2_yr: Interval,
+    /// The stock map's area-weighted mean over each class (t C/ha), in the order of the
+    /// report's classes; 0 for a class never mapped.
     pub class_mean_stock_tc_per_ha: Vec<f64>,
+    /// The sink map's mean over each class (t CO₂/ha/yr), same order.
     pub class_mean_sink_tco2_per_ha_yr: Vec<f64>,
 }
 
+/// The results of the whole map (zone id `all`) or of one zone.
 #[derive(Debug, Clone, Serialize)]
 pub struct RegionResult {
+    /// Zone id (`all` for the whole map).
     pub zone_id: String,
+    /// Zone name (`whole map` for the whole map).
     pub zone_name: String,
+    /// Reference points inside the region.
     pub sample_size: usize,
+    /// Area of the strata in the region (ha): the area the proportions refer to.
     pub total_area_ha: f64,
     /// Why this region has no estimate (too few points, a stratum without sample, …).
     pub note: Option<String>,
+    /// Overall accuracy (a proportion); None with a note.
     pub overall_accuracy: Option<Interval>,
+    /// Every class of the map (empty with a note).
     pub classes: Vec<ClassResult>,
+    /// Point counts, `[map class][reference class]`.
     pub error_matrix_counts: Vec<Vec<usize>>,
+    /// Estimated area proportions p̂ᵢⱼ, `[map class][reference class]`, summing to 1
+    /// (docs/science.md §6.2); empty with a note.
     pub error_matrix_area_proportions: Vec<Vec<f64>>,
+    /// The carbon consequence, when the run's stock and sink maps were found.
     pub carbon: Option<CarbonResult>,
 }
 
+/// `assessment.json`: everything `sinkmap assess` found, and what it was made against.
 #[derive(Debug, Clone, Serialize)]
 pub struct AssessmentReport {
+    /// Version of sinkmap that wrote the file.
     pub sinkmap_version: String,
+    /// Path of the scene file.
     pub scene: String,
+    /// Path of the assessed map.
     pub map: String,
+    /// Path of the reference points.
     pub reference: String,
+    /// The sampling design.
     pub design: Design,
+    /// The strata: `map classes`, the strata raster's path, or `none` (one stratum).
     pub strata: String,
+    /// Confidence level of the intervals (0.95).
     pub confidence_level: f64,
+    /// The classes of the map, in the order of the matrices.
     pub classes: Vec<ClassInfo>,
+    /// The whole map first, then every zone.
     pub regions: Vec<RegionResult>,
+    /// Remarks on the design and the data, in words.
     pub notes: Vec<String>,
     /// The land-cover map assessed (absent when `--map` assessed another raster): the
     /// accounting uses the assessment only for this map.
@@ -129,17 +181,6 @@ pub struct AssessmentReport {
     /// Whole-map error-adjusted areas per ecosystem class with their sampling covariance,
     /// the input of the accounting's Monte Carlo (docs/science.md §6.8).
     pub ecosystem_areas: Option<EcosystemAreas>,
-}
-
-/// Error-adjusted areas of the ecosystem classes (the scheme's codes grouped by class) of the
-/// whole map, with the covariance matrix of their estimators (ha²).
-#[derive(Debug, Clone, Serialize, serde::Deserialize)]
-pub struct EcosystemAreas {
-    pub classes: Vec<String>,
-    pub mapped_area_ha: Vec<f64>,
-    pub adjusted_area_ha: Vec<f64>,
-    pub se_ha: Vec<f64>,
-    pub covariance_ha2: Vec<Vec<f64>>,
 }
 
 /// Groups the assessed classes by ecosystem class and estimates their areas with covariance.
@@ -688,7 +729,7 @@ pub fn assess(
 }
 
 /// A reference class given as a code ("21", "21.0") or a label (case-insensitive).
-pub fn parse_class(text: &str, classes: &[ClassInfo]) -> Option<usize> {
+fn parse_class(text: &str, classes: &[ClassInfo]) -> Option<usize> {
     let t = text.trim();
     if let Ok(v) = t.parse::<f64>() {
         if v.fract() == 0.0 {
@@ -707,7 +748,7 @@ fn opt(v: Option<f64>) -> String {
 }
 
 /// Writes the CSV tables and assessment.json into `out`.
-pub fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
+fn write_outputs(out: &Path, r: &AssessmentReport) -> Result<()> {
     std::fs::create_dir_all(out).map_err(|e| Error::io(out, e))?;
     write_error_matrices(out, r)?;
     write_accuracy(out, r)?;

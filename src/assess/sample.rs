@@ -55,7 +55,7 @@ fn largest_remainder(n: usize, shares: &[f64]) -> Vec<usize> {
 
 /// Sample sizes per stratum. `areas`: stratum areas (0 = not sampled); `capacity`: the most
 /// units a stratum can give (its pixel count).
-pub fn allocate(
+fn allocate(
     n: usize,
     areas: &[f64],
     capacity: &[usize],
@@ -163,31 +163,48 @@ pub fn allocate(
     Ok(out)
 }
 
+/// What `sinkmap sample` draws (docs/science.md §6.7).
 #[derive(Debug, Clone)]
 pub struct SampleSpec {
+    /// Total number of points.
     pub n: usize,
+    /// How `n` is split among the map classes.
     pub allocation: Allocation,
+    /// Least number of points per class (`olofsson` allocation).
     pub min_per_class: usize,
+    /// Random seed: the same seed and map give the same points.
     pub seed: u64,
+    /// Folder the points and `allocation.csv` are written to.
     pub out: PathBuf,
 }
 
+/// One stratum (map class) of the sample (`allocation.csv`).
 #[derive(Debug, Clone, Serialize)]
 pub struct StratumRow {
+    /// The class's land-cover code.
     pub code: i32,
+    /// Its label.
     pub label: String,
+    /// Its mapped area (ha).
     pub area_ha: f64,
+    /// Its number of pixels (the most points it can give).
     pub pixels: usize,
+    /// Points allocated to it.
     pub n: usize,
 }
 
 /// One sampled pixel.
 #[derive(Debug, Clone)]
 pub struct SamplePoint {
+    /// Point number, from 1.
     pub id: usize,
+    /// x of the pixel centre in the grid's CRS.
     pub x: f64,
+    /// y of the pixel centre in the grid's CRS.
     pub y: f64,
+    /// The map's land-cover code at the pixel.
     pub code: i32,
+    /// That code's label.
     pub label: String,
 }
 

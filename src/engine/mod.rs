@@ -31,6 +31,7 @@ use crate::error::{Error, Result};
 use crate::grid::Window;
 use crate::raster::Layer;
 
+pub use crate::threads::thread_pool;
 pub use map_sink::{map_pass, MapOutputs, MapSink};
 
 /// How one input layer is read.
@@ -330,23 +331,6 @@ fn read_blocks(
         drop(receivers);
         handles.into_iter().map(|h| h.join().unwrap_or(0.0)).sum()
     })
-}
-
-/// A rayon pool of `threads` workers (default: all cores), and their number.
-pub fn thread_pool(threads: Option<usize>) -> Result<(usize, rayon::ThreadPool)> {
-    // Every pass: `--threads 0` (rayon's "default") or 100 000 threads are refused.
-    crate::limits::check_threads(threads)?;
-    let n = threads.unwrap_or_else(|| {
-        std::thread::available_parallelism()
-            .map(|n| n.get())
-            .unwrap_or(1)
-    });
-    let pool = rayon::ThreadPoolBuilder::new()
-        .num_threads(n)
-        .thread_name(|i| format!("compute-{i}"))
-        .build()
-        .map_err(|e| Error::internal(format!("cannot start {n} threads: {e}")))?;
-    Ok((n, pool))
 }
 
 /// Checks a processing block edge: a multiple of 16 between 16 and 4096 pixels.

@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 use crate::fit::{best_by_aic, fit, Fit, Form, MIN_PLOTS};
+use crate::io::temp::{temp_path, TempFile};
 use crate::model::forest::{CurvePools, ForestModel, ForestType};
 use crate::model::Evidence;
-use crate::raster::writer::{temp_path, TempFile};
 
 /// How to read the plot table.
 #[derive(Debug, Clone)]

@@ -5,3 +5,4 @@
 pub mod files;
 pub mod models;
 pub mod pool_table;
+pub mod temp;

@@ -1,5 +1,9 @@
 //! Charts and the zone choropleth (PNG, plotters).
 
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
+#![cfg_attr(not(feature = "gdal"), allow(dead_code))]
+
 use std::path::Path;
 
 use plotters::prelude::*;
@@ -8,16 +12,18 @@ use super::render::{glyph_safe, label_num, legend_labels, load_font, Breaks, Fra
 use crate::error::{Error, Result};
 
 /// A zone polygon in lon/lat with its name and value.
-pub struct ZoneShape {
+pub(crate) struct ZoneShape {
+    /// The zone's name, drawn on the map.
     pub name: String,
     /// Rings (exterior and holes) of every part.
     pub rings: Vec<Vec<(f64, f64)>>,
+    /// The value that colours the zone (in the chart's unit).
     pub value: f64,
 }
 
 /// A choropleth of `zones` (lon/lat) coloured by value, with names, zone outlines,
 /// coordinate ticks, scale bar, north arrow and a legend with units.
-pub fn choropleth(
+pub(crate) fn choropleth(
     out: &Path,
     title: &str,
     unit: &str,
@@ -171,17 +177,21 @@ fn is_exterior(ring: &[(f64, f64)], first: &[(f64, f64)]) -> bool {
 }
 
 /// A named line with an optional band.
-pub struct Line {
+pub(crate) struct Line {
+    /// Name in the legend.
     pub name: String,
+    /// The (x, y) points, in drawing order.
     pub points: Vec<(f64, f64)>,
+    /// A shaded band as (x, low, high), e.g. the p05–p95 band of a projection.
     pub band: Option<Vec<(f64, f64, f64)>>,
+    /// Colour of the line, markers and band.
     pub color: RGBColor,
     /// Draw the points as markers (observations) instead of a line.
     pub markers: bool,
 }
 
 /// A line chart with optional p05–p95 bands, marker series and a legend.
-pub fn line_chart(
+pub(crate) fn line_chart(
     out: &Path,
     title: &str,
     x_label: &str,
@@ -271,7 +281,7 @@ pub fn line_chart(
 /// Grouped bar chart: per zone, one bar per series. The y axis starts at 0 (or the lowest
 /// negative value) with labelled ticks; zone names sit under the plot, rotated; the legend
 /// sits above the plot, never over a bar.
-pub fn bar_chart(
+pub(crate) fn bar_chart(
     out: &Path,
     title: &str,
     y_label: &str,

@@ -8,7 +8,9 @@ pub mod render;
 use std::path::{Path, PathBuf};
 
 use base64::Engine;
+#[cfg(feature = "gdal")]
 use gdal::vector::LayerAccess;
+#[cfg(feature = "gdal")]
 use gdal::Metadata;
 use plotters::style::RGBColor;
 
@@ -16,10 +18,14 @@ use crate::accounting::component::{Component, DesertPart};
 use crate::accounting::rows::{read_balance, read_trajectory, TrajectoryRow};
 use crate::accounting::BalanceRow;
 use crate::error::{Error, Result};
-use crate::raster::writer::{temp_path, TempFile};
+use crate::io::temp::{temp_path, TempFile};
 use crate::summary::Summary;
 use crate::zone_table::{ZoneRow, ZoneTable};
-use charts::{Line, ZoneShape};
+use charts::Line;
+// The maps and choropleths read rasters and zones.geojson with GDAL.
+#[cfg(feature = "gdal")]
+use charts::ZoneShape;
+#[cfg(feature = "gdal")]
 use render::{Legend, GREENS, ORANGES};
 
 /// Side (px) of the raster read for a map: the COG overview closest above it is used.
@@ -33,6 +39,7 @@ fn esc(s: &str) -> String {
 }
 
 /// Zone polygons with `field` (divided by `per` when given: e.g. a total per hectare).
+#[cfg(feature = "gdal")]
 fn zone_shapes(geojson: &Path, field: &str, per: Option<&str>) -> Result<Vec<ZoneShape>> {
     let ds = gdal::Dataset::open(geojson).map_err(|e| Error::vector(geojson, e))?;
     let mut layer = ds.layer(0).map_err(|e| Error::vector(geojson, e))?;
@@ -103,6 +110,7 @@ struct Figures<'a> {
     /// `zones.geojson`, when the result has zones: outlines on the maps.
     outlines: Option<&'a Path>,
     /// The caption's note on the outlines.
+    #[cfg_attr(not(feature = "gdal"), allow(dead_code))]
     outline_note: &'static str,
     /// (caption, PNG file) of every figure made, in order.
     made: Vec<(String, PathBuf)>,
@@ -113,7 +121,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     let summary = Summary::read(&out_dir.join("summary.json"))?;
     let dir = out_dir.join("report");
     std::fs::create_dir_all(&dir).map_err(|e| Error::io(&dir, e))?;
-    crate::raster::writer::remove_stale_temp_files(&dir);
+    crate::io::temp::remove_stale_temp_files(&dir);
     let zones_gj = out_dir.join("zones.geojson");
     let outlines = zones_gj.exists().then_some(zones_gj.as_path());
     let mut fig = Figures {
@@ -127,7 +135,9 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
         },
         made: Vec::new(),
     };
+    #[cfg(feature = "gdal")]
     fig.maps()?;
+    #[cfg(feature = "gdal")]
     fig.best_intervention()?;
     let zone_table = fig.zones()?;
     fig.trajectory()?;
@@ -163,6 +173,7 @@ impl Figures<'_> {
     }
 
     /// The stock, sink and potential maps that exist.
+    #[cfg(feature = "gdal")]
     fn maps(&mut self) -> Result<()> {
         for (file, title, unit, ramp) in [
             (
@@ -205,6 +216,7 @@ impl Figures<'_> {
     }
 
     /// The best-intervention map, its legend from the raster's metadata.
+    #[cfg(feature = "gdal")]
     fn best_intervention(&mut self) -> Result<()> {
         let best = self.out_dir.join("best_intervention.tif");
         if !best.exists() {
@@ -245,6 +257,9 @@ impl Figures<'_> {
         let Some(zones_gj) = self.outlines.filter(|_| zones_csv.exists()) else {
             return Ok(String::new());
         };
+        #[cfg(not(feature = "gdal"))]
+        let _ = zones_gj; // the choropleths read it with OGR
+        #[cfg(feature = "gdal")]
         for (field, per, title, unit, ramp, name) in [
             (
                 "sink_tco2_yr",

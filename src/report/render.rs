@@ -1,20 +1,25 @@
 //! Drawing: colour ramps, fonts, raster maps (from the COG overviews: any size of input),
 //! choropleths and charts, as PNG files.
 
+// The map and choropleth drawing serves the figures read with GDAL (the `gdal` feature):
+// without it, its helpers are unused.
+#![cfg_attr(not(feature = "gdal"), allow(dead_code))]
+
 use std::path::Path;
 
+#[cfg(feature = "gdal")]
 use gdal::Dataset;
 use plotters::prelude::*;
 
 use crate::error::{Error, Result};
 
 /// Width of every figure (px).
-pub const FIG_W: u32 = 960;
+pub(crate) const FIG_W: u32 = 960;
 
 /// Fonts tried in order: `SINKMAP_FONT`, then Noto Sans CJK (Debian's fonts-noto-cjk, which
 /// `scripts/setup` installs: Latin and Chinese in one face, so zone names like 阿克苏地区
 /// draw), then DejaVu Sans (Latin only: Chinese would draw as missing-glyph boxes).
-pub const FONT_CANDIDATES: [&str; 5] = [
+pub(crate) const FONT_CANDIDATES: [&str; 5] = [
     "/usr/share/fonts/opentype/noto/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/noto-cjk/NotoSansCJK-Regular.ttc",
     "/usr/share/fonts/opentype/noto/NotoSansCJKsc-Regular.otf",
@@ -23,7 +28,7 @@ pub const FONT_CANDIDATES: [&str; 5] = [
 ];
 
 /// Registers the font every figure is drawn with (see [`FONT_CANDIDATES`]); returns its path.
-pub fn load_font() -> Result<String> {
+pub(crate) fn load_font() -> Result<String> {
     static DONE: std::sync::OnceLock<std::result::Result<String, String>> =
         std::sync::OnceLock::new();
     DONE.get_or_init(|| {
@@ -71,6 +76,8 @@ pub const DIVERGING: Ramp = Ramp(&[
 ]);
 
 impl Ramp {
+    /// The colour at `t` (clamped to [0, 1]; a non-finite `t` gives the first stop), linear
+    /// between stops.
     pub fn at(&self, t: f64) -> [u8; 3] {
         let t = if t.is_finite() {
             t.clamp(0.0, 1.0)
@@ -106,16 +113,26 @@ pub const CATEGORIES: [[u8; 3]; 8] = [
 ];
 
 /// A raster read at reduced resolution (GDAL picks the COG overview: bounded memory and time).
-pub struct Small {
+#[cfg(feature = "gdal")]
+pub(crate) struct Small {
+    /// The values, row-major, `width × height`.
     pub values: Vec<f64>,
+    /// Width of the reduced raster (pixels).
     pub width: usize,
+    /// Height of the reduced raster (pixels).
     pub height: usize,
+    /// The band's nodata value (NaN is always nodata).
     pub nodata: Option<f64>,
+    /// The full-resolution raster's geotransform.
     pub geo_transform: [f64; 6],
+    /// The full-resolution size (width, height) in pixels.
     pub full_size: (usize, usize),
 }
 
-pub fn read_small(path: &Path, max_side: usize) -> Result<Small> {
+/// Reads band 1 of `path` scaled down so that its longer side is at most `max_side` pixels
+/// (never scaled up).
+#[cfg(feature = "gdal")]
+pub(crate) fn read_small(path: &Path, max_side: usize) -> Result<Small> {
     let ds = Dataset::open(path).map_err(|e| Error::raster(path, e))?;
     let (w, h) = ds.raster_size();
     let scale = (w.max(h) as f64 / max_side as f64).max(1.0);
@@ -166,8 +183,10 @@ pub fn robust_range(values: &[f64], nd: Option<f64>) -> (f64, f64) {
 /// The colour scale of a map or choropleth: the ramp spans `lo..hi`; values beyond are drawn
 /// with the end colours, and the legend marks those ends "≤ lo" / "≥ hi".
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub struct Breaks {
+pub(crate) struct Breaks {
+    /// Value at the ramp's first stop.
     pub lo: f64,
+    /// Value at the ramp's last stop.
     pub hi: f64,
     /// Some valid value is below `lo` (the low end is clipped).
     pub clipped_low: bool,
@@ -176,7 +195,7 @@ pub struct Breaks {
 }
 
 /// The breaks of [`robust_range`] with their clipped ends.
-pub fn breaks(values: &[f64], nd: Option<f64>) -> Breaks {
+pub(crate) fn breaks(values: &[f64], nd: Option<f64>) -> Breaks {
     let (lo, hi) = robust_range(values, nd);
     let valid = values.iter().copied().filter(|x| !is_nodata(*x, nd));
     let (min, max) = valid.fold((f64::INFINITY, f64::NEG_INFINITY), |a, x| {
@@ -191,7 +210,7 @@ pub fn breaks(values: &[f64], nd: Option<f64>) -> Breaks {
 }
 
 /// The labels of a ramp legend at `n + 1` evenly spaced values, the clipped ends marked.
-pub fn legend_labels(b: &Breaks, n: usize) -> Vec<String> {
+pub(crate) fn legend_labels(b: &Breaks, n: usize) -> Vec<String> {
     (0..=n)
         .map(|k| {
             let v = b.lo + (b.hi - b.lo) * k as f64 / n as f64;
@@ -207,7 +226,7 @@ pub fn legend_labels(b: &Breaks, n: usize) -> Vec<String> {
 
 /// A number for a label: 3 significant digits without trailing zeros, engineering prefix
 /// (k, M, G) from 10 000 up: 150000 → "150k", 0.06571 → "0.0657", 50 → "50".
-pub fn label_num(v: f64) -> String {
+pub(crate) fn label_num(v: f64) -> String {
     let (x, prefix) = match v.abs() {
         a if a >= 1e10 => (v / 1e9, "G"),
         a if a >= 1e7 => (v / 1e6, "M"),
@@ -223,7 +242,7 @@ pub fn label_num(v: f64) -> String {
 
 /// Text for the figures: the font may lack subscript digits (Noto Sans CJK has no "₂"), so
 /// they are written as plain digits ("CO₂" → "CO2").
-pub fn glyph_safe(s: &str) -> String {
+pub(crate) fn glyph_safe(s: &str) -> String {
     s.chars()
         .map(|c| match c {
             '₀'..='₉' => char::from(b'0' + (c as u32 - '₀' as u32) as u8),
@@ -233,7 +252,7 @@ pub fn glyph_safe(s: &str) -> String {
 }
 
 /// A round step (1, 2 or 5 × 10ᵏ) giving about `n` intervals over `span`.
-pub fn nice_step(span: f64, n: f64) -> f64 {
+pub(crate) fn nice_step(span: f64, n: f64) -> f64 {
     if span.is_nan() || span <= 0.0 || !span.is_finite() {
         return 1.0;
     }
@@ -253,7 +272,8 @@ pub fn nice_step(span: f64, n: f64) -> f64 {
 
 /// The rings (exterior and holes of every part) of a polygon or multipolygon, in its own
 /// coordinates; other geometry types have none.
-pub fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
+#[cfg(feature = "gdal")]
+pub(crate) fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
     use gdal::vector::{Geometry, OGRwkbGeometryType};
     let mut rings = Vec::new();
     let mut add = |p: &Geometry| {
@@ -277,7 +297,8 @@ pub fn polygon_rings(g: &gdal::vector::Geometry) -> Vec<Vec<(f64, f64)>> {
 
 /// Zone rings (exterior and holes of every part) of a polygon layer in the CRS `wkt`, in
 /// that CRS's units. Features without a polygon geometry are skipped.
-pub fn rings_in_crs(layer_path: &Path, wkt: &str) -> Result<Vec<Vec<(f64, f64)>>> {
+#[cfg(feature = "gdal")]
+pub(crate) fn rings_in_crs(layer_path: &Path, wkt: &str) -> Result<Vec<Vec<(f64, f64)>>> {
     use gdal::spatial_ref::{AxisMappingStrategy, CoordTransform, SpatialRef};
     use gdal::vector::LayerAccess;
     let ds = Dataset::open(layer_path).map_err(|e| Error::vector(layer_path, e))?;
@@ -304,28 +325,39 @@ pub(super) fn err(path: &Path) -> impl Fn(String) -> Error + '_ {
 }
 
 /// What a map shows.
-pub enum Legend<'a> {
+pub(crate) enum Legend<'a> {
     /// A continuous ramp with its unit.
-    Ramp { ramp: Ramp, unit: &'a str },
+    Ramp {
+        /// The colour ramp.
+        ramp: Ramp,
+        /// Unit of the values, for the legend (e.g. `t C/ha`).
+        unit: &'a str,
+    },
     /// Categories: (code, label).
     Categories(&'a [(u8, String)]),
 }
 
 /// How map coordinates become figure pixels, for the frame furniture.
-pub struct Frame {
-    /// Figure pixels of the map's upper-left corner and size.
+pub(crate) struct Frame {
+    /// Figure pixels of the map's upper-left corner and size: x of the corner.
     pub x0: i32,
+    /// y of the upper-left corner (figure pixels).
     pub y0: i32,
+    /// Width of the map (figure pixels).
     pub w: i32,
+    /// Height of the map (figure pixels).
     pub h: i32,
     /// Extent in CRS units: (min x, max x, min y, max y).
     pub extent: (f64, f64, f64, f64),
+    /// True for longitude/latitude coordinates (ticks in degrees; the scale bar takes
+    /// 111.32 km per degree × cos(latitude)).
     pub geographic: bool,
     /// Metres per CRS unit for projected CRSs.
     pub metres_per_unit: f64,
 }
 
 impl Frame {
+    /// Figure pixel (x, y) of map coordinates (x, y).
     pub fn to_px(&self, x: f64, y: f64) -> (i32, i32) {
         let (ax, bx, ay, by) = self.extent;
         (
@@ -476,7 +508,8 @@ impl Frame {
 /// (`zones`: any polygon layer, reprojected to the raster's CRS), coordinate ticks, scale
 /// bar, north arrow, a legend with units whose clipped ends are marked, and a resolution
 /// note.
-pub fn map_png(
+#[cfg(feature = "gdal")]
+pub(crate) fn map_png(
     raster: &Path,
     out: &Path,
     title: &str,
@@ -654,7 +687,13 @@ pub fn map_png(
 }
 
 /// Saves an RGB buffer as an RGBA PNG with the given pixels transparent.
-pub fn save_rgba(out: &Path, rgb: &[u8], w: u32, h: u32, transparent: &[usize]) -> Result<()> {
+pub(crate) fn save_rgba(
+    out: &Path,
+    rgb: &[u8],
+    w: u32,
+    h: u32,
+    transparent: &[usize],
+) -> Result<()> {
     let mut rgba = Vec::with_capacity((w * h * 4) as usize);
     for px in rgb.chunks(3) {
         rgba.extend_from_slice(&[px[0], px[1], px[2], 255]);
@@ -669,7 +708,7 @@ pub fn save_rgba(out: &Path, rgb: &[u8], w: u32, h: u32, transparent: &[usize]) 
 }
 
 /// A number for a label (kept for callers of the old name): see [`label_num`].
-pub fn fmt_num(v: f64) -> String {
+pub(crate) fn fmt_num(v: f64) -> String {
     label_num(v)
 }
 

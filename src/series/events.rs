@@ -5,8 +5,8 @@ use std::path::Path;
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::read_toml;
 use crate::error::{Error, Result};
+use crate::io::files::read_toml;
 use crate::model::Evidence;
 
 /// One kind of event, as coded in the event rasters.

@@ -20,7 +20,7 @@ use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
 
-use crate::config::{normalize, Models, Scene};
+use crate::config::{normalize, Models, Scene, SeriesSpec, DEFAULT_SOIL_TRANSITION_YR};
 use crate::cube::{dequantize, quantize, Cube, GRID_ZONE, OUTSIDE_ZONE};
 use crate::engine::{self, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
@@ -33,43 +33,6 @@ use crate::zones::ZoneSet;
 
 use events::EventCatalogue;
 use state::{SeriesModel, Year};
-
-/// The `[series]` table of a scene. Relative paths are taken from the scene file's folder.
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SeriesSpec {
-    /// Land-cover path with `{year}`, e.g. `"landcover_{year}.tif"` (needs first/last year).
-    #[serde(default)]
-    pub landcover_pattern: Option<String>,
-    /// Or a table year → land-cover path (`2000 = "clcd_2000.tif"`).
-    #[serde(default)]
-    pub landcover_by_year: BTreeMap<String, PathBuf>,
-    /// First and last year (inclusive).
-    #[serde(default)]
-    pub first_year: Option<i32>,
-    /// Last year (inclusive).
-    #[serde(default)]
-    pub last_year: Option<i32>,
-    /// Event rasters by year (`2005 = ["fire_2005.tif"]`); codes of the event table, 0 or
-    /// nodata = no event. At most one event per pixel and year.
-    #[serde(default)]
-    pub events: BTreeMap<String, Vec<PathBuf>>,
-    /// The event table (default: `models_dir/events.toml`).
-    #[serde(default)]
-    pub event_table: Option<PathBuf>,
-    /// The forest type (a name of forest.toml) of new stands where neither the forest-type
-    /// layer nor restoration eligibility gives one: the region's usual plantation.
-    #[serde(default)]
-    pub new_stand_forest_type: Option<String>,
-    /// Years over which the soil moves to the new land cover's soil after a change
-    /// (default [`DEFAULT_SOIL_TRANSITION_YR`]; 0 = in the year of the change).
-    #[serde(default)]
-    pub soil_transition_yr: Option<u32>,
-}
-
-/// The IPCC default period of soil carbon change after a land-use change (2006 Guidelines,
-/// Vol. 4, Ch. 2, Tier 1: 20 years, linear).
-pub const DEFAULT_SOIL_TRANSITION_YR: u32 = 20;
 
 /// The rules of a series from its scene: the plantation type, the soil transition period,
 /// and restoration eligibility with the forest type of every forest-curve intervention.

@@ -1,6 +1,8 @@
 //! `sinkmap balance SCENE --series DIR`: history + projection as one line (docs/science.md
 //! §7.1) — the continuity of the two parts on the committed sample series, and bad inputs.
 
+#![cfg(feature = "gdal")]
+
 mod common;
 
 use std::path::{Path, PathBuf};

@@ -15,7 +15,7 @@ use crate::error::Result;
 /// The lines of the chart: the history, the projection joined to the history's last year, the
 /// projection with the rate-based sinks (where they are not zero), the reported emissions as
 /// markers, and one line per region scenario of `balance`.
-pub fn lines(rows: &[HistoryRow], balance: &[BalanceRow]) -> Vec<Line> {
+pub(crate) fn lines(rows: &[HistoryRow], balance: &[BalanceRow]) -> Vec<Line> {
     let pts = |src: Source| -> Vec<(f64, f64)> {
         rows.iter()
             .filter(|r| r.source == src)

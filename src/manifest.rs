@@ -42,6 +42,8 @@ pub const ACCOUNTING_OUTPUTS: &[&str] = &[
     "accounting.json",
     "summary.json",
 ];
+/// Names `balance --series` writes besides [`ACCOUNTING_OUTPUTS`]: history + projection.
+pub const HISTORY_OUTPUTS: &[&str] = &["history_projection.csv", "history_projection.png"];
 /// Names `report` writes.
 pub const REPORT_OUTPUTS: &[&str] = &["report.html", "report"];
 /// Names `change` writes.
@@ -97,6 +99,7 @@ pub fn is_known_output(name: &str) -> bool {
     [
         RUN_OUTPUTS,
         ACCOUNTING_OUTPUTS,
+        HISTORY_OUTPUTS,
         CHANGE_OUTPUTS,
         PROJECT_OUTPUTS,
         FIT_OUTPUTS,

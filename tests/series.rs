@@ -234,13 +234,11 @@ fn synthetic_series_sized(name: &str, w: usize, h: usize, years: &str) -> (PathB
     (dir, scene.join("scene.toml"))
 }
 
-#[test]
-fn results_do_not_depend_on_block_size_or_threads() {
-    let (dir, scene_path) = synthetic_series("invariance");
-    let scene = Scene::load(&scene_path).unwrap();
+/// The scene's zones on its grid.
+fn zone_set(scene: &Scene) -> sinkmap::zones::ZoneSet {
     let z = scene.zones.as_ref().unwrap();
     let grid = sinkmap::raster::reference_grid(&scene.landcover.path, 1).unwrap();
-    let zones = sinkmap::zones::ZoneSet::read(
+    sinkmap::zones::ZoneSet::read(
         &sinkmap::zones::ZoneSource {
             path: &z.path,
             layer: z.layer.as_deref(),
@@ -250,7 +248,51 @@ fn results_do_not_depend_on_block_size_or_threads() {
         },
         &grid,
     )
-    .unwrap();
+    .unwrap()
+}
+
+#[test]
+fn the_memoised_pass_equals_every_pixel_run_on_its_own() {
+    // Zones with fractional edges, fires, clearing and planting; every per-year map.
+    let (dir, scene_path) = synthetic_series("memo");
+    let scene = Scene::load(&scene_path).unwrap();
+    let zones = zone_set(&scene);
+    let mut outs = Vec::new();
+    for naive in [false, true] {
+        let out = dir.join(format!("naive_{naive}"));
+        let o = SeriesOptions {
+            maps: vec![
+                series::SeriesMap::Stock,
+                series::SeriesMap::Net,
+                series::SeriesMap::Age,
+            ],
+            naive,
+            ..opts(48, 2)
+        };
+        series::run(&scene, &o, Some(&zones), &out).unwrap();
+        outs.push(out);
+    }
+    let text = |p: &Path| std::fs::read_to_string(p).unwrap();
+    for f in ["series.csv", "series_transitions.csv", "cube.csv"] {
+        assert_eq!(text(&outs[0].join(f)), text(&outs[1].join(f)), "{f}");
+    }
+    let maps: Vec<String> = list(&outs[0])
+        .into_iter()
+        .filter(|f| f.ends_with(".tif"))
+        .collect();
+    assert!(maps.len() > 10, "{maps:?}");
+    for f in &maps {
+        let (a, _, _) = read_raster(&outs[0].join(f));
+        let (b, _, _) = read_raster(&outs[1].join(f));
+        assert!(same_bits(&a, &b), "{f}");
+    }
+}
+
+#[test]
+fn results_do_not_depend_on_block_size_or_threads() {
+    let (dir, scene_path) = synthetic_series("invariance");
+    let scene = Scene::load(&scene_path).unwrap();
+    let zones = zone_set(&scene);
     let mut outs = Vec::new();
     for (b, t) in [(16, 1), (48, 3), (512, 2)] {
         let out = dir.join(format!("o{b}"));

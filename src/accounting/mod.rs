@@ -3,6 +3,7 @@
 
 pub mod component;
 pub mod emissions;
+pub mod history;
 pub mod maperror;
 pub mod projection;
 pub mod rows;
@@ -1008,10 +1009,7 @@ pub fn prepare(
             }
         }
     }
-    let scen_path = o
-        .scenarios
-        .clone()
-        .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
+    let scen_path = history::scenarios_path(scene, o);
     let em = EmissionFile::load(&scen_path, scene.base_year, o.until)?;
     let map_error = MapError::load(
         scene,

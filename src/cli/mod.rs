@@ -352,10 +352,7 @@ pub fn accounting_inputs(
     if let Some(p) = &o.rollout {
         v.push(("rollout".to_string(), p.clone()));
     }
-    let scen = o
-        .scenarios
-        .clone()
-        .unwrap_or_else(|| scene.models_dir.join("emissions/xinjiang.toml"));
+    let scen = sinkmap::accounting::history::scenarios_path(scene, o);
     v.push(("scenarios".to_string(), scen));
     let unc = o
         .uncertainty

@@ -36,6 +36,10 @@ pub struct SeriesArgs {
     /// combines the N parts into the result of a single run.
     #[arg(long, value_parser = parse_tile)]
     pub tile: Option<(usize, usize)>,
+    /// Run every pixel on its own instead of once per distinct history of a block (the
+    /// reference path, for comparisons; same results, slower).
+    #[arg(long, hide = true)]
+    pub naive: bool,
     #[command(flatten)]
     pub tuning: TuningArgs,
     #[arg(long, short)]
@@ -71,6 +75,7 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         tuning: a.tuning.tuning(),
         maps: a.maps.map(|m| m.0).unwrap_or_default(),
         tile: a.tile,
+        naive: a.naive,
     };
     // Every year's land cover and events are found and read before anything is replaced.
     let mut inputs = publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;

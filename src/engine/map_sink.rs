@@ -108,6 +108,142 @@ impl<C: Cell> Drop for MapSink<C> {
     }
 }
 
+/// At most this many writer threads serve the maps of one [`map_pass`] (a series writes up to
+/// three maps a year: one thread per map would be 69 threads for 23 years).
+pub const MAX_WRITER_THREADS: usize = 8;
+
+/// One block of one of a lane's maps: the map's index among the lane's writers.
+type LaneBlock<C> = (usize, MapBlock<C>);
+
+/// A writer thread serving several maps: blocks of each map arrive in window order and are
+/// written in that order, so each file is what a thread of its own would write.
+struct Lane<C: Cell> {
+    tx: Option<SyncSender<LaneBlock<C>>>,
+    handle: Option<JoinHandle<Result<Vec<MapWriter<C>>>>>,
+}
+
+/// The maps of a many-map pass on at most `lanes` writer threads: map `j` goes to lane
+/// `j % lanes`, as that lane's writer `j / lanes`.
+struct SinkGroup<C: Cell> {
+    lanes: Vec<Lane<C>>,
+    first: PathBuf,
+}
+
+impl<C: Cell> SinkGroup<C> {
+    /// Starts `lanes` threads (at least 1, at most the number of maps); at most `queue`
+    /// blocks per map wait.
+    fn start(writers: Vec<MapWriter<C>>, lanes: usize, queue: usize) -> Result<SinkGroup<C>> {
+        let first = writers.first().map(|w| w.final_path()).unwrap_or_default();
+        let n = lanes.clamp(1, writers.len().max(1));
+        let mut owned: Vec<Vec<MapWriter<C>>> = (0..n).map(|_| Vec::new()).collect();
+        for (j, w) in writers.into_iter().enumerate() {
+            owned[j % n].push(w);
+        }
+        let mut group = SinkGroup {
+            lanes: Vec::new(),
+            first,
+        };
+        for ws in owned {
+            let path = ws.first().map(|w| w.final_path()).unwrap_or_default();
+            let (tx, rx) = sync_channel::<LaneBlock<C>>((queue * ws.len()).max(1));
+            let handle = std::thread::Builder::new()
+                .name(super::thread_name("write", &path))
+                .spawn(move || {
+                    let mut ws = ws;
+                    for (k, (window, data, levels)) in rx {
+                        if let Some(w) = ws.get_mut(k) {
+                            w.write_block(window, data, levels)?;
+                        }
+                    }
+                    Ok(ws)
+                })
+                .map_err(|e| {
+                    Error::internal(format!(
+                        "cannot start the writer thread of {}: {e}",
+                        path.display()
+                    ))
+                })?;
+            group.lanes.push(Lane {
+                tx: Some(tx),
+                handle: Some(handle),
+            });
+        }
+        Ok(group)
+    }
+
+    /// Queues one block of map `j`. When its writer has stopped, returns the error that
+    /// stopped it.
+    fn send(
+        &mut self,
+        j: usize,
+        w: Window,
+        data: Vec<C::Value>,
+        levels: BlockLevels<C>,
+    ) -> Result<()> {
+        let n = self.lanes.len();
+        let lane = &mut self.lanes[j % n];
+        let sent = lane
+            .tx
+            .as_ref()
+            .is_some_and(|tx| tx.send((j / n, (w, data, levels))).is_ok());
+        if sent {
+            return Ok(());
+        }
+        lane.tx = None;
+        let stopped = lane.handle.take().map(|h| h.join());
+        match stopped {
+            Some(Ok(Err(e))) => Err(e),
+            _ => Err(Error::internal(format!(
+                "a map writer of {} stopped early",
+                self.first.display()
+            ))),
+        }
+    }
+
+    /// Waits until every queued block is written; returns the writers in map order.
+    fn finish(mut self) -> Result<Vec<MapWriter<C>>> {
+        let n = self.lanes.len();
+        let mut per_lane = Vec::new();
+        for lane in &mut self.lanes {
+            lane.tx = None;
+            let h = lane.handle.take().ok_or_else(|| {
+                Error::internal(format!(
+                    "a map writer of {} was already finished",
+                    self.first.display()
+                ))
+            })?;
+            let ws = h.join().map_err(|_| {
+                Error::internal(format!(
+                    "a map writer thread of {} panicked",
+                    self.first.display()
+                ))
+            })??;
+            per_lane.push(ws.into_iter());
+        }
+        let total: usize = per_lane.iter().map(|l| l.len()).sum();
+        let mut out = Vec::with_capacity(total);
+        for j in 0..total {
+            match per_lane[j % n].next() {
+                Some(w) => out.push(w),
+                None => return Err(Error::internal("map writers out of order")),
+            }
+        }
+        Ok(out)
+    }
+}
+
+impl<C: Cell> Drop for SinkGroup<C> {
+    /// On an early return every thread is stopped and waited for.
+    fn drop(&mut self) {
+        for lane in &mut self.lanes {
+            lane.tx = None;
+            if let Some(h) = lane.handle.take() {
+                let _ = h.join();
+            }
+        }
+    }
+}
+
 /// Float maps written by a pass: their writers and the first grid row of their pixels (0
 /// for a whole-grid map, the band's first row for a `--tile` part).
 pub struct MapOutputs {
@@ -119,9 +255,10 @@ pub struct MapOutputs {
 
 /// A pass whose per-block function returns one block of every map (in the order of
 /// `maps.writers`) and a value for `reduce`. The overview levels of each map block are built
-/// on the pool, each map is written on a thread of its own, and the maps are finished side by
+/// on the pool, the maps are written on writer threads of their own, and the maps are finished side by
 /// side on the pass's pool into complete temporary files (nothing is published here). Every
-/// single- or many-map pass (`change`, `series`) goes through this one function.
+/// single- or many-map pass (`change`, `series`) goes through this one function. The maps
+/// share at most [`MAX_WRITER_THREADS`] writer threads (no more than the pool's threads).
 pub fn map_pass<O, F, R>(
     pass: &Pass,
     sources: Vec<Source>,
@@ -137,11 +274,8 @@ where
     let row0 = maps.row0;
     let plans: Vec<Plan> = maps.writers.iter().map(|w| w.plan().clone()).collect();
     let queue = pass.batch.max(2);
-    let mut sinks = maps
-        .writers
-        .into_iter()
-        .map(|w| MapSink::start(w, queue))
-        .collect::<Result<Vec<_>>>()?;
+    let lanes = pass.pool.current_num_threads().clamp(1, MAX_WRITER_THREADS);
+    let mut sinks = SinkGroup::start(maps.writers, lanes, queue)?;
     let local = |w: Window| Window {
         row: w.row - row0,
         ..w
@@ -160,16 +294,13 @@ where
             Ok((w, data, levels, o))
         },
         |(w, data, levels, o)| {
-            for ((s, d), l) in sinks.iter_mut().zip(data).zip(levels) {
-                s.send(w, d, l)?;
+            for (j, (d, l)) in data.into_iter().zip(levels).enumerate() {
+                sinks.send(j, w, d, l)?;
             }
             reduce(o)
         },
     )?;
-    let writers = sinks
-        .into_iter()
-        .map(|s| s.finish().map(|(w, _)| w))
-        .collect::<Result<Vec<_>>>()?;
+    let writers = sinks.finish()?;
     let finished: Vec<Result<(TempFile, PathBuf)>> = pass.pool.install(|| {
         use rayon::prelude::*;
         writers.into_par_iter().map(|w| w.finish()).collect()

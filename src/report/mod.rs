@@ -2,6 +2,7 @@
 //! saved outputs of a run (`sinkmap report OUTDIR`) or written at the end of `sinkmap run`.
 
 pub mod charts;
+pub mod history;
 pub mod render;
 
 use std::path::{Path, PathBuf};
@@ -141,6 +142,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     let zone_table = fig.zones()?;
     fig.trajectory()?;
     fig.balance()?;
+    fig.history()?;
 
     let html = html(&summary, &fig.made, &zone_table)?;
     // The accuracy section (issue 19) goes before the sources when an assessment exists.

@@ -10,6 +10,7 @@
 //! stand ages of the last year: the state to continue from). Outputs are written to
 //! temporary files and committed only when the whole pass succeeded.
 
+mod block;
 pub mod events;
 pub mod state;
 pub mod synth;
@@ -21,17 +22,17 @@ use serde::{Deserialize, Serialize};
 
 use crate::config::{normalize, Models, Scene, SeriesSpec, DEFAULT_SOIL_TRANSITION_YR};
 use crate::cube::{dequantize, quantize, Cube, GRID_ZONE, OUTSIDE_ZONE};
-use crate::engine::{self, Block, MapOutputs, Pass, Source, Tuning};
+use crate::engine::{self, MapOutputs, Pass, Source, Tuning};
 use crate::error::{Error, Result};
 use crate::grid::Grid;
 use crate::model::{EcosystemClass, CO2_PER_C};
-use crate::pipeline::{BlockContext, BlockInput, BlockOutput};
+use crate::pipeline::{BlockContext, BlockOutput};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind};
 use crate::zones::ZoneSet;
 
 use events::EventCatalogue;
-use state::{SeriesModel, Static, Year};
+use state::{SeriesModel, Year};
 
 /// The rules of a series from its scene: the plantation type, the soil transition period,
 /// and restoration eligibility with the forest type of every forest-curve intervention.
@@ -103,6 +104,9 @@ pub struct SeriesOptions {
     pub maps: Vec<SeriesMap>,
     /// Tile `I/N`: only the I-th of N row bands (merged by `sinkmap merge`).
     pub tile: Option<(usize, usize)>,
+    /// Run every pixel on its own instead of once per distinct history of a block (the
+    /// reference the memoised pass is tested against; same results, slower).
+    pub naive: bool,
 }
 
 /// A per-year map of a series (`--maps stock,net,age`).
@@ -496,22 +500,29 @@ impl SeriesSums {
 
     /// Adds one pixel-year with area `ar` (ha, already weighted by the zone's coverage).
     fn add_year(&mut self, z: usize, k: usize, ar: f64, y: &Year) {
+        self.add_year_n(z, k, ar, y, 1);
+    }
+
+    /// Adds `n` pixel-years of area `ar` each with the same year `y`: `n` times one
+    /// pixel's integers, exactly what adding them one by one gives.
+    fn add_year_n(&mut self, z: usize, k: usize, ar: f64, y: &Year, n: u64) {
+        let n = i128::from(n);
         let c = self.cell(z, k);
         let Some(class) = y.class else {
-            c[NODATA] += quantize(ar);
+            c[NODATA] += n * quantize(ar);
             return;
         };
-        let qa = quantize(ar);
+        let qa = n * quantize(ar);
         c[AREA] += qa;
         c[CLASS0 + class.index()] += qa;
-        c[STOCK] += quantize(ar * y.stock_end_tc_per_ha);
+        c[STOCK] += n * quantize(ar * y.stock_end_tc_per_ha);
         let f = &y.fluxes;
-        c[GROSS] += quantize(ar * f.gross_sink_tc_per_ha);
-        c[CLEARING] += quantize(ar * f.clearing_tc_per_ha);
-        c[CONVERSION] += quantize(ar * f.conversion_tc_per_ha);
-        c[TRANSFER] += quantize(ar * f.transfer_tc_per_ha);
+        c[GROSS] += n * quantize(ar * f.gross_sink_tc_per_ha);
+        c[CLEARING] += n * quantize(ar * f.clearing_tc_per_ha);
+        c[CONVERSION] += n * quantize(ar * f.conversion_tc_per_ha);
+        c[TRANSFER] += n * quantize(ar * f.transfer_tc_per_ha);
         if let Some((e, t)) = f.event {
-            c[EVENT0 + e] += quantize(ar * t);
+            c[EVENT0 + e] += n * quantize(ar * t);
         }
         if y.conflict {
             c[CONFLICT] += qa;
@@ -569,129 +580,6 @@ fn zone_weights(
 
 /// What a block adds up: the series' sums and the last year's cohort sums.
 type BlockSums = (SeriesSums, BlockOutput);
-
-/// Runs one block through every year: the maps of `layout` and the sums. Pure, no IO.
-// Pixel `i` indexes every map of the block (maps[j][i]), not one slice.
-#[allow(clippy::needless_range_loop)]
-fn series_block(
-    m: &SeriesModel,
-    s: &Slots,
-    layout: &MapLayout,
-    last: &BlockContext,
-    b: &Block,
-) -> Result<(Vec<Vec<f32>>, BlockSums)> {
-    let row_areas_ha = last.row_areas_ha;
-    let zones = last.zones.map(|z| (z, last.grid));
-    let win = b.window;
-    let cov = zones
-        .map(|(z, grid)| z.block_coverage(grid, win))
-        .unwrap_or_default();
-    let nz = zones.map(|(z, _)| z.zones.len()).unwrap_or(0);
-    let ny = s.years.len();
-    let mut acc = SeriesSums::new(nz, ny, m.events.events.len());
-    let mut maps = vec![vec![writer::MAP_NODATA; win.len()]; layout.maps.len()];
-    let mut weights = Vec::new();
-    let codes: Vec<&[Option<i32>]> = (0..ny).map(|k| b.codes(Some(k))).collect();
-    let (v_age, v_ft, v_ds) = (b.values(s.age), b.codes(s.forest_type), b.codes(s.desert));
-    let mut masks = vec![0u32; if s.masks.is_empty() { 0 } else { win.len() }];
-    // The last year as `run` would read it: its land cover, the series' ages and stand types.
-    let mut last_age: Vec<Option<f64>> = vec![None; win.len()];
-    let mut last_type: Vec<Option<i32>> = vec![None; win.len()];
-    for (bit, k) in s.masks.clone().enumerate() {
-        crate::pipeline::set_mask_bit(&mut masks, b.codes(Some(k)), bit);
-    }
-    for i in 0..win.len() {
-        let (col, row) = (win.col + i % win.width, win.row + i / win.width);
-        let pixel_error = |path: &Path, message: String| Error::Pixel {
-            path: path.to_path_buf(),
-            col,
-            row,
-            message,
-        };
-        let st = Static {
-            age_yr: v_age.get(i).copied().flatten(),
-            forest_type_code: v_ft.get(i).copied().flatten(),
-            desert_subtype_code: v_ds.get(i).copied().flatten(),
-            masks: masks.get(i).copied().unwrap_or(0),
-        };
-        zone_weights(&cov, nz, zones.is_some(), i, &mut weights);
-        let a_ha = row_areas_ha[row];
-        let mut prev: Option<Year> = None;
-        for (k, year_codes) in codes.iter().enumerate() {
-            // The pixel's event this year: at most one among the year's event rasters.
-            let mut event: Option<(usize, &Path)> = None;
-            for (slot, path) in &s.events[k] {
-                let Some(c) = b.codes(Some(*slot)).get(i).copied().flatten() else {
-                    continue;
-                };
-                if c == 0 {
-                    continue;
-                }
-                let e = m.events.index_of(c).ok_or_else(|| {
-                    pixel_error(
-                        path,
-                        format!("event code {c} is not defined in the event table"),
-                    )
-                })?;
-                if let Some((_, other)) = event {
-                    return Err(pixel_error(
-                        path,
-                        format!(
-                            "overlapping events in {}: {} also has an event at this pixel",
-                            s.years[k],
-                            other.display()
-                        ),
-                    ));
-                }
-                event = Some((e, path));
-            }
-            let code = year_codes.get(i).copied().flatten();
-            let y = match prev {
-                None => m.first(s.years[k], code, &st),
-                Some(p) => m.step(p.state, s.years[k], code, event.map(|e| e.0), &st),
-            }
-            .map_err(|e| pixel_error(&s.landcover[k], e.to_string()))?;
-            for (z, f) in &weights {
-                acc.add_year(*z, k, a_ha * f, &y);
-            }
-            if y.class.is_some() {
-                if let Some(j) = layout.stock {
-                    maps[j + k][i] = y.stock_end_tc_per_ha as f32;
-                }
-                if let (Some(j), true) = (layout.net, k > 0) {
-                    maps[j + k - 1][i] = (y.fluxes.net_tc_per_ha() * CO2_PER_C) as f32;
-                }
-                if let (Some(j), Some(a), true) = (layout.age, y.age_yr, k + 1 < ny) {
-                    maps[j + k][i] = a as f32;
-                }
-            }
-            prev = Some(y);
-        }
-        if let Some(y) = prev {
-            if let Some(a) = y.class.and(y.age_yr) {
-                maps[0][i] = a as f32;
-                last_age[i] = Some(f64::from(a));
-            }
-            last_type[i] = st.forest_type_code.or(y.state.stand_type_code);
-        }
-    }
-    let input = BlockInput {
-        window: win,
-        landcover: codes[ny - 1],
-        age: &last_age,
-        forest_type: &last_type,
-        desert: v_ds,
-        masks,
-    };
-    let cube =
-        crate::pipeline::compute_block(last, &input).map_err(|(col, row, e)| Error::Pixel {
-            path: s.landcover[ny - 1].clone(),
-            col,
-            row,
-            message: e.to_string(),
-        })?;
-    Ok((maps, (acc, cube)))
-}
 
 /// Checks that a land-cover year lies on the first year's grid (transitions between
 /// resampled grids would be artefacts of the resampling).
@@ -914,7 +802,7 @@ pub fn run(
         Some(_) => grid.row_band(rows.start, rows.end),
         None => grid.clone(),
     };
-    // Each map is written on a thread of its own; the final COG copies use every thread.
+    // The maps share a few writer threads (engine::map_pass); the final COG copies use every thread.
     let format = MapFormat {
         write_threads: 1,
         copy_threads: threads,
@@ -938,6 +826,13 @@ pub fn run(
         row_areas_ha: &row_areas,
         zones,
     };
+    let job = block::BlockJob {
+        m: &m,
+        slots: &slots,
+        layout: &layout,
+        last: &last,
+        naive: opts.naive,
+    };
     let windows = grid.windows(block, rows.clone());
     let pass = Pass {
         pool: &pool,
@@ -952,7 +847,7 @@ pub fn run(
             writers,
             row0: rows.start,
         },
-        |b| series_block(&m, &slots, &layout, &last, b),
+        |b| job.run(b),
         |(sums, out): BlockSums| {
             acc.add(&sums);
             crate::pipeline::add_block_to_cube(&mut cube, &space, zones, &out);

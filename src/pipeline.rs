@@ -650,7 +650,9 @@ impl BlockMaps {
 /// raw inputs are packed into one word ([`key`]); a row is walked run by run of equal keys,
 /// a run costs one cache probe for its evaluation id, fills of the map values and one count.
 /// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
-/// block's ids ([`zone_sums`]).
+/// block's ids ([`zone_sums`]). It is longer than the house limit of about 120 lines on
+/// purpose: the run loop keeps the row counters, the last key and its id, and the map buffers
+/// in locals the compiler holds in registers across the whole block.
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,

@@ -1112,3 +1112,31 @@ fn assessments_of_another_map_are_refused() {
     assert_eq!(o.status.code(), Some(4), "{e}");
     assert!(e.contains("not of the scene's land-cover map"), "{e}");
 }
+
+/// Every number of an assessment is the same in every process: totals over the map's classes
+/// are summed in code order, not in the order of a hash map (whose seed changes from one
+/// process to the next and once moved `map_stock_tc` by its last bit).
+#[test]
+fn an_assessment_is_the_same_to_the_bit_in_every_process() {
+    let t = tempfile::tempdir().unwrap();
+    // Every 4th barren (7) point is grassland in the reference: a confusion to estimate.
+    let refp = write_reference(t.path(), "ref.csv", |i, r| {
+        Some(if r[3] == "7" && i % 4 == 0 {
+            "Grassland".into()
+        } else {
+            r[3].clone()
+        })
+    });
+    let regions: Vec<serde_json::Value> = (0..5)
+        .map(|k| {
+            let out = t.path().join(format!("a{k}"));
+            assert_ok(&assess(&refp, &out, &["--stratum-field", "stratum"]));
+            json(&out.join("assessment.json"))["regions"].clone()
+        })
+        .collect();
+    for (k, r) in regions.iter().enumerate().skip(1) {
+        // serde_json prints an f64 with its shortest exact digits: equal text, equal bits.
+        assert_eq!(r.to_string(), regions[0].to_string(), "run {k}");
+    }
+    assert!(regions[0].to_string().contains("map_stock_tc"));
+}

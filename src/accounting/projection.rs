@@ -337,3 +337,49 @@ pub fn counted_total(m: &Models, row: &[f64]) -> f64 {
         .map(|(_, v)| v)
         .sum()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cube::{quantize, CubeKey};
+    use crate::model::growth::Curve;
+
+    /// Two forest cohorts of one type with a closed-form Richards curve, projected by hand:
+    /// each year's gross sink is area × (C(a + 1) − C(a)) × 44/12 summed over the cohorts,
+    /// the stock area × C(a), with the ages one year older every year.
+    #[test]
+    fn two_cohorts_grow_along_their_curve_as_computed_by_hand() {
+        let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("models");
+        let mut m = Models::load_dir(&root, &root.join("schemes/clcd.toml"), None).unwrap();
+        m.forest.types[0].curve = Curve::Richards {
+            a_tc_per_ha: 75.0,
+            b_per_yr: 0.025,
+            c: 2.5,
+        };
+        let name = m.forest.types[0].name.clone();
+        let mut cube = Cube::default();
+        for (age, area) in [(10u16, 100.0), (40, 50.0)] {
+            let key = CubeKey {
+                zone_id: "Z".into(),
+                class: EcosystemClass::Forest,
+                forest_type: Some(name.clone()),
+                age_yr: Some(age),
+                desert_subtype: None,
+                intervention: None,
+            };
+            cube.cells.entry(key).or_default().area += quantize(area);
+        }
+        cube.zone_names.insert("Z".into(), "Z".into());
+        let z = ZoneCohorts::from_cube(&cube, "Z", &m);
+        let p = project(&m, Pools::default(), &z, &[], &[], 2020, 2030);
+        let c = |t: f64| 75.0 * (1.0 - (-0.025 * t).exp()).powf(2.5);
+        for y in 0..=10 {
+            let t = y as f64;
+            let gross = 100.0 * (c(11.0 + t) - c(10.0 + t)) + 50.0 * (c(41.0 + t) - c(40.0 + t));
+            let gross = gross * 44.0 / 12.0;
+            let stock = 100.0 * c(10.0 + t) + 50.0 * c(40.0 + t);
+            assert!((p.gross[y][0] - gross).abs() <= 1e-9 * gross, "year {y}");
+            assert!((p.stock[y][0] - stock).abs() <= 1e-9 * stock, "year {y}");
+        }
+    }
+}

@@ -2,7 +2,7 @@
 //! format, or CSV with coordinate columns and a CRS), placing them on the reference grid,
 //! and one pass over the rasters for mapped areas and class mean densities.
 
-use std::collections::HashMap;
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use gdal::spatial_ref::{CoordTransform, SpatialRef};
@@ -303,10 +303,11 @@ pub(crate) struct Sums {
 /// layer is given.
 #[derive(Debug, Clone, Default)]
 pub(crate) struct Pass {
-    /// `[region slot]` → land-cover code → sums.
-    pub by_class: Vec<HashMap<i32, Sums>>,
+    /// `[region slot]` → land-cover code → sums, in code order (a total over the codes is
+    /// summed in the same order in every process: the same bits).
+    pub by_class: Vec<BTreeMap<i32, Sums>>,
     /// `[region slot]` → strata code → area (ha); the maps are empty without a strata layer.
-    pub by_stratum: Vec<HashMap<i32, f64>>,
+    pub by_stratum: Vec<BTreeMap<i32, f64>>,
 }
 
 /// One pass over the grid: the land-cover (`classes`) codes, optional `strata` codes and
@@ -321,8 +322,8 @@ pub(crate) fn raster_pass(
     let slots = 1 + zones.map_or(0, |z| z.zones.len());
     let nv = values.len();
     let mut pass = Pass {
-        by_class: vec![HashMap::new(); slots],
-        by_stratum: vec![HashMap::new(); slots],
+        by_class: vec![BTreeMap::new(); slots],
+        by_stratum: vec![BTreeMap::new(); slots],
     };
     let row_area = grid.row_areas_ha();
     let (mut codes, mut scodes) = (Vec::new(), Vec::new());

@@ -175,6 +175,8 @@ impl BlockJob<'_> {
     }
 
     /// Runs one block through every year: the maps of the layout and the sums. Pure, no IO.
+    /// The series' hot loop (every pixel of every year passes here), kept in one piece at about
+    /// 120 lines so that its per-row counters and the memo stay in locals.
     pub(super) fn run(&self, b: &Block) -> Result<(Vec<Vec<f32>>, BlockSums)> {
         let (m, s, layout, last) = (self.m, self.slots, self.layout, self.last);
         let zones = last.zones.map(|z| (z, last.grid));

@@ -349,16 +349,13 @@ fn mosaic_scene(
     let stats = tile_dir.join("synth_stats.json");
     std::fs::copy(&stats, dir.join("synth_stats.json")).map_err(|e| Error::io(&stats, e))?;
     let text = std::fs::read_to_string(&tile_scene).map_err(|e| Error::io(&tile_scene, e))?;
-    let mut text = text.replace(&tile_spec_name(&tile_spec), &tile_spec_name(spec));
+    let tile_name = scene_spec(&tile_spec, tile_dir.clone(), None).name;
+    let mut text = text.replace(&tile_name, &full.name);
     for layer in SCENE_LAYERS {
         text = text.replace(&format!("\"{layer}.tif\""), &format!("\"{layer}.vrt\""));
     }
     let scene = dir.join("scene.toml");
     std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))
-}
-
-fn tile_spec_name(spec: &BenchSpec) -> String {
-    format!("bench {}x{} (SYNTHETIC)", spec.width, spec.height)
 }
 
 /// The VRT (XML) of one layer of a mosaic: `src` (reached as `rel` from the VRT) repeated from
@@ -406,6 +403,31 @@ fn mosaic_vrt(src: &Path, rel: &str, full: &SynthSpec) -> Result<String> {
     Ok(xml)
 }
 
+/// Publishes a new set of the bench scene in `scene_dir`: `fill` writes it in the staging
+/// folder, then the empty `marker` file (its name says what the set holds) is added. `keep`
+/// carries the published set's files that it accepts (None: a whole new scene).
+fn publish_scene_set(
+    scene_dir: &Path,
+    marker: &Path,
+    keep: Option<&dyn Fn(&str) -> bool>,
+    fill: impl FnOnce(&Path) -> Result<()>,
+) -> Result<()> {
+    let marker_name = marker.file_name().unwrap_or_default().to_owned();
+    let pub_spec = publish::Spec {
+        command: "bench scene",
+        inputs: Vec::new(),
+        scene_sha256: None,
+        tile: None,
+        produces: manifest::SYNTH_OUTPUTS,
+        extend: keep,
+    };
+    publish::transact(scene_dir, pub_spec, |staging| {
+        fill(staging)?;
+        let m = staging.join(&marker_name);
+        std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
+    })
+}
+
 /// The textured bench scene in `spec.dir/scene`, generated unless a marker says it exists for
 /// this size; returns the scene file and the generation row (when it was generated).
 fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, Option<BenchRow>)> {
@@ -425,20 +447,8 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
     if !marker.exists() {
         let t = Instant::now();
         let models = std::fs::canonicalize("models").map_err(|e| Error::io("models", e))?;
-        let marker_name = marker
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
         // The scene is published whole into its folder (a failure leaves the previous one).
-        let pub_spec = publish::Spec {
-            command: "bench scene",
-            inputs: Vec::new(),
-            scene_sha256: None,
-            tile: None,
-            produces: manifest::SYNTH_OUTPUTS,
-            extend: None,
-        };
-        publish::transact(&scene_dir, pub_spec, |staging| {
+        publish_scene_set(&scene_dir, &marker, None, |staging| {
             let scene = staging.join("scene.toml");
             let models = Some(models.to_string_lossy().into_owned());
             match spec.mosaic_tile_px {
@@ -456,9 +466,7 @@ fn ensure_scene(spec: &BenchSpec, progress: bool) -> Result<(PathBuf, PathBuf, O
                 "scheme = \"clcd\"\npool_table = \"bench_pools.csv\"\n",
                 1,
             );
-            std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))?;
-            let marker = staging.join(&marker_name);
-            std::fs::write(&marker, "").map_err(|e| Error::io(&marker, e))
+            std::fs::write(&scene, text).map_err(|e| Error::io(&scene, e))
         })?;
         rows.push(BenchRow::timed(
             "synth (generate inputs)",
@@ -821,31 +829,15 @@ fn add_series_years(spec: &BenchSpec, scene_dir: &Path, (y0, y1): (i32, i32)) ->
     if marker.exists() {
         return Ok(());
     }
-    let marker_name = marker
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
     let keep = |_: &str| true;
-    let pub_spec = publish::Spec {
-        command: "bench scene",
-        inputs: Vec::new(),
-        scene_sha256: None,
-        tile: None,
-        produces: manifest::SYNTH_OUTPUTS,
-        extend: Some(&keep),
-    };
-    publish::transact(scene_dir, pub_spec, |staging| {
+    publish_scene_set(scene_dir, &marker, Some(&keep), |staging| {
         // A copy of its own: the carried scene.toml is a hard link of the published one.
         let s = staging.join("scene.toml");
         unlink_copy(&s)?;
         match spec.mosaic_tile_px {
-            None => {
-                sinkmap::series::synth::add_years(&s, y0, y1, 2060)?;
-            }
-            Some(_) => add_mosaic_years(spec, staging, (y0, y1))?,
+            None => sinkmap::series::synth::add_years(&s, y0, y1, 2060).map(|_| ()),
+            Some(_) => add_mosaic_years(spec, staging, (y0, y1)),
         }
-        let m = staging.join(&marker_name);
-        std::fs::write(&m, "").map_err(|e| Error::io(&m, e))
     })
 }
 

@@ -92,8 +92,11 @@ pub fn bar(show: bool, total: u64, unit: &str) -> ProgressBar {
     let bar = ProgressBar::new(total);
     if JSON.load(Ordering::Relaxed) {
         bar.set_draw_target(ProgressDrawTarget::hidden());
+        // The first line goes out at once: a run shorter than the reporter's period still
+        // says that it started (0 %) before its last line says that it finished.
+        eprintln!("{}", json_line(0, total, unit));
         if let Ok(mut bars) = tracked().lock() {
-            bars.push((bar.clone(), unit.to_string(), None));
+            bars.push((bar.clone(), unit.to_string(), Some(0)));
         }
         return bar;
     }

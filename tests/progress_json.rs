@@ -27,6 +27,9 @@ fn progress_lines_are_json_and_reach_every_pixel() {
     assert!(!lines.is_empty(), "no progress line in {:?}", stderr(&o));
     let done: Vec<u64> = lines.iter().map(|v| v["done"].as_u64().unwrap()).collect();
     assert!(done.windows(2).all(|w| w[0] <= w[1]), "{done:?}");
+    // However short the run, its first line (printed when the bar starts) says 0 %.
+    assert_eq!(lines[0]["done"].as_u64(), Some(0), "{done:?}");
+    assert_eq!(lines[0]["progress"].as_f64(), Some(0.0));
     let last = lines.last().unwrap();
     assert_eq!(last["total"].as_u64(), Some(90 * 70));
     assert_eq!(last["done"].as_u64(), Some(90 * 70));

@@ -19,7 +19,7 @@ use crate::model::pixel::{PixelError, PixelModel, PixelValue};
 use crate::model::restoration::RestorationModel;
 use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
-use crate::raster::{reference_grid, Layer, LayerKind};
+use crate::raster::{reference_grid, Layer, LayerKind, Narrow, NarrowKind};
 use crate::summary::{self, StageSeconds, Summary};
 use crate::zones::ZoneSet;
 
@@ -75,6 +75,83 @@ pub(crate) struct Slots {
     desert: Option<usize>,
     /// The scene's masks, in bit order.
     masks: Range<usize>,
+    /// The layers read narrow ([`Source::Narrow`]), with their key tables.
+    packed: Vec<KeyTable>,
+}
+
+/// What a layer read narrow stands for among a pixel's raw inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Role {
+    Landcover,
+    Age,
+    ForestType,
+    Desert,
+    /// The mask of this bit.
+    Mask(u32),
+}
+
+/// The [`key`] field of every value of a narrow layer (0 where the value is nodata), and
+/// which values are nodata: building a pixel's key is then one table lookup per layer, and
+/// the values are never widened. A table gives exactly what the key functions give for the
+/// value as [`Layer::read_codes`] or [`Layer::read_values`] would have read it.
+#[derive(Debug, Clone)]
+pub(crate) struct KeyTable {
+    /// The engine source the layer is read from.
+    source: usize,
+    role: Role,
+    kind: NarrowKind,
+    fields: Vec<u64>,
+    nodata: Vec<bool>,
+}
+
+impl KeyTable {
+    /// The table of `layer` (`None` when its type is not narrow).
+    pub(crate) fn of_layer(layer: &Layer, source: usize, role: Role) -> Option<KeyTable> {
+        let kind = layer.narrow_kind()?;
+        Some(KeyTable::new(kind, |v| layer.is_nodata(v), source, role))
+    }
+
+    /// The table of a layer of type `kind` whose nodata values are those `is_nodata` says.
+    fn new(kind: NarrowKind, is_nodata: impl Fn(f64) -> bool, source: usize, role: Role) -> Self {
+        let nodata: Vec<bool> = (0..kind.values())
+            .map(|i| is_nodata(kind.value_at(i) as f64))
+            .collect();
+        let fields = (0..kind.values())
+            .map(|i| {
+                let v = (!nodata[i]).then(|| kind.value_at(i));
+                match role {
+                    Role::Landcover => key::landcover(v),
+                    Role::Age => key::age(v.map(f64::from)),
+                    Role::ForestType => key::class_code(v, key::FT_SHIFT),
+                    Role::Desert => key::class_code(v, key::DS_SHIFT),
+                    Role::Mask(bit) => match v {
+                        Some(x) if x != 0 => key::masks(1u32 << bit),
+                        _ => 0,
+                    },
+                }
+            })
+            .collect();
+        KeyTable {
+            source,
+            role,
+            kind,
+            fields,
+            nodata,
+        }
+    }
+
+    /// The value of pixel `i` of `raw` (`None` where it is nodata).
+    #[inline]
+    fn decode(&self, raw: &Narrow, i: usize) -> Option<i32> {
+        let x = raw.index(i);
+        (!self.nodata[x]).then(|| self.kind.value_at(x))
+    }
+}
+
+/// A layer of a block as read narrow, with its table.
+pub(crate) struct Packed<'a> {
+    raw: &'a Narrow,
+    table: &'a KeyTable,
 }
 
 /// The scene's input layers, opened and aligned, ready for a pass.
@@ -96,16 +173,46 @@ pub(crate) struct BlockInput<'a> {
     pub(crate) desert: &'a [Option<i32>],
     /// Bit j set where mask j is set (non-zero, not nodata); empty without masks.
     pub(crate) masks: Vec<u32>,
+    /// The layers read narrow (each absent from the fields above).
+    pub(crate) packed: Vec<Packed<'a>>,
+}
+
+impl BlockInput<'_> {
+    /// The land-cover code of pixel `i` (`None`: nodata).
+    fn landcover_at(&self, i: usize) -> Option<i32> {
+        if let Some(c) = self.landcover.get(i) {
+            return *c;
+        }
+        self.packed
+            .iter()
+            .find(|p| p.table.role == Role::Landcover)
+            .and_then(|p| p.table.decode(p.raw, i))
+    }
 }
 
 impl Slots {
     /// The scene's view of an engine block.
-    pub(crate) fn view<'a>(&self, b: &'a Block) -> BlockInput<'a> {
+    pub(crate) fn view<'a>(&'a self, b: &'a Block) -> BlockInput<'a> {
         let mut masks = Vec::new();
-        if !self.masks.is_empty() {
+        let packed: Vec<Packed> = self
+            .packed
+            .iter()
+            .filter_map(|table| {
+                let raw = b.narrow(Some(table.source))?;
+                Some(Packed { raw, table })
+            })
+            .collect();
+        let mask_codes: Vec<(usize, &[Option<i32>])> = self
+            .masks
+            .clone()
+            .enumerate()
+            .map(|(bit, k)| (bit, b.codes(Some(k))))
+            .filter(|(_, c)| !c.is_empty())
+            .collect();
+        if !mask_codes.is_empty() {
             masks = vec![0; b.window.len()];
-            for (bit, k) in self.masks.clone().enumerate() {
-                set_mask_bit(&mut masks, b.codes(Some(k)), bit);
+            for (bit, codes) in mask_codes {
+                set_mask_bit(&mut masks, codes, bit);
             }
         }
         BlockInput {
@@ -115,6 +222,7 @@ impl Slots {
             forest_type: b.codes(self.forest_type),
             desert: b.codes(self.desert),
             masks,
+            packed,
         }
     }
 }
@@ -311,13 +419,24 @@ impl RawPixel {
 
     /// The raw inputs of pixel `i` of a block whose land cover there is `code`.
     fn at(b: &BlockInput, i: usize, code: i32) -> RawPixel {
-        RawPixel {
+        let mut raw = RawPixel {
             code,
             age_bits: b.age.get(i).copied().flatten().map(f64::to_bits),
             forest_type: b.forest_type.get(i).copied().flatten(),
             desert: b.desert.get(i).copied().flatten(),
             masks: b.masks.get(i).copied().unwrap_or(0),
+        };
+        for p in &b.packed {
+            let v = p.table.decode(p.raw, i);
+            match p.table.role {
+                Role::Landcover => {}
+                Role::Age => raw.age_bits = v.map(|a| f64::from(a).to_bits()),
+                Role::ForestType => raw.forest_type = v,
+                Role::Desert => raw.desert = v,
+                Role::Mask(bit) => raw.masks |= u32::from(v.unwrap_or(0) != 0) << bit,
+            }
         }
+        raw
     }
 }
 
@@ -401,15 +520,18 @@ mod key {
 }
 
 /// The keys of a block's pixels ([`key`]): one pass over all the layers when the block has
-/// them all (each input read once, each key written once), else one pass per layer.
+/// them all widened (each input read once, each key written once), else one pass per layer
+/// (a table lookup per pixel for a layer read narrow).
 fn pixel_keys(b: &BlockInput) -> Vec<u64> {
-    let n = b.landcover.len();
+    let n = b.window.len();
     if [
+        b.landcover.len(),
         b.age.len(),
         b.forest_type.len(),
         b.desert.len(),
         b.masks.len(),
-    ] == [n; 4]
+    ] == [n; 5]
+        && b.packed.is_empty()
     {
         return b
             .landcover
@@ -427,20 +549,39 @@ fn pixel_keys(b: &BlockInput) -> Vec<u64> {
             })
             .collect();
     }
-    let mut keys: Vec<u64> = b.landcover.iter().map(|&c| key::landcover(c)).collect();
-    for (k, &a) in keys.iter_mut().zip(b.age) {
-        *k |= key::age(a);
-    }
-    for (k, &t) in keys.iter_mut().zip(b.forest_type) {
-        *k |= key::class_code(t, key::FT_SHIFT);
-    }
-    for (k, &d) in keys.iter_mut().zip(b.desert) {
-        *k |= key::class_code(d, key::DS_SHIFT);
-    }
-    for (k, &m) in keys.iter_mut().zip(&b.masks) {
-        *k |= key::masks(m);
+    let mut keys = vec![0u64; n];
+    // Strip by strip, so that a strip's keys stay in the first-level cache while every layer
+    // is added to them.
+    for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
+        let r = s * KEY_STRIP_PX..s * KEY_STRIP_PX + strip.len();
+        for (k, &c) in strip.iter_mut().zip(part(b.landcover, &r)) {
+            *k |= key::landcover(c);
+        }
+        for p in &b.packed {
+            p.raw.or_from_table(&p.table.fields, r.start, strip);
+        }
+        for (k, &a) in strip.iter_mut().zip(part(b.age, &r)) {
+            *k |= key::age(a);
+        }
+        for (k, &t) in strip.iter_mut().zip(part(b.forest_type, &r)) {
+            *k |= key::class_code(t, key::FT_SHIFT);
+        }
+        for (k, &d) in strip.iter_mut().zip(part(b.desert, &r)) {
+            *k |= key::class_code(d, key::DS_SHIFT);
+        }
+        for (k, &m) in strip.iter_mut().zip(part(&b.masks, &r)) {
+            *k |= key::masks(m);
+        }
     }
     keys
+}
+
+/// Pixels of a strip of [`pixel_keys`] (32 KiB of keys).
+const KEY_STRIP_PX: usize = 4096;
+
+/// The part `r` of a layer's values (empty for an absent layer).
+fn part<'a, T>(v: &'a [T], r: &Range<usize>) -> &'a [T] {
+    v.get(r.clone()).unwrap_or_default()
 }
 
 /// What the models say of one pixel, restoration included.
@@ -626,20 +767,44 @@ struct BlockMaps {
     /// Restoration potential and best intervention code (empty without a catalogue).
     potential: Vec<f32>,
     best: Vec<u8>,
+    /// The restoration maps are written.
+    restoration: bool,
 }
 
 impl BlockMaps {
-    /// Sets pixels `r` to the map values `v` of one evaluation.
+    /// Empty maps with room for `n` pixels (restoration maps only `with_restoration`). The
+    /// run loop appends every pixel in order, so no buffer is first filled with a default.
+    fn with_capacity(n: usize, with_restoration: bool) -> BlockMaps {
+        let r = if with_restoration { n } else { 0 };
+        BlockMaps {
+            stock: Vec::with_capacity(n),
+            sink: Vec::with_capacity(n),
+            potential: Vec::with_capacity(r),
+            best: Vec::with_capacity(r),
+            restoration: with_restoration,
+        }
+    }
+
+    /// Appends `len` pixels of the map values `v` (of one evaluation, or nodata).
     #[inline]
-    fn fill(&mut self, r: Range<usize>, v: (f32, f32, f32, u8)) {
-        self.stock[r.clone()].fill(v.0);
-        self.sink[r.clone()].fill(v.1);
-        if !self.best.is_empty() {
-            self.potential[r.clone()].fill(v.2);
-            self.best[r].fill(v.3);
+    fn push(&mut self, len: usize, v: (f32, f32, f32, u8)) {
+        let n = self.stock.len() + len;
+        self.stock.resize(n, v.0);
+        self.sink.resize(n, v.1);
+        if self.restoration {
+            self.potential.resize(n, v.2);
+            self.best.resize(n, v.3);
         }
     }
 }
+
+/// Map values of a pixel whose land cover is nodata.
+const NODATA_VALUES: (f32, f32, f32, u8) = (
+    writer::MAP_NODATA,
+    writer::MAP_NODATA,
+    writer::MAP_NODATA,
+    BEST_NODATA,
+);
 
 /// Evaluates one block: pure, no IO. Every pixel's contribution to the whole grid, to each
 /// zone (× its covered fraction) and to the outside is added exactly as one pixel's
@@ -661,16 +826,7 @@ pub(crate) fn compute_block(
         (ctx.restoration, ctx.space, ctx.row_areas_ha, ctx.zones);
     let w = b.window;
     let n = w.len();
-    let mut maps = BlockMaps {
-        stock: vec![writer::MAP_NODATA; n],
-        sink: vec![writer::MAP_NODATA; n],
-        potential: Vec::new(),
-        best: Vec::new(),
-    };
-    if restoration.is_some() {
-        maps.potential = vec![writer::MAP_NODATA; n];
-        maps.best = vec![BEST_NODATA; n];
-    }
+    let mut maps = BlockMaps::with_capacity(n, restoration.is_some());
     let coverage = zones
         .map(|z| z.block_coverage(ctx.grid, w))
         .unwrap_or_default();
@@ -705,8 +861,9 @@ pub(crate) fn compute_block(
             let mut end = c + 1;
             let id = if k & key::ESCAPE != 0 {
                 // One pixel on the general path.
-                let Some(code) = b.landcover[base + c] else {
+                let Some(code) = b.landcover_at(base + c) else {
                     nodata_px += 1;
+                    maps.push(1, NODATA_VALUES);
                     c = end;
                     continue;
                 };
@@ -718,6 +875,7 @@ pub(crate) fn compute_block(
                 }
                 if k & key::LC_MASK == 0 {
                     nodata_px += (end - c) as i128;
+                    maps.push(end - c, NODATA_VALUES);
                     c = end;
                     continue;
                 }
@@ -729,7 +887,7 @@ pub(crate) fn compute_block(
                     id
                 }
             };
-            maps.fill(base + c..base + end, memo.values[id as usize]);
+            maps.push(end - c, memo.values[id as usize]);
             if partial {
                 ids[base + c..base + end].fill(id);
             }
@@ -770,6 +928,7 @@ pub(crate) fn compute_block(
         sink,
         potential,
         best,
+        ..
     } = maps;
     Ok(BlockOutput {
         window: w,
@@ -890,7 +1049,16 @@ fn zone_sums(
 
 /// Opens the scene's layers (land cover, age, forest type, desert subtype, masks), aligned
 /// to `grid`, as engine sources.
-pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result<SceneInputs> {
+///
+/// With `narrow`, the 8- and 16-bit layers are read as stored and keyed through tables
+/// ([`KeyTable`]): the fast path of [`compute_block`]. Passes that read the values one by one
+/// themselves ask for them widened (`narrow` false).
+pub(crate) fn open_inputs(
+    scene: &Scene,
+    models: &Models,
+    grid: &Grid,
+    narrow: bool,
+) -> Result<SceneInputs> {
     let lc = &scene.landcover;
     let mut landcover = Layer::open(&lc.path, lc.band, LayerKind::Categorical, grid, &[])?;
     if let Some(nd) = models.scheme.nodata_value {
@@ -922,25 +1090,35 @@ pub(crate) fn open_inputs(scene: &Scene, models: &Models, grid: &Grid) -> Result
         desert: path_or_lc(&desert),
     };
     let landcover_has_nodata = landcover.has_declared_nodata();
-    let mut sources = vec![Source::Codes(landcover)];
-    let mut slot = |s: Option<Source>| {
-        s.map(|s| {
-            sources.push(s);
-            sources.len() - 1
-        })
+    let mut sources = Vec::new();
+    let mut packed = Vec::new();
+    // Adds a layer as the next source: narrow with its key table when asked and its type
+    // allows, else widened (`wide`).
+    let mut add = |l: Layer, role: Role, wide: fn(Layer) -> Source| {
+        let k = sources.len();
+        match KeyTable::of_layer(&l, k, role).filter(|_| narrow) {
+            Some(t) => {
+                packed.push(t);
+                sources.push(Source::Narrow(l));
+            }
+            None => sources.push(wide(l)),
+        }
+        k
     };
+    add(landcover, Role::Landcover, Source::Codes);
     let mut slots = Slots {
-        forest_type: slot(forest_type.map(Source::Codes)),
-        desert: slot(desert.map(Source::Codes)),
+        forest_type: forest_type.map(|l| add(l, Role::ForestType, Source::Codes)),
+        desert: desert.map(|l| add(l, Role::Desert, Source::Codes)),
         ..Slots::default()
     };
-    let first_mask = sources.len();
-    sources.extend(masks.into_iter().map(Source::Codes));
-    slots.masks = first_mask..sources.len();
-    slots.age = age.map(|l| {
-        sources.push(Source::Values(l));
-        sources.len() - 1
-    });
+    let first_mask =
+        1 + usize::from(slots.forest_type.is_some()) + usize::from(slots.desert.is_some());
+    for (bit, l) in masks.into_iter().enumerate() {
+        add(l, Role::Mask(bit as u32), Source::Codes);
+    }
+    slots.masks = first_mask..first_mask + scene.masks.len();
+    slots.age = age.map(|l| add(l, Role::Age, Source::Values));
+    slots.packed = packed;
     Ok(SceneInputs {
         sources,
         slots,
@@ -1051,7 +1229,7 @@ fn setup(
         .collect();
     let space = cohort_space(&models, &model, restoration.as_ref());
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
-    let inputs = open_inputs(scene, &models, &grid)?;
+    let inputs = open_inputs(scene, &models, &grid, true)?;
     if !inputs.landcover_has_nodata {
         warnings.push(Warning::new(
             &scene.landcover.path,
@@ -1521,6 +1699,7 @@ mod tests {
             forest_type: &forest_type,
             desert: &desert,
             masks: Vec::new(),
+            packed: Vec::new(),
         };
         let ctx = BlockContext {
             model: &model,
@@ -1722,6 +1901,7 @@ source = "test"
                     forest_type: &ft,
                     desert: &ds,
                     masks: (0..win.len()).map(|k| masks[at(k)]).collect(),
+                    packed: Vec::new(),
                 };
                 let out = compute_block(&ctx, &input).unwrap();
                 // The naive version: every pixel evaluated and added on its own, to the
@@ -1935,6 +2115,104 @@ source = "test"
     }
 
     #[test]
+    fn layers_read_narrow_give_the_keys_and_raw_inputs_of_layers_read_widened() {
+        // 8- and 16-bit layers with nodata values, codes and ages that escape the key (a
+        // 16-bit land-cover code over 4094, negative ages) and a mask of bit 17 (escapes).
+        let n = 4096;
+        let x = |i: usize, m: usize| (i * 7919 + i / 13 * 104_729) % m;
+        let lc = Narrow::U16((0..n).map(|i| [3, 9, 65535, 5000, 9, 9][x(i, 6)]).collect());
+        let age = Narrow::I16((0..n).map(|i| x(i, 300) as i16 - 3).collect());
+        let ft = Narrow::U8((0..n).map(|i| [1, 2, 255, 0][x(i, 4)]).collect());
+        let ds = Narrow::U8((0..n).map(|i| x(i, 5) as u8).collect());
+        let mask_bits = [0u32, 3, 17];
+        let masks: Vec<Narrow> = mask_bits
+            .iter()
+            .map(|b| Narrow::U8((0..n).map(|i| x(i + *b as usize, 3) as u8 * 127).collect()))
+            .collect();
+        let layers: Vec<(&Narrow, NarrowKind, Vec<f64>, Role)> = [
+            (&lc, NarrowKind::U16, vec![65535.0], Role::Landcover),
+            (&age, NarrowKind::I16, vec![-1.0], Role::Age),
+            (&ft, NarrowKind::U8, vec![255.0], Role::ForestType),
+            (&ds, NarrowKind::U8, vec![], Role::Desert),
+        ]
+        .into_iter()
+        .chain(
+            masks
+                .iter()
+                .zip(mask_bits)
+                .map(|(m, b)| (m, NarrowKind::U8, vec![254.0], Role::Mask(b))),
+        )
+        .collect();
+        let tables: Vec<KeyTable> = layers
+            .iter()
+            .enumerate()
+            .map(|(k, (_, kind, nd, role))| KeyTable::new(*kind, |v| nd.contains(&v), k, *role))
+            .collect();
+        // The widened layers, decoded here as `Layer::read_codes` / `read_values` do.
+        let wide = |k: usize| -> Vec<Option<i32>> {
+            let (raw, kind, nd, _) = &layers[k];
+            (0..n)
+                .map(|i| kind.value_at(raw.index(i)))
+                .map(|v| (!nd.contains(&(v as f64))).then_some(v))
+                .collect()
+        };
+        let (w_lc, w_ft, w_ds) = (wide(0), wide(2), wide(3));
+        let w_age: Vec<Option<f64>> = wide(1).iter().map(|a| a.map(f64::from)).collect();
+        let mut w_masks = vec![0u32; n];
+        for (j, b) in mask_bits.iter().enumerate() {
+            set_mask_bit(&mut w_masks, &wide(4 + j), *b as usize);
+        }
+        let window = Window {
+            col: 0,
+            row: 0,
+            width: 64,
+            height: 64,
+        };
+        let widened = BlockInput {
+            window,
+            landcover: &w_lc,
+            age: &w_age,
+            forest_type: &w_ft,
+            desert: &w_ds,
+            masks: w_masks,
+            packed: Vec::new(),
+        };
+        let narrow = BlockInput {
+            window,
+            landcover: &[],
+            age: &[],
+            forest_type: &[],
+            desert: &[],
+            masks: Vec::new(),
+            packed: layers
+                .iter()
+                .zip(&tables)
+                .map(|((raw, ..), table)| Packed { raw, table })
+                .collect(),
+        };
+        let (kw, kn) = (pixel_keys(&widened), pixel_keys(&narrow));
+        // Equal keys where they pack the inputs; escaped on both sides elsewhere (an escaped
+        // key's other bits are never read: such a pixel takes the general path).
+        for (i, (a, b)) in kw.iter().zip(&kn).enumerate() {
+            let escaped = a & key::ESCAPE != 0;
+            assert_eq!(escaped, b & key::ESCAPE != 0, "pixel {i}");
+            assert!(escaped || a == b, "pixel {i}: {a:#x} != {b:#x}");
+        }
+        let escaped = kn.iter().filter(|k| *k & key::ESCAPE != 0).count();
+        assert!(escaped > n / 4 && escaped < n, "{escaped} escaped of {n}");
+        for i in 0..n {
+            let code = widened.landcover_at(i);
+            assert_eq!(code, narrow.landcover_at(i), "pixel {i}");
+            if let Some(c) = code {
+                assert!(
+                    RawPixel::at(&widened, i, c) == RawPixel::at(&narrow, i, c),
+                    "{i}"
+                );
+            }
+        }
+    }
+
+    #[test]
     fn a_bad_pixel_is_reported_with_its_grid_position() {
         let model = test_model::model(Pools::default(), None);
         let space = space(&model);
@@ -1954,6 +2232,7 @@ source = "test"
             forest_type: &[],
             desert: &[],
             masks: Vec::new(),
+            packed: Vec::new(),
         };
         let ctx = BlockContext {
             model: &model,

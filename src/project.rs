@@ -440,7 +440,7 @@ fn eligible_in_polygon(
     })?;
     let grid = reference_grid(&scene.landcover.path, scene.landcover.band)?;
     zones.check_overlaps_grid(&grid)?;
-    let inputs = crate::pipeline::open_inputs(scene, models, &grid)?;
+    let inputs = crate::pipeline::open_inputs(scene, models, &grid, false)?;
     let block =
         engine::check_block_size(tuning.block_size_px.unwrap_or(scene.output.block_size_px))?;
     let (threads, pool) = engine::thread_pool(tuning.threads)?;

@@ -29,7 +29,7 @@ use std::time::Instant;
 
 use crate::error::{Error, Result};
 use crate::grid::Window;
-use crate::raster::Layer;
+use crate::raster::{Layer, Narrow};
 
 pub use crate::threads::thread_pool;
 pub use map_sink::{map_pass, MapOutputs, MapSink};
@@ -40,13 +40,16 @@ pub enum Source {
     Codes(Layer),
     /// Real values (forest age).
     Values(Layer),
+    /// An 8- or 16-bit band as stored ([`Layer::read_narrow`]): the pass decodes values
+    /// (and nodata) itself, typically through a table over all the type's values.
+    Narrow(Layer),
 }
 
 impl Source {
     /// The file the layer is read from.
     pub fn path(&self) -> &Path {
         match self {
-            Source::Codes(l) | Source::Values(l) => &l.path,
+            Source::Codes(l) | Source::Values(l) | Source::Narrow(l) => &l.path,
         }
     }
 }
@@ -57,6 +60,8 @@ pub enum Band {
     Codes(Vec<Option<i32>>),
     /// Read by [`Source::Values`].
     Values(Vec<Option<f64>>),
+    /// Read by [`Source::Narrow`].
+    Narrow(Narrow),
 }
 
 /// One window of every input layer, in the order the sources were given.
@@ -73,6 +78,14 @@ impl Block {
         match k.and_then(|k| self.bands.get(k)) {
             Some(Band::Codes(v)) => v,
             _ => &[],
+        }
+    }
+
+    /// The stored values of source `k` (`None` when `k` is absent or not read narrow).
+    pub fn narrow(&self, k: Option<usize>) -> Option<&Narrow> {
+        match k.and_then(|k| self.bands.get(k)) {
+            Some(Band::Narrow(v)) => Some(v),
+            _ => None,
         }
     }
 
@@ -266,6 +279,7 @@ fn read_band(source: &Source, w: Window) -> Result<Band> {
             let mut v = Vec::new();
             l.read_values(w, &mut v).map(|_| Band::Values(v))
         }
+        Source::Narrow(l) => l.read_narrow(w).map(Band::Narrow),
     }
 }
 

@@ -38,6 +38,103 @@ pub struct Layer {
     nodata_nan: bool,
     /// The band's type holds integers that all fit an i32 (read codes as i32).
     codes_fit_i32: bool,
+    /// The band's type when it is 8- or 16-bit integers (readable as they are stored).
+    narrow: Option<NarrowKind>,
+}
+
+/// An 8- or 16-bit integer band type: windows of it can be read without widening
+/// ([`Layer::read_narrow`]), and a table over all its values stands for any per-value
+/// function.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NarrowKind {
+    /// Byte.
+    U8,
+    /// UInt16.
+    U16,
+    /// Int16.
+    I16,
+}
+
+impl NarrowKind {
+    /// How many distinct values the type has (the length of a table over them).
+    pub fn values(self) -> usize {
+        match self {
+            NarrowKind::U8 => 1 << 8,
+            NarrowKind::U16 | NarrowKind::I16 => 1 << 16,
+        }
+    }
+
+    /// The value stored under table index `i` (`0..self.values()`).
+    pub fn value_at(self, i: usize) -> i32 {
+        match self {
+            NarrowKind::U8 => i as u8 as i32,
+            NarrowKind::U16 => i as u16 as i32,
+            NarrowKind::I16 => i as u16 as i16 as i32,
+        }
+    }
+}
+
+/// One window of a narrow band, as stored (see [`NarrowKind`]).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Narrow {
+    /// Byte values.
+    U8(Vec<u8>),
+    /// UInt16 values.
+    U16(Vec<u16>),
+    /// Int16 values.
+    I16(Vec<i16>),
+}
+
+impl Narrow {
+    /// Number of pixels.
+    pub fn len(&self) -> usize {
+        match self {
+            Narrow::U8(v) => v.len(),
+            Narrow::U16(v) => v.len(),
+            Narrow::I16(v) => v.len(),
+        }
+    }
+
+    /// True without pixels.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The table index of pixel `i` (its value's bits, see [`NarrowKind::value_at`]).
+    #[inline]
+    pub fn index(&self, i: usize) -> usize {
+        match self {
+            Narrow::U8(v) => v[i] as usize,
+            Narrow::U16(v) => v[i] as usize,
+            Narrow::I16(v) => v[i] as u16 as usize,
+        }
+    }
+
+    /// `out[j] |= table[index(start + j)]` for every `j` of `out` (pixels past the end are left
+    /// alone): one table lookup a pixel, monomorphized per type so that the loop has no
+    /// branch. A byte band's table of 256 entries is indexed without a bounds check.
+    pub fn or_from_table(&self, table: &[u64], start: usize, out: &mut [u64]) {
+        fn go<T: Copy>(v: &[T], table: &[u64], out: &mut [u64], idx: impl Fn(T) -> usize) {
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o |= table.get(idx(x)).copied().unwrap_or(0);
+            }
+        }
+        let from = |len: usize| start.min(len);
+        match self {
+            Narrow::U8(v) => {
+                let v = &v[from(v.len())..];
+                match <&[u64; 256]>::try_from(table) {
+                    Ok(t) => out
+                        .iter_mut()
+                        .zip(v)
+                        .for_each(|(o, &x)| *o |= t[x as usize]),
+                    Err(_) => go(v, table, out, |x| x as usize),
+                }
+            }
+            Narrow::U16(v) => go(&v[from(v.len())..], table, out, |x| x as usize),
+            Narrow::I16(v) => go(&v[from(v.len())..], table, out, |x| x as u16 as usize),
+        }
+    }
 }
 
 fn open_dataset(path: &Path) -> Result<Dataset> {
@@ -272,9 +369,20 @@ impl Layer {
                 .band_type(),
             GdalDataType::UInt8 | GdalDataType::UInt16 | GdalDataType::Int16 | GdalDataType::Int32
         );
+        let narrow = match dataset
+            .rasterband(band)
+            .map_err(|e| Error::raster(path, e))?
+            .band_type()
+        {
+            GdalDataType::UInt8 => Some(NarrowKind::U8),
+            GdalDataType::UInt16 => Some(NarrowKind::U16),
+            GdalDataType::Int16 => Some(NarrowKind::I16),
+            _ => None,
+        };
         Ok(Layer {
             path: path.to_path_buf(),
             codes_fit_i32,
+            narrow,
             dataset,
             _source: source,
             band,
@@ -364,6 +472,34 @@ impl Layer {
             }));
         }
         Ok(())
+    }
+
+    /// The band's type when it is narrow ([`NarrowKind`]).
+    pub fn narrow_kind(&self) -> Option<NarrowKind> {
+        self.narrow
+    }
+
+    /// Reads a window of a narrow band as stored (no widening, no nodata test: the caller
+    /// tests values with [`Layer::is_nodata`], e.g. once per value in a table).
+    pub fn read_narrow(&self, w: Window) -> Result<Narrow> {
+        match self.narrow {
+            Some(NarrowKind::U8) => {
+                let mut v = Vec::new();
+                self.read_window(w, &mut v, 0u8).map(|_| Narrow::U8(v))
+            }
+            Some(NarrowKind::U16) => {
+                let mut v = Vec::new();
+                self.read_window(w, &mut v, 0u16).map(|_| Narrow::U16(v))
+            }
+            Some(NarrowKind::I16) => {
+                let mut v = Vec::new();
+                self.read_window(w, &mut v, 0i16).map(|_| Narrow::I16(v))
+            }
+            None => Err(Error::internal(format!(
+                "{}: not an 8- or 16-bit integer band",
+                self.path.display()
+            ))),
+        }
     }
 
     /// Reads a window as real values; `None` where the value is no data.

@@ -288,6 +288,7 @@ impl BlockJob<'_> {
             forest_type: &last_type,
             desert: v_ds,
             masks,
+            packed: Vec::new(),
         };
         let cube =
             crate::pipeline::compute_block(last, &input).map_err(|(col, row, e)| Error::Pixel {

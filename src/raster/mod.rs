@@ -40,6 +40,9 @@ pub struct Layer {
     codes_fit_i32: bool,
     /// The band's type when it is 8- or 16-bit integers (readable as they are stored).
     narrow: Option<NarrowKind>,
+    /// The band's block size and the raster's size (pixels).
+    block_px: (usize, usize),
+    size_px: (usize, usize),
 }
 
 /// An 8- or 16-bit integer band type: windows of it can be read without widening
@@ -319,6 +322,16 @@ fn same_grid(ds: &Dataset, srs: &SpatialRef, grid: &Grid) -> bool {
         && *srs == grid_srs
 }
 
+/// True when window `w` of a raster of `size` pixels stored in blocks of `block` pixels is
+/// made of whole blocks: each edge on a block edge or on the raster's edge.
+fn whole_blocks(w: Window, block: (usize, usize), size: (usize, usize)) -> bool {
+    let on = |x: usize, b: usize, end: usize| b > 0 && (x % b == 0 || x == end);
+    on(w.col, block.0, size.0)
+        && on(w.row, block.1, size.1)
+        && on(w.col + w.width, block.0, size.0)
+        && on(w.row + w.height, block.1, size.1)
+}
+
 impl Layer {
     /// Opens a layer and aligns it to `grid` (warping on the fly when its grid or CRS differs).
     /// `extra_nodata` adds values that mean "no data" to the one the raster declares.
@@ -369,11 +382,11 @@ impl Layer {
                 .band_type(),
             GdalDataType::UInt8 | GdalDataType::UInt16 | GdalDataType::Int16 | GdalDataType::Int32
         );
-        let narrow = match dataset
+        let rb = dataset
             .rasterband(band)
-            .map_err(|e| Error::raster(path, e))?
-            .band_type()
-        {
+            .map_err(|e| Error::raster(path, e))?;
+        let (block_px, size_px) = (rb.block_size(), rb.size());
+        let narrow = match rb.band_type() {
             GdalDataType::UInt8 => Some(NarrowKind::U8),
             GdalDataType::UInt16 => Some(NarrowKind::U16),
             GdalDataType::Int16 => Some(NarrowKind::I16),
@@ -383,6 +396,8 @@ impl Layer {
             path: path.to_path_buf(),
             codes_fit_i32,
             narrow,
+            block_px,
+            size_px,
             dataset,
             _source: source,
             band,
@@ -443,7 +458,24 @@ impl Layer {
                 &self.path,
                 format!("read failed at block (col {}, row {}): {e}", w.col, w.row),
             )
-        })
+        })?;
+        if self.covers_whole_blocks(w) {
+            // The passes read every window once, in order: the file's blocks under a window
+            // made of whole blocks are never read again. Dropping them now keeps GDAL's
+            // bounded cache for the maps' partly written overview tiles, which would
+            // otherwise be evicted, compressed half-empty and read back.
+            // SAFETY: the band handle is valid while `band` lives; flushing a read-only
+            // band only drops its cached blocks.
+            unsafe {
+                gdal_sys::GDALFlushRasterCache(band.c_rasterband());
+            }
+        }
+        Ok(())
+    }
+
+    /// True when window `w` is made of whole blocks of the file.
+    fn covers_whole_blocks(&self, w: Window) -> bool {
+        whole_blocks(w, self.block_px, self.size_px)
     }
 
     /// Reads a window as integer codes; `None` where the value is no data.
@@ -512,5 +544,30 @@ impl Layer {
                 .map(|&v| if self.is_nodata(v) { None } else { Some(v) }),
         );
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn windows_of_whole_blocks_are_told_apart() {
+        let w = |col, row, width, height| Window {
+            col,
+            row,
+            width,
+            height,
+        };
+        let (tiles, size) = ((256, 256), (1000, 700));
+        assert!(whole_blocks(w(0, 0, 512, 512), tiles, size));
+        // The last blocks end at the raster's edge.
+        assert!(whole_blocks(w(512, 512, 488, 188), tiles, size));
+        // Half a block: the block is read again by the next window.
+        assert!(!whole_blocks(w(0, 0, 128, 512), tiles, size));
+        assert!(!whole_blocks(w(128, 0, 128, 256), tiles, size));
+        // Strips as wide as the raster: a 512-column window never holds a whole strip.
+        assert!(!whole_blocks(w(0, 0, 512, 512), (1000, 1), size));
+        assert!(whole_blocks(w(0, 0, 1000, 16), (1000, 1), size));
     }
 }

@@ -80,6 +80,20 @@ pub trait Cell: Copy + Default + Send + 'static {
     }
     /// The pixel value the overview stores.
     fn value(self) -> Self::Value;
+    /// Appends the cells of two full rows of map pixels halved (`top` and `bottom` of even,
+    /// equal length): `reduce4` of each 2 × 2 square, left to right. A type may do it faster,
+    /// with the same result.
+    #[inline]
+    fn halve_rows(top: &[Self::Value], bottom: &[Self::Value], out: &mut Vec<Self>) {
+        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
+            out.push(Self::reduce4(
+                Self::leaf(t[0]),
+                Self::leaf(t[1]),
+                Self::leaf(b[0]),
+                Self::leaf(b[1]),
+            ));
+        }
+    }
 }
 
 /// Mean of the valid (non-NaN) pixels: their sum and count.
@@ -122,8 +136,41 @@ impl Cell for Mean {
     fn value(self) -> f32 {
         if self.count == 0 {
             f32::NAN
+        } else if self.count.is_power_of_two() {
+            // Whole squares hold 4ᵏ pixels: dividing by a power of two is multiplying by its
+            // exact reciprocal (both round the same exact quotient), without a division.
+            (self.sum * (1.0 / self.count as f64)) as f32
         } else {
             (self.sum / self.count as f64) as f32
+        }
+    }
+    /// A square of four equal valid pixels (most squares of a map made of patches) is
+    /// 4 × the value, exactly what adding the four gives (a f32 times 2, 3 or 4 is exact in
+    /// f64); the other squares are reduced pixel by pixel.
+    #[inline]
+    fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) {
+        out.reserve(top.len() / 2);
+        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
+            let v = t[0];
+            let bits = v.to_bits();
+            let m = if bits == t[1].to_bits()
+                && bits == b[0].to_bits()
+                && bits == b[1].to_bits()
+                && !v.is_nan()
+            {
+                Mean {
+                    sum: 4.0 * v as f64,
+                    count: 4,
+                }
+            } else {
+                Mean::reduce4(
+                    Mean::leaf(t[0]),
+                    Mean::leaf(t[1]),
+                    Mean::leaf(b[0]),
+                    Mean::leaf(b[1]),
+                )
+            };
+            out.push(m);
         }
     }
 }
@@ -257,14 +304,7 @@ fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
     let mut out = Vec::with_capacity(width / 2 * height / 2);
     for rows in data.chunks_exact(2 * width) {
         let (top, bottom) = rows.split_at(width);
-        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
-            out.push(C::reduce4(
-                C::leaf(t[0]),
-                C::leaf(t[1]),
-                C::leaf(b[0]),
-                C::leaf(b[1]),
-            ));
-        }
+        C::halve_rows(top, bottom, &mut out);
     }
     Tile {
         col: w.col / 2,
@@ -531,6 +571,52 @@ mod tests {
             let other = build::<Mean>(&data, w, h, block);
             for (a, b) in reference.iter().flatten().zip(other.iter().flatten()) {
                 assert!(a.to_bits() == b.to_bits() || (a.is_nan() && b.is_nan()));
+            }
+        }
+    }
+
+    #[test]
+    fn mean_shortcuts_give_the_bits_of_the_plain_sums() {
+        // Equal squares (4 × v) and the general square, against reduce4 of the leaves.
+        let vals = [
+            0.0f32,
+            -0.0,
+            1.0,
+            1.0 / 3.0,
+            f32::MAX,
+            f32::MIN_POSITIVE / 8.0, // subnormal
+            -7.25e-3,
+            f32::NAN,
+            83.318_56,
+        ];
+        let mut top = Vec::new();
+        let mut bottom = Vec::new();
+        for (i, a) in vals.iter().enumerate() {
+            for b in &vals {
+                // An equal square, then a mixed one.
+                top.extend([*a, *a, *a, *b]);
+                bottom.extend([*a, *a, vals[(i + 3) % vals.len()], *a]);
+            }
+        }
+        let mut fast = Vec::new();
+        Mean::halve_rows(&top, &bottom, &mut fast);
+        let plain: Vec<Mean> = top
+            .chunks_exact(2)
+            .zip(bottom.chunks_exact(2))
+            .map(|(t, b)| {
+                let l = Mean::leaf;
+                Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
+            })
+            .collect();
+        assert_eq!(fast.len(), plain.len());
+        for (f, p) in fast.iter().zip(&plain) {
+            assert_eq!((f.sum.to_bits(), f.count), (p.sum.to_bits(), p.count));
+        }
+        // The value: a power-of-two count multiplies by the reciprocal, bit for bit a division.
+        for sum in [1.0, 1.0 / 3.0, 1e300, -5e-324, 2.5e-310, 123.456, 0.0] {
+            for count in [1u64, 2, 4, 16, 64, 1 << 20] {
+                let m = Mean { sum, count };
+                assert_eq!(m.value().to_bits(), ((sum / count as f64) as f32).to_bits());
             }
         }
     }

@@ -83,16 +83,22 @@ impl AreaTally {
                 }
             }
         };
-        let mut i = 0usize;
+        if width == 0 {
+            return;
+        }
+        // Counted along the row, without a division per pixel.
+        let (mut row, mut in_row) = (row0, 0usize);
         for c in codes {
             counts[c as usize] += 1;
-            i += 1;
-            if width > 0 && i % width == 0 {
-                flush(&mut counts, row0 + i / width - 1, &mut self.area_ha);
+            in_row += 1;
+            if in_row == width {
+                flush(&mut counts, row, &mut self.area_ha);
+                row += 1;
+                in_row = 0;
             }
         }
-        if width > 0 && i % width != 0 {
-            flush(&mut counts, row0 + i / width, &mut self.area_ha);
+        if in_row != 0 {
+            flush(&mut counts, row, &mut self.area_ha);
         }
     }
 

@@ -211,9 +211,20 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
     #[inline]
     fn reduce4(a: Self, b: Self, c: Self, d: Self) -> Self {
         if a.0 == b.0 && a.0 == c.0 && a.0 == d.0 {
-            a
+            return a;
+        }
+        // Each valid code scores (its count among the four, 255 − code): the highest score
+        // is the most frequent code, the smallest on ties; no valid code scores 0 (nodata).
+        let v = [a.0, b.0, c.0, d.0];
+        let score = |x: u8| -> u16 {
+            let n = v.iter().filter(|&&y| y == x).count() as u16;
+            u16::from(x != NODATA) * ((n << 8) | u16::from(255 - x))
+        };
+        let best = v.iter().map(|&x| score(x)).max().unwrap_or(0);
+        if best == 0 {
+            Mode(NODATA)
         } else {
-            Self::reduce(&[a, b, c, d])
+            Mode(255 - (best & 0xff) as u8)
         }
     }
     #[inline]
@@ -629,9 +640,10 @@ mod tests {
         assert_eq!(r(&[2, 1, 255, 255]), 1);
         assert_eq!(r(&[255, 255, 255, 255]), 255);
         assert_eq!(r(&[4]), 4);
-        // The four-pixel shortcut agrees with the general rule on every pattern of 3 codes.
-        for p in 0..81u32 {
-            let k = |i: u32| Mode::<255>([1, 2, 255][(p / 3u32.pow(i) % 3) as usize]);
+        // The four-pixel shortcut agrees with the general rule on every pattern of 5 codes
+        // (nodata and the extreme codes among them).
+        for p in 0..625u32 {
+            let k = |i: u32| Mode::<255>([1, 2, 255, 0, 254][(p / 5u32.pow(i) % 5) as usize]);
             let (a, b, c, d) = (k(0), k(1), k(2), k(3));
             assert_eq!(M::reduce4(a, b, c, d), M::reduce(&[a, b, c, d]), "{p}");
         }

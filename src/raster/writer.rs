@@ -153,6 +153,10 @@ pub struct MapWriter<C: Cell> {
     classes: Option<Classes<C>>,
     /// Why the colour table could not be set at creation, reported by `finish`.
     palette_error: Option<String>,
+    /// The edge tiles were given their single first write ([`prefill_edge_tiles`]); done
+    /// at the first block, after the colour table (a tile flushed before it would fix the
+    /// file's photometric interpretation).
+    edges_prefilled: bool,
 }
 
 struct Classes<C: Cell> {
@@ -271,6 +275,7 @@ impl<C: Cell> MapWriter<C> {
             nodata,
             classes: None,
             palette_error: None,
+            edges_prefilled: false,
         })
     }
 
@@ -305,6 +310,11 @@ impl<C: Cell> MapWriter<C> {
             c.tally.add(w.row, w.width, data.iter().map(|&v| code(v)));
         }
         reset_gdal_errors();
+        if !self.edges_prefilled {
+            prefill_edge_tiles::<C>(&mut self.dataset, self.format.block_px, self.plan.levels())
+                .map_err(|e| output_error(&path, e))?;
+            self.edges_prefilled = true;
+        }
         let mut band = self
             .dataset
             .rasterband(1)
@@ -414,6 +424,66 @@ enum CogPath {
     Gdal,
 }
 
+/// Writes nodata over the valid area of every edge tile (a tile reaching past the raster's
+/// right or bottom edge) of the levels whose tiles will be filled by several writes, each in
+/// one call, so that the tile's padding is zeros whatever happens later.
+///
+/// Why: GDAL 3.6 fills a never-written tile with nodata when a partial write first loads it,
+/// but zeroes the bottom padding when it loads back a tile it evicted from its cache, so the
+/// padding (outside the raster, invisible in every reader) depended on cache timing, and two
+/// identical runs could give different file bytes. A single write of a tile's whole valid area
+/// starts it zeroed (`bMemZeroBuffer` in `GDALRasterBand::IRasterIO`), and reloading keeps
+/// zeros. Level 0 is left alone when every block fills whole tiles (`block_px` a multiple of
+/// the tile size): each of its tiles gets one write already.
+fn prefill_edge_tiles<C: Cell>(
+    ds: &mut gdal::Dataset,
+    block_px: usize,
+    levels: usize,
+) -> gdal::errors::Result<()> {
+    let band = ds.rasterband(1)?;
+    for k in 0..=levels {
+        let mut b = if k == 0 {
+            ds.rasterband(1)?
+        } else {
+            band.overview(k - 1)?
+        };
+        let (tw, th) = b.block_size();
+        if k == 0 && block_px % tw == 0 && block_px % th == 0 {
+            continue;
+        }
+        for w in edge_tiles(b.size(), (tw, th)) {
+            write_window(&mut b, w, vec![C::default().value(); w.len()])?;
+        }
+    }
+    Ok(())
+}
+
+/// The windows of the valid part of the tiles of a `size` raster in `tile` tiles that reach
+/// past its right or bottom edge (each once).
+fn edge_tiles(size: (usize, usize), tile: (usize, usize)) -> Vec<Window> {
+    let ((w, h), (tw, th)) = (size, tile);
+    if tw == 0 || th == 0 {
+        return Vec::new();
+    }
+    let (nx, ny) = (w.div_ceil(tw), h.div_ceil(th));
+    let (right, bottom) = (w % tw != 0, h % th != 0);
+    let mut out = Vec::new();
+    for ty in 0..ny {
+        for tx in 0..nx {
+            if (right && tx == nx - 1) || (bottom && ty == ny - 1) {
+                let (col, row) = (tx * tw, ty * th);
+                out.push(Window {
+                    col,
+                    row,
+                    width: tw.min(w - col),
+                    height: th.min(h - row),
+                });
+            }
+        }
+    }
+    out
+}
+
 /// Writes `data` into window `w` of `band`.
 fn write_window<T: gdal::raster::GdalType + Copy>(
     band: &mut gdal::raster::RasterBand,
@@ -479,4 +549,36 @@ pub fn copy_map(
     ds.close().map_err(err)?;
     check_gdal_errors(&final_path)?;
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn edge_tiles_are_the_partial_right_column_and_bottom_row_once_each() {
+        let w = |col, row, width, height| Window {
+            col,
+            row,
+            width,
+            height,
+        };
+        // 1100 × 1300 in 512-px tiles: 3 × 3 tiles, the last column 76 wide, the last row
+        // 276 high; the corner tile once.
+        let t = edge_tiles((1100, 1300), (512, 512));
+        assert_eq!(
+            t,
+            vec![
+                w(1024, 0, 76, 512),
+                w(1024, 512, 76, 512),
+                w(0, 1024, 512, 276),
+                w(512, 1024, 512, 276),
+                w(1024, 1024, 76, 276),
+            ]
+        );
+        // Exact multiples have no edge tile; one dimension only gives that side.
+        assert!(edge_tiles((1024, 512), (512, 512)).is_empty());
+        assert_eq!(edge_tiles((1024, 600), (512, 512)).len(), 2);
+        assert!(edge_tiles((10, 10), (0, 0)).is_empty());
+    }
 }

@@ -139,6 +139,12 @@ fn models_cube_summary_accounting_and_report_from_tables() {
         "{sizes:?}"
     );
     assert!(html.contains(&scene.name), "the report names the scene");
+    // Without GDAL the report says which figures it left out; with GDAL it has no such note.
+    assert_eq!(
+        html.contains("Maps left out:"),
+        cfg!(not(feature = "gdal")),
+        "the note on maps left out"
+    );
 }
 
 /// Width and height of a figure embedded as a `data:image/png;base64,` URI.

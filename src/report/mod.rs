@@ -146,7 +146,7 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
 
     let html = html(&summary, &fig.made, &zone_table)?;
     // The accuracy section (issue 19) goes before the sources when an assessment exists.
-    let accuracy = crate::assess::report::section(out_dir)?;
+    let accuracy = crate::assess::report::section(out_dir)? + WITHOUT_GDAL_NOTE;
     let html = html.replacen(
         "<h2>Assumptions and sources</h2>",
         &format!("{accuracy}<h2>Assumptions and sources</h2>"),
@@ -158,6 +158,16 @@ pub fn build(out_dir: &Path) -> Result<PathBuf> {
     tmp.commit(&fin)?;
     Ok(fin)
 }
+
+/// What a report built without the `gdal` feature says of the figures it leaves out.
+#[cfg(not(feature = "gdal"))]
+pub const WITHOUT_GDAL_NOTE: &str = "<p class=\"note\"><strong>Maps left out:</strong> this \
+sinkmap was built without GDAL (the <code>gdal</code> cargo feature), so the report has no map \
+images and no zone choropleths; the tables and charts above are complete.</p>\n";
+
+/// A report built with GDAL has every figure.
+#[cfg(feature = "gdal")]
+pub const WITHOUT_GDAL_NOTE: &str = "";
 
 impl Figures<'_> {
     /// Renders `report/name` and adds it with its caption.

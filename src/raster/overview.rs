@@ -137,9 +137,11 @@ impl Cell for Mean {
         if self.count == 0 {
             f32::NAN
         } else if self.count.is_power_of_two() {
-            // Whole squares hold 4ᵏ pixels: dividing by a power of two is multiplying by its
-            // exact reciprocal (both round the same exact quotient), without a division.
-            (self.sum * (1.0 / self.count as f64)) as f32
+            // Whole squares hold 4ᵏ pixels: dividing by 2ᵏ is multiplying by its exact
+            // reciprocal 2⁻ᵏ (both round the same exact quotient), built from its exponent
+            // bits so that no division is left (k < 64, far inside f64's exponent range).
+            let recip = f64::from_bits((1023 - u64::from(self.count.trailing_zeros())) << 52);
+            (self.sum * recip) as f32
         } else {
             (self.sum / self.count as f64) as f32
         }

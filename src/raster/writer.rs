@@ -162,7 +162,8 @@ pub struct MapWriter<C: Cell> {
 struct Classes<C: Cell> {
     list: Vec<Category>,
     tally: AreaTally,
-    code: fn(C::Value) -> u8,
+    /// Adds a window's values to the tally (one call per block, the loop inside monomorphic).
+    add: fn(&mut AreaTally, usize, usize, &[C::Value]),
 }
 
 impl<C: Cell<Value = u8>> MapWriter<C> {
@@ -180,7 +181,7 @@ impl<C: Cell<Value = u8>> MapWriter<C> {
         self.classes = Some(Classes {
             list,
             tally: AreaTally::new(grid.row_areas_ha()),
-            code: |v| v,
+            add: |tally, row, width, codes| tally.add(row, width, codes.iter().copied()),
         });
         self
     }
@@ -306,8 +307,7 @@ impl<C: Cell> MapWriter<C> {
     ) -> Result<()> {
         let path = self.final_path();
         if let Some(c) = self.classes.as_mut() {
-            let code = c.code;
-            c.tally.add(w.row, w.width, data.iter().map(|&v| code(v)));
+            (c.add)(&mut c.tally, w.row, w.width, &data);
         }
         reset_gdal_errors();
         if !self.edges_prefilled {

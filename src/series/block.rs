@@ -14,7 +14,7 @@ use std::hash::{BuildHasherDefault, Hasher};
 use std::path::Path;
 
 use super::state::{SeriesModel, Static, Year};
-use super::{zone_weights, BlockSums, MapLayout, SeriesSums, Slots};
+use super::{zone_weights, BlockSums, MapLayout, QYear, SeriesSums, Slots};
 use crate::engine::Block;
 use crate::error::{Error, Result};
 use crate::model::CO2_PER_C;
@@ -25,7 +25,7 @@ use crate::raster::writer;
 /// rustc's FxHash) because the standard SipHash costs more than the rest of a lookup and no
 /// hashing crate is a dependency; collisions only cost a comparison.
 #[derive(Default)]
-struct WordHasher(u64);
+pub(super) struct WordHasher(u64);
 
 impl Hasher for WordHasher {
     fn finish(&self) -> u64 {
@@ -84,6 +84,28 @@ fn word(c: Option<i32>) -> i64 {
 #[derive(Default)]
 struct RowCounts {
     n: HashMap<(u32, usize), u64, BuildHasherDefault<WordHasher>>,
+}
+
+/// Each memoised history's quantized years at the last row area it was used with.
+#[derive(Default)]
+struct Quantized {
+    by_id: Vec<Option<(u64, Vec<QYear>)>>,
+}
+
+impl Quantized {
+    /// The quantized years of history `id` (its `years`) at pixel area `area_ha`.
+    fn at(&mut self, id: u32, area_ha: f64, years: &[Year]) -> &[QYear] {
+        let k = id as usize;
+        if k >= self.by_id.len() {
+            self.by_id.resize(k + 1, None);
+        }
+        let slot = &mut self.by_id[k];
+        if slot.as_ref().map(|(bits, _)| *bits) != Some(area_ha.to_bits()) {
+            let q = years.iter().map(|y| QYear::new(area_ha, y)).collect();
+            *slot = Some((area_ha.to_bits(), q));
+        }
+        slot.as_ref().map(|(_, q)| q.as_slice()).unwrap_or_default()
+    }
 }
 
 /// What one block of a series needs besides the block itself.
@@ -206,6 +228,7 @@ impl BlockJob<'_> {
         let mut prev_key: Vec<i64> = Vec::new();
         let mut prev_id = u32::MAX;
         let mut counts = RowCounts::default();
+        let mut quantized = Quantized::default();
         for r in 0..win.height {
             let a_ha = last.row_areas_ha[win.row + r];
             for c in 0..win.width {
@@ -274,13 +297,17 @@ impl BlockJob<'_> {
                     }
                 }
             }
-            // The row's wholly covered pixels: n × one pixel's integers.
+            // The row's wholly covered pixels: n × one pixel's integers, quantized once per
+            // history and row area (rows of a projected grid share one area).
             for ((id, z), n) in counts.n.drain() {
-                for (k, y) in memo.histories[id as usize].years.iter().enumerate() {
-                    acc.add_year_n(z, k, a_ha, y, n);
+                let years = &memo.histories[id as usize].years;
+                let q = quantized.at(id, a_ha, years);
+                for (k, y) in years.iter().enumerate() {
+                    acc.add_q_n(z, k, &q[k], y, n);
                 }
             }
         }
+        acc.settle();
         let input = BlockInput {
             window: win,
             landcover: codes[ny - 1],

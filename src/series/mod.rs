@@ -15,7 +15,8 @@ pub mod events;
 pub mod state;
 pub mod synth;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::hash::BuildHasherDefault;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -465,6 +466,41 @@ pub struct SeriesSums {
     cells: Vec<i128>,
     /// (zone, year, from class, to class) → area, from the second year on.
     transitions: BTreeMap<(usize, usize, usize, usize), i128>,
+    /// Transitions added since the last [`SeriesSums::settle`], hashed (a block adds to the
+    /// same few keys again and again; the ordered map gets each key once per block).
+    pending: HashMap<TransitionKey, i128, BuildHasherDefault<block::WordHasher>>,
+}
+
+/// (zone, year, from class, to class).
+type TransitionKey = (usize, usize, usize, usize);
+
+/// One pixel-year's quantized sums at one pixel area: what [`SeriesSums::add_q_n`] adds `n`
+/// times. Computed once per history, year and row area, not once per zone and row.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct QYear {
+    area: i128,
+    stock: i128,
+    gross: i128,
+    clearing: i128,
+    conversion: i128,
+    transfer: i128,
+    event: i128,
+}
+
+impl QYear {
+    /// The sums of one pixel of area `ar` (ha) in year `y`.
+    pub(super) fn new(ar: f64, y: &Year) -> QYear {
+        let f = &y.fluxes;
+        QYear {
+            area: quantize(ar),
+            stock: quantize(ar * y.stock_end_tc_per_ha),
+            gross: quantize(ar * f.gross_sink_tc_per_ha),
+            clearing: quantize(ar * f.clearing_tc_per_ha),
+            conversion: quantize(ar * f.conversion_tc_per_ha),
+            transfer: quantize(ar * f.transfer_tc_per_ha),
+            event: f.event.map_or(0, |(_, t)| quantize(ar * t)),
+        }
+    }
 }
 
 impl SeriesSums {
@@ -476,6 +512,7 @@ impl SeriesSums {
             width,
             cells: vec![0; (zones + 2) * years * width],
             transitions: BTreeMap::new(),
+            pending: HashMap::default(),
         }
     }
 
@@ -493,8 +530,15 @@ impl SeriesSums {
         for (a, b) in self.cells.iter_mut().zip(&other.cells) {
             *a += b;
         }
-        for (key, q) in &other.transitions {
+        for (key, q) in other.transitions.iter().chain(&other.pending) {
             *self.transitions.entry(*key).or_insert(0) += q;
+        }
+    }
+
+    /// Moves the hashed transitions into the ordered map.
+    fn settle(&mut self) {
+        for (key, q) in self.pending.drain() {
+            *self.transitions.entry(key).or_insert(0) += q;
         }
     }
 
@@ -506,23 +550,27 @@ impl SeriesSums {
     /// Adds `n` pixel-years of area `ar` each with the same year `y`: `n` times one
     /// pixel's integers, exactly what adding them one by one gives.
     fn add_year_n(&mut self, z: usize, k: usize, ar: f64, y: &Year, n: u64) {
+        self.add_q_n(z, k, &QYear::new(ar, y), y, n);
+    }
+
+    /// Adds `n` pixel-years of year `y` whose quantized sums are `q`.
+    pub(super) fn add_q_n(&mut self, z: usize, k: usize, q: &QYear, y: &Year, n: u64) {
         let n = i128::from(n);
         let c = self.cell(z, k);
+        let qa = n * q.area;
         let Some(class) = y.class else {
-            c[NODATA] += n * quantize(ar);
+            c[NODATA] += qa;
             return;
         };
-        let qa = n * quantize(ar);
         c[AREA] += qa;
         c[CLASS0 + class.index()] += qa;
-        c[STOCK] += n * quantize(ar * y.stock_end_tc_per_ha);
-        let f = &y.fluxes;
-        c[GROSS] += n * quantize(ar * f.gross_sink_tc_per_ha);
-        c[CLEARING] += n * quantize(ar * f.clearing_tc_per_ha);
-        c[CONVERSION] += n * quantize(ar * f.conversion_tc_per_ha);
-        c[TRANSFER] += n * quantize(ar * f.transfer_tc_per_ha);
-        if let Some((e, t)) = f.event {
-            c[EVENT0 + e] += n * quantize(ar * t);
+        c[STOCK] += n * q.stock;
+        c[GROSS] += n * q.gross;
+        c[CLEARING] += n * q.clearing;
+        c[CONVERSION] += n * q.conversion;
+        c[TRANSFER] += n * q.transfer;
+        if let Some((e, _)) = y.fluxes.event {
+            c[EVENT0 + e] += n * q.event;
         }
         if y.conflict {
             c[CONFLICT] += qa;
@@ -532,7 +580,7 @@ impl SeriesSums {
         }
         if let (Some(from), true) = (y.class_before, k > 0) {
             *self
-                .transitions
+                .pending
                 .entry((z, k, from.index(), class.index()))
                 .or_insert(0) += qa;
         }

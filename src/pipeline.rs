@@ -1096,7 +1096,7 @@ pub(crate) fn open_inputs(
     // allows, else widened (`wide`).
     let mut add = |l: Layer, role: Role, wide: fn(Layer) -> Source| {
         let k = sources.len();
-        match KeyTable::of_layer(&l, k, role).filter(|_| narrow) {
+        match narrow.then(|| KeyTable::of_layer(&l, k, role)).flatten() {
             Some(t) => {
                 packed.push(t);
                 sources.push(Source::Narrow(l));

@@ -452,6 +452,8 @@ fn prefill_edge_tiles<C: Cell>(
             continue;
         }
         for w in edge_tiles(b.size(), (tw, th)) {
+            // The values written do not matter (the blocks write every valid pixel later):
+            // the empty cell's value, nodata for the run's maps, is as good as any.
             write_window(&mut b, w, vec![C::default().value(); w.len()])?;
         }
     }

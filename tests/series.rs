@@ -258,8 +258,14 @@ fn the_memoised_pass_equals_every_pixel_run_on_its_own() {
     let scene = Scene::load(&scene_path).unwrap();
     let zones = zone_set(&scene);
     let mut outs = Vec::new();
-    for naive in [false, true] {
-        let out = dir.join(format!("naive_{naive}"));
+    // Memoised, every pixel on its own, and a memo of 3 histories a block (so that memoised
+    // and one-by-one pixels mix within blocks).
+    for (name, naive, memo) in [
+        ("memo", false, None),
+        ("naive", true, None),
+        ("mix", false, Some(3)),
+    ] {
+        let out = dir.join(name);
         let o = SeriesOptions {
             maps: vec![
                 series::SeriesMap::Stock,
@@ -267,6 +273,7 @@ fn the_memoised_pass_equals_every_pixel_run_on_its_own() {
                 series::SeriesMap::Age,
             ],
             naive,
+            memo_max_histories: memo,
             ..opts(48, 2)
         };
         series::run(&scene, &o, Some(&zones), &out).unwrap();
@@ -275,6 +282,11 @@ fn the_memoised_pass_equals_every_pixel_run_on_its_own() {
     let text = |p: &Path| std::fs::read_to_string(p).unwrap();
     for f in ["series.csv", "series_transitions.csv", "cube.csv"] {
         assert_eq!(text(&outs[0].join(f)), text(&outs[1].join(f)), "{f}");
+        assert_eq!(
+            text(&outs[2].join(f)),
+            text(&outs[1].join(f)),
+            "mixed memo: {f}"
+        );
     }
     let maps: Vec<String> = list(&outs[0])
         .into_iter()
@@ -284,7 +296,9 @@ fn the_memoised_pass_equals_every_pixel_run_on_its_own() {
     for f in &maps {
         let (a, _, _) = read_raster(&outs[0].join(f));
         let (b, _, _) = read_raster(&outs[1].join(f));
+        let (c, _, _) = read_raster(&outs[2].join(f));
         assert!(same_bits(&a, &b), "{f}");
+        assert!(same_bits(&c, &b), "mixed memo: {f}");
     }
 }
 

@@ -76,6 +76,7 @@ pub fn cmd_series(a: SeriesArgs) -> Result<()> {
         maps: a.maps.map(|m| m.0).unwrap_or_default(),
         tile: a.tile,
         naive: a.naive,
+        memo_max_histories: None,
     };
     // Every year's land cover and events are found and read before anything is replaced.
     let mut inputs = publish::scene_inputs(&scene, zones.as_ref().map(|z| z.path.as_path()))?;

@@ -65,7 +65,7 @@ struct History {
 /// At most this many distinct histories are kept per block (about 3 KB each for 23 years):
 /// further new histories are run pixel by pixel, so a block of all-distinct pixels (e.g. a
 /// continuous age raster) holds a bounded memo.
-const MEMO_MAX_HISTORIES: usize = 8192;
+pub(super) const MEMO_MAX_HISTORIES: usize = 8192;
 
 /// The distinct histories of a block, by id, and the key → id table.
 #[derive(Default)]
@@ -116,6 +116,8 @@ pub(super) struct BlockJob<'a> {
     pub(super) last: &'a BlockContext<'a>,
     /// Run every pixel on its own (no memo, no counting).
     pub(super) naive: bool,
+    /// Distinct histories memoised per block at most.
+    pub(super) memo_max: usize,
 }
 
 impl BlockJob<'_> {
@@ -262,7 +264,7 @@ impl BlockJob<'_> {
                         id = Some(prev_id);
                     } else if let Some(known) = memo.ids.get(key.as_slice()) {
                         id = Some(*known);
-                    } else if memo.histories.len() < MEMO_MAX_HISTORIES {
+                    } else if memo.histories.len() < self.memo_max {
                         let new = memo.histories.len() as u32;
                         memo.histories.push(self.history(b, i, &st)?);
                         memo.ids.insert(key.clone().into_boxed_slice(), new);

@@ -108,6 +108,9 @@ pub struct SeriesOptions {
     /// Run every pixel on its own instead of once per distinct history of a block (the
     /// reference the memoised pass is tested against; same results, slower).
     pub naive: bool,
+    /// At most this many distinct pixel histories are memoised per block (default 8192);
+    /// the block's other pixels run on their own. Speed and memory only, never a number.
+    pub memo_max_histories: Option<usize>,
 }
 
 /// A per-year map of a series (`--maps stock,net,age`).
@@ -880,6 +883,7 @@ pub fn run(
         layout: &layout,
         last: &last,
         naive: opts.naive,
+        memo_max: opts.memo_max_histories.unwrap_or(block::MEMO_MAX_HISTORIES),
     };
     let windows = grid.windows(block, rows.clone());
     let pass = Pass {

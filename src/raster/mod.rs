@@ -375,23 +375,18 @@ impl Layer {
                 nodata.push(d);
             }
         }
-        let codes_fit_i32 = matches!(
-            dataset
-                .rasterband(band)
-                .map_err(|e| Error::raster(path, e))?
-                .band_type(),
-            GdalDataType::UInt8 | GdalDataType::UInt16 | GdalDataType::Int16 | GdalDataType::Int32
-        );
         let rb = dataset
             .rasterband(band)
             .map_err(|e| Error::raster(path, e))?;
-        let (block_px, size_px) = (rb.block_size(), rb.size());
-        let narrow = match rb.band_type() {
+        let (block_px, size_px, band_type) = (rb.block_size(), rb.size(), rb.band_type());
+        let narrow = match band_type {
             GdalDataType::UInt8 => Some(NarrowKind::U8),
             GdalDataType::UInt16 => Some(NarrowKind::U16),
             GdalDataType::Int16 => Some(NarrowKind::I16),
             _ => None,
         };
+        // Every narrow type's values fit an i32, and so do Int32's.
+        let codes_fit_i32 = narrow.is_some() || band_type == GdalDataType::Int32;
         Ok(Layer {
             path: path.to_path_buf(),
             codes_fit_i32,

@@ -910,29 +910,6 @@ mod tests {
     }
 
     #[test]
-    fn edge_tiles_have_the_same_bytes_whatever_gdal_caches() {
-        // Small blocks fill each overview tile in many writes; a tiny cache evicts partly
-        // written tiles between them, a large one never does. The files must not differ.
-        let tmp = tempfile::tempdir().unwrap();
-        let g = grid(1100, 1300);
-        let f = format(64, Compression::Zstd, 1);
-        let bytes = |name: &str| std::fs::read(tmp.path().join(name)).unwrap();
-        write_float(tmp.path(), "roomy.tif", &g, f, false);
-        write_codes(tmp.path(), "roomy_codes.tif", &g, f, false);
-        // SAFETY: process-wide sizes, read back and restored; other tests only get slower.
-        let before = unsafe { gdal_sys::GDALGetCacheMax64() };
-        unsafe { gdal_sys::GDALSetCacheMax64(1 << 16) };
-        write_float(tmp.path(), "tight.tif", &g, f, false);
-        write_codes(tmp.path(), "tight_codes.tif", &g, f, false);
-        unsafe { gdal_sys::GDALSetCacheMax64(before) };
-        assert!(bytes("roomy.tif") == bytes("tight.tif"), "float map");
-        assert!(
-            bytes("roomy_codes.tif") == bytes("tight_codes.tif"),
-            "class map"
-        );
-    }
-
-    #[test]
     fn files_of_another_structure_are_left_to_gdal() {
         let tmp = tempfile::tempdir().unwrap();
         let driver = gdal::DriverManager::get_driver_by_name("GTiff").unwrap();

@@ -143,8 +143,13 @@ impl KeyTable {
     /// The value of pixel `i` of `raw` (`None` where it is nodata).
     #[inline]
     fn decode(&self, raw: &Narrow, i: usize) -> Option<i32> {
-        let x = raw.index(i);
-        (!self.nodata[x]).then(|| self.kind.value_at(x))
+        self.decode_index(raw.index(i))
+    }
+
+    /// The value stored as table index `x` (`None` where it is nodata).
+    #[inline]
+    fn decode_index(&self, x: usize) -> Option<i32> {
+        (!self.nodata.get(x).copied().unwrap_or(true)).then(|| self.kind.value_at(x))
     }
 }
 
@@ -427,16 +432,85 @@ impl RawPixel {
             masks: b.masks.get(i).copied().unwrap_or(0),
         };
         for p in &b.packed {
-            let v = p.table.decode(p.raw, i);
-            match p.table.role {
-                Role::Landcover => {}
-                Role::Age => raw.age_bits = v.map(|a| f64::from(a).to_bits()),
-                Role::ForestType => raw.forest_type = v,
-                Role::Desert => raw.desert = v,
-                Role::Mask(bit) => raw.masks |= u32::from(v.unwrap_or(0) != 0) << bit,
-            }
+            raw.set(p.table.role, p.table.decode(p.raw, i));
         }
         raw
+    }
+
+    /// Sets the input of `role` (not the land cover) to `v`.
+    #[inline]
+    fn set(&mut self, role: Role, v: Option<i32>) {
+        match role {
+            Role::Landcover => {}
+            Role::Age => self.age_bits = v.map(|a| f64::from(a).to_bits()),
+            Role::ForestType => self.forest_type = v,
+            Role::Desert => self.desert = v,
+            Role::Mask(bit) => self.masks |= u32::from(v.unwrap_or(0) != 0) << bit,
+        }
+    }
+}
+
+/// How a block's pixel keys are made.
+enum KeyLayout {
+    /// Fields of decoded values ([`key`]): any mix of layers read narrow and widened.
+    Fields,
+    /// *Stored keys*: when every layer of the block is read narrow and their stored values
+    /// fit side by side in 63 bits, a pixel's key is those bits (layer j shifted by
+    /// `shifts[j]`, in the order of [`BlockInput::packed`]). No table is looked at per pixel;
+    /// a key is decoded through the layers' tables once, when its evaluation is first needed.
+    Stored { shifts: Vec<u32> },
+}
+
+impl KeyLayout {
+    /// The layout for block `b`: stored keys where they fit, else fields.
+    fn of(b: &BlockInput) -> KeyLayout {
+        let widened = [
+            b.landcover.len(),
+            b.age.len(),
+            b.forest_type.len(),
+            b.desert.len(),
+            b.masks.len(),
+        ];
+        if widened != [0; 5] || !b.packed.iter().any(|p| p.table.role == Role::Landcover) {
+            return KeyLayout::Fields;
+        }
+        let mut shifts = Vec::with_capacity(b.packed.len());
+        let mut used = 0;
+        for p in &b.packed {
+            shifts.push(used);
+            used += p.raw.bits();
+        }
+        if used <= 63 {
+            KeyLayout::Stored { shifts }
+        } else {
+            KeyLayout::Fields
+        }
+    }
+
+    /// The raw inputs of a non-escaped `key` of block `b` (`None`: its land cover is nodata).
+    fn decode(&self, b: &BlockInput, key: u64) -> Option<RawPixel> {
+        match self {
+            KeyLayout::Fields => (key & key::LC_MASK != 0).then(|| key::unpack(key)),
+            KeyLayout::Stored { shifts } => {
+                let mut raw = RawPixel {
+                    code: 0,
+                    age_bits: None,
+                    forest_type: None,
+                    desert: None,
+                    masks: 0,
+                };
+                for (p, &shift) in b.packed.iter().zip(shifts) {
+                    let x = ((key >> shift) & ((1u64 << p.raw.bits()) - 1)) as usize;
+                    let v = p.table.decode_index(x);
+                    if p.table.role == Role::Landcover {
+                        raw.code = v?;
+                    } else {
+                        raw.set(p.table.role, v);
+                    }
+                }
+                Some(raw)
+            }
+        }
     }
 }
 
@@ -522,8 +596,17 @@ mod key {
 /// The keys of a block's pixels ([`key`]): one pass over all the layers when the block has
 /// them all widened (each input read once, each key written once), else one pass per layer
 /// (a table lookup per pixel for a layer read narrow).
-fn pixel_keys(b: &BlockInput) -> Vec<u64> {
+fn pixel_keys(b: &BlockInput, layout: &KeyLayout) -> Vec<u64> {
     let n = b.window.len();
+    if let KeyLayout::Stored { shifts } = layout {
+        let mut keys = vec![0u64; n];
+        for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
+            for (p, &shift) in b.packed.iter().zip(shifts) {
+                p.raw.or_shifted(s * KEY_STRIP_PX, shift, strip);
+            }
+        }
+        return keys;
+    }
     if [
         b.landcover.len(),
         b.age.len(),
@@ -600,9 +683,9 @@ struct Memo<'a> {
     evs: Vec<Evaluated>,
     /// Map values of each id: stock, sink, potential, best code.
     values: Vec<(f32, f32, f32, u8)>,
-    /// A direct-mapped cache key → id (key 0, a nodata key, marks an empty slot; an evicted
-    /// input is evaluated again under a new id, and equal evaluations under two ids sum to
-    /// the same integers).
+    /// A direct-mapped cache key → id ([`NODATA_ID`] for a key whose land cover is nodata;
+    /// `EMPTY_KEY`, which no key equals, marks an empty slot; an evicted input is evaluated
+    /// again under a new id, and equal evaluations under two ids sum to the same integers).
     keyed: Vec<(u64, u32)>,
     /// The same for escaped pixels, by their raw inputs (allocated at the first one).
     slots: Vec<Option<(RawPixel, u32)>>,
@@ -615,13 +698,17 @@ const MEMO_SLOTS: usize = 1024;
 /// Id of the pixels whose land cover is nodata.
 const NODATA_ID: u32 = u32::MAX;
 
+/// An empty slot of [`Memo`]'s key cache: bit 63 set and every other bit too, which neither
+/// a stored key (63 bits) nor a looked-up field key (not escaped) can be.
+const EMPTY_KEY: u64 = u64::MAX;
+
 impl<'a> Memo<'a> {
     fn new(ctx: &'a BlockContext<'a>) -> Self {
         Memo {
             ctx,
             evs: Vec::new(),
             values: Vec::new(),
-            keyed: vec![(0, 0); 1 << MEMO_KEY_BITS],
+            keyed: vec![(EMPTY_KEY, 0); 1 << MEMO_KEY_BITS],
             slots: Vec::new(),
         }
     }
@@ -661,16 +748,24 @@ impl<'a> Memo<'a> {
         Ok(id)
     }
 
-    /// The id of a (non-escaped, non-nodata) key's evaluation (evaluated on first sight).
+    /// The id of a (non-escaped) key's evaluation, evaluated on first sight from the raw
+    /// inputs `decode` gives ([`NODATA_ID`] where it gives none).
     #[inline]
-    fn id_of_key(&mut self, key: u64) -> std::result::Result<u32, PixelError> {
+    fn id_of_key(
+        &mut self,
+        key: u64,
+        decode: impl Fn(u64) -> Option<RawPixel>,
+    ) -> std::result::Result<u32, PixelError> {
         const K: u64 = 0x9E37_79B9_7F4A_7C15;
         let slot = ((key ^ (key >> 29)).wrapping_mul(K) >> (64 - MEMO_KEY_BITS)) as usize;
         let (k, id) = self.keyed[slot];
         if k == key {
             return Ok(id);
         }
-        let id = self.evaluate(key::unpack(key))?;
+        let id = match decode(key) {
+            Some(raw) => self.evaluate(raw)?,
+            None => NODATA_ID,
+        };
         self.keyed[slot] = (key, id);
         Ok(id)
     }
@@ -698,31 +793,36 @@ impl<'a> Memo<'a> {
 #[derive(Default)]
 struct RowCounts {
     n: Vec<u32>,
+    /// The ids seen in the row: the first `seen_len` (one slot more than ids, so that `add`
+    /// can always write the next one).
     seen: Vec<u32>,
+    seen_len: usize,
 }
 
 impl RowCounts {
-    /// Counts `count` more pixels of `id`.
+    /// Counts `count` more pixels of `id`. Branch-free but for a new id (the first sight of
+    /// an id in a row alternates with the others unpredictably along textured rows).
     #[inline]
     fn add(&mut self, id: u32, count: u32) {
         let k = id as usize;
         if k >= self.n.len() {
             self.n.resize(k + 1, 0);
+            self.seen.resize(k + 2, 0);
         }
-        if self.n[k] == 0 {
-            self.seen.push(id);
-        }
+        let new = self.n[k] == 0;
+        self.seen[self.seen_len] = id;
+        self.seen_len += usize::from(new);
         self.n[k] += count;
     }
 
     /// Adds the row's counts, at `area_ha` a pixel, into `acc`, and starts a new row.
     fn flush(&mut self, sums: &Sums, evs: &[Evaluated], acc: &mut [Acc], area_ha: f64) {
         let area = Area::new(area_ha);
-        for &id in &self.seen {
+        for &id in &self.seen[..self.seen_len] {
             let n = std::mem::take(&mut self.n[id as usize]);
             sums.add_area(acc, &evs[id as usize], area, n as i128);
         }
-        self.seen.clear();
+        self.seen_len = 0;
     }
 }
 
@@ -775,6 +875,8 @@ impl BlockMaps {
     /// Empty maps with room for `n` pixels (restoration maps only `with_restoration`). The
     /// run loop appends every pixel in order, so no buffer is first filled with a default.
     fn with_capacity(n: usize, with_restoration: bool) -> BlockMaps {
+        // Room for a last whole chunk of `put` beyond the block's pixels.
+        let n = n + RUN_CHUNK_PX;
         let r = if with_restoration { n } else { 0 };
         BlockMaps {
             stock: Vec::with_capacity(n),
@@ -788,14 +890,55 @@ impl BlockMaps {
     /// Appends `len` pixels of the map values `v` (of one evaluation, or nodata).
     #[inline]
     fn push(&mut self, len: usize, v: (f32, f32, f32, u8)) {
-        let n = self.stock.len() + len;
-        self.stock.resize(n, v.0);
-        self.sink.resize(n, v.1);
+        put(&mut self.stock, len, v.0);
+        put(&mut self.sink, len, v.1);
         if self.restoration {
-            self.potential.resize(n, v.2);
-            self.best.resize(n, v.3);
+            put(&mut self.potential, len, v.2);
+            put(&mut self.best, len, v.3);
         }
     }
+}
+
+/// Pixels the run loop handles as one fixed-size chunk (runs of land cover as textured as
+/// real classified imagery are mostly shorter).
+const RUN_CHUNK_PX: usize = 8;
+
+/// Appends `len` copies of `v`: a run of up to [`RUN_CHUNK_PX`] is one fixed-size copy and a
+/// cut back (no loop whose exit depends on the run's length, so no mispredicted branch per
+/// run; the buffer has room for the chunk, so nothing is reallocated).
+#[inline]
+fn put<T: Copy>(buf: &mut Vec<T>, len: usize, v: T) {
+    let n = buf.len() + len;
+    if len <= RUN_CHUNK_PX {
+        buf.extend_from_slice(&[v; RUN_CHUNK_PX]);
+        buf.truncate(n);
+    } else {
+        buf.resize(n, v);
+    }
+}
+
+/// The end of the run of keys equal to `keys[c]` that starts at `c`, at most `row_end`:
+/// [`RUN_CHUNK_PX`] keys are compared at a time and the equal ones counted without a branch.
+/// `keys` must hold `RUN_CHUNK_PX` more keys after `row_end` (any values).
+#[inline]
+fn run_end(keys: &[u64], c: usize, row_end: usize) -> usize {
+    let k = keys[c];
+    let mut e = c + 1;
+    while e < row_end {
+        let Some(next) = keys.get(e..e + RUN_CHUNK_PX) else {
+            break;
+        };
+        let mut equal = 0u32;
+        for (j, &x) in next.iter().enumerate() {
+            equal |= u32::from(x == k) << j;
+        }
+        let n = (!equal).trailing_zeros() as usize;
+        e += n;
+        if n < RUN_CHUNK_PX {
+            break;
+        }
+    }
+    e.min(row_end)
 }
 
 /// Map values of a pixel whose land cover is nodata.
@@ -847,16 +990,21 @@ pub(crate) fn compute_block(
     } else {
         Vec::new()
     };
-    let keys = pixel_keys(b);
+    let layout = KeyLayout::of(b);
+    let decode = |k: u64| layout.decode(b, k);
+    let mut keys = pixel_keys(b, &layout);
+    // Any keys after the last pixel, for `run_end`'s chunks.
+    keys.resize(n + RUN_CHUNK_PX, 0);
     let mut nodata_area = 0i128;
-    let mut last = (0u64, NODATA_ID);
-    for (r, row_keys) in keys.chunks_exact(w.width.max(1)).enumerate() {
+    let mut last = (EMPTY_KEY, NODATA_ID);
+    for r in 0..w.height {
         let row = w.row + r;
         let area_ha = row_areas_ha[row];
         let base = r * w.width;
+        let row_keys = &keys[base..];
         let mut nodata_px = 0i128;
         let mut c = 0;
-        while c < row_keys.len() {
+        while c < w.width {
             let k = row_keys[c];
             let mut end = c + 1;
             let id = if k & key::ESCAPE != 0 {
@@ -870,22 +1018,21 @@ pub(crate) fn compute_block(
                 memo.id_of_raw(RawPixel::at(b, base + c, code))
                     .map_err(|e| (w.col + c, row, e))?
             } else {
-                while end < row_keys.len() && row_keys[end] == k {
-                    end += 1;
-                }
-                if k & key::LC_MASK == 0 {
+                end = run_end(row_keys, c, w.width);
+                let id = if last.0 == k {
+                    last.1
+                } else {
+                    let id = memo.id_of_key(k, decode).map_err(|e| (w.col + c, row, e))?;
+                    last = (k, id);
+                    id
+                };
+                if id == NODATA_ID {
                     nodata_px += (end - c) as i128;
                     maps.push(end - c, NODATA_VALUES);
                     c = end;
                     continue;
                 }
-                if last.0 == k {
-                    last.1
-                } else {
-                    let id = memo.id_of_key(k).map_err(|e| (w.col + c, row, e))?;
-                    last = (k, id);
-                    id
-                }
+                id
             };
             maps.push(end - c, memo.values[id as usize]);
             if partial {
@@ -1689,6 +1836,40 @@ mod tests {
         }
     }
 
+    /// The test model on a grid, and what a block context borrows.
+    struct Setup {
+        model: PixelModel,
+        space: CohortSpace,
+        grid: Grid,
+        row_areas: Vec<f64>,
+    }
+
+    impl Setup {
+        fn new(width: usize, height: usize) -> Setup {
+            let model = test_model::model(Pools::default(), None);
+            let grid = grid(width, height);
+            Setup {
+                space: space(&model),
+                model,
+                row_areas: grid.row_areas_ha(),
+                grid,
+            }
+        }
+
+        /// The context of blocks without restoration or zones.
+        fn ctx(&self, age_shift_yr: i32) -> BlockContext<'_> {
+            BlockContext {
+                model: &self.model,
+                restoration: None,
+                space: &self.space,
+                age_shift_yr,
+                grid: &self.grid,
+                row_areas_ha: &self.row_areas,
+                zones: None,
+            }
+        }
+    }
+
     #[test]
     fn a_block_sums_exactly_what_its_pixels_sum_one_by_one() {
         let model = test_model::model(Pools::default(), None);
@@ -2167,54 +2348,15 @@ source = "test"
                 .map(|(m, b)| (m, NarrowKind::U8, vec![254.0], Role::Mask(b))),
         )
         .collect();
-        let tables: Vec<KeyTable> = layers
-            .iter()
-            .enumerate()
-            .map(|(k, (_, kind, nd, role))| KeyTable::new(*kind, |v| nd.contains(&v), k, *role))
-            .collect();
-        // The widened layers, decoded here as `Layer::read_codes` / `read_values` do.
-        let wide = |k: usize| -> Vec<Option<i32>> {
-            let (raw, kind, nd, _) = &layers[k];
-            (0..n)
-                .map(|i| kind.value_at(raw.index(i)))
-                .map(|v| (!nd.contains(&(v as f64))).then_some(v))
-                .collect()
-        };
-        let (w_lc, w_ft, w_ds) = (wide(0), wide(2), wide(3));
-        let w_age: Vec<Option<f64>> = wide(1).iter().map(|a| a.map(f64::from)).collect();
-        let mut w_masks = vec![0u32; n];
-        for (j, b) in mask_bits.iter().enumerate() {
-            set_mask_bit(&mut w_masks, &wide(4 + j), *b as usize);
-        }
-        let window = Window {
-            col: 0,
-            row: 0,
-            width: 64,
-            height: 64,
-        };
-        let widened = BlockInput {
-            window,
-            landcover: &w_lc,
-            age: &w_age,
-            forest_type: &w_ft,
-            desert: &w_ds,
-            masks: w_masks,
-            packed: Vec::new(),
-        };
-        let narrow = BlockInput {
-            window,
-            landcover: &[],
-            age: &[],
-            forest_type: &[],
-            desert: &[],
-            masks: Vec::new(),
-            packed: layers
-                .iter()
-                .zip(&tables)
-                .map(|((raw, ..), table)| Packed { raw, table })
-                .collect(),
-        };
-        let (kw, kn) = (pixel_keys(&widened), pixel_keys(&narrow));
+        let l = Layers::new(&layers, n);
+        let (widened, narrow) = (l.widened(SQUARE_64), l.narrow(SQUARE_64));
+        // 16 + 16 + 8 + 8 + 3 × 8 bits: too many for stored keys, so fields from the tables.
+        let layout = KeyLayout::of(&narrow);
+        assert!(matches!(layout, KeyLayout::Fields));
+        let (kw, kn) = (
+            pixel_keys(&widened, &KeyLayout::Fields),
+            pixel_keys(&narrow, &layout),
+        );
         // Equal keys where they pack the inputs; escaped on both sides elsewhere (an escaped
         // key's other bits are never read: such a pixel takes the general path).
         for (i, (a, b)) in kw.iter().zip(&kn).enumerate() {
@@ -2234,6 +2376,229 @@ source = "test"
                 );
             }
         }
+    }
+
+    /// A block of 64 × 64 pixels (4096) at the grid's origin.
+    const SQUARE_64: Window = Window {
+        col: 0,
+        row: 0,
+        width: 64,
+        height: 64,
+    };
+
+    /// Layers as stored: values, type, nodata values, role.
+    type StoredLayer<'a> = (&'a Narrow, NarrowKind, Vec<f64>, Role);
+
+    /// Layers given as stored, with their key tables and the values `Layer::read_codes` /
+    /// `read_values` would have given (empty for a role no layer has).
+    struct Layers<'a> {
+        raws: Vec<&'a Narrow>,
+        tables: Vec<KeyTable>,
+        landcover: Vec<Option<i32>>,
+        age: Vec<Option<f64>>,
+        forest_type: Vec<Option<i32>>,
+        desert: Vec<Option<i32>>,
+        masks: Vec<u32>,
+    }
+
+    impl<'a> Layers<'a> {
+        fn new(layers: &[StoredLayer<'a>], n: usize) -> Layers<'a> {
+            let mut l = Layers {
+                raws: layers.iter().map(|x| x.0).collect(),
+                tables: Vec::new(),
+                landcover: Vec::new(),
+                age: Vec::new(),
+                forest_type: Vec::new(),
+                desert: Vec::new(),
+                masks: Vec::new(),
+            };
+            for (k, (raw, kind, nd, role)) in layers.iter().enumerate() {
+                l.tables
+                    .push(KeyTable::new(*kind, |v| nd.contains(&v), k, *role));
+                let wide: Vec<Option<i32>> = (0..n)
+                    .map(|i| kind.value_at(raw.index(i)))
+                    .map(|v| (!nd.contains(&(v as f64))).then_some(v))
+                    .collect();
+                match role {
+                    Role::Landcover => l.landcover = wide,
+                    Role::Age => l.age = wide.iter().map(|a| a.map(f64::from)).collect(),
+                    Role::ForestType => l.forest_type = wide,
+                    Role::Desert => l.desert = wide,
+                    Role::Mask(bit) => {
+                        l.masks.resize(n, 0);
+                        set_mask_bit(&mut l.masks, &wide, *bit as usize);
+                    }
+                }
+            }
+            l
+        }
+
+        /// The block of `window` with every layer widened.
+        fn widened(&self, window: Window) -> BlockInput<'_> {
+            BlockInput {
+                window,
+                landcover: &self.landcover,
+                age: &self.age,
+                forest_type: &self.forest_type,
+                desert: &self.desert,
+                masks: self.masks.clone(),
+                packed: Vec::new(),
+            }
+        }
+
+        /// The block of `window` with every layer read narrow.
+        fn narrow(&self, window: Window) -> BlockInput<'_> {
+            BlockInput {
+                window,
+                landcover: &[],
+                age: &[],
+                forest_type: &[],
+                desert: &[],
+                masks: Vec::new(),
+                packed: self
+                    .raws
+                    .iter()
+                    .zip(&self.tables)
+                    .map(|(raw, table)| Packed { raw, table })
+                    .collect(),
+            }
+        }
+    }
+
+    #[test]
+    fn stored_keys_decode_to_the_raw_inputs_of_layers_read_widened() {
+        let n = 4096;
+        let x = |i: usize, m: usize| (i * 7919 + i / 13 * 104_729) % m;
+        let lc = Narrow::U16((0..n).map(|i| [3, 9, 65535, 5000, 9, 0][x(i, 6)]).collect());
+        let age = Narrow::I16((0..n).map(|i| x(i, 300) as i16 - 3).collect());
+        let ft = Narrow::U8((0..n).map(|i| [1, 2, 255, 0][x(i, 4)]).collect());
+        let mask = Narrow::U8((0..n).map(|i| x(i + 3, 3) as u8 * 127).collect());
+        let layers = [
+            (&lc, NarrowKind::U16, vec![65535.0], Role::Landcover),
+            (&age, NarrowKind::I16, vec![-1.0], Role::Age),
+            (&ft, NarrowKind::U8, vec![255.0], Role::ForestType),
+            (&mask, NarrowKind::U8, vec![254.0], Role::Mask(5)),
+        ];
+        let l = Layers::new(&layers, n);
+        let (widened, narrow) = (l.widened(SQUARE_64), l.narrow(SQUARE_64));
+        // 16 + 16 + 8 + 8 bits: stored keys.
+        let layout = KeyLayout::of(&narrow);
+        let KeyLayout::Stored { shifts } = &layout else {
+            panic!("48 bits of layers should give stored keys");
+        };
+        assert_eq!(shifts, &[0, 16, 32, 40]);
+        let keys = pixel_keys(&narrow, &layout);
+        for (i, &k) in keys.iter().enumerate() {
+            let expected = l.landcover[i].map(|code| RawPixel::at(&widened, i, code));
+            assert!(layout.decode(&narrow, k) == expected, "pixel {i}");
+            // The key is the stored values side by side.
+            let stored = [lc.index(i), age.index(i), ft.index(i), mask.index(i)];
+            let packed = stored
+                .iter()
+                .zip(shifts)
+                .fold(0u64, |a, (v, s)| a | (*v as u64) << s);
+            assert_eq!(k, packed, "pixel {i}");
+        }
+        // Nodata, escaped codes (5000) and negative ages all occur.
+        assert!(l.landcover.iter().any(|c| c.is_none()) && l.landcover.contains(&Some(5000)));
+        assert!(l.age.iter().any(|a| a.is_some_and(|a| a < 0.0)));
+    }
+
+    #[test]
+    fn a_block_of_narrow_layers_computes_what_the_same_block_widened_does() {
+        let (w, h) = (37, 23);
+        let setup = Setup::new(w, h);
+        let n = w * h;
+        // Land cover 255 = nodata.
+        let lc = Narrow::U8(
+            (0..n)
+                .map(|i| [255, 1, 2, 3, 4, 1, 4][(i / 5 + i / 37) % 7])
+                .collect(),
+        );
+        let age = Narrow::U8((0..n).map(|i| [255, 0, 7, 35][(i / 3) % 4]).collect());
+        let ft = Narrow::U8((0..n).map(|i| [8, 7, 255][(i / 11) % 3]).collect());
+        let ds = Narrow::U8((0..n).map(|i| 1 + ((i / 13) % 2) as u8).collect());
+        let u8_layer = |raw, role| (raw, NarrowKind::U8, vec![255.0], role);
+        let l = Layers::new(
+            &[
+                u8_layer(&lc, Role::Landcover),
+                u8_layer(&age, Role::Age),
+                u8_layer(&ft, Role::ForestType),
+                u8_layer(&ds, Role::Desert),
+            ],
+            n,
+        );
+        let window = Window {
+            col: 0,
+            row: 0,
+            width: w,
+            height: h,
+        };
+        let (widened, narrow) = (l.widened(window), l.narrow(window));
+        assert!(matches!(KeyLayout::of(&narrow), KeyLayout::Stored { .. }));
+        let ctx = setup.ctx(3);
+        let a = compute_block(&ctx, &widened).unwrap();
+        let b = compute_block(&ctx, &narrow).unwrap();
+        let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
+        assert_eq!(bits(&a.stock), bits(&b.stock));
+        assert_eq!(bits(&a.sink), bits(&b.sink));
+        assert_eq!(a.grid_acc, b.grid_acc);
+        assert_eq!(a.nodata_area, b.nodata_area);
+        assert!(a.nodata_area > 0 && a.stock.iter().any(|v| !v.is_nan()));
+    }
+
+    #[test]
+    fn a_key_of_zero_bits_is_looked_up_like_any_other() {
+        // A stored key may be 0 (every layer storing 0): the memo's empty slots must not
+        // answer for it.
+        let setup = Setup::new(4, 4);
+        let ctx = setup.ctx(0);
+        let mut memo = Memo::new(&ctx);
+        let raw = RawPixel {
+            code: 4,
+            age_bits: None,
+            forest_type: None,
+            desert: None,
+            masks: 0,
+        };
+        let id = memo.id_of_key(0, |_| Some(raw)).unwrap();
+        assert_eq!((id, memo.evs.len()), (0, 1));
+        assert_eq!(memo.id_of_key(0, |_| None).unwrap(), id, "cached");
+        assert_eq!(memo.id_of_key(7, |_| None).unwrap(), NODATA_ID);
+    }
+
+    #[test]
+    fn runs_are_found_and_filled_as_one_pixel_at_a_time_would() {
+        // Runs of every length from 1 to 19 in rows of 23 (runs cross row ends), against
+        // a pixel-by-pixel scan and fill.
+        let width = 23;
+        let lens: Vec<usize> = (0..60).map(|i| 1 + (i * 7) % 19).collect();
+        let mut keys: Vec<u64> = lens
+            .iter()
+            .enumerate()
+            .flat_map(|(j, &l)| std::iter::repeat_n(j as u64 % 3, l))
+            .collect();
+        let rows = keys.len() / width;
+        keys.truncate(rows * width);
+        let n = keys.len();
+        keys.resize(n + RUN_CHUNK_PX, 0);
+        let (mut fast, mut slow) = (Vec::with_capacity(n + RUN_CHUNK_PX), Vec::new());
+        for r in 0..rows {
+            let row = &keys[r * width..];
+            let mut c = 0;
+            while c < width {
+                let mut e = c + 1;
+                while e < width && row[e] == row[c] {
+                    e += 1;
+                }
+                assert_eq!(run_end(row, c, width), e, "row {r} col {c}");
+                put(&mut fast, e - c, (r * width + c) as u32);
+                slow.extend(std::iter::repeat_n((r * width + c) as u32, e - c));
+                c = e;
+            }
+        }
+        assert_eq!(fast, slow);
+        assert_eq!(fast.len(), n);
     }
 
     #[test]

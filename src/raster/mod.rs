@@ -113,6 +113,31 @@ impl Narrow {
         }
     }
 
+    /// Bits of one stored value (8 or 16).
+    pub fn bits(&self) -> u32 {
+        match self {
+            Narrow::U8(_) => 8,
+            Narrow::U16(_) | Narrow::I16(_) => 16,
+        }
+    }
+
+    /// `out[j] |= index(start + j) << shift` for every `j` of `out` (pixels past the end are
+    /// left alone): the stored bits of each pixel placed side by side with other layers', a
+    /// loop without lookups or branches that vectorizes.
+    pub fn or_shifted(&self, start: usize, shift: u32, out: &mut [u64]) {
+        fn go<T: Copy>(v: &[T], shift: u32, out: &mut [u64], bits: impl Fn(T) -> u64) {
+            for (o, &x) in out.iter_mut().zip(v) {
+                *o |= bits(x) << shift;
+            }
+        }
+        let from = |len: usize| start.min(len);
+        match self {
+            Narrow::U8(v) => go(&v[from(v.len())..], shift, out, u64::from),
+            Narrow::U16(v) => go(&v[from(v.len())..], shift, out, u64::from),
+            Narrow::I16(v) => go(&v[from(v.len())..], shift, out, |x| u64::from(x as u16)),
+        }
+    }
+
     /// `out[j] |= table[index(start + j)]` for every `j` of `out` (pixels past the end are left
     /// alone): one table lookup a pixel, monomorphized per type so that the loop has no
     /// branch. A byte band's table of 256 entries is indexed without a bounds check.

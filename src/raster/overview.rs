@@ -146,34 +146,19 @@ impl Cell for Mean {
             (self.sum / self.count as f64) as f32
         }
     }
-    /// A square of four equal valid pixels (most squares of a map made of patches) is
-    /// 4 × the value, exactly what adding the four gives (a f32 times 2, 3 or 4 is exact in
-    /// f64); the other squares are reduced pixel by pixel.
+    /// The plain sum of each square's four leaves, written without a branch so that the loop
+    /// vectorizes. (A shortcut for squares of four equal pixels, 4 × the value, gives the same
+    /// bits but mispredicts on textured maps, where such squares and the others alternate.)
     #[inline]
     fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) {
-        out.reserve(top.len() / 2);
-        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
-            let v = t[0];
-            let bits = v.to_bits();
-            let m = if bits == t[1].to_bits()
-                && bits == b[0].to_bits()
-                && bits == b[1].to_bits()
-                && !v.is_nan()
-            {
-                Mean {
-                    sum: 4.0 * v as f64,
-                    count: 4,
-                }
-            } else {
-                Mean::reduce4(
-                    Mean::leaf(t[0]),
-                    Mean::leaf(t[1]),
-                    Mean::leaf(b[0]),
-                    Mean::leaf(b[1]),
-                )
-            };
-            out.push(m);
-        }
+        out.extend(
+            top.chunks_exact(2)
+                .zip(bottom.chunks_exact(2))
+                .map(|(t, b)| {
+                    let l = Mean::leaf;
+                    Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
+                }),
+        );
     }
 }
 
@@ -272,6 +257,28 @@ fn halve_by<C: Cell>(
 ) -> Tile<C> {
     let (w2, h2) = (width.div_ceil(2), height.div_ceil(2));
     let mut data = Vec::with_capacity(w2 * h2);
+    if width % 2 == 0 && height % 2 == 0 {
+        // Whole squares only: row pairs, without a test per square.
+        for y in 0..h2 {
+            let (top, bottom) = (2 * y * width, (2 * y + 1) * width);
+            data.extend((0..w2).map(|x| {
+                let sx = 2 * x;
+                C::reduce4(
+                    get(top + sx),
+                    get(top + sx + 1),
+                    get(bottom + sx),
+                    get(bottom + sx + 1),
+                )
+            }));
+        }
+        return Tile {
+            col: col / 2,
+            row: row / 2,
+            width: w2,
+            height: h2,
+            data,
+        };
+    }
     let mut kids = [C::default(); 4];
     for y in 0..h2 {
         let (top, bottom) = (2 * y * width, (2 * y + 1) * width);

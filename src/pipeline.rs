@@ -1303,27 +1303,15 @@ struct RunMaps<M, B> {
 /// The maps being written.
 type Writers = RunMaps<MapWriter<Mean>, MapWriter<BestMode>>;
 
-/// GDAL's block cache for a pass, before its maps' overview tiles (MB).
+/// GDAL's block cache for a pass (MB): the readers' blocks and at most one tile per map
+/// being written (the writers hold the rows of tiles they are filling themselves, see
+/// `writer::LevelRows`), so it never fills.
 const GDAL_CACHE_BASE_MB: usize = 128;
-
-/// The most [`bound_gdal_cache_for_maps`] gives GDAL's block cache (MB).
-const GDAL_CACHE_MAX_MB: usize = 512;
 
 /// Bounds GDAL's block cache (it defaults to 5 % of RAM) so memory stays flat with raster
 /// size; the user's `GDAL_CACHEMAX` wins.
 pub(crate) fn bound_gdal_cache() {
     set_gdal_cache_mb(GDAL_CACHE_BASE_MB);
-}
-
-/// Bounds GDAL's block cache for a pass writing maps `width` pixels wide, with
-/// `bytes_per_px` bytes per pixel summed over the maps: the base, plus one row of COG tiles
-/// (512 rows) of every overview level, which the blocks fill a few rows at a time (their
-/// partly written tiles must stay in the cache, or GDAL compresses them half-empty, reads
-/// them back and compresses them again); at most [`GDAL_CACHE_MAX_MB`]. The levels together
-/// are about as wide as the map (½ + ¼ + …).
-pub(crate) fn bound_gdal_cache_for_maps(width: usize, bytes_per_px: usize) {
-    let tiles_mb = (overview::COG_BLOCK_PX * width * bytes_per_px).div_ceil(1 << 20);
-    set_gdal_cache_mb((GDAL_CACHE_BASE_MB + tiles_mb).min(GDAL_CACHE_MAX_MB));
 }
 
 fn set_gdal_cache_mb(mb: usize) {
@@ -1688,8 +1676,6 @@ pub fn run(scene: &Scene, opts: &RunOptions, zones: Option<&ZoneSet>) -> Result<
     bound_gdal_cache();
     tune_allocator();
     let (s, inputs) = setup(scene, opts, zones)?;
-    let map_bytes_per_px = if s.restoration.is_some() { 13 } else { 8 };
-    bound_gdal_cache_for_maps(s.grid.width, map_bytes_per_px);
     let maps = create_maps(scene, &s)?;
     let Streamed {
         maps,

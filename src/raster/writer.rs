@@ -153,10 +153,145 @@ pub struct MapWriter<C: Cell> {
     classes: Option<Classes<C>>,
     /// Why the colour table could not be set at creation, reported by `finish`.
     palette_error: Option<String>,
-    /// The edge tiles were given their single first write ([`prefill_edge_tiles`]); done
-    /// at the first block, after the colour table (a tile flushed before it would fix the
-    /// file's photometric interpretation).
-    edges_prefilled: bool,
+    /// Level k's rows waiting for their row of tiles to be complete (index 0: full
+    /// resolution), see [`LevelRows`].
+    levels: Vec<LevelRows<C::Value>>,
+}
+
+/// The rows of one level of a map (full resolution or an overview) that GDAL has not been
+/// given yet: a row of the file's tiles goes to GDAL only once every pixel of it has arrived,
+/// one whole tile per write, each flushed out of GDAL's block cache at once.
+///
+/// Why: GDAL's block cache is shared by every thread of the process. When it is full, the
+/// thread that needs room writes out whichever dirty block is oldest, also a block of another
+/// thread's dataset, while that thread works on the same file; with GDAL 3.6 this lost
+/// overview tiles: a 400 Mpx run wrote a sink map whose level-2 overview tile held 7 of its
+/// 64 parts, the rest nodata, while every pixel of the full-resolution map was right. Handing
+/// GDAL only whole tiles and flushing each from the writing thread keeps at most one tile per
+/// map in the cache: it never fills, so no thread ever writes another's block, no tile is
+/// compressed half-empty and read back, and the padding of an edge tile (its one write covers
+/// its whole valid area) is zeros.
+struct LevelRows<T> {
+    /// Level size (columns, rows).
+    size: (usize, usize),
+    /// The file's tile size at this level.
+    tile: (usize, usize),
+    /// Pieces come as whole tiles (full resolution, blocks a multiple of the tile): each goes
+    /// to GDAL as it comes, nothing is held.
+    direct: bool,
+    /// First row held (the first row of a row of tiles; `size.1` once all are written).
+    row0: usize,
+    /// Rows from `row0` on, `size.0` values each.
+    buf: Vec<T>,
+    /// Every pixel above this row has arrived.
+    done: usize,
+}
+
+impl<T: Copy> LevelRows<T> {
+    fn new(size: (usize, usize), tile: (usize, usize), direct: bool) -> LevelRows<T> {
+        LevelRows {
+            size,
+            tile: (tile.0.max(1), tile.1.max(1)),
+            direct,
+            row0: 0,
+            buf: Vec::new(),
+            done: 0,
+        }
+    }
+
+    /// Adds the piece at window `w` of this level (pieces of a level come in the row-major
+    /// order of the blocks, a row of blocks ending at the right edge); every tile now
+    /// complete goes to `write` (its window and values), in row-major order.
+    fn add(
+        &mut self,
+        w: Window,
+        data: Vec<T>,
+        fill: T,
+        write: &mut dyn FnMut(Window, Vec<T>) -> Result<()>,
+    ) -> Result<()> {
+        let ((width, height), (tw, th)) = (self.size, self.tile);
+        if w.row < self.row0 || w.col + w.width > width || w.row + w.height > height {
+            return Err(crate::error::Error::internal(format!(
+                "map piece {w:?} outside the rows still open ({}..{height}, {width} wide)",
+                self.row0
+            )));
+        }
+        if self.direct {
+            for t in tiles_of(w, (tw, th)) {
+                let mut v = Vec::with_capacity(t.len());
+                for r in 0..t.height {
+                    let start = (t.row - w.row + r) * w.width + (t.col - w.col);
+                    v.extend_from_slice(&data[start..start + t.width]);
+                }
+                write(t, v)?;
+            }
+            if w.col + w.width == width {
+                self.row0 = w.row + w.height;
+                self.done = self.row0;
+            }
+            return Ok(());
+        }
+        let rows = w.row + w.height - self.row0;
+        if self.buf.len() < rows * width {
+            self.buf.resize(rows * width, fill);
+        }
+        for r in 0..w.height {
+            let dst = (w.row - self.row0 + r) * width + w.col;
+            self.buf[dst..dst + w.width].copy_from_slice(&data[r * w.width..(r + 1) * w.width]);
+        }
+        if w.col + w.width == width {
+            self.done = self.done.max(w.row + w.height);
+        }
+        while self.row0 < height && self.done >= (self.row0 + th).min(height) {
+            let n = th.min(height - self.row0);
+            let band = Window {
+                col: 0,
+                row: self.row0,
+                width,
+                height: n,
+            };
+            for t in tiles_of(band, (tw, th)) {
+                let mut v = Vec::with_capacity(t.len());
+                for r in 0..t.height {
+                    let start = r * width + t.col;
+                    v.extend_from_slice(&self.buf[start..start + t.width]);
+                }
+                write(t, v)?;
+            }
+            self.buf.drain(..n * width);
+            self.row0 += n;
+        }
+        Ok(())
+    }
+
+    /// True once every row has been written.
+    fn is_complete(&self) -> bool {
+        self.row0 >= self.size.1
+    }
+}
+
+/// The windows of the `tile` tiles that window `w` (whose edges are tile edges or the
+/// level's edges) covers, row by row, clipped to `w`.
+fn tiles_of(w: Window, tile: (usize, usize)) -> Vec<Window> {
+    let (tw, th) = tile;
+    let mut out = Vec::new();
+    let mut row = w.row;
+    while row < w.row + w.height {
+        let h = (th - row % th).min(w.row + w.height - row);
+        let mut col = w.col;
+        while col < w.col + w.width {
+            let cw = (tw - col % tw).min(w.col + w.width - col);
+            out.push(Window {
+                col,
+                row,
+                width: cw,
+                height: h,
+            });
+            col += cw;
+        }
+        row += h;
+    }
+    out
 }
 
 struct Classes<C: Cell> {
@@ -265,6 +400,16 @@ impl<C: Cell> MapWriter<C> {
             built.map_err(err)?;
         }
         let upper = (plan.local < plan.levels()).then(|| Upper::new(plan.clone()));
+        let levels = plan
+            .dims
+            .iter()
+            .enumerate()
+            .map(|(k, &size)| {
+                let t = if k == 0 { tile_px } else { overview_tile_px };
+                let direct = k == 0 && format.block_px % t == 0;
+                LevelRows::new(size, (t, t), direct)
+            })
+            .collect();
         Ok(MapWriter {
             spec,
             dir: dir.to_path_buf(),
@@ -276,7 +421,7 @@ impl<C: Cell> MapWriter<C> {
             nodata,
             classes: None,
             palette_error: None,
-            edges_prefilled: false,
+            levels,
         })
     }
 
@@ -310,35 +455,28 @@ impl<C: Cell> MapWriter<C> {
             (c.add)(&mut c.tally, w.row, w.width, &data);
         }
         reset_gdal_errors();
-        if !self.edges_prefilled {
-            prefill_edge_tiles::<C>(&mut self.dataset, self.format.block_px, self.plan.levels())
-                .map_err(|e| output_error(&path, e))?;
-            self.edges_prefilled = true;
-        }
-        let mut band = self
-            .dataset
-            .rasterband(1)
-            .map_err(|e| output_error(&path, e))?;
-        write_window(&mut band, w, data).map_err(|e| output_error(&path, e))?;
+        let fill = C::default().value();
+        let (rows, dataset) = (&mut self.levels, &mut self.dataset);
+        rows[0].add(w, data, fill, &mut |t, v| {
+            write_tile(dataset, &path, 0, t, v)
+        })?;
         for (k, t) in levels.values.into_iter().enumerate() {
-            let mut ov = band.overview(k).map_err(|e| output_error(&path, e))?;
-            write_window(&mut ov, t.window(), t.data).map_err(|e| output_error(&path, e))?;
+            rows[k + 1].add(t.window(), t.data, fill, &mut |t, v| {
+                write_tile(dataset, &path, k + 1, t, v)
+            })?;
         }
         if let (Some(upper), Some(top)) = (self.upper.as_mut(), levels.top) {
             upper.add(top, &mut |k, row, values| {
-                let mut ov = band.overview(k - 1).map_err(|e| output_error(&path, e))?;
                 let width = values.len();
-                write_window(
-                    &mut ov,
-                    Window {
-                        col: 0,
-                        row,
-                        width,
-                        height: 1,
-                    },
-                    values,
-                )
-                .map_err(|e| output_error(&path, e))
+                let w = Window {
+                    col: 0,
+                    row,
+                    width,
+                    height: 1,
+                };
+                rows[k].add(w, values, fill, &mut |t, v| {
+                    write_tile(dataset, &path, k, t, v)
+                })
             })?;
         }
         check_gdal_errors(&path)
@@ -369,9 +507,16 @@ impl<C: Cell> MapWriter<C> {
             spec,
             classes,
             palette_error,
+            levels,
             ..
         } = self;
         reset_gdal_errors();
+        if let Some(k) = levels.iter().position(|l| !l.is_complete()) {
+            return Err(output_error(
+                &final_path,
+                format!("level {k} of the map was not written to its last row"),
+            ));
+        }
         if let Some(e) = palette_error {
             return Err(output_error(&final_path, e));
         }
@@ -424,66 +569,39 @@ enum CogPath {
     Gdal,
 }
 
-/// Writes nodata over the valid area of every edge tile (a tile reaching past the raster's
-/// right or bottom edge) of the levels whose tiles will be filled by several writes, each in
-/// one call, so that the tile's padding is zeros whatever happens later.
-///
-/// Why: GDAL 3.6 fills a never-written tile with nodata when a partial write first loads it,
-/// but zeroes the bottom padding when it loads back a tile it evicted from its cache, so the
-/// padding (outside the raster, invisible in every reader) depended on cache timing, and two
-/// identical runs could give different file bytes. A single write of a tile's whole valid area
-/// starts it zeroed (`bMemZeroBuffer` in `GDALRasterBand::IRasterIO`), and reloading keeps
-/// zeros. Level 0 is left alone when every block fills whole tiles (`block_px` a multiple of
-/// the tile size): each of its tiles gets one write already.
-fn prefill_edge_tiles<C: Cell>(
-    ds: &mut gdal::Dataset,
-    block_px: usize,
-    levels: usize,
-) -> gdal::errors::Result<()> {
-    let band = ds.rasterband(1)?;
-    for k in 0..=levels {
-        let mut b = if k == 0 {
-            ds.rasterband(1)?
-        } else {
-            band.overview(k - 1)?
-        };
-        let (tw, th) = b.block_size();
-        if k == 0 && block_px % tw == 0 && block_px % th == 0 {
-            continue;
-        }
-        for w in edge_tiles(b.size(), (tw, th)) {
-            // The values written do not matter (the blocks write every valid pixel later):
-            // the empty cell's value, nodata for the run's maps, is as good as any.
-            write_window(&mut b, w, vec![C::default().value(); w.len()])?;
-        }
-    }
-    Ok(())
+/// Writes one whole tile (window `t`, values `v`) of level `k` of the map at `path` (0: full
+/// resolution) and flushes it out of GDAL's cache ([`LevelRows`]).
+fn write_tile<T: gdal::raster::GdalType + Copy>(
+    dataset: &mut gdal::Dataset,
+    path: &Path,
+    k: usize,
+    t: Window,
+    v: Vec<T>,
+) -> Result<()> {
+    let band = dataset.rasterband(1).map_err(|e| output_error(path, e))?;
+    let mut b = if k == 0 {
+        band
+    } else {
+        band.overview(k - 1).map_err(|e| output_error(path, e))?
+    };
+    write_window(&mut b, t, v).map_err(|e| output_error(path, e))?;
+    flush_band(&b).map_err(|e| output_error(path, e))
 }
 
-/// The windows of the valid part of the tiles of a `size` raster in `tile` tiles that reach
-/// past its right or bottom edge (each once).
-fn edge_tiles(size: (usize, usize), tile: (usize, usize)) -> Vec<Window> {
-    let ((w, h), (tw, th)) = (size, tile);
-    if tw == 0 || th == 0 {
-        return Vec::new();
+/// Writes the dirty blocks of `band` to its file and drops its blocks from GDAL's cache.
+fn flush_band(band: &gdal::raster::RasterBand) -> std::result::Result<(), String> {
+    // SAFETY: the handle is valid while `band` lives; flushing takes no other pointer.
+    let rv = unsafe { gdal_sys::GDALFlushRasterCache(band.c_rasterband()) };
+    if rv == gdal_sys::CPLErr::CE_None {
+        Ok(())
+    } else {
+        // SAFETY: GDAL's last error message of this thread, copied at once.
+        let msg = unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) };
+        Err(format!(
+            "writing tiles failed: {}",
+            msg.to_string_lossy().trim()
+        ))
     }
-    let (nx, ny) = (w.div_ceil(tw), h.div_ceil(th));
-    let (right, bottom) = (w % tw != 0, h % th != 0);
-    let mut out = Vec::new();
-    for ty in 0..ny {
-        for tx in 0..nx {
-            if (right && tx == nx - 1) || (bottom && ty == ny - 1) {
-                let (col, row) = (tx * tw, ty * th);
-                out.push(Window {
-                    col,
-                    row,
-                    width: tw.min(w - col),
-                    height: th.min(h - row),
-                });
-            }
-        }
-    }
-    out
 }
 
 /// Writes `data` into window `w` of `band`.
@@ -557,30 +675,110 @@ pub fn copy_map(
 mod tests {
     use super::*;
 
-    #[test]
-    fn edge_tiles_are_the_partial_right_column_and_bottom_row_once_each() {
-        let w = |col, row, width, height| Window {
+    fn win(col: usize, row: usize, width: usize, height: usize) -> Window {
+        Window {
             col,
             row,
             width,
             height,
-        };
+        }
+    }
+
+    #[test]
+    fn tiles_of_a_window_are_its_tiles_clipped_row_by_row() {
         // 1100 × 1300 in 512-px tiles: 3 × 3 tiles, the last column 76 wide, the last row
-        // 276 high; the corner tile once.
-        let t = edge_tiles((1100, 1300), (512, 512));
+        // 276 high.
+        let t = tiles_of(win(0, 0, 1100, 1300), (512, 512));
+        assert_eq!(t.len(), 9);
+        assert_eq!(t[0], win(0, 0, 512, 512));
+        assert_eq!(t[2], win(1024, 0, 76, 512));
+        assert_eq!(t[8], win(1024, 1024, 76, 276));
+        // A window of two tiles' height from a tile edge.
         assert_eq!(
-            t,
+            tiles_of(win(512, 512, 588, 788), (512, 512)),
             vec![
-                w(1024, 0, 76, 512),
-                w(1024, 512, 76, 512),
-                w(0, 1024, 512, 276),
-                w(512, 1024, 512, 276),
-                w(1024, 1024, 76, 276),
+                win(512, 512, 512, 512),
+                win(1024, 512, 76, 512),
+                win(512, 1024, 512, 276),
+                win(1024, 1024, 76, 276),
             ]
         );
-        // Exact multiples have no edge tile; one dimension only gives that side.
-        assert!(edge_tiles((1024, 512), (512, 512)).is_empty());
-        assert_eq!(edge_tiles((1024, 600), (512, 512)).len(), 2);
-        assert!(edge_tiles((10, 10), (0, 0)).is_empty());
+        assert!(tiles_of(win(3, 3, 0, 5), (512, 512)).is_empty());
+    }
+
+    /// Feeds a `w` × `h` level in row-major blocks of `block` px (values: their index) to
+    /// a [`LevelRows`] with `tile`-px tiles, and returns what it writes.
+    fn written(
+        w: usize,
+        h: usize,
+        block: usize,
+        tile: usize,
+        direct: bool,
+    ) -> Vec<(Window, Vec<u32>)> {
+        let mut rows = LevelRows::new((w, h), (tile, tile), direct);
+        let mut out = Vec::new();
+        let mut row = 0;
+        while row < h {
+            let bh = block.min(h - row);
+            let mut col = 0;
+            while col < w {
+                let bw = block.min(w - col);
+                let data = (0..bh)
+                    .flat_map(|r| (0..bw).map(move |c| ((row + r) * w + col + c) as u32))
+                    .collect();
+                rows.add(win(col, row, bw, bh), data, u32::MAX, &mut |t, v| {
+                    out.push((t, v));
+                    Ok(())
+                })
+                .unwrap();
+                col += bw;
+            }
+            row += bh;
+        }
+        assert!(rows.is_complete());
+        out
+    }
+
+    #[test]
+    fn level_rows_write_every_whole_tile_once_in_order_with_its_values() {
+        // Blocks that straddle tile rows (24 px, tiles of 32), whole tiles (64 and 32, direct)
+        // and blocks smaller than a tile (8).
+        for (block, tile, direct) in [
+            (24, 32, false),
+            (8, 32, false),
+            (64, 32, true),
+            (32, 32, true),
+        ] {
+            let (w, h) = (100, 70);
+            let out = written(w, h, block, tile, direct);
+            let expected = tiles_of(win(0, 0, w, h), (tile, tile));
+            let windows: Vec<Window> = out.iter().map(|(t, _)| *t).collect();
+            if direct {
+                // Block by block: the same tiles, each block's tiles in a row.
+                let mut sorted = windows.clone();
+                sorted.sort_by_key(|t| (t.row, t.col));
+                assert_eq!(sorted, expected, "block {block}");
+            } else {
+                assert_eq!(windows, expected, "block {block}");
+            }
+            for (t, v) in &out {
+                let want: Vec<u32> = (0..t.height)
+                    .flat_map(|r| (0..t.width).map(move |c| ((t.row + r) * w + t.col + c) as u32))
+                    .collect();
+                assert_eq!(v, &want, "block {block}, tile {t:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn a_piece_above_the_rows_already_written_is_an_error() {
+        let mut rows = LevelRows::new((4, 4), (2, 2), false);
+        let mut sink = |_: Window, _: Vec<u8>| Ok(());
+        rows.add(win(0, 0, 4, 2), vec![1; 8], 0, &mut sink).unwrap();
+        assert!(rows.add(win(0, 0, 4, 2), vec![1; 8], 0, &mut sink).is_err());
+        assert!(rows
+            .add(win(0, 2, 5, 2), vec![1; 10], 0, &mut sink)
+            .is_err());
+        assert!(!rows.is_complete());
     }
 }

@@ -356,27 +356,89 @@ impl Counted {
     }
 }
 
+/// Where the tiles of one level (0: full resolution, then the overviews from the largest)
+/// are in a file of tiles: byte offset and byte count of each tile, in the TIFF's row-major
+/// tile order (count 0: not written).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct LevelTiles {
+    /// Byte offset of each tile.
+    pub offsets: Vec<u64>,
+    /// Byte count of each tile.
+    pub counts: Vec<u64>,
+}
+
 /// Copies the tiled GeoTIFF `src` (as GDAL's GTiff driver writes it, with internal
 /// overviews whose tiles have the size of the full resolution's) into a COG at `dst`.
 /// An I/O error is an error; a structure it does not handle is [`Assembly::Unsupported`].
 pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
     let f = File::open(src)?;
     let file_len = f.metadata()?.len();
-    let images = match read_images(&f, file_len)?
+    let (format, images) = match read_images(&f, file_len)?
         .and_then(|(format, images)| cog_order(images).map(|i| (format, i)))
     {
         Ok(v) => v,
         Err(why) => return Ok(Assembly::Unsupported(why)),
     };
-    let (format, images) = images;
+    write_cog(format, &images, &f, file_len, dst)
+}
 
+/// [`assemble`] with the tiles taken from `tiles` (already compressed as `template`'s
+/// compression tag says), where `levels` says: `template` gives every tag (it is GDAL's
+/// sparse file of the map, with its overview levels and no tile written).
+pub fn assemble_tiles(
+    template: &Path,
+    tiles: &Path,
+    levels: &[LevelTiles],
+    dst: &Path,
+) -> std::io::Result<Assembly> {
+    let f = File::open(template)?;
+    let file_len = f.metadata()?.len();
+    let (format, mut images) = match read_images(&f, file_len)?
+        .and_then(|(format, images)| cog_order(images).map(|i| (format, i)))
+    {
+        Ok(v) => v,
+        Err(why) => return Ok(Assembly::Unsupported(why)),
+    };
+    if images.len() != levels.len() {
+        return Ok(Assembly::Unsupported(format!(
+            "{} levels in the file, {} of tiles",
+            images.len(),
+            levels.len()
+        )));
+    }
+    for (k, (img, l)) in images.iter_mut().zip(levels).enumerate() {
+        if img.offsets.len() != l.offsets.len() || l.counts.len() != l.offsets.len() {
+            return Ok(Assembly::Unsupported(format!(
+                "level {k}: {} tiles in the file, {} given",
+                img.offsets.len(),
+                l.offsets.len()
+            )));
+        }
+        img.offsets.clone_from(&l.offsets);
+        img.counts.clone_from(&l.counts);
+    }
+    let t = File::open(tiles)?;
+    let tiles_len = t.metadata()?.len();
+    write_cog(format, &images, &t, tiles_len, dst)
+}
+
+/// Writes the COG of `images` (the source's `format`, or BigTIFF when a classic TIFF would
+/// pass 4 GiB) with their tiles read from `tiles`.
+fn write_cog(
+    format: Format,
+    images: &[Image],
+    tiles: &File,
+    tiles_len: u64,
+    dst: &Path,
+) -> std::io::Result<Assembly> {
     // 1. Where everything goes.
     let ghost = ghost_area();
-    let plan = CogPlan::new(format, &images, ghost.len() as u64);
+    let mut format = format;
+    let mut plan = CogPlan::new(format, images, ghost.len() as u64);
     if !format.big && plan.total > u32::MAX as u64 {
-        return Ok(Assembly::Unsupported(
-            "the COG would exceed 4 GiB in a classic TIFF".into(),
-        ));
+        // Every field keeps its type and values; only offsets widen.
+        format = Format { big: true };
+        plan = CogPlan::new(format, images, ghost.len() as u64);
     }
 
     // 2. Header, ghost area and IFDs.
@@ -393,7 +455,7 @@ pub fn assemble(src: &Path, dst: &Path) -> std::io::Result<Assembly> {
     debug_assert_eq!(w.n, plan.data_start);
 
     // 3. The tiles, byte for byte, each between its leader and trailer.
-    copy_tiles(&f, file_len, &images, &mut w)?;
+    copy_tiles(tiles, tiles_len, images, &mut w)?;
     debug_assert_eq!(w.n, plan.total);
     w.w.flush()?;
     Ok(Assembly::Written)
@@ -441,10 +503,10 @@ impl CogPlan {
             ifd_pos.push(pos);
             pos += format.ifd_len(img.entries.len());
             for e in &img.entries {
-                let len = if e.tag == TILE_OFFSETS {
-                    e.count * type_size(format.offsets_kind()).unwrap_or(8)
-                } else {
-                    e.bytes.len() as u64
+                let len = match e.tag {
+                    TILE_OFFSETS => e.count * type_size(format.offsets_kind()).unwrap_or(8),
+                    TILE_BYTE_COUNTS => e.count * 4,
+                    _ => e.bytes.len() as u64,
                 };
                 if len > format.slot() {
                     pos = even(pos) + len;
@@ -486,14 +548,25 @@ impl CogPlan {
             table.extend((img.entries.len() as u16).to_le_bytes());
         }
         for e in &img.entries {
-            let (kind, bytes) = if e.tag == TILE_OFFSETS {
-                let b: Vec<u8> = self.new_offsets[k]
-                    .iter()
-                    .flat_map(|&o| format.offset_bytes(o))
-                    .collect();
-                (format.offsets_kind(), b)
-            } else {
-                (e.kind, e.bytes.clone())
+            let (kind, bytes) = match e.tag {
+                TILE_OFFSETS => {
+                    let b: Vec<u8> = self.new_offsets[k]
+                        .iter()
+                        .flat_map(|&o| format.offset_bytes(o))
+                        .collect();
+                    (format.offsets_kind(), b)
+                }
+                // The counts of the tiles laid out (a tile is far below 4 GiB); a sparse
+                // source may hold zeros of a narrower type.
+                TILE_BYTE_COUNTS => {
+                    let b: Vec<u8> = img
+                        .counts
+                        .iter()
+                        .flat_map(|&c| (c as u32).to_le_bytes())
+                        .collect();
+                    (LONG, b)
+                }
+                _ => (e.kind, e.bytes.clone()),
             };
             table.extend(e.tag.to_le_bytes());
             table.extend(kind.to_le_bytes());
@@ -651,7 +724,10 @@ mod tests {
             categorical: false,
         };
         let md = vec![("SINKMAP_TEST".to_string(), "yes".to_string())];
-        let w = MapWriter::create(dir, spec, g, format, &md).unwrap();
+        let mut w = MapWriter::create(dir, spec, g, format, &md).unwrap();
+        if via_gdal {
+            w = w.with_gdal_tiles();
+        }
         fill(w, g, format.block_px, float_value, via_gdal);
     }
 
@@ -664,9 +740,12 @@ mod tests {
         };
         let legend = "0=none;1=a;2=b;3=c";
         let md = vec![("SINKMAP_LEGEND".to_string(), legend.to_string())];
-        let w = MapWriter::<Mode<255>>::create_typed(dir, spec, g, format, &md, 255.0)
+        let mut w = MapWriter::<Mode<255>>::create_typed(dir, spec, g, format, &md, 255.0)
             .unwrap()
             .with_categories(categories::from_legend(legend), g);
+        if via_gdal {
+            w = w.with_gdal_tiles();
+        }
         fill(w, g, format.block_px, code_value, via_gdal);
     }
 
@@ -890,22 +969,28 @@ mod tests {
         );
         let want = levels(&reference.join("m.tif"));
         assert_eq!(want.len(), 3);
-        for (block, threads) in [(256, 1), (1024, 1), (512, 3), (128, 2)] {
-            let dir = tmp.path().join(format!("{block}-{threads}"));
+        // Deflate: GDAL compresses the tiles; ZSTD: the writer does (its own tiles).
+        for (block, threads, c) in [
+            (256, 1, Compression::Deflate),
+            (1024, 1, Compression::Deflate),
+            (512, 3, Compression::Deflate),
+            (128, 2, Compression::Deflate),
+            (256, 1, Compression::Zstd),
+            (1024, 2, Compression::Zstd),
+            (128, 1, Compression::Zstd),
+        ] {
+            let dir = tmp.path().join(format!("{block}-{threads}-{c:?}"));
             std::fs::create_dir_all(&dir).unwrap();
-            write_float(
-                &dir,
-                "m.tif",
-                &g,
-                format(block, Compression::Deflate, threads),
-                false,
-            );
+            write_float(&dir, "m.tif", &g, format(block, c, threads), false);
             let got = dir.join("m.tif");
             assert!(
                 levels(&got) == want,
-                "block {block}, {threads} threads: other pixels"
+                "block {block}, {threads} threads, {c:?}: other pixels"
             );
             check_cog_structure(&got);
+            if let Some(errors) = gdal_validator(&got) {
+                assert_eq!(errors, "", "block {block}, {c:?}: GDAL's validator");
+            }
         }
     }
 

@@ -67,7 +67,7 @@ impl Plan {
 /// What an overview pixel carries up the pyramid.
 pub trait Cell: Copy + Default + Send + 'static {
     /// The map's pixel type.
-    type Value: Copy + Send + gdal::raster::GdalType;
+    type Value: Copy + Send + gdal::raster::GdalType + bytemuck::Pod;
     /// The cell of one map pixel.
     fn leaf(v: Self::Value) -> Self;
     /// Combines the pixels below one overview pixel, given top-left, top-right, bottom-left,

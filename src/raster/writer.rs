@@ -156,7 +156,132 @@ pub struct MapWriter<C: Cell> {
     /// Level k's rows waiting for their row of tiles to be complete (index 0: full
     /// resolution), see [`LevelRows`].
     levels: Vec<LevelRows<C::Value>>,
+    /// The tiles this writer compresses and stores itself ([`OwnTiles`]); `None`: GDAL
+    /// writes them.
+    own: Option<OwnTiles>,
 }
+
+/// The tiles of a COG that the writer compresses (ZSTD level 1, or none) and stores itself,
+/// in a file of tiles beside the map: GDAL only writes the map's structure (a sparse GeoTIFF
+/// with every tag and overview level and no tile), and [`cog::assemble_tiles`] lays the COG
+/// out from both. A tile costs one compression call and one append: no copy into GDAL's
+/// block cache, no temporary file of compressed tiles read back. Used where the layout is
+/// COG, the compression ZSTD or none and the machine little-endian (a TIFF tile's bytes are
+/// then its values' bytes); GDAL writes the tiles otherwise.
+struct OwnTiles {
+    file: TempFile,
+    out: std::io::BufWriter<std::fs::File>,
+    /// Bytes written to `file`.
+    pos: u64,
+    /// Where each level's tiles are in `file`.
+    levels: Vec<cog::LevelTiles>,
+    /// Tiles across each level.
+    across: Vec<usize>,
+    /// Tile edge (px).
+    tile: usize,
+    zstd: Option<zstd::bulk::Compressor<'static>>,
+    /// A compressed tile.
+    packed: Vec<u8>,
+}
+
+impl OwnTiles {
+    /// The tiles of a map of `plan`'s levels in `tile`-px tiles, stored next to `final_path`
+    /// (`None` where GDAL must write them).
+    fn new(
+        final_path: &Path,
+        plan: &Plan,
+        tile: usize,
+        format: MapFormat,
+    ) -> Result<Option<OwnTiles>> {
+        let zstd = match format.compression {
+            _ if format.layout != Layout::Cog || cfg!(target_endian = "big") => return Ok(None),
+            Compression::Zstd => Some(
+                zstd::bulk::Compressor::new(ZSTD_LEVEL).map_err(|e| output_error(final_path, e))?,
+            ),
+            Compression::None => None,
+            Compression::Deflate | Compression::Lzw => return Ok(None),
+        };
+        let dir = final_path.parent().unwrap_or(Path::new("."));
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let file = TempFile::new(temp_path(dir, &name, "tiles"));
+        let f = std::fs::File::create(&file.path).map_err(|e| output_error(final_path, e))?;
+        let (across, levels) = plan
+            .dims
+            .iter()
+            .map(|&(w, h)| {
+                let (nx, n) = (w.div_ceil(tile), w.div_ceil(tile) * h.div_ceil(tile));
+                (
+                    nx,
+                    cog::LevelTiles {
+                        offsets: vec![0; n],
+                        counts: vec![0; n],
+                    },
+                )
+            })
+            .unzip();
+        Ok(Some(OwnTiles {
+            file,
+            out: std::io::BufWriter::with_capacity(1 << 20, f),
+            pos: 0,
+            levels,
+            across,
+            tile,
+            zstd,
+            packed: Vec::new(),
+        }))
+    }
+
+    /// Stores tile `t` (a whole tile clipped to the level, values `v`) of level `k`, padded
+    /// to the full tile with zeros, compressed.
+    fn put<T: bytemuck::Pod>(&mut self, k: usize, t: Window, v: Vec<T>) -> std::io::Result<()> {
+        use std::io::Write;
+        let n = self.tile;
+        let full = if t.width == n && t.height == n {
+            v
+        } else {
+            let mut p = vec![T::zeroed(); n * n];
+            for r in 0..t.height {
+                p[r * n..r * n + t.width].copy_from_slice(&v[r * t.width..(r + 1) * t.width]);
+            }
+            p
+        };
+        let bytes: &[u8] = bytemuck::cast_slice(&full);
+        let data: &[u8] = match self.zstd.as_mut() {
+            Some(c) => {
+                self.packed.clear();
+                self.packed
+                    .reserve(zstd::zstd_safe::compress_bound(bytes.len()));
+                c.compress_to_buffer(bytes, &mut self.packed)?;
+                &self.packed
+            }
+            None => bytes,
+        };
+        self.out.write_all(data)?;
+        let i = (t.row / n) * self.across[k] + t.col / n;
+        self.levels[k].offsets[i] = self.pos;
+        self.levels[k].counts[i] = data.len() as u64;
+        self.pos += data.len() as u64;
+        Ok(())
+    }
+
+    /// Flushes the file of tiles; an error if a tile of some level was never stored.
+    fn finish(&mut self) -> std::result::Result<(), String> {
+        use std::io::Write;
+        self.out.flush().map_err(|e| e.to_string())?;
+        for (k, l) in self.levels.iter().enumerate() {
+            if let Some(i) = l.counts.iter().position(|&c| c == 0) {
+                return Err(format!("tile {i} of level {k} was never written"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The ZSTD level of map tiles (GDAL's `ZSTD_LEVEL` of the maps it writes).
+const ZSTD_LEVEL: i32 = 1;
 
 /// The rows of one level of a map (full resolution or an overview) that GDAL has not been
 /// given yet: a row of the file's tiles goes to GDAL only once every pixel of it has arrived,
@@ -217,13 +342,19 @@ impl<T: Copy> LevelRows<T> {
             )));
         }
         if self.direct {
-            for t in tiles_of(w, (tw, th)) {
-                let mut v = Vec::with_capacity(t.len());
-                for r in 0..t.height {
-                    let start = (t.row - w.row + r) * w.width + (t.col - w.col);
-                    v.extend_from_slice(&data[start..start + t.width]);
+            let tiles = tiles_of(w, (tw, th));
+            if tiles == [w] {
+                // The piece is one tile: handed over as it is.
+                write(w, data)?;
+            } else {
+                for t in tiles {
+                    let mut v = Vec::with_capacity(t.len());
+                    for r in 0..t.height {
+                        let start = (t.row - w.row + r) * w.width + (t.col - w.col);
+                        v.extend_from_slice(&data[start..start + t.width]);
+                    }
+                    write(t, v)?;
                 }
-                write(t, v)?;
             }
             if w.col + w.width == width {
                 self.row0 = w.row + w.height;
@@ -356,7 +487,14 @@ impl<C: Cell> MapWriter<C> {
             Layout::Cog => (overview::COG_BLOCK_PX, overview::COG_BLOCK_PX),
             Layout::Tiled => (format.block_px, overview::TEMP_OVERVIEW_BLOCK_PX),
         };
-        let opts = tiled_options(tile_px, format.compression, format.write_threads).map_err(err)?;
+        let plan = Plan::new(grid.width, grid.height, format.block_px);
+        let own = OwnTiles::new(&dir.join(&spec.file_name), &plan, tile_px, format)?;
+        let mut opts =
+            tiled_options(tile_px, format.compression, format.write_threads).map_err(err)?;
+        if own.is_some() {
+            // GDAL writes the structure only: no tile, not even at closing.
+            opts.add_name_value("SPARSE_OK", "TRUE").map_err(err)?;
+        }
         let mut ds = driver
             .create_with_band_type_with_options::<C::Value, _>(
                 &tmp.path,
@@ -380,7 +518,6 @@ impl<C: Cell> MapWriter<C> {
                 gdal_sys::GDALSetRasterUnitType(band.c_rasterband(), unit.as_ptr());
             }
         }
-        let plan = Plan::new(grid.width, grid.height, format.block_px);
         if plan.levels() > 0 {
             // Empty levels ("NONE": nothing computed), in small tiles, compressed like the map.
             let level = "1";
@@ -422,7 +559,16 @@ impl<C: Cell> MapWriter<C> {
             classes: None,
             palette_error: None,
             levels,
+            own,
         })
+    }
+
+    /// Lets GDAL write and compress the tiles even where the writer would compress and store
+    /// them itself (a ZSTD or uncompressed COG); before the first block. For comparisons with
+    /// GDAL's own writing.
+    pub fn with_gdal_tiles(mut self) -> Self {
+        self.own = None;
+        self
     }
 
     /// Where the finished map goes.
@@ -456,14 +602,14 @@ impl<C: Cell> MapWriter<C> {
         }
         reset_gdal_errors();
         let fill = C::default().value();
-        let (rows, dataset) = (&mut self.levels, &mut self.dataset);
-        rows[0].add(w, data, fill, &mut |t, v| {
-            write_tile(dataset, &path, 0, t, v)
-        })?;
+        let (rows, dataset, own) = (&mut self.levels, &mut self.dataset, &mut self.own);
+        let mut tile_out = |k: usize, t: Window, v: Vec<C::Value>| match own.as_mut() {
+            Some(o) => o.put(k, t, v).map_err(|e| output_error(&path, e)),
+            None => write_tile(dataset, &path, k, t, v),
+        };
+        rows[0].add(w, data, fill, &mut |t, v| tile_out(0, t, v))?;
         for (k, t) in levels.values.into_iter().enumerate() {
-            rows[k + 1].add(t.window(), t.data, fill, &mut |t, v| {
-                write_tile(dataset, &path, k + 1, t, v)
-            })?;
+            rows[k + 1].add(t.window(), t.data, fill, &mut |t, v| tile_out(k + 1, t, v))?;
         }
         if let (Some(upper), Some(top)) = (self.upper.as_mut(), levels.top) {
             upper.add(top, &mut |k, row, values| {
@@ -474,9 +620,7 @@ impl<C: Cell> MapWriter<C> {
                     width,
                     height: 1,
                 };
-                rows[k].add(w, values, fill, &mut |t, v| {
-                    write_tile(dataset, &path, k, t, v)
-                })
+                rows[k].add(w, values, fill, &mut |t, v| tile_out(k, t, v))
             })?;
         }
         check_gdal_errors(&path)
@@ -508,6 +652,7 @@ impl<C: Cell> MapWriter<C> {
             classes,
             palette_error,
             levels,
+            mut own,
             ..
         } = self;
         reset_gdal_errors();
@@ -529,13 +674,34 @@ impl<C: Cell> MapWriter<C> {
         }
         dataset.close().map_err(|e| output_error(&final_path, e))?;
         check_gdal_errors(&final_path)?;
+        if let Some(o) = own.as_mut() {
+            o.finish().map_err(|e| output_error(&final_path, e))?;
+            if cog_path == CogPath::Gdal {
+                return Err(output_error(
+                    &final_path,
+                    "GDAL's COG driver needs a writer without its own tiles",
+                ));
+            }
+        }
         match format.layout {
             Layout::Tiled => Ok((tmp, final_path)),
             Layout::Cog => {
                 if cog_path == CogPath::Assemble {
                     let cog = TempFile::new(temp_path(&dir, &spec.file_name, "cog"));
-                    let done = cog::assemble(&tmp.path, &cog.path)
-                        .map_err(|e| output_error(&final_path, e))?;
+                    let done = match &own {
+                        Some(o) => {
+                            cog::assemble_tiles(&tmp.path, &o.file.path, &o.levels, &cog.path)
+                        }
+                        None => cog::assemble(&tmp.path, &cog.path),
+                    }
+                    .map_err(|e| output_error(&final_path, e))?;
+                    if let (Some(_), cog::Assembly::Unsupported(why)) = (&own, &done) {
+                        // GDAL's file has no tile to fall back on.
+                        return Err(output_error(
+                            &final_path,
+                            format!("cannot lay out the COG: {why}"),
+                        ));
+                    }
                     if done == cog::Assembly::Written {
                         // Category names and the attribute table live in GDAL's side-car.
                         let aux = aux_xml(&tmp.path);

@@ -108,7 +108,10 @@ fn compression_options(
     match c {
         Compression::Zstd => {
             opts.add_name_value("COMPRESS", "ZSTD")?;
-            opts.add_name_value(if cog { "LEVEL" } else { "ZSTD_LEVEL" }, "1")?;
+            opts.add_name_value(
+                if cog { "LEVEL" } else { "ZSTD_LEVEL" },
+                &ZSTD_LEVEL.to_string(),
+            )?;
         }
         Compression::Deflate => {
             opts.add_name_value("COMPRESS", "DEFLATE")?;
@@ -280,12 +283,13 @@ impl OwnTiles {
     }
 }
 
-/// The ZSTD level of map tiles (GDAL's `ZSTD_LEVEL` of the maps it writes).
+/// The ZSTD level of map tiles, compressed by the writer or by GDAL.
 const ZSTD_LEVEL: i32 = 1;
 
-/// The rows of one level of a map (full resolution or an overview) that GDAL has not been
-/// given yet: a row of the file's tiles goes to GDAL only once every pixel of it has arrived,
-/// one whole tile per write, each flushed out of GDAL's block cache at once.
+/// The rows of one level of a map (full resolution or an overview) not yet written: a row of
+/// the file's tiles goes out only once every pixel of it has arrived, one whole tile at a
+/// time, to the writer's own tiles ([`OwnTiles`]) or to GDAL, which gets one write per tile,
+/// each flushed out of its block cache at once.
 ///
 /// Why: GDAL's block cache is shared by every thread of the process. When it is full, the
 /// thread that needs room writes out whichever dirty block is oldest, also a block of another

@@ -80,8 +80,14 @@ fn fill<C: Cell>(mut w: MapWriter<C>, g: &Grid, value: fn(usize, usize) -> C::Va
     tmp.commit(&path).unwrap();
 }
 
-fn write_both(dir: &Path, tag: &str, g: &Grid) {
-    let w = MapWriter::create(dir, spec(&format!("{tag}.tif"), false), g, format(), &[]).unwrap();
+/// Writes the float and the class map as `{tag}.tif` and `{tag}_codes.tif`, their tiles
+/// compressed by GDAL (`gdal_tiles`) or by the writer.
+fn write_both(dir: &Path, tag: &str, g: &Grid, gdal_tiles: bool) {
+    let mut w =
+        MapWriter::create(dir, spec(&format!("{tag}.tif"), false), g, format(), &[]).unwrap();
+    if gdal_tiles {
+        w = w.with_gdal_tiles();
+    }
     fill(w, g, float_value);
     let legend = "0=none;1=a;2=b;3=c";
     let md = vec![("SINKMAP_LEGEND".to_string(), legend.to_string())];
@@ -95,38 +101,51 @@ fn write_both(dir: &Path, tag: &str, g: &Grid) {
     )
     .unwrap()
     .with_categories(categories::from_legend(legend), g);
-    fill(w, g, code_value);
+    fill(
+        if gdal_tiles { w.with_gdal_tiles() } else { w },
+        g,
+        code_value,
+    );
 }
 
 #[test]
 fn edge_tiles_have_the_same_bytes_whatever_gdal_caches() {
-    // A roomy cache never evicts a partly written tile; one smaller than a tile always does.
-    let tmp = tempfile::tempdir().unwrap();
-    let g = grid(1100, 1300);
-    write_both(tmp.path(), "roomy", &g);
-    // SAFETY: a process-wide size, read back and restored; no other test runs in this binary.
-    let before = unsafe { gdal_sys::GDALGetCacheMax64() };
-    unsafe { gdal_sys::GDALSetCacheMax64(1 << 16) };
-    write_both(tmp.path(), "tight", &g);
-    unsafe { gdal_sys::GDALSetCacheMax64(before) };
-    let bytes = |name: &str| std::fs::read(tmp.path().join(name)).unwrap();
-    assert!(bytes("roomy.tif") == bytes("tight.tif"), "float map");
-    assert!(
-        bytes("roomy_codes.tif") == bytes("tight_codes.tif"),
-        "class map"
-    );
-    // The maps are the values written (a lost write would also differ from the other file,
-    // but both could lose the same one).
-    let ds = gdal::Dataset::open(tmp.path().join("tight.tif")).unwrap();
-    let band = ds.rasterband(1).unwrap();
-    let px = band
-        .read_as::<f32>((0, 0), (1100, 1300), (1100, 1300), None)
-        .unwrap();
-    for (i, v) in px.data().iter().enumerate() {
-        let want = float_value(i % 1100, i / 1100);
+    // A roomy cache never evicts a tile; one smaller than a tile always does. Both ways of
+    // compressing the tiles: by the writer (ZSTD COGs) and by GDAL (the other compressions).
+    for gdal_tiles in [false, true] {
+        let tmp = tempfile::tempdir().unwrap();
+        let g = grid(1100, 1300);
+        write_both(tmp.path(), "roomy", &g, gdal_tiles);
+        // SAFETY: a process-wide size, read back and restored; no other test runs in this
+        // binary.
+        let before = unsafe { gdal_sys::GDALGetCacheMax64() };
+        unsafe { gdal_sys::GDALSetCacheMax64(1 << 16) };
+        write_both(tmp.path(), "tight", &g, gdal_tiles);
+        unsafe { gdal_sys::GDALSetCacheMax64(before) };
+        let bytes = |name: &str| std::fs::read(tmp.path().join(name)).unwrap();
+        let how = if gdal_tiles {
+            "GDAL's tiles"
+        } else {
+            "own tiles"
+        };
+        assert!(bytes("roomy.tif") == bytes("tight.tif"), "float map, {how}");
         assert!(
-            v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()),
-            "pixel {i}"
+            bytes("roomy_codes.tif") == bytes("tight_codes.tif"),
+            "class map, {how}"
         );
+        // The maps are the values written (a lost write would also differ from the other
+        // file, but both could lose the same one).
+        let ds = gdal::Dataset::open(tmp.path().join("tight.tif")).unwrap();
+        let band = ds.rasterband(1).unwrap();
+        let px = band
+            .read_as::<f32>((0, 0), (1100, 1300), (1100, 1300), None)
+            .unwrap();
+        for (i, v) in px.data().iter().enumerate() {
+            let want = float_value(i % 1100, i / 1100);
+            assert!(
+                v.to_bits() == want.to_bits() || (v.is_nan() && want.is_nan()),
+                "pixel {i}, {how}"
+            );
+        }
     }
 }

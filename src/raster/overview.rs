@@ -107,8 +107,8 @@ impl Cell for Mean {
     type Value = f32;
     #[inline]
     fn leaf(v: f32) -> Mean {
-        // Branch-free (the same values as `Mean::default()` for NaN), so that halving a
-        // block vectorizes.
+        // The same values as `Mean::default()` for NaN (the compiler keeps a branch here,
+        // taken the same way across a map's valid areas).
         let valid = !v.is_nan();
         Mean {
             sum: if valid { v as f64 } else { 0.0 },
@@ -146,9 +146,9 @@ impl Cell for Mean {
             (self.sum / self.count as f64) as f32
         }
     }
-    /// The plain sum of each square's four leaves, written without a branch so that the loop
-    /// vectorizes. (A shortcut for squares of four equal pixels, 4 × the value, gives the same
-    /// bits but mispredicts on textured maps, where such squares and the others alternate.)
+    /// The plain sum of each square's four leaves, with no shortcut: one for squares of four
+    /// equal pixels (4 × the value) gives the same bits but mispredicts on textured maps,
+    /// where such squares and the others alternate.
     #[inline]
     fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) {
         out.extend(

@@ -347,6 +347,22 @@ fn same_grid(ds: &Dataset, srs: &SpatialRef, grid: &Grid) -> bool {
         && *srs == grid_srs
 }
 
+/// Writes the dirty blocks of `band` to its file and drops all its blocks from GDAL's cache.
+pub(crate) fn flush_band(band: &gdal::raster::RasterBand) -> std::result::Result<(), String> {
+    // SAFETY: the handle is valid while `band` lives; flushing takes no other pointer.
+    let rv = unsafe { gdal_sys::GDALFlushRasterCache(band.c_rasterband()) };
+    if rv == gdal_sys::CPLErr::CE_None {
+        Ok(())
+    } else {
+        // SAFETY: GDAL's last error message of this thread, copied at once.
+        let msg = unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) };
+        Err(format!(
+            "writing tiles failed: {}",
+            msg.to_string_lossy().trim()
+        ))
+    }
+}
+
 /// True when window `w` of a raster of `size` pixels stored in blocks of `block` pixels is
 /// made of whole blocks: each edge on a block edge or on the raster's edge.
 fn whole_blocks(w: Window, block: (usize, usize), size: (usize, usize)) -> bool {
@@ -482,13 +498,10 @@ impl Layer {
         if self.covers_whole_blocks(w) {
             // The passes read every window once, in order: the file's blocks under a window
             // made of whole blocks are never read again. Dropping them now keeps GDAL's
-            // bounded cache for the maps' partly written overview tiles, which would
-            // otherwise be evicted, compressed half-empty and read back.
-            // SAFETY: the band handle is valid while `band` lives; flushing a read-only
-            // band only drops its cached blocks.
-            unsafe {
-                gdal_sys::GDALFlushRasterCache(band.c_rasterband());
-            }
+            // process-wide cache from filling (when full, the thread that needs room writes
+            // out whichever dirty block is oldest, another thread's too). Flushing a
+            // read-only band only drops its blocks, so a failure loses nothing.
+            let _ = flush_band(&band);
         }
         Ok(())
     }

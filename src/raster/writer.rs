@@ -306,7 +306,7 @@ struct LevelRows<T> {
     /// The file's tile size at this level.
     tile: (usize, usize),
     /// Pieces come as whole tiles (full resolution, blocks a multiple of the tile): each goes
-    /// to GDAL as it comes, nothing is held.
+    /// out as it comes, nothing is held.
     direct: bool,
     /// First row held (the first row of a row of tiles; `size.1` once all are written).
     row0: usize,
@@ -352,12 +352,7 @@ impl<T: Copy> LevelRows<T> {
                 write(w, data)?;
             } else {
                 for t in tiles {
-                    let mut v = Vec::with_capacity(t.len());
-                    for r in 0..t.height {
-                        let start = (t.row - w.row + r) * w.width + (t.col - w.col);
-                        v.extend_from_slice(&data[start..start + t.width]);
-                    }
-                    write(t, v)?;
+                    write(t, cut(&data, w, t))?;
                 }
             }
             if w.col + w.width == width {
@@ -386,12 +381,7 @@ impl<T: Copy> LevelRows<T> {
                 height: n,
             };
             for t in tiles_of(band, (tw, th)) {
-                let mut v = Vec::with_capacity(t.len());
-                for r in 0..t.height {
-                    let start = r * width + t.col;
-                    v.extend_from_slice(&self.buf[start..start + t.width]);
-                }
-                write(t, v)?;
+                write(t, cut(&self.buf, band, t))?;
             }
             self.buf.drain(..n * width);
             self.row0 += n;
@@ -403,6 +393,17 @@ impl<T: Copy> LevelRows<T> {
     fn is_complete(&self) -> bool {
         self.row0 >= self.size.1
     }
+}
+
+/// The values of window `t` out of `src`, the row-major values of window `within` (which
+/// holds `t`).
+fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
+    let mut v = Vec::with_capacity(t.len());
+    for r in 0..t.height {
+        let start = (t.row - within.row + r) * within.width + (t.col - within.col);
+        v.extend_from_slice(&src[start..start + t.width]);
+    }
+    v
 }
 
 /// The windows of the `tile` tiles that window `w` (whose edges are tile edges or the
@@ -755,23 +756,7 @@ fn write_tile<T: gdal::raster::GdalType + Copy>(
         band.overview(k - 1).map_err(|e| output_error(path, e))?
     };
     write_window(&mut b, t, v).map_err(|e| output_error(path, e))?;
-    flush_band(&b).map_err(|e| output_error(path, e))
-}
-
-/// Writes the dirty blocks of `band` to its file and drops its blocks from GDAL's cache.
-fn flush_band(band: &gdal::raster::RasterBand) -> std::result::Result<(), String> {
-    // SAFETY: the handle is valid while `band` lives; flushing takes no other pointer.
-    let rv = unsafe { gdal_sys::GDALFlushRasterCache(band.c_rasterband()) };
-    if rv == gdal_sys::CPLErr::CE_None {
-        Ok(())
-    } else {
-        // SAFETY: GDAL's last error message of this thread, copied at once.
-        let msg = unsafe { std::ffi::CStr::from_ptr(gdal_sys::CPLGetLastErrorMsg()) };
-        Err(format!(
-            "writing tiles failed: {}",
-            msg.to_string_lossy().trim()
-        ))
-    }
+    crate::raster::flush_band(&b).map_err(|e| output_error(path, e))
 }
 
 /// Writes `data` into window `w` of `band`.

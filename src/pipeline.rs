@@ -593,20 +593,30 @@ mod key {
     }
 }
 
-/// The keys of a block's pixels ([`key`]): one pass over all the layers when the block has
-/// them all widened (each input read once, each key written once), else one pass per layer
-/// (a table lookup per pixel for a layer read narrow).
+/// The keys of a block's pixels ([`key`]), strip by strip ([`fill_keys`]).
+#[cfg(test)]
 fn pixel_keys(b: &BlockInput, layout: &KeyLayout) -> Vec<u64> {
-    let n = b.window.len();
-    if let KeyLayout::Stored { shifts } = layout {
-        let mut keys = vec![0u64; n];
-        for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
-            for (p, &shift) in b.packed.iter().zip(shifts) {
-                p.raw.or_shifted(s * KEY_STRIP_PX, shift, strip);
-            }
-        }
-        return keys;
+    let mut keys = vec![0u64; b.window.len()];
+    for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
+        fill_keys(b, layout, s * KEY_STRIP_PX, strip);
     }
+    keys
+}
+
+/// The keys of the pixels `start..start + keys.len()` of block `b` ([`key`]) into `keys`
+/// (whatever it held): the stored bits of each layer side by side, or one pass over all the
+/// layers when the block has them all widened (each input read once, each key written
+/// once), else one pass per layer (a table lookup per pixel for a layer read narrow).
+fn fill_keys(b: &BlockInput, layout: &KeyLayout, start: usize, keys: &mut [u64]) {
+    keys.fill(0);
+    if let KeyLayout::Stored { shifts } = layout {
+        for (p, &shift) in b.packed.iter().zip(shifts) {
+            p.raw.or_shifted(start, shift, keys);
+        }
+        return;
+    }
+    let r = start..start + keys.len();
+    let n = b.window.len();
     if [
         b.landcover.len(),
         b.age.len(),
@@ -616,50 +626,43 @@ fn pixel_keys(b: &BlockInput, layout: &KeyLayout) -> Vec<u64> {
     ] == [n; 5]
         && b.packed.is_empty()
     {
-        return b
-            .landcover
+        let layers = part(b.landcover, &r)
             .iter()
-            .zip(b.age)
-            .zip(b.forest_type)
-            .zip(b.desert)
-            .zip(&b.masks)
-            .map(|((((&c, &a), &t), &d), &m)| {
-                key::landcover(c)
-                    | key::age(a)
-                    | key::class_code(t, key::FT_SHIFT)
-                    | key::class_code(d, key::DS_SHIFT)
-                    | key::masks(m)
-            })
-            .collect();
+            .zip(part(b.age, &r))
+            .zip(part(b.forest_type, &r))
+            .zip(part(b.desert, &r))
+            .zip(part(&b.masks, &r));
+        for (k, ((((&c, &a), &t), &d), &m)) in keys.iter_mut().zip(layers) {
+            *k = key::landcover(c)
+                | key::age(a)
+                | key::class_code(t, key::FT_SHIFT)
+                | key::class_code(d, key::DS_SHIFT)
+                | key::masks(m);
+        }
+        return;
     }
-    let mut keys = vec![0u64; n];
-    // Strip by strip, so that a strip's keys stay in the first-level cache while every layer
-    // is added to them.
-    for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
-        let r = s * KEY_STRIP_PX..s * KEY_STRIP_PX + strip.len();
-        for (k, &c) in strip.iter_mut().zip(part(b.landcover, &r)) {
-            *k |= key::landcover(c);
-        }
-        for p in &b.packed {
-            p.raw.or_from_table(&p.table.fields, r.start, strip);
-        }
-        for (k, &a) in strip.iter_mut().zip(part(b.age, &r)) {
-            *k |= key::age(a);
-        }
-        for (k, &t) in strip.iter_mut().zip(part(b.forest_type, &r)) {
-            *k |= key::class_code(t, key::FT_SHIFT);
-        }
-        for (k, &d) in strip.iter_mut().zip(part(b.desert, &r)) {
-            *k |= key::class_code(d, key::DS_SHIFT);
-        }
-        for (k, &m) in strip.iter_mut().zip(part(&b.masks, &r)) {
-            *k |= key::masks(m);
-        }
+    for (k, &c) in keys.iter_mut().zip(part(b.landcover, &r)) {
+        *k |= key::landcover(c);
     }
-    keys
+    for p in &b.packed {
+        p.raw.or_from_table(&p.table.fields, r.start, keys);
+    }
+    for (k, &a) in keys.iter_mut().zip(part(b.age, &r)) {
+        *k |= key::age(a);
+    }
+    for (k, &t) in keys.iter_mut().zip(part(b.forest_type, &r)) {
+        *k |= key::class_code(t, key::FT_SHIFT);
+    }
+    for (k, &d) in keys.iter_mut().zip(part(b.desert, &r)) {
+        *k |= key::class_code(d, key::DS_SHIFT);
+    }
+    for (k, &m) in keys.iter_mut().zip(part(&b.masks, &r)) {
+        *k |= key::masks(m);
+    }
 }
 
 /// Pixels of a strip of [`pixel_keys`] (32 KiB of keys).
+#[cfg(test)]
 const KEY_STRIP_PX: usize = 4096;
 
 /// The part `r` of a layer's values (empty for an absent layer).
@@ -872,73 +875,87 @@ struct BlockMaps {
 }
 
 impl BlockMaps {
-    /// Empty maps with room for `n` pixels (restoration maps only `with_restoration`). The
-    /// run loop appends every pixel in order, so no buffer is first filled with a default.
-    fn with_capacity(n: usize, with_restoration: bool) -> BlockMaps {
-        // Room for a last whole chunk of `put` beyond the block's pixels.
+    /// Maps of `n` pixels (restoration maps only `with_restoration`), with room for a last
+    /// whole chunk of [`fill_run`] beyond them ([`BlockMaps::into_maps`] cuts it). Zeroed
+    /// memory comes fresh from the system: no pass writes a default into it first.
+    fn new(n: usize, with_restoration: bool) -> BlockMaps {
         let n = n + RUN_CHUNK_PX;
         let r = if with_restoration { n } else { 0 };
         BlockMaps {
-            stock: Vec::with_capacity(n),
-            sink: Vec::with_capacity(n),
-            potential: Vec::with_capacity(r),
-            best: Vec::with_capacity(r),
+            stock: vec![0.0; n],
+            sink: vec![0.0; n],
+            potential: vec![0.0; r],
+            best: vec![0; r],
             restoration: with_restoration,
         }
     }
 
-    /// Appends `len` pixels of the map values `v` (of one evaluation, or nodata).
+    /// Sets the `len` pixels from `at` to the map values `v` (of one evaluation, or nodata).
     #[inline]
-    fn push(&mut self, len: usize, v: (f32, f32, f32, u8)) {
-        put(&mut self.stock, len, v.0);
-        put(&mut self.sink, len, v.1);
+    fn fill(&mut self, at: usize, len: usize, v: (f32, f32, f32, u8)) {
+        fill_run(&mut self.stock, at, len, v.0);
+        fill_run(&mut self.sink, at, len, v.1);
         if self.restoration {
-            put(&mut self.potential, len, v.2);
-            put(&mut self.best, len, v.3);
+            fill_run(&mut self.potential, at, len, v.2);
+            fill_run(&mut self.best, at, len, v.3);
         }
+    }
+
+    /// The maps of the block's `n` pixels: stock, sink, potential, best.
+    fn into_maps(self, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<u8>) {
+        let BlockMaps {
+            mut stock,
+            mut sink,
+            mut potential,
+            mut best,
+            ..
+        } = self;
+        stock.truncate(n);
+        sink.truncate(n);
+        potential.truncate(n);
+        best.truncate(n);
+        (stock, sink, potential, best)
     }
 }
 
-/// Pixels the run loop handles as one fixed-size chunk (runs of land cover as textured as
-/// real classified imagery are mostly shorter).
+/// Pixels [`fill_run`] writes at a time (runs of land cover as textured as real classified
+/// imagery are mostly shorter).
 const RUN_CHUNK_PX: usize = 8;
 
-/// Appends `len` copies of `v`: a run of up to [`RUN_CHUNK_PX`] is one fixed-size copy and a
-/// cut back (no loop whose exit depends on the run's length, so no mispredicted branch per
-/// run; the buffer has room for the chunk, so nothing is reallocated).
+/// Sets `buf[at..at + len]` (`len` ≥ 1) to `v` in whole chunks of [`RUN_CHUNK_PX`]: a run of
+/// up to a chunk is one fixed-size store, with no loop whose exit depends on the run's
+/// length (no mispredicted branch per run). The pixels the last chunk writes past the run
+/// belong to the runs after it, which are written later, or to the room after the last
+/// pixel that `buf` must have.
 #[inline]
-fn put<T: Copy>(buf: &mut Vec<T>, len: usize, v: T) {
-    let n = buf.len() + len;
-    if len <= RUN_CHUNK_PX {
-        buf.extend_from_slice(&[v; RUN_CHUNK_PX]);
-        buf.truncate(n);
-    } else {
-        buf.resize(n, v);
+fn fill_run<T: Copy>(buf: &mut [T], at: usize, len: usize, v: T) {
+    let end = at + len;
+    let mut p = at;
+    loop {
+        if let Some(chunk) = buf.get_mut(p..p + RUN_CHUNK_PX) {
+            chunk.copy_from_slice(&[v; RUN_CHUNK_PX]);
+        }
+        p += RUN_CHUNK_PX;
+        if p >= end {
+            break;
+        }
     }
 }
 
-/// The end of the run of keys equal to `keys[c]` that starts at `c`, at most `row_end`:
-/// [`RUN_CHUNK_PX`] keys are compared at a time and the equal ones counted without a branch.
-/// `keys` must hold `RUN_CHUNK_PX` more keys after `row_end` (any values).
-#[inline]
-fn run_end(keys: &[u64], c: usize, row_end: usize) -> usize {
-    let k = keys[c];
-    let mut e = c + 1;
-    while e < row_end {
-        let Some(next) = keys.get(e..e + RUN_CHUNK_PX) else {
-            break;
-        };
-        let mut equal = 0u32;
-        for (j, &x) in next.iter().enumerate() {
-            equal |= u32::from(x == k) << j;
-        }
-        let n = (!equal).trailing_zeros() as usize;
-        e += n;
-        if n < RUN_CHUNK_PX {
-            break;
-        }
+/// Where the runs of equal keys of a row start: `starts[..runs]` with `runs` returned, and
+/// `starts[runs]` = the row's length. One branch-free pass (a start is written at every
+/// pixel and kept where the key changes), so that the run loop needs no search whose
+/// length varies with the run's. `starts` must hold `keys.len() + 1` values.
+fn run_starts(keys: &[u64], starts: &mut [u32]) -> usize {
+    let mut runs = 0;
+    let mut prev = keys.first().map_or(0, |k| !k);
+    for (c, &k) in keys.iter().enumerate() {
+        starts[runs] = c as u32;
+        runs += usize::from(k != prev);
+        prev = k;
     }
-    e.min(row_end)
+    starts[runs] = keys.len() as u32;
+    runs
 }
 
 /// Map values of a pixel whose land cover is nodata.
@@ -955,12 +972,13 @@ const NODATA_VALUES: (f32, f32, f32, u8) = (
 /// number (integer sums: the same result, whatever the grouping).
 ///
 /// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
-/// raw inputs are packed into one word ([`key`]); a row is walked run by run of equal keys,
-/// a run costs one cache probe for its evaluation id, fills of the map values and one count.
+/// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
+/// keys are found in one branch-free pass ([`run_starts`]), and a run costs one cache probe
+/// for its evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
 /// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
 /// block's ids ([`zone_sums`]). It is longer than the house limit of about 120 lines on
-/// purpose: the run loop keeps the row counters, the last key and its id, and the map buffers
-/// in locals the compiler holds in registers across the whole block.
+/// purpose: the run loop keeps the row counters, the row's keys and run starts, and the map
+/// buffers in locals the compiler holds in registers across the whole block.
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
@@ -969,7 +987,7 @@ pub(crate) fn compute_block(
         (ctx.restoration, ctx.space, ctx.row_areas_ha, ctx.zones);
     let w = b.window;
     let n = w.len();
-    let mut maps = BlockMaps::with_capacity(n, restoration.is_some());
+    let mut maps = BlockMaps::new(n, restoration.is_some());
     let coverage = zones
         .map(|z| z.block_coverage(ctx.grid, w))
         .unwrap_or_default();
@@ -984,66 +1002,71 @@ pub(crate) fn compute_block(
     let mut grid_acc = vec![Acc::ZERO; space.len()];
     let mut memo = Memo::new(ctx);
     let mut grid_n = RowCounts::default();
-    // The evaluation id of every pixel, kept for the zone sums.
+    // The evaluation id of every pixel, kept for the zone sums (every run writes its own,
+    // nodata included, so the zeros are never read).
     let mut ids = if partial {
-        vec![NODATA_ID; n]
+        vec![0u32; n + RUN_CHUNK_PX]
     } else {
         Vec::new()
     };
     let layout = KeyLayout::of(b);
     let decode = |k: u64| layout.decode(b, k);
-    let mut keys = pixel_keys(b, &layout);
-    // Any keys after the last pixel, for `run_end`'s chunks.
-    keys.resize(n + RUN_CHUNK_PX, 0);
+    // One row's keys at a time, and where its runs start: both stay in the first-level cache.
+    let mut keys = vec![0u64; w.width];
+    let mut starts = vec![0u32; w.width + 1];
     let mut nodata_area = 0i128;
-    let mut last = (EMPTY_KEY, NODATA_ID);
     for r in 0..w.height {
         let row = w.row + r;
         let area_ha = row_areas_ha[row];
         let base = r * w.width;
-        let row_keys = &keys[base..];
+        fill_keys(b, &layout, base, &mut keys);
+        let runs = run_starts(&keys, &mut starts);
         let mut nodata_px = 0i128;
-        let mut c = 0;
-        while c < w.width {
-            let k = row_keys[c];
-            let mut end = c + 1;
-            let id = if k & key::ESCAPE != 0 {
-                // One pixel on the general path.
-                let Some(code) = b.landcover_at(base + c) else {
-                    nodata_px += 1;
-                    maps.push(1, NODATA_VALUES);
-                    c = end;
-                    continue;
-                };
-                memo.id_of_raw(RawPixel::at(b, base + c, code))
-                    .map_err(|e| (w.col + c, row, e))?
-            } else {
-                end = run_end(row_keys, c, w.width);
-                let id = if last.0 == k {
-                    last.1
-                } else {
-                    let id = memo.id_of_key(k, decode).map_err(|e| (w.col + c, row, e))?;
-                    last = (k, id);
-                    id
-                };
-                if id == NODATA_ID {
-                    nodata_px += (end - c) as i128;
-                    maps.push(end - c, NODATA_VALUES);
-                    c = end;
-                    continue;
+        for run in starts[..=runs].windows(2) {
+            let (c, end) = (run[0] as usize, run[1] as usize);
+            let k = keys[c];
+            if k & key::ESCAPE != 0 {
+                // Pixel by pixel on the general path (equal escaped keys say nothing of
+                // equal inputs).
+                for c in c..end {
+                    let id = match b.landcover_at(base + c) {
+                        Some(code) => memo
+                            .id_of_raw(RawPixel::at(b, base + c, code))
+                            .map_err(|e| (w.col + c, row, e))?,
+                        None => NODATA_ID,
+                    };
+                    let v = if id == NODATA_ID {
+                        nodata_px += 1;
+                        NODATA_VALUES
+                    } else {
+                        grid_n.add(id, 1);
+                        memo.values[id as usize]
+                    };
+                    maps.fill(base + c, 1, v);
+                    if partial {
+                        fill_run(&mut ids, base + c, 1, id);
+                    }
                 }
-                id
-            };
-            maps.push(end - c, memo.values[id as usize]);
-            if partial {
-                ids[base + c..base + end].fill(id);
+                continue;
             }
-            grid_n.add(id, (end - c) as u32);
-            c = end;
+            let id = memo.id_of_key(k, decode).map_err(|e| (w.col + c, row, e))?;
+            let len = end - c;
+            let v = if id == NODATA_ID {
+                nodata_px += len as i128;
+                NODATA_VALUES
+            } else {
+                grid_n.add(id, len as u32);
+                memo.values[id as usize]
+            };
+            maps.fill(base + c, len, v);
+            if partial {
+                fill_run(&mut ids, base + c, len, id);
+            }
         }
         grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
         nodata_area += nodata_px * cube::quantize(area_ha);
     }
+    ids.truncate(n);
     let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
         .iter()
         .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
@@ -1070,13 +1093,7 @@ pub(crate) fn compute_block(
             out.copy_from_slice(&grid_acc);
         }
     }
-    let BlockMaps {
-        stock,
-        sink,
-        potential,
-        best,
-        ..
-    } = maps;
+    let (stock, sink, potential, best) = maps.into_maps(n);
     Ok(BlockOutput {
         window: w,
         stock,
@@ -2567,24 +2584,34 @@ source = "test"
         let rows = keys.len() / width;
         keys.truncate(rows * width);
         let n = keys.len();
-        keys.resize(n + RUN_CHUNK_PX, 0);
-        let (mut fast, mut slow) = (Vec::with_capacity(n + RUN_CHUNK_PX), Vec::new());
-        for r in 0..rows {
-            let row = &keys[r * width..];
+        let (mut fast, mut slow) = (vec![0u32; n + RUN_CHUNK_PX], Vec::new());
+        let mut starts = vec![0u32; width + 1];
+        for (r, row) in keys.chunks_exact(width).enumerate() {
+            let runs = run_starts(row, &mut starts);
+            let mut expected = vec![];
             let mut c = 0;
             while c < width {
                 let mut e = c + 1;
                 while e < width && row[e] == row[c] {
                     e += 1;
                 }
-                assert_eq!(run_end(row, c, width), e, "row {r} col {c}");
-                put(&mut fast, e - c, (r * width + c) as u32);
+                expected.push(c as u32);
                 slow.extend(std::iter::repeat_n((r * width + c) as u32, e - c));
                 c = e;
             }
+            assert_eq!(starts[..runs], expected, "row {r}");
+            assert_eq!(starts[runs] as usize, width);
+            for run in starts[..=runs].windows(2) {
+                let (c, e) = (run[0] as usize, run[1] as usize);
+                fill_run(&mut fast, r * width + c, e - c, (r * width + c) as u32);
+            }
         }
-        assert_eq!(fast, slow);
-        assert_eq!(fast.len(), n);
+        assert_eq!(fast[..n], slow);
+        // A row of one key is one run; an empty row none.
+        assert_eq!(run_starts(&[0, 0, 0], &mut starts), 1);
+        assert_eq!(starts[..2], [0, 3]);
+        assert_eq!(run_starts(&[], &mut starts), 0);
+        assert_eq!(starts[0], 0);
     }
 
     #[test]

@@ -942,6 +942,41 @@ fn fill_run<T: Copy>(buf: &mut [T], at: usize, len: usize, v: T) {
     }
 }
 
+/// Where the runs of a row of stored keys ([`KeyLayout::Stored`]) start, as [`run_starts`]
+/// gives them (`changed`, one byte a pixel of the row, is scratch): from the layers'
+/// stored values themselves, since a key changes where any layer does. No key is built
+/// per pixel; [`stored_run_keys`] builds one per run.
+fn stored_run_starts(
+    b: &BlockInput,
+    start: usize,
+    changed: &mut [u8],
+    starts: &mut [u32],
+) -> usize {
+    changed.fill(0);
+    if let Some(first) = changed.first_mut() {
+        *first = 1;
+    }
+    for p in &b.packed {
+        p.raw.mark_changes(start, changed);
+    }
+    let mut runs = 0;
+    for (c, &new) in changed.iter().enumerate() {
+        starts[runs] = c as u32;
+        runs += usize::from(new);
+    }
+    starts[runs] = changed.len() as u32;
+    runs
+}
+
+/// The stored keys of the pixels `start + at[i]` into `keys[i]` (as [`fill_keys`] gives
+/// them): the keys of a row's runs, from their first pixels.
+fn stored_run_keys(b: &BlockInput, shifts: &[u32], start: usize, at: &[u32], keys: &mut [u64]) {
+    keys.fill(0);
+    for (p, &shift) in b.packed.iter().zip(shifts) {
+        p.raw.or_shifted_at(start, at, shift, keys);
+    }
+}
+
 /// Where the runs of equal keys of a row start: `starts[..runs]` with `runs` returned, and
 /// `starts[runs]` = the row's length. One branch-free pass (a start is written at every
 /// pixel and kept where the key changes), so that the run loop needs no search whose
@@ -1011,20 +1046,35 @@ pub(crate) fn compute_block(
     };
     let layout = KeyLayout::of(b);
     let decode = |k: u64| layout.decode(b, k);
-    // One row's keys at a time, and where its runs start: both stay in the first-level cache.
+    // One row at a time: where its runs start and their keys (stored keys are built per run,
+    // field keys per pixel); all of it stays in the first-level cache.
     let mut keys = vec![0u64; w.width];
+    let mut run_keys = vec![0u64; w.width];
+    let mut changed = vec![0u8; w.width];
     let mut starts = vec![0u32; w.width + 1];
     let mut nodata_area = 0i128;
     for r in 0..w.height {
         let row = w.row + r;
         let area_ha = row_areas_ha[row];
         let base = r * w.width;
-        fill_keys(b, &layout, base, &mut keys);
-        let runs = run_starts(&keys, &mut starts);
+        let runs = match &layout {
+            KeyLayout::Stored { shifts } => {
+                let runs = stored_run_starts(b, base, &mut changed, &mut starts);
+                stored_run_keys(b, shifts, base, &starts[..runs], &mut run_keys[..runs]);
+                runs
+            }
+            KeyLayout::Fields => {
+                fill_keys(b, &layout, base, &mut keys);
+                let runs = run_starts(&keys, &mut starts);
+                for (k, &c) in run_keys.iter_mut().zip(&starts[..runs]) {
+                    *k = keys[c as usize];
+                }
+                runs
+            }
+        };
         let mut nodata_px = 0i128;
-        for run in starts[..=runs].windows(2) {
+        for (run, &k) in starts[..=runs].windows(2).zip(&run_keys) {
             let (c, end) = (run[0] as usize, run[1] as usize);
-            let k = keys[c];
             if k & key::ESCAPE != 0 {
                 // Pixel by pixel on the general path (equal escaped keys say nothing of
                 // equal inputs).

@@ -138,6 +138,50 @@ impl Narrow {
         }
     }
 
+    /// `out[i] |= index(start + at[i]) << shift` for every `i` of `out` (`at` as long as
+    /// `out`; pixels past the end are left alone): the stored bits of some pixels of a row,
+    /// placed side by side with other layers'.
+    pub fn or_shifted_at(&self, start: usize, at: &[u32], shift: u32, out: &mut [u64]) {
+        fn go<T: Copy>(v: &[T], at: &[u32], shift: u32, out: &mut [u64], bits: impl Fn(T) -> u64) {
+            for (o, &i) in out.iter_mut().zip(at) {
+                if let Some(&x) = v.get(i as usize) {
+                    *o |= bits(x) << shift;
+                }
+            }
+        }
+        let from = |len: usize| start.min(len);
+        match self {
+            Narrow::U8(v) => go(&v[from(v.len())..], at, shift, out, u64::from),
+            Narrow::U16(v) => go(&v[from(v.len())..], at, shift, out, u64::from),
+            Narrow::I16(v) => go(&v[from(v.len())..], at, shift, out, |x| u64::from(x as u16)),
+        }
+    }
+
+    /// `changed[j] |= 1` where pixel `start + j` differs from pixel `start + j - 1`, for every
+    /// `j` in `1..changed.len()` (nothing where those pixels are not all there): a compare
+    /// of neighbours that vectorizes (16 byte pixels an instruction on baseline x86-64).
+    pub fn mark_changes(&self, start: usize, changed: &mut [u8]) {
+        fn go<T: Copy + PartialEq>(v: &[T], start: usize, changed: &mut [u8]) {
+            let n = changed.len();
+            if n < 2 {
+                return;
+            }
+            let (Some(prev), Some(next)) =
+                (v.get(start..start + n - 1), v.get(start + 1..start + n))
+            else {
+                return;
+            };
+            for ((c, a), b) in changed[1..].iter_mut().zip(prev).zip(next) {
+                *c |= u8::from(a != b);
+            }
+        }
+        match self {
+            Narrow::U8(v) => go(v, start, changed),
+            Narrow::U16(v) => go(v, start, changed),
+            Narrow::I16(v) => go(v, start, changed),
+        }
+    }
+
     /// `out[j] |= table[index(start + j)]` for every `j` of `out` (pixels past the end are left
     /// alone): one table lookup a pixel, monomorphized per type so that the loop has no
     /// branch. A byte band's table of 256 entries is indexed without a bounds check.

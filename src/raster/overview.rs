@@ -107,15 +107,12 @@ impl Cell for Mean {
     type Value = f32;
     #[inline]
     fn leaf(v: f32) -> Mean {
-        // The same values as `Mean::default()` for NaN: the widened value's bits masked to
-        // those of +0.0, without a branch (a test compiles to a jump per pixel that
-        // mispredicts where nodata and valid pixels alternate, and keeps the loops that
-        // call this scalar).
+        // The same values as `Mean::default()` for NaN (the compiler keeps a branch here,
+        // taken the same way across a map's valid areas).
         let valid = !v.is_nan();
-        let keep = u64::from(valid).wrapping_neg();
         Mean {
-            sum: f64::from_bits((v as f64).to_bits() & keep),
-            count: u64::from(valid),
+            sum: if valid { v as f64 } else { 0.0 },
+            count: valid as u64,
         }
     }
     #[inline]
@@ -137,14 +134,16 @@ impl Cell for Mean {
     }
     #[inline]
     fn value(self) -> f32 {
-        // The quotient is computed for every cell and the nodata value chosen after, so
-        // that the loops over a level's cells have no branch (0 / 0 would be a NaN of
-        // another sign than the maps' nodata, hence the choice).
-        let q = (self.sum / self.count as f64) as f32;
         if self.count == 0 {
             f32::NAN
+        } else if self.count.is_power_of_two() {
+            // Whole squares hold 4ᵏ pixels: dividing by 2ᵏ is multiplying by its exact
+            // reciprocal 2⁻ᵏ (both round the same exact quotient), built from its exponent
+            // bits so that no division is left (k < 64, far inside f64's exponent range).
+            let recip = f64::from_bits((1023 - u64::from(self.count.trailing_zeros())) << 52);
+            (self.sum * recip) as f32
         } else {
-            q
+            (self.sum / self.count as f64) as f32
         }
     }
     /// The plain sum of each square's four leaves, with no shortcut: one for squares of four
@@ -194,20 +193,26 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
         }
         Mode(best)
     }
-    /// [`Cell::reduce`] of four codes without a branch (a shortcut for four equal codes
-    /// mispredicts on textured maps, where such squares and mixed ones alternate).
+    /// Four equal codes (the common case: class maps come in patches) are their own mode,
+    /// or nodata; otherwise [`Cell::reduce`].
     #[inline]
     fn reduce4(a: Self, b: Self, c: Self, d: Self) -> Self {
+        if a.0 == b.0 && a.0 == c.0 && a.0 == d.0 {
+            return a;
+        }
         // Each valid code scores (its count among the four, 255 − code): the highest score
         // is the most frequent code, the smallest on ties; no valid code scores 0 (nodata).
         let v = [a.0, b.0, c.0, d.0];
         let score = |x: u8| -> u16 {
-            let n = v.iter().map(|&y| u16::from(y == x)).sum::<u16>();
+            let n = v.iter().filter(|&&y| y == x).count() as u16;
             u16::from(x != NODATA) * ((n << 8) | u16::from(255 - x))
         };
-        let best = v.iter().map(|&x| score(x)).fold(0, u16::max);
-        let code = 255 - (best & 0xff) as u8;
-        Mode(if best == 0 { NODATA } else { code })
+        let best = v.iter().map(|&x| score(x)).max().unwrap_or(0);
+        if best == 0 {
+            Mode(NODATA)
+        } else {
+            Mode(255 - (best & 0xff) as u8)
+        }
     }
     #[inline]
     fn value(self) -> u8 {
@@ -627,13 +632,15 @@ mod tests {
         for (f, p) in fast.iter().zip(&plain) {
             assert_eq!((f.sum.to_bits(), f.count), (p.sum.to_bits(), p.count));
         }
-        // The value: the rounded quotient, and the maps' own NaN for no valid pixel.
+        // The value: a power-of-two count multiplies by the reciprocal, bit for bit a division
+        // (and other counts divide).
         for sum in [1.0, 1.0 / 3.0, 1e300, -5e-324, 2.5e-310, 123.456, 0.0] {
             for count in [1u64, 2, 3, 4, 7, 16, 64, 1 << 20] {
                 let m = Mean { sum, count };
                 assert_eq!(m.value().to_bits(), ((sum / count as f64) as f32).to_bits());
             }
         }
+        // No valid pixel: the maps' own NaN.
         assert_eq!(Mean::default().value().to_bits(), f32::NAN.to_bits());
         assert_eq!(Mean::leaf(f32::NAN), Mean::default());
         assert_eq!(Mean::leaf(-0.0).sum.to_bits(), (-0.0f64).to_bits());

@@ -959,10 +959,30 @@ fn stored_run_starts(
     for p in &b.packed {
         p.raw.mark_changes(start, changed);
     }
+    starts_of_changes(changed, starts)
+}
+
+/// The pixels of a row where `changed` (one byte a pixel, 0 or 1) is 1 into `starts[..runs]`
+/// with `runs` returned, and `starts[runs]` = the row's length. The bytes are packed into a
+/// bit mask 8 at a time (one multiplication: with bytes of 0 or 1 in a word, the product's
+/// top byte holds byte i's bit as bit i, no partial product overlapping another), then the
+/// set bits are taken one by one: a loop per run start, not per pixel.
+fn starts_of_changes(changed: &[u8], starts: &mut [u32]) -> usize {
+    const GATHER: u64 = 0x0102_0408_1020_4080;
     let mut runs = 0;
-    for (c, &new) in changed.iter().enumerate() {
-        starts[runs] = c as u32;
-        runs += usize::from(new);
+    for (w, chunk) in changed.chunks(64).enumerate() {
+        let mut mask = 0u64;
+        for (j, bytes) in chunk.chunks(8).enumerate() {
+            let mut word = [0u8; 8];
+            word[..bytes.len()].copy_from_slice(bytes);
+            let bits = u64::from_le_bytes(word).wrapping_mul(GATHER) >> 56;
+            mask |= bits << (8 * j);
+        }
+        while mask != 0 {
+            starts[runs] = (w * 64) as u32 + mask.trailing_zeros();
+            runs += 1;
+            mask &= mask - 1;
+        }
     }
     starts[runs] = changed.len() as u32;
     runs
@@ -2555,6 +2575,71 @@ source = "test"
         // Nodata, escaped codes (5000) and negative ages all occur.
         assert!(l.landcover.iter().any(|c| c.is_none()) && l.landcover.contains(&Some(5000)));
         assert!(l.age.iter().any(|a| a.is_some_and(|a| a < 0.0)));
+    }
+
+    #[test]
+    fn changes_are_gathered_into_run_starts_bit_for_bit() {
+        // Every pattern of 0/1 bytes in a word, placed at every offset of rows of ragged
+        // lengths, against the plain list of the ones.
+        let mut starts = vec![0u32; 200];
+        for len in [0usize, 1, 7, 8, 9, 63, 64, 65, 130, 199] {
+            for pattern in (0u32..256).step_by(if len > 64 { 17 } else { 1 }) {
+                let changed: Vec<u8> = (0..len)
+                    .map(|i| u8::from(pattern >> ((i * 5 + len) % 8) & 1 == 1))
+                    .collect();
+                let ones: Vec<u32> = (0..len as u32)
+                    .filter(|&i| changed[i as usize] == 1)
+                    .collect();
+                let runs = starts_of_changes(&changed, &mut starts);
+                assert_eq!(starts[..runs], ones, "len {len} pattern {pattern}");
+                assert_eq!(starts[runs] as usize, len);
+            }
+        }
+    }
+
+    #[test]
+    fn runs_of_stored_keys_are_the_runs_of_the_pixel_keys() {
+        // Layers in runs of several pixels that start at different places per layer, so that
+        // a run ends wherever any one layer changes.
+        let n = 64 * 64;
+        let runs = |len: usize, i: usize| (i + len / 2) / (1 + (i / 7 + len) % 9);
+        let lc = Narrow::U8((0..n).map(|i| [3, 9, 0, 7][runs(1, i) % 4]).collect());
+        let age = Narrow::U16((0..n).map(|i| (runs(4, i) % 5) as u16 * 900).collect());
+        let ft = Narrow::I16((0..n).map(|i| [-2, 1, 4][runs(7, i) % 3]).collect());
+        let layers = [
+            (&lc, NarrowKind::U8, vec![0.0], Role::Landcover),
+            (&age, NarrowKind::U16, vec![], Role::Age),
+            (&ft, NarrowKind::I16, vec![-2.0], Role::ForestType),
+        ];
+        let l = Layers::new(&layers, n);
+        let narrow = l.narrow(SQUARE_64);
+        let layout = KeyLayout::of(&narrow);
+        let KeyLayout::Stored { shifts } = &layout else {
+            panic!("40 bits of layers should give stored keys");
+        };
+        let keys = pixel_keys(&narrow, &layout);
+        let width = SQUARE_64.width;
+        let (mut starts, mut expected) = (vec![0u32; width + 1], vec![0u32; width + 1]);
+        let (mut changed, mut run_keys) = (vec![0u8; width], vec![0u64; width]);
+        let mut lengths = std::collections::BTreeSet::new();
+        for (r, row) in keys.chunks_exact(width).enumerate() {
+            let base = r * width;
+            let runs = stored_run_starts(&narrow, base, &mut changed, &mut starts);
+            let want = run_starts(row, &mut expected);
+            assert_eq!(starts[..=runs], expected[..=want], "row {r}");
+            stored_run_keys(
+                &narrow,
+                shifts,
+                base,
+                &starts[..runs],
+                &mut run_keys[..runs],
+            );
+            for (k, &c) in run_keys[..runs].iter().zip(&starts) {
+                assert_eq!(*k, row[c as usize], "row {r} col {c}");
+            }
+            lengths.extend(starts[..=runs].windows(2).map(|p| p[1] - p[0]));
+        }
+        assert!((1..=5).all(|len| lengths.contains(&len)), "{lengths:?}");
     }
 
     #[test]

@@ -972,11 +972,16 @@ fn starts_of_changes(changed: &[u8], starts: &mut [u32]) -> usize {
     let mut runs = 0;
     for (w, chunk) in changed.chunks(64).enumerate() {
         let mut mask = 0u64;
-        for (j, bytes) in chunk.chunks(8).enumerate() {
-            let mut word = [0u8; 8];
-            word[..bytes.len()].copy_from_slice(bytes);
-            let bits = u64::from_le_bytes(word).wrapping_mul(GATHER) >> 56;
-            mask |= bits << (8 * j);
+        let words = chunk.chunks_exact(8);
+        let tail = words.remainder();
+        for (j, bytes) in words.enumerate() {
+            let word = u64::from_le_bytes(bytes.try_into().unwrap_or_default());
+            mask |= (word.wrapping_mul(GATHER) >> 56) << (8 * j);
+        }
+        // The row's last pixels (fewer than 8), one by one.
+        let done = chunk.len() - tail.len();
+        for (j, &new) in tail.iter().enumerate() {
+            mask |= u64::from(new) << (done + j);
         }
         while mask != 0 {
             starts[runs] = (w * 64) as u32 + mask.trailing_zeros();

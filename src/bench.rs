@@ -33,6 +33,10 @@ pub struct BenchSpec {
     /// generating 5.5 billion textured cells one by one would take about an hour on two cores,
     /// and the run's cost does not depend on whether the texture repeats.
     pub mosaic_tile_px: Option<usize>,
+    /// Times each `sinkmap run` step is run (at least 1); its row gives the median run (its
+    /// seconds, memory and stage times) and lists every run's seconds, so that one slow run
+    /// on a shared machine does not decide a figure.
+    pub repeat: usize,
 }
 
 /// Pixel of every benchmark scene: 0.00025° (≈ 28 m × 19 m at 46° N), the 30-m class of
@@ -54,6 +58,7 @@ impl BenchSpec {
             invest_venv: None,
             full_run_only: true,
             mosaic_tile_px: Some(10_000),
+            repeat: 1,
         }
     }
 }
@@ -61,9 +66,13 @@ impl BenchSpec {
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchRow {
     pub step: String,
+    /// Wall seconds (the median run's for a repeated step).
     pub seconds: f64,
     pub megapixels_per_second: f64,
     pub peak_rss_mb: Option<f64>,
+    /// A repeated step's seconds, run by run, in the order they ran (`--repeat`).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seconds_of_each_run: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -142,10 +151,6 @@ fn summary_run(dir: &Path) -> Option<serde_json::Value> {
     let text = std::fs::read_to_string(dir.join("summary.json")).ok()?;
     let v: serde_json::Value = serde_json::from_str(&text).ok()?;
     Some(v["run"].clone())
-}
-
-fn summary_rss(dir: &Path) -> Option<f64> {
-    summary_run(dir)?["peak_rss_mb"].as_f64()
 }
 
 /// Runs a child to its end; returns its wall seconds and its own peak resident memory (MB),
@@ -484,7 +489,8 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let (scene_dir, scene, generated) = ensure_scene(spec, progress)?;
     let threads = threads(spec);
     let mut rows: Vec<BenchRow> = generated.into_iter().collect();
-    rows.extend(run_rows(spec, &scene, threads)?);
+    let (run_rows, run) = run_rows(spec, &scene, threads)?;
+    rows.extend(run_rows);
     let (scaling_rows, scaling) = scaling_rows(spec, &scene)?;
     rows.extend(scaling_rows);
     // Rendering the report from the 400-Mpx outputs (maps from the COG overviews).
@@ -522,8 +528,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let maps = seconds_of("sinkmap run, maps only (COG)");
     let zones = seconds_of("sinkmap run, maps + zones")
         .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
-    let run = summary_run(&full_out);
-    let stage = |k: &str| run.as_ref().and_then(|r| r["stage_seconds"][k].as_f64());
+    let stage = |k: &str| run["stage_seconds"][k].as_f64();
     let invest = match &spec.invest_venv {
         Some(venv) => Some(invest_row(venv, &scene_dir, spec, zones)?),
         None => None,
@@ -580,8 +585,55 @@ impl BenchRow {
             seconds,
             megapixels_per_second: mpx / seconds,
             peak_rss_mb,
+            seconds_of_each_run: Vec::new(),
         }
     }
+
+    /// The row of a step run `r.each.len()` times: the median run's figures.
+    fn repeated(step: impl Into<String>, r: &Repeated, mpx: f64) -> BenchRow {
+        BenchRow {
+            seconds_of_each_run: if r.each.len() > 1 {
+                r.each.clone()
+            } else {
+                Vec::new()
+            },
+            ..BenchRow::timed(step, r.seconds, mpx, r.run["peak_rss_mb"].as_f64())
+        }
+    }
+}
+
+/// A `sinkmap run` step run one or more times.
+struct Repeated {
+    /// The median run's seconds (the lower middle one for an even number of runs).
+    seconds: f64,
+    /// The median run's `summary.json` → `run` (null where it could not be read).
+    run: serde_json::Value,
+    /// Every run's seconds, in order.
+    each: Vec<f64>,
+}
+
+/// Runs the command `make` builds (a `sinkmap run` writing into `out_dir`) `times` times
+/// (at least once), reading each run's summary before the next one replaces it.
+fn repeated_run(
+    times: usize,
+    step: &str,
+    out_dir: &Path,
+    make: impl Fn() -> Result<Command>,
+) -> Result<Repeated> {
+    let mut runs = Vec::new();
+    for _ in 0..times.max(1) {
+        let s = run_child(&mut make()?, step)?;
+        runs.push((s, summary_run(out_dir).unwrap_or_default()));
+    }
+    Ok(median_run(runs))
+}
+
+/// The median of runs given as (seconds, summary) in the order they ran (at least one).
+fn median_run(mut runs: Vec<(f64, serde_json::Value)>) -> Repeated {
+    let each: Vec<f64> = runs.iter().map(|(s, _)| *s).collect();
+    runs.sort_by(|a, b| a.0.total_cmp(&b.0));
+    let (seconds, run) = runs.swap_remove(runs.len().saturating_sub(1) / 2);
+    Repeated { seconds, run, each }
 }
 
 /// The compute threads of the runs: `--threads`, or one per core.
@@ -595,13 +647,17 @@ fn threads(spec: &BenchSpec) -> usize {
 
 /// The runs of the scene: maps only, the full run (maps + zones + cube; the only one with
 /// `full_run_only`) and maps only in the tiled layout.
-fn run_rows(spec: &BenchSpec, scene: &Path, threads: usize) -> Result<Vec<BenchRow>> {
+fn run_rows(
+    spec: &BenchSpec,
+    scene: &Path,
+    threads: usize,
+) -> Result<(Vec<BenchRow>, serde_json::Value)> {
     let mpx = (spec.width * spec.height) as f64 / 1e6;
     let mut common: Vec<String> = vec!["--quiet".into(), "--threads".into(), threads.to_string()];
     if let Some(b) = spec.block_size_px {
         common.extend(["--block-size".into(), b.to_string()]);
     }
-    let mut rows = Vec::new();
+    let (mut rows, mut full_run) = (Vec::new(), serde_json::Value::Null);
     for (step, extra, out) in [
         (
             "sinkmap run, maps only (COG)",
@@ -623,17 +679,22 @@ fn run_rows(spec: &BenchSpec, scene: &Path, threads: usize) -> Result<Vec<BenchR
             continue;
         }
         let out_dir = spec.dir.join(out);
-        let mut cmd = Command::new(exe()?);
-        cmd.arg("run")
-            .arg(scene)
-            .arg("--out")
-            .arg(&out_dir)
-            .args(&common)
-            .args(&extra);
-        let s = run_child(&mut cmd, step)?;
-        rows.push(BenchRow::timed(step, s, mpx, summary_rss(&out_dir)));
+        let r = repeated_run(spec.repeat, step, &out_dir, || {
+            let mut cmd = Command::new(exe()?);
+            cmd.arg("run")
+                .arg(scene)
+                .arg("--out")
+                .arg(&out_dir)
+                .args(&common)
+                .args(&extra);
+            Ok(cmd)
+        })?;
+        rows.push(BenchRow::repeated(step, &r, mpx));
+        if out == "out_zones" {
+            full_run = r.run;
+        }
     }
-    Ok(rows)
+    Ok((rows, full_run))
 }
 
 /// Scaling: the full run pinned to one core, then to two, with as many threads (nothing on a
@@ -653,20 +714,22 @@ fn scaling_rows(spec: &BenchSpec, scene: &Path) -> Result<(Vec<BenchRow>, Vec<f6
         for (cpus, n) in [("0", 1), ("0,1", 2)] {
             let out_dir = spec.dir.join(format!("out_{n}core"));
             let step = format!("sinkmap run, maps + zones + cube, {n} core(s), {n} thread(s)");
-            let mut cmd = Command::new("taskset");
-            cmd.args(["-c", cpus])
-                .arg(exe()?)
-                .arg("run")
-                .arg(scene)
-                .arg("--out")
-                .arg(&out_dir)
-                .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
-            if let Some(b) = spec.block_size_px {
-                cmd.args(["--block-size", &b.to_string()]);
-            }
-            let s = run_child(&mut cmd, &step)?;
-            scaling.push(s);
-            rows.push(BenchRow::timed(step, s, mpx, summary_rss(&out_dir)));
+            let r = repeated_run(spec.repeat, &step, &out_dir, || {
+                let mut cmd = Command::new("taskset");
+                cmd.args(["-c", cpus])
+                    .arg(exe()?)
+                    .arg("run")
+                    .arg(scene)
+                    .arg("--out")
+                    .arg(&out_dir)
+                    .args(["--quiet", "--no-report", "--threads", &n.to_string()]);
+                if let Some(b) = spec.block_size_px {
+                    cmd.args(["--block-size", &b.to_string()]);
+                }
+                Ok(cmd)
+            })?;
+            scaling.push(r.seconds);
+            rows.push(BenchRow::repeated(step, &r, mpx));
         }
     }
     Ok((rows, scaling))
@@ -959,6 +1022,14 @@ pub fn table(r: &BenchReport) -> String {
                 .map(|m| format!("{m:.0}"))
                 .unwrap_or_else(|| "-".into())
         );
+        if !row.seconds_of_each_run.is_empty() {
+            let each: Vec<String> = row
+                .seconds_of_each_run
+                .iter()
+                .map(|x| format!("{x:.2}"))
+                .collect();
+            s += &format!("    median of {} runs: {}\n", each.len(), each.join(", "));
+        }
     }
     if let Some(z) = r.zonal_overhead_fraction {
         s += &format!(
@@ -1002,6 +1073,33 @@ pub fn table(r: &BenchReport) -> String {
 mod tests {
     use super::*;
 
+    /// A repeated step keeps the median run with its own summary, and every run's seconds
+    /// in the order they ran; one run is its own median, two give the faster one.
+    #[test]
+    fn a_repeated_step_reports_its_median_run() {
+        let runs = |s: &[f64]| -> Vec<(f64, serde_json::Value)> {
+            s.iter()
+                .map(|&x| (x, serde_json::json!({ "peak_rss_mb": x * 10.0 })))
+                .collect()
+        };
+        let r = median_run(runs(&[14.6, 12.3, 19.0]));
+        assert_eq!(
+            (r.seconds, r.run["peak_rss_mb"].as_f64()),
+            (14.6, Some(146.0))
+        );
+        assert_eq!(r.each, [14.6, 12.3, 19.0]);
+        let row = BenchRow::repeated("step", &r, 400.0);
+        assert_eq!(row.seconds_of_each_run, [14.6, 12.3, 19.0]);
+        assert_eq!(row.peak_rss_mb, Some(146.0));
+        assert!((row.megapixels_per_second - 400.0 / 14.6).abs() < 1e-12);
+        assert_eq!(median_run(runs(&[15.0, 13.0])).seconds, 13.0);
+        let one = median_run(runs(&[9.0]));
+        assert_eq!(one.seconds, 9.0);
+        assert!(BenchRow::repeated("one", &one, 1.0)
+            .seconds_of_each_run
+            .is_empty());
+    }
+
     /// Every pixel of a mosaic layer is the tile's pixel at the same offset within its tile,
     /// including the cut last row and column of tiles, and the grid is the full grid's.
     #[test]
@@ -1018,6 +1116,7 @@ mod tests {
             invest_venv: None,
             full_run_only: false,
             mosaic_tile_px: Some(300),
+            repeat: 1,
         };
         let tile = BenchSpec {
             width: 300,

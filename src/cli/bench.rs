@@ -46,6 +46,12 @@ pub struct BenchArgs {
     /// faster the full sinkmap run is.
     #[arg(long, value_name = "VENV")]
     pub invest: Option<PathBuf>,
+    /// Run each `sinkmap run` step N times and report the median run (its seconds, memory
+    /// and stage times; bench.json lists every run's seconds): on a machine shared with
+    /// other work, one slow run then does not decide a figure. GDAL's floor and InVEST run
+    /// once.
+    #[arg(long, value_name = "N", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=20))]
+    pub repeat: u32,
 }
 
 /// Runs `sinkmap bench`.
@@ -56,6 +62,7 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             block_size_px: a.block_size,
             invest_venv: a.invest.clone(),
             mosaic_tile_px: Some(a.mosaic_tile.unwrap_or(10_000) as usize),
+            repeat: a.repeat as usize,
             ..bench::BenchSpec::xinjiang(a.dir.clone())
         }
     } else {
@@ -70,6 +77,7 @@ pub fn cmd_bench(a: BenchArgs) -> Result<()> {
             invest_venv: a.invest.clone(),
             full_run_only: false,
             mosaic_tile_px: a.mosaic_tile.map(|t| t as usize),
+            repeat: a.repeat as usize,
         }
     };
     let progress = std::io::IsTerminal::is_terminal(&std::io::stderr());

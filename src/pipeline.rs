@@ -606,7 +606,9 @@ fn pixel_keys(b: &BlockInput, layout: &KeyLayout) -> Vec<u64> {
 /// The keys of the pixels `start..start + keys.len()` of block `b` ([`key`]) into `keys`
 /// (whatever it held): the stored bits of each layer side by side, or one pass over all the
 /// layers when the block has them all widened (each input read once, each key written
-/// once), else one pass per layer (a table lookup per pixel for a layer read narrow).
+/// once), else one pass per layer (a table lookup per pixel for a layer read narrow). The
+/// run loop builds stored keys per run instead ([`stored_run_starts`], [`stored_run_keys`]);
+/// the tests check those against these per-pixel keys.
 fn fill_keys(b: &BlockInput, layout: &KeyLayout, start: usize, keys: &mut [u64]) {
     keys.fill(0);
     if let KeyLayout::Stored { shifts } = layout {
@@ -876,8 +878,9 @@ struct BlockMaps {
 
 impl BlockMaps {
     /// Maps of `n` pixels (restoration maps only `with_restoration`), with room for a last
-    /// whole chunk of [`fill_run`] beyond them ([`BlockMaps::into_maps`] cuts it). Zeroed
-    /// memory comes fresh from the system: no pass writes a default into it first.
+    /// whole chunk of [`fill_run`] beyond them ([`BlockMaps::into_maps`] cuts it). Every
+    /// pixel is written by the run loop; the buffers start zeroed only because zeroed memory
+    /// is the cheapest to ask for (`calloc`).
     fn new(n: usize, with_restoration: bool) -> BlockMaps {
         let n = n + RUN_CHUNK_PX;
         let r = if with_restoration { n } else { 0 };
@@ -1033,8 +1036,9 @@ const NODATA_VALUES: (f32, f32, f32, u8) = (
 ///
 /// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
 /// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
-/// keys are found in one branch-free pass ([`run_starts`]), and a run costs one cache probe
-/// for its evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
+/// keys are found from the layers' own changes for stored keys ([`stored_run_starts`], a key
+/// per run) or from the keys ([`run_starts`]), and a run costs one cache probe for its
+/// evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
 /// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
 /// block's ids ([`zone_sums`]). It is longer than the house limit of about 120 lines on
 /// purpose: the run loop keeps the row counters, the row's keys and run starts, and the map

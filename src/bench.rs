@@ -105,6 +105,9 @@ pub struct BenchReport {
     /// CPU clocks), so the time a task waits for a core while readers and writers run on
     /// the same cores is not counted.
     pub compute_cpu_ns_per_pixel_per_thread: Option<f64>,
+    /// The part of it spent on the maps' overview levels (`stage_seconds.overview_cpu`); the
+    /// rest is the models' pixel work.
+    pub overview_cpu_ns_per_pixel_per_thread: Option<f64>,
     /// The full run's finish stage (COG assembly) as a fraction of its wall time.
     pub finish_fraction_of_run: Option<f64>,
     /// InVEST's carbon model (stock only, same pool table, the land cover in UTM with the same
@@ -558,6 +561,7 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         run_over_io_floor: Some(zones / (floor_read + floor_write)),
         compute_ns_per_pixel_per_thread: stage("compute").map(|c| c / (mpx * 1e6) * 1e9),
         compute_cpu_ns_per_pixel_per_thread: stage("compute_cpu").map(|c| c / (mpx * 1e6) * 1e9),
+        overview_cpu_ns_per_pixel_per_thread: stage("overview_cpu").map(|c| c / (mpx * 1e6) * 1e9),
         finish_fraction_of_run: stage("finish").map(|f| f / zones),
         invest,
         speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
@@ -1049,7 +1053,11 @@ pub fn table(r: &BenchReport) -> String {
         s += &format!("compute: {c:.1} ns per pixel per thread\n");
     }
     if let Some(c) = r.compute_cpu_ns_per_pixel_per_thread {
-        s += &format!("compute: {c:.1} ns of processor time per pixel\n");
+        s += &format!("compute: {c:.1} ns of processor time per pixel");
+        match r.overview_cpu_ns_per_pixel_per_thread {
+            Some(o) => s += &format!(" ({o:.1} of them for the overview levels)\n"),
+            None => s += "\n",
+        }
     }
     if let Some(f) = r.finish_fraction_of_run {
         s += &format!(

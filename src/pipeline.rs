@@ -1687,10 +1687,16 @@ fn stream(
         batch,
         progress: Some(&bar),
     };
+    let overview_cpu_ns = std::sync::atomic::AtomicU64::new(0);
     let compute = |b: &Block| {
         let out = compute_block(&ctx, &slots.view(b))
             .map_err(|(col, row, e)| paths.pixel_error(col, row, e))?;
+        let cpu = engine::thread_cpu_ns();
         let levels = block_levels(&plan, row0, &out);
+        overview_cpu_ns.fetch_add(
+            engine::thread_cpu_ns().saturating_sub(cpu),
+            std::sync::atomic::Ordering::Relaxed,
+        );
         Ok((out, levels))
     };
     let reduce = |(out, l): (BlockOutput, MapLevels)| {
@@ -1735,6 +1741,7 @@ fn stream(
             read: busy.read,
             compute: busy.compute,
             compute_cpu: busy.compute_cpu,
+            overview_cpu: overview_cpu_ns.into_inner() as f64 * 1e-9,
             write: busy.reduce + map_busy,
             finish: 0.0,
         },

@@ -200,6 +200,11 @@ pub struct StageSeconds {
     /// its cost whatever else runs on the machine. Absent from older summaries (then 0).
     #[serde(default)]
     pub compute_cpu: f64,
+    /// The part of `compute_cpu` spent reducing the blocks to the maps' overview levels (the
+    /// rest is the models' pixel work: keys, runs, evaluations, sums). Absent from older
+    /// summaries (then 0).
+    #[serde(default)]
+    pub overview_cpu: f64,
     /// Adding block sums to the cube, and writing the maps' blocks and overviews through
     /// GDAL, compression included (writer threads, summed).
     pub write: f64,

@@ -604,6 +604,13 @@ fn block_size_and_thread_count_change_no_number() {
             out.to_str().unwrap(),
         ]);
         let mut s = json(&out.join("summary.json"));
+        // The stage times: the overview levels are a part of the compute processor time.
+        let stage = |k: &str| s["run"]["stage_seconds"][k].as_f64().unwrap();
+        let (cpu, overview) = (stage("compute_cpu"), stage("overview_cpu"));
+        assert!(
+            (0.0..=cpu).contains(&overview) && cpu > 0.0,
+            "overview {overview} s of compute {cpu} s"
+        );
         s["run"] = serde_json::Value::Null;
         let this = (
             s,

@@ -232,7 +232,7 @@ where
 
 /// Processor time the calling thread has used, in nanoseconds (0 where the clock is not
 /// available).
-fn thread_cpu_ns() -> u64 {
+pub(crate) fn thread_cpu_ns() -> u64 {
     let mut ts = libc::timespec {
         tv_sec: 0,
         tv_nsec: 0,

@@ -16,7 +16,7 @@
 use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
-use crate::io::temp::{temp_path, TempFile};
+use crate::io::temp::TempFile;
 use crate::raster::categories::{self, Category};
 use crate::report::render::{self, Ramp, DIVERGING, GREENS, ORANGES};
 
@@ -331,12 +331,7 @@ pub fn qml_path(output: &Path) -> PathBuf {
 }
 
 fn write_text(path: &Path, text: &str) -> Result<PathBuf> {
-    let dir = path.parent().unwrap_or(Path::new("."));
-    let name = path
-        .file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    let tmp = TempFile::new(temp_path(dir, &name, "qml"));
+    let tmp = TempFile::beside(path, "qml");
     std::fs::write(&tmp.path, text).map_err(|e| Error::output(path, e))?;
     tmp.commit(path)?;
     Ok(path.to_path_buf())

@@ -70,6 +70,16 @@ impl TempFile {
     pub fn new(path: PathBuf) -> Self {
         TempFile { path, keep: false }
     }
+    /// A temporary file for the output `final_path` at `stage`, in the same folder
+    /// ([`temp_path`]), so that committing it is a rename on one file system.
+    pub fn beside(final_path: &Path, stage: &str) -> Self {
+        let dir = final_path.parent().unwrap_or(Path::new("."));
+        let name = final_path
+            .file_name()
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        TempFile::new(temp_path(dir, &name, stage))
+    }
     /// Renames the file to `final_path` (atomic on one file system), with its GDAL side-car
     /// file when it has one (an earlier run's side-car of `final_path` is removed otherwise).
     pub fn commit(mut self, final_path: &Path) -> Result<()> {

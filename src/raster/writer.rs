@@ -204,12 +204,7 @@ impl OwnTiles {
             Compression::None => None,
             Compression::Deflate | Compression::Lzw => return Ok(None),
         };
-        let dir = final_path.parent().unwrap_or(Path::new("."));
-        let name = final_path
-            .file_name()
-            .map(|n| n.to_string_lossy().into_owned())
-            .unwrap_or_default();
-        let file = TempFile::new(temp_path(dir, &name, "tiles"));
+        let file = TempFile::beside(final_path, "tiles");
         let f = std::fs::File::create(&file.path).map_err(|e| output_error(final_path, e))?;
         let (across, levels) = plan
             .dims

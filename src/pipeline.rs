@@ -593,30 +593,32 @@ mod key {
     }
 }
 
-/// The keys of a block's pixels ([`key`]), strip by strip ([`fill_keys`]).
+/// The keys of a block's pixels, one per pixel: the stored bits of each layer side by side
+/// for [`KeyLayout::Stored`], else the fields ([`fill_field_keys`]), strip by strip. The run
+/// loop builds stored keys per run instead ([`stored_run_starts`], [`stored_run_keys`]);
+/// the tests check those against these.
 #[cfg(test)]
 fn pixel_keys(b: &BlockInput, layout: &KeyLayout) -> Vec<u64> {
     let mut keys = vec![0u64; b.window.len()];
     for (s, strip) in keys.chunks_mut(KEY_STRIP_PX).enumerate() {
-        fill_keys(b, layout, s * KEY_STRIP_PX, strip);
+        match layout {
+            KeyLayout::Stored { shifts } => {
+                for (p, &shift) in b.packed.iter().zip(shifts) {
+                    p.raw.or_shifted(s * KEY_STRIP_PX, shift, strip);
+                }
+            }
+            KeyLayout::Fields => fill_field_keys(b, s * KEY_STRIP_PX, strip),
+        }
     }
     keys
 }
 
-/// The keys of the pixels `start..start + keys.len()` of block `b` ([`key`]) into `keys`
-/// (whatever it held): the stored bits of each layer side by side, or one pass over all the
-/// layers when the block has them all widened (each input read once, each key written
-/// once), else one pass per layer (a table lookup per pixel for a layer read narrow). The
-/// run loop builds stored keys per run instead ([`stored_run_starts`], [`stored_run_keys`]);
-/// the tests check those against these per-pixel keys.
-fn fill_keys(b: &BlockInput, layout: &KeyLayout, start: usize, keys: &mut [u64]) {
+/// The field keys ([`key`]) of the pixels `start..start + keys.len()` of block `b` into
+/// `keys` (whatever it held): one pass over all the layers when the block has them all
+/// widened (each input read once, each key written once), else one pass per layer (a table
+/// lookup per pixel for a layer read narrow).
+fn fill_field_keys(b: &BlockInput, start: usize, keys: &mut [u64]) {
     keys.fill(0);
-    if let KeyLayout::Stored { shifts } = layout {
-        for (p, &shift) in b.packed.iter().zip(shifts) {
-            p.raw.or_shifted(start, shift, keys);
-        }
-        return;
-    }
     let r = start..start + keys.len();
     let n = b.window.len();
     if [
@@ -996,8 +998,8 @@ fn starts_of_changes(changed: &[u8], starts: &mut [u32]) -> usize {
     runs
 }
 
-/// The stored keys of the pixels `start + at[i]` into `keys[i]` (as [`fill_keys`] gives
-/// them): the keys of a row's runs, from their first pixels.
+/// The stored keys of the pixels `start + at[i]` into `keys[i]` (the layers' stored bits side
+/// by side): the keys of a row's runs, from their first pixels.
 fn stored_run_keys(b: &BlockInput, shifts: &[u32], start: usize, at: &[u32], keys: &mut [u64]) {
     keys.fill(0);
     for (p, &shift) in b.packed.iter().zip(shifts) {
@@ -1005,20 +1007,23 @@ fn stored_run_keys(b: &BlockInput, shifts: &[u32], start: usize, at: &[u32], key
     }
 }
 
-/// Where the runs of equal keys of a row start: `starts[..runs]` with `runs` returned, and
-/// `starts[runs]` = the row's length. One branch-free pass (a start is written at every
-/// pixel and kept where the key changes), so that the run loop needs no search whose
-/// length varies with the run's. `starts` must hold `keys.len() + 1` values.
-fn run_starts(keys: &[u64], starts: &mut [u32]) -> usize {
-    let mut runs = 0;
-    let mut prev = keys.first().map_or(0, |k| !k);
-    for (c, &k) in keys.iter().enumerate() {
-        starts[runs] = c as u32;
-        runs += usize::from(k != prev);
-        prev = k;
+/// Where the runs of equal keys of a row start, as [`starts_of_changes`] gives them
+/// (`changed`, one byte a pixel of the row, is scratch): where a key differs from its left
+/// neighbour's.
+fn run_starts(keys: &[u64], changed: &mut [u8], starts: &mut [u32]) -> usize {
+    let changed = &mut changed[..keys.len()];
+    if let Some(first) = changed.first_mut() {
+        *first = 1;
     }
-    starts[runs] = keys.len() as u32;
-    runs
+    for ((c, next), prev) in changed
+        .iter_mut()
+        .skip(1)
+        .zip(keys.iter().skip(1))
+        .zip(keys)
+    {
+        *c = u8::from(next != prev);
+    }
+    starts_of_changes(changed, starts)
 }
 
 /// Map values of a pixel whose land cover is nodata.
@@ -1093,8 +1098,8 @@ pub(crate) fn compute_block(
                 runs
             }
             KeyLayout::Fields => {
-                fill_keys(b, &layout, base, &mut keys);
-                let runs = run_starts(&keys, &mut starts);
+                fill_field_keys(b, base, &mut keys);
+                let runs = run_starts(&keys, &mut changed, &mut starts);
                 for (k, &c) in run_keys.iter_mut().zip(&starts[..runs]) {
                     *k = keys[c as usize];
                 }
@@ -2641,7 +2646,7 @@ source = "test"
         for (r, row) in keys.chunks_exact(width).enumerate() {
             let base = r * width;
             let runs = stored_run_starts(&narrow, base, &mut changed, &mut starts);
-            let want = run_starts(row, &mut expected);
+            let want = run_starts(row, &mut changed, &mut expected);
             assert_eq!(starts[..=runs], expected[..=want], "row {r}");
             stored_run_keys(
                 &narrow,
@@ -2736,9 +2741,9 @@ source = "test"
         keys.truncate(rows * width);
         let n = keys.len();
         let (mut fast, mut slow) = (vec![0u32; n + RUN_CHUNK_PX], Vec::new());
-        let mut starts = vec![0u32; width + 1];
+        let (mut starts, mut changed) = (vec![0u32; width + 1], vec![0u8; width]);
         for (r, row) in keys.chunks_exact(width).enumerate() {
-            let runs = run_starts(row, &mut starts);
+            let runs = run_starts(row, &mut changed, &mut starts);
             let mut expected = vec![];
             let mut c = 0;
             while c < width {
@@ -2759,9 +2764,9 @@ source = "test"
         }
         assert_eq!(fast[..n], slow);
         // A row of one key is one run; an empty row none.
-        assert_eq!(run_starts(&[0, 0, 0], &mut starts), 1);
+        assert_eq!(run_starts(&[0, 0, 0], &mut changed, &mut starts), 1);
         assert_eq!(starts[..2], [0, 3]);
-        assert_eq!(run_starts(&[], &mut starts), 0);
+        assert_eq!(run_starts(&[], &mut changed, &mut starts), 0);
         assert_eq!(starts[0], 0);
     }
 

@@ -1405,8 +1405,8 @@ struct RunMaps<M, B> {
 type Writers = RunMaps<MapWriter<Mean>, MapWriter<BestMode>>;
 
 /// GDAL's block cache for a pass (MB): the readers' blocks and at most one tile per map
-/// being written (the writers hold the rows of tiles they are filling themselves, see
-/// `writer::LevelRows`), so it never fills.
+/// being written (the writers collect the pieces of their tiles themselves, see
+/// `raster::pending::PendingTiles`), so it never fills.
 const GDAL_CACHE_BASE_MB: usize = 128;
 
 /// Bounds GDAL's block cache (it defaults to 5 % of RAM) so memory stays flat with raster

@@ -4,6 +4,7 @@
 pub mod categories;
 pub mod cog;
 pub mod overview;
+pub mod pending;
 pub mod writer;
 
 use std::ffi::CString;

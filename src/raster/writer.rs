@@ -13,6 +13,7 @@ use crate::grid::{Grid, Window};
 use crate::raster::categories::{self, AreaTally, Category};
 use crate::raster::cog;
 use crate::raster::overview::{self, BlockLevels, Cell, Mean, Plan, Upper};
+use crate::raster::pending::{self, PendingTiles, Spill};
 
 // Temporary outputs are GDAL-free (the tables, charts and reports use them too).
 use crate::io::temp::output_error;
@@ -156,9 +157,11 @@ pub struct MapWriter<C: Cell> {
     classes: Option<Classes<C>>,
     /// Why the colour table could not be set at creation, reported by `finish`.
     palette_error: Option<String>,
-    /// Level k's rows waiting for their row of tiles to be complete (index 0: full
-    /// resolution), see [`LevelRows`].
-    levels: Vec<LevelRows<C::Value>>,
+    /// Level k's tiles waiting for their last pieces (index 0: full resolution), see
+    /// [`PendingTiles`].
+    levels: Vec<PendingTiles<C::Value>>,
+    /// Where the larger waiting pieces are kept meanwhile.
+    spill: Spill,
     /// The tiles this writer compresses and stores itself ([`OwnTiles`]); `None`: GDAL
     /// writes them.
     own: Option<OwnTiles>,
@@ -281,118 +284,9 @@ impl OwnTiles {
 /// The ZSTD level of map tiles, compressed by the writer or by GDAL.
 const ZSTD_LEVEL: i32 = 1;
 
-/// The rows of one level of a map (full resolution or an overview) not yet written: a row of
-/// the file's tiles goes out only once every pixel of it has arrived, one whole tile at a
-/// time, to the writer's own tiles ([`OwnTiles`]) or to GDAL, which gets one write per tile,
-/// each flushed out of its block cache at once.
-///
-/// Why: GDAL's block cache is shared by every thread of the process. When it is full, the
-/// thread that needs room writes out whichever dirty block is oldest, also a block of another
-/// thread's dataset, while that thread works on the same file; with GDAL 3.6 this lost
-/// overview tiles: a 400 Mpx run wrote a sink map whose level-2 overview tile held 7 of its
-/// 64 parts, the rest nodata, while every pixel of the full-resolution map was right. Handing
-/// GDAL only whole tiles and flushing each from the writing thread keeps at most one tile per
-/// map in the cache: it never fills, so no thread ever writes another's block, no tile is
-/// compressed half-empty and read back, and the padding of an edge tile (its one write covers
-/// its whole valid area) is zeros.
-struct LevelRows<T> {
-    /// Level size (columns, rows).
-    size: (usize, usize),
-    /// The file's tile size at this level.
-    tile: (usize, usize),
-    /// Pieces come as whole tiles (full resolution, blocks a multiple of the tile): each goes
-    /// out as it comes, nothing is held.
-    direct: bool,
-    /// First row held (the first row of a row of tiles; `size.1` once all are written).
-    row0: usize,
-    /// Rows from `row0` on, `size.0` values each.
-    buf: Vec<T>,
-    /// Every pixel above this row has arrived.
-    done: usize,
-}
-
-impl<T: Copy> LevelRows<T> {
-    fn new(size: (usize, usize), tile: (usize, usize), direct: bool) -> LevelRows<T> {
-        LevelRows {
-            size,
-            tile: (tile.0.max(1), tile.1.max(1)),
-            direct,
-            row0: 0,
-            buf: Vec::new(),
-            done: 0,
-        }
-    }
-
-    /// Adds the piece at window `w` of this level (pieces of a level come in the row-major
-    /// order of the blocks, a row of blocks ending at the right edge); every tile now
-    /// complete goes to `write` (its window and values), in row-major order.
-    fn add(
-        &mut self,
-        w: Window,
-        data: Vec<T>,
-        fill: T,
-        write: &mut dyn FnMut(Window, Vec<T>) -> Result<()>,
-    ) -> Result<()> {
-        let ((width, height), (tw, th)) = (self.size, self.tile);
-        if w.row < self.row0 || w.col + w.width > width || w.row + w.height > height {
-            return Err(crate::error::Error::internal(format!(
-                "map piece {w:?} outside the rows still open ({}..{height}, {width} wide)",
-                self.row0
-            )));
-        }
-        if self.direct {
-            let tiles = tiles_of(w, (tw, th));
-            if tiles == [w] {
-                // The piece is one tile: handed over as it is.
-                write(w, data)?;
-            } else {
-                for t in tiles {
-                    write(t, cut(&data, w, t))?;
-                }
-            }
-            if w.col + w.width == width {
-                self.row0 = w.row + w.height;
-                self.done = self.row0;
-            }
-            return Ok(());
-        }
-        let rows = w.row + w.height - self.row0;
-        if self.buf.len() < rows * width {
-            self.buf.resize(rows * width, fill);
-        }
-        for r in 0..w.height {
-            let dst = (w.row - self.row0 + r) * width + w.col;
-            self.buf[dst..dst + w.width].copy_from_slice(&data[r * w.width..(r + 1) * w.width]);
-        }
-        if w.col + w.width == width {
-            self.done = self.done.max(w.row + w.height);
-        }
-        while self.row0 < height && self.done >= (self.row0 + th).min(height) {
-            let n = th.min(height - self.row0);
-            let band = Window {
-                col: 0,
-                row: self.row0,
-                width,
-                height: n,
-            };
-            for t in tiles_of(band, (tw, th)) {
-                write(t, cut(&self.buf, band, t))?;
-            }
-            self.buf.drain(..n * width);
-            self.row0 += n;
-        }
-        Ok(())
-    }
-
-    /// True once every row has been written.
-    fn is_complete(&self) -> bool {
-        self.row0 >= self.size.1
-    }
-}
-
 /// The values of window `t` out of `src`, the row-major values of window `within` (which
 /// holds `t`).
-fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
+pub(super) fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
     let mut v = Vec::with_capacity(t.len());
     for r in 0..t.height {
         let start = (t.row - within.row + r) * within.width + (t.col - within.col);
@@ -403,7 +297,7 @@ fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
 
 /// The windows of the `tile` tiles that window `w` (whose edges are tile edges or the
 /// level's edges) covers, row by row, clipped to `w`.
-fn tiles_of(w: Window, tile: (usize, usize)) -> Vec<Window> {
+pub(super) fn tiles_of(w: Window, tile: (usize, usize)) -> Vec<Window> {
     let (tw, th) = tile;
     let mut out = Vec::new();
     let mut row = w.row;
@@ -543,10 +437,10 @@ impl<C: Cell> MapWriter<C> {
             .enumerate()
             .map(|(k, &size)| {
                 let t = if k == 0 { tile_px } else { overview_tile_px };
-                let direct = k == 0 && format.block_px % t == 0;
-                LevelRows::new(size, (t, t), direct)
+                PendingTiles::new(size, (t, t))
             })
             .collect();
+        let spill = Spill::beside(&dir.join(&spec.file_name), pending::SPILL_MIN_BYTES);
         Ok(MapWriter {
             spec,
             dir: dir.to_path_buf(),
@@ -559,6 +453,7 @@ impl<C: Cell> MapWriter<C> {
             classes: None,
             palette_error: None,
             levels,
+            spill,
             own,
         })
     }
@@ -601,15 +496,19 @@ impl<C: Cell> MapWriter<C> {
             (c.add)(&mut c.tally, w.row, w.width, &data);
         }
         reset_gdal_errors();
-        let fill = C::default().value();
-        let (rows, dataset, own) = (&mut self.levels, &mut self.dataset, &mut self.own);
+        let (rows, dataset, own, spill) = (
+            &mut self.levels,
+            &mut self.dataset,
+            &mut self.own,
+            &mut self.spill,
+        );
         let mut tile_out = |k: usize, t: Window, v: Vec<C::Value>| match own.as_mut() {
             Some(o) => o.put(k, t, v).map_err(|e| output_error(&path, e)),
             None => write_tile(dataset, &path, k, t, v),
         };
-        rows[0].add(w, data, fill, &mut |t, v| tile_out(0, t, v))?;
+        rows[0].add(w, data, spill, &mut |t, v| tile_out(0, t, v))?;
         for (k, t) in levels.values.into_iter().enumerate() {
-            rows[k + 1].add(t.window(), t.data, fill, &mut |t, v| tile_out(k + 1, t, v))?;
+            rows[k + 1].add(t.window(), t.data, spill, &mut |t, v| tile_out(k + 1, t, v))?;
         }
         if let (Some(upper), Some(top)) = (self.upper.as_mut(), levels.top) {
             upper.add(top, &mut |k, row, values| {
@@ -620,7 +519,7 @@ impl<C: Cell> MapWriter<C> {
                     width,
                     height: 1,
                 };
-                rows[k].add(w, values, fill, &mut |t, v| tile_out(k, t, v))
+                rows[k].add(w, values, spill, &mut |t, v| tile_out(k, t, v))
             })?;
         }
         check_gdal_errors(&path)
@@ -736,7 +635,7 @@ enum CogPath {
 }
 
 /// Writes one whole tile (window `t`, values `v`) of level `k` of the map at `path` (0: full
-/// resolution) and flushes it out of GDAL's cache ([`LevelRows`]).
+/// resolution) and flushes it out of GDAL's cache ([`PendingTiles`]).
 fn write_tile<T: gdal::raster::GdalType + Copy>(
     dataset: &mut gdal::Dataset,
     path: &Path,
@@ -854,81 +753,5 @@ mod tests {
             ]
         );
         assert!(tiles_of(win(3, 3, 0, 5), (512, 512)).is_empty());
-    }
-
-    /// Feeds a `w` × `h` level in row-major blocks of `block` px (values: their index) to
-    /// a [`LevelRows`] with `tile`-px tiles, and returns what it writes.
-    fn written(
-        w: usize,
-        h: usize,
-        block: usize,
-        tile: usize,
-        direct: bool,
-    ) -> Vec<(Window, Vec<u32>)> {
-        let mut rows = LevelRows::new((w, h), (tile, tile), direct);
-        let mut out = Vec::new();
-        let mut row = 0;
-        while row < h {
-            let bh = block.min(h - row);
-            let mut col = 0;
-            while col < w {
-                let bw = block.min(w - col);
-                let data = (0..bh)
-                    .flat_map(|r| (0..bw).map(move |c| ((row + r) * w + col + c) as u32))
-                    .collect();
-                rows.add(win(col, row, bw, bh), data, u32::MAX, &mut |t, v| {
-                    out.push((t, v));
-                    Ok(())
-                })
-                .unwrap();
-                col += bw;
-            }
-            row += bh;
-        }
-        assert!(rows.is_complete());
-        out
-    }
-
-    #[test]
-    fn level_rows_write_every_whole_tile_once_in_order_with_its_values() {
-        // Blocks that straddle tile rows (24 px, tiles of 32), whole tiles (64 and 32, direct)
-        // and blocks smaller than a tile (8).
-        for (block, tile, direct) in [
-            (24, 32, false),
-            (8, 32, false),
-            (64, 32, true),
-            (32, 32, true),
-        ] {
-            let (w, h) = (100, 70);
-            let out = written(w, h, block, tile, direct);
-            let expected = tiles_of(win(0, 0, w, h), (tile, tile));
-            let windows: Vec<Window> = out.iter().map(|(t, _)| *t).collect();
-            if direct {
-                // Block by block: the same tiles, each block's tiles in a row.
-                let mut sorted = windows.clone();
-                sorted.sort_by_key(|t| (t.row, t.col));
-                assert_eq!(sorted, expected, "block {block}");
-            } else {
-                assert_eq!(windows, expected, "block {block}");
-            }
-            for (t, v) in &out {
-                let want: Vec<u32> = (0..t.height)
-                    .flat_map(|r| (0..t.width).map(move |c| ((t.row + r) * w + t.col + c) as u32))
-                    .collect();
-                assert_eq!(v, &want, "block {block}, tile {t:?}");
-            }
-        }
-    }
-
-    #[test]
-    fn a_piece_above_the_rows_already_written_is_an_error() {
-        let mut rows = LevelRows::new((4, 4), (2, 2), false);
-        let mut sink = |_: Window, _: Vec<u8>| Ok(());
-        rows.add(win(0, 0, 4, 2), vec![1; 8], 0, &mut sink).unwrap();
-        assert!(rows.add(win(0, 0, 4, 2), vec![1; 8], 0, &mut sink).is_err());
-        assert!(rows
-            .add(win(0, 2, 5, 2), vec![1; 10], 0, &mut sink)
-            .is_err());
-        assert!(!rows.is_complete());
     }
 }

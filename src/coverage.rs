@@ -187,32 +187,114 @@ impl Accumulator {
         }
     }
 
-    /// Coverage fractions (row-major, `width` × `height`), clamped to [0, 1]. A cell's
+    /// Coverage fractions (row-major, `width` × `height`), clamped to [0, 1]: the
+    /// [`Stretches`] pixel by pixel.
+    pub fn coverage(&mut self) -> Vec<f64> {
+        self.stretches().to_pixels()
+    }
+
+    /// Coverage as stretches of equal fractions along each row, clamped to [0, 1]. A cell's
     /// exact integer sum does not depend on the order its differences are added in; it is
     /// converted to a fraction only where it changes.
-    pub fn coverage(&mut self) -> Vec<f64> {
+    pub fn stretches(&mut self) -> Stretches {
         let fraction = |s: i128| (s as f64 / QSCALE).clamp(0.0, 1.0);
         self.diff.sort_unstable_by_key(|(i, _)| *i);
-        let mut out = Vec::with_capacity(self.width * self.height);
+        let mut out = Stretches {
+            width: self.width,
+            row_first: Vec::with_capacity(self.height + 1),
+            starts: Vec::new(),
+            fracs: Vec::new(),
+        };
         let mut next = self.diff.iter().peekable();
         for r in 0..self.height {
+            out.row_first.push(out.starts.len());
             let mut s = self.initial[r];
             let mut f = fraction(s);
-            let end = (r + 1) * self.width;
-            while out.len() < end {
-                let i = out.len();
-                let mut changed = false;
+            out.starts.push(0);
+            out.fracs.push(f);
+            let (first, end) = (r * self.width, (r + 1) * self.width);
+            while let Some(&&(i, _)) = next.peek() {
+                if i >= end {
+                    break;
+                }
                 while let Some(&(_, d)) = next.next_if(|(j, _)| *j == i) {
                     s += d;
-                    changed = true;
                 }
-                if changed {
-                    f = fraction(s);
+                let g = fraction(s);
+                if g.to_bits() != f.to_bits() {
+                    f = g;
+                    if i == first {
+                        // A change at the row's first pixel replaces its first stretch.
+                        if let Some(last) = out.fracs.last_mut() {
+                            *last = f;
+                        }
+                    } else {
+                        out.starts.push((i - first) as u32);
+                        out.fracs.push(f);
+                    }
                 }
-                // Up to the next cell with a difference (or the row's end), f holds.
-                let stop = next.peek().map_or(end, |(j, _)| (*j).min(end));
-                let n = stop.max(i + 1) - i;
-                out.extend(std::iter::repeat_n(f, n));
+            }
+        }
+        out.row_first.push(out.starts.len());
+        out
+    }
+}
+
+/// A block's coverage by one polygon as stretches of pixels of one fraction along each row:
+/// row r's stretches start at columns `starts[row_first[r]..row_first[r + 1]]` (the first at
+/// 0), each running to the next one or to the row's end, with the fractions `fracs`. Zone
+/// edges cross a block in a few places, so a row has a few stretches where it has hundreds of
+/// pixels.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Stretches {
+    width: usize,
+    row_first: Vec<usize>,
+    starts: Vec<u32>,
+    fracs: Vec<f64>,
+}
+
+impl Stretches {
+    /// Row `r`'s stretches: (first column, end column, fraction).
+    pub fn row(&self, r: usize) -> impl Iterator<Item = (usize, usize, f64)> + '_ {
+        let (a, b) = (self.row_first[r], self.row_first[r + 1]);
+        (a..b).map(move |i| {
+            let end = if i + 1 < b {
+                self.starts[i + 1] as usize
+            } else {
+                self.width
+            };
+            (self.starts[i] as usize, end, self.fracs[i])
+        })
+    }
+
+    /// Rows.
+    pub fn height(&self) -> usize {
+        self.row_first.len().saturating_sub(1)
+    }
+
+    /// The first column of each of row `r`'s stretches, appended to `out`.
+    pub fn row_starts(&self, r: usize, out: &mut Vec<u32>) {
+        out.extend_from_slice(&self.starts[self.row_first[r]..self.row_first[r + 1]]);
+    }
+
+    /// The fraction of pixel `col` of row `r`.
+    pub fn at(&self, r: usize, col: usize) -> f64 {
+        let (a, b) = (self.row_first[r], self.row_first[r + 1]);
+        let k = self.starts[a..b].partition_point(|&s| s as usize <= col);
+        self.fracs[a + k.max(1) - 1]
+    }
+
+    /// Some pixel is partly or wholly covered.
+    pub fn any_covered(&self) -> bool {
+        self.fracs.iter().any(|f| *f > 0.0)
+    }
+
+    /// Every pixel's fraction (row-major).
+    pub fn to_pixels(&self) -> Vec<f64> {
+        let mut out = Vec::with_capacity(self.width * self.height());
+        for r in 0..self.height() {
+            for (a, b, f) in self.row(r) {
+                out.extend(std::iter::repeat_n(f, b - a));
             }
         }
         out
@@ -226,15 +308,18 @@ pub enum Coverage {
     Uniform(f64),
     /// A fraction per pixel of the block (row-major).
     PerPixel(Vec<f64>),
+    /// Stretches of one fraction along each row of the block.
+    Rows(Stretches),
 }
 
 impl Coverage {
-    /// Fraction of pixel `i` of the block.
+    /// Fraction of pixel `i` of the block (row-major).
     #[inline]
     pub fn at(&self, i: usize) -> f64 {
         match self {
             Coverage::Uniform(f) => *f,
             Coverage::PerPixel(v) => v[i],
+            Coverage::Rows(s) => s.at(i / s.width.max(1), i % s.width.max(1)),
         }
     }
 
@@ -243,6 +328,16 @@ impl Coverage {
         match self {
             Coverage::Uniform(f) => *f == 1.0,
             Coverage::PerPixel(v) => v.iter().all(|f| *f == 1.0),
+            Coverage::Rows(s) => s.fracs.iter().all(|f| *f == 1.0),
+        }
+    }
+
+    /// The same coverage with a fraction per pixel where it is not uniform (what passes
+    /// that look at every pixel on their own read).
+    pub fn per_pixel(self) -> Coverage {
+        match self {
+            Coverage::Rows(s) => Coverage::PerPixel(s.to_pixels()),
+            c => c,
         }
     }
 }
@@ -292,6 +387,45 @@ mod tests {
         for (a, b) in c.iter().zip(want) {
             assert!((a - b).abs() < 1e-12, "{c:?}");
         }
+    }
+
+    #[test]
+    fn stretches_are_the_rows_runs_of_equal_fractions() {
+        // A slanted quadrilateral with a hole, edges off the pixel lines: rows with one, two
+        // and several stretches.
+        let ext = [(0.3, 0.2), (17.6, 1.1), (15.2, 11.7), (1.4, 9.9)];
+        let hole = vec![(5.5, 3.5), (9.25, 3.5), (9.25, 6.75), (5.5, 6.75)];
+        let (w, h) = (19, 13);
+        let mut edges = Vec::new();
+        ring_edges(&ext, false, &mut edges);
+        ring_edges(&hole, true, &mut edges);
+        let mut acc = Accumulator::new(0, 0, w, h);
+        for e in &edges {
+            acc.add_edge(e);
+        }
+        let s = acc.stretches();
+        let pixels = s.to_pixels();
+        assert_eq!(pixels, polygon_coverage(&ext, &[hole], w, h));
+        assert_eq!(s.height(), h);
+        let mut several = 0;
+        for r in 0..h {
+            let row: Vec<_> = s.row(r).collect();
+            assert_eq!(row[0].0, 0);
+            assert_eq!(row.last().unwrap().1, w);
+            for pair in row.windows(2) {
+                // Adjacent, and a new stretch only where the fraction changes.
+                assert_eq!(pair[0].1, pair[1].0);
+                assert_ne!(pair[0].2.to_bits(), pair[1].2.to_bits());
+            }
+            for &(a, b, f) in &row {
+                for c in a..b {
+                    assert_eq!(pixels[r * w + c].to_bits(), f.to_bits());
+                    assert_eq!(s.at(r, c).to_bits(), f.to_bits());
+                }
+            }
+            several += usize::from(row.len() > 2);
+        }
+        assert!(several > 3, "{several} rows with more than two stretches");
     }
 
     #[test]

@@ -840,13 +840,15 @@ struct Sums<'a> {
 }
 
 impl Sums<'_> {
-    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`.
-    #[inline]
+    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc` (the tests' reference
+    /// loops add pixel by pixel).
+    #[cfg(test)]
     fn add(&self, acc: &mut [Acc], ev: &Evaluated, area_ha: f64, n: i128) {
         self.add_area(acc, ev, Area::new(area_ha), n);
     }
 
-    /// [`Sums::add`] with the area's quantized value known.
+    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`, the area's quantized
+    /// value known.
     #[inline]
     fn add_area(&self, acc: &mut [Acc], ev: &Evaluated, area: Area, n: i128) {
         cube::add_pixels_q(&mut acc[self.space.index(&ev.v)], &ev.v, area.ha, area.q, n);
@@ -1045,9 +1047,10 @@ const NODATA_VALUES: (f32, f32, f32, u8) = (
 /// per run) or from the keys ([`run_starts`]), and a run costs one cache probe for its
 /// evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
 /// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
-/// block's ids ([`zone_sums`]). It is longer than the house limit of about 120 lines on
-/// purpose: the run loop keeps the row counters, the row's keys and run starts, and the map
-/// buffers in locals the compiler holds in registers across the whole block.
+/// stretches of one fraction along the block's rows ([`zone_sums`]). It is longer than the
+/// house limit of about 120 lines on purpose: the run loop keeps the row counters, the row's
+/// keys and run starts, and the map buffers in locals the compiler holds in registers across
+/// the whole block.
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
@@ -1058,7 +1061,7 @@ pub(crate) fn compute_block(
     let n = w.len();
     let mut maps = BlockMaps::new(n, restoration.is_some());
     let coverage = zones
-        .map(|z| z.block_coverage(ctx.grid, w))
+        .map(|z| z.block_stretches(ctx.grid, w))
         .unwrap_or_default();
     let full: Vec<bool> = coverage.iter().map(|(_, f)| f.is_full()).collect();
     // Zones that cover the whole block get the block's own sums at the end; pixel fractions
@@ -1202,59 +1205,71 @@ struct ZoneEval<'a> {
 }
 
 impl ZoneEval<'_> {
-    /// Adds every data pixel, weighted by its fraction `frac(i)`, to `acc`: a whole pixel
-    /// (fraction 1) is counted with its row, a part of one is added on its own (area × the
-    /// fraction), a fraction of 0 (or below `min`) is left out.
-    fn add_weighted(&self, acc: &mut [Acc], min: f64, frac: impl Fn(usize) -> f64) {
-        let w = self.window;
-        let mut counts = RowCounts::default();
-        for (r, row_ids) in self.ids.chunks_exact(w.width.max(1)).enumerate() {
-            let area_ha = self.row_areas_ha[w.row + r];
-            let base = r * w.width;
-            // A run of whole pixels of one evaluation, counted when it ends.
+    /// Adds the data pixels of `ids`, a stretch of a row whose pixels (of `area_ha` each) all
+    /// count at fraction `f`, to `acc`: whole pixels (f = 1) are counted into `whole`, runs of
+    /// one evaluation at a time, to be added with their row; parts of pixels (`min` < f < 1)
+    /// are counted and added now, at `area_ha` × f each; f ≤ `min` is left out.
+    #[allow(clippy::too_many_arguments)]
+    fn add_stretch(
+        &self,
+        ids: &[u32],
+        f: f64,
+        min: f64,
+        area_ha: f64,
+        acc: &mut [Acc],
+        whole: &mut RowCounts,
+        part: &mut RowCounts,
+    ) {
+        if f == 1.0 {
             let (mut run_id, mut run_n) = (NODATA_ID, 0u32);
-            for (c, &id) in row_ids.iter().enumerate() {
-                let f = frac(base + c);
-                let whole = f == 1.0 && id != NODATA_ID;
-                if whole && id == run_id {
+            for &id in ids {
+                if id == run_id {
                     run_n += 1;
                     continue;
                 }
-                if run_n > 0 {
-                    counts.add(run_id, run_n);
+                if run_id != NODATA_ID {
+                    whole.add(run_id, run_n);
                 }
-                (run_id, run_n) = if whole { (id, 1) } else { (NODATA_ID, 0) };
-                if !whole && id != NODATA_ID && f > min {
-                    self.sums.add(acc, &self.evs[id as usize], area_ha * f, 1);
-                }
+                (run_id, run_n) = (id, 1);
             }
-            if run_n > 0 {
-                counts.add(run_id, run_n);
+            if run_id != NODATA_ID {
+                whole.add(run_id, run_n);
             }
-            counts.flush(self.sums, self.evs, acc, area_ha);
-        }
-    }
-
-    /// Adds every data pixel at the same fraction `f` (0 < f < 1) of its area: a row's equal
-    /// evaluations are added at once, times their number.
-    fn add_uniform(&self, acc: &mut [Acc], f: f64) {
-        let w = self.window;
-        let mut counts = RowCounts::default();
-        for (r, row_ids) in self.ids.chunks_exact(w.width.max(1)).enumerate() {
-            let area_ha = self.row_areas_ha[w.row + r];
-            for &id in row_ids {
+        } else if f > min {
+            for &id in ids {
                 if id != NODATA_ID {
-                    counts.add(id, 1);
+                    part.add(id, 1);
                 }
             }
-            counts.flush(self.sums, self.evs, acc, area_ha * f);
+            part.flush(self.sums, self.evs, acc, area_ha * f);
         }
     }
 }
 
-/// The zone and outside sums of a block that some zone covers partly: zone by zone, in zone
-/// order, over the block's pixels. A pixel's covered fraction is summed in zone order, as
-/// a pixel-by-pixel loop over the zones would, so the outside share has the same bits.
+/// Row `r`'s stretches of one fraction under coverage `c` of a block `width` px wide, as
+/// (first column, end column, fraction), into `out`.
+fn row_stretches(c: &Coverage, r: usize, width: usize, out: &mut Vec<(usize, usize, f64)>) {
+    out.clear();
+    match c {
+        Coverage::Uniform(f) => out.push((0, width, *f)),
+        Coverage::Rows(s) => out.extend(s.row(r)),
+        Coverage::PerPixel(v) => {
+            for (col, f) in v[r * width..(r + 1) * width].iter().enumerate() {
+                match out.last_mut() {
+                    Some(last) if last.2.to_bits() == f.to_bits() => last.1 = col + 1,
+                    _ => out.push((col, col + 1, *f)),
+                }
+            }
+        }
+    }
+}
+
+/// The zone and outside sums of a block that some zone covers partly, zone by zone in zone
+/// order, row by row over the stretches where a zone's fraction does not change: a zone
+/// looks at its own pixels only, and a stretch's pixels are counted per evaluation and added
+/// once (the same integer sums as pixel by pixel). The outside share of a pixel is 1 − the
+/// sum of the zones' fractions, summed in zone order as a pixel-by-pixel loop over the zones
+/// would (so it has the same bits), over the stretches where no zone's fraction changes.
 fn zone_sums(
     ev: &ZoneEval,
     coverage: &[(usize, Coverage)],
@@ -1262,36 +1277,65 @@ fn zone_sums(
     zone_acc: &mut [(usize, Vec<Acc>)],
     outside_acc: Option<&mut Vec<Acc>>,
 ) {
-    let mut covered = vec![
-        0.0f64;
-        if outside_acc.is_some() {
-            ev.ids.len()
-        } else {
-            0
+    let w = ev.window;
+    let (mut whole, mut part) = (RowCounts::default(), RowCounts::default());
+    let mut rows: Vec<Vec<(usize, usize, f64)>> = vec![Vec::new(); coverage.len()];
+    let row_ids = |r: usize| &ev.ids[r * w.width..(r + 1) * w.width];
+    for (((_, c), is_full), ((_, acc), st)) in coverage
+        .iter()
+        .zip(full)
+        .zip(zone_acc.iter_mut().zip(rows.iter_mut()))
+    {
+        if *is_full {
+            continue;
         }
-    ];
-    for (((_, frac), is_full), (_, acc)) in coverage.iter().zip(full).zip(zone_acc.iter_mut()) {
-        match frac {
-            Coverage::Uniform(f) => {
-                covered.iter_mut().for_each(|c| *c += f);
-                if !is_full && *f > 0.0 {
-                    if *f == 1.0 {
-                        ev.add_weighted(acc, 0.0, |_| 1.0);
-                    } else {
-                        ev.add_uniform(acc, *f);
-                    }
-                }
+        for r in 0..w.height {
+            let area_ha = ev.row_areas_ha[w.row + r];
+            let ids = row_ids(r);
+            row_stretches(c, r, w.width, st);
+            for &(a, b, f) in st.iter() {
+                ev.add_stretch(&ids[a..b], f, 0.0, area_ha, acc, &mut whole, &mut part);
             }
-            Coverage::PerPixel(v) => {
-                covered.iter_mut().zip(v).for_each(|(c, f)| *c += f);
-                if !is_full {
-                    ev.add_weighted(acc, 0.0, |i| v[i]);
-                }
-            }
+            whole.flush(ev.sums, ev.evs, acc, area_ha);
         }
     }
-    if let Some(out) = outside_acc {
-        ev.add_weighted(out, 1e-12, |i| 1.0 - covered[i]);
+    let Some(out) = outside_acc else {
+        return;
+    };
+    let mut cuts: Vec<usize> = Vec::new();
+    let mut at = vec![0usize; coverage.len()];
+    for r in 0..w.height {
+        let area_ha = ev.row_areas_ha[w.row + r];
+        let ids = row_ids(r);
+        cuts.clear();
+        cuts.extend([0, w.width]);
+        for ((_, c), st) in coverage.iter().zip(rows.iter_mut()) {
+            row_stretches(c, r, w.width, st);
+            cuts.extend(st.iter().map(|s| s.0));
+        }
+        cuts.sort_unstable();
+        cuts.dedup();
+        at.fill(0);
+        for seg in cuts.windows(2) {
+            let (a, b) = (seg[0], seg[1]);
+            let mut covered = 0.0f64;
+            for (st, k) in rows.iter().zip(at.iter_mut()) {
+                while st[*k].1 <= a {
+                    *k += 1;
+                }
+                covered += st[*k].2;
+            }
+            ev.add_stretch(
+                &ids[a..b],
+                1.0 - covered,
+                1e-12,
+                area_ha,
+                out,
+                &mut whole,
+                &mut part,
+            );
+        }
+        whole.flush(ev.sums, ev.evs, out, area_ha);
     }
 }
 

@@ -146,7 +146,16 @@ impl ZoneSet {
     }
 
     /// Coverage fractions of each zone that touches window `w`, in ascending zone order.
-    pub fn block_coverage(&self, _grid: &Grid, w: Window) -> Vec<(usize, Coverage)> {
+    pub fn block_coverage(&self, grid: &Grid, w: Window) -> Vec<(usize, Coverage)> {
+        self.block_stretches(grid, w)
+            .into_iter()
+            .map(|(z, c)| (z, c.per_pixel()))
+            .collect()
+    }
+
+    /// [`ZoneSet::block_coverage`] with the coverage of blocks a zone edge crosses as
+    /// stretches of one fraction along each row ([`Coverage::Rows`]), not per pixel.
+    pub fn block_stretches(&self, _grid: &Grid, w: Window) -> Vec<(usize, Coverage)> {
         let (c0, r0) = (w.col as f64, w.row as f64);
         let (c1, r1) = (c0 + w.width as f64, r0 + w.height as f64);
         let env = AABB::from_corners([c0, r0], [c1, r1]);
@@ -191,9 +200,9 @@ impl ZoneSet {
             for g in z.edges.locate_in_envelope_intersecting(&query) {
                 acc.add_edge(&g.data);
             }
-            let cov = acc.coverage();
-            if cov.iter().any(|f| *f > 0.0) {
-                out.push((zi, Coverage::PerPixel(cov)));
+            let cov = acc.stretches();
+            if cov.any_covered() {
+                out.push((zi, Coverage::Rows(cov)));
             }
         }
         out
@@ -233,7 +242,7 @@ mod tests {
         };
         let reference = match &zones.block_coverage(&grid, whole)[0].1 {
             Coverage::PerPixel(v) => v.clone(),
-            Coverage::Uniform(_) => panic!("edges cross the grid"),
+            _ => panic!("edges cross the grid, and block_coverage gives fractions per pixel"),
         };
         let (mut uniform, mut per_pixel) = (0, 0);
         for w in grid.windows(16, 0..grid.height) {
@@ -244,12 +253,19 @@ mod tests {
                     uniform += 1;
                 }
                 Some((_, Coverage::PerPixel(_))) => per_pixel += 1,
+                Some((_, Coverage::Rows(_))) => panic!("stretches from block_coverage"),
                 None => {}
             }
+            // The stretches along rows the run's zone sums read hold the same fractions.
+            let rows = zones.block_stretches(&grid, w);
+            assert_eq!(rows.len(), cov.len());
             for i in 0..w.len() {
                 let (c, r) = (w.col + i % w.width, w.row + i / w.width);
+                let want = reference[r * grid.width + c].to_bits();
                 let got = cov.first().map(|(_, f)| f.at(i)).unwrap_or(0.0);
-                assert_eq!(got.to_bits(), reference[r * grid.width + c].to_bits());
+                assert_eq!(got.to_bits(), want);
+                let got = rows.first().map(|(_, f)| f.at(i)).unwrap_or(0.0);
+                assert_eq!(got.to_bits(), want);
             }
         }
         assert!(

@@ -558,7 +558,7 @@ impl<C: Cell> MapWriter<C> {
         if let Some(k) = levels.iter().position(|l| !l.is_complete()) {
             return Err(output_error(
                 &final_path,
-                format!("level {k} of the map was not written to its last row"),
+                format!("some tile of level {k} of the map was never written"),
             ));
         }
         if let Some(e) = palette_error {

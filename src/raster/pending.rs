@@ -196,12 +196,12 @@ impl<T: bytemuck::Pod> PendingTiles<T> {
                 data.len()
             )));
         }
-        let parts = super::writer::tiles_of(w, self.tile);
+        let parts = tiles_of(w, self.tile);
         if parts.len() == 1 {
             return self.add_part(parts[0], data, spill, write);
         }
         for p in parts {
-            self.add_part(p, super::writer::cut(&data, w, p), spill, write)?;
+            self.add_part(p, cut(&data, w, p), spill, write)?;
         }
         Ok(())
     }
@@ -275,6 +275,41 @@ impl<T: bytemuck::Pod> PendingTiles<T> {
     }
 }
 
+/// The values of window `t` out of `src`, the row-major values of window `within` (which
+/// holds `t`).
+fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
+    let mut v = Vec::with_capacity(t.len());
+    for r in 0..t.height {
+        let start = (t.row - within.row + r) * within.width + (t.col - within.col);
+        v.extend_from_slice(&src[start..start + t.width]);
+    }
+    v
+}
+
+/// The windows of the `tile` tiles that window `w` (whose edges are tile edges or the
+/// level's edges) covers, row by row, clipped to `w`.
+fn tiles_of(w: Window, tile: (usize, usize)) -> Vec<Window> {
+    let (tw, th) = tile;
+    let mut out = Vec::new();
+    let mut row = w.row;
+    while row < w.row + w.height {
+        let h = (th - row % th).min(w.row + w.height - row);
+        let mut col = w.col;
+        while col < w.col + w.width {
+            let cw = (tw - col % tw).min(w.col + w.width - col);
+            out.push(Window {
+                col,
+                row,
+                width: cw,
+                height: h,
+            });
+            col += cw;
+        }
+        row += h;
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -286,6 +321,28 @@ mod tests {
             width,
             height,
         }
+    }
+
+    #[test]
+    fn tiles_of_a_window_are_its_tiles_clipped_row_by_row() {
+        // 1100 × 1300 in 512-px tiles: 3 × 3 tiles, the last column 76 wide, the last row
+        // 276 high.
+        let t = tiles_of(win(0, 0, 1100, 1300), (512, 512));
+        assert_eq!(t.len(), 9);
+        assert_eq!(t[0], win(0, 0, 512, 512));
+        assert_eq!(t[2], win(1024, 0, 76, 512));
+        assert_eq!(t[8], win(1024, 1024, 76, 276));
+        // A window of two tiles' height from a tile edge.
+        assert_eq!(
+            tiles_of(win(512, 512, 588, 788), (512, 512)),
+            vec![
+                win(512, 512, 512, 512),
+                win(1024, 512, 76, 512),
+                win(512, 1024, 512, 276),
+                win(1024, 1024, 76, 276),
+            ]
+        );
+        assert!(tiles_of(win(3, 3, 0, 5), (512, 512)).is_empty());
     }
 
     /// Feeds a `w` × `h` level in row-major blocks of `block` px (values: their index) to
@@ -337,7 +394,11 @@ mod tests {
                 let (out, file_bytes) = written(w, h, block, tile, min_bytes);
                 let mut windows: Vec<Window> = out.iter().map(|(t, _)| *t).collect();
                 windows.sort_by_key(|t| (t.row, t.col));
-                assert_eq!(windows, writer_tiles(w, h, tile), "block {block}");
+                assert_eq!(
+                    windows,
+                    tiles_of(win(0, 0, w, h), (tile, tile)),
+                    "block {block}"
+                );
                 for (t, v) in &out {
                     let want: Vec<u32> = (0..t.height)
                         .flat_map(|r| {
@@ -355,10 +416,6 @@ mod tests {
                 }
             }
         }
-    }
-
-    fn writer_tiles(w: usize, h: usize, tile: usize) -> Vec<Window> {
-        super::super::writer::tiles_of(win(0, 0, w, h), (tile, tile))
     }
 
     #[test]

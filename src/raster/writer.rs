@@ -284,41 +284,6 @@ impl OwnTiles {
 /// The ZSTD level of map tiles, compressed by the writer or by GDAL.
 const ZSTD_LEVEL: i32 = 1;
 
-/// The values of window `t` out of `src`, the row-major values of window `within` (which
-/// holds `t`).
-pub(super) fn cut<T: Copy>(src: &[T], within: Window, t: Window) -> Vec<T> {
-    let mut v = Vec::with_capacity(t.len());
-    for r in 0..t.height {
-        let start = (t.row - within.row + r) * within.width + (t.col - within.col);
-        v.extend_from_slice(&src[start..start + t.width]);
-    }
-    v
-}
-
-/// The windows of the `tile` tiles that window `w` (whose edges are tile edges or the
-/// level's edges) covers, row by row, clipped to `w`.
-pub(super) fn tiles_of(w: Window, tile: (usize, usize)) -> Vec<Window> {
-    let (tw, th) = tile;
-    let mut out = Vec::new();
-    let mut row = w.row;
-    while row < w.row + w.height {
-        let h = (th - row % th).min(w.row + w.height - row);
-        let mut col = w.col;
-        while col < w.col + w.width {
-            let cw = (tw - col % tw).min(w.col + w.width - col);
-            out.push(Window {
-                col,
-                row,
-                width: cw,
-                height: h,
-            });
-            col += cw;
-        }
-        row += h;
-    }
-    out
-}
-
 struct Classes<C: Cell> {
     list: Vec<Category>,
     tally: AreaTally,
@@ -718,40 +683,4 @@ pub fn copy_map(
     ds.close().map_err(err)?;
     check_gdal_errors(&final_path)?;
     Ok(out)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn win(col: usize, row: usize, width: usize, height: usize) -> Window {
-        Window {
-            col,
-            row,
-            width,
-            height,
-        }
-    }
-
-    #[test]
-    fn tiles_of_a_window_are_its_tiles_clipped_row_by_row() {
-        // 1100 × 1300 in 512-px tiles: 3 × 3 tiles, the last column 76 wide, the last row
-        // 276 high.
-        let t = tiles_of(win(0, 0, 1100, 1300), (512, 512));
-        assert_eq!(t.len(), 9);
-        assert_eq!(t[0], win(0, 0, 512, 512));
-        assert_eq!(t[2], win(1024, 0, 76, 512));
-        assert_eq!(t[8], win(1024, 1024, 76, 276));
-        // A window of two tiles' height from a tile edge.
-        assert_eq!(
-            tiles_of(win(512, 512, 588, 788), (512, 512)),
-            vec![
-                win(512, 512, 512, 512),
-                win(1024, 512, 76, 512),
-                win(512, 1024, 512, 276),
-                win(1024, 1024, 76, 276),
-            ]
-        );
-        assert!(tiles_of(win(3, 3, 0, 5), (512, 512)).is_empty());
-    }
 }

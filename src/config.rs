@@ -411,7 +411,7 @@ impl Scene {
             ));
         }
         let b = self.output.block_size_px;
-        if !(16..=4096).contains(&b) || b % 16 != 0 {
+        if !(16..=4096).contains(&b) || !b.is_multiple_of(16) {
             return bad(format!(
                 "output.block_size_px = {b}: must be a multiple of 16 between 16 and 4096"
             ));

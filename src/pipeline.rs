@@ -17,7 +17,7 @@ use crate::error::{Error, Result, Warning};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelModel, PixelValue};
 use crate::model::restoration::RestorationModel;
-use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan};
+use crate::raster::overview::{self, BlockLevels, Mean, Mode, Plan, Pyramid};
 use crate::raster::writer::{self, MapFormat, MapSpec, MapWriter, TempFile};
 use crate::raster::{reference_grid, Layer, LayerKind, Narrow, NarrowKind};
 use crate::summary::{self, StageSeconds, Summary};
@@ -256,6 +256,55 @@ struct MapLevels {
     /// Without a restoration catalogue these maps are not written.
     potential: Option<BlockLevels<Mean>>,
     best: Option<BlockLevels<BestMode>>,
+}
+
+/// The overview pyramids of one block's maps, built as the block's rows are computed.
+struct MapPyramids {
+    stock: Pyramid<Mean>,
+    sink: Pyramid<Mean>,
+    /// With a restoration catalogue.
+    restoration: Option<(Pyramid<Mean>, Pyramid<BestMode>)>,
+}
+
+/// Rows of a block handed to its pyramids at a time: enough to call the clock rarely, few
+/// enough (about 100 kB of four maps 512 px wide) to be reduced from the second-level cache.
+const PYRAMID_ROWS: usize = 16;
+
+impl MapPyramids {
+    /// The pyramids of the block at `w` (in the maps' coordinates), or `None` where
+    /// [`Pyramid::new`] has none (the block is reduced whole after it is computed).
+    fn new(plan: &Plan, w: Window, restoration: bool) -> Option<MapPyramids> {
+        Some(MapPyramids {
+            stock: Pyramid::new(plan, w)?,
+            sink: Pyramid::new(plan, w)?,
+            restoration: match restoration {
+                true => Some((Pyramid::new(plan, w)?, Pyramid::new(plan, w)?)),
+                false => None,
+            },
+        })
+    }
+
+    fn add(&mut self, rows: DoneRows<'_>) {
+        self.stock.add_rows(rows.stock);
+        self.sink.add_rows(rows.sink);
+        if let Some((potential, best)) = self.restoration.as_mut() {
+            potential.add_rows(rows.potential);
+            best.add_rows(rows.best);
+        }
+    }
+
+    fn finish(self) -> MapLevels {
+        let (potential, best) = match self.restoration {
+            Some((p, b)) => (Some(p.finish()), Some(b.finish())),
+            None => (None, None),
+        };
+        MapLevels {
+            stock: self.stock.finish(),
+            sink: self.sink.finish(),
+            potential,
+            best,
+        }
+    }
 }
 
 /// Reduces a computed block to its overview levels (in the coordinates of the maps, whose
@@ -908,6 +957,17 @@ impl BlockMaps {
         }
     }
 
+    /// The pixels `px` of every map.
+    fn rows(&self, px: std::ops::Range<usize>) -> DoneRows<'_> {
+        let restoration = if self.restoration { px.clone() } else { 0..0 };
+        DoneRows {
+            stock: &self.stock[px.clone()],
+            sink: &self.sink[px],
+            potential: &self.potential[restoration.clone()],
+            best: &self.best[restoration],
+        }
+    }
+
     /// The maps of the block's `n` pixels: stock, sink, potential, best.
     fn into_maps(self, n: usize) -> (Vec<f32>, Vec<f32>, Vec<f32>, Vec<u8>) {
         let BlockMaps {
@@ -1055,6 +1115,27 @@ pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
 ) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
+    compute_block_rows(ctx, b, usize::MAX, &mut |_| {})
+}
+
+/// The rows of a block's maps that [`compute_block_rows`] has finished, for a reader that
+/// takes them while they are still in the processor's caches.
+pub(crate) struct DoneRows<'a> {
+    pub(crate) stock: &'a [f32],
+    pub(crate) sink: &'a [f32],
+    /// Empty without a restoration catalogue.
+    pub(crate) potential: &'a [f32],
+    pub(crate) best: &'a [u8],
+}
+
+/// [`compute_block`], handing every `every_rows` finished rows of the maps (and the last
+/// ones) to `on_rows`, in order.
+pub(crate) fn compute_block_rows(
+    ctx: &BlockContext,
+    b: &BlockInput,
+    every_rows: usize,
+    on_rows: &mut dyn FnMut(DoneRows<'_>),
+) -> std::result::Result<BlockOutput, (usize, usize, PixelError)> {
     let (restoration, space, row_areas_ha, zones) =
         (ctx.restoration, ctx.space, ctx.row_areas_ha, ctx.zones);
     let w = b.window;
@@ -1152,6 +1233,10 @@ pub(crate) fn compute_block(
         }
         grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
         nodata_area += nodata_px * cube::quantize(area_ha);
+        if (r + 1) % every_rows == 0 || r + 1 == w.height {
+            let first = (r - r % every_rows) * w.width;
+            on_rows(maps.rows(first..base + w.width));
+        }
     }
     ids.truncate(n);
     let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
@@ -1738,14 +1823,31 @@ fn stream(
     };
     let overview_cpu_ns = std::sync::atomic::AtomicU64::new(0);
     let compute = |b: &Block| {
-        let out = compute_block(&ctx, &slots.view(b))
+        let input = slots.view(b);
+        let local = Window {
+            row: input.window.row - row0,
+            ..input.window
+        };
+        // The overview levels are built as the rows come where the block allows it, else
+        // from the whole block after; their processor time is counted apart either way.
+        let mut pyramids = MapPyramids::new(&plan, local, ctx.restoration.is_some());
+        let mut pyramid_ns = 0u64;
+        let mut feed = |rows: DoneRows<'_>| {
+            if let Some(p) = pyramids.as_mut() {
+                let cpu = engine::thread_cpu_ns();
+                p.add(rows);
+                pyramid_ns += engine::thread_cpu_ns().saturating_sub(cpu);
+            }
+        };
+        let out = compute_block_rows(&ctx, &input, PYRAMID_ROWS, &mut feed)
             .map_err(|(col, row, e)| paths.pixel_error(col, row, e))?;
         let cpu = engine::thread_cpu_ns();
-        let levels = block_levels(&plan, row0, &out);
-        overview_cpu_ns.fetch_add(
-            engine::thread_cpu_ns().saturating_sub(cpu),
-            std::sync::atomic::Ordering::Relaxed,
-        );
+        let levels = match pyramids {
+            Some(p) => p.finish(),
+            None => block_levels(&plan, row0, &out),
+        };
+        pyramid_ns += engine::thread_cpu_ns().saturating_sub(cpu);
+        overview_cpu_ns.fetch_add(pyramid_ns, std::sync::atomic::Ordering::Relaxed);
         Ok((out, levels))
     };
     let reduce = |(out, l): (BlockOutput, MapLevels)| {
@@ -2178,6 +2280,32 @@ source = "test"
         .unwrap()
     }
 
+    /// Asserts that two blocks' overview levels hold the same bits.
+    fn assert_same_levels(a: &MapLevels, b: &MapLevels) {
+        fn same<C: overview::Cell + PartialEq + std::fmt::Debug>(
+            a: &BlockLevels<C>,
+            b: &BlockLevels<C>,
+            bits: impl Fn(&C::Value) -> u32,
+        ) {
+            assert_eq!(a.values.len(), b.values.len());
+            for (x, y) in a.values.iter().zip(&b.values) {
+                assert_eq!(x.window(), y.window());
+                let (xb, yb): (Vec<u32>, Vec<u32>) = (
+                    x.data.iter().map(&bits).collect(),
+                    y.data.iter().map(&bits).collect(),
+                );
+                assert_eq!(xb, yb);
+            }
+            assert_eq!(a.top, b.top);
+        }
+        same(&a.stock, &b.stock, |v| v.to_bits());
+        same(&a.sink, &b.sink, |v| v.to_bits());
+        let (pa, pb) = (a.potential.as_ref().unwrap(), b.potential.as_ref().unwrap());
+        same(pa, pb, |v| v.to_bits());
+        let (ba, bb) = (a.best.as_ref().unwrap(), b.best.as_ref().unwrap());
+        same(ba, bb, |v| u32::from(*v));
+    }
+
     #[test]
     fn zones_masks_and_restoration_sum_exactly_what_a_pixel_by_pixel_loop_sums() {
         let model = test_model::model(Pools::default(), None);
@@ -2247,6 +2375,20 @@ source = "test"
                     packed: Vec::new(),
                 };
                 let out = compute_block(&ctx, &input).unwrap();
+                // Overview levels built as the rows come equal those of the finished block.
+                let plan = Plan::down_to(w, h, block, 3);
+                let whole = block_levels(&plan, 0, &out);
+                for every in [2, PYRAMID_ROWS] {
+                    let Some(mut pyramids) = MapPyramids::new(&plan, win, true) else {
+                        assert!(win.width % block != 0 || win.height % block != 0);
+                        continue;
+                    };
+                    let again =
+                        compute_block_rows(&ctx, &input, every, &mut |rows| pyramids.add(rows))
+                            .unwrap();
+                    assert_eq!(again.stock.len(), out.stock.len());
+                    assert_same_levels(&pyramids.finish(), &whole);
+                }
                 // The naive version: every pixel evaluated and added on its own, to the
                 // grid, to every zone at its fraction and to the outside at what is left.
                 let coverage = zs.block_coverage(&g, win);

@@ -259,7 +259,7 @@ impl ZoneTable {
             if rest.len() < 2
                 || rest[0] != "eligible_area_ha_any"
                 || rest[1] != "potential_best_tco2_yr"
-                || rest.len() % 2 != 0
+                || !rest.len().is_multiple_of(2)
             {
                 return Err(not_table(format!("unexpected columns {}", rest.join(", "))));
             }

@@ -374,7 +374,7 @@ fn read_blocks(
 
 /// Checks a processing block edge: a multiple of 16 between 16 and 4096 pixels.
 pub fn check_block_size(block: usize) -> Result<usize> {
-    if !(16..=4096).contains(&block) || block % 16 != 0 {
+    if !(16..=4096).contains(&block) || !block.is_multiple_of(16) {
         return Err(Error::Usage(format!(
             "block size {block}: must be a multiple of 16 between 16 and 4096"
         )));

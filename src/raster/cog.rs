@@ -677,7 +677,7 @@ mod tests {
 
     /// A textured float map with nodata holes (values and NaN in patches and speckle).
     fn float_value(x: usize, y: usize) -> f32 {
-        if (x / 37 + y / 23) % 9 == 4 || (x * 7 + y * 13) % 101 == 0 {
+        if (x / 37 + y / 23) % 9 == 4 || (x * 7 + y * 13).is_multiple_of(101) {
             f32::NAN
         } else {
             ((x / 5 * 31 + y / 3 * 17) % 400) as f32 * 0.173 + (x % 3) as f32 * 1e-3

@@ -411,7 +411,7 @@ pub(crate) fn flush_band(band: &gdal::raster::RasterBand) -> std::result::Result
 /// True when window `w` of a raster of `size` pixels stored in blocks of `block` pixels is
 /// made of whole blocks: each edge on a block edge or on the raster's edge.
 fn whole_blocks(w: Window, block: (usize, usize), size: (usize, usize)) -> bool {
-    let on = |x: usize, b: usize, end: usize| b > 0 && (x % b == 0 || x == end);
+    let on = |x: usize, b: usize, end: usize| b > 0 && (x.is_multiple_of(b) || x == end);
     on(w.col, block.0, size.0)
         && on(w.row, block.1, size.1)
         && on(w.col + w.width, block.0, size.0)

@@ -94,25 +94,60 @@ pub trait Cell: Copy + Default + Send + 'static {
             ));
         }
     }
+    /// [`Cell::halve_rows`] of two rows of cells (of a level above the map's own pixels).
+    #[inline]
+    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut Vec<Self>) {
+        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
+            out.push(Self::reduce4(t[0], t[1], b[0], b[1]));
+        }
+    }
+    /// Appends the [`Cell::value`] of each cell. A type may do it faster, with the same
+    /// result.
+    #[inline]
+    fn values_into(cells: &[Self], out: &mut Vec<Self::Value>) {
+        out.extend(cells.iter().map(|c| c.value()));
+    }
 }
 
 /// Mean of the valid (non-NaN) pixels: their sum and count.
+///
+/// The count is a float too, so that a cell is two `f64` side by side (sum, count) that one
+/// vector instruction adds to another; it holds whole numbers, exact below 2⁵³ pixels.
 #[derive(Debug, Clone, Copy, Default, PartialEq)]
-pub struct Mean {
-    sum: f64,
-    count: u64,
+pub struct Mean([f64; 2]);
+
+/// The mantissa bits of an `f64`: zero for 0 and the powers of two.
+const F64_MANTISSA: u64 = (1 << 52) - 1;
+
+/// 2046 · 2⁵²: minus the bits of 2ᵏ, the bits of 2⁻ᵏ.
+const RECIPROCAL_BITS: u64 = 2046 << 52;
+
+impl Mean {
+    #[inline(always)]
+    fn new(sum: f64, count: f64) -> Mean {
+        Mean([sum, count])
+    }
+    #[inline(always)]
+    fn sum(self) -> f64 {
+        self.0[0]
+    }
+    #[inline(always)]
+    fn count(self) -> f64 {
+        self.0[1]
+    }
 }
 
 impl Cell for Mean {
     type Value = f32;
     #[inline]
     fn leaf(v: f32) -> Mean {
-        // The same values as `Mean::default()` for NaN (the compiler keeps a branch here,
-        // taken the same way across a map's valid areas).
-        let valid = !v.is_nan();
-        Mean {
-            sum: if valid { v as f64 } else { 0.0 },
-            count: valid as u64,
+        // The same values as `Mean::default()` for NaN (converted first, then selected: the
+        // form that vectorizes).
+        let x = v as f64;
+        if v.is_nan() {
+            Mean::default()
+        } else {
+            Mean::new(x, 1.0)
         }
     }
     #[inline]
@@ -120,83 +155,192 @@ impl Cell for Mean {
         // Summed from the first child on, in order: reduce4 gives the same bits.
         let mut m = children.first().copied().unwrap_or_default();
         for c in children.iter().skip(1) {
-            m.sum += c.sum;
-            m.count += c.count;
+            m = Mean::new(m.sum() + c.sum(), m.count() + c.count());
         }
         m
     }
     #[inline]
     fn reduce4(a: Mean, b: Mean, c: Mean, d: Mean) -> Mean {
-        Mean {
-            sum: a.sum + b.sum + c.sum + d.sum,
-            count: a.count + b.count + c.count + d.count,
-        }
+        Mean::new(
+            ((a.sum() + b.sum()) + c.sum()) + d.sum(),
+            ((a.count() + b.count()) + c.count()) + d.count(),
+        )
     }
+    /// The mean as a map value (NaN for no pixel). Whole squares hold 4ᵏ pixels: dividing by
+    /// a power of two is multiplying by its exact reciprocal (both round the same exact
+    /// quotient), whose bits are [`RECIPROCAL_BITS`] minus the count's; no division is left
+    /// in the common case.
     #[inline]
     fn value(self) -> f32 {
-        if self.count == 0 {
+        let (sum, count) = (self.sum(), self.count());
+        if count == 0.0 {
             f32::NAN
-        } else if self.count.is_power_of_two() {
-            // Whole squares hold 4ᵏ pixels: dividing by 2ᵏ is multiplying by its exact
-            // reciprocal 2⁻ᵏ (both round the same exact quotient), built from its exponent
-            // bits so that no division is left (k < 64, far inside f64's exponent range).
-            let recip = f64::from_bits((1023 - u64::from(self.count.trailing_zeros())) << 52);
-            (self.sum * recip) as f32
+        } else if count.to_bits() & F64_MANTISSA == 0 {
+            (sum * f64::from_bits(RECIPROCAL_BITS - count.to_bits())) as f32
         } else {
-            (self.sum / self.count as f64) as f32
+            (sum / count) as f32
         }
     }
     /// The plain sum of each square's four leaves, with no shortcut: one for squares of four
     /// equal pixels (4 × the value) gives the same bits but mispredicts on textured maps,
-    /// where such squares and the others alternate. Eight squares at a time, their sums and
-    /// counts first side by side in arrays (which the compiler turns into vector
-    /// instructions), then as cells.
+    /// where such squares and the others alternate. With SSE2 (every x86-64) two squares
+    /// at a time in vector registers.
     #[inline]
     fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) {
-        const N: usize = 8;
-        // NaN (nodata) as 0, as `Mean::leaf` has it (converted first, then selected: the form
-        // that vectorizes).
-        #[inline(always)]
-        fn sum(v: f32) -> f64 {
-            let x = v as f64;
-            if v.is_nan() {
-                0.0
-            } else {
-                x
-            }
-        }
-        let mut tops = top.chunks_exact(2 * N);
-        let mut bottoms = bottom.chunks_exact(2 * N);
-        for (t, b) in (&mut tops).zip(&mut bottoms) {
-            let mut sums = [0f64; N];
-            let mut counts = [0u64; N];
-            for i in 0..N {
-                let (tl, tr, bl, br) = (t[2 * i], t[2 * i + 1], b[2 * i], b[2 * i + 1]);
-                // Summed as `Mean::reduce4` sums the four leaves: the same bits.
-                sums[i] = ((sum(tl) + sum(tr)) + sum(bl)) + sum(br);
-                #[allow(clippy::eq_op)] // v == v: not NaN
-                {
-                    counts[i] = (tl == tl) as u64
-                        + (tr == tr) as u64
-                        + (bl == bl) as u64
-                        + (br == br) as u64;
-                }
-            }
-            out.extend(
-                sums.iter()
-                    .zip(&counts)
-                    .map(|(&sum, &count)| Mean { sum, count }),
-            );
-        }
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
+        let done = unsafe { x86_64::halve_rows(top, bottom, out) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
         out.extend(
-            tops.remainder()
+            top[done..]
                 .chunks_exact(2)
-                .zip(bottoms.remainder().chunks_exact(2))
+                .zip(bottom[done..].chunks_exact(2))
                 .map(|(t, b)| {
                     let l = Mean::leaf;
                     Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
                 }),
         );
+    }
+    #[inline]
+    fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut Vec<Mean>) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
+        let done = unsafe { x86_64::halve_cells(top, bottom, out) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        for (t, b) in top[done..]
+            .chunks_exact(2)
+            .zip(bottom[done..].chunks_exact(2))
+        {
+            out.push(Mean::reduce4(t[0], t[1], b[0], b[1]));
+        }
+    }
+    #[inline]
+    fn values_into(cells: &[Mean], out: &mut Vec<f32>) {
+        #[cfg(target_arch = "x86_64")]
+        // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
+        let done = unsafe { x86_64::values_into(cells, out) };
+        #[cfg(not(target_arch = "x86_64"))]
+        let done = 0;
+        out.extend(cells[done..].iter().map(|m| m.value()));
+    }
+}
+
+/// The hot loops of [`Mean`] in SSE2, which every x86-64 processor has: written by hand
+/// because the compiler does not find the pairings itself (its own vectorization of the
+/// plain loops was slower than this by about half on the bench scene's maps). Each function
+/// does a prefix of its input and returns how much; the caller does the rest with the plain
+/// code, which the tests hold these to bit for bit.
+#[cfg(target_arch = "x86_64")]
+mod x86_64 {
+    use super::{Cell, Mean, F64_MANTISSA, RECIPROCAL_BITS};
+    use std::arch::x86_64::*;
+
+    #[inline(always)]
+    fn load_ps(s: &[f32]) -> __m128 {
+        bytemuck::pod_read_unaligned(bytemuck::cast_slice(&s[..4]))
+    }
+
+    #[inline(always)]
+    fn load_cell(m: Mean) -> __m128d {
+        bytemuck::cast(m.0)
+    }
+
+    #[inline(always)]
+    fn cell(v: __m128d) -> Mean {
+        Mean(bytemuck::cast(v))
+    }
+
+    /// Level 1 of two rows of map pixels, 4 + 4 pixels (two squares) at a time; returns the
+    /// pixels done of each row.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) -> usize {
+        let n = top.len().min(bottom.len()) / 4 * 4;
+        let start = out.len();
+        // Written in place (a push per cell would reload the vector's length each time).
+        out.resize(start + n / 2, Mean::default());
+        let one = _mm_set1_ps(1.0);
+        let squares = top[..n].chunks_exact(4).zip(bottom[..n].chunks_exact(4));
+        for ((t, b), o) in squares.zip(out[start..].chunks_exact_mut(2)) {
+            let (t, b) = (load_ps(t), load_ps(b));
+            // Nodata (NaN) as +0, as `Mean::leaf` has it, and 1 for each valid pixel.
+            let (valid_t, valid_b) = (_mm_cmpord_ps(t, t), _mm_cmpord_ps(b, b));
+            let (t, b) = (_mm_and_ps(t, valid_t), _mm_and_ps(b, valid_b));
+            // [x0, x2, x1, x3]: the left pixels of both squares, then the right ones.
+            let t = _mm_shuffle_ps::<0b11_01_10_00>(t, t);
+            let b = _mm_shuffle_ps::<0b11_01_10_00>(b, b);
+            let (tl, tr) = (_mm_cvtps_pd(t), _mm_cvtps_pd(_mm_movehl_ps(t, t)));
+            let (bl, br) = (_mm_cvtps_pd(b), _mm_cvtps_pd(_mm_movehl_ps(b, b)));
+            // ((top-left + top-right) + bottom-left) + bottom-right, as `Mean::reduce4`.
+            let sums = _mm_add_pd(_mm_add_pd(_mm_add_pd(tl, tr), bl), br);
+            // Counts: whole numbers up to 4, exact in f32 in any order.
+            let c = _mm_add_ps(_mm_and_ps(valid_t, one), _mm_and_ps(valid_b, one));
+            let c = _mm_add_ps(c, _mm_shuffle_ps::<0b10_11_00_01>(c, c));
+            let counts = _mm_cvtps_pd(_mm_shuffle_ps::<0b00_00_10_00>(c, c));
+            o[0] = cell(_mm_unpacklo_pd(sums, counts));
+            o[1] = cell(_mm_unpackhi_pd(sums, counts));
+        }
+        n
+    }
+
+    /// The levels above: a cell is one vector, four of them summed in `Mean::reduce4`'s order.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut Vec<Mean>) -> usize {
+        let n = top.len().min(bottom.len()) / 2 * 2;
+        let start = out.len();
+        out.resize(start + n / 2, Mean::default());
+        let squares = top[..n].chunks_exact(2).zip(bottom[..n].chunks_exact(2));
+        for ((t, b), o) in squares.zip(&mut out[start..]) {
+            let s = _mm_add_pd(load_cell(t[0]), load_cell(t[1]));
+            *o = cell(_mm_add_pd(_mm_add_pd(s, load_cell(b[0])), load_cell(b[1])));
+        }
+        n
+    }
+
+    /// Values of four cells at a time: where all four counts are 0 or powers of two (all but
+    /// the squares along nodata edges, whose groups take `Cell::value`), sum × 2⁻ᵏ, NaN for
+    /// 0.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn values_into(cells: &[Mean], out: &mut Vec<f32>) -> usize {
+        let n = cells.len() / 4 * 4;
+        let start = out.len();
+        out.resize(start + n, 0.0);
+        let mantissa = _mm_set1_epi64x(F64_MANTISSA as i64);
+        let reciprocal = _mm_set1_epi64x(RECIPROCAL_BITS as i64);
+        let nan = _mm_set1_pd(f64::NAN);
+        let zero = _mm_setzero_pd();
+        for (c, o) in cells[..n]
+            .chunks_exact(4)
+            .zip(out[start..].chunks_exact_mut(4))
+        {
+            let (a, b) = (load_cell(c[0]), load_cell(c[1]));
+            let (sums_ab, counts_ab) = (_mm_unpacklo_pd(a, b), _mm_unpackhi_pd(a, b));
+            let (a, b) = (load_cell(c[2]), load_cell(c[3]));
+            let (sums_cd, counts_cd) = (_mm_unpacklo_pd(a, b), _mm_unpackhi_pd(a, b));
+            let (bits_ab, bits_cd) = (_mm_castpd_si128(counts_ab), _mm_castpd_si128(counts_cd));
+            let fraction = _mm_or_si128(
+                _mm_and_si128(bits_ab, mantissa),
+                _mm_and_si128(bits_cd, mantissa),
+            );
+            if _mm_movemask_epi8(_mm_cmpeq_epi32(fraction, _mm_setzero_si128())) != 0xffff {
+                for (o, c) in o.iter_mut().zip(c) {
+                    *o = c.value();
+                }
+                continue;
+            }
+            let quotient = |sums: __m128d, counts: __m128d, bits: __m128i| {
+                let q = _mm_mul_pd(sums, _mm_castsi128_pd(_mm_sub_epi64(reciprocal, bits)));
+                let empty = _mm_cmpeq_pd(counts, zero);
+                _mm_cvtpd_ps(_mm_or_pd(_mm_andnot_pd(empty, q), _mm_and_pd(empty, nan)))
+            };
+            let v = _mm_movelh_ps(
+                quotient(sums_ab, counts_ab, bits_ab),
+                quotient(sums_cd, counts_cd, bits_cd),
+            );
+            o.copy_from_slice(&bytemuck::cast::<__m128, [f32; 4]>(v));
+        }
+        n
     }
 }
 
@@ -207,6 +351,49 @@ pub struct Mode<const NODATA: u8>(pub u8);
 impl<const NODATA: u8> Default for Mode<NODATA> {
     fn default() -> Self {
         Mode(NODATA)
+    }
+}
+
+impl<const NODATA: u8> Mode<NODATA> {
+    /// The mode of four codes without a branch: each valid code scores (its count among the
+    /// four, 255 − code), the highest score is the most frequent code and the smallest on
+    /// ties; no valid code scores 0 (nodata).
+    #[inline(always)]
+    fn of4(a: u8, b: u8, c: u8, d: u8) -> u8 {
+        let e = |x: u8, y: u8| u16::from(x == y);
+        let (ab, ac, ad, bc, bd, cd) = (e(a, b), e(a, c), e(a, d), e(b, c), e(b, d), e(c, d));
+        let score = |x: u8, n: u16| u16::from(x != NODATA) * (((1 + n) << 8) | u16::from(255 - x));
+        let best = score(a, ab + ac + ad)
+            .max(score(b, ab + bc + bd))
+            .max(score(c, ac + bc + cd).max(score(d, ad + bd + cd)));
+        if best == 0 {
+            NODATA
+        } else {
+            255 - (best & 0xff) as u8
+        }
+    }
+
+    /// [`Cell::halve_rows`] of two rows of codes that `code` reads, sixteen squares at a time
+    /// (arrays the compiler turns into vector instructions).
+    #[inline(always)]
+    fn halve<T: Copy>(top: &[T], bottom: &[T], code: impl Fn(T) -> u8, out: &mut Vec<Self>) {
+        const N: usize = 16;
+        let mut tops = top.chunks_exact(2 * N);
+        let mut bottoms = bottom.chunks_exact(2 * N);
+        for (t, b) in (&mut tops).zip(&mut bottoms) {
+            let mut m = [0u8; N];
+            for (i, m) in m.iter_mut().enumerate() {
+                let (tl, tr) = (code(t[2 * i]), code(t[2 * i + 1]));
+                *m = Self::of4(tl, tr, code(b[2 * i]), code(b[2 * i + 1]));
+            }
+            out.extend(m.iter().map(|&v| Mode(v)));
+        }
+        out.extend(
+            tops.remainder()
+                .chunks_exact(2)
+                .zip(bottoms.remainder().chunks_exact(2))
+                .map(|(t, b)| Mode(Self::of4(code(t[0]), code(t[1]), code(b[0]), code(b[1])))),
+        );
     }
 }
 
@@ -231,30 +418,21 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
         }
         Mode(best)
     }
-    /// Four equal codes (the common case: class maps come in patches) are their own mode,
-    /// or nodata; otherwise [`Cell::reduce`].
     #[inline]
     fn reduce4(a: Self, b: Self, c: Self, d: Self) -> Self {
-        if a.0 == b.0 && a.0 == c.0 && a.0 == d.0 {
-            return a;
-        }
-        // Each valid code scores (its count among the four, 255 − code): the highest score
-        // is the most frequent code, the smallest on ties; no valid code scores 0 (nodata).
-        let v = [a.0, b.0, c.0, d.0];
-        let score = |x: u8| -> u16 {
-            let n = v.iter().filter(|&&y| y == x).count() as u16;
-            u16::from(x != NODATA) * ((n << 8) | u16::from(255 - x))
-        };
-        let best = v.iter().map(|&x| score(x)).max().unwrap_or(0);
-        if best == 0 {
-            Mode(NODATA)
-        } else {
-            Mode(255 - (best & 0xff) as u8)
-        }
+        Mode(Self::of4(a.0, b.0, c.0, d.0))
     }
     #[inline]
     fn value(self) -> u8 {
         self.0
+    }
+    #[inline]
+    fn halve_rows(top: &[u8], bottom: &[u8], out: &mut Vec<Self>) {
+        Self::halve(top, bottom, |v| v, out);
+    }
+    #[inline]
+    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut Vec<Self>) {
+        Self::halve(top, bottom, |m| m.0, out);
     }
 }
 
@@ -295,7 +473,7 @@ fn halve_by<C: Cell>(
 ) -> Tile<C> {
     let (w2, h2) = (width.div_ceil(2), height.div_ceil(2));
     let mut data = Vec::with_capacity(w2 * h2);
-    if width % 2 == 0 && height % 2 == 0 {
+    if width.is_multiple_of(2) && height.is_multiple_of(2) {
         // Whole squares only: row pairs, without a test per square.
         for y in 0..h2 {
             let (top, bottom) = (2 * y * width, (2 * y + 1) * width);
@@ -373,6 +551,26 @@ fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
     }
 }
 
+/// [`halve_by`] of a tile of cells, two rows at a time.
+fn halve_cells<C: Cell>(t: &Tile<C>) -> Tile<C> {
+    let (width, height) = (t.width, t.height);
+    if width % 2 != 0 || height % 2 != 0 {
+        return halve_by(t.col, t.row, width, height, |i| t.data[i]);
+    }
+    let mut out = Vec::with_capacity(width / 2 * height / 2);
+    for rows in t.data.chunks_exact(2 * width) {
+        let (top, bottom) = rows.split_at(width);
+        C::halve_cells(top, bottom, &mut out);
+    }
+    Tile {
+        col: t.col / 2,
+        row: t.row / 2,
+        width: width / 2,
+        height: height / 2,
+        data: out,
+    }
+}
+
 /// The overview levels one block holds.
 #[derive(Debug, Clone)]
 pub struct BlockLevels<C: Cell> {
@@ -385,6 +583,10 @@ pub struct BlockLevels<C: Cell> {
 
 /// The levels of the block at window `w` (in the map's own pixel coordinates) with `data`.
 pub fn reduce_block<C: Cell>(plan: &Plan, w: Window, data: &[C::Value]) -> BlockLevels<C> {
+    if let Some(mut pyramid) = Pyramid::new(plan, w) {
+        pyramid.add_rows(data);
+        return pyramid.finish();
+    }
     let mut values = Vec::with_capacity(plan.local);
     if plan.levels() == 0 {
         return BlockLevels { values, top: None };
@@ -402,20 +604,132 @@ pub fn reduce_block<C: Cell>(plan: &Plan, w: Window, data: &[C::Value]) -> Block
     };
     for k in 1..=plan.local {
         if k > 1 {
-            tile = halve_by(tile.col, tile.row, tile.width, tile.height, |i| {
-                tile.data[i]
-            });
+            tile = halve_cells(&tile);
         }
+        let mut data = Vec::with_capacity(tile.data.len());
+        C::values_into(&tile.data, &mut data);
         values.push(Tile {
             col: tile.col,
             row: tile.row,
             width: tile.width,
             height: tile.height,
-            data: tile.data.iter().map(|c| c.value()).collect(),
+            data,
         });
     }
     let top = (plan.local < plan.levels()).then_some(tile);
     BlockLevels { values, top }
+}
+
+/// The local levels of one block built a pair of rows at a time as the block's rows come, so
+/// that a block's pixels can be reduced while they are still in the processor's caches (a
+/// whole block of four maps is several times its second-level cache). Every level's rows are
+/// halved as soon as the row below them arrives: the same squares, in the same order, as
+/// level by level, so the same bits.
+#[derive(Debug)]
+pub struct Pyramid<C: Cell> {
+    window: Window,
+    /// Values of levels 1..=local (index k − 1), row-major, as they grow.
+    values: Vec<Vec<C::Value>>,
+    /// Index k − 1: an even row of level k waiting for the odd row below it (empty: none).
+    pending: Vec<Vec<C>>,
+    /// The cells of the last local level, when levels above it need them.
+    top: Option<Vec<C>>,
+    /// One row of each level, reused.
+    rows: Vec<Vec<C>>,
+    /// Rows of the block added so far.
+    rows_added: usize,
+}
+
+impl<C: Cell> Pyramid<C> {
+    /// The pyramid of the block at window `w` under `plan`, or `None` when the block's sides
+    /// are not multiples of 2^local (blocks at a map's right and bottom edges) or no level is
+    /// local: [`reduce_block`] takes those whole.
+    pub fn new(plan: &Plan, w: Window) -> Option<Pyramid<C>> {
+        let local = plan.local;
+        let side = 1usize.checked_shl(u32::try_from(local).ok()?)?;
+        if local == 0
+            || !w.width.is_multiple_of(side)
+            || !w.height.is_multiple_of(side)
+            || w.width == 0
+        {
+            return None;
+        }
+        let level_px = |k: usize| (w.width >> k) * (w.height >> k);
+        Some(Pyramid {
+            window: w,
+            values: (1..=local)
+                .map(|k| Vec::with_capacity(level_px(k)))
+                .collect(),
+            pending: (1..=local)
+                .map(|k| Vec::with_capacity(w.width >> k))
+                .collect(),
+            top: (local < plan.levels()).then(|| Vec::with_capacity(level_px(local))),
+            rows: (1..=local)
+                .map(|k| Vec::with_capacity(w.width >> k))
+                .collect(),
+            rows_added: 0,
+        })
+    }
+
+    /// Adds the next rows of the block: whole rows, an even number of them.
+    pub fn add_rows(&mut self, data: &[C::Value]) {
+        let width = self.window.width;
+        for pair in data.chunks_exact(2 * width) {
+            let (top, bottom) = pair.split_at(width);
+            let mut row = std::mem::take(&mut self.rows[0]);
+            row.clear();
+            C::halve_rows(top, bottom, &mut row);
+            self.climb(row);
+            self.rows_added += 2;
+        }
+    }
+
+    /// A new row of level 1, then of every level it completes a pair of rows of.
+    fn climb(&mut self, mut row: Vec<C>) {
+        let local = self.values.len();
+        for k in 1..=local {
+            C::values_into(&row, &mut self.values[k - 1]);
+            if k == local {
+                if let Some(top) = self.top.as_mut() {
+                    top.extend_from_slice(&row);
+                }
+            } else if self.pending[k - 1].is_empty() {
+                // An even row: it waits for the next one.
+                std::mem::swap(&mut self.pending[k - 1], &mut row);
+            } else {
+                let mut above = std::mem::take(&mut self.rows[k]);
+                above.clear();
+                C::halve_cells(&self.pending[k - 1], &row, &mut above);
+                self.pending[k - 1].clear();
+                self.rows[k - 1] = std::mem::replace(&mut row, above);
+                continue;
+            }
+            self.rows[k - 1] = row;
+            return;
+        }
+    }
+
+    /// The levels, once every row of the block is added.
+    pub fn finish(self) -> BlockLevels<C> {
+        debug_assert_eq!(
+            self.rows_added, self.window.height,
+            "a block's rows are missing"
+        );
+        fn tile<T>(w: Window, k: usize, data: Vec<T>) -> Tile<T> {
+            Tile {
+                col: w.col >> k,
+                row: w.row >> k,
+                width: w.width >> k,
+                height: w.height >> k,
+                data,
+            }
+        }
+        let (w, local) = (self.window, self.values.len());
+        BlockLevels {
+            values: (1..).zip(self.values).map(|(k, v)| tile(w, k, v)).collect(),
+            top: self.top.map(|t| tile(w, local, t)),
+        }
+    }
 }
 
 /// Builds the levels above the local ones from the blocks' top cells, a row of blocks at a
@@ -481,7 +795,7 @@ impl<C: Cell> Upper<C> {
             return Ok(());
         }
         let below_height = self.plan.dims[k - 1].1;
-        if y % 2 == 0 && y + 1 < below_height {
+        if y.is_multiple_of(2) && y + 1 < below_height {
             self.pending[k] = Some(row);
             return Ok(());
         }
@@ -496,7 +810,9 @@ impl<C: Cell> Upper<C> {
         };
         let height = rows.len() / below_width.max(1);
         let out = halve_by(0, 0, below_width, height, |i| rows[i]).data;
-        emit(k, y / 2, out.iter().map(|c| c.value()).collect())?;
+        let mut values = Vec::with_capacity(out.len());
+        C::values_into(&out, &mut values);
+        emit(k, y / 2, values)?;
         self.feed(k + 1, y / 2, out, emit)
     }
 }
@@ -668,20 +984,53 @@ mod tests {
             .collect();
         assert_eq!(fast.len(), plain.len());
         for (f, p) in fast.iter().zip(&plain) {
-            assert_eq!((f.sum.to_bits(), f.count), (p.sum.to_bits(), p.count));
+            assert_eq!(
+                (f.sum().to_bits(), f.count().to_bits()),
+                (p.sum().to_bits(), p.count().to_bits())
+            );
         }
         // The value: a power-of-two count multiplies by the reciprocal, bit for bit a division
         // (and other counts divide).
         for sum in [1.0, 1.0 / 3.0, 1e300, -5e-324, 2.5e-310, 123.456, 0.0] {
-            for count in [1u64, 2, 3, 4, 7, 16, 64, 1 << 20] {
-                let m = Mean { sum, count };
+            for count in [1u64, 2, 3, 4, 7, 16, 64, 1 << 20, 3 << 40] {
+                let m = Mean::new(sum, count as f64);
                 assert_eq!(m.value().to_bits(), ((sum / count as f64) as f32).to_bits());
             }
         }
+        // The same, many at a time: groups of only whole squares and groups with a partial
+        // one, and a tail; and two rows of cells halved, against `reduce4`.
+        let sums = [
+            1.0,
+            -1.0 / 3.0,
+            1e300,
+            -5e-324,
+            2.5e-310,
+            123.456,
+            0.0,
+            7e-3,
+            1e38,
+        ];
+        let counts = [4.0, 0.0, 16.0, 1.0, 3.0, 4.0, 65536.0, 2.0, 7.0, 4.0, 1.0];
+        let cells: Vec<Mean> = (0..203)
+            .map(|i| Mean::new(sums[i % sums.len()], counts[(i / 5) % counts.len()]))
+            .collect();
+        let mut fast = Vec::new();
+        Mean::values_into(&cells, &mut fast);
+        let plain: Vec<u32> = cells.iter().map(|m| m.value().to_bits()).collect();
+        assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain);
+        let (top, bottom) = cells[..202].split_at(101);
+        let mut fast = Vec::new();
+        Mean::halve_cells(&top[..100], &bottom[..100], &mut fast);
+        let plain: Vec<Mean> = top[..100]
+            .chunks_exact(2)
+            .zip(bottom[..100].chunks_exact(2))
+            .map(|(t, b)| Mean::reduce4(t[0], t[1], b[0], b[1]))
+            .collect();
+        assert_eq!(fast, plain);
         // No valid pixel: the maps' own NaN.
         assert_eq!(Mean::default().value().to_bits(), f32::NAN.to_bits());
         assert_eq!(Mean::leaf(f32::NAN), Mean::default());
-        assert_eq!(Mean::leaf(-0.0).sum.to_bits(), (-0.0f64).to_bits());
+        assert_eq!(Mean::leaf(-0.0).sum().to_bits(), (-0.0f64).to_bits());
     }
 
     #[test]
@@ -699,6 +1048,24 @@ mod tests {
             let (a, b, c, d) = (k(0), k(1), k(2), k(3));
             assert_eq!(M::reduce4(a, b, c, d), M::reduce(&[a, b, c, d]), "{p}");
         }
+        // Rows of codes and of cells halved sixteen squares at a time (and a tail).
+        let codes = [1u8, 2, 255, 0, 254, 2, 2, 7];
+        let top: Vec<u8> = (0..70).map(|i| codes[(i * 5 / 3) % codes.len()]).collect();
+        let bottom: Vec<u8> = (0..70)
+            .map(|i| codes[(i * 7 / 4 + 1) % codes.len()])
+            .collect();
+        let plain: Vec<M> = top
+            .chunks_exact(2)
+            .zip(bottom.chunks_exact(2))
+            .map(|(t, b)| M::reduce(&[Mode(t[0]), Mode(t[1]), Mode(b[0]), Mode(b[1])]))
+            .collect();
+        let mut fast = Vec::new();
+        M::halve_rows(&top, &bottom, &mut fast);
+        assert_eq!(fast, plain);
+        let cells = |v: &[u8]| v.iter().map(|&c| Mode(c)).collect::<Vec<M>>();
+        let mut fast = Vec::new();
+        M::halve_cells(&cells(&top), &cells(&bottom), &mut fast);
+        assert_eq!(fast, plain);
         // Block-size invariance of the categorical pyramid.
         let (w, h) = (230, 177);
         let data: Vec<u8> = (0..w * h)

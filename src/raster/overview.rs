@@ -80,37 +80,37 @@ pub trait Cell: Copy + Default + Send + 'static {
     }
     /// The pixel value the overview stores.
     fn value(self) -> Self::Value;
-    /// Appends the cells of two full rows of map pixels halved (`top` and `bottom` of even,
-    /// equal length): `reduce4` of each 2 × 2 square, left to right. A type may do it faster,
-    /// with the same result.
+    /// Writes the cells of two full rows of map pixels halved (`top` and `bottom` of even,
+    /// equal length, `out` half as long): `reduce4` of each 2 × 2 square, left to right. A
+    /// type may do it faster, with the same result.
     #[inline]
-    fn halve_rows(top: &[Self::Value], bottom: &[Self::Value], out: &mut Vec<Self>) {
-        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
-            out.push(Self::reduce4(
-                Self::leaf(t[0]),
-                Self::leaf(t[1]),
-                Self::leaf(b[0]),
-                Self::leaf(b[1]),
-            ));
+    fn halve_rows(top: &[Self::Value], bottom: &[Self::Value], out: &mut [Self]) {
+        let squares = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        for ((t, b), o) in squares.zip(out) {
+            let l = Self::leaf;
+            *o = Self::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]));
         }
     }
-    /// [`Cell::halve_rows`], and the [`Cell::value`] of each new cell appended to `values`.
+    /// [`Cell::halve_rows`], and the [`Cell::value`] of each cell into `values` (as long as
+    /// `out`).
     #[inline]
     fn halve_rows_valued(
         top: &[Self::Value],
         bottom: &[Self::Value],
-        out: &mut Vec<Self>,
-        values: &mut Vec<Self::Value>,
+        out: &mut [Self],
+        values: &mut [Self::Value],
     ) {
-        let start = out.len();
         Self::halve_rows(top, bottom, out);
-        Self::values_into(&out[start..], values);
+        for (v, c) in values.iter_mut().zip(out.iter()) {
+            *v = c.value();
+        }
     }
     /// [`Cell::halve_rows`] of two rows of cells (of a level above the map's own pixels).
     #[inline]
-    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut Vec<Self>) {
-        for (t, b) in top.chunks_exact(2).zip(bottom.chunks_exact(2)) {
-            out.push(Self::reduce4(t[0], t[1], b[0], b[1]));
+    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut [Self]) {
+        let squares = top.chunks_exact(2).zip(bottom.chunks_exact(2));
+        for ((t, b), o) in squares.zip(out) {
+            *o = Self::reduce4(t[0], t[1], b[0], b[1]);
         }
     }
     /// Appends the [`Cell::value`] of each cell. A type may do it faster, with the same
@@ -198,45 +198,45 @@ impl Cell for Mean {
     /// where such squares and the others alternate. With SSE2 (every x86-64) two squares
     /// at a time in vector registers.
     #[inline]
-    fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) {
+    fn halve_rows(top: &[f32], bottom: &[f32], out: &mut [Mean]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
         let done = unsafe { x86_64::halve_rows(top, bottom, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        out.extend(
-            top[done..]
-                .chunks_exact(2)
-                .zip(bottom[done..].chunks_exact(2))
-                .map(|(t, b)| {
-                    let l = Mean::leaf;
-                    Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
-                }),
-        );
+        let squares = top[done..]
+            .chunks_exact(2)
+            .zip(bottom[done..].chunks_exact(2));
+        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
+            let l = Mean::leaf;
+            *o = Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]));
+        }
     }
     #[inline]
-    fn halve_rows_valued(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>, values: &mut Vec<f32>) {
-        let start = out.len();
+    fn halve_rows_valued(top: &[f32], bottom: &[f32], out: &mut [Mean], values: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
         let done = unsafe { x86_64::halve_rows_valued(top, bottom, out, values) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        Mean::halve_rows(&top[done..], &bottom[done..], out);
-        Mean::values_into(&out[start + done / 2..], values);
+        let rest = &mut out[done / 2..];
+        Mean::halve_rows(&top[done..], &bottom[done..], rest);
+        for (v, c) in values[done / 2..].iter_mut().zip(rest.iter()) {
+            *v = c.value();
+        }
     }
     #[inline]
-    fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut Vec<Mean>) {
+    fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut [Mean]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
         let done = unsafe { x86_64::halve_cells(top, bottom, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        for (t, b) in top[done..]
+        let squares = top[done..]
             .chunks_exact(2)
-            .zip(bottom[done..].chunks_exact(2))
-        {
-            out.push(Mean::reduce4(t[0], t[1], b[0], b[1]));
+            .zip(bottom[done..].chunks_exact(2));
+        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
+            *o = Mean::reduce4(t[0], t[1], b[0], b[1]);
         }
     }
     #[inline]
@@ -301,13 +301,10 @@ mod x86_64 {
     /// Level 1 of two rows of map pixels, 4 + 4 pixels (two squares) at a time; returns the
     /// pixels done of each row.
     #[target_feature(enable = "sse2")]
-    pub(super) fn halve_rows(top: &[f32], bottom: &[f32], out: &mut Vec<Mean>) -> usize {
-        let n = top.len().min(bottom.len()) / 4 * 4;
-        let start = out.len();
-        // Written in place (a push per cell would reload the vector's length each time).
-        out.resize(start + n / 2, Mean::default());
+    pub(super) fn halve_rows(top: &[f32], bottom: &[f32], out: &mut [Mean]) -> usize {
+        let n = top.len().min(bottom.len()).min(2 * out.len()) / 4 * 4;
         let squares_of = top[..n].chunks_exact(4).zip(bottom[..n].chunks_exact(4));
-        for ((t, b), o) in squares_of.zip(out[start..].chunks_exact_mut(2)) {
+        for ((t, b), o) in squares_of.zip(out.chunks_exact_mut(2)) {
             let (sums, counts) = squares(t, b);
             o[0] = cell(_mm_unpacklo_pd(sums, counts));
             o[1] = cell(_mm_unpackhi_pd(sums, counts));
@@ -321,20 +318,15 @@ mod x86_64 {
     pub(super) fn halve_rows_valued(
         top: &[f32],
         bottom: &[f32],
-        out: &mut Vec<Mean>,
-        values: &mut Vec<f32>,
+        out: &mut [Mean],
+        values: &mut [f32],
     ) -> usize {
-        let n = top.len().min(bottom.len()) / 4 * 4;
-        let (start, first) = (out.len(), values.len());
-        out.resize(start + n / 2, Mean::default());
-        values.resize(first + n / 2, 0.0);
+        let half = out.len().min(values.len());
+        let n = top.len().min(bottom.len()).min(2 * half) / 4 * 4;
         let three = _mm_set1_pd(3.0);
         let squares_of = top[..n].chunks_exact(4).zip(bottom[..n].chunks_exact(4));
-        let outs = out[start..].chunks_exact_mut(2);
-        for (((t, b), o), v) in squares_of
-            .zip(outs)
-            .zip(values[first..].chunks_exact_mut(2))
-        {
+        let outs = out.chunks_exact_mut(2).zip(values.chunks_exact_mut(2));
+        for ((t, b), (o, v)) in squares_of.zip(outs) {
             let (sums, counts) = squares(t, b);
             o[0] = cell(_mm_unpacklo_pd(sums, counts));
             o[1] = cell(_mm_unpackhi_pd(sums, counts));
@@ -363,12 +355,10 @@ mod x86_64 {
 
     /// The levels above: a cell is one vector, four of them summed in `Mean::reduce4`'s order.
     #[target_feature(enable = "sse2")]
-    pub(super) fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut Vec<Mean>) -> usize {
-        let n = top.len().min(bottom.len()) / 2 * 2;
-        let start = out.len();
-        out.resize(start + n / 2, Mean::default());
+    pub(super) fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut [Mean]) -> usize {
+        let n = top.len().min(bottom.len()).min(2 * out.len()) / 2 * 2;
         let squares = top[..n].chunks_exact(2).zip(bottom[..n].chunks_exact(2));
-        for ((t, b), o) in squares.zip(&mut out[start..]) {
+        for ((t, b), o) in squares.zip(out) {
             let s = _mm_add_pd(load_cell(t[0]), load_cell(t[1]));
             *o = cell(_mm_add_pd(_mm_add_pd(s, load_cell(b[0])), load_cell(b[1])));
         }
@@ -381,13 +371,9 @@ mod x86_64 {
     #[target_feature(enable = "sse2")]
     pub(super) fn values_into(cells: &[Mean], out: &mut Vec<f32>) -> usize {
         let n = cells.len() / 4 * 4;
-        let start = out.len();
-        out.resize(start + n, 0.0);
+        out.reserve(n);
         let mantissa = _mm_set1_epi64x(F64_MANTISSA as i64);
-        for (c, o) in cells[..n]
-            .chunks_exact(4)
-            .zip(out[start..].chunks_exact_mut(4))
-        {
+        for c in cells[..n].chunks_exact(4) {
             let (a, b) = (load_cell(c[0]), load_cell(c[1]));
             let (sums_ab, counts_ab) = (_mm_unpacklo_pd(a, b), _mm_unpackhi_pd(a, b));
             let (a, b) = (load_cell(c[2]), load_cell(c[3]));
@@ -398,13 +384,11 @@ mod x86_64 {
                 _mm_and_si128(bits_cd, mantissa),
             );
             if _mm_movemask_epi8(_mm_cmpeq_epi32(fraction, _mm_setzero_si128())) != 0xffff {
-                for (o, c) in o.iter_mut().zip(c) {
-                    *o = c.value();
-                }
+                out.extend(c.iter().map(|c| c.value()));
                 continue;
             }
             let v = _mm_movelh_ps(quotients(sums_ab, counts_ab), quotients(sums_cd, counts_cd));
-            o.copy_from_slice(&bytemuck::cast::<__m128, [f32; 4]>(v));
+            out.extend_from_slice(&bytemuck::cast::<__m128, [f32; 4]>(v));
         }
         n
     }
@@ -427,11 +411,9 @@ mod x86_64 {
         top: &[T],
         bottom: &[T],
         code: &impl Fn(T) -> u8,
-        out: &mut Vec<Mode<NODATA>>,
+        out: &mut [Mode<NODATA>],
     ) -> usize {
-        let n = top.len().min(bottom.len()) / 32 * 32;
-        let start = out.len();
-        out.resize(start + n / 2, Mode(NODATA));
+        let n = top.len().min(bottom.len()).min(2 * out.len()) / 32 * 32;
         let low = _mm_set1_epi16(0x00ff);
         // The even (left) and odd (right) codes of 32.
         let split = |s: &[T]| {
@@ -443,7 +425,7 @@ mod x86_64 {
         let nodata = _mm_set1_epi8(NODATA as i8);
         let (one, zero, all) = (_mm_set1_epi8(1), _mm_setzero_si128(), _mm_set1_epi8(-1));
         let squares_of = top[..n].chunks_exact(32).zip(bottom[..n].chunks_exact(32));
-        for ((t, b), o) in squares_of.zip(out[start..].chunks_exact_mut(16)) {
+        for ((t, b), o) in squares_of.zip(out.chunks_exact_mut(16)) {
             let ((a, b), (c, d)) = (split(t), split(b));
             let eq = |x, y| _mm_cmpeq_epi8(x, y);
             let (ab, ac, ad, bc, bd, cd) =
@@ -511,18 +493,18 @@ impl<const NODATA: u8> Mode<NODATA> {
     /// [`Cell::halve_rows`] of two rows of codes that `code` reads: with SSE2 (every x86-64)
     /// sixteen squares at a time, the rest one by one.
     #[inline(always)]
-    fn halve<T: Copy>(top: &[T], bottom: &[T], code: impl Fn(T) -> u8, out: &mut Vec<Self>) {
+    fn halve<T: Copy>(top: &[T], bottom: &[T], code: impl Fn(T) -> u8, out: &mut [Self]) {
         #[cfg(target_arch = "x86_64")]
         // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
         let done = unsafe { x86_64::halve_codes(top, bottom, &code, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        out.extend(
-            top[done..]
-                .chunks_exact(2)
-                .zip(bottom[done..].chunks_exact(2))
-                .map(|(t, b)| Mode(Self::of4(code(t[0]), code(t[1]), code(b[0]), code(b[1])))),
-        );
+        let squares = top[done..]
+            .chunks_exact(2)
+            .zip(bottom[done..].chunks_exact(2));
+        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
+            *o = Mode(Self::of4(code(t[0]), code(t[1]), code(b[0]), code(b[1])));
+        }
     }
 }
 
@@ -556,11 +538,11 @@ impl<const NODATA: u8> Cell for Mode<NODATA> {
         self.0
     }
     #[inline]
-    fn halve_rows(top: &[u8], bottom: &[u8], out: &mut Vec<Self>) {
+    fn halve_rows(top: &[u8], bottom: &[u8], out: &mut [Self]) {
         Self::halve(top, bottom, |v| v, out);
     }
     #[inline]
-    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut Vec<Self>) {
+    fn halve_cells(top: &[Self], bottom: &[Self], out: &mut [Self]) {
         Self::halve(top, bottom, |m| m.0, out);
     }
 }
@@ -666,10 +648,13 @@ fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
     if width % 2 != 0 || height % 2 != 0 {
         return halve_by(w.col, w.row, width, height, |i| C::leaf(data[i]));
     }
-    let mut out = Vec::with_capacity(width / 2 * height / 2);
-    for rows in data.chunks_exact(2 * width) {
+    let mut out = vec![C::default(); width / 2 * height / 2];
+    for (rows, o) in data
+        .chunks_exact(2 * width)
+        .zip(out.chunks_exact_mut(width / 2))
+    {
         let (top, bottom) = rows.split_at(width);
-        C::halve_rows(top, bottom, &mut out);
+        C::halve_rows(top, bottom, o);
     }
     Tile {
         col: w.col / 2,
@@ -686,10 +671,14 @@ fn halve_cells<C: Cell>(t: &Tile<C>) -> Tile<C> {
     if width % 2 != 0 || height % 2 != 0 {
         return halve_by(t.col, t.row, width, height, |i| t.data[i]);
     }
-    let mut out = Vec::with_capacity(width / 2 * height / 2);
-    for rows in t.data.chunks_exact(2 * width) {
+    let mut out = vec![C::default(); width / 2 * height / 2];
+    for (rows, o) in t
+        .data
+        .chunks_exact(2 * width)
+        .zip(out.chunks_exact_mut(width / 2))
+    {
         let (top, bottom) = rows.split_at(width);
-        C::halve_cells(top, bottom, &mut out);
+        C::halve_cells(top, bottom, o);
     }
     Tile {
         col: t.col / 2,
@@ -759,12 +748,16 @@ pub struct Pyramid<C: Cell> {
     window: Window,
     /// Values of levels 1..=local (index k − 1), row-major, as they grow.
     values: Vec<Vec<C::Value>>,
-    /// Index k − 1: an even row of level k waiting for the odd row below it (empty: none).
+    /// The newest row of each level (index k − 1), `window.width >> k` cells.
+    rows: Vec<Vec<C>>,
+    /// Index k − 1: an even row of level k waiting for the odd row below it, when
+    /// `waiting[k − 1]`.
     pending: Vec<Vec<C>>,
+    waiting: Vec<bool>,
+    /// The values of the newest row of level 1.
+    row_values: Vec<C::Value>,
     /// The cells of the last local level, when levels above it need them.
     top: Option<Vec<C>>,
-    /// One row of each level, reused.
-    rows: Vec<Vec<C>>,
     /// Rows of the block added so far.
     rows_added: usize,
 }
@@ -784,18 +777,17 @@ impl<C: Cell> Pyramid<C> {
             return None;
         }
         let level_px = |k: usize| (w.width >> k) * (w.height >> k);
+        let row = |k: usize| vec![C::default(); w.width >> k];
         Some(Pyramid {
             window: w,
             values: (1..=local)
                 .map(|k| Vec::with_capacity(level_px(k)))
                 .collect(),
-            pending: (1..=local)
-                .map(|k| Vec::with_capacity(w.width >> k))
-                .collect(),
+            rows: (1..=local).map(row).collect(),
+            pending: (1..=local).map(row).collect(),
+            waiting: vec![false; local],
+            row_values: vec![bytemuck::Zeroable::zeroed(); w.width / 2],
             top: (local < plan.levels()).then(|| Vec::with_capacity(level_px(local))),
-            rows: (1..=local)
-                .map(|k| Vec::with_capacity(w.width >> k))
-                .collect(),
             rows_added: 0,
         })
     }
@@ -805,39 +797,36 @@ impl<C: Cell> Pyramid<C> {
         let width = self.window.width;
         for pair in data.chunks_exact(2 * width) {
             let (top, bottom) = pair.split_at(width);
-            let mut row = std::mem::take(&mut self.rows[0]);
-            row.clear();
-            C::halve_rows_valued(top, bottom, &mut row, &mut self.values[0]);
-            self.climb(row);
+            C::halve_rows_valued(top, bottom, &mut self.rows[0], &mut self.row_values);
+            self.values[0].extend_from_slice(&self.row_values);
+            self.climb();
             self.rows_added += 2;
         }
     }
 
-    /// A new row of level 1 (whose values are in), then of every level it completes a pair
-    /// of rows of.
-    fn climb(&mut self, mut row: Vec<C>) {
+    /// With a new row of level 1 (whose values are in): the rows of the levels above that
+    /// it completes a pair of rows of.
+    fn climb(&mut self) {
         let local = self.values.len();
         for k in 1..=local {
             if k > 1 {
-                C::values_into(&row, &mut self.values[k - 1]);
+                C::values_into(&self.rows[k - 1], &mut self.values[k - 1]);
             }
             if k == local {
                 if let Some(top) = self.top.as_mut() {
-                    top.extend_from_slice(&row);
+                    top.extend_from_slice(&self.rows[k - 1]);
                 }
-            } else if self.pending[k - 1].is_empty() {
-                // An even row: it waits for the next one.
-                std::mem::swap(&mut self.pending[k - 1], &mut row);
-            } else {
-                let mut above = std::mem::take(&mut self.rows[k]);
-                above.clear();
-                C::halve_cells(&self.pending[k - 1], &row, &mut above);
-                self.pending[k - 1].clear();
-                self.rows[k - 1] = std::mem::replace(&mut row, above);
-                continue;
+                return;
             }
-            self.rows[k - 1] = row;
-            return;
+            if !self.waiting[k - 1] {
+                // An even row: it waits for the next one.
+                std::mem::swap(&mut self.pending[k - 1], &mut self.rows[k - 1]);
+                self.waiting[k - 1] = true;
+                return;
+            }
+            let (below, above) = self.rows.split_at_mut(k);
+            C::halve_cells(&self.pending[k - 1], &below[k - 1], &mut above[0]);
+            self.waiting[k - 1] = false;
         }
     }
 
@@ -1104,7 +1093,7 @@ mod tests {
                 bottom.extend([*a, *a, vals[(i + 3) % vals.len()], *a]);
             }
         }
-        let mut fast = Vec::new();
+        let mut fast = vec![Mean::default(); top.len() / 2];
         Mean::halve_rows(&top, &bottom, &mut fast);
         let plain: Vec<Mean> = top
             .chunks_exact(2)
@@ -1120,6 +1109,15 @@ mod tests {
                 (f.sum().to_bits(), f.count().to_bits()),
                 (p.sum().to_bits(), p.count().to_bits())
             );
+        }
+        // With their values at once (counts of 3 among them: squares with one NaN).
+        let mut valued = vec![Mean::default(); top.len() / 2];
+        let mut values = vec![0f32; top.len() / 2];
+        Mean::halve_rows_valued(&top, &bottom, &mut valued, &mut values);
+        assert_eq!(valued, fast);
+        assert!(plain.iter().any(|m| m.count() == 3.0));
+        for (v, p) in values.iter().zip(&plain) {
+            assert_eq!(v.to_bits(), p.value().to_bits());
         }
         // The value: a power-of-two count multiplies by the reciprocal, bit for bit a division
         // (and other counts divide).
@@ -1151,7 +1149,7 @@ mod tests {
         let plain: Vec<u32> = cells.iter().map(|m| m.value().to_bits()).collect();
         assert_eq!(fast.iter().map(|v| v.to_bits()).collect::<Vec<_>>(), plain);
         let (top, bottom) = cells[..202].split_at(101);
-        let mut fast = Vec::new();
+        let mut fast = vec![Mean::default(); 50];
         Mean::halve_cells(&top[..100], &bottom[..100], &mut fast);
         let plain: Vec<Mean> = top[..100]
             .chunks_exact(2)
@@ -1191,11 +1189,11 @@ mod tests {
             .zip(bottom.chunks_exact(2))
             .map(|(t, b)| M::reduce(&[Mode(t[0]), Mode(t[1]), Mode(b[0]), Mode(b[1])]))
             .collect();
-        let mut fast = Vec::new();
+        let mut fast = vec![M::default(); 35];
         M::halve_rows(&top, &bottom, &mut fast);
         assert_eq!(fast, plain);
         let cells = |v: &[u8]| v.iter().map(|&c| Mode(c)).collect::<Vec<M>>();
-        let mut fast = Vec::new();
+        let mut fast = vec![M::default(); 35];
         M::halve_cells(&cells(&top), &cells(&bottom), &mut fast);
         assert_eq!(fast, plain);
         // Block-size invariance of the categorical pyramid.

@@ -843,9 +843,10 @@ impl<'a> Memo<'a> {
     }
 }
 
-/// Pixel counts per evaluation id over one row (ids in first-seen order). A row's sums are
-/// added once per id, `count` times one pixel's quantized contribution: exactly what adding
-/// the pixels one by one gives, since the sums are integers.
+/// Pixel counts per evaluation id over one row, or over rows of equal pixel area (ids in
+/// first-seen order). Their sums are added once per id, `count` times one pixel's quantized
+/// contribution: exactly what adding the pixels one by one gives, since the sums are
+/// integers. (Counts fit: a block holds at most 4096 × 4096 pixels.)
 #[derive(Default)]
 struct RowCounts {
     n: Vec<u32>,
@@ -1098,8 +1099,9 @@ const NODATA_VALUES: (f32, f32, f32, u8) = (
 
 /// Evaluates one block: pure, no IO. Every pixel's contribution to the whole grid, to each
 /// zone (× its covered fraction) and to the outside is added exactly as one pixel's
-/// quantized sums; equal contributions of a row are counted and added once, times their
-/// number (integer sums: the same result, whatever the grouping).
+/// quantized sums; equal contributions of a row (of the block's rows of one pixel area, for
+/// the grid's sums) are counted and added once, times their number (integer sums: the same
+/// result, whatever the grouping).
 ///
 /// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
 /// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
@@ -1231,7 +1233,11 @@ pub(crate) fn compute_block_rows(
                 fill_run(&mut ids, base + c, len, id);
             }
         }
-        grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
+        // Rows of the same pixel area (all of them on a projected grid) are counted
+        // together: one addition per evaluation for all of them.
+        if area_changes_after(row_areas_ha, w, r) {
+            grid_n.flush(&sums, &memo.evs, &mut grid_acc, area_ha);
+        }
         nodata_area += nodata_px * cube::quantize(area_ha);
         if (r + 1) % every_rows == 0 || r + 1 == w.height {
             let first = (r - r % every_rows) * w.width;
@@ -1277,6 +1283,14 @@ pub(crate) fn compute_block_rows(
         outside_acc,
         nodata_area,
     })
+}
+
+/// Whether block row `r` of window `w` is its last or the next row's pixels have another
+/// area: where counts of whole pixels gathered over rows are added.
+#[inline]
+fn area_changes_after(row_areas_ha: &[f64], w: Window, r: usize) -> bool {
+    let (row, next) = (row_areas_ha.get(w.row + r), row_areas_ha.get(w.row + r + 1));
+    r + 1 >= w.height || next.map(|a| a.to_bits()) != row.map(|a| a.to_bits())
 }
 
 /// A block's evaluated pixels, as the zone sums read them.
@@ -1381,7 +1395,9 @@ fn zone_sums(
             for &(a, b, f) in st.iter() {
                 ev.add_stretch(&ids[a..b], f, 0.0, area_ha, acc, &mut whole, &mut part);
             }
-            whole.flush(ev.sums, ev.evs, acc, area_ha);
+            if area_changes_after(ev.row_areas_ha, w, r) {
+                whole.flush(ev.sums, ev.evs, acc, area_ha);
+            }
         }
     }
     let Some(out) = outside_acc else {
@@ -1420,7 +1436,9 @@ fn zone_sums(
                 &mut part,
             );
         }
-        whole.flush(ev.sums, ev.evs, out, area_ha);
+        if area_changes_after(ev.row_areas_ha, w, r) {
+            whole.flush(ev.sums, ev.evs, out, area_ha);
+        }
     }
 }
 
@@ -2116,7 +2134,20 @@ mod tests {
         let space = space(&model);
         let (w, h) = (37, 23);
         let g = grid(w, h);
-        let row_areas = g.row_areas_ha();
+        // Rows of different areas (lon/lat), and of one area (a projected grid: their counts
+        // are gathered over the rows), with a row of the grid below the block.
+        for row_areas in [g.row_areas_ha(), vec![0.0837; h + 1]] {
+            block_sums_pixel_by_pixel(&model, &space, &g, &row_areas);
+        }
+    }
+
+    fn block_sums_pixel_by_pixel(
+        model: &PixelModel,
+        space: &CohortSpace,
+        g: &Grid,
+        row_areas: &[f64],
+    ) {
+        let (w, h) = (g.width, g.height);
         // Long runs of equal pixels (which the block adds at once) and changes between them.
         let n = w * h;
         let landcover: Vec<Option<i32>> = (0..n)
@@ -2147,12 +2178,12 @@ mod tests {
             packed: Vec::new(),
         };
         let ctx = BlockContext {
-            model: &model,
+            model,
             restoration: None,
-            space: &space,
+            space,
             age_shift_yr: 3,
-            grid: &g,
-            row_areas_ha: &row_areas,
+            grid: g,
+            row_areas_ha: row_areas,
             zones: None,
         };
         let out = compute_block(&ctx, &input).unwrap();
@@ -2486,7 +2517,11 @@ source = "test"
             .collect();
         // Uniform fractions below 1 (added a row at a time), fractions per pixel, and a
         // zone that holds the whole block (its sums are the grid's, copied by the caller).
-        for with_full in [false, true] {
+        // Rows of different areas (lon/lat) and of one area (projected: the counts of whole
+        // pixels are gathered over the rows), with a row of the grid below the block.
+        let one_area = vec![0.0837; h + 1];
+        let cases = [(false, &row_areas), (true, &row_areas), (true, &one_area)];
+        for (with_full, row_areas) in cases {
             let mut coverage = vec![
                 (0, Coverage::Uniform(0.3)),
                 (1, Coverage::PerPixel(per_pixel.clone())),
@@ -2511,7 +2546,7 @@ source = "test"
                     width: w,
                     height: h,
                 },
-                row_areas_ha: &row_areas,
+                row_areas_ha: row_areas,
             };
             zone_sums(&ev, &coverage, &full, &mut zone_acc, Some(&mut outside));
             let mut want = vec![vec![Acc::ZERO; space.len()]; coverage.len()];

@@ -180,7 +180,7 @@ impl Cell for Mean {
     }
     /// The mean as a map value (NaN for no pixel). Whole squares hold 4ᵏ pixels: dividing by
     /// a power of two is multiplying by its exact reciprocal (both round the same exact
-    /// quotient), whose bits are [`RECIPROCAL_BITS`] minus the count's; no division is left
+    /// quotient), whose bits are 2046 · 2⁵² minus the count's; no division is left
     /// in the common case.
     #[inline]
     fn value(self) -> f32 {

@@ -85,11 +85,10 @@ pub trait Cell: Copy + Default + Send + 'static {
     /// type may do it faster, with the same result.
     #[inline]
     fn halve_rows(top: &[Self::Value], bottom: &[Self::Value], out: &mut [Self]) {
-        let squares = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-        for ((t, b), o) in squares.zip(out) {
+        squares_from(0, top, bottom, out, |t, b| {
             let l = Self::leaf;
-            *o = Self::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]));
-        }
+            Self::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
+        });
     }
     /// [`Cell::halve_rows`], and the [`Cell::value`] of each cell into `values` (as long as
     /// `out`).
@@ -108,16 +107,34 @@ pub trait Cell: Copy + Default + Send + 'static {
     /// [`Cell::halve_rows`] of two rows of cells (of a level above the map's own pixels).
     #[inline]
     fn halve_cells(top: &[Self], bottom: &[Self], out: &mut [Self]) {
-        let squares = top.chunks_exact(2).zip(bottom.chunks_exact(2));
-        for ((t, b), o) in squares.zip(out) {
-            *o = Self::reduce4(t[0], t[1], b[0], b[1]);
-        }
+        squares_from(0, top, bottom, out, |t, b| {
+            Self::reduce4(t[0], t[1], b[0], b[1])
+        });
     }
     /// Appends the [`Cell::value`] of each cell. A type may do it faster, with the same
     /// result.
     #[inline]
     fn values_into(cells: &[Self], out: &mut Vec<Self::Value>) {
         out.extend(cells.iter().map(|c| c.value()));
+    }
+}
+
+/// `f` of each 2 × 2 square of two rows (given as its top and bottom pairs), from pixel
+/// `done` of the rows on, into `out` from cell `done / 2` on: the plain code, and what is
+/// left of a row after a vector loop.
+#[inline(always)]
+fn squares_from<T: Copy, C>(
+    done: usize,
+    top: &[T],
+    bottom: &[T],
+    out: &mut [C],
+    f: impl Fn(&[T], &[T]) -> C,
+) {
+    let squares = top[done..]
+        .chunks_exact(2)
+        .zip(bottom[done..].chunks_exact(2));
+    for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
+        *o = f(t, b);
     }
 }
 
@@ -204,13 +221,10 @@ impl Cell for Mean {
         let done = unsafe { x86_64::halve_rows(top, bottom, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        let squares = top[done..]
-            .chunks_exact(2)
-            .zip(bottom[done..].chunks_exact(2));
-        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
+        squares_from(done, top, bottom, out, |t, b| {
             let l = Mean::leaf;
-            *o = Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]));
-        }
+            Mean::reduce4(l(t[0]), l(t[1]), l(b[0]), l(b[1]))
+        });
     }
     #[inline]
     fn halve_rows_valued(top: &[f32], bottom: &[f32], out: &mut [Mean], values: &mut [f32]) {
@@ -239,12 +253,9 @@ impl Cell for Mean {
         let done = unsafe { x86_64::halve_cells(top, bottom, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        let squares = top[done..]
-            .chunks_exact(2)
-            .zip(bottom[done..].chunks_exact(2));
-        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
-            *o = Mean::reduce4(t[0], t[1], b[0], b[1]);
-        }
+        squares_from(done, top, bottom, out, |t, b| {
+            Mean::reduce4(t[0], t[1], b[0], b[1])
+        });
     }
     #[inline]
     fn values_into(cells: &[Mean], out: &mut Vec<f32>) {
@@ -305,11 +316,17 @@ mod x86_64 {
         (sums, _mm_cvtps_pd(_mm_shuffle_ps::<0b00_00_10_00>(c, c)))
     }
 
+    /// The pixels of each of two rows a loop of `step` pixels a row does, given room for
+    /// `cells` squares.
+    fn row_len<T>(top: &[T], bottom: &[T], cells: usize, step: usize) -> usize {
+        top.len().min(bottom.len()).min(2 * cells) / step * step
+    }
+
     /// Level 1 of two rows of map pixels, 4 + 4 pixels (two squares) at a time; returns the
     /// pixels done of each row.
     #[target_feature(enable = "sse2")]
     pub(super) fn halve_rows(top: &[f32], bottom: &[f32], out: &mut [Mean]) -> usize {
-        let n = top.len().min(bottom.len()).min(2 * out.len()) / 4 * 4;
+        let n = row_len(top, bottom, out.len(), 4);
         let squares_of = top[..n].chunks_exact(4).zip(bottom[..n].chunks_exact(4));
         for ((t, b), o) in squares_of.zip(out.chunks_exact_mut(2)) {
             let (sums, counts) = squares(t, b);
@@ -328,8 +345,7 @@ mod x86_64 {
         out: &mut [Mean],
         values: &mut [f32],
     ) -> usize {
-        let half = out.len().min(values.len());
-        let n = top.len().min(bottom.len()).min(2 * half) / 4 * 4;
+        let n = row_len(top, bottom, out.len().min(values.len()), 4);
         let three = _mm_set1_pd(3.0);
         let squares_of = top[..n].chunks_exact(4).zip(bottom[..n].chunks_exact(4));
         let outs = out.chunks_exact_mut(2).zip(values.chunks_exact_mut(2));
@@ -357,8 +373,7 @@ mod x86_64 {
         out: &mut [Mean],
         values: &mut [f32],
     ) -> usize {
-        let half = out.len().min(values.len());
-        let n = top.len().min(bottom.len()).min(2 * half) / 8 * 8;
+        let n = row_len(top, bottom, out.len().min(values.len()), 8);
         // The left pixels of the four squares, then the right ones.
         let left_right = _mm256_setr_epi32(0, 2, 4, 6, 1, 3, 5, 7);
         let one = _mm256_set1_ps(1.0);
@@ -431,7 +446,7 @@ mod x86_64 {
     /// The levels above: a cell is one vector, four of them summed in `Mean::reduce4`'s order.
     #[target_feature(enable = "sse2")]
     pub(super) fn halve_cells(top: &[Mean], bottom: &[Mean], out: &mut [Mean]) -> usize {
-        let n = top.len().min(bottom.len()).min(2 * out.len()) / 2 * 2;
+        let n = row_len(top, bottom, out.len(), 2);
         let squares = top[..n].chunks_exact(2).zip(bottom[..n].chunks_exact(2));
         for ((t, b), o) in squares.zip(out) {
             let s = _mm_add_pd(load_cell(t[0]), load_cell(t[1]));
@@ -488,7 +503,7 @@ mod x86_64 {
         code: &impl Fn(T) -> u8,
         out: &mut [Mode<NODATA>],
     ) -> usize {
-        let n = top.len().min(bottom.len()).min(2 * out.len()) / 32 * 32;
+        let n = row_len(top, bottom, out.len(), 32);
         let low = _mm_set1_epi16(0x00ff);
         // The even (left) and odd (right) codes of 32.
         let split = |s: &[T]| {
@@ -574,12 +589,9 @@ impl<const NODATA: u8> Mode<NODATA> {
         let done = unsafe { x86_64::halve_codes(top, bottom, &code, out) };
         #[cfg(not(target_arch = "x86_64"))]
         let done = 0;
-        let squares = top[done..]
-            .chunks_exact(2)
-            .zip(bottom[done..].chunks_exact(2));
-        for ((t, b), o) in squares.zip(&mut out[done / 2..]) {
-            *o = Mode(Self::of4(code(t[0]), code(t[1]), code(b[0]), code(b[1])));
-        }
+        squares_from(done, top, bottom, out, |t, b| {
+            Mode(Self::of4(code(t[0]), code(t[1]), code(b[0]), code(b[1])))
+        });
     }
 }
 
@@ -716,20 +728,25 @@ fn halve_by<C: Cell>(
     }
 }
 
-/// [`halve_by`] of a block's own values, two rows at a time (the hot loop of the pyramid:
-/// every pixel of every map passes through it once).
-fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
+/// [`halve_by`] of a rectangle `w` of values `data`, two rows at a time with `rows` where its
+/// sides are even (`leaf` makes the cells of the odd ones).
+fn halve_tile<V: Copy, C: Cell>(
+    w: Window,
+    data: &[V],
+    leaf: impl Fn(V) -> C,
+    rows: impl Fn(&[V], &[V], &mut [C]),
+) -> Tile<C> {
     let (width, height) = (w.width, w.height);
     if width % 2 != 0 || height % 2 != 0 {
-        return halve_by(w.col, w.row, width, height, |i| C::leaf(data[i]));
+        return halve_by(w.col, w.row, width, height, |i| leaf(data[i]));
     }
     let mut out = vec![C::default(); width / 2 * height / 2];
-    for (rows, o) in data
+    for (pair, o) in data
         .chunks_exact(2 * width)
         .zip(out.chunks_exact_mut(width / 2))
     {
-        let (top, bottom) = rows.split_at(width);
-        C::halve_rows(top, bottom, o);
+        let (top, bottom) = pair.split_at(width);
+        rows(top, bottom, o);
     }
     Tile {
         col: w.col / 2,
@@ -740,28 +757,15 @@ fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
     }
 }
 
-/// [`halve_by`] of a tile of cells, two rows at a time.
+/// The first level of a block of values that no [`Pyramid`] takes (sides not multiples of
+/// 2^local), whole.
+fn halve_values<C: Cell>(w: Window, data: &[C::Value]) -> Tile<C> {
+    halve_tile(w, data, C::leaf, C::halve_rows)
+}
+
+/// The next level of a tile of cells, whole.
 fn halve_cells<C: Cell>(t: &Tile<C>) -> Tile<C> {
-    let (width, height) = (t.width, t.height);
-    if width % 2 != 0 || height % 2 != 0 {
-        return halve_by(t.col, t.row, width, height, |i| t.data[i]);
-    }
-    let mut out = vec![C::default(); width / 2 * height / 2];
-    for (rows, o) in t
-        .data
-        .chunks_exact(2 * width)
-        .zip(out.chunks_exact_mut(width / 2))
-    {
-        let (top, bottom) = rows.split_at(width);
-        C::halve_cells(top, bottom, o);
-    }
-    Tile {
-        col: t.col / 2,
-        row: t.row / 2,
-        width: width / 2,
-        height: height / 2,
-        data: out,
-    }
+    halve_tile(t.window(), &t.data, |c| c, C::halve_cells)
 }
 
 /// The overview levels one block holds.

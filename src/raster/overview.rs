@@ -1300,6 +1300,20 @@ mod tests {
         let mut fast = vec![M::default(); 35];
         M::halve_cells(&cells(&top), &cells(&bottom), &mut fast);
         assert_eq!(fast, plain);
+        // Another nodata code (0 here), where 255 is a valid code like any other.
+        type Z = Mode<0>;
+        // Squares of 255 winning and of nodata only first, inside the vector loop.
+        let top: Vec<u8> = [255, 255, 0, 0].iter().chain(&top).copied().collect();
+        let bottom: Vec<u8> = [255, 0, 0, 0].iter().chain(&bottom).copied().collect();
+        let plain: Vec<Z> = top
+            .chunks_exact(2)
+            .zip(bottom.chunks_exact(2))
+            .map(|(t, b)| Z::reduce(&[Mode(t[0]), Mode(t[1]), Mode(b[0]), Mode(b[1])]))
+            .collect();
+        let mut fast = vec![Z::default(); 37];
+        Z::halve_rows(&top, &bottom, &mut fast);
+        assert_eq!(fast, plain);
+        assert!(plain.contains(&Mode(255)) && plain.contains(&Mode(0)));
         // Block-size invariance of the categorical pyramid.
         let (w, h) = (230, 177);
         let data: Vec<u8> = (0..w * h)

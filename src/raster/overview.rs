@@ -10,8 +10,11 @@
 //! GDAL's MODE.
 //!
 //! The levels a block holds entirely (factor 2ᵏ dividing the block size) are computed with the
-//! block, in parallel; the coarser ones are built by [`Upper`] one row of blocks at a time,
-//! holding at most one row per level.
+//! block, in parallel: by a [`Pyramid`] fed the block's rows as they are computed, or by
+//! [`reduce_block`] from the whole block; the coarser ones are built by [`Upper`] one row of
+//! blocks at a time, holding at most one row per level. The loops every pixel goes through
+//! have SSE2 and AVX2 forms on x86-64 (the `x86_64` module), held by the tests to the plain
+//! code bit for bit.
 
 use crate::error::Result;
 use crate::grid::Window;

@@ -1103,16 +1103,7 @@ const NODATA_VALUES: (f32, f32, f32, u8) = (
 /// the grid's sums) are counted and added once, times their number (integer sums: the same
 /// result, whatever the grouping).
 ///
-/// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
-/// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
-/// keys are found from the layers' own changes for stored keys ([`stored_run_starts`], a key
-/// per run) or from the keys ([`run_starts`]), and a run costs one cache probe for its
-/// evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
-/// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
-/// stretches of one fraction along the block's rows ([`zone_sums`]). It is longer than the
-/// house limit of about 120 lines on purpose: the run loop keeps the row counters, the row's
-/// keys and run starts, and the map buffers in locals the compiler holds in registers across
-/// the whole block.
+/// The block is computed by [`compute_block_rows`], with no reader of its rows.
 pub(crate) fn compute_block(
     ctx: &BlockContext,
     b: &BlockInput,
@@ -1132,6 +1123,17 @@ pub(crate) struct DoneRows<'a> {
 
 /// [`compute_block`], handing every `every_rows` finished rows of the maps (and the last
 /// ones) to `on_rows`, in order.
+///
+/// This is the hot loop of a run (every pixel of the scene passes here once). Each pixel's
+/// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
+/// keys are found from the layers' own changes for stored keys ([`stored_run_starts`], a key
+/// per run) or from the keys ([`run_starts`]), and a run costs one cache probe for its
+/// evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
+/// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
+/// stretches of one fraction along the block's rows ([`zone_sums`]). It is longer than the
+/// house limit of about 120 lines on purpose: the run loop keeps the row counters, the row's
+/// keys and run starts, and the map buffers in locals the compiler holds in registers across
+/// the whole block.
 pub(crate) fn compute_block_rows(
     ctx: &BlockContext,
     b: &BlockInput,

@@ -415,7 +415,18 @@ pub struct Totals {
 impl Cube {
     /// Adds the dense per-block sums of `zone_id` into the cube.
     pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
-        for (idx, acc) in dense.iter().enumerate() {
+        self.add_entries(space, zone_id, dense.iter().enumerate());
+    }
+
+    /// Adds sums of entries of `space` (entry index, sums; in any order, an entry more than
+    /// once if need be) to zone `zone_id`, as [`Cube::add_dense`] does.
+    pub fn add_entries<'a>(
+        &mut self,
+        space: &CohortSpace,
+        zone_id: &str,
+        entries: impl IntoIterator<Item = (usize, &'a Acc)>,
+    ) {
+        for (idx, acc) in entries {
             if acc.is_zero() {
                 continue;
             }

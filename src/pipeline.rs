@@ -240,11 +240,78 @@ pub(crate) struct BlockOutput {
     /// Restoration potential and best intervention code (empty without a catalogue).
     potential: Vec<f32>,
     best: Vec<u8>,
-    /// Dense cohort sums of the whole grid, then of each zone touched (zone index, sums).
-    grid_acc: Vec<Acc>,
-    zone_acc: Vec<(usize, Vec<Acc>)>,
-    outside_acc: Option<Vec<Acc>>,
+    /// Cohort sums of the whole grid, then of each zone touched (zone index, sums).
+    grid_acc: BlockAcc,
+    zone_acc: Vec<(usize, BlockAcc)>,
+    outside_acc: Option<BlockAcc>,
     pub(crate) nodata_area: i128,
+}
+
+/// Where the sums of pixels go: an entry of the dense cohort space ([`CohortSpace::index`],
+/// [`CohortSpace::eligibility_index`]) to add to.
+trait AccAt {
+    /// The sums of entry `idx` (zero until added to).
+    fn at(&mut self, idx: usize) -> &mut Acc;
+}
+
+impl AccAt for Vec<Acc> {
+    #[inline]
+    fn at(&mut self, idx: usize) -> &mut Acc {
+        &mut self[idx]
+    }
+}
+
+/// A block's sums per entry of the cohort space, kept sparse: the space has an entry per
+/// forest type and stand age (thousands), a block touches a few hundred, and dense sums of
+/// 96 bytes an entry cost a zeroed vector, a copy per whole zone and a walk of every entry
+/// per block and zone (about 1 MB a block on the bench scene). Adding is in integers, so
+/// the order of the entries changes no sum.
+#[derive(Debug, Clone)]
+pub(crate) struct BlockAcc {
+    /// Position + 1 in `entries` of each entry of the space (0: not added to yet).
+    pos: Vec<u32>,
+    /// The entries added to, in first-added order: (entry index, sums).
+    entries: Vec<(u32, Acc)>,
+}
+
+impl BlockAcc {
+    /// No sums yet, over a space of `len` entries.
+    fn new(len: usize) -> BlockAcc {
+        BlockAcc {
+            pos: vec![0; len],
+            entries: Vec::new(),
+        }
+    }
+
+    /// The entries added to, with their sums.
+    pub(crate) fn entries(&self) -> impl Iterator<Item = (usize, &Acc)> {
+        self.entries.iter().map(|(i, a)| (*i as usize, a))
+    }
+
+    /// The sums as a dense vector of every entry of a space of `len` entries.
+    #[cfg(test)]
+    fn dense(&self, len: usize) -> Vec<Acc> {
+        let mut d = vec![Acc::ZERO; len];
+        for (i, a) in self.entries() {
+            d[i] = *a;
+        }
+        d
+    }
+}
+
+impl AccAt for BlockAcc {
+    #[inline]
+    fn at(&mut self, idx: usize) -> &mut Acc {
+        let p = match self.pos[idx] {
+            0 => {
+                self.entries.push((idx as u32, Acc::ZERO));
+                self.pos[idx] = self.entries.len() as u32;
+                self.entries.len() - 1
+            }
+            p => p as usize - 1,
+        };
+        &mut self.entries[p].1
+    }
 }
 
 /// Overview pixels of the best-intervention map: the most frequent code.
@@ -391,8 +458,8 @@ pub const BEST_NODATA: u8 = 255;
 /// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best
 /// one), each of `area` (with its quantized value).
 #[inline]
-fn add_restoration(
-    acc: &mut [Acc],
+fn add_restoration<A: AccAt + ?Sized>(
+    acc: &mut A,
     space: &CohortSpace,
     r: &RestorationModel,
     ev: &Evaluated,
@@ -407,7 +474,7 @@ fn add_restoration(
     for j in 0..r.len() {
         if elig & (1 << j) != 0 {
             cube::add_eligible_q(
-                &mut acc[space.eligibility_index(class, v.desert_subtype, j)],
+                acc.at(space.eligibility_index(class, v.desert_subtype, j)),
                 area.ha,
                 area.q,
                 r.mean_gain[j],
@@ -417,7 +484,7 @@ fn add_restoration(
     }
     if let Some(j) = best_j {
         cube::add_eligible_q(
-            &mut acc[space.eligibility_index(class, v.desert_subtype, r.len())],
+            acc.at(space.eligibility_index(class, v.desert_subtype, r.len())),
             area.ha,
             area.q,
             r.mean_gain[j],
@@ -874,7 +941,13 @@ impl RowCounts {
     }
 
     /// Adds the row's counts, at `area_ha` a pixel, into `acc`, and starts a new row.
-    fn flush(&mut self, sums: &Sums, evs: &[Evaluated], acc: &mut [Acc], area_ha: f64) {
+    fn flush<A: AccAt + ?Sized>(
+        &mut self,
+        sums: &Sums,
+        evs: &[Evaluated],
+        acc: &mut A,
+        area_ha: f64,
+    ) {
         let area = Area::new(area_ha);
         for &id in &self.seen[..self.seen_len] {
             let n = std::mem::take(&mut self.n[id as usize]);
@@ -894,15 +967,15 @@ impl Sums<'_> {
     /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc` (the tests' reference
     /// loops add pixel by pixel).
     #[cfg(test)]
-    fn add(&self, acc: &mut [Acc], ev: &Evaluated, area_ha: f64, n: i128) {
+    fn add<A: AccAt + ?Sized>(&self, acc: &mut A, ev: &Evaluated, area_ha: f64, n: i128) {
         self.add_area(acc, ev, Area::new(area_ha), n);
     }
 
     /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`, the area's quantized
     /// value known.
     #[inline]
-    fn add_area(&self, acc: &mut [Acc], ev: &Evaluated, area: Area, n: i128) {
-        cube::add_pixels_q(&mut acc[self.space.index(&ev.v)], &ev.v, area.ha, area.q, n);
+    fn add_area<A: AccAt + ?Sized>(&self, acc: &mut A, ev: &Evaluated, area: Area, n: i128) {
+        cube::add_pixels_q(acc.at(self.space.index(&ev.v)), &ev.v, area.ha, area.q, n);
         if let Some(r) = self.restoration {
             add_restoration(acc, self.space, r, ev, area, n);
         }
@@ -1220,7 +1293,7 @@ pub(crate) fn compute_block_rows(
     let uniform_outside = 1.0 - coverage.iter().fold(0.0, |a, (_, f)| a + f.at(0));
     let partial = full.iter().any(|f| !f) || (uniform_outside > 1e-12 && uniform_outside != 1.0);
     let sums = Sums { space, restoration };
-    let mut grid_acc = vec![Acc::ZERO; space.len()];
+    let mut grid_acc = BlockAcc::new(space.len());
     let mut memo = Memo::new(ctx);
     let mut grid_n = RowCounts::default();
     // The evaluation id of every pixel, kept for the zone sums (every run writes its own,
@@ -1311,11 +1384,19 @@ pub(crate) fn compute_block_rows(
         }
     }
     ids.truncate(n);
-    let mut zone_acc: Vec<(usize, Vec<Acc>)> = coverage
+    // Zones that cover the whole block get the grid's sums (below).
+    let mut zone_acc: Vec<(usize, BlockAcc)> = coverage
         .iter()
-        .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
+        .zip(&full)
+        .map(|((z, _), is_full)| {
+            let len = if *is_full { 0 } else { space.len() };
+            (*z, BlockAcc::new(len))
+        })
         .collect();
-    let mut outside_acc = zones.map(|_| vec![Acc::ZERO; space.len()]);
+    let mut outside_acc = zones.map(|_| {
+        let len = if partial { space.len() } else { 0 };
+        BlockAcc::new(len)
+    });
     if partial {
         let ev = ZoneEval {
             sums: &sums,
@@ -1328,13 +1409,13 @@ pub(crate) fn compute_block_rows(
     }
     for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
         if *is_full {
-            acc.copy_from_slice(&grid_acc);
+            acc.clone_from(&grid_acc);
         }
     }
     if let (Some(out), false) = (outside_acc.as_mut(), partial) {
         // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums).
         if uniform_outside == 1.0 {
-            out.copy_from_slice(&grid_acc);
+            out.clone_from(&grid_acc);
         }
     }
     debug_assert_eq!(maps.filled, n, "the run loop writes every pixel");
@@ -1376,13 +1457,13 @@ impl ZoneEval<'_> {
     /// one evaluation at a time, to be added with their row; parts of pixels (`min` < f < 1)
     /// are counted and added now, at `area_ha` × f each; f ≤ `min` is left out.
     #[allow(clippy::too_many_arguments)]
-    fn add_stretch(
+    fn add_stretch<A: AccAt>(
         &self,
         ids: &[u32],
         f: f64,
         min: f64,
         area_ha: f64,
-        acc: &mut [Acc],
+        acc: &mut A,
         whole: &mut RowCounts,
         part: &mut RowCounts,
     ) {
@@ -1436,12 +1517,12 @@ fn row_stretches(c: &Coverage, r: usize, width: usize, out: &mut Vec<(usize, usi
 /// once (the same integer sums as pixel by pixel). The outside share of a pixel is 1 − the
 /// sum of the zones' fractions, summed in zone order as a pixel-by-pixel loop over the zones
 /// would (so it has the same bits), over the stretches where no zone's fraction changes.
-fn zone_sums(
+fn zone_sums<A: AccAt>(
     ev: &ZoneEval,
     coverage: &[(usize, Coverage)],
     full: &[bool],
-    zone_acc: &mut [(usize, Vec<Acc>)],
-    outside_acc: Option<&mut Vec<Acc>>,
+    zone_acc: &mut [(usize, A)],
+    outside_acc: Option<&mut A>,
 ) {
     let w = ev.window;
     let (mut whole, mut part) = (RowCounts::default(), RowCounts::default());
@@ -1675,12 +1756,12 @@ pub(crate) fn add_block_to_cube(
     zones: Option<&ZoneSet>,
     out: &BlockOutput,
 ) {
-    cube.add_dense(space, GRID_ZONE, &out.grid_acc);
+    cube.add_entries(space, GRID_ZONE, out.grid_acc.entries());
     if let (Some(z), Some(outside)) = (zones, out.outside_acc.as_ref()) {
         for (zi, acc) in &out.zone_acc {
-            cube.add_dense(space, &z.zones[*zi].id, acc);
+            cube.add_entries(space, &z.zones[*zi].id, acc.entries());
         }
-        cube.add_dense(space, OUTSIDE_ZONE, outside);
+        cube.add_entries(space, OUTSIDE_ZONE, outside.entries());
     }
 }
 
@@ -2136,6 +2217,27 @@ mod tests {
     use crate::model::pixel::test_model;
     use crate::model::Pools;
 
+    /// Sparse block sums hold each entry once, whatever the order it is added in, and read
+    /// back as the dense sums of the same additions.
+    #[test]
+    fn block_sums_keep_each_entry_once_and_read_back_dense() {
+        let mut sparse = BlockAcc::new(10);
+        let mut dense = vec![Acc::ZERO; 10];
+        for (i, idx) in [7usize, 2, 7, 9, 2, 7].into_iter().enumerate() {
+            let add = |a: &mut Acc| {
+                a.area += i as i128 + 1;
+                a.stock -= 3 * idx as i128;
+            };
+            add(sparse.at(idx));
+            add(dense.at(idx));
+        }
+        let touched: Vec<usize> = sparse.entries().map(|(i, _)| i).collect();
+        assert_eq!(touched, [7, 2, 9]);
+        assert_eq!(sparse.dense(10), dense);
+        assert_eq!(dense[7].area, 1 + 3 + 6);
+        assert_eq!(BlockAcc::new(0).dense(10), vec![Acc::ZERO; 10]);
+    }
+
     /// Block maps filled run by run hold exactly the runs' values, hand out only written
     /// rows, and give nodata for pixels never written (the run loop writes them all).
     #[test]
@@ -2325,7 +2427,7 @@ mod tests {
             acc.iter().filter(|a| a.area != 0).count() > 5,
             "too few cohorts"
         );
-        assert_eq!(out.grid_acc, acc);
+        assert_eq!(out.grid_acc.dense(space.len()), acc);
         assert_eq!(out.nodata_area, nodata);
         assert!(out.zone_acc.is_empty() && out.outside_acc.is_none());
     }
@@ -2579,14 +2681,15 @@ source = "test"
                         sums.add(&mut outside, &ev, area * (1.0 - covered), 1);
                     }
                 }
-                assert_eq!(out.grid_acc, grid_acc, "{win:?}");
+                assert_eq!(out.grid_acc.dense(space.len()), grid_acc, "{win:?}");
                 let got: Vec<usize> = out.zone_acc.iter().map(|(z, _)| *z).collect();
                 let want: Vec<usize> = coverage.iter().map(|(z, _)| *z).collect();
                 assert_eq!(got, want);
                 for ((_, got), want) in out.zone_acc.iter().zip(&zone_acc) {
-                    assert_eq!(got, want, "{win:?}");
+                    assert_eq!(&got.dense(space.len()), want, "{win:?}");
                 }
-                assert_eq!(out.outside_acc.as_ref(), Some(&outside), "{win:?}");
+                let got = out.outside_acc.as_ref().map(|o| o.dense(space.len()));
+                assert_eq!(got, Some(outside), "{win:?}");
                 cases += 1;
             }
         }
@@ -3039,7 +3142,8 @@ source = "test"
         let bits = |v: &[f32]| v.iter().map(|x| x.to_bits()).collect::<Vec<_>>();
         assert_eq!(bits(&a.stock), bits(&b.stock));
         assert_eq!(bits(&a.sink), bits(&b.sink));
-        assert_eq!(a.grid_acc, b.grid_acc);
+        let len = ctx.space.len();
+        assert_eq!(a.grid_acc.dense(len), b.grid_acc.dense(len));
         assert_eq!(a.nodata_area, b.nodata_area);
         assert!(a.nodata_area > 0 && a.stock.iter().any(|v| !v.is_nan()));
     }

@@ -1032,20 +1032,19 @@ unsafe fn assume_written<T>(v: &[MaybeUninit<T>], len: usize) -> &[T] {
     unsafe { &*(v as *const [MaybeUninit<T>] as *const [T]) }
 }
 
-/// `v` cut to its first `len` values, which must all have been written.
+/// `v` cut to its first `len` values (at most its length), which must all have been
+/// written.
 ///
 /// # Safety
 /// As [`assume_written`].
 unsafe fn into_written<T>(v: Vec<MaybeUninit<T>>, len: usize) -> Vec<T> {
+    let len = len.min(v.len());
     let mut v = std::mem::ManuallyDrop::new(v);
     let (ptr, cap) = (v.as_mut_ptr(), v.capacity());
     // SAFETY: the same allocation, of the same layout (`MaybeUninit<T>` is `T`'s), capacity
-    // and allocator; `len` ≤ its length (`assume_written` checked it) and its values are
-    // written (the caller's guarantee).
-    unsafe {
-        let _ = assume_written(&v, len);
-        Vec::from_raw_parts(ptr.cast::<T>(), len, cap)
-    }
+    // and allocator; `len` ≤ its length, and its first `len` values are written (the
+    // caller's guarantee).
+    unsafe { Vec::from_raw_parts(ptr.cast::<T>(), len, cap) }
 }
 
 impl BlockMaps {
@@ -1071,8 +1070,8 @@ impl BlockMaps {
     fn fill_to(&mut self, end: usize, v: (f32, f32, f32, u8)) {
         let at = self.filled;
         let len = end.min(self.n).saturating_sub(at);
-        // Every chunk `fill_run` writes starts before `n` and ends within the room after it:
-        // none is skipped, so `at..at + len` is written.
+        // Every chunk `fill_run` writes starts at `n` at the latest and ends within the room
+        // after it: none is skipped, so `at..at + len` is written.
         fill_run(&mut self.stock, at, len, MaybeUninit::new(v.0));
         fill_run(&mut self.sink, at, len, MaybeUninit::new(v.1));
         if self.restoration {

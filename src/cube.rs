@@ -413,13 +413,9 @@ pub struct Totals {
 }
 
 impl Cube {
-    /// Adds the dense per-block sums of `zone_id` into the cube.
-    pub fn add_dense(&mut self, space: &CohortSpace, zone_id: &str, dense: &[Acc]) {
-        self.add_entries(space, zone_id, dense.iter().enumerate());
-    }
-
     /// Adds sums of entries of `space` (entry index, sums; in any order, an entry more than
-    /// once if need be) to zone `zone_id`, as [`Cube::add_dense`] does.
+    /// once if need be; zero sums make no cell) to zone `zone_id`: a block's sums
+    /// (`dense.iter().enumerate()` for a vector of every entry).
     pub fn add_entries<'a>(
         &mut self,
         space: &CohortSpace,

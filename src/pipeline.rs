@@ -254,6 +254,8 @@ trait AccAt {
     fn at(&mut self, idx: usize) -> &mut Acc;
 }
 
+/// Dense sums of every entry: the tests' pixel-by-pixel reference loops.
+#[cfg(test)]
 impl AccAt for Vec<Acc> {
     #[inline]
     fn at(&mut self, idx: usize) -> &mut Acc {
@@ -1383,40 +1385,21 @@ pub(crate) fn compute_block_rows(
         }
     }
     ids.truncate(n);
-    // Zones that cover the whole block get the grid's sums (below).
-    let mut zone_acc: Vec<(usize, BlockAcc)> = coverage
-        .iter()
-        .zip(&full)
-        .map(|((z, _), is_full)| {
-            let len = if *is_full { 0 } else { space.len() };
-            (*z, BlockAcc::new(len))
-        })
-        .collect();
-    let mut outside_acc = zones.map(|_| {
-        let len = if partial { space.len() } else { 0 };
-        BlockAcc::new(len)
-    });
-    if partial {
-        let ev = ZoneEval {
-            sums: &sums,
-            evs: &memo.evs,
-            ids: &ids,
-            window: w,
-            row_areas_ha,
-        };
-        zone_sums(&ev, &coverage, &full, &mut zone_acc, outside_acc.as_mut());
-    }
-    for ((_, acc), is_full) in zone_acc.iter_mut().zip(&full) {
-        if *is_full {
-            acc.clone_from(&grid_acc);
-        }
-    }
-    if let (Some(out), false) = (outside_acc.as_mut(), partial) {
-        // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums).
-        if uniform_outside == 1.0 {
-            out.clone_from(&grid_acc);
-        }
-    }
+    let ev = ZoneEval {
+        sums: &sums,
+        evs: &memo.evs,
+        ids: &ids,
+        window: w,
+        row_areas_ha,
+    };
+    let zone_sums_of = BlockZones {
+        coverage: &coverage,
+        full: &full,
+        partial,
+        uniform_outside,
+        with_outside: zones.is_some(),
+    };
+    let (zone_acc, outside_acc) = zone_sums_of.sums(&ev, &grid_acc);
     debug_assert_eq!(maps.filled, n, "the run loop writes every pixel");
     let (stock, sink, potential, best) = maps.into_maps();
     Ok(BlockOutput {
@@ -1430,6 +1413,66 @@ pub(crate) fn compute_block_rows(
         outside_acc,
         nodata_area,
     })
+}
+
+/// How the zones cover a block, for its zone and outside sums.
+struct BlockZones<'a> {
+    /// The zones touching the block, with their coverage.
+    coverage: &'a [(usize, Coverage)],
+    /// Which of them cover the whole block.
+    full: &'a [bool],
+    /// Some zone covers the block partly: the sums go pixel fraction by pixel fraction.
+    partial: bool,
+    /// The outside share of every pixel where no zone covers the block partly.
+    uniform_outside: f64,
+    /// The run has zones, so an outside.
+    with_outside: bool,
+}
+
+impl BlockZones<'_> {
+    /// The zone sums and the outside sums of the block whose pixels `ev` holds, beside the
+    /// grid's `grid_acc`: zones that cover the whole block, and the outside of a block no
+    /// zone touches, take the grid's sums; where some zone covers the block partly, the
+    /// others are summed over their stretches ([`zone_sums`]). Sums that can only take the
+    /// grid's (or stay zero) are made with no room to add to.
+    fn sums(
+        &self,
+        ev: &ZoneEval,
+        grid_acc: &BlockAcc,
+    ) -> (Vec<(usize, BlockAcc)>, Option<BlockAcc>) {
+        let len = ev.sums.space.len();
+        let mut zone_acc: Vec<(usize, BlockAcc)> = self
+            .coverage
+            .iter()
+            .zip(self.full)
+            .map(|((z, _), is_full)| (*z, BlockAcc::new(if *is_full { 0 } else { len })))
+            .collect();
+        let mut outside_acc = self
+            .with_outside
+            .then(|| BlockAcc::new(if self.partial { len } else { 0 }));
+        if self.partial {
+            zone_sums(
+                ev,
+                self.coverage,
+                self.full,
+                &mut zone_acc,
+                outside_acc.as_mut(),
+            );
+        }
+        for ((_, acc), is_full) in zone_acc.iter_mut().zip(self.full) {
+            if *is_full {
+                acc.clone_from(grid_acc);
+            }
+        }
+        if let (Some(out), false) = (outside_acc.as_mut(), self.partial) {
+            // No zone here: every pixel is all outside (area × 1.0 = area: the grid's sums);
+            // else zones cover the whole block and the outside stays zero.
+            if self.uniform_outside == 1.0 {
+                out.clone_from(grid_acc);
+            }
+        }
+        (zone_acc, outside_acc)
+    }
 }
 
 /// Whether block row `r` of window `w` is its last or the next row's pixels have another

@@ -458,8 +458,9 @@ pub(crate) fn set_mask_bit(bits: &mut [u32], codes: &[Option<i32>], bit: usize) 
 pub const BEST_NODATA: u8 = 255;
 
 /// Adds the eligibility rows of `n` equal pixels (each eligible intervention, and the best
-/// one), each of `area` (with its quantized value).
-#[inline]
+/// one), each of `area` (with its quantized value), looking each row up from the pixel's
+/// eligibility bits: the tests' reference for [`Evaluated::rows`].
+#[cfg(test)]
 fn add_restoration<A: AccAt + ?Sized>(
     acc: &mut A,
     space: &CohortSpace,
@@ -468,7 +469,7 @@ fn add_restoration<A: AccAt + ?Sized>(
     area: Area,
     n: i128,
 ) {
-    let Evaluated { v, elig, best_j } = *ev;
+    let (v, elig, best_j) = (ev.v, ev.elig, ev.best_j);
     let Some(class) = v.class else { return };
     if elig == 0 {
         return;
@@ -793,12 +794,59 @@ fn part<'a, T>(v: &'a [T], r: &Range<usize>) -> &'a [T] {
     v.get(r.clone()).unwrap_or_default()
 }
 
-/// What the models say of one pixel, restoration included.
-#[derive(Clone, Copy)]
+/// What the models say of one pixel, restoration included, and where its sums go.
 struct Evaluated {
     v: PixelValue,
+    /// The interventions the pixel is eligible for (bit j: intervention j), and the best of
+    /// them: what [`Evaluated::rows`] are made of (the tests' reference sums start again from
+    /// them).
+    #[cfg_attr(not(test), allow(dead_code))]
     elig: u32,
+    #[cfg_attr(not(test), allow(dead_code))]
     best_j: Option<usize>,
+    /// Its entry of the cohort space ([`CohortSpace::index`]).
+    cohort: usize,
+    /// Its eligibility rows: (entry of the space, potential t CO₂/ha/yr) of each eligible
+    /// intervention, then of the best one. Looked up once per evaluation: the sums add them
+    /// once a row per evaluation on a lon/lat grid (about 14 million times on the bench
+    /// scene, against 130 000 evaluations).
+    rows: Box<[(usize, f64)]>,
+}
+
+impl Evaluated {
+    /// The evaluation of a pixel of values `v`, eligible for `elig` (best `best_j`) under
+    /// `restoration`, in `space`.
+    fn new(
+        v: PixelValue,
+        elig: u32,
+        best_j: Option<usize>,
+        space: &CohortSpace,
+        restoration: Option<&RestorationModel>,
+    ) -> Evaluated {
+        let rows = match (restoration, v.class) {
+            (Some(r), Some(class)) if elig != 0 => {
+                let row = |j: usize, gain_j: usize| {
+                    (
+                        space.eligibility_index(class, v.desert_subtype, j),
+                        r.mean_gain[gain_j],
+                    )
+                };
+                let eligible = (0..r.len()).filter(|j| elig & (1 << j) != 0);
+                eligible
+                    .map(|j| row(j, j))
+                    .chain(best_j.map(|j| row(r.len(), j)))
+                    .collect()
+            }
+            _ => Box::default(),
+        };
+        Evaluated {
+            v,
+            elig,
+            best_j,
+            cohort: space.index(&v),
+            rows,
+        }
+    }
 }
 
 /// The distinct evaluations of a block: a pixel is evaluated once per distinct raw input
@@ -864,7 +912,8 @@ impl<'a> Memo<'a> {
             None => (writer::MAP_NODATA, BEST_NODATA),
         };
         let id = self.evs.len() as u32;
-        self.evs.push(Evaluated { v, elig, best_j });
+        let ev = Evaluated::new(v, elig, best_j, ctx.space, ctx.restoration);
+        self.evs.push(ev);
         self.values.push((
             v.stock_tc_per_ha as f32,
             v.sink_tco2_per_ha_yr as f32,
@@ -959,27 +1008,34 @@ impl RowCounts {
     }
 }
 
-/// How evaluations are added to dense cohort sums.
+/// How evaluations are added to cohort sums.
 struct Sums<'a> {
     space: &'a CohortSpace,
+    /// The tests' reference sums look the eligibility rows up themselves.
+    #[cfg_attr(not(test), allow(dead_code))]
     restoration: Option<&'a RestorationModel>,
 }
 
 impl Sums<'_> {
-    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc` (the tests' reference
-    /// loops add pixel by pixel).
+    /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`, from the pixel's
+    /// values and eligibility bits (not from the entries `ev` holds): the tests' reference
+    /// loops add pixel by pixel.
     #[cfg(test)]
     fn add<A: AccAt + ?Sized>(&self, acc: &mut A, ev: &Evaluated, area_ha: f64, n: i128) {
-        self.add_area(acc, ev, Area::new(area_ha), n);
+        let area = Area::new(area_ha);
+        cube::add_pixels_q(acc.at(self.space.index(&ev.v)), &ev.v, area.ha, area.q, n);
+        if let Some(r) = self.restoration {
+            add_restoration(acc, self.space, r, ev, area, n);
+        }
     }
 
     /// Adds `n` pixels of evaluation `ev`, each of `area_ha`, to `acc`, the area's quantized
     /// value known.
     #[inline]
     fn add_area<A: AccAt + ?Sized>(&self, acc: &mut A, ev: &Evaluated, area: Area, n: i128) {
-        cube::add_pixels_q(acc.at(self.space.index(&ev.v)), &ev.v, area.ha, area.q, n);
-        if let Some(r) = self.restoration {
-            add_restoration(acc, self.space, r, ev, area, n);
+        cube::add_pixels_q(acc.at(ev.cohort), &ev.v, area.ha, area.q, n);
+        for &(idx, gain) in ev.rows.iter() {
+            cube::add_eligible_q(acc.at(idx), area.ha, area.q, gain, n);
         }
     }
 }
@@ -1051,7 +1107,7 @@ unsafe fn into_written<T>(v: Vec<MaybeUninit<T>>, len: usize) -> Vec<T> {
 
 impl BlockMaps {
     /// Maps of `n` pixels (restoration maps only `with_restoration`), with room for a last
-    /// whole chunk of [`fill_run`] beyond them.
+    /// whole chunk of [`BlockMaps::fill_to`] beyond them.
     fn new(n: usize, with_restoration: bool) -> BlockMaps {
         let room = n + RUN_CHUNK_PX;
         let r = if with_restoration { room } else { 0 };
@@ -1071,16 +1127,52 @@ impl BlockMaps {
     #[inline]
     fn fill_to(&mut self, end: usize, v: (f32, f32, f32, u8)) {
         let at = self.filled;
-        let len = end.min(self.n).saturating_sub(at);
-        // Every chunk `fill_run` writes starts at `n` at the latest and ends within the room
-        // after it: none is skipped, so `at..at + len` is written.
-        fill_run(&mut self.stock, at, len, MaybeUninit::new(v.0));
-        fill_run(&mut self.sink, at, len, MaybeUninit::new(v.1));
+        let end = end.min(self.n).max(at);
+        // Every chunk written starts at `n` at the latest and ends within the room after it:
+        // none is skipped, so `at..end` is written. The maps are written chunk by chunk in
+        // one loop (one exit a run to predict, not one per map).
+        let (stock, sink) = (
+            [MaybeUninit::new(v.0); RUN_CHUNK_PX],
+            [MaybeUninit::new(v.1); RUN_CHUNK_PX],
+        );
+        let mut p = at;
         if self.restoration {
-            fill_run(&mut self.potential, at, len, MaybeUninit::new(v.2));
-            fill_run(&mut self.best, at, len, MaybeUninit::new(v.3));
+            let (potential, best) = (
+                [MaybeUninit::new(v.2); RUN_CHUNK_PX],
+                [MaybeUninit::new(v.3); RUN_CHUNK_PX],
+            );
+            loop {
+                let c = p..p + RUN_CHUNK_PX;
+                if let (Some(a), Some(b), Some(e), Some(f)) = (
+                    self.stock.get_mut(c.clone()),
+                    self.sink.get_mut(c.clone()),
+                    self.potential.get_mut(c.clone()),
+                    self.best.get_mut(c),
+                ) {
+                    a.copy_from_slice(&stock);
+                    b.copy_from_slice(&sink);
+                    e.copy_from_slice(&potential);
+                    f.copy_from_slice(&best);
+                }
+                p += RUN_CHUNK_PX;
+                if p >= end {
+                    break;
+                }
+            }
+        } else {
+            loop {
+                let c = p..p + RUN_CHUNK_PX;
+                if let (Some(a), Some(b)) = (self.stock.get_mut(c.clone()), self.sink.get_mut(c)) {
+                    a.copy_from_slice(&stock);
+                    b.copy_from_slice(&sink);
+                }
+                p += RUN_CHUNK_PX;
+                if p >= end {
+                    break;
+                }
+            }
         }
-        self.filled = at + len;
+        self.filled = end;
     }
 
     /// The written pixels from `first` on, of every map.
@@ -1124,29 +1216,12 @@ impl BlockMaps {
     }
 }
 
-/// Pixels [`fill_run`] writes at a time (runs of land cover as textured as real classified
-/// imagery are mostly shorter).
+/// Pixels [`BlockMaps::fill_to`] writes at a time (runs of land cover as textured as real
+/// classified imagery are mostly shorter): a run of up to a chunk is one fixed-size store a
+/// map, with no loop whose exit depends on the run's length (no mispredicted branch per
+/// run). The pixels the last chunk writes past the run belong to the runs after it, which
+/// are written later, or to the room after the block's last pixel.
 const RUN_CHUNK_PX: usize = 8;
-
-/// Sets `buf[at..at + len]` (`len` ≥ 1) to `v` in whole chunks of [`RUN_CHUNK_PX`]: a run of
-/// up to a chunk is one fixed-size store, with no loop whose exit depends on the run's
-/// length (no mispredicted branch per run). The pixels the last chunk writes past the run
-/// belong to the runs after it, which are written later, or to the room after the last
-/// pixel that `buf` must have.
-#[inline]
-fn fill_run<T: Copy>(buf: &mut [T], at: usize, len: usize, v: T) {
-    let end = at + len;
-    let mut p = at;
-    loop {
-        if let Some(chunk) = buf.get_mut(p..p + RUN_CHUNK_PX) {
-            chunk.copy_from_slice(&[v; RUN_CHUNK_PX]);
-        }
-        p += RUN_CHUNK_PX;
-        if p >= end {
-            break;
-        }
-    }
-}
 
 /// Where the runs of a row of stored keys ([`KeyLayout::Stored`]) start, as [`run_starts`]
 /// gives them (`changed`, one byte a pixel of the row, is scratch): from the layers'
@@ -1266,7 +1341,7 @@ pub(crate) struct DoneRows<'a> {
 /// raw inputs are packed into one word ([`key`]), a row at a time; the row's runs of equal
 /// keys are found from the layers' own changes for stored keys ([`stored_run_starts`], a key
 /// per run) or from the keys ([`run_starts`]), and a run costs one cache probe for its
-/// evaluation id, fixed-size fills of the map values ([`fill_run`]) and one count.
+/// evaluation id, fixed-size fills of the map values ([`BlockMaps::fill_to`]) and one count.
 /// Zone fractions are looked at only in blocks a zone edge crosses, zone by zone over the
 /// stretches of one fraction along the block's rows ([`zone_sums`]). It is longer than the
 /// house limit of about 120 lines on purpose: the run loop keeps the row counters, the row's
@@ -1297,13 +1372,8 @@ pub(crate) fn compute_block_rows(
     let mut grid_acc = BlockAcc::new(space.len());
     let mut memo = Memo::new(ctx);
     let mut grid_n = RowCounts::default();
-    // The evaluation id of every pixel, kept for the zone sums (every run writes its own,
-    // nodata included, so the zeros are never read).
-    let mut ids = if partial {
-        vec![0u32; n + RUN_CHUNK_PX]
-    } else {
-        Vec::new()
-    };
+    // The runs of the rows and their evaluation ids, kept for the zone sums.
+    let mut block_runs = BlockRuns::new(w.width);
     let layout = KeyLayout::of(b);
     let decode = |k: u64| layout.decode(b, k);
     // One row at a time: where its runs start and their keys (stored keys are built per run,
@@ -1354,7 +1424,7 @@ pub(crate) fn compute_block_rows(
                     };
                     maps.fill_to(base + c + 1, v);
                     if partial {
-                        fill_run(&mut ids, base + c, 1, id);
+                        block_runs.push(c, id);
                     }
                 }
                 continue;
@@ -1370,8 +1440,11 @@ pub(crate) fn compute_block_rows(
             };
             maps.fill_to(base + end, v);
             if partial {
-                fill_run(&mut ids, base + c, len, id);
+                block_runs.push(c, id);
             }
+        }
+        if partial {
+            block_runs.end_row();
         }
         // Rows of the same pixel area (all of them on a projected grid) are counted
         // together: one addition per evaluation for all of them.
@@ -1384,11 +1457,10 @@ pub(crate) fn compute_block_rows(
             on_rows(maps.rows_from(first));
         }
     }
-    ids.truncate(n);
     let ev = ZoneEval {
         sums: &sums,
         evs: &memo.evs,
-        ids: &ids,
+        runs: &block_runs,
         window: w,
         row_areas_ha,
     };
@@ -1483,25 +1555,102 @@ fn area_changes_after(row_areas_ha: &[f64], w: Window, r: usize) -> bool {
     r + 1 >= w.height || next.map(|a| a.to_bits()) != row.map(|a| a.to_bits())
 }
 
+/// The runs of one evaluation along the rows of a block, as the run loop found them: what
+/// the zone sums walk, a run at a time rather than a pixel at a time (a row of the bench
+/// scene has a run every 5 or 6 pixels).
+struct BlockRuns {
+    /// Pixels a row.
+    width: usize,
+    /// First column of each run, row after row (a row's first run starts at 0).
+    starts: Vec<u32>,
+    /// Evaluation id of each run ([`NODATA_ID`] where the land cover is nodata).
+    ids: Vec<u32>,
+    /// Row r's runs are `row_first[r]..row_first[r + 1]`.
+    row_first: Vec<usize>,
+}
+
+impl BlockRuns {
+    /// No rows yet, of `width` pixels.
+    fn new(width: usize) -> BlockRuns {
+        BlockRuns {
+            width,
+            starts: Vec::new(),
+            ids: Vec::new(),
+            row_first: vec![0],
+        }
+    }
+
+    /// The runs of the pixel ids of whole rows of `width` pixels (ids in row order).
+    #[cfg(test)]
+    fn of_ids(ids: &[u32], width: usize) -> BlockRuns {
+        let mut runs = BlockRuns::new(width);
+        for row in ids.chunks(width) {
+            for (c, &id) in row.iter().enumerate() {
+                if c == 0 || row[c - 1] != id {
+                    runs.push(c, id);
+                }
+            }
+            runs.end_row();
+        }
+        runs
+    }
+
+    /// A run of evaluation `id` from column `col` of the current row (columns increase
+    /// along a row; the run ends where the next one starts, or at the row's end).
+    #[inline]
+    fn push(&mut self, col: usize, id: u32) {
+        self.starts.push(col as u32);
+        self.ids.push(id);
+    }
+
+    /// Ends the current row.
+    fn end_row(&mut self) {
+        self.row_first.push(self.starts.len());
+    }
+
+    /// The runs of row `r` within its columns `a..b`, cut to them: (evaluation id, pixels).
+    fn within(&self, r: usize, a: usize, b: usize) -> impl Iterator<Item = (u32, u32)> + '_ {
+        let runs = self.row_first[r]..self.row_first[r + 1];
+        let (starts, ids) = (&self.starts[runs.clone()], &self.ids[runs]);
+        // The run holding column `a`: the last one starting at or before it.
+        let first = starts
+            .partition_point(|&s| s as usize <= a)
+            .saturating_sub(1);
+        let width = self.width as u32;
+        starts[first..]
+            .iter()
+            .zip(&ids[first..])
+            .zip(starts[first + 1..].iter().copied().chain([width]))
+            .take_while(move |((&s, _), _)| (s as usize) < b)
+            .map(move |((&s, &id), end)| {
+                let (s, end) = ((s as usize).max(a), (end as usize).min(b));
+                (id, (end - s) as u32)
+            })
+            // (An empty span cuts the run holding `a` to nothing.)
+            .filter(|&(_, n)| n > 0)
+    }
+}
+
 /// A block's evaluated pixels, as the zone sums read them.
 struct ZoneEval<'a> {
     sums: &'a Sums<'a>,
     evs: &'a [Evaluated],
-    /// Evaluation id of each pixel ([`NODATA_ID`] where the land cover is nodata).
-    ids: &'a [u32],
+    /// The runs of evaluation ids of the block's rows.
+    runs: &'a BlockRuns,
     window: Window,
     row_areas_ha: &'a [f64],
 }
 
 impl ZoneEval<'_> {
-    /// Adds the data pixels of `ids`, a stretch of a row whose pixels (of `area_ha` each) all
-    /// count at fraction `f`, to `acc`: whole pixels (f = 1) are counted into `whole`, runs of
-    /// one evaluation at a time, to be added with their row; parts of pixels (`min` < f < 1)
-    /// are counted and added now, at `area_ha` × f each; f ≤ `min` is left out.
+    /// Adds the data pixels of row `r`'s columns `a..b`, a stretch whose pixels (of
+    /// `area_ha` each) all count at fraction `f`, to `acc`: whole pixels (f = 1) are counted
+    /// into `whole`, a run of one evaluation at a time, to be added with their row; parts of
+    /// pixels (`min` < f < 1) are counted and added now, at `area_ha` × f each; f ≤ `min` is
+    /// left out.
     #[allow(clippy::too_many_arguments)]
     fn add_stretch<A: AccAt>(
         &self,
-        ids: &[u32],
+        (r, a, b): (usize, usize, usize),
         f: f64,
         min: f64,
         area_ha: f64,
@@ -1509,27 +1658,19 @@ impl ZoneEval<'_> {
         whole: &mut RowCounts,
         part: &mut RowCounts,
     ) {
-        if f == 1.0 {
-            let (mut run_id, mut run_n) = (NODATA_ID, 0u32);
-            for &id in ids {
-                if id == run_id {
-                    run_n += 1;
-                    continue;
-                }
-                if run_id != NODATA_ID {
-                    whole.add(run_id, run_n);
-                }
-                (run_id, run_n) = (id, 1);
-            }
-            if run_id != NODATA_ID {
-                whole.add(run_id, run_n);
-            }
+        let counts = if f == 1.0 {
+            whole
         } else if f > min {
-            for &id in ids {
-                if id != NODATA_ID {
-                    part.add(id, 1);
-                }
+            &mut *part
+        } else {
+            return;
+        };
+        for (id, n) in self.runs.within(r, a, b) {
+            if id != NODATA_ID {
+                counts.add(id, n);
             }
+        }
+        if f != 1.0 {
             part.flush(self.sums, self.evs, acc, area_ha * f);
         }
     }
@@ -1569,7 +1710,6 @@ fn zone_sums<A: AccAt>(
     let w = ev.window;
     let (mut whole, mut part) = (RowCounts::default(), RowCounts::default());
     let mut rows: Vec<Vec<(usize, usize, f64)>> = vec![Vec::new(); coverage.len()];
-    let row_ids = |r: usize| &ev.ids[r * w.width..(r + 1) * w.width];
     for (((_, c), is_full), ((_, acc), st)) in coverage
         .iter()
         .zip(full)
@@ -1580,10 +1720,9 @@ fn zone_sums<A: AccAt>(
         }
         for r in 0..w.height {
             let area_ha = ev.row_areas_ha[w.row + r];
-            let ids = row_ids(r);
             row_stretches(c, r, w.width, st);
             for &(a, b, f) in st.iter() {
-                ev.add_stretch(&ids[a..b], f, 0.0, area_ha, acc, &mut whole, &mut part);
+                ev.add_stretch((r, a, b), f, 0.0, area_ha, acc, &mut whole, &mut part);
             }
             if area_changes_after(ev.row_areas_ha, w, r) {
                 whole.flush(ev.sums, ev.evs, acc, area_ha);
@@ -1597,7 +1736,6 @@ fn zone_sums<A: AccAt>(
     let mut at = vec![0usize; coverage.len()];
     for r in 0..w.height {
         let area_ha = ev.row_areas_ha[w.row + r];
-        let ids = row_ids(r);
         cuts.clear();
         cuts.extend([0, w.width]);
         for ((_, c), st) in coverage.iter().zip(rows.iter_mut()) {
@@ -1617,7 +1755,7 @@ fn zone_sums<A: AccAt>(
                 covered += st[*k].2;
             }
             ev.add_stretch(
-                &ids[a..b],
+                (r, a, b),
                 1.0 - covered,
                 1e-12,
                 area_ha,
@@ -2699,11 +2837,7 @@ source = "test"
                     let elig = v
                         .class
                         .map_or(0, |c| rm.eligible(c, v.desert_subtype, input.masks[k]));
-                    let ev = Evaluated {
-                        v,
-                        elig,
-                        best_j: rm.best(elig),
-                    };
+                    let ev = Evaluated::new(v, elig, rm.best(elig), &space, Some(&rm));
                     assert_eq!(out.stock[k], v.stock_tc_per_ha as f32);
                     assert_eq!(out.sink[k], v.sink_tco2_per_ha_yr as f32);
                     let want_best = ev.best_j.map_or(0, |j| rm.codes[j]);
@@ -2761,11 +2895,7 @@ source = "test"
         .map(|&(c, a, d, m)| {
             let v = model.evaluate_observed(c, a, 0.0, None, d).unwrap();
             let elig = rm.eligible(v.class.unwrap(), v.desert_subtype, m);
-            Evaluated {
-                v,
-                elig,
-                best_j: rm.best(elig),
-            }
+            Evaluated::new(v, elig, rm.best(elig), &space, Some(&rm))
         })
         .collect();
         let ids: Vec<u32> = (0..w * h)
@@ -2798,10 +2928,11 @@ source = "test"
                 .map(|(z, _)| (*z, vec![Acc::ZERO; space.len()]))
                 .collect();
             let mut outside = vec![Acc::ZERO; space.len()];
+            let runs = BlockRuns::of_ids(&ids, w);
             let ev = ZoneEval {
                 sums: &sums,
                 evs: &evs,
-                ids: &ids,
+                runs: &runs,
                 window: Window {
                     col: 0,
                     row: 0,
@@ -3224,7 +3355,7 @@ source = "test"
         let rows = keys.len() / width;
         keys.truncate(rows * width);
         let n = keys.len();
-        let (mut fast, mut slow) = (vec![0u32; n + RUN_CHUNK_PX], Vec::new());
+        let (mut fast, mut slow) = (BlockMaps::new(n, false), Vec::new());
         let (mut starts, mut changed) = (vec![0u32; width + 1], vec![0u8; width]);
         for (r, row) in keys.chunks_exact(width).enumerate() {
             let runs = run_starts(row, &mut changed, &mut starts);
@@ -3236,22 +3367,50 @@ source = "test"
                     e += 1;
                 }
                 expected.push(c as u32);
-                slow.extend(std::iter::repeat_n((r * width + c) as u32, e - c));
+                slow.extend(std::iter::repeat_n((r * width + c) as f32, e - c));
                 c = e;
             }
             assert_eq!(starts[..runs], expected, "row {r}");
             assert_eq!(starts[runs] as usize, width);
             for run in starts[..=runs].windows(2) {
                 let (c, e) = (run[0] as usize, run[1] as usize);
-                fill_run(&mut fast, r * width + c, e - c, (r * width + c) as u32);
+                let start = (r * width + c) as f32;
+                fast.fill_to(r * width + e, (start, 0.0, 0.0, 0));
             }
         }
-        assert_eq!(fast[..n], slow);
+        assert_eq!(fast.into_maps().0, slow);
         // A row of one key is one run; an empty row none.
         assert_eq!(run_starts(&[0, 0, 0], &mut changed, &mut starts), 1);
         assert_eq!(starts[..2], [0, 3]);
         assert_eq!(run_starts(&[], &mut changed, &mut starts), 0);
         assert_eq!(starts[0], 0);
+    }
+
+    #[test]
+    fn runs_within_columns_are_the_pixels_ids_cut_to_them() {
+        // Rows of 13 with runs of 1 to 4 pixels, nodata runs among them, cut to every span
+        // of columns: the runs expand to exactly the pixels' ids.
+        let width = 13;
+        let ids: Vec<u32> = (0..3 * width)
+            .map(|i| match (i * 7 / 9) % 4 {
+                3 => NODATA_ID,
+                k => k as u32,
+            })
+            .collect();
+        let runs = BlockRuns::of_ids(&ids, width);
+        for r in 0..3 {
+            let row = &ids[r * width..(r + 1) * width];
+            for a in 0..=width {
+                for b in a..=width {
+                    let mut got = Vec::new();
+                    for (id, n) in runs.within(r, a, b) {
+                        assert!(n > 0, "row {r}, {a}..{b}");
+                        got.extend(std::iter::repeat_n(id, n as usize));
+                    }
+                    assert_eq!(got, row[a..b], "row {r}, {a}..{b}");
+                }
+            }
+        }
     }
 
     #[test]

@@ -1223,24 +1223,49 @@ impl BlockMaps {
 /// are written later, or to the room after the block's last pixel.
 const RUN_CHUNK_PX: usize = 8;
 
-/// Where the runs of a row of stored keys ([`KeyLayout::Stored`]) start, as [`run_starts`]
-/// gives them (`changed`, one byte a pixel of the row, is scratch): from the layers'
-/// stored values themselves, since a key changes where any layer does. No key is built
-/// per pixel; [`stored_run_keys`] builds one per run.
+/// Where the runs of the row of `width` pixels from pixel `start` on start, for stored keys
+/// ([`KeyLayout::Stored`]), as [`run_starts`] gives them (`same`, a bit per pair of
+/// neighbours, is scratch of `width.div_ceil(64)` words): from the layers' stored values
+/// themselves, since a key changes where any layer does. No key is built per pixel;
+/// [`stored_run_keys`] builds one per run.
 fn stored_run_starts(
     b: &BlockInput,
     start: usize,
-    changed: &mut [u8],
+    width: usize,
+    same: &mut [u64],
     starts: &mut [u32],
 ) -> usize {
-    changed.fill(0);
-    if let Some(first) = changed.first_mut() {
-        *first = 1;
-    }
+    same.fill(u64::MAX);
     for p in &b.packed {
-        p.raw.mark_changes(start, changed);
+        p.raw.and_same_as_next(start, width, same);
     }
-    starts_of_changes(changed, starts)
+    starts_of_breaks(same, width, starts)
+}
+
+/// The pixels of a row of `n` where a run starts into `starts[..runs]`, with `runs`
+/// returned and `starts[runs]` = n: pixel 0, and pixel j where bit j − 1 of `same` (set
+/// where pixels j − 1 and j are alike, a word per 64 pairs) is clear. The set bits are taken
+/// one by one: a loop per run start, not per pixel.
+fn starts_of_breaks(same: &[u64], n: usize, starts: &mut [u32]) -> usize {
+    let mut runs = 0;
+    // Pixel 0 starts a run; then the break after each word's last pair starts the next
+    // word's first pixel.
+    let mut carry = 1u64;
+    for (w, &s) in same.iter().enumerate().take(n.div_ceil(64)) {
+        let lo = w * 64;
+        let mut mask = (!s << 1) | carry;
+        carry = !s >> 63;
+        if n - lo < 64 {
+            mask &= (1u64 << (n - lo)) - 1;
+        }
+        while mask != 0 {
+            starts[runs] = lo as u32 + mask.trailing_zeros();
+            runs += 1;
+            mask &= mask - 1;
+        }
+    }
+    starts[runs] = n as u32;
+    runs
 }
 
 /// The pixels of a row where `changed` (one byte a pixel, 0 or 1) is 1 into `starts[..runs]`
@@ -1381,6 +1406,7 @@ pub(crate) fn compute_block_rows(
     let mut keys = vec![0u64; w.width];
     let mut run_keys = vec![0u64; w.width];
     let mut changed = vec![0u8; w.width];
+    let mut same = vec![0u64; w.width.div_ceil(64)];
     let mut starts = vec![0u32; w.width + 1];
     let mut nodata_area = 0i128;
     for r in 0..w.height {
@@ -1389,7 +1415,7 @@ pub(crate) fn compute_block_rows(
         let base = r * w.width;
         let runs = match &layout {
             KeyLayout::Stored { shifts } => {
-                let runs = stored_run_starts(b, base, &mut changed, &mut starts);
+                let runs = stored_run_starts(b, base, w.width, &mut same, &mut starts);
                 stored_run_keys(b, shifts, base, &starts[..runs], &mut run_keys[..runs]);
                 runs
             }
@@ -3235,8 +3261,26 @@ source = "test"
     #[test]
     fn runs_of_stored_keys_are_the_runs_of_the_pixel_keys() {
         // Layers in runs of several pixels that start at different places per layer, so that
-        // a run ends wherever any one layer changes.
-        let n = 64 * 64;
+        // a run ends wherever any one layer changes; rows of whole words of 64 pairs of
+        // neighbours and of ragged lengths (the byte layer's vector path and the plain one).
+        for (width, height) in [(64, 64), (150, 27), (129, 9), (65, 3), (7, 5)] {
+            let window = Window {
+                col: 0,
+                row: 0,
+                width,
+                height,
+            };
+            let lengths = stored_runs_against_pixel_keys(window);
+            if width == 64 {
+                assert!((1..=5).all(|len| lengths.contains(&len)), "{lengths:?}");
+            }
+        }
+    }
+
+    /// The runs and run keys of every row of `window` from the layers' stored values,
+    /// checked against the runs of the pixels' keys; returns the run lengths seen.
+    fn stored_runs_against_pixel_keys(window: Window) -> std::collections::BTreeSet<u32> {
+        let n = window.len();
         let runs = |len: usize, i: usize| (i + len / 2) / (1 + (i / 7 + len) % 9);
         let lc = Narrow::U8((0..n).map(|i| [3, 9, 0, 7][runs(1, i) % 4]).collect());
         let age = Narrow::U16((0..n).map(|i| (runs(4, i) % 5) as u16 * 900).collect());
@@ -3247,21 +3291,22 @@ source = "test"
             (&ft, NarrowKind::I16, vec![-2.0], Role::ForestType),
         ];
         let l = Layers::new(&layers, n);
-        let narrow = l.narrow(SQUARE_64);
+        let narrow = l.narrow(window);
         let layout = KeyLayout::of(&narrow);
         let KeyLayout::Stored { shifts } = &layout else {
             panic!("40 bits of layers should give stored keys");
         };
         let keys = pixel_keys(&narrow, &layout);
-        let width = SQUARE_64.width;
+        let width = window.width;
         let (mut starts, mut expected) = (vec![0u32; width + 1], vec![0u32; width + 1]);
         let (mut changed, mut run_keys) = (vec![0u8; width], vec![0u64; width]);
+        let mut same = vec![0u64; width.div_ceil(64)];
         let mut lengths = std::collections::BTreeSet::new();
         for (r, row) in keys.chunks_exact(width).enumerate() {
             let base = r * width;
-            let runs = stored_run_starts(&narrow, base, &mut changed, &mut starts);
+            let runs = stored_run_starts(&narrow, base, width, &mut same, &mut starts);
             let want = run_starts(row, &mut changed, &mut expected);
-            assert_eq!(starts[..=runs], expected[..=want], "row {r}");
+            assert_eq!(starts[..=runs], expected[..=want], "{window:?} row {r}");
             stored_run_keys(
                 &narrow,
                 shifts,
@@ -3270,11 +3315,11 @@ source = "test"
                 &mut run_keys[..runs],
             );
             for (k, &c) in run_keys[..runs].iter().zip(&starts) {
-                assert_eq!(*k, row[c as usize], "row {r} col {c}");
+                assert_eq!(*k, row[c as usize], "{window:?} row {r} col {c}");
             }
             lengths.extend(starts[..=runs].windows(2).map(|p| p[1] - p[0]));
         }
-        assert!((1..=5).all(|len| lengths.contains(&len)), "{lengths:?}");
+        lengths
     }
 
     #[test]

@@ -158,28 +158,65 @@ impl Narrow {
         }
     }
 
-    /// `changed[j] |= 1` where pixel `start + j` differs from pixel `start + j - 1`, for every
-    /// `j` in `1..changed.len()` (nothing where those pixels are not all there): a compare
-    /// of neighbours that vectorizes (16 byte pixels an instruction on baseline x86-64).
-    pub fn mark_changes(&self, start: usize, changed: &mut [u8]) {
-        fn go<T: Copy + PartialEq>(v: &[T], start: usize, changed: &mut [u8]) {
-            let n = changed.len();
-            if n < 2 {
-                return;
-            }
-            let (Some(prev), Some(next)) =
-                (v.get(start..start + n - 1), v.get(start + 1..start + n))
-            else {
-                return;
-            };
-            for ((c, a), b) in changed[1..].iter_mut().zip(prev).zip(next) {
-                *c |= u8::from(a != b);
+    /// Clears bit i % 64 of `same[i / 64]` where pixel `start + i + 1` differs from pixel
+    /// `start + i`, for every i in `0..n - 1` (nothing where pixels `start..start + n` are
+    /// not all there); the bits of a word past the row's last pair say nothing (they may
+    /// compare pixels past the row: the caller masks them). `same` needs
+    /// `(n - 1).div_ceil(64)` words. A 64-bit word of a row's pairs of neighbours, ANDed
+    /// over the layers: where a key stays the same.
+    ///
+    /// Written by hand with SSE2 (which every x86-64 processor has): 16 byte compares or 8
+    /// 16-bit ones an instruction, and their bits gathered 16 an instruction, where the
+    /// compiler's own code for the plain loop gathers the bits one by one. The plain loop
+    /// does the rest of a row; the tests hold both to it.
+    pub fn and_same_as_next(&self, start: usize, n: usize, same: &mut [u64]) {
+        fn go<T: Copy + PartialEq>(v: &[T], same: &mut [u64], done: usize) {
+            let pairs = v.len().saturating_sub(1);
+            for (w, s) in same.iter_mut().enumerate().skip(done / 64) {
+                let lo = w * 64;
+                if lo >= pairs {
+                    break;
+                }
+                let mut bits = 0u64;
+                for i in lo..(lo + 64).min(pairs) {
+                    bits |= u64::from(v[i] == v[i + 1]) << (i - lo);
+                }
+                *s &= bits;
             }
         }
+        // The row, and the pixels after it (the vector loop may compare past the row's end
+        // where the band goes on, rather than leave its last word to the plain loop).
+        fn row<T>(v: &[T], start: usize, n: usize) -> Option<(&[T], &[T])> {
+            let after = v.get(start..)?;
+            Some((after.get(..n)?, after))
+        }
+        let pairs = n.saturating_sub(1);
         match self {
-            Narrow::U8(v) => go(v, start, changed),
-            Narrow::U16(v) => go(v, start, changed),
-            Narrow::I16(v) => go(v, start, changed),
+            Narrow::U8(v) => {
+                let Some((v, after)) = row(v, start, n) else {
+                    return;
+                };
+                #[cfg(target_arch = "x86_64")]
+                // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
+                let done = unsafe { x86_64::same_as_next_u8(after, pairs, same) };
+                #[cfg(not(target_arch = "x86_64"))]
+                let done = (0, after, pairs).0;
+                go(v, same, done)
+            }
+            // 16-bit values compare as their bits: equal values have equal bits, signed or not.
+            Narrow::U16(v) => sixteen(v, start, n, same),
+            Narrow::I16(v) => sixteen(bytemuck::cast_slice(v), start, n, same),
+        }
+        fn sixteen(v: &[u16], start: usize, n: usize, same: &mut [u64]) {
+            let Some((v, after)) = row(v, start, n) else {
+                return;
+            };
+            #[cfg(target_arch = "x86_64")]
+            // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
+            let done = unsafe { x86_64::same_as_next_16(after, n.saturating_sub(1), same) };
+            #[cfg(not(target_arch = "x86_64"))]
+            let done = (0, after).0;
+            go(v, same, done)
         }
     }
 
@@ -625,9 +662,111 @@ impl Layer {
     }
 }
 
+/// The compares of [`Narrow::and_same_as_next`] in SSE2.
+#[cfg(target_arch = "x86_64")]
+mod x86_64 {
+    use std::arch::x86_64::*;
+
+    /// Words of 64 pairs to do for `pairs` pairs of a row whose pixels and the band's after
+    /// them are `v`: those whose 65 pixels `v` holds.
+    fn words(v_len: usize, pairs: usize, same: &[u64]) -> usize {
+        pairs
+            .div_ceil(64)
+            .min(v_len.saturating_sub(1) / 64)
+            .min(same.len())
+    }
+
+    /// [`Narrow::and_same_as_next`](super::Narrow::and_same_as_next) of the `pairs` pairs of
+    /// the row at the start of `v` (the band from the row's first pixel on), a word of 64
+    /// pairs at a time while `v` holds its pixels; returns the pairs done (a multiple of 64).
+    #[target_feature(enable = "sse2")]
+    pub(super) fn same_as_next_u8(v: &[u8], pairs: usize, same: &mut [u64]) -> usize {
+        let load = |s: &[u8]| -> __m128i { bytemuck::pod_read_unaligned(&s[..16]) };
+        let words = words(v.len(), pairs, same);
+        for (w, s) in same[..words].iter_mut().enumerate() {
+            // Pairs 64w .. 64w + 63 need pixels up to 64w + 64, which the row has.
+            let at = &v[w * 64..w * 64 + 65];
+            let mut bits = 0u64;
+            for k in 0..4 {
+                let (a, b) = (load(&at[16 * k..]), load(&at[16 * k + 1..]));
+                let eq = _mm_movemask_epi8(_mm_cmpeq_epi8(a, b)) as u32 as u64;
+                bits |= eq << (16 * k);
+            }
+            *s &= bits;
+        }
+        words * 64
+    }
+
+    /// The same for 16-bit values (compared as bits: equal values have equal bits, signed or
+    /// not), 8 an instruction, two compares' results packed to bytes for one bit gather.
+    #[target_feature(enable = "sse2")]
+    pub(super) fn same_as_next_16(v: &[u16], pairs: usize, same: &mut [u64]) -> usize {
+        let load =
+            |s: &[u16]| -> __m128i { bytemuck::pod_read_unaligned(bytemuck::cast_slice(&s[..8])) };
+        let words = words(v.len(), pairs, same);
+        for (w, s) in same[..words].iter_mut().enumerate() {
+            let at = &v[w * 64..w * 64 + 65];
+            let mut bits = 0u64;
+            for k in 0..4 {
+                let eq = |o: usize| _mm_cmpeq_epi16(load(&at[o..]), load(&at[o + 1..]));
+                // Lanes of all ones or zeros: packed to bytes with signed saturation, they
+                // stay all ones (−1) or zero.
+                let both = _mm_packs_epi16(eq(16 * k), eq(16 * k + 8));
+                bits |= (_mm_movemask_epi8(both) as u32 as u64) << (16 * k);
+            }
+            *s &= bits;
+        }
+        words * 64
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn same_as_next_bits_are_the_plain_compares_of_neighbours() {
+        // Runs of 1 to 6 values in bands of each type; rows of every kind of length (whole
+        // words of 64 pairs, ragged, ending at the band's end or before it, starting
+        // anywhere), against the plain compare of each pair.
+        let len = 400;
+        let value = |i: usize| ((i * 5 + i / 3) / 6 % 5) as i32 - 2;
+        let bands = [
+            Narrow::U8((0..len).map(|i| value(i) as u8).collect()),
+            Narrow::U16((0..len).map(|i| value(i) as u16 * 700).collect()),
+            Narrow::I16((0..len).map(|i| value(i) as i16 * 300).collect()),
+        ];
+        for band in &bands {
+            for start in [0, 1, 7, 64, 100, 200, 270, 335] {
+                for n in [
+                    0,
+                    1,
+                    2,
+                    63,
+                    64,
+                    65,
+                    66,
+                    129,
+                    130,
+                    200,
+                    len - start,
+                    len - start + 1,
+                ] {
+                    let mut same = vec![u64::MAX; 8];
+                    band.and_same_as_next(start, n, &mut same);
+                    if start + n > len {
+                        assert!(same.iter().all(|&w| w == u64::MAX), "{band:?} past the end");
+                        continue;
+                    }
+                    for i in 0..n.saturating_sub(1) {
+                        let want = band.index(start + i) == band.index(start + i + 1);
+                        let got = same[i / 64] >> (i % 64) & 1 == 1;
+                        assert_eq!(got, want, "start {start} n {n} pair {i} of {band:?}");
+                    }
+                }
+            }
+        }
+    }
 
     #[test]
     fn windows_of_whole_blocks_are_told_apart() {

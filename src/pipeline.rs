@@ -13,7 +13,7 @@ use rayon::prelude::*;
 use crate::config::{Compression, Layout, Models, Scene};
 use crate::coverage::Coverage;
 use crate::cube::{self, Acc, CohortSpace, Cube, GRID_ZONE, OUTSIDE_ZONE};
-use crate::engine::{self, Block, MapSink, Pass, Source};
+use crate::engine::{self, recycle, Block, MapSink, Pass, Source};
 use crate::error::{Error, Result, Warning};
 use crate::grid::{Grid, Window};
 use crate::model::pixel::{PixelError, PixelModel, PixelValue};
@@ -1058,6 +1058,8 @@ pub(crate) struct BlockContext<'a> {
 /// scene. So they hold `MaybeUninit` values, and the maps only ever hand out their first
 /// [`filled`](BlockMaps::filled) pixels: a run is always written from where the last one
 /// ended ([`BlockMaps::fill_to`]), so those pixels are written whatever the caller does.
+/// The buffers are those the map writers have just finished with, where there are some
+/// ([`recycle`]).
 struct BlockMaps {
     stock: Vec<MaybeUninit<f32>>,
     sink: Vec<MaybeUninit<f32>>,
@@ -1070,14 +1072,6 @@ struct BlockMaps {
     n: usize,
     /// Pixels `0..filled` of every map are written.
     filled: usize,
-}
-
-/// `len` values of uninitialized memory (no zeroing, no page touched).
-fn uninit<T>(len: usize) -> Vec<MaybeUninit<T>> {
-    let mut v = Vec::with_capacity(len);
-    // SAFETY: the capacity is `len`, and `MaybeUninit` values need no initialization.
-    unsafe { v.set_len(len) };
-    v
 }
 
 /// The written prefix `v[..len]` as initialized values.
@@ -1112,10 +1106,10 @@ impl BlockMaps {
         let room = n + RUN_CHUNK_PX;
         let r = if with_restoration { room } else { 0 };
         BlockMaps {
-            stock: uninit(room),
-            sink: uninit(room),
-            potential: uninit(r),
-            best: uninit(r),
+            stock: recycle::take(room),
+            sink: recycle::take(room),
+            potential: recycle::take(r),
+            best: recycle::take(r),
             restoration: with_restoration,
             n,
             filled: 0,

@@ -21,6 +21,7 @@
 //! named whatever the threads), unless a reader failed first.
 
 pub mod map_sink;
+pub mod recycle;
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};

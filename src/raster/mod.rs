@@ -733,7 +733,7 @@ mod tests {
         let value = |i: usize| ((i * 5 + i / 3) / 6 % 5) as i32 - 2;
         let bands = [
             Narrow::U8((0..len).map(|i| value(i) as u8).collect()),
-            Narrow::U16((0..len).map(|i| value(i) as u16 * 700).collect()),
+            Narrow::U16((0..len).map(|i| (value(i) + 2) as u16 * 700).collect()),
             Narrow::I16((0..len).map(|i| value(i) as i16 * 300).collect()),
         ];
         for band in &bands {

@@ -237,7 +237,12 @@ impl OwnTiles {
 
     /// Stores tile `t` (a whole tile clipped to the level, values `v`) of level `k`, padded
     /// to the full tile with zeros, compressed.
-    fn put<T: bytemuck::Pod>(&mut self, k: usize, t: Window, v: Vec<T>) -> std::io::Result<()> {
+    fn put<T: bytemuck::Pod + Send>(
+        &mut self,
+        k: usize,
+        t: Window,
+        v: Vec<T>,
+    ) -> std::io::Result<()> {
         use std::io::Write;
         let n = self.tile;
         let full = if t.width == n && t.height == n {
@@ -265,6 +270,10 @@ impl OwnTiles {
         self.levels[k].offsets[i] = self.pos;
         self.levels[k].counts[i] = data.len() as u64;
         self.pos += data.len() as u64;
+        if k == 0 {
+            // A block's own buffer, most often: for the next block's maps.
+            crate::engine::recycle::give(full);
+        }
         Ok(())
     }
 

@@ -73,6 +73,10 @@ pub struct BenchRow {
     /// A repeated step's seconds, run by run, in the order they ran (`--repeat`).
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub seconds_of_each_run: Vec<f64>,
+    /// A `sinkmap run` step's compute processor time per pixel (`stage_seconds.compute_cpu`
+    /// over the pixels, ns), run by run in the order they ran.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub compute_cpu_ns_per_pixel_of_each_run: Vec<f64>,
 }
 
 #[derive(Debug, Clone, Serialize)]
@@ -108,6 +112,12 @@ pub struct BenchReport {
     /// The part of it spent on the maps' overview levels (`stage_seconds.overview_cpu`); the
     /// rest is the models' pixel work.
     pub overview_cpu_ns_per_pixel_per_thread: Option<f64>,
+    /// The compute processor time per pixel of every run of the full computation (maps,
+    /// zones and cube: the full run's repeats and the one- and two-core runs), in the order
+    /// they ran: the same work, so their spread is the machine's, not the code's.
+    pub compute_cpu_ns_per_pixel_of_every_full_run: Vec<f64>,
+    /// Their median (the lower middle one for an even number).
+    pub compute_cpu_ns_per_pixel_median_of_full_runs: Option<f64>,
     /// The full run's finish stage (COG assembly) as a fraction of its wall time.
     pub finish_fraction_of_run: Option<f64>,
     /// InVEST's carbon model (stock only, same pool table, the land cover in UTM with the same
@@ -532,6 +542,11 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
     let zones = seconds_of("sinkmap run, maps + zones")
         .ok_or_else(|| Error::internal("bench: the full run left no row"))?;
     let stage = |k: &str| run["stage_seconds"][k].as_f64();
+    let every_full_run: Vec<f64> = rows
+        .iter()
+        .filter(|r| r.step.starts_with("sinkmap run, maps + zones"))
+        .flat_map(|r| r.compute_cpu_ns_per_pixel_of_each_run.iter().copied())
+        .collect();
     let invest = match &spec.invest_venv {
         Some(venv) => Some(invest_row(venv, &scene_dir, spec, zones)?),
         None => None,
@@ -562,6 +577,8 @@ pub fn bench(spec: &BenchSpec, progress: bool) -> Result<BenchReport> {
         compute_ns_per_pixel_per_thread: stage("compute").map(|c| c / (mpx * 1e6) * 1e9),
         compute_cpu_ns_per_pixel_per_thread: stage("compute_cpu").map(|c| c / (mpx * 1e6) * 1e9),
         overview_cpu_ns_per_pixel_per_thread: stage("overview_cpu").map(|c| c / (mpx * 1e6) * 1e9),
+        compute_cpu_ns_per_pixel_median_of_full_runs: lower_median(&every_full_run),
+        compute_cpu_ns_per_pixel_of_every_full_run: every_full_run,
         finish_fraction_of_run: stage("finish").map(|f| f / zones),
         invest,
         speedup_2_cores_vs_1: (scaling.len() == 2).then(|| scaling[0] / scaling[1]),
@@ -590,6 +607,7 @@ impl BenchRow {
             megapixels_per_second: mpx / seconds,
             peak_rss_mb,
             seconds_of_each_run: Vec::new(),
+            compute_cpu_ns_per_pixel_of_each_run: Vec::new(),
         }
     }
 
@@ -601,6 +619,12 @@ impl BenchRow {
             } else {
                 Vec::new()
             },
+            compute_cpu_ns_per_pixel_of_each_run: r
+                .compute_cpu_each
+                .iter()
+                .flatten()
+                .map(|c| c / (mpx * 1e6) * 1e9)
+                .collect(),
             ..BenchRow::timed(step, r.seconds, mpx, r.run["peak_rss_mb"].as_f64())
         }
     }
@@ -614,6 +638,8 @@ struct Repeated {
     run: serde_json::Value,
     /// Every run's seconds, in order.
     each: Vec<f64>,
+    /// Every run's compute processor seconds (`stage_seconds.compute_cpu`), in order.
+    compute_cpu_each: Vec<Option<f64>>,
 }
 
 /// Runs the command `make` builds (a `sinkmap run` writing into `out_dir`) `times` times
@@ -635,9 +661,25 @@ fn repeated_run(
 /// The median of runs given as (seconds, summary) in the order they ran (at least one).
 fn median_run(mut runs: Vec<(f64, serde_json::Value)>) -> Repeated {
     let each: Vec<f64> = runs.iter().map(|(s, _)| *s).collect();
+    let compute_cpu_each = runs
+        .iter()
+        .map(|(_, r)| r["stage_seconds"]["compute_cpu"].as_f64())
+        .collect();
     runs.sort_by(|a, b| a.0.total_cmp(&b.0));
     let (seconds, run) = runs.swap_remove(runs.len().saturating_sub(1) / 2);
-    Repeated { seconds, run, each }
+    Repeated {
+        seconds,
+        run,
+        each,
+        compute_cpu_each,
+    }
+}
+
+/// The median of `v` (the lower middle value for an even number; none for none).
+fn lower_median(v: &[f64]) -> Option<f64> {
+    let mut v = v.to_vec();
+    v.sort_by(f64::total_cmp);
+    v.get(v.len().saturating_sub(1) / 2).copied()
 }
 
 /// The compute threads of the runs: `--threads`, or one per core.
@@ -1059,6 +1101,19 @@ pub fn table(r: &BenchReport) -> String {
             None => s += "\n",
         }
     }
+    let every = &r.compute_cpu_ns_per_pixel_of_every_full_run;
+    if let (Some(m), true) = (
+        r.compute_cpu_ns_per_pixel_median_of_full_runs,
+        every.len() > 1,
+    ) {
+        let (lo, hi) = every
+            .iter()
+            .fold((f64::MAX, f64::MIN), |(a, b), &x| (a.min(x), b.max(x)));
+        s += &format!(
+            "compute over all {} runs with zones and cube (any core count): median {m:.1} ns of processor time per pixel, {lo:.1}–{hi:.1}\n",
+            every.len()
+        );
+    }
     if let Some(f) = r.finish_fraction_of_run {
         s += &format!(
             "finish (COG assembly): {:.1} % of the full run\n",
@@ -1087,7 +1142,13 @@ mod tests {
     fn a_repeated_step_reports_its_median_run() {
         let runs = |s: &[f64]| -> Vec<(f64, serde_json::Value)> {
             s.iter()
-                .map(|&x| (x, serde_json::json!({ "peak_rss_mb": x * 10.0 })))
+                .map(|&x| {
+                    let summary = serde_json::json!({
+                        "peak_rss_mb": x * 10.0,
+                        "stage_seconds": { "compute_cpu": x / 4.0 },
+                    });
+                    (x, summary)
+                })
                 .collect()
         };
         let r = median_run(runs(&[14.6, 12.3, 19.0]));
@@ -1098,6 +1159,15 @@ mod tests {
         assert_eq!(r.each, [14.6, 12.3, 19.0]);
         let row = BenchRow::repeated("step", &r, 400.0);
         assert_eq!(row.seconds_of_each_run, [14.6, 12.3, 19.0]);
+        // Processor seconds / 400 Mpx, in ns: 3.65 s → 9.125 ns, run by run.
+        let ns: Vec<f64> = [14.6, 12.3, 19.0]
+            .iter()
+            .map(|x| x / 4.0 / 400e6 * 1e9)
+            .collect();
+        assert_eq!(row.compute_cpu_ns_per_pixel_of_each_run, ns);
+        assert_eq!(lower_median(&ns), Some(ns[0]));
+        assert_eq!(lower_median(&[3.0, 1.0, 4.0, 2.0]), Some(2.0));
+        assert_eq!(lower_median(&[]), None);
         assert_eq!(row.peak_rss_mb, Some(146.0));
         assert!((row.megapixels_per_second - 400.0 / 14.6).abs() < 1e-12);
         assert_eq!(median_run(runs(&[15.0, 13.0])).seconds, 13.0);

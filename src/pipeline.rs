@@ -1125,45 +1125,33 @@ impl BlockMaps {
         // Every chunk written starts at `n` at the latest and ends within the room after it:
         // none is skipped, so `at..end` is written. The maps are written chunk by chunk in
         // one loop (one exit a run to predict, not one per map).
-        let (stock, sink) = (
+        let (stock, sink, potential, best) = (
             [MaybeUninit::new(v.0); RUN_CHUNK_PX],
             [MaybeUninit::new(v.1); RUN_CHUNK_PX],
+            [MaybeUninit::new(v.2); RUN_CHUNK_PX],
+            [MaybeUninit::new(v.3); RUN_CHUNK_PX],
         );
         let mut p = at;
-        if self.restoration {
-            let (potential, best) = (
-                [MaybeUninit::new(v.2); RUN_CHUNK_PX],
-                [MaybeUninit::new(v.3); RUN_CHUNK_PX],
-            );
-            loop {
-                let c = p..p + RUN_CHUNK_PX;
-                if let (Some(a), Some(b), Some(e), Some(f)) = (
-                    self.stock.get_mut(c.clone()),
-                    self.sink.get_mut(c.clone()),
-                    self.potential.get_mut(c.clone()),
-                    self.best.get_mut(c),
-                ) {
-                    a.copy_from_slice(&stock);
-                    b.copy_from_slice(&sink);
-                    e.copy_from_slice(&potential);
-                    f.copy_from_slice(&best);
-                }
-                p += RUN_CHUNK_PX;
-                if p >= end {
-                    break;
+        loop {
+            let c = p..p + RUN_CHUNK_PX;
+            if let (Some(a), Some(b)) =
+                (self.stock.get_mut(c.clone()), self.sink.get_mut(c.clone()))
+            {
+                a.copy_from_slice(&stock);
+                b.copy_from_slice(&sink);
+            }
+            // (The same every run of a block: a branch the processor predicts.)
+            if self.restoration {
+                if let (Some(a), Some(b)) =
+                    (self.potential.get_mut(c.clone()), self.best.get_mut(c))
+                {
+                    a.copy_from_slice(&potential);
+                    b.copy_from_slice(&best);
                 }
             }
-        } else {
-            loop {
-                let c = p..p + RUN_CHUNK_PX;
-                if let (Some(a), Some(b)) = (self.stock.get_mut(c.clone()), self.sink.get_mut(c)) {
-                    a.copy_from_slice(&stock);
-                    b.copy_from_slice(&sink);
-                }
-                p += RUN_CHUNK_PX;
-                if p >= end {
-                    break;
-                }
+            p += RUN_CHUNK_PX;
+            if p >= end {
+                break;
             }
         }
         self.filled = end;

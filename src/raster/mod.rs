@@ -200,7 +200,11 @@ impl Narrow {
                 // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
                 let done = unsafe { x86_64::same_as_next_u8(after, pairs, same) };
                 #[cfg(not(target_arch = "x86_64"))]
-                let done = (0, after, pairs).0;
+                let done = {
+                    // Only the vector loop compares past the row.
+                    let _ = (after, pairs);
+                    0
+                };
                 go(v, same, done)
             }
             // 16-bit values compare as their bits: equal values have equal bits, signed or not.
@@ -215,7 +219,10 @@ impl Narrow {
             // SAFETY: SSE2 is part of x86-64 itself: every processor that runs this has it.
             let done = unsafe { x86_64::same_as_next_16(after, n.saturating_sub(1), same) };
             #[cfg(not(target_arch = "x86_64"))]
-            let done = (0, after).0;
+            let done = {
+                let _ = after;
+                0
+            };
             go(v, same, done)
         }
     }
